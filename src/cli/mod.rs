@@ -1,0 +1,38 @@
+//! Command-line parsing and dispatch. One file per subcommand.
+//!
+//! Exit codes: 0 success, 1 the command ran but reported bad records, 2 error.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod normalize;
+
+/// Decide, for every recipient of an SMS campaign, whether a marketing message may be sent.
+#[derive(Debug, Parser)]
+#[command(name = "sendfilter", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Normalise phone numbers (one per line on stdin) to E.164.
+    Normalize(normalize::Args),
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Normalize(args) => normalize::run(args),
+    }
+}
+
+/// True when the error chain ends in a broken pipe (the reader went away): a quiet success.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

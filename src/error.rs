@@ -1,0 +1,21 @@
+//! The library's error type.
+
+use crate::phone::PhoneError;
+
+/// Every error the sendfilter library returns.
+///
+/// `Display` stays short; wrapped causes are reachable through `source()`, so
+/// `{:#}` (anyhow) prints the chain once without repeats.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An I/O operation failed.
+    #[error("I/O error")]
+    Io(#[from] std::io::Error),
+    /// A phone number could not be normalised.
+    #[error("invalid phone number: {0}")]
+    Phone(#[from] PhoneError),
+    /// A region code given by the user is not known.
+    #[error("unknown region code {0:?}: use a two-letter ISO 3166 code such as NO, SE, DK")]
+    UnknownRegion(String),
+}

@@ -1,0 +1,27 @@
+//! # sendfilter
+//!
+//! Decides, for every recipient of an SMS campaign, whether a marketing message may
+//! legally be sent under GDPR and Nordic marketing law, and records why.
+//!
+//! The crate is a library first; the `sendfilter` binary is a thin shell over it.
+//!
+//! ## Lifecycle
+//!
+//! ```text
+//! number text ──phone::normalize──▶ E164 ──Filter::decide──▶ Verdict { e164, reason }
+//!                                              ▲
+//! event (stop, consent) ─▶ journal (fsync) ─▶ compaction ─▶ snapshot (mmap, checksummed)
+//! ```
+//!
+//! * [`phone`] turns any written form of a phone number into E.164 or a typed error.
+//! * [`standing`] is the contract between the store and the filter.
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod phone;
+pub mod standing;
+pub mod timefmt;
+
+pub use error::Error;
+pub use phone::{E164, PhoneError, Region};
+pub use standing::{ConsentState, MemorySource, Standing, StandingSource, Timestamp};

@@ -1,0 +1,4 @@
+//! Integration tests: run the real `sendfilter` binary on temp dirs.
+
+mod harness;
+mod normalize;
