@@ -14,11 +14,13 @@
 //! ```
 //!
 //! * [`phone`] turns any written form of a phone number into E.164 or a typed error.
+//! * [`pipeline`] runs per-record work on all cores while keeping input order.
 //! * [`standing`] is the contract between the store and the filter.
 #![deny(missing_docs)]
 
 pub mod error;
 pub mod phone;
+pub mod pipeline;
 pub mod standing;
 pub mod timefmt;
 
