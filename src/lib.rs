@@ -22,6 +22,7 @@ pub mod error;
 pub mod phone;
 pub mod pipeline;
 pub mod standing;
+pub mod synth;
 pub mod timefmt;
 
 pub use error::Error;
