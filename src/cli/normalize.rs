@@ -22,7 +22,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
     let mut line = Vec::with_capacity(256);
     let (mut ok, mut bad) = (0u64, 0u64);
-    let mut buf = [0u8; 16];
+    let mut buf = [0u8; phone::E164::MAX_WRITTEN_LEN];
     loop {
         line.clear();
         if input.read_until(b'\n', &mut line).context("reading stdin")? == 0 {
