@@ -1,11 +1,16 @@
-//! `sendfilter normalize` end to end.
+//! `sendfilter normalize` end to end, and the normaliser against the reference corpus.
+
+use std::collections::BTreeMap;
+
+use sendfilter::phone::{Region, normalize};
 
 use crate::harness::Workdir;
 
 #[test]
 fn normalizes_in_order_and_marks_invalid() {
     let wd = Workdir::new();
-    let r = wd.run(&["normalize"], "+4791234567\nhello\n+4740000000\n").ok();
+    let r = wd.run(&["normalize"], "+4791234567\nhello\n+4740000000\n");
+    assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stdout, "+4791234567\nINVALID\n+4740000000\n");
     assert!(r.stderr.contains("3 lines"), "{}", r.stderr);
 }
@@ -16,4 +21,176 @@ fn rejects_unknown_region_flag() {
     let r = wd.run(&["normalize", "--region", "Norway"], "");
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("region"), "{}", r.stderr);
+    let r = wd.run(&["normalize", "--region", "XX"], "");
+    assert_eq!(r.code, 2, "XX is not a region of the metadata");
+}
+
+#[test]
+fn region_flag_and_crlf_and_missing_final_newline() {
+    let wd = Workdir::new();
+    let r = wd.run(&["normalize", "--region", "se"], "070-123 45 67\r\n\r\n0046 70-123 45 67");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "+46701234567\nINVALID\n+46701234567\n");
+}
+
+#[test]
+fn many_lines_stay_in_order() {
+    // More than one chunk's worth, so the parallel pipeline reorders if it is wrong.
+    let mut input = String::new();
+    let mut want = String::new();
+    for i in 0..300_000u64 {
+        if i % 7 == 0 {
+            input.push_str("not a number\n");
+            want.push_str("INVALID\n");
+        } else {
+            let n = 40_000_000 + i;
+            input.push_str(&format!("{} {}\n", n / 1000, n % 1000));
+            want.push_str(&format!("+47{n}\n"));
+        }
+    }
+    let wd = Workdir::new();
+    let r = wd.run(&["normalize"], &input);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout == want, "output differs from expected order/content");
+    assert!(r.stderr.contains("300000 lines"), "{}", r.stderr);
+}
+
+#[test]
+fn absurd_lines_do_not_hang() {
+    let wd = Workdir::new();
+    let mut input = "9".repeat(10_000);
+    input.push('\n');
+    input.push_str(&"+".repeat(100_000));
+    input.push_str("\n\u{0}\u{ffff}\n+4791234567\n");
+    let r = wd.run(&["normalize"], input.as_bytes());
+    assert_eq!(r.stdout, "INVALID\nINVALID\nINVALID\n+4791234567\n");
+}
+
+#[test]
+fn invalid_utf8_is_a_line_like_any_other() {
+    let wd = Workdir::new();
+    let r = wd.run(&["normalize"], b"\xff\xfe+47 912 34 567\n\xc3\n".as_slice());
+    assert_eq!(r.stdout, "+4791234567\nINVALID\n");
+}
+
+/// One corpus line: region, input, the reference's answer, style.
+struct Case {
+    region: String,
+    input: String,
+    expected: String,
+    style: String,
+}
+
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars();
+    while let Some(c) = it.next() {
+        if c == '\\' {
+            match it.next() {
+                Some('t') => out.push('\t'),
+                Some('n') => out.push('\n'),
+                Some('r') => out.push('\r'),
+                Some(o) => out.push(o),
+                None => out.push('\\'),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn load(path: &str) -> Vec<Case> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            assert!(f.len() >= 3, "bad corpus line {l:?}");
+            Case {
+                region: f[0].to_string(),
+                input: unescape(f[1]),
+                expected: f[2].to_string(),
+                style: f.get(3).unwrap_or(&"").to_string(),
+            }
+        })
+        .collect()
+}
+
+/// Scores the normaliser against a corpus and asserts the issue's bars. Prints a report.
+fn check_corpus(path: &str) {
+    let cases = load(path);
+    let (mut agree, mut wrong, mut ref_invalid, mut accepted_invalid) = (0u64, 0u64, 0u64, 0u64);
+    let (mut ref_valid_plain, mut rejected_valid_plain, mut rejected_valid_letters) = (0, 0, 0);
+    let mut per_region: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let mut examples = Vec::new();
+    for c in &cases {
+        let region: Region = c.region.parse().expect("corpus region is known");
+        let got = match normalize(c.input.as_bytes(), region) {
+            Ok(n) => n.to_string(),
+            Err(_) => "INVALID".to_string(),
+        };
+        let e = per_region.entry(c.region.clone()).or_default();
+        e.1 += 1;
+        let letters = c.style.starts_with("letters");
+        if c.expected == "INVALID" {
+            ref_invalid += 1;
+        } else if !letters {
+            ref_valid_plain += 1;
+        }
+        if got == c.expected {
+            agree += 1;
+            e.0 += 1;
+            continue;
+        }
+        match (got.as_str(), c.expected.as_str()) {
+            ("INVALID", _) if letters => rejected_valid_letters += 1,
+            ("INVALID", _) => rejected_valid_plain += 1,
+            (_, "INVALID") => accepted_invalid += 1,
+            _ => wrong += 1,
+        }
+        if examples.len() < 25 {
+            examples.push(format!(
+                "  {} {:?} ({}) want {} got {}",
+                c.region, c.input, c.style, c.expected, got
+            ));
+        }
+    }
+    let n = cases.len() as f64;
+    let pct = |a: u64, b: u64| if b == 0 { 0.0 } else { 100.0 * a as f64 / b as f64 };
+    eprintln!("corpus {path}: {} cases", cases.len());
+    eprintln!("  agreement           {:.3} %", 100.0 * agree as f64 / n);
+    eprintln!("  wrong numbers       {wrong}");
+    eprintln!(
+        "  accepted invalid    {accepted_invalid} / {ref_invalid} ({:.3} %)",
+        pct(accepted_invalid, ref_invalid)
+    );
+    eprintln!(
+        "  rejected valid      {rejected_valid_plain} / {ref_valid_plain} ({:.3} %), \
+         plus {rejected_valid_letters} with letters/words (allowed)",
+        pct(rejected_valid_plain, ref_valid_plain)
+    );
+    let mut worst = 100.0f64;
+    for (r, (a, t)) in &per_region {
+        let p = pct(*a, *t);
+        worst = worst.min(p);
+        eprintln!("  {r} {p:.2} % of {t}");
+    }
+    for e in &examples {
+        eprintln!("{e}");
+    }
+    assert_eq!(wrong, 0, "emitted a number different from the reference's");
+    assert!(pct(accepted_invalid, ref_invalid) <= 0.3, "accepts too many invalid numbers");
+    assert!(pct(rejected_valid_plain, ref_valid_plain) <= 0.5, "rejects too many valid numbers");
+    assert!(100.0 * agree as f64 / n >= 99.0, "overall agreement below 99 %");
+    assert!(worst >= 98.0, "a region is below 98 %");
+}
+
+/// The committed corpus (`tools/phonemeta/gen_corpus.py --seed 1`). Set `PHONE_CORPUS` to
+/// score another one, e.g. a held-out corpus made with a different seed.
+#[test]
+fn agrees_with_reference_corpus() {
+    let path = std::env::var("PHONE_CORPUS")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/data/phone/corpus.tsv").into());
+    check_corpus(&path);
 }
