@@ -85,17 +85,18 @@ impl E164 {
     /// assert_eq!(&buf[..n], b"+4791234567");
     /// ```
     pub fn write_to(self, out: &mut [u8; E164::MAX_WRITTEN_LEN]) -> usize {
-        let mut tmp = [0u8; 20];
         let mut v = self.0.get();
-        let mut i = tmp.len();
-        while v > 0 {
-            i -= 1;
-            tmp[i] = b'0' + (v % 10) as u8;
+        let mut n = 1;
+        while n < 19 && v >= POW10[n] {
+            n += 1;
+        }
+        out[0] = b'+';
+        // Digits are written backwards straight into place: no temporary, no variable-length
+        // copy (this sits on the CLI's hot path).
+        for slot in out[1..=n].iter_mut().rev() {
+            *slot = b'0' + (v % 10) as u8;
             v /= 10;
         }
-        let n = tmp.len() - i;
-        out[0] = b'+';
-        out[1..=n].copy_from_slice(&tmp[i..]);
         n + 1
     }
 
@@ -108,6 +109,17 @@ impl E164 {
         format!("{}{}{}", &s[..keep_head], "*".repeat(stars), &s[s.len() - keep_tail..])
     }
 }
+
+/// Powers of ten up to 10^18.
+const POW10: [u64; 19] = {
+    let mut p = [1u64; 19];
+    let mut i = 1;
+    while i < 19 {
+        p[i] = p[i - 1] * 10;
+        i += 1;
+    }
+    p
+};
 
 impl fmt::Display for E164 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -202,6 +214,12 @@ pub enum PhoneError {
 /// ```
 pub fn normalize(input: &[u8], region: Region) -> Result<E164, PhoneError> {
     let mut digits = parse::Digits::new();
+    match parse::ascii_front(input, &mut digits) {
+        parse::Ascii::Borrowed(plus, d) => return parse::core(plus, d, region.plan),
+        parse::Ascii::Copied(plus) => return parse::core(plus, digits.as_slice(), region.plan),
+        parse::Ascii::Reject(e) => return Err(e),
+        parse::Ascii::Unsure => {}
+    }
     let text = match std::str::from_utf8(input) {
         Ok(s) => std::borrow::Cow::Borrowed(s),
         Err(_) => String::from_utf8_lossy(input),
@@ -213,8 +231,21 @@ pub fn normalize(input: &[u8], region: Region) -> Result<E164, PhoneError> {
     parse::core(plus, digits.as_slice(), region.plan)
 }
 
+/// The same as [`normalize`] but skipping the byte-level ASCII front end (the UTF-8 fast
+/// front end, then the general one). For tests of the fast paths.
+#[doc(hidden)]
+pub fn normalize_utf8_path(input: &[u8], region: Region) -> Result<E164, PhoneError> {
+    let mut digits = parse::Digits::new();
+    let text = String::from_utf8_lossy(input);
+    let plus = match parse::fast_front(&text, &mut digits)? {
+        Some(plus) => plus,
+        None => parse::full_front(&text, &mut digits)?,
+    };
+    parse::core(plus, digits.as_slice(), region.plan)
+}
+
 /// The same as [`normalize`] but always through the general (regex-based) front end.
-/// Exists so tests and benches can check the fast path against it.
+/// Exists so tests and benches can check the fast paths against it.
 #[doc(hidden)]
 pub fn normalize_reference_path(input: &[u8], region: Region) -> Result<E164, PhoneError> {
     let mut digits = parse::Digits::new();

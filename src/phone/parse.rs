@@ -32,8 +32,6 @@ const MIN_NSN: usize = 2;
 const MAX_NSN: usize = 17;
 /// Room for a digit string: at most one digit per input character.
 const DIGITS_CAP: usize = 256;
-/// Room for a transformed national number (digits plus a short transform prefix).
-const TBUF_CAP: usize = DIGITS_CAP + 32;
 
 /// The normalised digits (ASCII `0`-`9`) of one input, on the stack.
 pub(super) struct Digits {
@@ -123,6 +121,83 @@ fn is_plus(c: char) -> bool {
 #[inline]
 fn is_unwanted_end(c: char) -> bool {
     c == '_' || (c != '#' && !is_word(c))
+}
+
+/// What the ASCII front end made of an input.
+pub(super) enum Ascii<'a> {
+    /// `plus`, and the digits as a slice of the input (no separators inside).
+    Borrowed(bool, &'a [u8]),
+    /// `plus`; the digits were copied into the caller's buffer.
+    Copied(bool),
+    /// Rejected for sure.
+    Reject(PhoneError),
+    /// Not ASCII, or not in the fast domain: use the other front ends.
+    Unsure,
+}
+
+/// The byte-level front end for the commonest inputs: the domain of [`fast_front`]
+/// restricted to ASCII, without decoding UTF-8. `+4791234567` and `004791234567` are
+/// answered with a slice of the input.
+#[inline]
+pub(super) fn ascii_front<'a>(b: &'a [u8], out: &mut Digits) -> Ascii<'a> {
+    if b.len() > MAX_INPUT_CHARS {
+        return Ascii::Unsure;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'+' || c.is_ascii_digit() {
+            break;
+        }
+        if c >= 0x80 || c == b';' {
+            return Ascii::Unsure;
+        }
+        i += 1;
+    }
+    if i == b.len() {
+        return Ascii::Reject(PhoneError::NotANumber);
+    }
+    let mut end = b.len();
+    while end > i {
+        let c = b[end - 1];
+        if c.is_ascii_alphanumeric() || c == b'#' {
+            break;
+        }
+        if c >= 0x80 {
+            return Ascii::Unsure;
+        }
+        end -= 1;
+    }
+    let body = &b[i..end];
+    let mut j = 0;
+    while j < body.len() && body[j] == b'+' {
+        j += 1;
+    }
+    let plus = j > 0;
+    let rest = &body[j..];
+    let mut k = 0;
+    while k < rest.len() && rest[k].is_ascii_digit() {
+        k += 1;
+    }
+    if k == rest.len() {
+        if body.len() < 2 || rest.len() < 2 || (rest.len() == 2 && plus) {
+            return Ascii::Reject(PhoneError::NotANumber);
+        }
+        return Ascii::Borrowed(plus, rest);
+    }
+    out.len = 0;
+    for &c in &rest[..k] {
+        out.push(c);
+    }
+    for &c in &rest[k..] {
+        if c.is_ascii_digit() {
+            out.push(c);
+        } else if !matches!(c, b' ' | b'-' | b'.' | b'(' | b')' | b'/' | b'[' | b']') {
+            return Ascii::Unsure;
+        }
+    }
+    // There is a separator, so "exactly two digits and nothing else" cannot apply.
+    if out.len >= 3 { Ascii::Copied(plus) } else { Ascii::Reject(PhoneError::NotANumber) }
 }
 
 /// Fast front end. `Ok(Some(plus))` with `out` filled, `Err` for a definite rejection, or
@@ -386,28 +461,32 @@ pub(super) fn full_front(s: &str, out: &mut Digits) -> Result<bool, PhoneError> 
     Ok(plus)
 }
 
-/// Where a national number lives: a suffix of the input digits, or a scratch buffer.
-#[derive(Clone, Copy)]
+/// Where a national number lives: a suffix of the input digits, or a transformed copy
+/// (only regions with a national-prefix transform rule allocate).
 enum Src {
     Suffix(usize),
-    Buf(usize),
+    Owned(Vec<u8>),
 }
 
 /// Outcome of `_maybe_strip_national_prefix_carrier_code` relative to its input.
-#[derive(Clone, Copy)]
 enum Strip {
     Same,
     Suffix(usize),
-    Transformed(usize),
+    Transformed(Vec<u8>),
+}
+
+impl Strip {
+    fn apply<'a>(&'a self, number: &'a [u8]) -> &'a [u8] {
+        match self {
+            Strip::Same => number,
+            Strip::Suffix(k) => &number[*k..],
+            Strip::Transformed(v) => v,
+        }
+    }
 }
 
 /// `_maybe_strip_national_prefix_carrier_code` (the carrier code is not needed).
-fn strip_national_prefix(
-    number: &[u8],
-    c: &Compiled,
-    m: &Meta,
-    buf: &mut [u8; TBUF_CAP],
-) -> Strip {
+fn strip_national_prefix(number: &[u8], c: &Compiled, m: &Meta) -> Strip {
     if number.is_empty() {
         return Strip::Same;
     }
@@ -424,31 +503,27 @@ fn strip_national_prefix(
             return Strip::Suffix(end);
         }
         // re.sub(pattern, rule, number, count=1): the first match is the one at the start.
-        let mut n = 0;
-        let mut put = |bytes: &[u8], n: &mut usize| {
-            let k = bytes.len().min(TBUF_CAP - *n);
-            buf[*n..*n + k].copy_from_slice(&bytes[..k]);
-            *n += k;
-        };
+        let mut t = Vec::with_capacity(number.len() + rule.len());
         let rb = rule.as_bytes();
         let mut i = 0;
         while i < rb.len() {
             if rb[i] == b'\\' && i + 1 < rb.len() {
-                let g = usize::from(rb[i + 1] - b'0');
+                // The generator checks rules are digits and `\N` group references.
+                let g = usize::from(rb[i + 1].wrapping_sub(b'0'));
                 if let Some(m) = caps.get(g) {
-                    put(m.as_bytes(), &mut n);
+                    t.extend_from_slice(m.as_bytes());
                 }
                 i += 2;
             } else {
-                put(&rb[i..=i], &mut n);
+                t.push(rb[i]);
                 i += 1;
             }
         }
-        put(&number[end..], &mut n);
-        if viable_original && !c.general_matches(&buf[..n]) {
+        t.extend_from_slice(&number[end..]);
+        if viable_original && !c.general_matches(&t) {
             return Strip::Same;
         }
-        Strip::Transformed(n)
+        Strip::Transformed(t)
     } else {
         let Some(end) = c.national_prefix.looking_at(number) else { return Strip::Same };
         if c.general_matches(number) && !c.general_matches(&number[end..]) {
@@ -480,7 +555,6 @@ fn maybe_extract_country_code(
     d: &[u8],
     dm: &Meta,
     dc: &Compiled,
-    buf: &mut [u8; TBUF_CAP],
 ) -> Result<(u16, Src), PhoneError> {
     if d.is_empty() {
         return Ok((0, Src::Suffix(0)));
@@ -505,19 +579,15 @@ fn maybe_extract_country_code(
     let ccl = usize::from(ccl);
     if d.starts_with(&ccd[..ccl]) {
         let pot = &d[ccl..];
-        let s = strip_national_prefix(pot, dc, dm, buf);
-        let stripped: &[u8] = match s {
-            Strip::Same => pot,
-            Strip::Suffix(k) => &pot[k..],
-            Strip::Transformed(n) => &buf[..n],
-        };
+        let s = strip_national_prefix(pot, dc, dm);
+        let stripped = s.apply(pot);
         if (!dc.general_matches(d) && dc.general_matches(stripped))
             || dm.test_len(d.len()) == LenCheck::TooLong
         {
             let src = match s {
                 Strip::Same => Src::Suffix(ccl),
                 Strip::Suffix(k) => Src::Suffix(ccl + k),
-                Strip::Transformed(n) => Src::Buf(n),
+                Strip::Transformed(t) => Src::Owned(t),
             };
             return Ok((dm.country_code, src));
         }
@@ -529,13 +599,11 @@ fn maybe_extract_country_code(
 /// with default plan `region`.
 pub(super) fn core(plus: bool, d: &[u8], region: u16) -> Result<E164, PhoneError> {
     let (dm, dc) = plan(region);
-    let mut buf1 = [0u8; TBUF_CAP];
-    let mut buf2 = [0u8; TBUF_CAP];
-    let (cc, src) = match maybe_extract_country_code(plus, d, dm, dc, &mut buf1) {
+    let (cc, src) = match maybe_extract_country_code(plus, d, dm, dc) {
         Ok(r) => r,
         Err(PhoneError::InvalidCountryCode) if plus => {
             // Strip the plus and try again.
-            let r = maybe_extract_country_code(false, d, dm, dc, &mut buf1)?;
+            let r = maybe_extract_country_code(false, d, dm, dc)?;
             if r.0 == 0 {
                 return Err(PhoneError::InvalidCountryCode);
             }
@@ -546,7 +614,7 @@ pub(super) fn core(plus: bool, d: &[u8], region: u16) -> Result<E164, PhoneError
     let (cc, nn, m, c) = if cc != 0 {
         let nn: &[u8] = match src {
             Src::Suffix(k) => &d[k..],
-            Src::Buf(n) => &buf1[..n],
+            Src::Owned(ref t) => t,
         };
         let plans = plans_for_cc(cc).ok_or(PhoneError::InvalidCountryCode)?;
         let (m, c) = plan(plans[0]);
@@ -557,13 +625,9 @@ pub(super) fn core(plus: bool, d: &[u8], region: u16) -> Result<E164, PhoneError
     if nn.len() < MIN_NSN {
         return Err(PhoneError::TooShort);
     }
+    let s = strip_national_prefix(nn, c, m);
     let nn: &[u8] = {
-        let s = strip_national_prefix(nn, c, m, &mut buf2);
-        let pot: &[u8] = match s {
-            Strip::Same => nn,
-            Strip::Suffix(k) => &nn[k..],
-            Strip::Transformed(n) => &buf2[..n],
-        };
+        let pot = s.apply(nn);
         match m.test_len(pot.len()) {
             LenCheck::TooShort | LenCheck::LocalOnly | LenCheck::InvalidLength => nn,
             LenCheck::Possible | LenCheck::TooLong => pot,
@@ -578,10 +642,13 @@ pub(super) fn core(plus: bool, d: &[u8], region: u16) -> Result<E164, PhoneError
     if !is_valid_number(cc, nn) {
         return Err(PhoneError::Invalid);
     }
-    let mut v = u64::from(cc);
-    for &ch in nn {
-        v = v.checked_mul(10).and_then(|v| v.checked_add(u64::from(ch - b'0'))).ok_or(PhoneError::Invalid)?;
+    // A country code has at most 3 digits and a national number at most 17, but valid numbers
+    // have at most 19 digits in all (checked when E164 was sized), so this cannot overflow;
+    // the guard keeps it so even if metadata changed.
+    if nn.len() + usize::from(cc >= 10) + usize::from(cc >= 100) > 18 {
+        return Err(PhoneError::TooLong);
     }
+    let v = nn.iter().fold(u64::from(cc), |v, &ch| v * 10 + u64::from(ch - b'0'));
     E164::from_u64(v).ok_or(PhoneError::Invalid)
 }
 

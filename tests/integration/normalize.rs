@@ -44,7 +44,7 @@ fn many_lines_stay_in_order() {
             want.push_str("INVALID\n");
         } else {
             let n = 40_000_000 + i;
-            input.push_str(&format!("{} {}\n", n / 1000, n % 1000));
+            input.push_str(&format!("{} {:03}\n", n / 1000, n % 1000));
             want.push_str(&format!("+47{n}\n"));
         }
     }
