@@ -147,17 +147,15 @@ impl Prefix {
 
 /// A plan compiled for matching.
 pub struct Compiled {
-    /// Multi-pattern DFA: pattern 0 is the general description, then the present types.
-    dfa: dense::DFA<Vec<u32>>,
-    start: StateID,
-    /// DFA pattern id -> bit (bit 0 general, bit 1 + i for `types[i]`).
-    bit_of_pattern: Vec<u16>,
+    /// Pattern 0 is the general description, then the present types; accept bits are
+    /// bit 0 general, bit 1 + i for `types[i]`.
+    valid: DigitDfa,
     /// For each length, the type bits that may make a number of that length valid.
     valid_types_by_len: [u16; 32],
     /// Whether the general description has a pattern at all.
     has_general: bool,
-    /// Leading-digits prefix DFA.
-    leading: Option<(dense::DFA<Vec<u32>>, StateID)>,
+    /// Leading-digits DFA (accept bit 0 when the digits so far match in full).
+    leading: Option<DigitDfa>,
     /// International prefix matcher.
     pub idd: Prefix,
     /// National prefix matcher; `Regex` when captures or a transform are involved.
@@ -168,18 +166,11 @@ pub struct Compiled {
     pub cc_digits: ([u8; 3], u8),
 }
 
-fn dfa_builder(kind: MatchKind) -> dense::Builder {
+fn dfa_builder() -> dense::Builder {
     let mut b = dense::Builder::new();
-    b.configure(dense::Config::new().match_kind(kind).start_kind(StartKind::Anchored))
+    b.configure(dense::Config::new().match_kind(MatchKind::All).start_kind(StartKind::Anchored))
         .syntax(syntax::Config::new().unicode(false).utf8(false));
     b
-}
-
-fn anchored_start(dfa: &dense::DFA<Vec<u32>>) -> StateID {
-    dfa.start_state(&start::Config::new().anchored(Anchored::Yes))
-        // Invariant: the DFA is built with `StartKind::Anchored` and no look-behind, so an
-        // anchored start state always exists.
-        .expect("anchored start state")
 }
 
 impl Compiled {
@@ -196,11 +187,11 @@ impl Compiled {
                 bit_of_pattern.push(1 << (i + 1));
             }
         }
-        let dfa = dfa_builder(MatchKind::All)
+        let dfa = dfa_builder()
             .build_many(&pats)
             // Invariant: checked for every plan by the `every_plan_compiles` test.
             .expect("metadata validity patterns compile to a DFA");
-        let start = anchored_start(&dfa);
+        let valid = DigitDfa::flatten(&dfa, &bit_of_pattern);
         let mut valid_types_by_len = [0u16; 32];
         for (len, slot) in valid_types_by_len.iter_mut().enumerate() {
             for (i, d) in m.types.iter().enumerate() {
@@ -217,12 +208,11 @@ impl Compiled {
             }
         }
         let leading = m.leading_digits.map(|p| {
-            let dfa = dfa_builder(MatchKind::LeftmostFirst)
+            let dfa = dfa_builder()
                 .build(p)
                 // Invariant: checked for every plan by the `every_plan_compiles` test.
                 .expect("leading digits pattern compiles");
-            let s = anchored_start(&dfa);
-            (dfa, s)
+            DigitDfa::flatten(&dfa, &[1])
         });
         let transform = m.national_prefix_transform_rule.is_some();
         let national_prefix_captures = match m.national_prefix_for_parsing {
@@ -239,9 +229,7 @@ impl Compiled {
         let mut cc_digits = [0u8; 3];
         cc_digits[..cc.len()].copy_from_slice(cc.as_bytes());
         Compiled {
-            dfa,
-            start,
-            bit_of_pattern,
+            valid,
             valid_types_by_len,
             has_general,
             leading,
@@ -255,22 +243,7 @@ impl Compiled {
     /// Bits of the patterns that match all of `nsn` (bit 0 general, 1 + i type i).
     #[inline]
     fn matches(&self, nsn: &[u8]) -> u16 {
-        let mut s = self.start;
-        for &b in nsn {
-            s = self.dfa.next_state(s, b);
-            if self.dfa.is_dead_state(s) {
-                return 0;
-            }
-        }
-        s = self.dfa.next_eoi_state(s);
-        if !self.dfa.is_match_state(s) {
-            return 0;
-        }
-        let mut bits = 0;
-        for i in 0..self.dfa.match_len(s) {
-            bits |= self.bit_of_pattern[self.dfa.match_pattern(s, i).as_usize()];
-        }
-        bits
+        self.valid.accept_bits(nsn)
     }
 
     /// The reference's `_match_national_number(number, general_desc, False)`.
@@ -294,18 +267,99 @@ impl Compiled {
     /// plan has no such pattern.
     #[inline]
     pub fn leading_digits_match(&self, nsn: &[u8]) -> Option<bool> {
-        let (dfa, start) = self.leading.as_ref()?;
-        let mut s = *start;
-        for &b in nsn {
-            s = dfa.next_state(s, b);
-            if dfa.is_match_state(s) {
-                return Some(true);
+        Some(self.leading.as_ref()?.prefix_matches(nsn))
+    }
+}
+
+/// A DFA over the ten ASCII digits, flattened from an anchored `MatchKind::All` dense DFA
+/// into one `u32` table: a step is one load, and what matches when the input ends in a
+/// state is precomputed as a bit set. State 0 is dead; states are premultiplied by 10.
+struct DigitDfa {
+    /// `trans[s + d]`: the state after digit `d` from premultiplied state `s`.
+    trans: Vec<u32>,
+    /// `accept[s]` (at premultiplied indices): bits of the patterns matching in full when
+    /// the input ends in state `s`.
+    accept: Vec<u16>,
+    start: u32,
+}
+
+impl DigitDfa {
+    /// Flattens `dfa`; `bit_of_pattern[p]` is the accept bit reported for pattern `p`.
+    fn flatten(dfa: &dense::DFA<Vec<u32>>, bit_of_pattern: &[u16]) -> DigitDfa {
+        let start = dfa
+            .start_state(&start::Config::new().anchored(Anchored::Yes))
+            // Invariant: built with `StartKind::Anchored` and no look-around, so an
+            // anchored start state exists.
+            .expect("anchored start state");
+        // Index 0 is the dead state; the DFA's own dead state maps to it.
+        let mut ids: Vec<StateID> = vec![start];
+        let mut index = std::collections::HashMap::new();
+        let mut trans = vec![0u32; 10];
+        let mut accept = vec![0u16; 10];
+        index.insert(start, 1u32);
+        let mut i = 0;
+        while i < ids.len() {
+            let s = ids[i];
+            let mut row = [0u32; 10];
+            for (d, slot) in row.iter_mut().enumerate() {
+                let t = dfa.next_state(s, b'0' + d as u8);
+                if dfa.is_dead_state(t) {
+                    continue;
+                }
+                let next = index.len() as u32 + 1;
+                let id = *index.entry(t).or_insert_with(|| {
+                    ids.push(t);
+                    next
+                });
+                *slot = id * 10;
             }
-            if dfa.is_dead_state(s) {
-                return Some(false);
+            trans.extend_from_slice(&row);
+            let eoi = dfa.next_eoi_state(s);
+            let mut bits = 0u16;
+            if dfa.is_match_state(eoi) {
+                for k in 0..dfa.match_len(eoi) {
+                    bits |= bit_of_pattern[dfa.match_pattern(eoi, k).as_usize()];
+                }
+            }
+            accept.extend_from_slice(&[bits, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+            i += 1;
+        }
+        DigitDfa { trans, accept, start: 10 }
+    }
+
+    /// Bits of the patterns that match all of `digits` (ASCII digits; anything else: 0).
+    #[inline]
+    fn accept_bits(&self, digits: &[u8]) -> u16 {
+        let mut s = self.start;
+        for &b in digits {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                return 0;
+            }
+            // In bounds: every stored state is a premultiplied row start.
+            s = self.trans[s as usize + usize::from(d)];
+        }
+        self.accept[s as usize]
+    }
+
+    /// Whether some prefix of `digits` (possibly empty) matches in full (`re.match`).
+    #[inline]
+    fn prefix_matches(&self, digits: &[u8]) -> bool {
+        let mut s = self.start;
+        for &b in digits {
+            if self.accept[s as usize] != 0 {
+                return true;
+            }
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                return false;
+            }
+            s = self.trans[s as usize + usize::from(d)];
+            if s == 0 {
+                return false;
             }
         }
-        Some(dfa.is_match_state(dfa.next_eoi_state(s)))
+        self.accept[s as usize] != 0
     }
 }
 

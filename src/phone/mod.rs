@@ -213,13 +213,16 @@ pub enum PhoneError {
 /// # Ok::<(), PhoneError>(())
 /// ```
 pub fn normalize(input: &[u8], region: Region) -> Result<E164, PhoneError> {
-    let mut digits = parse::Digits::new();
-    match parse::ascii_front(input, &mut digits) {
+    match parse::ascii_front(input) {
         parse::Ascii::Borrowed(plus, d) => return parse::core(plus, d, region.plan),
-        parse::Ascii::Copied(plus) => return parse::core(plus, digits.as_slice(), region.plan),
+        parse::Ascii::Separated(plus, rest) => {
+            let digits = parse::Digits::from_separated(rest);
+            return parse::core(plus, digits.as_slice(), region.plan);
+        }
         parse::Ascii::Reject(e) => return Err(e),
         parse::Ascii::Unsure => {}
     }
+    let mut digits = parse::Digits::new();
     let text = match std::str::from_utf8(input) {
         Ok(s) => std::borrow::Cow::Borrowed(s),
         Err(_) => String::from_utf8_lossy(input),

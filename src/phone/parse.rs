@@ -127,8 +127,9 @@ fn is_unwanted_end(c: char) -> bool {
 pub(super) enum Ascii<'a> {
     /// `plus`, and the digits as a slice of the input (no separators inside).
     Borrowed(bool, &'a [u8]),
-    /// `plus`; the digits were copied into the caller's buffer.
-    Copied(bool),
+    /// `plus`, and the part of the input holding the digits among simple ASCII separators
+    /// (at least three digits); [`Digits::from_separated`] extracts them.
+    Separated(bool, &'a [u8]),
     /// Rejected for sure.
     Reject(PhoneError),
     /// Not ASCII, or not in the fast domain: use the other front ends.
@@ -139,7 +140,7 @@ pub(super) enum Ascii<'a> {
 /// restricted to ASCII, without decoding UTF-8. `+4791234567` and `004791234567` are
 /// answered with a slice of the input.
 #[inline]
-pub(super) fn ascii_front<'a>(b: &'a [u8], out: &mut Digits) -> Ascii<'a> {
+pub(super) fn ascii_front(b: &[u8]) -> Ascii<'_> {
     if b.len() > MAX_INPUT_CHARS {
         return Ascii::Unsure;
     }
@@ -185,19 +186,34 @@ pub(super) fn ascii_front<'a>(b: &'a [u8], out: &mut Digits) -> Ascii<'a> {
         }
         return Ascii::Borrowed(plus, rest);
     }
-    out.len = 0;
-    for &c in &rest[..k] {
-        out.push(c);
-    }
+    let mut digits = k;
     for &c in &rest[k..] {
         if c.is_ascii_digit() {
-            out.push(c);
-        } else if !matches!(c, b' ' | b'-' | b'.' | b'(' | b')' | b'/' | b'[' | b']') {
+            digits += 1;
+        } else if !is_simple_ascii_punct(c) {
             return Ascii::Unsure;
         }
     }
     // There is a separator, so "exactly two digits and nothing else" cannot apply.
-    if out.len >= 3 { Ascii::Copied(plus) } else { Ascii::Reject(PhoneError::NotANumber) }
+    if digits >= 3 { Ascii::Separated(plus, rest) } else { Ascii::Reject(PhoneError::NotANumber) }
+}
+
+#[inline]
+fn is_simple_ascii_punct(c: u8) -> bool {
+    matches!(c, b' ' | b'-' | b'.' | b'(' | b')' | b'/' | b'[' | b']')
+}
+
+impl Digits {
+    /// The digits of a [`Ascii::Separated`] body.
+    pub(super) fn from_separated(rest: &[u8]) -> Digits {
+        let mut d = Digits::new();
+        for &c in rest {
+            if c.is_ascii_digit() {
+                d.push(c);
+            }
+        }
+        d
+    }
 }
 
 /// Fast front end. `Ok(Some(plus))` with `out` filled, `Err` for a definite rejection, or
@@ -265,7 +281,7 @@ pub(super) fn fast_front(s: &str, out: &mut Digits) -> Result<Option<bool>, Phon
             out.push(c);
             i += 1;
         } else if c < 0x80 {
-            if matches!(c, b' ' | b'-' | b'.' | b'(' | b')' | b'/' | b'[' | b']') {
+            if is_simple_ascii_punct(c) {
                 punct = true;
                 i += 1;
             } else {
