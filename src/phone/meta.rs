@@ -79,6 +79,12 @@ pub enum LenCheck {
     InvalidLength,
 }
 
+/// `s.starts_with(p)` for the few-byte prefixes of the hot path, without a `memcmp` call.
+#[inline]
+pub fn starts_with(s: &[u8], p: &[u8]) -> bool {
+    s.len() >= p.len() && s.iter().zip(p).all(|(a, b)| a == b)
+}
+
 /// Bit for length `n`, 0 when it cannot be a length at all.
 #[inline]
 pub fn len_bit(n: usize) -> u32 {
@@ -139,7 +145,7 @@ impl Prefix {
     pub fn looking_at(&self, s: &[u8]) -> Option<usize> {
         match self {
             Prefix::None => None,
-            Prefix::Literal(l) => s.starts_with(l).then_some(l.len()),
+            Prefix::Literal(l) => starts_with(s, l).then_some(l.len()),
             Prefix::Regex(r) => r.find(s).map(|m| m.end()),
         }
     }

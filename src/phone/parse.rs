@@ -593,7 +593,7 @@ fn maybe_extract_country_code(
     }
     let (ccd, ccl) = dc.cc_digits;
     let ccl = usize::from(ccl);
-    if d.starts_with(&ccd[..ccl]) {
+    if super::meta::starts_with(d, &ccd[..ccl]) {
         let pot = &d[ccl..];
         let s = strip_national_prefix(pot, dc, dm);
         let stripped = s.apply(pot);
