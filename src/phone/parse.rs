@@ -327,7 +327,14 @@ fn regexes() -> &'static Regexes {
             nd.push_str(&format!("\\x{{{lo:x}}}-\\x{{{hi:x}}}"));
         }
         nd.push(']');
-        let fix = |p: &str| p.replace("\\d", &nd);
+        // Python's case-insensitive matching also equates `i` with dotless `ı` (sre's
+        // `_equivalences`), which Unicode simple case folding (Rust) does not.
+        let fix = |p: &str| {
+            p.replace("\\d", &nd)
+                .replace("abcdefghijklmnopqrstuvwxyz", "abcdefghijklmnopqrstuvwxyz\u{131}")
+                .replace("ensi(", "ens[i\u{131}](")
+                .replace("|int|", "|[i\u{131}]nt|")
+        };
         let build = |p: String| {
             regex::RegexBuilder::new(&p)
                 .size_limit(1 << 26)

@@ -283,6 +283,20 @@ def garbage(rng):
     return "letters_unicode", s
 
 
+FUZZ_ATOMS = (list("0123456789") * 12 + list("+ -().#*xX/\\;:,~") +
+              ["\u00a0", "\u2009", "\uff0b", "\uff11", "\u0661", "\u3000", "\u2013", "\u30fc",
+               "\uff5e", "\u00ad", "\u200b", "ext", "ext.", "x", "tel:", ";phone-context=", ";isub=",
+               ";ext=", "+47", "0047", "00", "0", "ab", "ABC", "\u00f1", "\u0301", "_", "#", "int",
+               "\uff58", "\t", "'", '"', "..", "--", "  ", "\u00df", "\u0131", "\u017f", "\u212a",
+               "\U0001d7ce", "\u00b2", "\u2460", "\u0663", "+1", "+44", "+358", "011", "0046"])
+
+
+def fuzz(rng):
+    """Random concatenations of the characters and fragments parsers trip over."""
+    s = "".join(rng.choice(FUZZ_ATOMS) for _ in range(rng.randint(1, 16)))
+    return ("letters_fuzz" if re.search(r"[^\W\d_]", s) else "fuzz"), s
+
+
 def escape(s):
     return s.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
@@ -305,6 +319,8 @@ def main():
             r = rng.random()
             if r < 0.05:
                 style, text = garbage(rng)
+            elif r < 0.10:
+                style, text = fuzz(rng)
             else:
                 if r < 0.62:
                     country = default
