@@ -123,11 +123,19 @@ fn check_corpus(path: &str) {
     let (mut agree, mut wrong, mut ref_invalid, mut accepted_invalid) = (0u64, 0u64, 0u64, 0u64);
     let (mut ref_valid_plain, mut rejected_valid_plain, mut rejected_valid_letters) = (0, 0, 0);
     let mut per_region: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let mut not_idempotent = 0u64;
     let mut examples = Vec::new();
     for c in &cases {
         let region: Region = c.region.parse().expect("corpus region is known");
         let got = match normalize(c.input.as_bytes(), region) {
-            Ok(n) => n.to_string(),
+            Ok(n) => {
+                // Idempotent on its own output, whatever the default region.
+                let again = normalize(n.to_string().as_bytes(), Region::NO);
+                if again != Ok(n) {
+                    not_idempotent += 1;
+                }
+                n.to_string()
+            }
             Err(_) => "INVALID".to_string(),
         };
         let e = per_region.entry(c.region.clone()).or_default();
@@ -179,7 +187,9 @@ fn check_corpus(path: &str) {
     for e in &examples {
         eprintln!("{e}");
     }
+    eprintln!("  not idempotent      {not_idempotent}");
     assert_eq!(wrong, 0, "emitted a number different from the reference's");
+    assert_eq!(not_idempotent, 0, "normalising an answer again changed it");
     assert!(pct(accepted_invalid, ref_invalid) <= 0.3, "accepts too many invalid numbers");
     assert!(pct(rejected_valid_plain, ref_valid_plain) <= 0.5, "rejects too many valid numbers");
     assert!(100.0 * agree as f64 / n >= 99.0, "overall agreement below 99 %");
