@@ -51,7 +51,11 @@ fn draw(rng: &mut Rng) -> (&'static str, String, &'static str) {
         let p = rng.pick(&["20", "21", "22", "30", "31", "40", "41", "42", "50", "60", "61"]);
         ("45", format!("{p}{}{}", 1 + rng.below(9), rng.digits(5)), "DK")
     } else if r < 96 {
-        ("358", format!("{}{}", rng.pick(&["40", "41", "44", "45", "46", "50"]), rng.digits(7)), "FI")
+        (
+            "358",
+            format!("{}{}", rng.pick(&["40", "41", "44", "45", "46", "50"]), rng.digits(7)),
+            "FI",
+        )
     } else {
         let p = rng.pick(&["151", "152", "157", "160", "170", "171", "172", "176", "179"]);
         ("49", format!("{p}{}", rng.digits(8)), "DE")

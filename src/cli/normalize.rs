@@ -49,8 +49,7 @@ struct Counts {
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let interactive =
-        args.line_buffered || io::stdin().is_terminal() || io::stdout().is_terminal();
+    let interactive = args.line_buffered || io::stdin().is_terminal() || io::stdout().is_terminal();
     let counts = if interactive {
         run_sequential(args.region)?
     } else {
@@ -185,7 +184,10 @@ fn run_parallel(region: Region, threads: usize) -> anyhow::Result<Counts> {
     Ok(counts)
 }
 
-fn read_chunks(work_tx: &Sender<(u64, Vec<u8>)>, free_in: &Receiver<Vec<u8>>) -> anyhow::Result<()> {
+fn read_chunks(
+    work_tx: &Sender<(u64, Vec<u8>)>,
+    free_in: &Receiver<Vec<u8>>,
+) -> anyhow::Result<()> {
     let mut input = io::stdin().lock();
     let mut carry: Vec<u8> = Vec::new();
     let mut seq = 0u64;

@@ -206,10 +206,10 @@ impl Compiled {
                 if i == 9 && m.same_mobile_and_fixed_line_pattern {
                     continue;
                 }
-                if let Some(Desc { pattern: Some(_), lengths, .. }) = d {
-                    if lengths.is_none_or(|l| l & len_bit(len) != 0) {
-                        *slot |= 1 << (i + 1);
-                    }
+                if let Some(Desc { pattern: Some(_), lengths, .. }) = d
+                    && lengths.is_none_or(|l| l & len_bit(len) != 0)
+                {
+                    *slot |= 1 << (i + 1);
                 }
             }
         }

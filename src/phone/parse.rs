@@ -411,12 +411,12 @@ fn build_national_number(s: &str) -> Result<Cow<'_, str>, PhoneError> {
         }
         None => Cow::Borrowed(extract_possible_number(s)),
     };
-    if let Some(i) = nn.find(";isub=") {
-        if i > 0 {
-            match &mut nn {
-                Cow::Borrowed(b) => *b = &b[..i],
-                Cow::Owned(o) => o.truncate(i),
-            }
+    if let Some(i) = nn.find(";isub=")
+        && i > 0
+    {
+        match &mut nn {
+            Cow::Borrowed(b) => *b = &b[..i],
+            Cow::Owned(o) => o.truncate(i),
         }
     }
     Ok(nn)
@@ -424,10 +424,10 @@ fn build_national_number(s: &str) -> Result<Cow<'_, str>, PhoneError> {
 
 /// `_maybe_strip_extension`: the number without a trailing extension.
 fn strip_extension(s: &str) -> &str {
-    if let Some(m) = regexes().extn.find(s) {
-        if is_viable(&s[..m.start()]) {
-            return &s[..m.start()];
-        }
+    if let Some(m) = regexes().extn.find(s)
+        && is_viable(&s[..m.start()])
+    {
+        return &s[..m.start()];
     }
     s
 }
@@ -639,8 +639,10 @@ pub(super) fn core(plus: bool, d: &[u8], region: u16) -> Result<E164, PhoneError
             Src::Suffix(k) => &d[k..],
             Src::Owned(ref t) => t,
         };
-        let plans = plans_for_cc(cc).ok_or(PhoneError::InvalidCountryCode)?;
-        let (m, c) = plan(plans[0]);
+        // The number's main region (first in the reference's list) drives the rest.
+        let main =
+            plans_for_cc(cc).and_then(|p| p.first()).ok_or(PhoneError::InvalidCountryCode)?;
+        let (m, c) = plan(*main);
         (cc, nn, m, c)
     } else {
         (dm.country_code, d, dm, dc)
