@@ -85,7 +85,7 @@ fn normalize_chunk(chunk: &[u8], region: Region, out: &mut Vec<u8>) -> Counts {
         // Answers are written in place: grow by a fixed amount, fill, cut to size. Fixed-size
         // writes avoid a variable-length copy per line on this hot path.
         let used = out.len();
-        out.resize(used + ROOM, 0);
+        out.extend_from_slice(&[0u8; ROOM]);
         let slot = &mut out[used..used + ROOM];
         let len = match phone::normalize(line, region) {
             Ok(n) => {

@@ -209,7 +209,19 @@ def written(rng, default, country, nsn, cc):
     if r < 0.65 and same:
         return "national_own_cc", f"{cc}{nsn}"
     if r < 0.67:
-        return "intl_trunk", f"+{cc} ({np or '0'}){group(rng, nsn)}"
+        k = rng.random()
+        if k < 0.4:
+            return "intl_trunk", f"+{cc} ({np or '0'}){group(rng, nsn)}"
+        if k < 0.55:
+            return "intl_trunk", f"{idd_for(default)}{cc} ({np or '0'}) {group(rng, nsn)}"
+        if k < 0.7:
+            return "intl_paren", f"(+{cc}) {group(rng, nsn)}"
+        if k < 0.8:
+            return "intl_paren", f"+{cc} ({nsn[:3]}) {group(rng, nsn[3:], rng.choice([' ', '-']))}"
+        if k < 0.9:
+            return "no_plus_cc", f"{cc} {group(rng, nsn)}"
+        return "two_numbers", rng.choice([f"{e} / {group(rng, nsn)}", f"{e}, {group(rng, nsn)}",
+                                          f"{e}/{e}", f"{e} eller {e}"])
     if r < 0.71:
         sp = rng.choice(SPACES)
         base = f"+{cc} {group(rng, nsn)}" if rng.random() < 0.6 else (group(rng, (np or "") + nsn) if same else e)
