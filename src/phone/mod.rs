@@ -94,11 +94,20 @@ impl E164 {
             n += 1;
         }
         out[0] = b'+';
-        // Digits are written backwards straight into place: no temporary, no variable-length
-        // copy (this sits on the CLI's hot path).
-        for slot in out[1..=n].iter_mut().rev() {
-            *slot = b'0' + (v % 10) as u8;
-            v /= 10;
+        // Digits are written backwards straight into place, two at a time (half the chain
+        // of divisions), with no temporary: this sits on the CLI's hot path.
+        let mut i = n + 1;
+        while v >= 100 {
+            let r = (v % 100) as usize * 2;
+            v /= 100;
+            out[i - 2..i].copy_from_slice(&DIGIT_PAIRS[r..r + 2]);
+            i -= 2;
+        }
+        if v >= 10 {
+            let r = v as usize * 2;
+            out[i - 2..i].copy_from_slice(&DIGIT_PAIRS[r..r + 2]);
+        } else {
+            out[i - 1] = b'0' + v as u8;
         }
         n + 1
     }
@@ -112,6 +121,13 @@ impl E164 {
         format!("{}{}{}", &s[..keep_head], "*".repeat(stars), &s[s.len() - keep_tail..])
     }
 }
+
+/// "00" to "99", for writing two digits per division.
+const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
 
 /// Powers of ten up to 10^18.
 const POW10: [u64; 19] = {

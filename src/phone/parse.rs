@@ -207,11 +207,16 @@ impl Digits {
     /// The digits of a [`Ascii::Separated`] body.
     pub(super) fn from_separated(rest: &[u8]) -> Digits {
         let mut d = Digits::new();
+        let mut n = 0;
         for &c in rest {
+            // `rest` is at most 250 bytes (checked by `ascii_front`), so `n` stays in bounds;
+            // the `min` only lets the compiler drop the bounds check.
             if c.is_ascii_digit() {
-                d.push(c);
+                d.buf[n.min(DIGITS_CAP - 1)] = c;
+                n += 1;
             }
         }
+        d.len = n.min(DIGITS_CAP);
         d
     }
 }
