@@ -48,6 +48,39 @@ cases! {
     empty: "NO", "" => None;
     plus_only: "NO", "+" => None;
     us_national: "US", "(201) 555-0123" => Some("+12015550123");
+    // Bad and odd inputs; expectations from phonenumbers 9.0.43.
+    double_plus: "NO", "++4791234567" => Some("+4791234567");
+    plus_then_idd: "NO", "+0047 912 34 567" => Some("+4791234567");
+    unknown_cc: "NO", "+999 123 456" => None;
+    trailing_nul: "NO", "91234567\u{0}" => Some("+4791234567");
+    tel_alone: "NO", "tel:" => None;
+    empty_phone_context: "NO", "tel:912;phone-context=" => None;
+    domain_phone_context: "NO", "tel:91234567;phone-context=example.com" => Some("+4791234567");
+    national_with_ext: "NO", "912 34 567 ext. 12" => Some("+4791234567");
+    keypad_letters: "US", "1-800-FLOWERS" => Some("+18003569377");
+    surrounding_words: "NO", "call 912 34 567 now" => None;
+    two_numbers: "NO", "+47 912 34 567 / +47 913 45 678" => None;
+    own_cc_without_plus: "NO", "4791234567" => Some("+4791234567");
+    idd_and_cc_only: "NO", "0047" => None;
+    idd_short_nsn: "NO", "00 47 91" => None;
+    nanp_from_no: "NO", "+1 201 555 0123" => Some("+12015550123");
+    us_idd: "US", "011 47 912 34 567" => Some("+4791234567");
+    gb_bracket_trunk: "NO", "+44 (0)20 7946 0958" => Some("+442079460958");
+    fr_national: "FR", "06 12 34 56 78" => Some("+33612345678");
+    fi_bracket_trunk: "NO", "+358 (0)40 123 4567" => Some("+358401234567");
+    is_intl: "NO", "+354 611 1234" => Some("+3546111234");
+    pl_intl: "NO", "+48 512 345 678" => Some("+48512345678");
+    nl_national: "NL", "06-12345678" => Some("+31612345678");
+    es_national: "ES", "612 34 56 78" => Some("+34612345678");
+    de_bracket_trunk: "NO", "+49 (0)151 2345 6789" => Some("+4915123456789");
+    de_national: "DE", "0151 23456789" => Some("+4915123456789");
+    isdn_subaddress: "NO", "+47 912 34 567;isub=12" => Some("+4791234567");
+    trailing_hash: "NO", "+4791234567#" => None;
+    x_extension: "NO", "9123 4567 x12" => Some("+4791234567");
+    zero_width_space: "NO", "+47 91 23 45 67\u{200b}" => Some("+4791234567");
+    soft_hyphens: "NO", "+47 912\u{ad}34\u{ad}567" => Some("+4791234567");
+    fullwidth_from_se: "SE", "＋４７９１２３４５６７" => Some("+4791234567");
+    arabic_indic_digits: "NO", "+47 ٩١٢٣٤٥٦٧" => Some("+4791234567");
 }
 
 #[test]
