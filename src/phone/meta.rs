@@ -3,9 +3,14 @@
 //! The tables in `metadata_gen.rs` are plain data dumped from libphonenumber. Matching them
 //! per number with a backtracking or even a meta regex engine costs hundreds of nanoseconds,
 //! so each plan's validity patterns are compiled once, on first use, into one anchored
-//! multi-pattern dense DFA (`MatchKind::All`). A single walk over the national significant
-//! number then tells which of the general and type patterns match it in full: about one
-//! table lookup per digit.
+//! multi-pattern dense DFA (`MatchKind::All`, regex-automata), which is then flattened into
+//! a ten-column table over the digits with the set of fully matching patterns precomputed
+//! per state ([`DigitDfa`]). A single walk over the national significant number tells which
+//! of the general and type patterns match it in full: one table load per digit. Building a
+//! plan takes one to a few milliseconds; a process only builds the plans its numbers use.
+//!
+//! The few prefix patterns (international and national prefixes) stay with the `regex`
+//! crate unless they are plain digits, which is the common case (`00`, `0`, `1`).
 
 use std::sync::OnceLock;
 
