@@ -204,3 +204,31 @@ fn agrees_with_reference_corpus() {
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/data/phone/corpus.tsv").into());
     check_corpus(&path);
 }
+
+#[test]
+fn sequential_and_parallel_modes_agree() {
+    let input: String = [
+        "+47 912 34 567",
+        "004791234567",
+        "tel:+46-70-123-45-67",
+        "＋４７ ９１２ ３４ ５６７",
+        "call me",
+        "",
+        "0046 70-123 45 67",
+    ]
+    .iter()
+    .cycle()
+    .take(5_000)
+    .map(|l| format!("{l}\n"))
+    .collect();
+    let wd = Workdir::new();
+    let parallel = wd.run(&["normalize", "--threads", "3"], &input).ok();
+    let one = wd.run(&["normalize", "--threads", "1"], &input).ok();
+    let seq = wd.run(&["normalize", "--line-buffered"], &input).ok();
+    assert_eq!(parallel.stdout, seq.stdout);
+    assert_eq!(one.stdout, seq.stdout);
+    assert_eq!(parallel.stderr, seq.stderr);
+    assert!(
+        seq.stdout.starts_with("+4791234567\n+4791234567\n+46701234567\n+4791234567\nINVALID\n")
+    );
+}
