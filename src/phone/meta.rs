@@ -251,6 +251,12 @@ impl Compiled {
         }
     }
 
+    /// Whether the plan has a national prefix pattern for parsing.
+    #[inline]
+    pub fn has_national_prefix(&self) -> bool {
+        !matches!(self.national_prefix, Prefix::None) || self.national_prefix_captures.is_some()
+    }
+
     /// Bits of the patterns that match all of `nsn` (bit 0 general, 1 + i type i).
     #[inline]
     fn matches(&self, nsn: &[u8]) -> u16 {

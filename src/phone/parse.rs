@@ -514,10 +514,16 @@ impl Strip {
 }
 
 /// `_maybe_strip_national_prefix_carrier_code` (the carrier code is not needed).
+#[inline]
 fn strip_national_prefix(number: &[u8], c: &Compiled, m: &Meta) -> Strip {
-    if number.is_empty() {
+    // Many plans (NO, DK, IS, ...) have no national prefix at all: answer inline.
+    if number.is_empty() || !c.has_national_prefix() {
         return Strip::Same;
     }
+    strip_national_prefix_slow(number, c, m)
+}
+
+fn strip_national_prefix_slow(number: &[u8], c: &Compiled, m: &Meta) -> Strip {
     if let (Some(re), Some(rule)) = (&c.national_prefix_captures, m.national_prefix_transform_rule)
     {
         let Some(caps) = re.captures(number) else { return Strip::Same };
@@ -578,6 +584,7 @@ fn extract_country_code(full: &[u8]) -> Option<(u16, usize)> {
 }
 
 /// `_maybe_extract_country_code` on normalised digits `d` (`plus`: they followed a plus sign).
+#[inline]
 fn maybe_extract_country_code(
     plus: bool,
     d: &[u8],
