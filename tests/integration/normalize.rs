@@ -232,3 +232,34 @@ fn sequential_and_parallel_modes_agree() {
         seq.stdout.starts_with("+4791234567\n+4791234567\n+46701234567\n+4791234567\nINVALID\n")
     );
 }
+
+#[test]
+fn closed_stdout_is_a_quiet_success() {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+
+    let wd = Workdir::new();
+    let mut child = wd
+        .command(&["normalize"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning sendfilter");
+    let mut sin = child.stdin.take().expect("stdin is piped");
+    let writer = std::thread::spawn(move || {
+        let line = b"+4791234567\n".repeat(100_000);
+        for _ in 0..50 {
+            if sin.write_all(&line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut first = [0u8; 12];
+    child.stdout.take().expect("stdout is piped").read_exact(&mut first).expect("first answer");
+    // The read end is dropped here, like `| head -1`.
+    assert_eq!(&first, b"+4791234567\n");
+    let out = child.wait_with_output().expect("waiting for sendfilter");
+    writer.join().expect("stdin writer");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
