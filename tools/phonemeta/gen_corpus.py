@@ -310,6 +310,37 @@ def fuzz(rng):
     return ("letters_fuzz" if re.search(r"[^\W\d_]", s) else "fuzz"), s
 
 
+TRUNK_REGIONS = ["AR", "BR", "MX", "CO", "CL", "PE", "KR", "JP", "CN", "IN", "IT", "RU", "KZ",
+                 "BY", "UA", "HU", "GG", "IM", "JE", "AG", "BS", "SM", "NF", "CC", "CX", "MG",
+                 "GA", "VA", "SJ", "AX", "RE", "YT", "GP", "BL", "MF", "CW", "BQ", "AU", "NZ",
+                 "TR", "ID", "VN", "CH", "AT", "BE", "PT", "CZ", "HU", "LT", "IE", "GL", "FO"]
+TRUNK_PREFIXES = ["", "0", "00", "01", "044", "045", "1", "8", "80", "810", "0 21", "015",
+                  "15", "9", "0 15", "02", "06", "011", "001", "0011", "+", "+0", "8 10"]
+
+
+def trunk_mix(rng):
+    """(default region, style, text): numbers of plans with unusual national/carrier
+    prefixes and transform rules, behind an assortment of real and wrong prefixes."""
+    d = rng.choice(TRUNK_REGIONS)
+    c = d if rng.random() < 0.7 else rng.choice(TRUNK_REGIONS)
+    cc = pu.country_code_for_region(c)
+    nsn, _ = draw_nsn(rng, c)
+    p = rng.choice(TRUNK_PREFIXES)
+    r = rng.random()
+    if r < 0.3:
+        s = p + nsn
+    elif r < 0.5:
+        s = p + " " + group(rng, nsn, rng.choice([" ", "-", ""]))
+    elif r < 0.7:
+        s = p + str(cc) + nsn
+    elif r < 0.85:
+        s = "+" + str(cc) + " " + p + " " + group(rng, nsn)
+    else:
+        k = rng.randint(1, 4)
+        s = p + nsn[:k] + " 15 " + nsn[k:]
+    return d, "trunk_mix", s
+
+
 def escape(s):
     return s.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
@@ -334,6 +365,8 @@ def main():
                 style, text = garbage(rng)
             elif r < 0.10:
                 style, text = fuzz(rng)
+            elif r < 0.14:
+                default, style, text = trunk_mix(rng)
             else:
                 if r < 0.62:
                     country = default
