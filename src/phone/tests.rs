@@ -1,0 +1,256 @@
+//! Unit tests: case tables and metadata sanity.
+
+use super::*;
+
+fn r(s: &str) -> Region {
+    s.parse().expect("known region")
+}
+
+macro_rules! cases {
+    ($($name:ident: $region:expr, $input:expr => $want:expr;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                let got = normalize($input.as_bytes(), r($region)).map(|n| n.to_string());
+                let want: Option<&str> = $want;
+                assert_eq!(got.as_deref().ok(), want, "input {:?}", $input);
+                let slow = normalize_reference_path($input.as_bytes(), r($region))
+                    .map(|n| n.to_string());
+                assert_eq!(slow.as_deref().ok(), want, "reference path, input {:?}", $input);
+            }
+        )*
+    };
+}
+
+cases! {
+    e164_no: "NO", "+4791234567" => Some("+4791234567");
+    idd_no: "NO", "004791234567" => Some("+4791234567");
+    idd_se_from_no: "NO", "0046 70-123 45 67" => Some("+46701234567");
+    national_no: "NO", "912 34 567" => Some("+4791234567");
+    national_no_own_cc: "NO", "47667814" => Some("+4747667814");
+    national_se_trunk: "SE", "070-123 45 67" => Some("+46701234567");
+    national_se_no_trunk: "SE", "70-123 45 67" => Some("+46701234567");
+    national_gb: "GB", "020 7946 0958" => Some("+442079460958");
+    national_de_paren: "DE", "(0)30 1234567" => Some("+49301234567");
+    de_from_us: "US", "+49 15123456789" => Some("+4915123456789");
+    full_width: "NO", "＋４７ ９１２ ３４ ５６７" => Some("+4791234567");
+    nbsp: "NO", "+47\u{a0}912\u{a0}34\u{a0}567" => Some("+4791234567");
+    thin_space_rejected: "NO", "+47\u{2009}912\u{2009}34\u{2009}567" => None;
+    dashes: "NO", "+47912-34-567" => Some("+4791234567");
+    tel_uri: "NO", "tel:+47-912-34-567" => Some("+4791234567");
+    phone_context: "NO", "tel:91234567;phone-context=+47" => Some("+4791234567");
+    surrounding_ws: "NO", "  \t+47 912 34 567 \r" => Some("+4791234567");
+    letters: "NO", "hello" => None;
+    too_short: "NO", "+47 912" => None;
+    too_long: "NO", "+47 912 34 567 890" => None;
+    se_new_mobile_range: "SE", "+46 78 123 45 67" => Some("+46781234567");
+    extension: "GB", "020 7946 0958 ext. 12" => Some("+442079460958");
+    empty: "NO", "" => None;
+    plus_only: "NO", "+" => None;
+    us_national: "US", "(201) 555-0123" => Some("+12015550123");
+    // Bad and odd inputs; expectations from phonenumbers 9.0.43.
+    double_plus: "NO", "++4791234567" => Some("+4791234567");
+    plus_then_idd: "NO", "+0047 912 34 567" => Some("+4791234567");
+    unknown_cc: "NO", "+999 123 456" => None;
+    trailing_nul: "NO", "91234567\u{0}" => Some("+4791234567");
+    tel_alone: "NO", "tel:" => None;
+    empty_phone_context: "NO", "tel:912;phone-context=" => None;
+    domain_phone_context: "NO", "tel:91234567;phone-context=example.com" => Some("+4791234567");
+    national_with_ext: "NO", "912 34 567 ext. 12" => Some("+4791234567");
+    keypad_letters: "US", "1-800-FLOWERS" => Some("+18003569377");
+    surrounding_words: "NO", "call 912 34 567 now" => None;
+    two_numbers: "NO", "+47 912 34 567 / +47 913 45 678" => None;
+    own_cc_without_plus: "NO", "4791234567" => Some("+4791234567");
+    idd_and_cc_only: "NO", "0047" => None;
+    idd_short_nsn: "NO", "00 47 91" => None;
+    nanp_from_no: "NO", "+1 201 555 0123" => Some("+12015550123");
+    us_idd: "US", "011 47 912 34 567" => Some("+4791234567");
+    gb_bracket_trunk: "NO", "+44 (0)20 7946 0958" => Some("+442079460958");
+    fr_national: "FR", "06 12 34 56 78" => Some("+33612345678");
+    fi_bracket_trunk: "NO", "+358 (0)40 123 4567" => Some("+358401234567");
+    is_intl: "NO", "+354 611 1234" => Some("+3546111234");
+    pl_intl: "NO", "+48 512 345 678" => Some("+48512345678");
+    nl_national: "NL", "06-12345678" => Some("+31612345678");
+    es_national: "ES", "612 34 56 78" => Some("+34612345678");
+    de_bracket_trunk: "NO", "+49 (0)151 2345 6789" => Some("+4915123456789");
+    de_national: "DE", "0151 23456789" => Some("+4915123456789");
+    isdn_subaddress: "NO", "+47 912 34 567;isub=12" => Some("+4791234567");
+    trailing_hash: "NO", "+4791234567#" => None;
+    x_extension: "NO", "9123 4567 x12" => Some("+4791234567");
+    zero_width_space: "NO", "+47 91 23 45 67\u{200b}" => Some("+4791234567");
+    soft_hyphens: "NO", "+47 912\u{ad}34\u{ad}567" => Some("+4791234567");
+    fullwidth_from_se: "SE", "＋４７９１２３４５６７" => Some("+4791234567");
+    arabic_indic_digits: "NO", "+47 ٩١٢٣٤٥٦٧" => Some("+4791234567");
+}
+
+#[test]
+fn every_plan_compiles() {
+    for i in 0..meta::plan_count() {
+        let (m, c) = meta::plan(i as u16);
+        // Exercise every matcher once.
+        let _ = c.is_valid(m, b"12345678");
+        let _ = c.leading_digits_match(b"12345678");
+        let _ = c.idd.looking_at(b"0012345");
+    }
+}
+
+#[test]
+fn absurd_input_is_fast_and_rejected() {
+    let long = "9".repeat(10_000);
+    let t = std::time::Instant::now();
+    assert_eq!(normalize(long.as_bytes(), Region::NO), Err(PhoneError::TooLong));
+    assert!(t.elapsed() < std::time::Duration::from_millis(50));
+}
+
+#[test]
+fn region_parse_validates() {
+    assert_eq!(r("se").as_str(), "SE");
+    assert!("XX".parse::<Region>().is_err());
+    assert!("001".parse::<Region>().is_err());
+    assert_eq!(r("NO"), Region::NO);
+}
+
+#[test]
+fn e164_round_trip_19_digits() {
+    let n = E164::from_u64(8_112_345_678_901_234_567).expect("19 digits fit");
+    let mut buf = [0u8; E164::MAX_WRITTEN_LEN];
+    let len = n.write_to(&mut buf);
+    assert_eq!(&buf[..len], b"+8112345678901234567");
+    assert_eq!(E164::from_u64(10_000_000_000_000_000_000), None);
+    assert_eq!(n.masked(), "+81**************567");
+}
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::super::*;
+
+    fn regions() -> impl Strategy<Value = Region> {
+        prop::sample::select(vec![
+            "NO", "SE", "DK", "FI", "IS", "DE", "GB", "US", "PL", "NL", "FR", "ES", "AR", "BR",
+            "MX", "JP", "IT", "GG", "RU", "AU",
+        ])
+        .prop_map(|r| r.parse::<Region>().expect("known region"))
+    }
+
+    /// Strings from the characters the fast front ends handle, plus a few that send them to
+    /// the general one: where they answer, they must answer as the general one does.
+    fn numberish() -> impl Strategy<Value = String> {
+        let atoms = prop::sample::select(vec![
+            "0",
+            "1",
+            "2",
+            "3",
+            "4",
+            "5",
+            "6",
+            "7",
+            "8",
+            "9",
+            "0",
+            "4",
+            "7",
+            "9",
+            "+",
+            "+",
+            " ",
+            "-",
+            ".",
+            "(",
+            ")",
+            "/",
+            "[",
+            "]",
+            "\u{a0}",
+            "\u{2009}",
+            "\u{3000}",
+            "\u{2013}",
+            "\u{ff0b}",
+            "\u{ff15}",
+            "\u{0663}",
+            "\u{30fc}",
+            "\u{ad}",
+            "\u{200b}",
+            "\t",
+            "x",
+            "#",
+            ";",
+            "a",
+            "_",
+            "~",
+            "*",
+            "00",
+            "47",
+            "46",
+            "0047",
+            "\u{1d7ce}",
+        ]);
+        prop::collection::vec(atoms, 0..24).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        // A fixed seed: the reference itself is not idempotent on a few numbers (e.g.
+        // `+375 8 10…`, whose leading 8 is a Belarusian trunk prefix when read again), and we
+        // follow it there, so unlucky random draws could fail this for the right reason. The
+        // corpus test checks those numbers against the reference's own second reading.
+        #![proptest_config(ProptestConfig {
+            cases: 4000,
+            rng_seed: prop::test_runner::RngSeed::Fixed(0x5E4D),
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn idempotent_on_own_output(input in numberish(), r in regions(), r2 in regions()) {
+            if let Ok(n) = normalize(input.as_bytes(), r) {
+                // An E.164 string reads the same whatever the default region.
+                prop_assert_eq!(normalize(n.to_string().as_bytes(), r2), Ok(n));
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn never_panics_on_bytes(input in prop::collection::vec(any::<u8>(), 0..400), r in regions()) {
+            let _ = normalize(&input, r);
+        }
+
+        #[test]
+        fn never_panics_on_strings(input in "\\PC{0,300}", r in regions()) {
+            let _ = normalize(input.as_bytes(), r);
+        }
+
+        #[test]
+        fn fast_paths_agree_with_general_path(input in numberish(), r in regions()) {
+            let general = normalize_reference_path(input.as_bytes(), r);
+            prop_assert_eq!(normalize(input.as_bytes(), r), general, "input {:?}", input);
+            prop_assert_eq!(normalize_utf8_path(input.as_bytes(), r), general, "input {:?}", input);
+        }
+
+
+        /// The style guide's model check: on Nordic numbers both accept, we give the
+        /// `phonenumber` crate's answer. (Its metadata, 9.0.33, lags ours: it still accepts
+        /// e.g. `+4742000000`, which 9.0.43 and we reject, so only common answers compare.)
+        #[test]
+        fn agrees_with_phonenumber_crate_on_nordic_mobiles(
+            cc in prop::sample::select(vec!["47", "45"]),
+            first in prop::sample::select(vec!["4", "9", "2", "3", "5"]),
+            rest in "[0-9]{7}",
+            spaced in any::<bool>(),
+        ) {
+            let text = if spaced {
+                format!("+{cc} {first}{} {}", &rest[..2], &rest[2..])
+            } else {
+                format!("+{cc}{first}{rest}")
+            };
+            let theirs = phonenumber::parse(None, &text)
+                .ok()
+                .filter(|n| n.is_valid())
+                .map(|n| n.format().mode(phonenumber::Mode::E164).to_string());
+            if let (Some(theirs), Ok(ours)) = (theirs, normalize(text.as_bytes(), Region::NO)) {
+                prop_assert_eq!(ours.to_string(), theirs);
+            }
+        }
+    }
+}
