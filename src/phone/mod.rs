@@ -253,6 +253,86 @@ pub fn normalize(input: &[u8], region: Region) -> Result<E164, PhoneError> {
     parse::core(plus, digits.as_slice(), region.plan)
 }
 
+/// A default region plus fallback regions, e.g. `NO,SE`.
+///
+/// A number is read with the first region; only when that gives no valid number is it
+/// read again with each fallback in order, and the first valid reading wins. This is for
+/// lists that mix national forms of two countries (Norwegian `912 34 567` beside Swedish
+/// `070-123 45 67`): numbers valid in the default region are never re-read, and numbers
+/// written internationally read the same in every region. When no region gives a valid
+/// number, the default region's error is returned.
+///
+/// ```
+/// use sendfilter::phone::Regions;
+/// let r: Regions = "NO,SE".parse()?;
+/// assert_eq!(r.normalize(b"070-123 45 67")?.to_string(), "+46701234567");
+/// assert_eq!(r.normalize(b"912 34 567")?.to_string(), "+4791234567");
+/// assert!("NO".parse::<Regions>()?.normalize(b"070-123 45 67").is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Regions {
+    primary: Region,
+    fallbacks: Vec<Region>,
+}
+
+impl Regions {
+    /// A default region with fallbacks, tried in order.
+    pub fn new(primary: Region, fallbacks: Vec<Region>) -> Regions {
+        Regions { primary, fallbacks }
+    }
+
+    /// The default region (also what picks, e.g., the footer's language).
+    pub fn primary(&self) -> Region {
+        self.primary
+    }
+
+    /// The fallback regions, in the order they are tried.
+    pub fn fallbacks(&self) -> &[Region] {
+        &self.fallbacks
+    }
+
+    /// Normalises `input` with the default region, then with each fallback.
+    ///
+    /// # Errors
+    /// The default region's [`PhoneError`] when no region gives a valid number.
+    #[inline]
+    pub fn normalize(&self, input: &[u8]) -> Result<E164, PhoneError> {
+        match normalize(input, self.primary) {
+            Ok(n) => Ok(n),
+            Err(e) => self.fallbacks.iter().find_map(|&r| normalize(input, r).ok()).ok_or(e),
+        }
+    }
+}
+
+impl From<Region> for Regions {
+    fn from(primary: Region) -> Regions {
+        Regions { primary, fallbacks: Vec::new() }
+    }
+}
+
+impl std::str::FromStr for Regions {
+    type Err = crate::Error;
+
+    /// Parses `NO` or a comma-separated list such as `NO,SE`.
+    fn from_str(s: &str) -> Result<Regions, crate::Error> {
+        let mut it = s.split(',').map(str::parse::<Region>);
+        let primary = it.next().unwrap_or_else(|| Err(crate::Error::UnknownRegion(s.into())))?;
+        let fallbacks = it.collect::<Result<Vec<_>, _>>()?;
+        Ok(Regions { primary, fallbacks })
+    }
+}
+
+impl fmt::Display for Regions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.primary)?;
+        for r in &self.fallbacks {
+            write!(f, ",{r}")?;
+        }
+        Ok(())
+    }
+}
+
 /// The same as [`normalize`] but skipping the byte-level ASCII front end (the UTF-8 fast
 /// front end, then the general one). For tests of the fast paths.
 #[doc(hidden)]

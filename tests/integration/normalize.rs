@@ -289,3 +289,15 @@ fn closed_stdout_is_a_quiet_success() {
     writer.join().expect("stdin writer");
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn fallback_region_reads_second_country_national_forms() {
+    let wd = Workdir::new();
+    let input = "070-123 45 67\n912 34 567\n+46 70 123 45 67\n";
+    let r = wd.run(&["normalize", "--region", "NO"], input).ok();
+    assert_eq!(r.stdout, "INVALID\n+4791234567\n+46701234567\n");
+    let r = wd.run(&["normalize", "--region", "NO,SE"], input).ok();
+    assert_eq!(r.stdout, "+46701234567\n+4791234567\n+46701234567\n");
+    let r = wd.run(&["normalize", "--region", "NO,XX"], input);
+    assert_eq!(r.code, 2, "unknown fallback region must be refused");
+}
