@@ -15,13 +15,16 @@
 //!
 //! * [`phone`] turns any written form of a phone number into E.164 or a typed error.
 //! * [`standing`] is the contract between the store and the filter.
+//! * [`store`] is the consent store: journal, snapshot, compaction, import.
 #![deny(missing_docs)]
 
 pub mod error;
 pub mod phone;
 pub mod standing;
+pub mod store;
 pub mod timefmt;
 
 pub use error::Error;
 pub use phone::{E164, PhoneError, Region};
 pub use standing::{ConsentState, MemorySource, Standing, StandingSource, Timestamp};
+pub use store::{Store, StoreError, StoreView};
