@@ -6,7 +6,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod compact;
+mod consent;
+mod import;
+mod info;
 mod normalize;
+mod stop;
 
 /// Decide, for every recipient of an SMS campaign, whether a marketing message may be sent.
 #[derive(Debug, Parser)]
@@ -20,12 +25,27 @@ pub struct Cli {
 enum Command {
     /// Normalise phone numbers (one per line on stdin) to E.164.
     Normalize(normalize::Args),
+    /// Import stops or consents from CSV into a store.
+    Import(import::Args),
+    /// Record one opt-out (STOP).
+    Stop(stop::Args),
+    /// Record one consent with its evidence.
+    Consent(consent::Args),
+    /// Fold the journal into a new snapshot generation.
+    Compact(compact::Args),
+    /// Show store counts, sizes, generation and integrity.
+    Info(info::Args),
 }
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Normalize(args) => normalize::run(args),
+        Command::Import(args) => import::run(args),
+        Command::Stop(args) => stop::run(args),
+        Command::Consent(args) => consent::run(args),
+        Command::Compact(args) => compact::run(args),
+        Command::Info(args) => info::run(args),
     }
 }
 

@@ -133,31 +133,7 @@ impl Event {
     /// # Errors
     /// The first problem found, as an [`Invalid`] code.
     pub fn validate(&self) -> Result<(), Invalid> {
-        match self {
-            Event::Stop(s) => {
-                check_text(&s.brand, Field::Brand, true)?;
-                check_time(s.stopped_at, Field::StoppedAt)
-            }
-            Event::Consent(c) => {
-                check_text(&c.brand, Field::Brand, true)?;
-                if c.brand == EVERY_BRAND {
-                    return Err(Invalid::StarBrandInConsent);
-                }
-                check_text(&c.purpose, Field::Purpose, true)?;
-                check_text(&c.channel, Field::Channel, true)?;
-                check_text(&c.method, Field::Method, true)?;
-                check_text(&c.text_ref, Field::TextRef, true)?;
-                check_text(&c.source, Field::Source, true)?;
-                check_time(c.granted_at, Field::GrantedAt)?;
-                if let Some(t) = c.expires_at {
-                    check_time(t, Field::ExpiresAt)?;
-                }
-                if let Some(t) = c.confirmed_at {
-                    check_time(t, Field::ConfirmedAt)?;
-                }
-                Ok(())
-            }
-        }
+        self.as_ref().validate()
     }
 
     /// Appends the binary encoding to `out`. The event must be valid (text ≤ `MAX_TEXT`).
@@ -222,6 +198,38 @@ impl<'a> Reader<'a> {
 }
 
 impl<'a> EventRef<'a> {
+    /// Checks every field (see [`Event::validate`]).
+    ///
+    /// # Errors
+    /// The first problem found, as an [`Invalid`] code.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        match *self {
+            EventRef::Stop { brand, stopped_at, .. } => {
+                check_text(brand, Field::Brand, true)?;
+                check_time(stopped_at, Field::StoppedAt)
+            }
+            EventRef::Consent { text, granted_at, expires_at, confirmed_at, .. } => {
+                check_text(text[0], Field::Brand, true)?;
+                if text[0] == EVERY_BRAND {
+                    return Err(Invalid::StarBrandInConsent);
+                }
+                let fields =
+                    [Field::Purpose, Field::Channel, Field::Method, Field::TextRef, Field::Source];
+                for (t, f) in text[1..].iter().zip(fields) {
+                    check_text(t, f, true)?;
+                }
+                check_time(granted_at, Field::GrantedAt)?;
+                if let Some(t) = expires_at {
+                    check_time(t, Field::ExpiresAt)?;
+                }
+                if let Some(t) = confirmed_at {
+                    check_time(t, Field::ConfirmedAt)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// The number the event is about.
     pub fn number(&self) -> E164 {
         match self {

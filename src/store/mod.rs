@@ -517,14 +517,22 @@ impl Batch<'_> {
     /// # Errors
     /// [`StoreError::InvalidEvent`] (the event is not added), I/O errors.
     pub fn push(&mut self, event: &Event) -> Result<u64, StoreError> {
+        self.push_ref(event.as_ref())
+    }
+
+    /// Like [`Batch::push`] for a borrowed event (no copies of its text on the way).
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidEvent`] (the event is not added), I/O errors.
+    pub fn push_ref(&mut self, event: EventRef<'_>) -> Result<u64, StoreError> {
         event.validate().map_err(|reason| StoreError::InvalidEvent {
             number: event.number().masked(),
             reason,
         })?;
-        let seq = self.store.journal.push(event.as_ref())?;
+        let seq = self.store.journal.push(event)?;
         if !self.large {
             if self.events.len() < FOLD_ON_COMMIT {
-                self.events.push((seq, event.clone()));
+                self.events.push((seq, event.to_owned()));
             } else {
                 self.large = true;
                 self.events = Vec::new();
