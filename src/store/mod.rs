@@ -43,6 +43,9 @@ pub mod journal;
 pub mod snapshot;
 mod view;
 
+#[cfg(test)]
+mod tests;
+
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
