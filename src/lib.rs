@@ -15,7 +15,6 @@
 //!
 //! * [`phone`] turns any written form of a phone number into E.164 or a typed error.
 //! * [`standing`] is the contract between the store and the filter.
-//! * [`store`] is the consent store: journal, snapshot, compaction, import.
 #![deny(missing_docs)]
 
 pub mod error;

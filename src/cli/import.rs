@@ -44,8 +44,9 @@ enum KindArg {
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut store = Store::open_with(&args.store, StoreOptions { create: true, region: args.region })
-        .with_context(|| format!("opening store {}", args.store.display()))?;
+    let mut store =
+        Store::open_with(&args.store, StoreOptions { create: true, region: args.region })
+            .with_context(|| format!("opening store {}", args.store.display()))?;
     super::stop::warn_open_report(&store);
     let kind = match args.kind {
         KindArg::Stops => Kind::Stops,
@@ -78,10 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("sendfilter: … and {} more bad rows", r.bad as usize - r.errors.len());
     }
     if r.aborted {
-        eprintln!(
-            "sendfilter: --strict: {} bad of {} rows; nothing imported",
-            r.bad, r.rows
-        );
+        eprintln!("sendfilter: --strict: {} bad of {} rows; nothing imported", r.bad, r.rows);
         return Ok(ExitCode::from(1));
     }
     if r.not_lifted > 0 {
@@ -95,5 +93,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "sendfilter: imported {} of {} rows ({} bad); last sequence {}",
         r.imported, r.rows, r.bad, r.last_seq
     );
+    if store.compaction_advised() {
+        eprintln!("sendfilter: hint: run `sendfilter compact --store {}`", args.store.display());
+    }
     Ok(if r.bad > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

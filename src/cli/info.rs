@@ -52,13 +52,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             for e in v {
                 let s = |k: &str| e.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_string();
                 let n = e.get("count").and_then(|v| v.as_u64()).unwrap_or(0);
-                writeln!(
-                    out,
-                    "  consents {}/{}/{}: {n}",
-                    s("brand"),
-                    s("purpose"),
-                    s("channel")
-                )?;
+                writeln!(out, "  consents {}/{}/{}: {n}", s("brand"), s("purpose"), s("channel"))?;
             }
         }
         let t = &info.journal_tail;

@@ -55,8 +55,9 @@ pub fn time_or_now(t: Option<&str>, what: &str) -> anyhow::Result<i64> {
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut store = Store::open_with(&args.store, StoreOptions { create: true, region: args.region })
-        .with_context(|| format!("opening store {}", args.store.display()))?;
+    let mut store =
+        Store::open_with(&args.store, StoreOptions { create: true, region: args.region })
+            .with_context(|| format!("opening store {}", args.store.display()))?;
     warn_open_report(&store);
     let number = phone::normalize(args.number.as_bytes(), args.region.unwrap_or(store.region()))
         .context("NUMBER")?;

@@ -227,7 +227,11 @@ pub fn build<D: AsRef<[u8]>>(
             scopes.push((it.id(&s.brand), it.id(&s.purpose)));
         }
     }
-    scopes.extend(tail.iter().filter(|r| r.kind == KIND_CONSENT && r.text[2] == sms).map(|r| (r.text[0], r.text[1])));
+    scopes.extend(
+        tail.iter()
+            .filter(|r| r.kind == KIND_CONSENT && r.text[2] == sms)
+            .map(|r| (r.text[0], r.text[1])),
+    );
     scopes.sort_unstable();
     scopes.dedup();
     let mut f = Folder { star, sms, slots: vec![Vec::new(); scopes.len()], ..Folder::default() };

@@ -155,7 +155,11 @@ fn check_header(kind: Kind, header: &csv::ByteRecord) -> Result<Vec<usize>, Stor
     }
     for (i, n) in names.iter().enumerate() {
         if !want.iter().any(|f| f.name() == n) {
-            err.extra.push(if n.is_empty() { format!("(empty, column {})", i + 1) } else { n.clone() });
+            err.extra.push(if n.is_empty() {
+                format!("(empty, column {})", i + 1)
+            } else {
+                n.clone()
+            });
         } else if names[..i].contains(n) {
             err.duplicate.push(n.clone());
         }
@@ -203,8 +207,8 @@ pub fn import<R: Read>(
 
     // Stops already in the store, to count consents that do not lift them.
     let view = store.view()?;
-    let check_stops = kind == Kind::Consents
-        && (view.snapshot().is_some() || view.overlay_len() > 0);
+    let check_stops =
+        kind == Kind::Consents && (view.snapshot().is_some() || view.overlay_len() > 0);
     let mut cached: Option<(String, String, ViewScope)> = None;
 
     let mut report = ImportReport::default();

@@ -54,13 +54,13 @@ use std::sync::{Arc, Mutex};
 use memmap2::Mmap;
 
 pub use self::compact::{CompactPolicy, Compacted};
+use self::error::io;
 pub use self::error::{Corruption, Field, Invalid, StoreError};
 pub use self::event::{Consent, Event, EventRef, Recorded, Stop};
+use self::journal::Journal;
 pub use self::journal::TornTail;
 pub use self::snapshot::{Snapshot, map_snapshot};
 pub use self::view::{Overlay, StoreView, ViewScope};
-use self::error::io;
-use self::journal::Journal;
 use crate::phone::{E164, Region};
 use crate::standing::Timestamp;
 
@@ -151,6 +151,69 @@ fn read_config(path: &Path) -> Result<Region, StoreError> {
     Ok(region)
 }
 
+/// Opens a read-only view of the store in `dir` without taking the store's lock: what a
+/// filter run uses, so it never waits for (nor blocks) an import or a compaction.
+///
+/// The snapshot is mapped and its hot part verified; the journal tail after it is folded
+/// into the view. A torn tail (an append in progress) is read up to its last whole
+/// record and left alone. A compaction publishing at the same moment is retried.
+///
+/// # Errors
+/// [`StoreError::NoStore`], corruption (naming file and offset), I/O errors.
+///
+/// ```
+/// use sendfilter::StandingSource;
+/// let dir = tempfile::tempdir()?;
+/// let mut store = sendfilter::Store::open(dir.path())?;
+/// let n = sendfilter::E164::from_u64(4791234567).unwrap();
+/// store.append_stop(n, "*", 1_700_000_000)?;
+/// let view = sendfilter::store::open_view(dir.path())?;
+/// assert!(view.standing(&view.scope("ACME", "offers"), n).stopped_at.is_some());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn open_view(dir: impl AsRef<Path>) -> Result<StoreView, StoreError> {
+    let dir = dir.as_ref();
+    if !dir.join(CONFIG).exists() {
+        return Err(StoreError::NoStore { path: dir.to_path_buf() });
+    }
+    let snap_path = dir.join(SNAPSHOT);
+    let jpath = dir.join(JOURNAL);
+    let mut gap = None;
+    for _ in 0..5 {
+        let snapshot = if snap_path.exists() {
+            // SAFETY: snapshots are published by rename and never modified in place.
+            Some(Arc::new(unsafe { map_snapshot(&snap_path) }?))
+        } else {
+            None
+        };
+        let folded = snapshot.as_ref().map_or(0, |s| s.last_seq());
+        let mut overlay = Overlay::default();
+        let scan = match journal::scan_file(&jpath, |seq, ev| {
+            if seq > folded {
+                overlay.apply(seq, ev);
+            }
+            Ok(())
+        }) {
+            Ok(scan) => scan,
+            Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(StoreView::new(snapshot, Arc::new(overlay), folded));
+            }
+            Err(e) => return Err(e),
+        };
+        if scan.base_seq <= folded {
+            let seq = scan.last_seq.max(folded);
+            return Ok(StoreView::new(snapshot, Arc::new(overlay), seq));
+        }
+        // The journal was rotated after we read the snapshot: read both again.
+        gap = Some(StoreError::JournalGap {
+            path: jpath.clone(),
+            journal_base: scan.base_seq,
+            snapshot_seq: folded,
+        });
+    }
+    Err(gap.unwrap_or(StoreError::NoStore { path: dir.to_path_buf() }))
+}
+
 impl Store {
     /// Opens the store in `dir`, creating it (region `NO`) if missing.
     ///
@@ -228,15 +291,7 @@ impl Store {
         }
         report.torn_tail = scan.torn.clone();
         let journal = Journal::open_at(&jpath, &scan)?;
-        Ok(Store {
-            dir,
-            _lock: lock,
-            region,
-            journal,
-            snapshot,
-            overlay: Mutex::new(None),
-            report,
-        })
+        Ok(Store { dir, _lock: lock, region, journal, snapshot, overlay: Mutex::new(None), report })
     }
 
     /// What opening found (a torn tail that was cut, a finished rotation).
@@ -257,6 +312,14 @@ impl Store {
     /// The current snapshot, if any compaction has run.
     pub fn snapshot(&self) -> Option<Arc<Snapshot<Mmap>>> {
         self.snapshot.clone()
+    }
+
+    /// Whether [`CompactPolicy::default`] advises compacting now (journal tail large
+    /// relative to the snapshot).
+    pub fn compaction_advised(&self) -> bool {
+        let snap = self.snapshot.as_ref();
+        let tail = self.journal.last_seq() - snap.map_or(0, |s| s.last_seq());
+        CompactPolicy::default().should_compact(snap.map_or(0, |s| s.evidence_len() as u64), tail)
     }
 
     /// Sequence number of the last acknowledged event (0 for none).
@@ -364,7 +427,8 @@ impl Store {
         let scan = journal::scan_file(&jpath, |_, _| Ok(()))?;
         self.journal = Journal::open_at(&jpath, &scan)?;
         self.snapshot = Some(snap);
-        *self.overlay.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(Overlay::default()));
+        *self.overlay.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(Arc::new(Overlay::default()));
         Ok(done)
     }
 

@@ -78,16 +78,16 @@ fn model(events: &[(u64, Event)], number: E164, brand: &str, purpose: &str) -> S
                 if c.number == number
                     && c.brand == brand
                     && c.purpose == purpose
-                    && c.channel == "sms" =>
+                    && c.channel == "sms"
+                    // Newest by granted_at; a tie goes to the later event.
+                    && consent.is_none_or(|o| c.granted_at >= o.granted_at) =>
             {
-                if consent.is_none_or(|o| c.granted_at >= o.granted_at) {
-                    consent = Some(ConsentState {
-                        granted_at: c.granted_at,
-                        confirmed_at: c.confirmed_at,
-                        expires_at: c.expires_at,
-                        event_seq: *seq,
-                    });
-                }
+                consent = Some(ConsentState {
+                    granted_at: c.granted_at,
+                    confirmed_at: c.confirmed_at,
+                    expires_at: c.expires_at,
+                    event_seq: *seq,
+                });
             }
             _ => {}
         }
@@ -96,16 +96,9 @@ fn model(events: &[(u64, Event)], number: E164, brand: &str, purpose: &str) -> S
 }
 
 fn check(store: &Store, events: &[(u64, Event)]) {
-    let view = store.view().unwrap();
-    for b in BRANDS {
-        for p in PURPOSES {
-            let scope = view.scope(b, p);
-            for n in NUMBERS {
-                let n = E164::from_u64(n).unwrap();
-                assert_eq!(view.standing(&scope, n), model(events, n, b, p), "{b}/{p} {n}");
-            }
-        }
-    }
+    check_view(&store.view().unwrap(), events);
+    // The lock-free reader sees the same state.
+    check_view(&open_view(store.dir()).unwrap(), events);
     for n in NUMBERS {
         let n = E164::from_u64(n).unwrap();
         let want: Vec<Recorded> = events
@@ -114,6 +107,18 @@ fn check(store: &Store, events: &[(u64, Event)]) {
             .map(|(s, e)| Recorded { seq: *s, event: e.clone() })
             .collect();
         assert_eq!(store.evidence(n).unwrap(), want);
+    }
+}
+
+fn check_view(view: &StoreView, events: &[(u64, Event)]) {
+    for b in BRANDS {
+        for p in PURPOSES {
+            let scope = view.scope(b, p);
+            for n in NUMBERS {
+                let n = E164::from_u64(n).unwrap();
+                assert_eq!(view.standing(&scope, n), model(events, n, b, p), "{b}/{p} {n}");
+            }
+        }
     }
     assert_eq!(view.journal_seq(), events.len() as u64);
 }

@@ -20,7 +20,11 @@ fn import_reports_bad_rows_masked_and_exits_1() {
                +4791234568,ACME,not-a-time\nnonsense,ACME,2026-01-01T00:00:00Z\n";
     let r = wd.run(&["import", "stops", "--store", "st", "-"], csv);
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(r.stderr.contains("line 3 (+47*****568): stopped_at is not an RFC 3339 time"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("line 3 (+47*****568): stopped_at is not an RFC 3339 time"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("line 4: number"), "{}", r.stderr);
     assert!(!r.stderr.contains("4791234568"), "{}", r.stderr);
     assert!(r.stderr.contains("imported 1 of 3 rows (2 bad)"), "{}", r.stderr);
@@ -64,18 +68,44 @@ fn files_are_private() {
 #[test]
 fn stop_then_unconfirmed_consent_keeps_stop_confirmed_lifts_it() {
     let wd = Workdir::new();
-    wd.run(&["stop", "--store", "st", "+4791234567", "--brand", "ACME", "--at", "2026-06-01T00:00:00Z"], "")
-        .ok();
-    let csv = format!(
-        "{CONSENTS}+4791234567,ACME,offers,sms,2026-07-01T00:00:00Z,web_form,v1,web,,\n"
-    );
+    wd.run(
+        &[
+            "stop",
+            "--store",
+            "st",
+            "+4791234567",
+            "--brand",
+            "ACME",
+            "--at",
+            "2026-06-01T00:00:00Z",
+        ],
+        "",
+    )
+    .ok();
+    let csv =
+        format!("{CONSENTS}+4791234567,ACME,offers,sms,2026-07-01T00:00:00Z,web_form,v1,web,,\n");
     let r = wd.run(&["import", "consents", "--store", "st", "-"], csv).ok();
     assert!(r.stderr.contains("1 consents did not lift an earlier stop"), "{}", r.stderr);
     wd.run(
         &[
-            "consent", "--store", "st", "+4791234567", "--brand", "ACME", "--purpose", "offers",
-            "--method", "double_opt_in", "--text-ref", "v2", "--source", "sms",
-            "--granted-at", "2026-08-01T00:00:00Z", "--confirmed-at", "2026-08-01T00:05:00Z",
+            "consent",
+            "--store",
+            "st",
+            "+4791234567",
+            "--brand",
+            "ACME",
+            "--purpose",
+            "offers",
+            "--method",
+            "double_opt_in",
+            "--text-ref",
+            "v2",
+            "--source",
+            "sms",
+            "--granted-at",
+            "2026-08-01T00:00:00Z",
+            "--confirmed-at",
+            "2026-08-01T00:05:00Z",
         ],
         "",
     )
@@ -130,7 +160,11 @@ fn flipped_byte_is_reported_by_file_and_offset() {
     std::fs::write(&jpath, &j).unwrap();
     let r = wd.run(&["info", "--store", "st"], "");
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("journal") && r.stderr.contains("corrupt at offset 32"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("journal") && r.stderr.contains("corrupt at offset 32"),
+        "{}",
+        r.stderr
+    );
     j[32 + 25] ^= 1;
     std::fs::write(&jpath, &j).unwrap();
     wd.run(&["compact", "--store", "st"], "").ok();
@@ -142,7 +176,11 @@ fn flipped_byte_is_reported_by_file_and_offset() {
     std::fs::write(&spath, &s).unwrap();
     let r = wd.run(&["info", "--store", "st"], "");
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("snapshot") && r.stderr.contains("corrupt at offset"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("snapshot") && r.stderr.contains("corrupt at offset"),
+        "{}",
+        r.stderr
+    );
 }
 
 /// kill -9 an appending process at random moments, many times: every acknowledged stop
@@ -155,8 +193,16 @@ fn kill_9_while_appending_loses_no_acknowledged_event() {
     for round in 0..12 {
         let mut child = wd
             .command(&[
-                "stop", "--store", "st", "+4791234567", "--brand", "ACME", "--at",
-                "2026-01-01T00:00:00Z", "--repeat", "1000000",
+                "stop",
+                "--store",
+                "st",
+                "+4791234567",
+                "--brand",
+                "ACME",
+                "--at",
+                "2026-01-01T00:00:00Z",
+                "--repeat",
+                "1000000",
             ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -168,7 +214,11 @@ fn kill_9_while_appending_loses_no_acknowledged_event() {
         seed ^= seed << 17;
         let wait_ms = 20 + seed % 200;
         let reader = std::thread::spawn(move || {
-            BufReader::new(out).lines().map_while(Result::ok).filter_map(|l| l.parse::<u64>().ok()).collect::<Vec<_>>()
+            BufReader::new(out)
+                .lines()
+                .map_while(Result::ok)
+                .filter_map(|l| l.parse::<u64>().ok())
+                .collect::<Vec<_>>()
         });
         std::thread::sleep(Duration::from_millis(wait_ms));
         child.kill().unwrap(); // SIGKILL
@@ -205,15 +255,21 @@ fn crash_during_compact_keeps_old_generation() {
     stop("+4791234567", "2026-01-01T00:00:00Z");
     wd.run(&["compact", "--store", "st"], "").ok();
     let n2 = E164::from_u64(4791234568).unwrap();
-    for (i, point) in
-        ["compact-before-publish", "compact-after-publish", "compact-after-rotate"].iter().enumerate()
+    for (i, point) in ["compact-before-publish", "compact-after-publish", "compact-after-rotate"]
+        .iter()
+        .enumerate()
     {
         stop("+4791234568", &format!("2026-02-0{}T00:00:00Z", i + 1));
-        let r = wd.command(&["compact", "--store", "st"]).env("SENDFILTER_FAILPOINT", point).output().unwrap();
+        let r = wd
+            .command(&["compact", "--store", "st"])
+            .env("SENDFILTER_FAILPOINT", point)
+            .output()
+            .unwrap();
         assert!(!r.status.success(), "{point}: the fail point did not fire");
         let store = Store::open(wd.join("st")).unwrap_or_else(|e| panic!("{point}: {e:?}"));
         let v = store.view().unwrap();
-        let want = sendfilter::timefmt::parse_rfc3339(&format!("2026-02-0{}T00:00:00Z", i + 1)).unwrap();
+        let want =
+            sendfilter::timefmt::parse_rfc3339(&format!("2026-02-0{}T00:00:00Z", i + 1)).unwrap();
         assert_eq!(v.standing(&v.scope("ACME", "offers"), n2).stopped_at, Some(want), "{point}");
         assert_eq!(store.evidence(n2).unwrap().len(), i + 1, "{point}");
         drop(store);

@@ -67,8 +67,14 @@ fn not_utf8_is_reported() {
     let (_d, mut s) = store();
     let mut csv = b"number,brand,stopped_at\n+4791234567,AC".to_vec();
     csv.extend_from_slice(b"\xff\xfe,2026-01-01T00:00:00Z\n");
-    let r = import(&mut s, Kind::Stops, &csv[..], ImportOptions { region: Region::NO, strict: false }, |_| {})
-        .unwrap();
+    let r = import(
+        &mut s,
+        Kind::Stops,
+        &csv[..],
+        ImportOptions { region: Region::NO, strict: false },
+        |_| {},
+    )
+    .unwrap();
     assert_eq!(r.errors[0].reason, Invalid::NotUtf8(Field::Brand));
 }
 
@@ -93,8 +99,12 @@ fn header_errors_name_columns() {
 
 #[test]
 fn columns_in_any_order_and_bom() {
-    let r = run(Kind::Stops, "\u{feff}stopped_at,number,brand\n2026-01-01T00:00:00Z,+4791234567,ACME\n", true)
-        .unwrap();
+    let r = run(
+        Kind::Stops,
+        "\u{feff}stopped_at,number,brand\n2026-01-01T00:00:00Z,+4791234567,ACME\n",
+        true,
+    )
+    .unwrap();
     assert_eq!((r.imported, r.bad), (1, 0));
 }
 
@@ -102,12 +112,24 @@ fn columns_in_any_order_and_bom() {
 fn strict_writes_nothing_default_writes_good_rows() {
     let csv = format!("{C}{GOOD}bad,ACME,offers,sms,2026-01-01T00:00:00Z,m,v,s,,\n{GOOD}");
     let (_d, mut s) = store();
-    let r = import(&mut s, Kind::Consents, csv.as_bytes(), ImportOptions { region: Region::NO, strict: true }, |_| {})
-        .unwrap();
+    let r = import(
+        &mut s,
+        Kind::Consents,
+        csv.as_bytes(),
+        ImportOptions { region: Region::NO, strict: true },
+        |_| {},
+    )
+    .unwrap();
     assert!(r.aborted);
     assert_eq!(s.last_seq(), 0);
-    let r = import(&mut s, Kind::Consents, csv.as_bytes(), ImportOptions { region: Region::NO, strict: false }, |_| {})
-        .unwrap();
+    let r = import(
+        &mut s,
+        Kind::Consents,
+        csv.as_bytes(),
+        ImportOptions { region: Region::NO, strict: false },
+        |_| {},
+    )
+    .unwrap();
     assert_eq!((r.imported, r.bad, r.errors[0].line), (2, 1, 3));
     assert_eq!(s.last_seq(), 2);
 }
@@ -130,8 +152,14 @@ fn counts_consents_that_do_not_lift_a_stop() {
          +4791234567,ACME,offers,sms,2026-07-01T00:00:00Z,m,v,s,,2026-07-02T00:00:00Z\n\
          +4791234567,ACME,offers,sms,2026-01-01T00:00:00Z,m,v,s,,\n"
     );
-    let r = import(&mut s, Kind::Consents, csv.as_bytes(), ImportOptions { region: Region::NO, strict: false }, |_| {})
-        .unwrap();
+    let r = import(
+        &mut s,
+        Kind::Consents,
+        csv.as_bytes(),
+        ImportOptions { region: Region::NO, strict: false },
+        |_| {},
+    )
+    .unwrap();
     assert_eq!(r.not_lifted, 1);
 }
 
