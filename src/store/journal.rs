@@ -229,7 +229,10 @@ pub(crate) fn create_private(path: &Path) -> Result<File, StoreError> {
 
 /// Fsyncs the directory holding `path`, making a rename or create durable.
 pub(crate) fn sync_dir(path: &Path) -> Result<(), StoreError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
     File::open(dir).and_then(|d| d.sync_all()).map_err(io("fsync of directory", dir))
 }
 

@@ -242,6 +242,8 @@ impl Store {
                 .mode(0o700)
                 .create(&dir)
                 .map_err(io("creating store directory", &dir))?;
+            // Make the new directory's entry durable before anything in it is acknowledged.
+            journal::sync_dir(&dir)?;
         }
         let lock = lock(&dir.join(LOCK))?;
         let config = dir.join(CONFIG);
