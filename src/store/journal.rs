@@ -201,6 +201,23 @@ pub fn scan_file(
     scan(path, &map, each)
 }
 
+/// Like [`scan_file`], but reads the file into memory instead of mapping it: for readers
+/// that do not hold the store lock, where a writer may truncate the file (a rolled-back
+/// batch, a torn tail cut at open) while it is read, which would fault a mapping.
+///
+/// # Errors
+/// As [`scan`], plus I/O errors naming the file.
+pub fn scan_file_unlocked(
+    path: &Path,
+    each: impl FnMut(u64, EventRef<'_>) -> Result<(), StoreError>,
+) -> Result<Scan, StoreError> {
+    let data = std::fs::read(path).map_err(io("reading", path))?;
+    let mut scan = scan(path, &data, each)?;
+    // A torn tail seen without the lock may be an append in progress: not ours to report.
+    scan.torn = None;
+    Ok(scan)
+}
+
 /// Writes a fresh, empty journal continuing after `base_seq`, atomically replacing `path`
 /// (temp file, fsync, rename, fsync of the directory).
 ///

@@ -188,7 +188,7 @@ pub fn open_view(dir: impl AsRef<Path>) -> Result<StoreView, StoreError> {
         };
         let folded = snapshot.as_ref().map_or(0, |s| s.last_seq());
         let mut overlay = Overlay::default();
-        let scan = match journal::scan_file(&jpath, |seq, ev| {
+        let scan = match journal::scan_file_unlocked(&jpath, |seq, ev| {
             if seq > folded {
                 overlay.apply(seq, ev);
             }

@@ -212,3 +212,61 @@ fn flipped_snapshot_byte_refuses_to_serve() {
     std::fs::write(&snap, &good).unwrap();
     Store::open(&path).unwrap();
 }
+
+#[test]
+fn views_are_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<StoreView>();
+    assert_send_sync::<ViewScope>();
+    assert_send_sync::<Store>();
+}
+
+#[test]
+fn damaged_config_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    drop(
+        Store::open_with(
+            d.path(),
+            StoreOptions { create: true, region: Some("SE".parse().unwrap()) },
+        )
+        .unwrap(),
+    );
+    assert_eq!(Store::open(d.path()).unwrap().region().as_str(), "SE");
+    let cfg = d.path().join("config");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("region SE", "region DK");
+    std::fs::write(&cfg, text).unwrap();
+    assert!(matches!(Store::open(d.path()), Err(StoreError::Config { .. })));
+}
+
+#[test]
+fn missing_store_is_not_created_when_asked_not_to() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("none");
+    assert!(matches!(
+        Store::open_with(&p, StoreOptions { create: false, region: None }),
+        Err(StoreError::NoStore { .. })
+    ));
+    assert!(matches!(open_view(&p), Err(StoreError::NoStore { .. })));
+    assert!(!p.exists());
+}
+
+#[test]
+fn journal_rotation_interrupted_is_finished_at_open() {
+    let d = tempfile::tempdir().unwrap();
+    let n = E164::from_u64(4791234567).unwrap();
+    let old_journal;
+    {
+        let mut s = Store::open(d.path()).unwrap();
+        s.append_stop(n, "A", 5).unwrap();
+        old_journal = std::fs::read(d.path().join("journal")).unwrap();
+        s.compact().unwrap();
+    }
+    // Put back the pre-rotation journal, as if the crash came between rename and rotation.
+    std::fs::write(d.path().join("journal"), &old_journal).unwrap();
+    let mut s = Store::open(d.path()).unwrap();
+    assert!(s.open_report().rotated);
+    assert_eq!(s.append_stop(n, "A", 6).unwrap(), 2);
+    let v = s.view().unwrap();
+    assert_eq!(v.standing(&v.scope("A", "p"), n).stopped_at, Some(6));
+    assert_eq!(s.evidence(n).unwrap().len(), 2);
+}
