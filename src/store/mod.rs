@@ -14,6 +14,25 @@
 //! which journal records are already folded, and open skips them (and finishes an
 //! interrupted journal rotation).
 //!
+//! ## Ways in
+//! * [`Store::open`]: the writer (appends, imports, compaction). Takes an exclusive lock.
+//! * [`open_view`]: a lock-free read view for a filter run: maps the snapshot, verifies
+//!   its hot part, folds the journal tail. Never waits for a writer.
+//! * [`Store::view`]: a read view from an open writer (e.g. a service that also appends).
+//!
+//! Fast: `StoreView::standing` is one xxh3 hash and, usually, one cache line of a flat
+//! table in the mapped snapshot (plus a hash-map lookup while the journal tail is
+//! non-empty: compact after large imports). Not fast: evidence lookups read the journal
+//! tail from disk; `info` checksums the whole snapshot.
+//!
+//! ## Quirks
+//! * Times are stored as `u32` seconds: events before 1970-01-01T00:00:01Z or after
+//!   2106 are refused.
+//! * A lock-free view taken while a batch is being written may include that batch's
+//!   records before they are acknowledged (and, if the batch is then rolled back, events
+//!   that never became durable). A batch interrupted by a crash keeps the records that
+//!   reached the disk whole; only a commit acknowledges them.
+//!
 //! Directory layout: `config` (region, checksummed), `journal`, `snapshot`, `LOCK`.
 //! The directory is created 0700 and every file 0600. One process at a time opens a
 //! store (an exclusive `flock` on `LOCK`); others wait.

@@ -1,7 +1,7 @@
 //! The snapshot: an immutable, memory-mapped, checksummed file holding every event folded
 //! into flat hash tables (for the hot path) and in full (as evidence).
 //!
-//! Two layers, as in `fst`: [`format`] knows bytes; [`Snapshot`] is the reader most code
+//! Two layers, as in `fst`: [`format`](mod@format) knows bytes; [`Snapshot`] is the reader most code
 //! uses. [`Snapshot::new`] is cheap and checks structure (magic, version, header checksum,
 //! section bounds); [`Snapshot::verify_hot`] checks every block the hot path reads and
 //! [`Snapshot::verify`] every block. [`map_snapshot`] does `new` + `verify_hot`, so a
