@@ -475,6 +475,30 @@ impl Store {
         Ok(out)
     }
 
+    /// Every number with events in the store whose E.164 digits start with `prefix`
+    /// (`+4791`, `4791`), ascending: for audits and bulk access requests.
+    ///
+    /// # Errors
+    /// Snapshot evidence or journal corruption, I/O errors.
+    pub fn numbers_with_prefix(&self, prefix: &str) -> Result<Vec<E164>, StoreError> {
+        let digits = prefix.trim().trim_start_matches('+');
+        let mut out: Vec<u64> = match &self.snapshot {
+            Some(s) => s.numbers_with_prefix(digits)?,
+            None => Vec::new(),
+        };
+        let folded = self.snapshot.as_ref().map_or(0, |s| s.last_seq());
+        journal::scan_file(self.journal.path(), |seq, ev| {
+            let n = ev.number().as_u64();
+            if seq > folded && !digits.is_empty() && n.to_string().starts_with(digits) {
+                out.push(n);
+            }
+            Ok(())
+        })?;
+        out.sort_unstable();
+        out.dedup();
+        Ok(out.into_iter().filter_map(E164::from_u64).collect())
+    }
+
     /// Counts, sizes and an integrity check (full snapshot checksum) for `info`.
     ///
     /// # Errors

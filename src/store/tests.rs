@@ -108,6 +108,13 @@ fn check(store: &Store, events: &[(u64, Event)]) {
             .collect();
         assert_eq!(store.evidence(n).unwrap(), want);
     }
+    let mut with_events: Vec<E164> = events.iter().map(|(_, e)| e.number()).collect();
+    with_events.sort();
+    with_events.dedup();
+    let p47: Vec<E164> =
+        with_events.iter().copied().filter(|n| n.to_string().starts_with("+47")).collect();
+    assert_eq!(store.numbers_with_prefix("+47").unwrap(), p47);
+    assert_eq!(store.numbers_with_prefix("4").unwrap(), with_events);
 }
 
 fn check_view(view: &StoreView, events: &[(u64, Event)]) {

@@ -74,6 +74,15 @@ pub struct Parts<'a> {
 pub struct Builder {
     w: BlockWriter,
     evidence: u64,
+    index: fst::MapBuilder<Vec<u8>>,
+    last_number: Option<u64>,
+}
+
+fn index_error(path: &Path, e: fst::Error) -> StoreError {
+    io("building the number index of", path)(std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        e,
+    ))
 }
 
 impl Builder {
@@ -93,7 +102,7 @@ impl Builder {
             in_block: 0,
             sums: Vec::new(),
         };
-        Ok(Builder { w, evidence: 0 })
+        Ok(Builder { w, evidence: 0, index: fst::MapBuilder::memory(), last_number: None })
     }
 
     /// Appends one evidence record; records must come sorted by (number, seq).
@@ -101,6 +110,12 @@ impl Builder {
     /// # Errors
     /// I/O errors naming the file.
     pub fn evidence(&mut self, rec: &EvidenceRec) -> Result<(), StoreError> {
+        if self.last_number != Some(rec.number) {
+            self.index
+                .insert(rec.number.to_be_bytes(), self.evidence)
+                .map_err(|e| index_error(&self.w.path, e))?;
+            self.last_number = Some(rec.number);
+        }
         self.evidence += 1;
         self.w.write(&rec.encode())
     }
@@ -117,6 +132,11 @@ impl Builder {
         };
         put(&mut h, field::EVIDENCE, HEADER_LEN as u64);
         put(&mut h, field::EVIDENCE + 8, self.evidence);
+        let index = self.index.into_inner().map_err(|e| index_error(&w.path, e))?;
+        put(&mut h, field::INDEX, w.pos);
+        put(&mut h, field::INDEX + 8, index.len() as u64);
+        w.write(&index)?;
+        drop(index);
         w.align()?;
         let hot_start = w.pos;
         put(&mut h, field::HOT_START, hot_start);

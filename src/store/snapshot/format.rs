@@ -4,6 +4,9 @@
 //! ```text
 //! header   HEADER_LEN bytes, fields below, ends with xxh3 of the bytes before it
 //! evidence EVIDENCE_LEN-byte records sorted by (number, seq): every event, in full
+//! index    fst map: number as 8 big-endian bytes → index of its first evidence record
+//!          (byte order = numeric order, so number ranges and digit prefixes are range
+//!          queries)
 //! stats    JSON (counts for `info`)
 //! strings  count u32, then (len u16, UTF-8 bytes)*: brands, purposes, channels, methods, …
 //! scopes   SCOPE_LEN-byte entries: brand u32, purpose u32, table offset u64, capacity u64,
@@ -68,6 +71,9 @@ pub mod field {
     pub const SUMS_CHECKSUM: usize = 136;
     /// Start of the region the hot path reads (verified at open).
     pub const HOT_START: usize = 144;
+    /// Number index (an `fst` map: big-endian number → first evidence record) offset,
+    /// length.
+    pub const INDEX: usize = 152;
     /// xxh3 of the header bytes before this field.
     pub const HEADER_CHECKSUM: usize = super::HEADER_LEN - 8;
 }

@@ -46,6 +46,7 @@ pub struct Snapshot<D> {
     stops_cap: u64,
     evidence_off: usize,
     evidence_count: usize,
+    index: (usize, usize),
     stats: (usize, usize),
     sums_off: usize,
     n_blocks: usize,
@@ -124,12 +125,17 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
         };
         let (evidence_off, ev_len) = section(field::EVIDENCE, EVIDENCE_LEN as u64)?;
         let stats = section(field::STATS, 1)?;
+        let index = section(field::INDEX, 1)?;
         let (strings_off, strings_len) = section(field::STRINGS, 1)?;
         let (scopes_off, scopes_len) = section(field::SCOPES, format::SCOPE_LEN as u64)?;
         let (stops_off, _) = section(field::STOPS, format::STOP_SLOT_LEN as u64)?;
         let stops_cap = h64(field::STOPS + 8);
         let hot_start = to_usize(h64(field::HOT_START), field::HOT_START)?;
-        if stops_cap == 0 || hot_start < evidence_off + ev_len || hot_start > stats.0 {
+        if stops_cap == 0
+            || hot_start < evidence_off + ev_len
+            || hot_start > stats.0
+            || index.0 + index.1 > hot_start
+        {
             return Err(bad(field::STOPS, Corruption::BadStructure));
         }
 
@@ -187,6 +193,7 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
             stops_cap,
             evidence_off,
             evidence_count: ev_len / EVIDENCE_LEN,
+            index,
             stats,
             sums_off,
             n_blocks,
@@ -393,26 +400,54 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
         EvidenceRec::decode(self.bytes().get(at..at + EVIDENCE_LEN)?)
     }
 
+    /// The number index (an `fst` map), after verifying the evidence blocks it lies in.
+    fn index(&self) -> Result<fst::Map<&[u8]>, StoreError> {
+        self.verify_evidence()?;
+        let (off, len) = self.index;
+        fst::Map::new(&self.bytes()[off..off + len]).map_err(|_| StoreError::SnapshotCorrupt {
+            path: self.path.clone(),
+            offset: off as u64,
+            what: Corruption::BadStructure,
+        })
+    }
+
     /// Every evidence record of `number`, in journal order. Verifies the evidence blocks
     /// on first use.
     ///
     /// # Errors
     /// [`StoreError::SnapshotCorrupt`] if the evidence does not match its checksums.
     pub fn evidence(&self, number: u64) -> Result<Vec<EvidenceRec>, StoreError> {
-        self.verify_evidence()?;
-        let (mut lo, mut hi) = (0, self.evidence_count);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if self.evidence_at(mid).is_some_and(|r| r.number < number) {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        Ok((lo..self.evidence_count)
+        let Some(first) = self.index()?.get(number.to_be_bytes()) else {
+            return Ok(Vec::new());
+        };
+        Ok((first as usize..self.evidence_count)
             .map_while(|i| self.evidence_at(i))
             .take_while(|r| r.number == number)
             .collect())
+    }
+
+    /// Every number in the snapshot whose E.164 digits start with `digits` (ASCII digits,
+    /// no `+`), in ascending order: a range query on the number index per possible length.
+    ///
+    /// # Errors
+    /// [`StoreError::SnapshotCorrupt`] if the evidence does not match its checksums.
+    pub fn numbers_with_prefix(&self, digits: &str) -> Result<Vec<u64>, StoreError> {
+        use fst::{IntoStreamer, Streamer};
+        let index = self.index()?;
+        let mut out = Vec::new();
+        let Ok(p) = digits.parse::<u64>() else { return Ok(out) };
+        if digits.is_empty() || digits.len() > 15 || digits.starts_with('0') {
+            return Ok(out);
+        }
+        for extra in 0..=(15 - digits.len() as u32) {
+            let scale = 10u64.pow(extra);
+            let (lo, hi) = (p * scale, (p + 1) * scale);
+            let mut s = index.range().ge(lo.to_be_bytes()).lt(hi.to_be_bytes()).into_stream();
+            while let Some((k, _)) = s.next() {
+                out.push(k.try_into().map(u64::from_be_bytes).unwrap_or(0));
+            }
+        }
+        Ok(out)
     }
 
     /// All evidence records in (number, seq) order, after verifying them.
