@@ -110,16 +110,26 @@ fn bench(c: &mut Criterion) {
             stopped
         })
     });
-    g.bench_function("snapshot+prefetch8", |b| {
-        b.iter(|| {
-            let mut stopped = 0u64;
-            for (i, n) in recipients.iter().enumerate() {
-                if let Some(ahead) = recipients.get(i + 8) {
-                    view.prefetch(&scope, *ahead);
-                }
-                stopped += view.standing(&scope, *n).stopped_at.is_some() as u64;
+    let run = |chunk: &[E164], dist: usize| {
+        let mut stopped = 0u64;
+        for (i, n) in chunk.iter().enumerate() {
+            if let Some(ahead) = chunk.get(i + dist) {
+                view.prefetch(&scope, *ahead);
             }
-            stopped
+            stopped += view.standing(&scope, *n).stopped_at.is_some() as u64;
+        }
+        stopped
+    };
+    for dist in [8, 16, 32] {
+        g.bench_function(format!("snapshot+prefetch{dist}"), |b| b.iter(|| run(&recipients, dist)));
+    }
+    g.bench_function("snapshot+prefetch16/2threads", |b| {
+        b.iter(|| {
+            let (l, r) = recipients.split_at(recipients.len() / 2);
+            std::thread::scope(|s| {
+                let h = s.spawn(|| run(l, 16));
+                run(r, 16) + h.join().unwrap_or(0)
+            })
         })
     });
     g.bench_function("baseline/HashMap", |b| {

@@ -61,9 +61,22 @@ impl CompactPolicy {
 struct Interner {
     strings: Vec<String>,
     ids: HashMap<String, u32>,
+    /// Last id looked up per text field: imports repeat the same brand, method, … row
+    /// after row, and a compare is much cheaper than a hash lookup.
+    last: [u32; 6],
 }
 
 impl Interner {
+    fn id_at(&mut self, field: usize, s: &str) -> u32 {
+        let last = self.last[field];
+        if self.strings.get(last as usize).is_some_and(|l| l == s) {
+            return last;
+        }
+        let id = self.id(s);
+        self.last[field] = id;
+        id
+    }
+
     fn id(&mut self, s: &str) -> u32 {
         if let Some(&i) = self.ids.get(s) {
             return i;
@@ -86,7 +99,7 @@ fn to_rec(seq: u64, ev: EventRef<'_>, it: &mut Interner) -> EvidenceRec {
             number: number.as_u64(),
             seq,
             kind: KIND_STOP,
-            text: [it.id(brand), 0, 0, 0, 0, 0],
+            text: [it.id_at(0, brand), 0, 0, 0, 0, 0],
             t0: t32(stopped_at),
             expires: 0,
             confirmed: 0,
@@ -95,7 +108,14 @@ fn to_rec(seq: u64, ev: EventRef<'_>, it: &mut Interner) -> EvidenceRec {
             number: number.as_u64(),
             seq,
             kind: KIND_CONSENT,
-            text: text.map(|s| it.id(s)),
+            text: [
+                it.id_at(0, text[0]),
+                it.id_at(1, text[1]),
+                it.id_at(2, text[2]),
+                it.id_at(3, text[3]),
+                it.id_at(4, text[4]),
+                it.id_at(5, text[5]),
+            ],
             t0: t32(granted_at),
             expires: expires_at.map_or(0, t32),
             confirmed: confirmed_at.map_or(0, t32),
@@ -209,6 +229,7 @@ pub fn build<D: AsRef<[u8]>>(
     let mut it = Interner {
         strings: old_strings.to_vec(),
         ids: old_strings.iter().enumerate().map(|(i, s)| (s.clone(), i as u32)).collect(),
+        last: [u32::MAX; 6],
     };
     let star = it.id(EVERY_BRAND);
     let sms = it.id("sms");
