@@ -63,7 +63,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         number,
         brand: args.brand,
         purpose: args.purpose,
-        channel: args.channel,
+        channel: args.channel.to_ascii_lowercase(),
         granted_at: time_or_now(args.granted_at.as_deref(), "granted-at")?,
         method: args.method,
         text_ref: args.text_ref,

@@ -210,6 +210,9 @@ pub fn import<R: Read>(
     let check_stops =
         kind == Kind::Consents && (view.snapshot().is_some() || view.overlay_len() > 0);
     let mut cached: Option<(String, String, ViewScope)> = None;
+    // Channel names are codes (`sms`, `email`): `SMS` is stored as `sms`, so a consent is
+    // not silently ignored by the sms-only decision for its spelling.
+    let mut channel = String::new();
 
     let mut report = ImportReport::default();
     let mut batch = store.batch();
@@ -225,6 +228,12 @@ pub fn import<R: Read>(
             progress(report.rows);
         }
         let mut number_seen: Option<E164> = None;
+        channel.clear();
+        if kind == Kind::Consents
+            && let Some(c) = rec.get(cols[3])
+        {
+            channel.push_str(&String::from_utf8_lossy(c.trim_ascii()).to_ascii_lowercase());
+        }
         let parsed = (|| -> Result<EventRef<'_>, Invalid> {
             if rec.len() != width {
                 return Err(Invalid::FieldCount);
@@ -248,7 +257,7 @@ pub fn import<R: Read>(
                         .ok_or(Invalid::Empty(Field::GrantedAt))?;
                     Ok(EventRef::Consent {
                         number,
-                        text: [brand, t(2)?, t(3)?, t(5)?, t(6)?, t(7)?],
+                        text: [brand, t(2)?, t(3).map(|_| channel.as_str())?, t(5)?, t(6)?, t(7)?],
                         granted_at,
                         expires_at: time(&rec, cols[8], Field::ExpiresAt)?,
                         confirmed_at: time(&rec, cols[9], Field::ConfirmedAt)?,

@@ -180,3 +180,20 @@ proptest! {
         let _ = run(Kind::Consents, &csv, false);
     }
 }
+
+#[test]
+fn channel_is_lowercased() {
+    let (_d, mut s) = store();
+    let csv = format!("{C}+4791234567,ACME,offers,SMS,2026-01-01T00:00:00Z,web_form,v1,web,,\n");
+    import(
+        &mut s,
+        Kind::Consents,
+        csv.as_bytes(),
+        ImportOptions { region: Region::NO, strict: false },
+        |_| {},
+    )
+    .unwrap();
+    let v = s.view().unwrap();
+    let n = crate::phone::normalize(b"+4791234567", Region::NO).unwrap();
+    assert!(v.standing(&v.scope("ACME", "offers"), n).consent.is_some());
+}
