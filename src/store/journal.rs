@@ -5,10 +5,15 @@
 //! record:            xxh3 u64 | len u32 | seq u64 | payload[len]      (hash covers len..payload)
 //! ```
 //! `base_seq` is the sequence number before the first record; records are consecutive.
+//! The top bit of `len` ([`CONTINUES`]) says "more records of this batch follow": a batch
+//! is written with the bit set on every record, and committed by clearing it on the last
+//! record (rewriting that record's hash and length) before the final fsync.
 //!
-//! Durability: an append is acknowledged only after `sync_data`. On open, a damaged record
-//! with no valid record after it is a *torn tail* (a crash mid-append): it is reported and
-//! truncated. A damaged record followed by a valid one is corruption, never skipped.
+//! Durability: an append is acknowledged only after `sync_data`. On open, records after the
+//! last committed one (a batch cut short by a crash) and a damaged record with no
+//! committed record after it form a *torn tail*: reported and truncated. A damaged record
+//! followed by a committed one is corruption, never skipped. So a batch is all or nothing,
+//! even across a crash, and readers never see a batch that was not committed.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -30,6 +35,8 @@ pub const HEADER_LEN: usize = 32;
 pub const RECORD_HEADER: usize = 20;
 /// Largest payload a record may carry (six text fields of `MAX_TEXT` plus fixed fields).
 pub const MAX_PAYLOAD: usize = 8 * 1024;
+/// Flag in a record's length field: more records of the same batch follow.
+pub const CONTINUES: u32 = 1 << 31;
 
 /// A torn tail found (and cut) at open.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,13 +85,20 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(a)
 }
 
-/// Reads the record at `pos`, expecting sequence `expect`; returns payload range end.
-fn record_at(data: &[u8], pos: usize, expect: u64) -> Result<(&[u8], usize), Corruption> {
+/// One record that passed its checks.
+struct Rec {
+    next: usize,
+    continues: bool,
+}
+
+/// Reads the record at `pos`, expecting sequence `expect`.
+fn record_at(data: &[u8], pos: usize, expect: u64) -> Result<Rec, Corruption> {
     if data.len() - pos < RECORD_HEADER {
         return Err(Corruption::Truncated);
     }
     let sum = u64_at(data, pos);
-    let len = u32_at(data, pos + 8) as usize;
+    let raw = u32_at(data, pos + 8);
+    let len = (raw & !CONTINUES) as usize;
     let seq = u64_at(data, pos + 12);
     if len == 0 || len > MAX_PAYLOAD {
         return Err(Corruption::BadLength);
@@ -99,19 +113,24 @@ fn record_at(data: &[u8], pos: usize, expect: u64) -> Result<(&[u8], usize), Cor
     if seq != expect {
         return Err(Corruption::SequenceGap);
     }
-    Ok((&data[pos + RECORD_HEADER..end], end))
+    Ok(Rec { next: end, continues: raw & CONTINUES != 0 })
 }
 
-/// True when any offset after `from` holds a valid-looking record with sequence ≥ `expect`.
-/// Only run after a damaged record, so the cost (a scan of the rest) is paid once.
+/// True when any offset after `from` holds a valid-looking *committed* record (one that
+/// ends a batch) with sequence ≥ `expect`. Only run after a damaged record, so the cost
+/// (a scan of the rest) is paid once. Uncommitted records after damage are part of the
+/// torn tail: their batch was never acknowledged.
 fn valid_record_after(data: &[u8], from: usize, expect: u64) -> bool {
     let mut off = from;
+    // At most one record per RECORD_HEADER bytes can follow the damage.
+    let max_seq = expect + (data.len().saturating_sub(from) / RECORD_HEADER) as u64 + 1;
     while off + RECORD_HEADER <= data.len() {
         let seq = u64_at(data, off + 12);
-        let max_seq = expect + ((data.len() - off) / RECORD_HEADER) as u64 + 1;
         if (expect..=max_seq).contains(&seq) {
-            let len = u32_at(data, off + 8) as usize;
-            if len > 0
+            let raw = u32_at(data, off + 8);
+            let len = raw as usize;
+            if raw & CONTINUES == 0
+                && len > 0
                 && len <= MAX_PAYLOAD
                 && off + RECORD_HEADER + len <= data.len()
                 && xxh3_64(&data[off + 8..off + RECORD_HEADER + len]) == u64_at(data, off)
@@ -151,32 +170,44 @@ pub fn scan(
         return Err(StoreError::Version { path: path.into(), found: version, supported: VERSION });
     }
     let base_seq = u64_at(data, 16);
-    let mut seq = base_seq;
-    let mut pos = HEADER_LEN;
-    let mut torn = None;
+    // Pass 1: check every record, find the end of the last committed batch.
+    let (mut seq, mut pos) = (base_seq, HEADER_LEN);
+    let (mut committed_seq, mut committed_end) = (base_seq, HEADER_LEN);
     while pos < data.len() {
         match record_at(data, pos, seq + 1) {
-            Ok((payload, next)) => {
-                let ev = EventRef::decode(payload).ok_or(corrupt(pos, Corruption::BadPayload))?;
+            Ok(rec) => {
                 seq += 1;
-                each(seq, ev)?;
-                pos = next;
+                pos = rec.next;
+                if !rec.continues {
+                    (committed_seq, committed_end) = (seq, pos);
+                }
             }
             Err(Corruption::SequenceGap) => return Err(corrupt(pos, Corruption::SequenceGap)),
             Err(what) => {
                 if valid_record_after(data, pos + 1, seq + 1) {
                     return Err(corrupt(pos, what));
                 }
-                torn = Some(TornTail {
-                    path: path.to_path_buf(),
-                    offset: pos as u64,
-                    bytes: (data.len() - pos) as u64,
-                });
                 break;
             }
         }
     }
-    Ok(Scan { base_seq, last_seq: seq, end: pos as u64, torn })
+    // Pass 2: hand out the committed records (checksums already verified).
+    let (mut seq, mut pos) = (base_seq, HEADER_LEN);
+    while pos < committed_end {
+        let len = (u32_at(data, pos + 8) & !CONTINUES) as usize;
+        let payload = &data[pos + RECORD_HEADER..pos + RECORD_HEADER + len];
+        let ev = EventRef::decode(payload).ok_or(corrupt(pos, Corruption::BadPayload))?;
+        seq += 1;
+        each(seq, ev)?;
+        pos += RECORD_HEADER + len;
+    }
+    debug_assert_eq!(seq, committed_seq);
+    let torn = (committed_end < data.len()).then(|| TornTail {
+        path: path.to_path_buf(),
+        offset: committed_end as u64,
+        bytes: (data.len() - committed_end) as u64,
+    });
+    Ok(Scan { base_seq, last_seq: committed_seq, end: committed_end as u64, torn })
 }
 
 /// Reads a whole journal file and scans it (see [`scan`]). A missing file is an error.
@@ -268,6 +299,16 @@ pub struct Journal {
     file_seq: u64,
     /// Length and sequence at the last fsync: what a rollback returns to.
     synced: (u64, u64),
+    /// Where the last pushed record starts: in `pending`, or in the file.
+    last_at: Option<LastAt>,
+    /// A copy of the last pushed record, to rewrite its header at commit.
+    last_record: Vec<u8>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum LastAt {
+    Pending(usize),
+    File(u64),
 }
 
 impl Journal {
@@ -290,6 +331,8 @@ impl Journal {
             pending: Vec::with_capacity(1 << 16),
             file_seq: scan.last_seq,
             synced: (scan.end, scan.last_seq),
+            last_at: None,
+            last_record: Vec::with_capacity(256),
         };
         Ok(j)
     }
@@ -319,11 +362,14 @@ impl Journal {
         let start = self.pending.len();
         self.pending.extend_from_slice(&[0u8; RECORD_HEADER]);
         ev.encode(&mut self.pending);
-        let len = (self.pending.len() - start - RECORD_HEADER) as u32;
+        let len = (self.pending.len() - start - RECORD_HEADER) as u32 | CONTINUES;
         self.pending[start + 8..start + 12].copy_from_slice(&len.to_le_bytes());
         self.pending[start + 12..start + 20].copy_from_slice(&self.seq.to_le_bytes());
         let sum = xxh3_64(&self.pending[start + 8..]);
         self.pending[start..start + 8].copy_from_slice(&sum.to_le_bytes());
+        self.last_at = Some(LastAt::Pending(start));
+        self.last_record.clear();
+        self.last_record.extend_from_slice(&self.pending[start..]);
         if self.pending.len() >= 4 << 20 {
             self.write_pending()?;
         }
@@ -337,6 +383,9 @@ impl Journal {
         use std::io::{Seek, SeekFrom};
         self.file.seek(SeekFrom::Start(self.len)).map_err(io("seeking in", &self.path))?;
         self.file.write_all(&self.pending).map_err(io("appending to", &self.path))?;
+        if let Some(LastAt::Pending(start)) = self.last_at {
+            self.last_at = Some(LastAt::File(self.len + start as u64));
+        }
         self.len += self.pending.len() as u64;
         self.file_seq = self.seq;
         self.pending.clear();
@@ -348,7 +397,32 @@ impl Journal {
     /// # Errors
     /// I/O errors naming the file; the records are then *not* acknowledged.
     pub fn sync(&mut self) -> Result<u64, StoreError> {
-        self.write_pending()?;
+        if self.seq == self.synced.1 {
+            return Ok(self.seq);
+        }
+        // Commit: clear CONTINUES on the last record, so the batch ends there.
+        let r = &mut self.last_record;
+        let raw = u32::from_le_bytes([r[8], r[9], r[10], r[11]]) & !CONTINUES;
+        r[8..12].copy_from_slice(&raw.to_le_bytes());
+        let sum = xxh3_64(&r[8..]);
+        r[..8].copy_from_slice(&sum.to_le_bytes());
+        let mut head = [0u8; 12];
+        head.copy_from_slice(&r[..12]);
+        match self.last_at.take() {
+            Some(LastAt::Pending(start)) => {
+                self.pending[start..start + 12].copy_from_slice(&head);
+                self.write_pending()?;
+            }
+            Some(LastAt::File(at)) => {
+                // The batch's records must be durable before the record that commits them,
+                // or a power loss could leave a commit after a hole.
+                self.write_pending()?;
+                self.file.sync_data().map_err(io("fsync of", &self.path))?;
+                use std::os::unix::fs::FileExt;
+                self.file.write_all_at(&head, at).map_err(io("committing to", &self.path))?;
+            }
+            None => self.write_pending()?,
+        }
         self.file.sync_data().map_err(io("fsync of", &self.path))?;
         self.synced = (self.len, self.seq);
         Ok(self.seq)
@@ -360,6 +434,7 @@ impl Journal {
     /// I/O errors naming the file.
     pub fn rollback(&mut self) -> Result<(), StoreError> {
         self.pending.clear();
+        self.last_at = None;
         let (len, seq) = self.synced;
         if self.len != len {
             self.file.set_len(len).map_err(io("truncating", &self.path))?;
@@ -402,9 +477,35 @@ mod tests {
         let mut j = Journal::open_at(&p, &s).unwrap();
         for i in 0..n {
             j.push(stop(4790000000 + i, 10 + i as i64).as_ref()).unwrap();
+            j.sync().unwrap();
         }
-        j.sync().unwrap();
         p
+    }
+
+    #[test]
+    fn a_batch_is_all_or_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write_journal(d.path(), 2);
+        let s = scan_file(&p, |_, _| Ok(())).unwrap();
+        let mut j = Journal::open_at(&p, &s).unwrap();
+        // Large enough that the last record is already in the file at commit.
+        for i in 0..100_000 {
+            j.push(stop(4791000000 + i, 1).as_ref()).unwrap();
+        }
+        j.write_pending().unwrap();
+        // Not committed: a reader (and a reopen) sees only the two committed records.
+        let s = scan_file(&p, |_, _| Ok(())).unwrap();
+        assert_eq!(s.last_seq, 2);
+        assert!(s.torn.is_some());
+        j.sync().unwrap();
+        let s = scan_file(&p, |_, _| Ok(())).unwrap();
+        assert_eq!((s.last_seq, s.torn), (100_002, None));
+        // Damage inside the committed batch is corruption, not a torn tail.
+        let mut b = std::fs::read(&p).unwrap();
+        let at = b.len() / 2;
+        b[at] ^= 1;
+        let r = scan(&p, &b, |_, _| Ok(()));
+        assert!(matches!(r, Err(StoreError::JournalCorrupt { .. })), "{r:?}");
     }
 
     #[test]

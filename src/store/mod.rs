@@ -28,10 +28,10 @@
 //! ## Quirks
 //! * Times are stored as `u32` seconds: events before 1970-01-01T00:00:01Z or after
 //!   2106 are refused.
-//! * A lock-free view taken while a batch is being written may include that batch's
-//!   records before they are acknowledged (and, if the batch is then rolled back, events
-//!   that never became durable). A batch interrupted by a crash keeps the records that
-//!   reached the disk whole; only a commit acknowledges them.
+//! * A batch (an import) is all or nothing, also across a crash: its records carry a
+//!   "batch continues" flag that the commit clears on the last one before the final
+//!   fsync; an uncommitted batch is a torn tail, cut at open and invisible to readers.
+//!   A batch whose last record was already written out costs two fsyncs.
 //!
 //! Directory layout: `config` (region, checksummed), `journal`, `snapshot`, `LOCK`.
 //! The directory is created 0700 and every file 0600. One process at a time opens a

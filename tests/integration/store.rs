@@ -278,3 +278,35 @@ fn crash_during_compact_keeps_old_generation() {
         assert!(r.stdout.contains("\"integrity\": \"ok\""), "{}", r.stdout);
     }
 }
+
+/// kill -9 during a large import: the import is all or nothing, the store opens.
+#[test]
+fn kill_9_during_import_is_all_or_nothing() {
+    let wd = Workdir::new();
+    let rows = 200_000u64;
+    let mut csv = String::from("number,brand,stopped_at\n");
+    for i in 0..rows {
+        csv.push_str(&format!("+4791{i:06},ACME,2026-01-01T00:00:00Z\n"));
+    }
+    let file = wd.write("stops.csv", &csv);
+    let file = file.to_str().unwrap();
+    let mut done = 0u64;
+    for (round, wait_ms) in [5u64, 40, 80, 150, 400].into_iter().enumerate() {
+        let mut child = wd
+            .command(&["import", "stops", "--store", "st", file])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(wait_ms));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        let store = Store::open(wd.join("st")).unwrap_or_else(|e| panic!("round {round}: {e:?}"));
+        let last = store.last_seq();
+        if status.success() {
+            done += rows;
+        }
+        assert!(last == done || last == done + rows, "round {round}: {last} not a whole import");
+        done = last;
+    }
+}
