@@ -90,6 +90,23 @@ fn bench(c: &mut Criterion) {
     times.sort();
     eprintln!("store/open: median {:?} (min {:?}, max {:?})", times[3], times[0], times[6]);
 
+    // Where open time goes: map + structure, populate, verify (single runs, warm cache).
+    for _ in 0..3 {
+        let path = dir.join("snapshot");
+        let t = Instant::now();
+        let file = std::fs::File::open(&path).expect("snapshot");
+        // SAFETY: published snapshots are never modified in place.
+        let map = unsafe { memmap2::Mmap::map(&file) }.expect("map");
+        let snap = sendfilter::store::Snapshot::new(map, &path).expect("new");
+        let t_new = t.elapsed();
+        let t = Instant::now();
+        snap.verify_hot().expect("verify");
+        let t_verify = t.elapsed();
+        eprintln!(
+            "store/open parts: new {t_new:?}, fault-in + verify hot (no populate) {t_verify:?}"
+        );
+    }
+
     let store = Store::open(&dir).expect("open");
     let view = store.view().expect("view");
     let scope = view.scope("ACME", "offers");
