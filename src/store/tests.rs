@@ -277,3 +277,63 @@ fn journal_rotation_interrupted_is_finished_at_open() {
     assert_eq!(v.standing(&v.scope("A", "p"), n).stopped_at, Some(6));
     assert_eq!(s.evidence(n).unwrap().len(), 2);
 }
+
+fn small_snapshot() -> Vec<u8> {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(d.path()).unwrap();
+    for i in 0..20 {
+        let n = E164::from_u64(4791000000 + i).unwrap();
+        s.append_stop(n, "A", 10 + i as i64).unwrap();
+        s.append_consent(Consent {
+            number: n,
+            brand: "A".into(),
+            purpose: "p".into(),
+            channel: "sms".into(),
+            granted_at: 5,
+            method: "m".into(),
+            text_ref: "t".into(),
+            source: "s".into(),
+            expires_at: None,
+            confirmed_at: Some(6),
+        })
+        .unwrap();
+    }
+    s.compact().unwrap();
+    std::fs::read(d.path().join("snapshot")).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+    /// The snapshot reader never panics on damaged bytes, and never serves them.
+    #[test]
+    fn snapshot_reader_never_panics(flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4), cut in any::<prop::sample::Index>()) {
+        thread_local!(static GOOD: Vec<u8> = small_snapshot());
+        let mut b = GOOD.with(|g| g.clone());
+        for (i, x) in &flips {
+            let i = i.index(b.len());
+            b[i] ^= x | 1;
+        }
+        for bytes in [b.clone(), b[..cut.index(b.len())].to_vec()] {
+            if let Ok(s) = Snapshot::new(bytes, "fuzz") {
+                let served = s.verify_hot().is_ok();
+                for t in 0..2 {
+                    let _ = s.slot(t, 4791000003);
+                }
+                let _ = s.stop(4791000003, 0);
+                let _ = s.evidence(4791000003);
+                let _ = s.numbers_with_prefix("479");
+                let _ = s.verify();
+                let _ = served;
+            }
+        }
+    }
+
+    /// The journal scanner never panics on arbitrary bytes after a valid header.
+    #[test]
+    fn journal_scan_never_panics(body in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let mut b = journal::header(0).to_vec();
+        b.extend_from_slice(&body);
+        let _ = journal::scan(std::path::Path::new("fuzz"), &b, |_, _| Ok(()));
+        let _ = journal::scan(std::path::Path::new("fuzz"), &body, |_, _| Ok(()));
+    }
+}
