@@ -244,9 +244,10 @@ impl Store {
 
     /// Opens the store in `dir` with `opts`.
     ///
-    /// A torn journal tail is cut and reported in [`Store::open_report`]. A damaged
-    /// snapshot or a damaged journal record followed by valid ones is an error: the store
-    /// refuses to serve rather than answer wrongly.
+    /// The whole snapshot is checksummed (evidence included; [`open_view`] checks only
+    /// the tables, for speed). A torn journal tail is cut and reported in
+    /// [`Store::open_report`]. A damaged snapshot or a damaged journal record followed by
+    /// valid ones is an error: the store refuses to serve rather than answer wrongly.
     ///
     /// # Errors
     /// [`StoreError::NoStore`] when missing and `create` is false; corruption; I/O errors.
@@ -286,7 +287,11 @@ impl Store {
         let snap_path = dir.join(SNAPSHOT);
         let snapshot = if snap_path.exists() {
             // SAFETY: snapshots are published by rename and never modified in place.
-            Some(Arc::new(unsafe { map_snapshot(&snap_path) }?))
+            let snap = unsafe { map_snapshot(&snap_path) }?;
+            // The writer checks the evidence too (compaction and evidence lookups read it);
+            // the lock-free `open_view` of a filter run checks only what it reads.
+            snap.verify()?;
+            Some(Arc::new(snap))
         } else {
             None
         };

@@ -337,3 +337,27 @@ proptest! {
         let _ = journal::scan(std::path::Path::new("fuzz"), &body, |_, _| Ok(()));
     }
 }
+
+#[test]
+fn open_view_refuses_a_damaged_table() {
+    let d = tempfile::tempdir().unwrap();
+    let good = small_snapshot();
+    drop(Store::open(d.path()).unwrap());
+    let snap = d.path().join("snapshot");
+    // The last bytes before the block checksums belong to the stops table.
+    let mut b = good.clone();
+    let sums =
+        crate::store::snapshot::format::u64_at(&b, crate::store::snapshot::format::field::SUMS)
+            .unwrap() as usize;
+    b[sums - 20] ^= 4;
+    std::fs::write(&snap, &b).unwrap();
+    match open_view(d.path()) {
+        Err(StoreError::SnapshotCorrupt { path, offset, .. }) => {
+            assert_eq!(path, snap);
+            assert!(offset as usize <= sums - 20);
+        }
+        other => panic!("{other:?}"),
+    }
+    std::fs::write(&snap, &good).unwrap();
+    open_view(d.path()).unwrap();
+}
