@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use sendfilter::store::{Store, StoreOptions};
 
 /// Fold the journal into a new snapshot generation and rotate the journal. Safe to
 /// interrupt: the previous generation keeps serving until the new one is published.
@@ -19,9 +18,7 @@ pub struct Args {
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let t = Instant::now();
-    let mut store = Store::open_with(&args.store, StoreOptions { create: false, region: None })
-        .with_context(|| format!("opening store {}", args.store.display()))?;
-    super::stop::warn_open_report(&store);
+    let mut store = super::stop::open_store(&args.store, false, None)?;
     let c = store.compact().with_context(|| format!("compacting {}", args.store.display()))?;
     eprintln!(
         "sendfilter: generation {} written: {} events ({} new), last sequence {}, {} bytes, {:.2} s",

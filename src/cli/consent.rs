@@ -4,10 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use sendfilter::store::{Consent, Store, StoreOptions};
+use sendfilter::store::Consent;
 use sendfilter::{Region, phone};
 
-use super::stop::{time_or_now, warn_open_report};
+use super::stop::time_or_now;
 
 /// Record one consent with its evidence. Exit 0 once it is durable (fsynced). A consent
 /// lifts an earlier stop only if granted AND confirmed after it.
@@ -52,10 +52,7 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut store =
-        Store::open_with(&args.store, StoreOptions { create: true, region: args.region })
-            .with_context(|| format!("opening store {}", args.store.display()))?;
-    warn_open_report(&store);
+    let mut store = super::stop::open_store(&args.store, true, args.region)?;
     let number = phone::normalize(args.number.as_bytes(), args.region.unwrap_or(store.region()))
         .context("NUMBER")?;
     let opt = |t: Option<&str>, what| t.map(|s| time_or_now(Some(s), what)).transpose();

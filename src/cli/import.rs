@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use anyhow::Context;
 use sendfilter::Region;
 use sendfilter::store::import::{self, ImportOptions, Kind};
-use sendfilter::store::{Store, StoreOptions};
 
 /// Import stops or consents from CSV (exact header, columns in any order).
 ///
@@ -44,10 +43,7 @@ enum KindArg {
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut store =
-        Store::open_with(&args.store, StoreOptions { create: true, region: args.region })
-            .with_context(|| format!("opening store {}", args.store.display()))?;
-    super::stop::warn_open_report(&store);
+    let mut store = super::stop::open_store(&args.store, true, args.region)?;
     let kind = match args.kind {
         KindArg::Stops => Kind::Stops,
         KindArg::Consents => Kind::Consents,

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use sendfilter::store::{Store, StoreOptions};
 
 /// Show counts (numbers, stops, consents by brand/purpose/channel), snapshot generation,
 /// last journal sequence, sizes and the result of a full integrity check.
@@ -22,9 +21,7 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let store = Store::open_with(&args.store, StoreOptions { create: false, region: None })
-        .with_context(|| format!("opening store {}", args.store.display()))?;
-    super::stop::warn_open_report(&store);
+    let store = super::stop::open_store(&args.store, false, None)?;
     let info = store.info().context("reading store")?;
     let mut out = std::io::stdout().lock();
     if args.json {

@@ -32,6 +32,26 @@ pub struct Args {
     repeat: u64,
 }
 
+/// Opens the store for the CLI: says so on stderr when it has to wait for another process,
+/// and reports a cut torn tail.
+pub fn open_store(
+    dir: &std::path::Path,
+    create: bool,
+    region: Option<Region>,
+) -> anyhow::Result<Store> {
+    let opts = StoreOptions { create, region, wait: false };
+    let store = match Store::open_with(dir, opts) {
+        Err(sendfilter::StoreError::Locked { .. }) => {
+            eprintln!("sendfilter: waiting for another sendfilter process using {}", dir.display());
+            Store::open_with(dir, StoreOptions { wait: true, ..opts })
+        }
+        other => other,
+    }
+    .with_context(|| format!("opening store {}", dir.display()))?;
+    warn_open_report(&store);
+    Ok(store)
+}
+
 /// Prints what opening a store found (a cut torn tail) to stderr.
 pub fn warn_open_report(store: &Store) {
     if let Some(t) = &store.open_report().torn_tail {
@@ -55,10 +75,7 @@ pub fn time_or_now(t: Option<&str>, what: &str) -> anyhow::Result<i64> {
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut store =
-        Store::open_with(&args.store, StoreOptions { create: true, region: args.region })
-            .with_context(|| format!("opening store {}", args.store.display()))?;
-    warn_open_report(&store);
+    let mut store = open_store(&args.store, true, args.region)?;
     let number = phone::normalize(args.number.as_bytes(), args.region.unwrap_or(store.region()))
         .context("NUMBER")?;
     let at = time_or_now(args.at.as_deref(), "at")?;

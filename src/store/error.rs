@@ -222,6 +222,12 @@ pub enum StoreError {
         /// The directory.
         path: PathBuf,
     },
+    /// Another process holds the store (and waiting was not asked for).
+    #[error("store is in use by another process (lock {})", path.display())]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
     /// An event was refused.
     #[error("invalid event ({number}): {reason}")]
     InvalidEvent {

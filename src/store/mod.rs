@@ -95,11 +95,14 @@ pub struct StoreOptions {
     pub create: bool,
     /// Default region recorded when the store is created (otherwise `NO`).
     pub region: Option<Region>,
+    /// Wait for another process holding the store (true), or fail at once with
+    /// [`StoreError::Locked`] (false).
+    pub wait: bool,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { create: true, region: None }
+        StoreOptions { create: true, region: None, wait: true }
     }
 }
 
@@ -132,7 +135,7 @@ fn failpoint(name: &str) {
     }
 }
 
-fn lock(path: &Path) -> Result<File, StoreError> {
+fn lock(path: &Path, wait: bool) -> Result<File, StoreError> {
     let f = OpenOptions::new()
         .read(true)
         .write(true)
@@ -142,9 +145,14 @@ fn lock(path: &Path) -> Result<File, StoreError> {
         .open(path)
         .map_err(io("opening lock file", path))?;
     use std::os::fd::AsRawFd;
+    let op = if wait { libc::LOCK_EX } else { libc::LOCK_EX | libc::LOCK_NB };
     // SAFETY: flock on a valid, owned descriptor; the lock is released when `f` closes.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(io("locking", path)(std::io::Error::last_os_error()));
+    if unsafe { libc::flock(f.as_raw_fd(), op) } != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.kind() == std::io::ErrorKind::WouldBlock {
+            return Err(StoreError::Locked { path: path.to_path_buf() });
+        }
+        return Err(io("locking", path)(e));
     }
     Ok(f)
 }
@@ -265,7 +273,7 @@ impl Store {
             // Make the new directory's entry durable before anything in it is acknowledged.
             journal::sync_dir(&dir)?;
         }
-        let lock = lock(&dir.join(LOCK))?;
+        let lock = lock(&dir.join(LOCK), opts.wait)?;
         let config = dir.join(CONFIG);
         let region = if config.exists() {
             read_config(&config)?

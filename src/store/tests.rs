@@ -234,7 +234,7 @@ fn damaged_config_is_refused() {
     drop(
         Store::open_with(
             d.path(),
-            StoreOptions { create: true, region: Some("SE".parse().unwrap()) },
+            StoreOptions { create: true, region: Some("SE".parse().unwrap()), wait: true },
         )
         .unwrap(),
     );
@@ -250,7 +250,7 @@ fn missing_store_is_not_created_when_asked_not_to() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join("none");
     assert!(matches!(
-        Store::open_with(&p, StoreOptions { create: false, region: None }),
+        Store::open_with(&p, StoreOptions { create: false, region: None, wait: true }),
         Err(StoreError::NoStore { .. })
     ));
     assert!(matches!(open_view(&p), Err(StoreError::NoStore { .. })));
@@ -359,5 +359,16 @@ fn open_view_refuses_a_damaged_table() {
         other => panic!("{other:?}"),
     }
     std::fs::write(&snap, &good).unwrap();
+    open_view(d.path()).unwrap();
+}
+
+#[test]
+fn a_second_writer_is_told_the_store_is_locked() {
+    let d = tempfile::tempdir().unwrap();
+    let _first = Store::open(d.path()).unwrap();
+    let second =
+        Store::open_with(d.path(), StoreOptions { wait: false, ..StoreOptions::default() });
+    assert!(matches!(second, Err(StoreError::Locked { .. })));
+    // Readers never wait.
     open_view(d.path()).unwrap();
 }
