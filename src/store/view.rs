@@ -104,6 +104,29 @@ pub struct ViewScope {
 
 /// A consistent read view of a store: one snapshot generation plus the journal tail as of
 /// the moment it was taken. Cheap to clone; `Send + Sync`.
+///
+/// The hot loop resolves the scope once, then prefetches a few recipients ahead (16–32
+/// measured best) and asks for each one's standing:
+///
+/// ```
+/// use sendfilter::{E164, StandingSource};
+/// # let dir = tempfile::tempdir()?;
+/// # let mut store = sendfilter::Store::open(dir.path())?;
+/// # store.append_stop(E164::from_u64(4791234567).unwrap(), "ACME", 1_700_000_000)?;
+/// # store.compact()?;
+/// let view = sendfilter::store::open_view(dir.path())?;
+/// let scope = view.scope("ACME", "offers");
+/// let recipients: Vec<E164> = (0..100).filter_map(|i| E164::from_u64(4791234500 + i)).collect();
+/// let mut stopped = 0;
+/// for (i, n) in recipients.iter().enumerate() {
+///     if let Some(ahead) = recipients.get(i + 16) {
+///         view.prefetch(&scope, *ahead);
+///     }
+///     stopped += view.standing(&scope, *n).stopped_at.is_some() as usize;
+/// }
+/// assert_eq!(stopped, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct StoreView {
     snap: Option<Arc<Snapshot<Mmap>>>,
