@@ -17,6 +17,8 @@ const PURPOSES: [&str; 3] = ["p", "q", "r"];
 enum Op {
     Append(Event),
     Batch(Vec<Event>),
+    /// A batch dropped without commit: as if it never happened.
+    AbortedBatch(Vec<Event>),
     Compact,
     Reopen,
 }
@@ -59,6 +61,7 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => event().prop_map(Op::Append),
         2 => proptest::collection::vec(event(), 0..6).prop_map(Op::Batch),
+        1 => proptest::collection::vec(event(), 1..4).prop_map(Op::AbortedBatch),
         1 => Just(Op::Compact),
         1 => Just(Op::Reopen),
     ]
@@ -154,6 +157,13 @@ proptest! {
                         b.commit().unwrap();
                     }
                     events.extend(pending);
+                }
+                Op::AbortedBatch(es) => {
+                    let mut b = store.batch();
+                    for e in es {
+                        b.push(&e).unwrap();
+                    }
+                    drop(b);
                 }
                 Op::Compact => {
                     let old = store.view().unwrap();
