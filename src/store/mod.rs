@@ -289,7 +289,7 @@ impl Store {
             region
         };
         // Leftovers of an interrupted compaction or rotation are never used.
-        for tmp in ["snapshot.tmp", "journal.tmp"] {
+        for tmp in ["snapshot.tmp", "journal.tmp", "config.tmp"] {
             let _ = std::fs::remove_file(dir.join(tmp));
         }
         let snap_path = dir.join(SNAPSHOT);
