@@ -6,8 +6,10 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-/// Fold the journal into a new snapshot generation and rotate the journal. Safe to
-/// interrupt: the previous generation keeps serving until the new one is published.
+/// Fold the journal into a new snapshot generation.
+///
+/// The journal is rotated afterwards. Safe to interrupt: the previous generation keeps
+/// serving until the new one is published.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Store directory.

@@ -9,8 +9,10 @@ use sendfilter::{Region, phone};
 
 use super::stop::time_or_now;
 
-/// Record one consent with its evidence. Exit 0 once it is durable (fsynced). A consent
-/// lifts an earlier stop only if granted AND confirmed after it.
+/// Record one consent with its evidence.
+///
+/// Exit 0 once it is durable (fsynced). A consent lifts an earlier stop only if granted
+/// AND confirmed after it; otherwise it is kept as evidence and the stop stands.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Store directory (created if missing).

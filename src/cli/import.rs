@@ -8,12 +8,15 @@ use anyhow::Context;
 use sendfilter::Region;
 use sendfilter::store::import::{self, ImportOptions, Kind};
 
-/// Import stops or consents from CSV (exact header, columns in any order).
+/// Import stops or consents from CSV into a store.
 ///
-/// stops:    number,brand,stopped_at
+/// The header must name exactly these columns, in any order.
+///
+/// stops: number,brand,stopped_at
+///
 /// consents: number,brand,purpose,channel,granted_at,method,text_ref,source,expires_at,confirmed_at
 ///
-/// Bad rows are reported on stderr with their line number (numbers masked). Exit code 0:
+/// Times are RFC 3339; expires_at and confirmed_at may be empty. Bad rows are reported on stderr with their line number (numbers masked). Exit code 0:
 /// every row imported and durable; 1: good rows imported and durable, bad rows reported
 /// (with --strict: nothing imported); 2: error.
 #[derive(Debug, clap::Args)]

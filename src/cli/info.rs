@@ -6,8 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-/// Show counts (numbers, stops, consents by brand/purpose/channel), snapshot generation,
-/// last journal sequence, sizes and the result of a full integrity check.
+/// Show store counts, sizes, generation and integrity.
+///
+/// Counts: numbers, stops, consents by brand/purpose/channel; snapshot generation, last
+/// journal sequence, file sizes and the result of a full integrity check.
 /// Exit 0 when the store is intact, 2 when it is not.
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -25,15 +25,11 @@ pub struct Cli {
 enum Command {
     /// Normalise phone numbers (one per line on stdin) to E.164.
     Normalize(normalize::Args),
-    /// Import stops or consents from CSV into a store.
+    // Store commands: their help (summary and long text) comes from the Args docs.
     Import(import::Args),
-    /// Record one opt-out (STOP).
     Stop(stop::Args),
-    /// Record one consent with its evidence.
     Consent(consent::Args),
-    /// Fold the journal into a new snapshot generation.
     Compact(compact::Args),
-    /// Show store counts, sizes, generation and integrity.
     Info(info::Args),
 }
 

@@ -8,8 +8,10 @@ use anyhow::Context;
 use sendfilter::store::{Store, StoreOptions};
 use sendfilter::{Region, phone, timefmt};
 
-/// Record that NUMBER opted out. Without --brand the stop covers every brand (`*`): the
-/// safe reading of a bare STOP. Exit 0 once the stop is durable (fsynced).
+/// Record one opt-out (STOP).
+///
+/// Without --brand the stop covers every brand (`*`): the safe reading of a bare STOP.
+/// Exit 0 once the stop is durable (fsynced).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Store directory (created if missing).
