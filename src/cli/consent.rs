@@ -70,7 +70,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         expires_at: opt(args.expires_at.as_deref(), "expires-at")?,
         confirmed_at: opt(args.confirmed_at.as_deref(), "confirmed-at")?,
     };
+    let unlifted = store.stop_left_standing(&consent)?;
     let seq = store.append_consent(consent)?;
     eprintln!("sendfilter: consent recorded for {} (sequence {seq})", number.masked());
+    if let Some(stop) = unlifted {
+        eprintln!(
+            "sendfilter: note: this consent does not lift the stop of {}: not confirmed after \
+             it (kept as evidence; the stop stands)",
+            sendfilter::timefmt::format_rfc3339(stop)
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

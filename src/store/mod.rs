@@ -466,6 +466,23 @@ impl Store {
         Ok(done)
     }
 
+    /// The stop that `consent` would leave standing: an sms consent granted after the
+    /// newest stop for its brand (or `*`) but not confirmed after it is kept as evidence,
+    /// yet does not lift the stop. `None` when there is no such stop.
+    ///
+    /// # Errors
+    /// As [`Store::view`].
+    pub fn stop_left_standing(&self, consent: &Consent) -> Result<Option<Timestamp>, StoreError> {
+        if consent.channel != "sms" {
+            return Ok(None);
+        }
+        let view = self.view()?;
+        let scope = crate::standing::StandingSource::scope(&view, &consent.brand, &consent.purpose);
+        let stop =
+            crate::standing::StandingSource::standing(&view, &scope, consent.number).stopped_at;
+        Ok(stop.filter(|&s| consent.granted_at > s && consent.confirmed_at.is_none_or(|c| c <= s)))
+    }
+
     /// Every event recorded for `number`, in journal order: the evidence for an access
     /// request (GDPR export).
     ///

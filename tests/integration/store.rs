@@ -86,6 +86,30 @@ fn stop_then_unconfirmed_consent_keeps_stop_confirmed_lifts_it() {
         format!("{CONSENTS}+4791234567,ACME,offers,sms,2026-07-01T00:00:00Z,web_form,v1,web,,\n");
     let r = wd.run(&["import", "consents", "--store", "st", "-"], csv).ok();
     assert!(r.stderr.contains("1 consents did not lift an earlier stop"), "{}", r.stderr);
+    let r = wd
+        .run(
+            &[
+                "consent",
+                "--store",
+                "st",
+                "+4791234567",
+                "--brand",
+                "ACME",
+                "--purpose",
+                "offers",
+                "--method",
+                "sms_keyword",
+                "--text-ref",
+                "v1",
+                "--source",
+                "sms",
+                "--granted-at",
+                "2026-07-15T00:00:00Z",
+            ],
+            "",
+        )
+        .ok();
+    assert!(r.stderr.contains("does not lift the stop of 2026-06-01T00:00:00Z"), "{}", r.stderr);
     wd.run(
         &[
             "consent",
@@ -120,7 +144,7 @@ fn stop_then_unconfirmed_consent_keeps_stop_confirmed_lifts_it() {
     let c = st.consent.unwrap();
     assert_eq!(c.confirmed_at, Some(t("2026-08-01T00:05:00Z")));
     let ev = store.evidence(n).unwrap();
-    assert_eq!(ev.len(), 3);
+    assert_eq!(ev.len(), 4);
     assert!(matches!(&ev[1].event, Event::Consent(c) if c.text_ref == "v1"));
 }
 
