@@ -382,3 +382,46 @@ fn a_second_writer_is_told_the_store_is_locked() {
     // Readers never wait.
     open_view(d.path()).unwrap();
 }
+
+/// Readers never fail or go back in time while a writer appends, aborts batches and
+/// compacts underneath them (the lock-free path: journal copies, rotation retries).
+#[test]
+fn open_view_races_with_a_writer() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().to_path_buf();
+    let mut store = Store::open(&path).unwrap();
+    let n = E164::from_u64(4791234567).unwrap();
+    store.append_stop(n, "A", 1).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let mut last = (0, 0);
+            let mut reads = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let v = open_view(&path).unwrap();
+                let st = v.standing(&v.scope("A", "p"), n).stopped_at.unwrap();
+                let now = (v.journal_seq(), st);
+                assert!(now >= last, "{now:?} after {last:?}");
+                // The stop time equals the number of acknowledged stops: never ahead.
+                assert_eq!(st as u64, v.journal_seq());
+                last = now;
+                reads += 1;
+            }
+            reads
+        });
+        for i in 2..=300i64 {
+            store.append_stop(n, "A", i).unwrap();
+            if i % 7 == 0 {
+                let mut b = store.batch();
+                b.push(&Event::Stop(Stop { number: n, brand: "A".into(), stopped_at: 10_000 }))
+                    .unwrap();
+                b.abort().unwrap();
+            }
+            if i % 50 == 0 {
+                store.compact().unwrap();
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(reader.join().unwrap() > 0);
+    });
+}
