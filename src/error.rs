@@ -18,4 +18,7 @@ pub enum Error {
     /// A region code given by the user is not known.
     #[error("unknown region code {0:?}: use a two-letter ISO 3166 code such as NO, SE, DK")]
     UnknownRegion(String),
+    /// The consent store failed (corruption, I/O, invalid input).
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }

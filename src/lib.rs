@@ -22,9 +22,11 @@ pub mod error;
 pub mod phone;
 pub mod pipeline;
 pub mod standing;
+pub mod store;
 pub mod synth;
 pub mod timefmt;
 
 pub use error::Error;
 pub use phone::{E164, PhoneError, Region};
 pub use standing::{ConsentState, MemorySource, Standing, StandingSource, Timestamp};
+pub use store::{Store, StoreError, StoreView};

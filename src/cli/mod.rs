@@ -6,7 +6,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod compact;
+mod consent;
+mod import;
+mod info;
 mod normalize;
+mod stop;
 
 /// Decide, for every recipient of an SMS campaign, whether a marketing message may be sent.
 #[derive(Debug, Parser)]
@@ -20,12 +25,23 @@ pub struct Cli {
 enum Command {
     /// Normalise phone numbers (one per line on stdin) to E.164.
     Normalize(normalize::Args),
+    // Store commands: their help (summary and long text) comes from the Args docs.
+    Import(import::Args),
+    Stop(stop::Args),
+    Consent(consent::Args),
+    Compact(compact::Args),
+    Info(info::Args),
 }
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Normalize(args) => normalize::run(args),
+        Command::Import(args) => import::run(args),
+        Command::Stop(args) => stop::run(args),
+        Command::Consent(args) => consent::run(args),
+        Command::Compact(args) => compact::run(args),
+        Command::Info(args) => info::run(args),
     }
 }
 

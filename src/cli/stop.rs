@@ -1,0 +1,95 @@
+//! `sendfilter stop --store DIR NUMBER`: record one opt-out.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use sendfilter::store::{Store, StoreOptions};
+use sendfilter::{Region, phone, timefmt};
+
+/// Record one opt-out (STOP).
+///
+/// Without --brand the stop covers every brand (`*`): the safe reading of a bare STOP.
+/// Exit 0 once the stop is durable (fsynced).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Store directory (created if missing).
+    #[arg(long, env = "SENDFILTER_STORE")]
+    store: PathBuf,
+    /// The phone number.
+    number: String,
+    /// Brand the stop is for; `*` (the default) means every brand.
+    #[arg(long, default_value = "*")]
+    brand: String,
+    /// When the person stopped (RFC 3339); default now.
+    #[arg(long)]
+    at: Option<String>,
+    /// Region for a national-format number (default: the store's).
+    #[arg(long)]
+    region: Option<Region>,
+    /// Test hook: append this many stops (at, at+1, …), printing each acknowledged
+    /// sequence number on stdout as soon as it is durable.
+    #[arg(long, hide = true, default_value_t = 1)]
+    repeat: u64,
+}
+
+/// Opens the store for the CLI: says so on stderr when it has to wait for another process,
+/// and reports a cut torn tail.
+pub fn open_store(
+    dir: &std::path::Path,
+    create: bool,
+    region: Option<Region>,
+) -> anyhow::Result<Store> {
+    let opts = StoreOptions { create, region, wait: false };
+    let store = match Store::open_with(dir, opts) {
+        Err(sendfilter::StoreError::Locked { .. }) => {
+            eprintln!("sendfilter: waiting for another sendfilter process using {}", dir.display());
+            Store::open_with(dir, StoreOptions { wait: true, ..opts })
+        }
+        other => other,
+    }
+    .with_context(|| format!("opening store {}", dir.display()))?;
+    warn_open_report(&store);
+    Ok(store)
+}
+
+/// Prints what opening a store found (a cut torn tail) to stderr.
+pub fn warn_open_report(store: &Store) {
+    if let Some(t) = &store.open_report().torn_tail {
+        eprintln!(
+            "sendfilter: warning: journal {} had a torn tail at offset {} ({} bytes, from an \
+             interrupted append); it was cut",
+            t.path.display(),
+            t.offset,
+            t.bytes
+        );
+    }
+}
+
+/// Parses an optional RFC 3339 time, defaulting to now.
+pub fn time_or_now(t: Option<&str>, what: &str) -> anyhow::Result<i64> {
+    match t {
+        None => Ok(timefmt::now()),
+        Some(s) => timefmt::parse_rfc3339(s).map_err(|e| anyhow::anyhow!("--{what}: {e}")),
+    }
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut store = open_store(&args.store, true, args.region)?;
+    let number = phone::normalize(args.number.as_bytes(), args.region.unwrap_or(store.region()))
+        .context("NUMBER")?;
+    let at = time_or_now(args.at.as_deref(), "at")?;
+    let mut out = std::io::stdout().lock();
+    for i in 0..args.repeat {
+        let seq = store.append_stop(number, &args.brand, at + i as i64)?;
+        if args.repeat > 1 {
+            writeln!(out, "{seq}")?;
+            out.flush()?;
+        } else {
+            eprintln!("sendfilter: stop recorded for {} (sequence {seq})", number.masked());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

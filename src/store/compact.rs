@@ -1,0 +1,341 @@
+//! Compaction: snapshot + journal tail → new snapshot.
+//!
+//! The old snapshot's evidence is already sorted by (number, seq); the journal tail is
+//! decoded, sorted the same way and merged in one pass. Each number's events are folded
+//! as they stream by into the scope tables and the stops table, so memory is the tail,
+//! the tables and nothing per old event. Publishing (rename, journal rotation) is the
+//! caller's job: see [`crate::store::Store::compact`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use crate::store::error::StoreError;
+use crate::store::event::{EVERY_BRAND, EventRef};
+use crate::store::journal;
+use crate::store::snapshot::Snapshot;
+use crate::store::snapshot::build::{Builder, Parts, ScopeTable};
+use crate::store::snapshot::format::{EvidenceRec, KIND_CONSENT, KIND_STOP, Slot};
+
+/// What a compaction wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Compacted {
+    /// Generation of the new snapshot.
+    pub generation: u64,
+    /// Last journal sequence folded in.
+    pub last_seq: u64,
+    /// Journal events folded in by this compaction.
+    pub new_events: u64,
+    /// Events in the new snapshot.
+    pub total_events: u64,
+    /// Size of the new snapshot in bytes.
+    pub bytes: u64,
+}
+
+/// When to compact: a pure policy over metadata, testable without disk (tantivy's
+/// `MergePolicy`). Compact once the journal tail holds at least `min_events` events and at
+/// least `ratio_percent` % as many events as the snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CompactPolicy {
+    /// Minimum tail length worth a compaction.
+    pub min_events: u64,
+    /// Tail size relative to the snapshot, in percent.
+    pub ratio_percent: u64,
+}
+
+impl Default for CompactPolicy {
+    fn default() -> Self {
+        CompactPolicy { min_events: 100_000, ratio_percent: 10 }
+    }
+}
+
+impl CompactPolicy {
+    /// True when a store with `snapshot_events` folded and `tail_events` in the journal
+    /// should be compacted.
+    pub fn should_compact(&self, snapshot_events: u64, tail_events: u64) -> bool {
+        tail_events >= self.min_events
+            && tail_events.saturating_mul(100) >= snapshot_events.saturating_mul(self.ratio_percent)
+    }
+}
+
+/// Interned strings; ids are stable across generations (old ids are kept).
+struct Interner {
+    strings: Vec<String>,
+    ids: HashMap<String, u32>,
+    /// Last id looked up per text field: imports repeat the same brand, method, … row
+    /// after row, and a compare is much cheaper than a hash lookup.
+    last: [u32; 6],
+}
+
+impl Interner {
+    fn id_at(&mut self, field: usize, s: &str) -> u32 {
+        let last = self.last[field];
+        if self.strings.get(last as usize).is_some_and(|l| l == s) {
+            return last;
+        }
+        let id = self.id(s);
+        self.last[field] = id;
+        id
+    }
+
+    fn id(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.ids.get(s) {
+            return i;
+        }
+        let i = self.strings.len() as u32;
+        self.strings.push(s.to_string());
+        self.ids.insert(s.to_string(), i);
+        i
+    }
+}
+
+/// Times are validated to the u32 range before they reach the journal; clamp defensively.
+fn t32(t: i64) -> u32 {
+    t.clamp(0, i64::from(u32::MAX)) as u32
+}
+
+fn to_rec(seq: u64, ev: EventRef<'_>, it: &mut Interner) -> EvidenceRec {
+    match ev {
+        EventRef::Stop { number, brand, stopped_at } => EvidenceRec {
+            number: number.as_u64(),
+            seq,
+            kind: KIND_STOP,
+            text: [it.id_at(0, brand), 0, 0, 0, 0, 0],
+            t0: t32(stopped_at),
+            expires: 0,
+            confirmed: 0,
+        },
+        EventRef::Consent { number, text, granted_at, expires_at, confirmed_at } => EvidenceRec {
+            number: number.as_u64(),
+            seq,
+            kind: KIND_CONSENT,
+            text: [
+                it.id_at(0, text[0]),
+                it.id_at(1, text[1]),
+                it.id_at(2, text[2]),
+                it.id_at(3, text[3]),
+                it.id_at(4, text[4]),
+                it.id_at(5, text[5]),
+            ],
+            t0: t32(granted_at),
+            expires: expires_at.map_or(0, t32),
+            confirmed: confirmed_at.map_or(0, t32),
+        },
+    }
+}
+
+#[derive(Default)]
+struct Folder {
+    scopes: Vec<(u32, u32)>,
+    brand_scopes: HashMap<u32, Vec<usize>>,
+    star: u32,
+    sms: u32,
+    slots: Vec<Vec<Slot>>,
+    stops: Vec<(u64, u32, u32)>,
+    numbers: u64,
+    stop_count: BTreeMap<u32, u64>,
+    consent_count: BTreeMap<(u32, u32, u32), u64>,
+    // Scratch, reused per number.
+    g_stops: Vec<(u32, u32)>,
+    g_cons: Vec<((u32, u32), Slot)>,
+    relevant: Vec<usize>,
+}
+
+impl Folder {
+    fn fold(&mut self, group: &[EvidenceRec]) {
+        let Some(first) = group.first() else { return };
+        let number = first.number;
+        self.numbers += 1;
+        self.g_stops.clear();
+        self.g_cons.clear();
+        for r in group {
+            if r.kind == KIND_STOP {
+                let b = r.text[0];
+                *self.stop_count.entry(b).or_default() += 1;
+                match self.g_stops.iter_mut().find(|(x, _)| *x == b) {
+                    Some((_, t)) => *t = (*t).max(r.t0),
+                    None => self.g_stops.push((b, r.t0)),
+                }
+            } else {
+                let [b, p, c, ..] = r.text;
+                *self.consent_count.entry((b, p, c)).or_default() += 1;
+                if c != self.sms {
+                    continue;
+                }
+                let s = Slot {
+                    number,
+                    stop: 0,
+                    granted: r.t0,
+                    confirmed: r.confirmed,
+                    expires: r.expires,
+                    seq: r.seq,
+                };
+                match self.g_cons.iter_mut().find(|(k, _)| *k == (b, p)) {
+                    // Newest by granted_at, ties by sequence (records arrive in seq order).
+                    Some((_, old)) if (s.granted, s.seq) > (old.granted, old.seq) => *old = s,
+                    Some(_) => {}
+                    None => self.g_cons.push(((b, p), s)),
+                }
+            }
+        }
+        let star = self.g_stops.iter().find(|(b, _)| *b == self.star).map(|&(_, t)| t);
+        for &(b, t) in &self.g_stops {
+            self.stops.push((number, b, t));
+        }
+        self.relevant.clear();
+        if star.is_some() {
+            self.relevant.extend(0..self.scopes.len());
+        } else {
+            for (b, _) in &self.g_stops {
+                if let Some(v) = self.brand_scopes.get(b) {
+                    self.relevant.extend_from_slice(v);
+                }
+            }
+            for (k, _) in &self.g_cons {
+                if let Some(v) = self.brand_scopes.get(&k.0) {
+                    self.relevant.extend(v.iter().filter(|&&s| self.scopes[s] == *k));
+                }
+            }
+            self.relevant.sort_unstable();
+            self.relevant.dedup();
+        }
+        for &s in &self.relevant {
+            let (b, p) = self.scopes[s];
+            let brand_stop = self.g_stops.iter().find(|(x, _)| *x == b).map(|&(_, t)| t);
+            let stop = brand_stop.max(star).unwrap_or(0);
+            let mut slot = self
+                .g_cons
+                .iter()
+                .find(|(k, _)| *k == (b, p))
+                .map_or(Slot { number, ..Slot::default() }, |&(_, s)| s);
+            slot.stop = stop;
+            self.slots[s].push(slot);
+        }
+    }
+}
+
+/// Writes a new snapshot to `out` from `old` plus the journal records after its last
+/// sequence, with generation `generation`. Does not publish it.
+///
+/// # Errors
+/// Journal or snapshot corruption, I/O errors.
+pub fn build<D: AsRef<[u8]>>(
+    old: Option<&Snapshot<D>>,
+    journal_path: &Path,
+    generation: u64,
+    out: &Path,
+) -> Result<Compacted, StoreError> {
+    let after = old.map_or(0, Snapshot::last_seq);
+    let old_strings = old.map_or(&[][..], Snapshot::strings);
+    let mut it = Interner {
+        strings: old_strings.to_vec(),
+        ids: old_strings.iter().enumerate().map(|(i, s)| (s.clone(), i as u32)).collect(),
+        last: [u32::MAX; 6],
+    };
+    let star = it.id(EVERY_BRAND);
+    let sms = it.id("sms");
+    let mut tail = Vec::new();
+    let scan = journal::scan_file(journal_path, |seq, ev| {
+        if seq > after {
+            tail.push(to_rec(seq, ev, &mut it));
+        }
+        Ok(())
+    })?;
+    tail.sort_unstable_by_key(|r| (r.number, r.seq));
+
+    let mut scopes: Vec<(u32, u32)> = Vec::new();
+    if let Some(o) = old {
+        for s in o.scopes() {
+            scopes.push((it.id(&s.brand), it.id(&s.purpose)));
+        }
+    }
+    scopes.extend(
+        tail.iter()
+            .filter(|r| r.kind == KIND_CONSENT && r.text[2] == sms)
+            .map(|r| (r.text[0], r.text[1])),
+    );
+    scopes.sort_unstable();
+    scopes.dedup();
+    let mut f = Folder { star, sms, slots: vec![Vec::new(); scopes.len()], ..Folder::default() };
+    for (i, &(b, _)) in scopes.iter().enumerate() {
+        f.brand_scopes.entry(b).or_default().push(i);
+    }
+    f.scopes = scopes;
+
+    let mut builder = Builder::create(out)?;
+    let mut old_iter = match old {
+        Some(o) => Some(o.all_evidence()?.peekable()),
+        None => None,
+    };
+    let mut group: Vec<EvidenceRec> = Vec::new();
+    let mut ti = 0;
+    let mut total = 0u64;
+    loop {
+        let from_old = old_iter.as_mut().and_then(|i| i.peek().copied());
+        let from_tail = tail.get(ti).copied();
+        let next = match (from_old, from_tail) {
+            (Some(o), Some(t)) if (o.number, o.seq) < (t.number, t.seq) => {
+                old_iter.as_mut().and_then(Iterator::next);
+                o
+            }
+            (_, Some(t)) => {
+                ti += 1;
+                t
+            }
+            (Some(o), None) => {
+                old_iter.as_mut().and_then(Iterator::next);
+                o
+            }
+            (None, None) => break,
+        };
+        if group.first().is_some_and(|g| g.number != next.number) {
+            f.fold(&group);
+            group.clear();
+        }
+        builder.evidence(&next)?;
+        total += 1;
+        group.push(next);
+    }
+    f.fold(&group);
+    drop(tail);
+
+    let name = |id: u32| it.strings.get(id as usize).cloned().unwrap_or_default();
+    let stats = serde_json::json!({
+        "numbers": f.numbers,
+        "events": total,
+        "stops_by_brand": f.stop_count.iter().map(|(b, n)| (name(*b), *n)).collect::<BTreeMap<_, _>>(),
+        "consents": f.consent_count.iter().map(|((b, p, c), n)| serde_json::json!({
+            "brand": name(*b), "purpose": name(*p), "channel": name(*c), "count": n,
+        })).collect::<Vec<_>>(),
+    });
+    let stats_json = serde_json::to_vec(&stats).unwrap_or_default();
+    let scope_tables = f
+        .scopes
+        .iter()
+        .zip(std::mem::take(&mut f.slots))
+        .map(|(&(brand, purpose), slots)| ScopeTable { brand, purpose, slots })
+        .collect();
+    let last_seq = scan.last_seq.max(after);
+    let bytes = builder.finish(Parts {
+        generation,
+        last_seq,
+        stats_json: &stats_json,
+        strings: &it.strings,
+        scopes: scope_tables,
+        stops: std::mem::take(&mut f.stops),
+    })?;
+    Ok(Compacted { generation, last_seq, new_events: last_seq - after, total_events: total, bytes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy() {
+        let p = CompactPolicy::default();
+        assert!(!p.should_compact(0, 10));
+        assert!(p.should_compact(0, 100_000));
+        assert!(!p.should_compact(10_000_000, 100_000));
+        assert!(p.should_compact(10_000_000, 1_000_000));
+    }
+}

@@ -1,0 +1,288 @@
+//! Errors of the consent store: structured fields, short `Display`, codes not text.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Which field of an event a problem is about. Names match the CSV import headers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Field {
+    /// `number`
+    Number,
+    /// `brand`
+    Brand,
+    /// `purpose`
+    Purpose,
+    /// `channel`
+    Channel,
+    /// `stopped_at`
+    StoppedAt,
+    /// `granted_at`
+    GrantedAt,
+    /// `method`
+    Method,
+    /// `text_ref`
+    TextRef,
+    /// `source`
+    Source,
+    /// `expires_at`
+    ExpiresAt,
+    /// `confirmed_at`
+    ConfirmedAt,
+}
+
+impl Field {
+    /// The column name used in CSV imports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Number => "number",
+            Field::Brand => "brand",
+            Field::Purpose => "purpose",
+            Field::Channel => "channel",
+            Field::StoppedAt => "stopped_at",
+            Field::GrantedAt => "granted_at",
+            Field::Method => "method",
+            Field::TextRef => "text_ref",
+            Field::Source => "source",
+            Field::ExpiresAt => "expires_at",
+            Field::ConfirmedAt => "confirmed_at",
+        }
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why an event (or an import row) was refused. A `Copy` code; text only at the edge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Invalid {
+    /// A required field is empty.
+    Empty(Field),
+    /// A text field is longer than [`crate::store::event::MAX_TEXT`] bytes.
+    TooLong(Field),
+    /// A text field contains a control character.
+    ControlChar(Field),
+    /// A time is not RFC 3339.
+    BadTime(Field),
+    /// A time is outside the stored range (1970-01-01T00:00:01Z .. 2106-02-07).
+    TimeOutOfRange(Field),
+    /// A consent names brand `*`; only stops may cover every brand.
+    StarBrandInConsent,
+    /// The number could not be normalised.
+    Number(crate::phone::PhoneError),
+    /// The row has a different number of fields than the header.
+    FieldCount,
+    /// A field is not valid UTF-8.
+    NotUtf8(Field),
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Invalid::Empty(c) => write!(f, "{c} is empty"),
+            Invalid::TooLong(c) => {
+                write!(f, "{c} is longer than {} bytes", crate::store::event::MAX_TEXT)
+            }
+            Invalid::ControlChar(c) => write!(f, "{c} contains a control character"),
+            Invalid::BadTime(c) => write!(f, "{c} is not an RFC 3339 time"),
+            Invalid::TimeOutOfRange(c) => {
+                write!(f, "{c} is outside the supported range 1970-01-01T00:00:01Z..2106")
+            }
+            Invalid::StarBrandInConsent => {
+                f.write_str("brand `*` (every brand) is only allowed for stops")
+            }
+            Invalid::Number(e) => write!(f, "number: {e}"),
+            Invalid::FieldCount => f.write_str("wrong number of fields"),
+            Invalid::NotUtf8(c) => write!(f, "{c} is not valid UTF-8"),
+        }
+    }
+}
+
+/// What exactly is wrong with a damaged file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Corruption {
+    /// The file does not start with the expected magic number.
+    BadMagic,
+    /// The header checksum does not match.
+    HeaderChecksum,
+    /// A journal record's checksum does not match.
+    RecordChecksum,
+    /// A length field is impossible.
+    BadLength,
+    /// Journal sequence numbers are not consecutive.
+    SequenceGap,
+    /// A snapshot block's checksum does not match.
+    BlockChecksum,
+    /// A structural field (offset, count) points outside the file or is inconsistent.
+    BadStructure,
+    /// The file is shorter than its header says.
+    Truncated,
+    /// A checksummed record does not decode.
+    BadPayload,
+}
+
+impl fmt::Display for Corruption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Corruption::BadMagic => "bad magic number",
+            Corruption::HeaderChecksum => "header checksum mismatch",
+            Corruption::RecordChecksum => "record checksum mismatch",
+            Corruption::BadLength => "impossible length",
+            Corruption::SequenceGap => "sequence numbers not consecutive",
+            Corruption::BlockChecksum => "block checksum mismatch",
+            Corruption::BadStructure => "inconsistent structure",
+            Corruption::Truncated => "file is truncated",
+            Corruption::BadPayload => "record does not decode",
+        })
+    }
+}
+
+/// Every error of the consent store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// An I/O operation on a store file failed.
+    #[error("{op} {}", path.display())]
+    Io {
+        /// What was being done (`"opening"`, `"writing"`, `"fsync of"`, …).
+        op: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The journal is damaged before its end: valid records follow a bad one.
+    #[error(
+        "journal {} is corrupt at offset {offset}: {what}; valid records follow, so this is \
+         not a torn tail: restore the store from a backup",
+        path.display()
+    )]
+    JournalCorrupt {
+        /// The journal file.
+        path: PathBuf,
+        /// Byte offset of the bad record.
+        offset: u64,
+        /// What is wrong.
+        what: Corruption,
+    },
+    /// The journal does not continue the snapshot: records are missing.
+    #[error(
+        "journal {} starts after sequence {journal_base} but the snapshot ends at \
+         {snapshot_seq}: events are missing",
+        path.display()
+    )]
+    JournalGap {
+        /// The journal file.
+        path: PathBuf,
+        /// Sequence number the journal continues from.
+        journal_base: u64,
+        /// Last sequence number in the snapshot.
+        snapshot_seq: u64,
+    },
+    /// The snapshot is damaged; it will not serve.
+    #[error("snapshot {} is corrupt at offset {offset}: {what}; re-run compact from a backup", path.display())]
+    SnapshotCorrupt {
+        /// The snapshot file.
+        path: PathBuf,
+        /// Byte offset of the damaged area.
+        offset: u64,
+        /// What is wrong.
+        what: Corruption,
+    },
+    /// A file was written by a newer or unknown format version.
+    #[error(
+        "{} has format {found}, this build reads {supported}: upgrade sendfilter or re-run compact",
+        path.display()
+    )]
+    Version {
+        /// The file.
+        path: PathBuf,
+        /// Version found.
+        found: u32,
+        /// Version this build reads.
+        supported: u32,
+    },
+    /// The store configuration file is invalid.
+    #[error("store config {} is invalid: {reason}", path.display())]
+    Config {
+        /// The config file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The store directory does not exist (and creation was not asked for).
+    #[error("no store at {}: create one with `sendfilter import` or `sendfilter stop`", path.display())]
+    NoStore {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// Another process holds the store (and waiting was not asked for).
+    #[error("store is in use by another process (lock {})", path.display())]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// An event was refused.
+    #[error("invalid event ({number}): {reason}")]
+    InvalidEvent {
+        /// The masked number.
+        number: String,
+        /// Why.
+        reason: Invalid,
+    },
+    /// The CSV header does not match the import format.
+    #[error("{0}")]
+    Header(HeaderError),
+    /// The CSV input could not be read.
+    #[error("CSV input at line {line}")]
+    Csv {
+        /// 1-based line number.
+        line: u64,
+        /// The cause.
+        #[source]
+        source: csv::Error,
+    },
+}
+
+/// A CSV header that is not exactly the import format.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeaderError {
+    /// Required columns that are missing.
+    pub missing: Vec<String>,
+    /// Columns that are not part of the format.
+    pub extra: Vec<String>,
+    /// Columns given more than once.
+    pub duplicate: Vec<String>,
+    /// The expected header, for the message.
+    pub expected: &'static str,
+}
+
+impl fmt::Display for HeaderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CSV header does not match the import format:")?;
+        if !self.missing.is_empty() {
+            write!(f, " missing column(s) {};", self.missing.join(", "))?;
+        }
+        if !self.extra.is_empty() {
+            write!(f, " unknown column(s) {};", self.extra.join(", "))?;
+        }
+        if !self.duplicate.is_empty() {
+            write!(f, " repeated column(s) {};", self.duplicate.join(", "))?;
+        }
+        write!(f, " expected exactly: {}", self.expected)
+    }
+}
+
+/// Builds a [`StoreError::Io`] closure, for `map_err(io("opening", &path))`.
+pub(crate) fn io<'a>(
+    op: &'static str,
+    path: &'a std::path::Path,
+) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
+    move |source| StoreError::Io { op, path: path.to_path_buf(), source }
+}

@@ -1,0 +1,385 @@
+//! Events, the facts the store records, and their binary encoding in journal records.
+//!
+//! Encoding (little-endian), the payload of one journal record:
+//! ```text
+//! stop:    1u8 number:u64 stopped_at:i64 brand:str
+//! consent: 2u8 number:u64 granted_at:i64 expires_at:i64 confirmed_at:i64
+//!          brand:str purpose:str channel:str method:str text_ref:str source:str
+//! str = len:u16 bytes (UTF-8);  absent optional time = i64::MIN
+//! ```
+
+use crate::phone::E164;
+use crate::standing::Timestamp;
+use crate::store::error::{Field, Invalid};
+
+/// Brand name meaning "every brand" in a stop.
+pub const EVERY_BRAND: &str = "*";
+/// Longest accepted text field, in bytes.
+pub const MAX_TEXT: usize = 1024;
+/// Earliest storable time (1970-01-01T00:00:01Z): snapshots keep times as `u32`, 0 = none.
+pub const MIN_TIME: Timestamp = 1;
+/// Latest storable time (2106-02-07T06:28:15Z).
+pub const MAX_TIME: Timestamp = u32::MAX as Timestamp;
+
+const TAG_STOP: u8 = 1;
+const TAG_CONSENT: u8 = 2;
+const NONE_TIME: i64 = i64::MIN;
+
+/// An opt-out: `number` wants no more marketing from `brand` (`*` = every brand).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stop {
+    /// The number.
+    pub number: E164,
+    /// The brand, or `*` for every brand.
+    pub brand: String,
+    /// When the person stopped.
+    pub stopped_at: Timestamp,
+}
+
+/// A consent with its evidence: when, how, what text, from where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Consent {
+    /// The number.
+    pub number: E164,
+    /// The brand the consent is for.
+    pub brand: String,
+    /// The purpose (e.g. `offers`).
+    pub purpose: String,
+    /// The channel (`sms`, `email`, …); only `sms` consents allow SMS marketing.
+    pub channel: String,
+    /// When it was granted.
+    pub granted_at: Timestamp,
+    /// How it was collected (`web_form`, `sms_keyword`, `double_opt_in`, …).
+    pub method: String,
+    /// Id/version of the consent text shown.
+    pub text_ref: String,
+    /// Where it was collected.
+    pub source: String,
+    /// When it ends, if it does.
+    pub expires_at: Option<Timestamp>,
+    /// When it was confirmed (double opt-in), if it was.
+    pub confirmed_at: Option<Timestamp>,
+}
+
+/// One event in the journal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// An opt-out.
+    Stop(Stop),
+    /// A consent.
+    Consent(Consent),
+}
+
+/// A decoded event borrowing its text from the journal or snapshot bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventRef<'a> {
+    /// An opt-out.
+    Stop {
+        /// The number.
+        number: E164,
+        /// Brand or `*`.
+        brand: &'a str,
+        /// When.
+        stopped_at: Timestamp,
+    },
+    /// A consent.
+    Consent {
+        /// The number.
+        number: E164,
+        /// Brand, purpose, channel, method, text_ref, source.
+        text: [&'a str; 6],
+        /// When granted.
+        granted_at: Timestamp,
+        /// When it expires.
+        expires_at: Option<Timestamp>,
+        /// When confirmed.
+        confirmed_at: Option<Timestamp>,
+    },
+}
+
+fn check_text(s: &str, field: Field, required: bool) -> Result<(), Invalid> {
+    if s.is_empty() && required {
+        return Err(Invalid::Empty(field));
+    }
+    if s.len() > MAX_TEXT {
+        return Err(Invalid::TooLong(field));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(Invalid::ControlChar(field));
+    }
+    Ok(())
+}
+
+/// Checks that a time fits the stored range.
+///
+/// # Errors
+/// [`Invalid::TimeOutOfRange`] naming `field`.
+pub fn check_time(t: Timestamp, field: Field) -> Result<(), Invalid> {
+    if (MIN_TIME..=MAX_TIME).contains(&t) { Ok(()) } else { Err(Invalid::TimeOutOfRange(field)) }
+}
+
+impl Event {
+    /// The number the event is about.
+    pub fn number(&self) -> E164 {
+        match self {
+            Event::Stop(s) => s.number,
+            Event::Consent(c) => c.number,
+        }
+    }
+
+    /// Checks every field: text non-empty where required, bounded, no control characters;
+    /// times within the stored range; no `*` brand on a consent.
+    ///
+    /// # Errors
+    /// The first problem found, as an [`Invalid`] code.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        self.as_ref().validate()
+    }
+
+    /// Appends the binary encoding to `out`. The event must be valid (text ≤ `MAX_TEXT`).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        self.as_ref().encode(out)
+    }
+
+    /// A borrowed view of this event.
+    pub fn as_ref(&self) -> EventRef<'_> {
+        match self {
+            Event::Stop(s) => {
+                EventRef::Stop { number: s.number, brand: &s.brand, stopped_at: s.stopped_at }
+            }
+            Event::Consent(c) => EventRef::Consent {
+                number: c.number,
+                text: [&c.brand, &c.purpose, &c.channel, &c.method, &c.text_ref, &c.source],
+                granted_at: c.granted_at,
+                expires_at: c.expires_at,
+                confirmed_at: c.confirmed_at,
+            },
+        }
+    }
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    // Validation bounds text to MAX_TEXT (< u16::MAX); clamp defensively anyway.
+    let b = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
+    out.extend_from_slice(&(b.len() as u16).to_le_bytes());
+    out.extend_from_slice(b);
+}
+
+fn opt(t: Option<Timestamp>) -> i64 {
+    t.unwrap_or(NONE_TIME)
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.b.len() < n {
+            return None;
+        }
+        let (h, t) = self.b.split_at(n);
+        self.b = t;
+        Some(h)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+    fn u64(&mut self) -> Option<u64> {
+        self.take(8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes)
+    }
+    fn i64(&mut self) -> Option<i64> {
+        self.u64().map(|v| v as i64)
+    }
+    fn str(&mut self) -> Option<&'a str> {
+        let n = self.take(2).and_then(|b| b.try_into().ok()).map(u16::from_le_bytes)?;
+        std::str::from_utf8(self.take(n as usize)?).ok()
+    }
+}
+
+impl<'a> EventRef<'a> {
+    /// Checks every field (see [`Event::validate`]).
+    ///
+    /// # Errors
+    /// The first problem found, as an [`Invalid`] code.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        match *self {
+            EventRef::Stop { brand, stopped_at, .. } => {
+                check_text(brand, Field::Brand, true)?;
+                check_time(stopped_at, Field::StoppedAt)
+            }
+            EventRef::Consent { text, granted_at, expires_at, confirmed_at, .. } => {
+                check_text(text[0], Field::Brand, true)?;
+                if text[0] == EVERY_BRAND {
+                    return Err(Invalid::StarBrandInConsent);
+                }
+                let fields =
+                    [Field::Purpose, Field::Channel, Field::Method, Field::TextRef, Field::Source];
+                for (t, f) in text[1..].iter().zip(fields) {
+                    check_text(t, f, true)?;
+                }
+                check_time(granted_at, Field::GrantedAt)?;
+                if let Some(t) = expires_at {
+                    check_time(t, Field::ExpiresAt)?;
+                }
+                if let Some(t) = confirmed_at {
+                    check_time(t, Field::ConfirmedAt)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The number the event is about.
+    pub fn number(&self) -> E164 {
+        match self {
+            EventRef::Stop { number, .. } | EventRef::Consent { number, .. } => *number,
+        }
+    }
+
+    /// Appends the binary encoding to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match *self {
+            EventRef::Stop { number, brand, stopped_at } => {
+                out.push(TAG_STOP);
+                out.extend_from_slice(&number.as_u64().to_le_bytes());
+                out.extend_from_slice(&stopped_at.to_le_bytes());
+                put_str(out, brand);
+            }
+            EventRef::Consent { number, text, granted_at, expires_at, confirmed_at } => {
+                out.push(TAG_CONSENT);
+                out.extend_from_slice(&number.as_u64().to_le_bytes());
+                out.extend_from_slice(&granted_at.to_le_bytes());
+                out.extend_from_slice(&opt(expires_at).to_le_bytes());
+                out.extend_from_slice(&opt(confirmed_at).to_le_bytes());
+                for s in text {
+                    put_str(out, s);
+                }
+            }
+        }
+    }
+
+    /// Decodes one payload; `None` when the bytes are not exactly one encoded event.
+    pub fn decode(bytes: &'a [u8]) -> Option<EventRef<'a>> {
+        let mut r = Reader { b: bytes };
+        let tag = r.u8()?;
+        let number = E164::from_u64(r.u64()?)?;
+        let ev = match tag {
+            TAG_STOP => {
+                let stopped_at = r.i64()?;
+                EventRef::Stop { number, brand: r.str()?, stopped_at }
+            }
+            TAG_CONSENT => {
+                let granted_at = r.i64()?;
+                let e = r.i64()?;
+                let c = r.i64()?;
+                let text = [r.str()?, r.str()?, r.str()?, r.str()?, r.str()?, r.str()?];
+                let some = |t: i64| (t != NONE_TIME).then_some(t);
+                EventRef::Consent {
+                    number,
+                    text,
+                    granted_at,
+                    expires_at: some(e),
+                    confirmed_at: some(c),
+                }
+            }
+            _ => return None,
+        };
+        r.b.is_empty().then_some(ev)
+    }
+
+    /// An owned copy.
+    pub fn to_owned(&self) -> Event {
+        match *self {
+            EventRef::Stop { number, brand, stopped_at } => {
+                Event::Stop(Stop { number, brand: brand.to_string(), stopped_at })
+            }
+            EventRef::Consent { number, text, granted_at, expires_at, confirmed_at } => {
+                let [brand, purpose, channel, method, text_ref, source] = text.map(str::to_string);
+                Event::Consent(Consent {
+                    number,
+                    brand,
+                    purpose,
+                    channel,
+                    granted_at,
+                    method,
+                    text_ref,
+                    source,
+                    expires_at,
+                    confirmed_at,
+                })
+            }
+        }
+    }
+}
+
+/// One event with the journal sequence number it was recorded under.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recorded {
+    /// Journal sequence number (1-based, consecutive).
+    pub seq: u64,
+    /// The event.
+    pub event: Event,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(v: u64) -> E164 {
+        E164::from_u64(v).unwrap()
+    }
+
+    #[test]
+    fn round_trip() {
+        let evs = [
+            Event::Stop(Stop { number: n(4791234567), brand: "*".into(), stopped_at: 5 }),
+            Event::Consent(Consent {
+                number: n(46701234567),
+                brand: "ACME".into(),
+                purpose: "offers".into(),
+                channel: "sms".into(),
+                granted_at: 100,
+                method: "web_form".into(),
+                text_ref: "v3".into(),
+                source: "checkout".into(),
+                expires_at: None,
+                confirmed_at: Some(200),
+            }),
+        ];
+        for e in evs {
+            let mut b = Vec::new();
+            e.encode(&mut b);
+            assert_eq!(EventRef::decode(&b).unwrap().to_owned(), e);
+            for cut in 0..b.len() {
+                assert!(EventRef::decode(&b[..cut]).is_none());
+            }
+        }
+    }
+
+    #[test]
+    fn validation() {
+        let mut c = Consent {
+            number: n(4791234567),
+            brand: "*".into(),
+            purpose: "offers".into(),
+            channel: "sms".into(),
+            granted_at: 100,
+            method: "m".into(),
+            text_ref: "t".into(),
+            source: "s".into(),
+            expires_at: None,
+            confirmed_at: None,
+        };
+        assert_eq!(Event::Consent(c.clone()).validate(), Err(Invalid::StarBrandInConsent));
+        c.brand = "A".into();
+        c.granted_at = 0;
+        assert_eq!(
+            Event::Consent(c.clone()).validate(),
+            Err(Invalid::TimeOutOfRange(Field::GrantedAt))
+        );
+        c.granted_at = 1;
+        c.method = "a\nb".into();
+        assert_eq!(Event::Consent(c).validate(), Err(Invalid::ControlChar(Field::Method)));
+    }
+}

@@ -1,0 +1,320 @@
+//! CSV import of stops and consents: header checked, rows validated, good rows appended
+//! as one batch with one fsync.
+//!
+//! Formats (columns in any order, exactly these names):
+//! ```text
+//! stops:    number,brand,stopped_at
+//! consents: number,brand,purpose,channel,granted_at,method,text_ref,source,expires_at,confirmed_at
+//! ```
+//! Times are RFC 3339; `expires_at` and `confirmed_at` may be empty. Numbers are
+//! normalised with the given region. A bad row is reported with its line number and a
+//! [`Invalid`] code, with the number masked. In strict mode any bad row aborts the whole
+//! import and nothing is written.
+
+use std::io::Read;
+
+use crate::phone::{self, E164, Region};
+use crate::standing::{StandingSource, Timestamp};
+use crate::store::error::{Field, HeaderError, Invalid, StoreError};
+use crate::store::event::EventRef;
+use crate::store::{Store, ViewScope};
+use crate::timefmt::parse_rfc3339;
+
+/// What is being imported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `number,brand,stopped_at`
+    Stops,
+    /// `number,brand,purpose,channel,granted_at,method,text_ref,source,expires_at,confirmed_at`
+    Consents,
+}
+
+const STOP_FIELDS: [Field; 3] = [Field::Number, Field::Brand, Field::StoppedAt];
+const CONSENT_FIELDS: [Field; 10] = [
+    Field::Number,
+    Field::Brand,
+    Field::Purpose,
+    Field::Channel,
+    Field::GrantedAt,
+    Field::Method,
+    Field::TextRef,
+    Field::Source,
+    Field::ExpiresAt,
+    Field::ConfirmedAt,
+];
+
+impl Kind {
+    fn fields(self) -> &'static [Field] {
+        match self {
+            Kind::Stops => &STOP_FIELDS,
+            Kind::Consents => &CONSENT_FIELDS,
+        }
+    }
+
+    /// The exact header, for messages.
+    pub fn header(self) -> &'static str {
+        match self {
+            Kind::Stops => "number,brand,stopped_at",
+            Kind::Consents => {
+                "number,brand,purpose,channel,granted_at,method,text_ref,source,expires_at,confirmed_at"
+            }
+        }
+    }
+}
+
+/// Options of one import.
+#[derive(Clone, Copy, Debug)]
+pub struct ImportOptions {
+    /// Region for national-format numbers.
+    pub region: Region,
+    /// Abort with nothing written on any bad row.
+    pub strict: bool,
+}
+
+/// A refused row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowError {
+    /// 1-based line number in the input.
+    pub line: u64,
+    /// The masked number, when it could be normalised.
+    pub number: Option<String>,
+    /// Why.
+    pub reason: Invalid,
+}
+
+impl std::fmt::Display for RowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}", self.line)?;
+        if let Some(n) = &self.number {
+            write!(f, " ({n})")?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+/// What an import did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Data rows read.
+    pub rows: u64,
+    /// Events written (durable when the import returned `Ok`).
+    pub imported: u64,
+    /// Bad rows, up to [`MAX_REPORTED`] of them.
+    pub errors: Vec<RowError>,
+    /// Number of bad rows.
+    pub bad: u64,
+    /// Sms consents granted after a stop already in the store, but not confirmed after
+    /// it: kept as evidence, yet the stop stands.
+    pub not_lifted: u64,
+    /// True when strict mode refused the import (nothing written).
+    pub aborted: bool,
+    /// Last sequence number written (0 if none).
+    pub last_seq: u64,
+}
+
+/// At most this many row errors are kept in the report (all are counted).
+pub const MAX_REPORTED: usize = 1000;
+
+fn field_str(rec: &csv::ByteRecord, col: usize, f: Field) -> Result<&str, Invalid> {
+    let b = rec.get(col).ok_or(Invalid::FieldCount)?;
+    std::str::from_utf8(b).map(str::trim).map_err(|_| Invalid::NotUtf8(f))
+}
+
+fn time(rec: &csv::ByteRecord, col: usize, f: Field) -> Result<Option<Timestamp>, Invalid> {
+    let s = field_str(rec, col, f)?;
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let t = parse_rfc3339(s).map_err(|_| Invalid::BadTime(f))?;
+    crate::store::event::check_time(t, f)?;
+    Ok(Some(t))
+}
+
+fn check_header(kind: Kind, header: &csv::ByteRecord) -> Result<Vec<usize>, StoreError> {
+    let names: Vec<String> = header
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let h = if i == 0 { h.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(h) } else { h };
+            String::from_utf8_lossy(h).trim().to_string()
+        })
+        .collect();
+    let want = kind.fields();
+    let mut err = HeaderError {
+        missing: Vec::new(),
+        extra: Vec::new(),
+        duplicate: Vec::new(),
+        expected: kind.header(),
+    };
+    let mut cols = Vec::with_capacity(want.len());
+    for f in want {
+        match names.iter().position(|n| n == f.name()) {
+            Some(i) => cols.push(i),
+            None => err.missing.push(f.name().to_string()),
+        }
+    }
+    for (i, n) in names.iter().enumerate() {
+        if !want.iter().any(|f| f.name() == n) {
+            err.extra.push(if n.is_empty() {
+                format!("(empty, column {})", i + 1)
+            } else {
+                n.clone()
+            });
+        } else if names[..i].contains(n) {
+            err.duplicate.push(n.clone());
+        }
+    }
+    if err.missing.is_empty() && err.extra.is_empty() && err.duplicate.is_empty() {
+        Ok(cols)
+    } else {
+        Err(StoreError::Header(err))
+    }
+}
+
+/// Imports CSV `input` of `kind` into `store`. `progress(rows)` is called every 1M rows.
+///
+/// Good rows are appended as one batch and fsynced once; when this returns `Ok` with
+/// `aborted == false`, every imported event is durable. Bad rows are reported in the
+/// [`ImportReport`]; the caller decides the exit code.
+///
+/// # Errors
+/// A header that is not exactly the format ([`StoreError::Header`]); unreadable CSV;
+/// I/O errors (then nothing of this import is acknowledged).
+pub fn import<R: Read>(
+    store: &mut Store,
+    kind: Kind,
+    input: R,
+    opts: ImportOptions,
+    mut progress: impl FnMut(u64),
+) -> Result<ImportReport, StoreError> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .buffer_capacity(1 << 20)
+        .from_reader(input);
+    let mut rec = csv::ByteRecord::new();
+    let csv_err = |line: u64| move |source| StoreError::Csv { line, source };
+    if !rdr.read_byte_record(&mut rec).map_err(csv_err(1))? {
+        return Err(StoreError::Header(HeaderError {
+            missing: kind.fields().iter().map(|f| f.name().to_string()).collect(),
+            extra: Vec::new(),
+            duplicate: Vec::new(),
+            expected: kind.header(),
+        }));
+    }
+    let cols = check_header(kind, &rec)?;
+    let width = rec.len();
+
+    // Stops already in the store, to count consents that do not lift them.
+    let view = store.view()?;
+    let check_stops =
+        kind == Kind::Consents && (view.snapshot().is_some() || view.overlay_len() > 0);
+    let mut cached: Option<(String, String, ViewScope)> = None;
+    // Channel names are codes (`sms`, `email`): `SMS` is stored as `sms`, so a consent is
+    // not silently ignored by the sms-only decision for its spelling.
+    let mut channel = String::new();
+
+    let mut report = ImportReport::default();
+    let mut batch = store.batch();
+    let mut line = 1u64;
+    loop {
+        let more = rdr.read_byte_record(&mut rec).map_err(csv_err(line + 1))?;
+        if !more {
+            break;
+        }
+        line = rec.position().map_or(line + 1, |p| p.line());
+        report.rows += 1;
+        if report.rows % 1_000_000 == 0 {
+            progress(report.rows);
+        }
+        let mut number_seen: Option<E164> = None;
+        channel.clear();
+        if kind == Kind::Consents
+            && let Some(c) = rec.get(cols[3])
+        {
+            channel.push_str(&String::from_utf8_lossy(c.trim_ascii()).to_ascii_lowercase());
+        }
+        let parsed = (|| -> Result<EventRef<'_>, Invalid> {
+            if rec.len() != width {
+                return Err(Invalid::FieldCount);
+            }
+            let num = field_str(&rec, cols[0], Field::Number)?;
+            if num.is_empty() {
+                return Err(Invalid::Empty(Field::Number));
+            }
+            let number = phone::normalize(num.as_bytes(), opts.region).map_err(Invalid::Number)?;
+            number_seen = Some(number);
+            let brand = field_str(&rec, cols[1], Field::Brand)?;
+            match kind {
+                Kind::Stops => {
+                    let stopped_at = time(&rec, cols[2], Field::StoppedAt)?
+                        .ok_or(Invalid::Empty(Field::StoppedAt))?;
+                    Ok(EventRef::Stop { number, brand, stopped_at })
+                }
+                Kind::Consents => {
+                    let t = |i: usize| field_str(&rec, cols[i], CONSENT_FIELDS[i]);
+                    let granted_at = time(&rec, cols[4], Field::GrantedAt)?
+                        .ok_or(Invalid::Empty(Field::GrantedAt))?;
+                    Ok(EventRef::Consent {
+                        number,
+                        text: [brand, t(2)?, t(3).map(|_| channel.as_str())?, t(5)?, t(6)?, t(7)?],
+                        granted_at,
+                        expires_at: time(&rec, cols[8], Field::ExpiresAt)?,
+                        confirmed_at: time(&rec, cols[9], Field::ConfirmedAt)?,
+                    })
+                }
+            }
+        })()
+        .and_then(|ev| ev.validate().map(|()| ev));
+        match parsed {
+            Ok(ev) => {
+                if let (true, EventRef::Consent { number, text, granted_at, confirmed_at, .. }) =
+                    (check_stops, ev)
+                    && text[2] == "sms"
+                {
+                    let scope = match &cached {
+                        Some((b, p, s)) if b == text[0] && p == text[1] => *s,
+                        _ => {
+                            let s = view.scope(text[0], text[1]);
+                            cached = Some((text[0].to_string(), text[1].to_string(), s));
+                            s
+                        }
+                    };
+                    if let Some(stop) = view.standing(&scope, number).stopped_at
+                        && granted_at > stop
+                        && confirmed_at.is_none_or(|c| c <= stop)
+                    {
+                        report.not_lifted += 1;
+                    }
+                }
+                report.last_seq = batch.push_ref(ev)?;
+                report.imported += 1;
+            }
+            Err(reason) => {
+                report.bad += 1;
+                if report.errors.len() < MAX_REPORTED {
+                    report.errors.push(RowError {
+                        line,
+                        number: number_seen.map(E164::masked),
+                        reason,
+                    });
+                }
+            }
+        }
+    }
+    if opts.strict && report.bad > 0 {
+        batch.abort()?;
+        report.aborted = true;
+        report.imported = 0;
+        report.not_lifted = 0;
+        report.last_seq = 0;
+        return Ok(report);
+    }
+    if report.imported > 0 {
+        report.last_seq = batch.commit()?;
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,199 @@
+//! Bad-input tests for the CSV importer: every error path, and a never-panics property.
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::store::error::Field;
+
+fn store() -> (tempfile::TempDir, Store) {
+    let d = tempfile::tempdir().unwrap();
+    let s = Store::open(d.path().join("s")).unwrap();
+    (d, s)
+}
+
+fn run(kind: Kind, csv: &str, strict: bool) -> Result<ImportReport, StoreError> {
+    let (_d, mut s) = store();
+    import(&mut s, kind, csv.as_bytes(), ImportOptions { region: Region::NO, strict }, |_| {})
+}
+
+const C: &str =
+    "number,brand,purpose,channel,granted_at,method,text_ref,source,expires_at,confirmed_at\n";
+const GOOD: &str = "+4791234567,ACME,offers,sms,2026-01-01T00:00:00Z,web_form,v1,web,,\n";
+
+macro_rules! bad_rows {
+    ($($name:ident: $kind:expr, $row:expr => $reason:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            let head = match $kind { Kind::Stops => "number,brand,stopped_at\n", Kind::Consents => C };
+            let r = run($kind, &format!("{head}{}", $row), false).unwrap();
+            assert_eq!(r.bad, 1, "{r:?}");
+            assert_eq!(r.errors[0].reason, $reason);
+            assert_eq!(r.errors[0].line, 2);
+        }
+    )*};
+}
+
+bad_rows! {
+    stop_bad_number: Kind::Stops, "hello,ACME,2026-01-01T00:00:00Z\n" =>
+        Invalid::Number(crate::phone::PhoneError::NotANumber);
+    stop_empty_number: Kind::Stops, ",ACME,2026-01-01T00:00:00Z\n" => Invalid::Empty(Field::Number);
+    stop_empty_brand: Kind::Stops, "+4791234567,,2026-01-01T00:00:00Z\n" => Invalid::Empty(Field::Brand);
+    stop_bad_time: Kind::Stops, "+4791234567,ACME,yesterday\n" => Invalid::BadTime(Field::StoppedAt);
+    stop_empty_time: Kind::Stops, "+4791234567,ACME,\n" => Invalid::Empty(Field::StoppedAt);
+    stop_old_time: Kind::Stops, "+4791234567,ACME,1960-01-01T00:00:00Z\n" =>
+        Invalid::TimeOutOfRange(Field::StoppedAt);
+    stop_short_row: Kind::Stops, "+4791234567,ACME\n" => Invalid::FieldCount;
+    stop_long_row: Kind::Stops, "+4791234567,ACME,2026-01-01T00:00:00Z,x\n" => Invalid::FieldCount;
+    stop_not_utf8: Kind::Stops, "+4791234567,AC\u{fffd}ME,2026-01-01T00:00:00Z\n".replace('\u{fffd}', "\x01") =>
+        Invalid::ControlChar(Field::Brand);
+    consent_star: Kind::Consents, "+4791234567,*,offers,sms,2026-01-01T00:00:00Z,web_form,v1,web,,\n" =>
+        Invalid::StarBrandInConsent;
+    consent_no_method: Kind::Consents, "+4791234567,ACME,offers,sms,2026-01-01T00:00:00Z,,v1,web,,\n" =>
+        Invalid::Empty(Field::Method);
+    consent_no_purpose: Kind::Consents, "+4791234567,ACME,,sms,2026-01-01T00:00:00Z,m,v1,web,,\n" =>
+        Invalid::Empty(Field::Purpose);
+    consent_bad_expiry: Kind::Consents, "+4791234567,ACME,offers,sms,2026-01-01T00:00:00Z,m,v1,web,soon,\n" =>
+        Invalid::BadTime(Field::ExpiresAt);
+    consent_bad_confirm: Kind::Consents, "+4791234567,ACME,offers,sms,2026-01-01T00:00:00Z,m,v1,web,,x\n" =>
+        Invalid::BadTime(Field::ConfirmedAt);
+    consent_no_granted: Kind::Consents, "+4791234567,ACME,offers,sms,,m,v1,web,,\n" =>
+        Invalid::Empty(Field::GrantedAt);
+    consent_long_text: Kind::Consents, format!("+4791234567,ACME,offers,sms,2026-01-01T00:00:00Z,m,{},web,,\n", "x".repeat(2000)) =>
+        Invalid::TooLong(Field::TextRef);
+}
+
+#[test]
+fn not_utf8_is_reported() {
+    let (_d, mut s) = store();
+    let mut csv = b"number,brand,stopped_at\n+4791234567,AC".to_vec();
+    csv.extend_from_slice(b"\xff\xfe,2026-01-01T00:00:00Z\n");
+    let r = import(
+        &mut s,
+        Kind::Stops,
+        &csv[..],
+        ImportOptions { region: Region::NO, strict: false },
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(r.errors[0].reason, Invalid::NotUtf8(Field::Brand));
+}
+
+#[test]
+fn header_errors_name_columns() {
+    for (csv, missing, extra, dup) in [
+        ("number,brand\n", vec!["stopped_at"], vec![], vec![]),
+        ("number,brand,stopped_at,extra\n", vec![], vec!["extra"], vec![]),
+        ("number,brand,stopped_at,brand\n", vec![], vec![], vec!["brand"]),
+        ("", vec!["number", "brand", "stopped_at"], vec![], vec![]),
+    ] {
+        match run(Kind::Stops, csv, false) {
+            Err(StoreError::Header(h)) => {
+                assert_eq!(h.missing, missing, "{csv}");
+                assert_eq!(h.extra, extra, "{csv}");
+                assert_eq!(h.duplicate, dup, "{csv}");
+            }
+            other => panic!("{csv}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn columns_in_any_order_and_bom() {
+    let r = run(
+        Kind::Stops,
+        "\u{feff}stopped_at,number,brand\n2026-01-01T00:00:00Z,+4791234567,ACME\n",
+        true,
+    )
+    .unwrap();
+    assert_eq!((r.imported, r.bad), (1, 0));
+}
+
+#[test]
+fn strict_writes_nothing_default_writes_good_rows() {
+    let csv = format!("{C}{GOOD}bad,ACME,offers,sms,2026-01-01T00:00:00Z,m,v,s,,\n{GOOD}");
+    let (_d, mut s) = store();
+    let r = import(
+        &mut s,
+        Kind::Consents,
+        csv.as_bytes(),
+        ImportOptions { region: Region::NO, strict: true },
+        |_| {},
+    )
+    .unwrap();
+    assert!(r.aborted);
+    assert_eq!(s.last_seq(), 0);
+    let r = import(
+        &mut s,
+        Kind::Consents,
+        csv.as_bytes(),
+        ImportOptions { region: Region::NO, strict: false },
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!((r.imported, r.bad, r.errors[0].line), (2, 1, 3));
+    assert_eq!(s.last_seq(), 2);
+}
+
+#[test]
+fn masks_numbers_in_row_errors() {
+    let r = run(Kind::Stops, "number,brand,stopped_at\n+4791234567,ACME,never\n", false).unwrap();
+    let text = r.errors[0].to_string();
+    assert!(!text.contains("4791234567"), "{text}");
+    assert!(text.contains("+47*****567"), "{text}");
+}
+
+#[test]
+fn counts_consents_that_do_not_lift_a_stop() {
+    let (_d, mut s) = store();
+    let n = crate::phone::normalize(b"+4791234567", Region::NO).unwrap();
+    s.append_stop(n, "ACME", parse_rfc3339("2026-06-01T00:00:00Z").unwrap()).unwrap();
+    let csv = format!(
+        "{C}+4791234567,ACME,offers,sms,2026-07-01T00:00:00Z,m,v,s,,\n\
+         +4791234567,ACME,offers,sms,2026-07-01T00:00:00Z,m,v,s,,2026-07-02T00:00:00Z\n\
+         +4791234567,ACME,offers,sms,2026-01-01T00:00:00Z,m,v,s,,\n"
+    );
+    let r = import(
+        &mut s,
+        Kind::Consents,
+        csv.as_bytes(),
+        ImportOptions { region: Region::NO, strict: false },
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(r.not_lifted, 1);
+}
+
+proptest! {
+    #[test]
+    fn never_panics(body in proptest::collection::vec(any::<u8>(), 0..400), stops in any::<bool>()) {
+        let (_d, mut s) = store();
+        let kind = if stops { Kind::Stops } else { Kind::Consents };
+        let mut input = if stops { b"number,brand,stopped_at\n".to_vec() } else { C.as_bytes().to_vec() };
+        input.extend_from_slice(&body);
+        let _ = import(&mut s, kind, &input[..], ImportOptions { region: Region::NO, strict: false }, |_| {});
+        let _ = import(&mut s, kind, &body[..], ImportOptions { region: Region::NO, strict: true }, |_| {});
+    }
+
+    #[test]
+    fn never_panics_on_field_soup(fields in proptest::collection::vec("[ -~]{0,30}", 10)) {
+        let csv = format!("{C}{}\n", fields.join(","));
+        let _ = run(Kind::Consents, &csv, false);
+    }
+}
+
+#[test]
+fn channel_is_lowercased() {
+    let (_d, mut s) = store();
+    let csv = format!("{C}+4791234567,ACME,offers,SMS,2026-01-01T00:00:00Z,web_form,v1,web,,\n");
+    import(
+        &mut s,
+        Kind::Consents,
+        csv.as_bytes(),
+        ImportOptions { region: Region::NO, strict: false },
+        |_| {},
+    )
+    .unwrap();
+    let v = s.view().unwrap();
+    let n = crate::phone::normalize(b"+4791234567", Region::NO).unwrap();
+    assert!(v.standing(&v.scope("ACME", "offers"), n).consent.is_some());
+}

@@ -1,0 +1,743 @@
+//! The consent store: a durable journal of stop and consent events, folded into an
+//! immutable, checksummed, memory-mapped snapshot by compaction.
+//!
+//! ```text
+//! Store::append / Batch::commit ──▶ journal (record + xxh3, fsync = acknowledged)
+//!                                      │
+//! Store::compact ── old snapshot + journal tail ──▶ snapshot.tmp (fsync)
+//!                   ──rename──▶ snapshot (fsync dir) ──▶ journal rotated (temp, fsync, rename)
+//!
+//! Store::view() ──▶ StoreView = Arc<snapshot> + overlay (journal tail folded in memory)
+//!                   implements StandingSource for the filter
+//! ```
+//! A crash at any point leaves a consistent store: the snapshot's last sequence says
+//! which journal records are already folded, and open skips them (and finishes an
+//! interrupted journal rotation).
+//!
+//! ## Ways in
+//! * [`Store::open`]: the writer (appends, imports, compaction). Takes an exclusive lock.
+//! * [`open_view`]: a lock-free read view for a filter run: maps the snapshot, verifies
+//!   its hot part, folds the journal tail. Never waits for a writer.
+//! * [`Store::view`]: a read view from an open writer (e.g. a service that also appends).
+//!
+//! Fast: `StoreView::standing` is one xxh3 hash and, usually, one cache line of a flat
+//! table in the mapped snapshot (plus a hash-map lookup while the journal tail is
+//! non-empty: compact after large imports). Not fast: evidence lookups read the journal
+//! tail from disk; `info` checksums the whole snapshot.
+//!
+//! ## Quirks
+//! * Times are stored as `u32` seconds: events before 1970-01-01T00:00:01Z or after
+//!   2106 are refused.
+//! * A batch (an import) is all or nothing, also across a crash: its records carry a
+//!   "batch continues" flag that the commit clears on the last one before the final
+//!   fsync; an uncommitted batch is a torn tail, cut at open and invisible to readers.
+//!   A batch whose last record was already written out costs two fsyncs.
+//!
+//! Directory layout: `config` (region, checksummed), `journal`, `snapshot`, `LOCK`.
+//! The directory is created 0700 and every file 0600. One process at a time opens a
+//! store (an exclusive `flock` on `LOCK`); others wait.
+//!
+//! ```
+//! use sendfilter::store::Store;
+//! use sendfilter::{E164, StandingSource};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let mut store = Store::open(dir.path())?;
+//! let n = E164::from_u64(4791234567).unwrap();
+//! store.append_stop(n, "ACME", 1_700_000_000)?;
+//! let view = store.view()?;
+//! let scope = view.scope("ACME", "offers");
+//! assert_eq!(view.standing(&scope, n).stopped_at, Some(1_700_000_000));
+//! store.compact()?;
+//! let view = store.view()?;
+//! assert_eq!(view.standing(&view.scope("ACME", "offers"), n).stopped_at, Some(1_700_000_000));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod compact;
+pub mod error;
+pub mod event;
+pub mod import;
+pub mod journal;
+pub mod snapshot;
+mod view;
+
+#[cfg(test)]
+mod tests;
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use memmap2::Mmap;
+
+pub use self::compact::{CompactPolicy, Compacted};
+use self::error::io;
+pub use self::error::{Corruption, Field, Invalid, StoreError};
+pub use self::event::{Consent, Event, EventRef, Recorded, Stop};
+use self::journal::Journal;
+pub use self::journal::TornTail;
+pub use self::snapshot::{Snapshot, map_snapshot};
+pub use self::view::{Overlay, StoreView, ViewScope};
+use crate::phone::{E164, Region};
+use crate::standing::Timestamp;
+
+const JOURNAL: &str = "journal";
+const SNAPSHOT: &str = "snapshot";
+const CONFIG: &str = "config";
+const LOCK: &str = "LOCK";
+
+/// How to open a store.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreOptions {
+    /// Create the directory and files when missing.
+    pub create: bool,
+    /// Default region recorded when the store is created (otherwise `NO`).
+    pub region: Option<Region>,
+    /// Wait for another process holding the store (true), or fail at once with
+    /// [`StoreError::Locked`] (false).
+    pub wait: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { create: true, region: None, wait: true }
+    }
+}
+
+/// What opening found (beyond errors): a torn tail that was cut, the journal tail size.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OpenReport {
+    /// A torn journal tail (crash mid-append) that was truncated.
+    pub torn_tail: Option<TornTail>,
+    /// Whether an interrupted journal rotation was finished.
+    pub rotated: bool,
+}
+
+/// An open consent store (holds the store's lock until dropped).
+#[derive(Debug)]
+pub struct Store {
+    dir: PathBuf,
+    _lock: File,
+    region: Region,
+    journal: Journal,
+    snapshot: Option<Arc<Snapshot<Mmap>>>,
+    overlay: Mutex<Option<Arc<Overlay>>>,
+    report: OpenReport,
+}
+
+/// A test hook: when `SENDFILTER_FAILPOINT` names this point, the process aborts here,
+/// as a crash would. Used by the crash tests around each durable step of compaction.
+fn failpoint(name: &str) {
+    if std::env::var_os("SENDFILTER_FAILPOINT").is_some_and(|v| v == name) {
+        std::process::abort();
+    }
+}
+
+fn lock(path: &Path, wait: bool) -> Result<File, StoreError> {
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(io("opening lock file", path))?;
+    use std::os::fd::AsRawFd;
+    let op = if wait { libc::LOCK_EX } else { libc::LOCK_EX | libc::LOCK_NB };
+    // SAFETY: flock on a valid, owned descriptor; the lock is released when `f` closes.
+    if unsafe { libc::flock(f.as_raw_fd(), op) } != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.kind() == std::io::ErrorKind::WouldBlock {
+            return Err(StoreError::Locked { path: path.to_path_buf() });
+        }
+        return Err(io("locking", path)(e));
+    }
+    Ok(f)
+}
+
+fn config_text(region: Region) -> String {
+    let body = format!("sendfilter-store 1\nregion {}\n", region.as_str());
+    let sum = xxhash_rust::xxh3::xxh3_64(body.as_bytes());
+    format!("{body}check {sum:016x}\n")
+}
+
+fn read_config(path: &Path) -> Result<Region, StoreError> {
+    let text = std::fs::read_to_string(path).map_err(io("reading", path))?;
+    let bad = |reason: &str| StoreError::Config { path: path.into(), reason: reason.into() };
+    let region = text
+        .lines()
+        .find_map(|l| l.strip_prefix("region "))
+        .ok_or_else(|| bad("no region line"))?
+        .parse::<Region>()
+        .map_err(|_| bad("bad region"))?;
+    if config_text(region) != text {
+        return Err(bad("checksum or format mismatch; rewrite it with the default region"));
+    }
+    Ok(region)
+}
+
+/// Opens a read-only view of the store in `dir` without taking the store's lock: what a
+/// filter run uses, so it never waits for (nor blocks) an import or a compaction.
+///
+/// The snapshot is mapped and its hot part verified; the journal tail after it is folded
+/// into the view. A torn tail (an append in progress) is read up to its last whole
+/// record and left alone. A compaction publishing at the same moment is retried.
+///
+/// # Errors
+/// [`StoreError::NoStore`], corruption (naming file and offset), I/O errors.
+///
+/// ```
+/// use sendfilter::StandingSource;
+/// let dir = tempfile::tempdir()?;
+/// let mut store = sendfilter::Store::open(dir.path())?;
+/// let n = sendfilter::E164::from_u64(4791234567).unwrap();
+/// store.append_stop(n, "*", 1_700_000_000)?;
+/// let view = sendfilter::store::open_view(dir.path())?;
+/// assert!(view.standing(&view.scope("ACME", "offers"), n).stopped_at.is_some());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn open_view(dir: impl AsRef<Path>) -> Result<StoreView, StoreError> {
+    let dir = dir.as_ref();
+    if !dir.join(CONFIG).exists() {
+        return Err(StoreError::NoStore { path: dir.to_path_buf() });
+    }
+    let snap_path = dir.join(SNAPSHOT);
+    let jpath = dir.join(JOURNAL);
+    let mut gap = None;
+    for _ in 0..5 {
+        let snapshot = if snap_path.exists() {
+            // SAFETY: snapshots are published by rename and never modified in place.
+            Some(Arc::new(unsafe { map_snapshot(&snap_path) }?))
+        } else {
+            None
+        };
+        let folded = snapshot.as_ref().map_or(0, |s| s.last_seq());
+        let mut overlay = Overlay::default();
+        let scan = match journal::scan_file_unlocked(&jpath, |seq, ev| {
+            if seq > folded {
+                overlay.apply(seq, ev);
+            }
+            Ok(())
+        }) {
+            Ok(scan) => scan,
+            Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(StoreView::new(snapshot, Arc::new(overlay), folded));
+            }
+            Err(e) => return Err(e),
+        };
+        if scan.base_seq <= folded {
+            let seq = scan.last_seq.max(folded);
+            return Ok(StoreView::new(snapshot, Arc::new(overlay), seq));
+        }
+        // The journal was rotated after we read the snapshot: read both again.
+        gap = Some(StoreError::JournalGap {
+            path: jpath.clone(),
+            journal_base: scan.base_seq,
+            snapshot_seq: folded,
+        });
+    }
+    Err(gap.unwrap_or(StoreError::NoStore { path: dir.to_path_buf() }))
+}
+
+impl Store {
+    /// Opens the store in `dir`, creating it (region `NO`) if missing.
+    ///
+    /// # Errors
+    /// Corruption of the journal or snapshot (naming file and offset), I/O errors.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Store, StoreError> {
+        Store::open_with(dir, StoreOptions::default())
+    }
+
+    /// Opens the store in `dir` with `opts`.
+    ///
+    /// The whole snapshot is checksummed (evidence included; [`open_view`] checks only
+    /// the tables, for speed). A torn journal tail is cut and reported in
+    /// [`Store::open_report`]. A damaged snapshot or a damaged journal record followed by
+    /// valid ones is an error: the store refuses to serve rather than answer wrongly.
+    ///
+    /// # Errors
+    /// [`StoreError::NoStore`] when missing and `create` is false; corruption; I/O errors.
+    pub fn open_with(dir: impl AsRef<Path>, opts: StoreOptions) -> Result<Store, StoreError> {
+        let dir = dir.as_ref().to_path_buf();
+        if !dir.join(CONFIG).exists() {
+            if !opts.create {
+                return Err(StoreError::NoStore { path: dir });
+            }
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(io("creating store directory", &dir))?;
+            // Make the new directory's entry durable before anything in it is acknowledged.
+            journal::sync_dir(&dir)?;
+        }
+        let lock = lock(&dir.join(LOCK), opts.wait)?;
+        let config = dir.join(CONFIG);
+        let region = if config.exists() {
+            read_config(&config)?
+        } else {
+            let region = opts.region.unwrap_or(Region::NO);
+            let tmp = dir.join("config.tmp");
+            let mut f = journal::create_private(&tmp)?;
+            use std::io::Write;
+            f.write_all(config_text(region).as_bytes()).map_err(io("writing", &tmp))?;
+            f.sync_all().map_err(io("fsync of", &tmp))?;
+            std::fs::rename(&tmp, &config).map_err(io("renaming", &tmp))?;
+            journal::sync_dir(&config)?;
+            region
+        };
+        // Leftovers of an interrupted compaction or rotation are never used.
+        for tmp in ["snapshot.tmp", "journal.tmp", "config.tmp"] {
+            let _ = std::fs::remove_file(dir.join(tmp));
+        }
+        let snap_path = dir.join(SNAPSHOT);
+        let snapshot = if snap_path.exists() {
+            // SAFETY: snapshots are published by rename and never modified in place.
+            let snap = unsafe { map_snapshot(&snap_path) }?;
+            // The writer checks the evidence too (compaction and evidence lookups read it);
+            // the lock-free `open_view` of a filter run checks only what it reads.
+            snap.verify()?;
+            Some(Arc::new(snap))
+        } else {
+            None
+        };
+        let folded = snapshot.as_ref().map_or(0, |s| s.last_seq());
+        let jpath = dir.join(JOURNAL);
+        let mut report = OpenReport::default();
+        if !jpath.exists() {
+            journal::create(&jpath, folded)?;
+        }
+        let mut scan = journal::scan_file(&jpath, |_, _| Ok(()))?;
+        if scan.base_seq > folded {
+            return Err(StoreError::JournalGap {
+                path: jpath,
+                journal_base: scan.base_seq,
+                snapshot_seq: folded,
+            });
+        }
+        if scan.last_seq <= folded && scan.base_seq < folded {
+            // Everything in the journal is folded: finish the rotation compaction started.
+            journal::create(&jpath, folded)?;
+            scan = journal::scan_file(&jpath, |_, _| Ok(()))?;
+            report.rotated = true;
+        }
+        report.torn_tail = scan.torn.clone();
+        let journal = Journal::open_at(&jpath, &scan)?;
+        Ok(Store { dir, _lock: lock, region, journal, snapshot, overlay: Mutex::new(None), report })
+    }
+
+    /// What opening found (a torn tail that was cut, a finished rotation).
+    pub fn open_report(&self) -> &OpenReport {
+        &self.report
+    }
+
+    /// The store directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The store's default region for national-format numbers.
+    pub fn region(&self) -> Region {
+        self.region
+    }
+
+    /// The current snapshot, if any compaction has run.
+    pub fn snapshot(&self) -> Option<Arc<Snapshot<Mmap>>> {
+        self.snapshot.clone()
+    }
+
+    /// Whether [`CompactPolicy::default`] advises compacting now (journal tail large
+    /// relative to the snapshot).
+    pub fn compaction_advised(&self) -> bool {
+        let snap = self.snapshot.as_ref();
+        let tail = self.journal.last_seq() - snap.map_or(0, |s| s.last_seq());
+        CompactPolicy::default().should_compact(snap.map_or(0, |s| s.evidence_len() as u64), tail)
+    }
+
+    /// Sequence number of the last acknowledged event (0 for none).
+    pub fn last_seq(&self) -> u64 {
+        self.journal.last_seq()
+    }
+
+    /// Appends one event and fsyncs; returns its sequence number once durable.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidEvent`] (nothing written), I/O errors (not acknowledged).
+    pub fn append(&mut self, event: &Event) -> Result<u64, StoreError> {
+        let mut b = self.batch();
+        b.push(event)?;
+        b.commit()
+    }
+
+    /// Appends a stop of `number` for `brand` (`*` = every brand) at `at`.
+    ///
+    /// # Errors
+    /// As [`Store::append`].
+    pub fn append_stop(
+        &mut self,
+        number: E164,
+        brand: &str,
+        at: Timestamp,
+    ) -> Result<u64, StoreError> {
+        self.append(&Event::Stop(Stop { number, brand: brand.to_string(), stopped_at: at }))
+    }
+
+    /// Appends a consent with its evidence.
+    ///
+    /// # Errors
+    /// As [`Store::append`].
+    pub fn append_consent(&mut self, consent: Consent) -> Result<u64, StoreError> {
+        self.append(&Event::Consent(consent))
+    }
+
+    /// Starts a batch: many events, one fsync at [`Batch::commit`]. Dropping the batch
+    /// without committing removes its records.
+    pub fn batch(&mut self) -> Batch<'_> {
+        Batch { store: self, events: Vec::new(), large: false }
+    }
+
+    fn overlay(&self) -> Result<Arc<Overlay>, StoreError> {
+        let mut guard = self.overlay.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(o) = guard.as_ref() {
+            return Ok(o.clone());
+        }
+        let folded = self.snapshot.as_ref().map_or(0, |s| s.last_seq());
+        let mut o = Overlay::default();
+        let last = self.journal.last_seq();
+        journal::scan_file(self.journal.path(), |seq, ev| {
+            if seq > folded && seq <= last {
+                o.apply(seq, ev);
+            }
+            Ok(())
+        })?;
+        let o = Arc::new(o);
+        *guard = Some(o.clone());
+        Ok(o)
+    }
+
+    /// A cheap, consistent read view (snapshot + journal tail) implementing
+    /// [`crate::StandingSource`]; share it across threads. Later appends are not visible
+    /// in it; take a new view.
+    ///
+    /// # Errors
+    /// Journal I/O or corruption while folding the journal tail (first call after a
+    /// large batch only).
+    pub fn view(&self) -> Result<StoreView, StoreError> {
+        Ok(StoreView::new(self.snapshot.clone(), self.overlay()?, self.journal.last_seq()))
+    }
+
+    /// Folds the journal into a new snapshot generation and rotates the journal.
+    ///
+    /// Order of durable steps: new snapshot written to `snapshot.tmp`, fsynced and fully
+    /// verified; renamed over `snapshot`; directory fsynced; then a fresh journal starting
+    /// after the snapshot's last sequence replaces the old one (temp, fsync, rename,
+    /// fsync). A crash before the rename leaves the old generation; a crash after it is
+    /// finished at the next open. Views holding the old snapshot keep reading it.
+    ///
+    /// # Errors
+    /// Corruption found in the inputs, I/O errors; the old generation then stays.
+    pub fn compact(&mut self) -> Result<Compacted, StoreError> {
+        let generation = self.snapshot.as_ref().map_or(0, |s| s.generation()) + 1;
+        let tmp = self.dir.join("snapshot.tmp");
+        let done = compact::build(self.snapshot.as_deref(), self.journal.path(), generation, &tmp)?;
+        {
+            let file = File::open(&tmp).map_err(io("opening", &tmp))?;
+            // SAFETY: the temp file is ours, fully written and fsynced; nobody writes it.
+            let map = unsafe { Mmap::map(&file) }.map_err(io("mapping", &tmp))?;
+            Snapshot::new(map, &tmp)?.verify()?;
+        }
+        failpoint("compact-before-publish");
+        let path = self.dir.join(SNAPSHOT);
+        std::fs::rename(&tmp, &path).map_err(io("renaming", &tmp))?;
+        journal::sync_dir(&path)?;
+        failpoint("compact-after-publish");
+        // SAFETY: published by rename just now, never modified in place.
+        let snap = Arc::new(unsafe { map_snapshot(&path) }?);
+        let jpath = self.journal.path().to_path_buf();
+        journal::create(&jpath, done.last_seq)?;
+        failpoint("compact-after-rotate");
+        let scan = journal::scan_file(&jpath, |_, _| Ok(()))?;
+        self.journal = Journal::open_at(&jpath, &scan)?;
+        self.snapshot = Some(snap);
+        *self.overlay.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(Arc::new(Overlay::default()));
+        Ok(done)
+    }
+
+    /// The stop that `consent` would leave standing: an sms consent granted after the
+    /// newest stop for its brand (or `*`) but not confirmed after it is kept as evidence,
+    /// yet does not lift the stop. `None` when there is no such stop.
+    ///
+    /// # Errors
+    /// As [`Store::view`].
+    pub fn stop_left_standing(&self, consent: &Consent) -> Result<Option<Timestamp>, StoreError> {
+        if consent.channel != "sms" {
+            return Ok(None);
+        }
+        let view = self.view()?;
+        let scope = crate::standing::StandingSource::scope(&view, &consent.brand, &consent.purpose);
+        let stop =
+            crate::standing::StandingSource::standing(&view, &scope, consent.number).stopped_at;
+        Ok(stop.filter(|&s| consent.granted_at > s && consent.confirmed_at.is_none_or(|c| c <= s)))
+    }
+
+    /// Every event recorded for `number`, in journal order: the evidence for an access
+    /// request (GDPR export).
+    ///
+    /// # Errors
+    /// Snapshot evidence or journal corruption, I/O errors.
+    pub fn evidence(&self, number: E164) -> Result<Vec<Recorded>, StoreError> {
+        let mut out = Vec::new();
+        let folded = self.snapshot.as_ref().map_or(0, |s| s.last_seq());
+        if let Some(s) = &self.snapshot {
+            for r in s.evidence(number.as_u64())? {
+                out.push(Recorded { seq: r.seq, event: view::event_of(s, &r, number) });
+            }
+        }
+        journal::scan_file(self.journal.path(), |seq, ev| {
+            if seq > folded && ev.number() == number {
+                out.push(Recorded { seq, event: ev.to_owned() });
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Every number with events in the store whose E.164 digits start with `prefix`
+    /// (`+4791`, `4791`), ascending: for audits and bulk access requests.
+    ///
+    /// # Errors
+    /// Snapshot evidence or journal corruption, I/O errors.
+    pub fn numbers_with_prefix(&self, prefix: &str) -> Result<Vec<E164>, StoreError> {
+        let digits = prefix.trim().trim_start_matches('+');
+        let mut out: Vec<u64> = match &self.snapshot {
+            Some(s) => s.numbers_with_prefix(digits)?,
+            None => Vec::new(),
+        };
+        let folded = self.snapshot.as_ref().map_or(0, |s| s.last_seq());
+        journal::scan_file(self.journal.path(), |seq, ev| {
+            let n = ev.number().as_u64();
+            if seq > folded && !digits.is_empty() && n.to_string().starts_with(digits) {
+                out.push(n);
+            }
+            Ok(())
+        })?;
+        out.sort_unstable();
+        out.dedup();
+        Ok(out.into_iter().filter_map(E164::from_u64).collect())
+    }
+
+    /// Counts, sizes and an integrity check (full snapshot checksum) for `info`.
+    ///
+    /// # Errors
+    /// Journal corruption or I/O errors while counting the journal tail; snapshot
+    /// corruption is reported in [`Info::integrity`].
+    pub fn info(&self) -> Result<Info, StoreError> {
+        let folded = self.snapshot.as_ref().map_or(0, |s| s.last_seq());
+        let mut tail = TailCounts::default();
+        journal::scan_file(self.journal.path(), |seq, ev| {
+            if seq > folded {
+                tail.add(ev);
+            }
+            Ok(())
+        })?;
+        let snap = self.snapshot.as_ref();
+        let integrity = match snap.map(|s| s.verify()) {
+            Some(Err(e)) => format!("snapshot: {e}"),
+            _ => "ok".to_string(),
+        };
+        Ok(Info {
+            dir: self.dir.display().to_string(),
+            region: self.region.as_str().to_string(),
+            generation: snap.map_or(0, |s| s.generation()),
+            snapshot_last_seq: folded,
+            journal_last_seq: self.journal.last_seq(),
+            snapshot_bytes: snap.map_or(0, |s| s.len()),
+            journal_bytes: self.journal.file_len(),
+            snapshot_events: snap.map_or(0, |s| s.evidence_len() as u64),
+            snapshot_counts: snap
+                .and_then(|s| serde_json::from_slice(s.stats_json()).ok())
+                .unwrap_or(serde_json::Value::Null),
+            scopes: snap.map_or_else(Vec::new, |s| {
+                s.scopes()
+                    .into_iter()
+                    .map(|s| InfoScope { brand: s.brand, purpose: s.purpose, numbers: s.entries })
+                    .collect()
+            }),
+            compaction_advised: CompactPolicy::default()
+                .should_compact(snap.map_or(0, |s| s.evidence_len() as u64), tail.events),
+            journal_tail: tail,
+            integrity,
+        })
+    }
+}
+
+/// Counts of journal-tail events (not yet compacted), for `info`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TailCounts {
+    /// Events.
+    pub events: u64,
+    /// Stops.
+    pub stops: u64,
+    /// Consents by "brand/purpose/channel".
+    pub consents: std::collections::BTreeMap<String, u64>,
+}
+
+impl TailCounts {
+    fn add(&mut self, ev: EventRef<'_>) {
+        self.events += 1;
+        match ev {
+            EventRef::Stop { .. } => self.stops += 1,
+            EventRef::Consent { text, .. } => {
+                *self.consents.entry(format!("{}/{}/{}", text[0], text[1], text[2])).or_default() +=
+                    1
+            }
+        }
+    }
+}
+
+/// One snapshot table in [`Info`].
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct InfoScope {
+    /// Brand.
+    pub brand: String,
+    /// Purpose.
+    pub purpose: String,
+    /// Numbers with a stop or sms consent under it.
+    pub numbers: u64,
+}
+
+/// What `sendfilter info` shows.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Info {
+    /// Store directory.
+    pub dir: String,
+    /// Default region.
+    pub region: String,
+    /// Snapshot generation (0 = none yet).
+    pub generation: u64,
+    /// Last journal sequence in the snapshot.
+    pub snapshot_last_seq: u64,
+    /// Last journal sequence acknowledged.
+    pub journal_last_seq: u64,
+    /// Snapshot size in bytes.
+    pub snapshot_bytes: u64,
+    /// Journal size in bytes.
+    pub journal_bytes: u64,
+    /// Events folded into the snapshot.
+    pub snapshot_events: u64,
+    /// Counts stored in the snapshot (numbers, stops by brand, consents by
+    /// brand/purpose/channel).
+    pub snapshot_counts: serde_json::Value,
+    /// Snapshot tables.
+    pub scopes: Vec<InfoScope>,
+    /// Events in the journal after the snapshot.
+    pub journal_tail: TailCounts,
+    /// Whether the compaction policy advises compacting now.
+    pub compaction_advised: bool,
+    /// `ok`, or what the full checksum check found.
+    pub integrity: String,
+}
+
+/// A batch of appends made durable by one fsync.
+#[derive(Debug)]
+pub struct Batch<'a> {
+    store: &'a mut Store,
+    events: Vec<(u64, Event)>,
+    large: bool,
+}
+
+/// Batches up to this size are folded into an in-memory overlay on commit; larger ones
+/// make the overlay reload lazily from the journal (cheaper than keeping copies).
+const FOLD_ON_COMMIT: usize = 65_536;
+
+impl Batch<'_> {
+    /// Validates and adds one event; returns the sequence number it will have.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidEvent`] (the event is not added), I/O errors.
+    pub fn push(&mut self, event: &Event) -> Result<u64, StoreError> {
+        self.push_ref(event.as_ref())
+    }
+
+    /// Like [`Batch::push`] for a borrowed event (no copies of its text on the way).
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidEvent`] (the event is not added), I/O errors.
+    pub fn push_ref(&mut self, event: EventRef<'_>) -> Result<u64, StoreError> {
+        event.validate().map_err(|reason| StoreError::InvalidEvent {
+            number: event.number().masked(),
+            reason,
+        })?;
+        let seq = self.store.journal.push(event)?;
+        if !self.large {
+            if self.events.len() < FOLD_ON_COMMIT {
+                self.events.push((seq, event.to_owned()));
+            } else {
+                self.large = true;
+                self.events = Vec::new();
+            }
+        }
+        Ok(seq)
+    }
+
+    /// Number of events pushed so far.
+    pub fn len(&self) -> u64 {
+        self.store.journal.last_seq() - self.store.journal_synced_seq()
+    }
+
+    /// True when nothing was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Writes and fsyncs the batch; after `Ok` every event is durable. Returns the last
+    /// sequence number.
+    ///
+    /// # Errors
+    /// I/O errors: then nothing of the batch is acknowledged (and it is rolled back).
+    pub fn commit(mut self) -> Result<u64, StoreError> {
+        let seq = match self.store.journal.sync() {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = self.store.journal.rollback();
+                return Err(e);
+            }
+        };
+        let mut guard = self.store.overlay.lock().unwrap_or_else(|p| p.into_inner());
+        if self.large {
+            *guard = None;
+        } else if let Some(o) = guard.as_mut() {
+            let o = Arc::make_mut(o);
+            for (s, e) in &self.events {
+                o.apply(*s, e.as_ref());
+            }
+        }
+        self.events.clear();
+        Ok(seq)
+    }
+
+    /// Drops everything pushed (memory and file).
+    ///
+    /// # Errors
+    /// I/O errors while truncating the journal.
+    pub fn abort(self) -> Result<(), StoreError> {
+        self.store.journal.rollback()
+    }
+}
+
+impl Drop for Batch<'_> {
+    fn drop(&mut self) {
+        if self.store.journal.has_unsynced() {
+            let _ = self.store.journal.rollback();
+        }
+    }
+}
+
+impl Store {
+    fn journal_synced_seq(&self) -> u64 {
+        self.journal.synced_seq()
+    }
+}

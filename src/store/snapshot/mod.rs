@@ -1,0 +1,503 @@
+//! The snapshot: an immutable, memory-mapped, checksummed file holding every event folded
+//! into flat hash tables (for the hot path) and in full (as evidence).
+//!
+//! Two layers, as in `fst`: [`format`](mod@format) knows bytes; [`Snapshot`] is the reader most code
+//! uses. [`Snapshot::new`] is cheap and checks structure (magic, version, header checksum,
+//! section bounds); [`Snapshot::verify_hot`] checks every block the hot path reads and
+//! [`Snapshot::verify`] every block. [`map_snapshot`] does `new` + `verify_hot`, so a
+//! mapped snapshot never serves unverified bytes; evidence blocks are verified on first
+//! evidence access.
+
+pub mod build;
+pub mod format;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use memmap2::Mmap;
+use xxhash_rust::xxh3::xxh3_64;
+
+use self::format::{BLOCK_SIZE, EVIDENCE_LEN, EvidenceRec, HEADER_LEN, SLOT_LEN, Slot, field};
+use crate::store::error::{Corruption, StoreError, io};
+
+#[derive(Clone, Copy, Debug)]
+struct ScopeInfo {
+    brand: u32,
+    purpose: u32,
+    off: usize,
+    cap: u64,
+    entries: u64,
+}
+
+/// A read-only snapshot over bytes `D` (a `Vec<u8>` in tests, an `Mmap` in production).
+#[derive(Debug)]
+pub struct Snapshot<D> {
+    data: D,
+    path: PathBuf,
+    generation: u64,
+    last_seq: u64,
+    strings: Vec<String>,
+    ids: HashMap<String, u32>,
+    scopes: Vec<ScopeInfo>,
+    scope_index: HashMap<(u32, u32), usize>,
+    stops_off: usize,
+    stops_cap: u64,
+    evidence_off: usize,
+    evidence_count: usize,
+    index: (usize, usize),
+    stats: (usize, usize),
+    sums_off: usize,
+    n_blocks: usize,
+    hot_start: usize,
+    evidence_checked: OnceLock<Result<(), u64>>,
+}
+
+/// One scope of a snapshot, for `info`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScopeSummary {
+    /// Brand.
+    pub brand: String,
+    /// Purpose.
+    pub purpose: String,
+    /// Numbers in the table.
+    pub entries: u64,
+    /// Table slots.
+    pub capacity: u64,
+}
+
+impl<D: AsRef<[u8]>> Snapshot<D> {
+    /// Reads the header and section directory of `data`, checking structure only.
+    /// `path` names the file in errors.
+    ///
+    /// # Errors
+    /// [`StoreError::SnapshotCorrupt`] with the offset of the bad structure, or
+    /// [`StoreError::Version`] for a format this build does not read.
+    pub fn new(data: D, path: impl Into<PathBuf>) -> Result<Snapshot<D>, StoreError> {
+        let path = path.into();
+        let b = data.as_ref();
+        let bad = |offset: usize, what| StoreError::SnapshotCorrupt {
+            path: path.clone(),
+            offset: offset as u64,
+            what,
+        };
+        if b.len() < HEADER_LEN || b[..8] != format::MAGIC {
+            return Err(bad(0, Corruption::BadMagic));
+        }
+        let h64 = |at: usize| format::u64_at(b, at).unwrap_or(u64::MAX);
+        if xxh3_64(&b[..field::HEADER_CHECKSUM]) != h64(field::HEADER_CHECKSUM) {
+            return Err(bad(0, Corruption::HeaderChecksum));
+        }
+        let version = format::u32_at(b, field::VERSION).unwrap_or(0);
+        if version != format::VERSION {
+            return Err(StoreError::Version { path, found: version, supported: format::VERSION });
+        }
+        if h64(field::FILE_LEN) != b.len() as u64 {
+            return Err(bad(field::FILE_LEN, Corruption::Truncated));
+        }
+        if format::u32_at(b, field::BLOCK_SIZE) != Some(BLOCK_SIZE as u32) {
+            return Err(bad(field::BLOCK_SIZE, Corruption::BadStructure));
+        }
+        let to_usize =
+            |v: u64, at: usize| usize::try_from(v).map_err(|_| bad(at, Corruption::BadStructure));
+        let sums_off = to_usize(h64(field::SUMS), field::SUMS)?;
+        let n_blocks = to_usize(h64(field::SUMS + 8), field::SUMS)?;
+        if sums_off < HEADER_LEN
+            || n_blocks != (sums_off - HEADER_LEN).div_ceil(BLOCK_SIZE)
+            || n_blocks.checked_mul(8).and_then(|n| n.checked_add(sums_off)) != Some(b.len())
+        {
+            return Err(bad(field::SUMS, Corruption::BadStructure));
+        }
+        if xxh3_64(&b[sums_off..]) != h64(field::SUMS_CHECKSUM) {
+            return Err(bad(sums_off, Corruption::BlockChecksum));
+        }
+        // Every section lies in [HEADER_LEN, sums_off).
+        let section = |at: usize, unit: u64| -> Result<(usize, usize), StoreError> {
+            let off = h64(at);
+            let len = h64(at + 8).checked_mul(unit).ok_or(bad(at, Corruption::BadStructure))?;
+            match off.checked_add(len) {
+                Some(end) if off >= HEADER_LEN as u64 && end <= sums_off as u64 => {
+                    Ok((off as usize, len as usize))
+                }
+                _ => Err(bad(at, Corruption::BadStructure)),
+            }
+        };
+        let (evidence_off, ev_len) = section(field::EVIDENCE, EVIDENCE_LEN as u64)?;
+        let stats = section(field::STATS, 1)?;
+        let index = section(field::INDEX, 1)?;
+        let (strings_off, strings_len) = section(field::STRINGS, 1)?;
+        let (scopes_off, scopes_len) = section(field::SCOPES, format::SCOPE_LEN as u64)?;
+        let (stops_off, _) = section(field::STOPS, format::STOP_SLOT_LEN as u64)?;
+        let stops_cap = h64(field::STOPS + 8);
+        let hot_start = to_usize(h64(field::HOT_START), field::HOT_START)?;
+        if stops_cap == 0
+            || hot_start < evidence_off + ev_len
+            || hot_start > stats.0
+            || index.0 + index.1 > hot_start
+        {
+            return Err(bad(field::STOPS, Corruption::BadStructure));
+        }
+
+        let mut strings = Vec::new();
+        let mut r = &b[strings_off..strings_off + strings_len];
+        let count = r.get(..4).and_then(|s| s.try_into().ok()).map(u32::from_le_bytes);
+        let count = count.ok_or(bad(strings_off, Corruption::BadStructure))?;
+        r = &r[4..];
+        for _ in 0..count {
+            let s = (|| {
+                let n = u16::from_le_bytes(r.get(..2)?.try_into().ok()?) as usize;
+                let s = std::str::from_utf8(r.get(2..2 + n)?).ok()?;
+                r = &r[2 + n..];
+                Some(s.to_string())
+            })();
+            strings.push(s.ok_or(bad(strings_off, Corruption::BadStructure))?);
+        }
+        let ids = strings.iter().enumerate().map(|(i, s)| (s.clone(), i as u32)).collect();
+
+        let mut scopes = Vec::new();
+        let mut scope_index = HashMap::new();
+        for i in 0..scopes_len / format::SCOPE_LEN {
+            let at = scopes_off + i * format::SCOPE_LEN;
+            let s = ScopeInfo {
+                brand: format::u32_at(b, at).unwrap_or(u32::MAX),
+                purpose: format::u32_at(b, at + 4).unwrap_or(u32::MAX),
+                off: to_usize(h64(at + 8), at)?,
+                cap: h64(at + 16),
+                entries: h64(at + 24),
+            };
+            let end = s.cap.checked_mul(SLOT_LEN as u64).and_then(|l| l.checked_add(s.off as u64));
+            if s.cap == 0
+                || s.entries >= s.cap
+                || !s.off.is_multiple_of(64)
+                || s.off < HEADER_LEN
+                || end.is_none_or(|e| e > sums_off as u64)
+                || s.brand as usize >= strings.len()
+                || s.purpose as usize >= strings.len()
+            {
+                return Err(bad(at, Corruption::BadStructure));
+            }
+            scope_index.insert((s.brand, s.purpose), scopes.len());
+            scopes.push(s);
+        }
+        Ok(Snapshot {
+            generation: h64(field::GENERATION),
+            last_seq: h64(field::LAST_SEQ),
+            data,
+            path,
+            strings,
+            ids,
+            scopes,
+            scope_index,
+            stops_off,
+            stops_cap,
+            evidence_off,
+            evidence_count: ev_len / EVIDENCE_LEN,
+            index,
+            stats,
+            sums_off,
+            n_blocks,
+            hot_start,
+            evidence_checked: OnceLock::new(),
+        })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.data.as_ref()
+    }
+
+    /// Checks blocks `range`, on up to two threads; returns the offset of the first bad one.
+    fn check_blocks(&self, range: std::ops::Range<usize>) -> Result<(), u64> {
+        let b = self.bytes();
+        let sums_off = self.sums_off;
+        let check = move |r: std::ops::Range<usize>| -> Result<(), u64> {
+            for i in r {
+                let start = HEADER_LEN + i * BLOCK_SIZE;
+                let end = (start + BLOCK_SIZE).min(sums_off);
+                let want = format::u64_at(b, sums_off + i * 8).unwrap_or(0);
+                if xxh3_64(&b[start..end]) != want {
+                    return Err(start as u64);
+                }
+            }
+            Ok(())
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+        if range.len() < 16 || threads < 2 {
+            return check(range);
+        }
+        let per = range.len().div_ceil(threads);
+        let parts: Vec<_> = (0..threads)
+            .map(|t| range.start + t * per..(range.start + (t + 1) * per).min(range.end))
+            .collect();
+        let results: Vec<Result<(), u64>> = std::thread::scope(|s| {
+            let hs: Vec<_> = parts.into_iter().map(|r| s.spawn(move || check(r))).collect();
+            hs.into_iter().map(|h| h.join().unwrap_or(Err(0))).collect()
+        });
+        results.into_iter().collect()
+    }
+
+    fn corrupt(&self, offset: u64) -> StoreError {
+        StoreError::SnapshotCorrupt {
+            path: self.path.clone(),
+            offset,
+            what: Corruption::BlockChecksum,
+        }
+    }
+
+    /// Verifies the checksum of every block the hot path reads (tables, strings, stats).
+    ///
+    /// # Errors
+    /// [`StoreError::SnapshotCorrupt`] with the offset of the first bad block.
+    pub fn verify_hot(&self) -> Result<(), StoreError> {
+        let first = (self.hot_start - HEADER_LEN) / BLOCK_SIZE;
+        self.check_blocks(first..self.n_blocks).map_err(|o| self.corrupt(o))
+    }
+
+    /// Verifies the checksum of every block, evidence included.
+    ///
+    /// # Errors
+    /// [`StoreError::SnapshotCorrupt`] with the offset of the first bad block.
+    pub fn verify(&self) -> Result<(), StoreError> {
+        self.check_blocks(0..self.n_blocks).map_err(|o| self.corrupt(o))?;
+        let _ = self.evidence_checked.set(Ok(()));
+        Ok(())
+    }
+
+    fn verify_evidence(&self) -> Result<(), StoreError> {
+        let r = self.evidence_checked.get_or_init(|| {
+            let end = self.hot_start.saturating_sub(HEADER_LEN).div_ceil(BLOCK_SIZE);
+            self.check_blocks(0..end.min(self.n_blocks))
+        });
+        r.map_err(|o| self.corrupt(o))
+    }
+
+    /// The generation number (1 for the first compaction).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The last journal sequence number folded into this snapshot.
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// The file this snapshot was read from (for messages).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Size in bytes.
+    pub fn len(&self) -> u64 {
+        self.bytes().len() as u64
+    }
+
+    /// Always false: a valid snapshot has at least a header.
+    pub fn is_empty(&self) -> bool {
+        self.bytes().is_empty()
+    }
+
+    /// The interned strings (brands, purposes, channels, methods, …); ids are indices.
+    pub fn strings(&self) -> &[String] {
+        &self.strings
+    }
+
+    /// The id of an interned string.
+    pub fn string_id(&self, s: &str) -> Option<u32> {
+        self.ids.get(s).copied()
+    }
+
+    /// The string with id `id` (`""` if out of range; ids come from verified data).
+    pub fn string(&self, id: u32) -> &str {
+        self.strings.get(id as usize).map_or("", String::as_str)
+    }
+
+    /// The table index for (brand, purpose) ids, if the snapshot has one.
+    pub fn scope_of(&self, brand: u32, purpose: u32) -> Option<usize> {
+        self.scope_index.get(&(brand, purpose)).copied()
+    }
+
+    /// (brand, purpose) of every table with its size.
+    pub fn scopes(&self) -> Vec<ScopeSummary> {
+        self.scopes
+            .iter()
+            .map(|s| ScopeSummary {
+                brand: self.string(s.brand).to_string(),
+                purpose: self.string(s.purpose).to_string(),
+                entries: s.entries,
+                capacity: s.cap,
+            })
+            .collect()
+    }
+
+    /// The folded slot of `number` in table `scope`: one hash, usually one cache line.
+    #[inline]
+    pub fn slot(&self, scope: usize, number: u64) -> Option<Slot> {
+        let s = self.scopes.get(scope)?;
+        let b = self.bytes();
+        let mut i = format::home(format::hash_number(number), s.cap);
+        // Load < 1 means an empty slot ends every probe; the bound guards corrupt input.
+        for _ in 0..s.cap {
+            let at = s.off + i as usize * SLOT_LEN;
+            let raw: &[u8; SLOT_LEN] = b.get(at..at + SLOT_LEN)?.try_into().ok()?;
+            let n = u64::from_le_bytes([
+                raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7],
+            ]);
+            if n == number {
+                return Some(Slot::decode(raw));
+            }
+            if n == 0 {
+                return None;
+            }
+            i += 1;
+            if i == s.cap {
+                i = 0;
+            }
+        }
+        None
+    }
+
+    /// Issues a software prefetch of the home slot of `number` in table `scope`.
+    #[inline]
+    pub fn prefetch_slot(&self, scope: usize, number: u64) {
+        if let Some(s) = self.scopes.get(scope) {
+            let at = s.off + format::home(format::hash_number(number), s.cap) as usize * SLOT_LEN;
+            if let Some(p) = self.bytes().get(at) {
+                prefetch(p);
+            }
+        }
+    }
+
+    /// The newest stop of `number` for brand id `brand` (which may be the id of `*`).
+    #[inline]
+    pub fn stop(&self, number: u64, brand: u32) -> Option<u32> {
+        let b = self.bytes();
+        let cap = self.stops_cap;
+        let mut i = format::home(format::hash_stop(number, brand), cap);
+        for _ in 0..cap {
+            let at = self.stops_off + i as usize * format::STOP_SLOT_LEN;
+            let n = format::u64_at(b, at)?;
+            if n == number && format::u32_at(b, at + 8)? == brand {
+                return format::u32_at(b, at + 12);
+            }
+            if n == 0 {
+                return None;
+            }
+            i += 1;
+            if i == cap {
+                i = 0;
+            }
+        }
+        None
+    }
+
+    /// Number of evidence records (events folded in).
+    pub fn evidence_len(&self) -> usize {
+        self.evidence_count
+    }
+
+    fn evidence_at(&self, i: usize) -> Option<EvidenceRec> {
+        let at = self.evidence_off + i * EVIDENCE_LEN;
+        EvidenceRec::decode(self.bytes().get(at..at + EVIDENCE_LEN)?)
+    }
+
+    /// The number index (an `fst` map), after verifying the evidence blocks it lies in.
+    fn index(&self) -> Result<fst::Map<&[u8]>, StoreError> {
+        self.verify_evidence()?;
+        let (off, len) = self.index;
+        fst::Map::new(&self.bytes()[off..off + len]).map_err(|_| StoreError::SnapshotCorrupt {
+            path: self.path.clone(),
+            offset: off as u64,
+            what: Corruption::BadStructure,
+        })
+    }
+
+    /// Every evidence record of `number`, in journal order. Verifies the evidence blocks
+    /// on first use.
+    ///
+    /// # Errors
+    /// [`StoreError::SnapshotCorrupt`] if the evidence does not match its checksums.
+    pub fn evidence(&self, number: u64) -> Result<Vec<EvidenceRec>, StoreError> {
+        let Some(first) = self.index()?.get(number.to_be_bytes()) else {
+            return Ok(Vec::new());
+        };
+        Ok((first as usize..self.evidence_count)
+            .map_while(|i| self.evidence_at(i))
+            .take_while(|r| r.number == number)
+            .collect())
+    }
+
+    /// Every number in the snapshot whose E.164 digits start with `digits` (ASCII digits,
+    /// no `+`), in ascending order: a range query on the number index per possible length.
+    ///
+    /// # Errors
+    /// [`StoreError::SnapshotCorrupt`] if the evidence does not match its checksums.
+    pub fn numbers_with_prefix(&self, digits: &str) -> Result<Vec<u64>, StoreError> {
+        use fst::{IntoStreamer, Streamer};
+        let index = self.index()?;
+        let mut out = Vec::new();
+        let Ok(p) = digits.parse::<u64>() else { return Ok(out) };
+        if digits.is_empty() || digits.len() > 15 || digits.starts_with('0') {
+            return Ok(out);
+        }
+        for extra in 0..=(15 - digits.len() as u32) {
+            let scale = 10u64.pow(extra);
+            let (lo, hi) = (p * scale, (p + 1) * scale);
+            let mut s = index.range().ge(lo.to_be_bytes()).lt(hi.to_be_bytes()).into_stream();
+            while let Some((k, _)) = s.next() {
+                out.push(k.try_into().map(u64::from_be_bytes).unwrap_or(0));
+            }
+        }
+        Ok(out)
+    }
+
+    /// All evidence records in (number, seq) order, after verifying them.
+    ///
+    /// # Errors
+    /// [`StoreError::SnapshotCorrupt`] if the evidence does not match its checksums.
+    pub fn all_evidence(&self) -> Result<impl Iterator<Item = EvidenceRec> + '_, StoreError> {
+        self.verify_evidence()?;
+        Ok((0..self.evidence_count).map_while(|i| self.evidence_at(i)))
+    }
+
+    /// The counts stored for `info`, as JSON bytes.
+    pub fn stats_json(&self) -> &[u8] {
+        &self.bytes()[self.stats.0..self.stats.0 + self.stats.1]
+    }
+}
+
+#[inline(always)]
+fn prefetch(p: &u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetch is a hint; it never faults, and `p` is a valid reference anyway.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+            (p as *const u8).cast::<i8>(),
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// Maps the snapshot at `path` and verifies every block the hot path reads.
+///
+/// # Safety
+/// The file must not change while mapped: published snapshots are only ever replaced by
+/// rename, never written in place.
+///
+/// # Errors
+/// I/O errors, [`StoreError::SnapshotCorrupt`] naming file and offset, or
+/// [`StoreError::Version`].
+pub unsafe fn map_snapshot(path: &Path) -> Result<Snapshot<Mmap>, StoreError> {
+    let file = File::open(path).map_err(io("opening", path))?;
+    // SAFETY: see the function's contract; the mapping is read-only.
+    let map = unsafe { memmap2::MmapOptions::new().map(&file) }.map_err(io("mapping", path))?;
+    let snap = Snapshot::new(map, path)?;
+    // Fault in only the hot part (tables), in one call, before verifying it: the evidence,
+    // about half the file, is read only on evidence lookups. A hint; errors are harmless.
+    let page = 4096;
+    let start = snap.hot_start / page * page;
+    #[cfg(target_os = "linux")]
+    let _ = snap.data.advise_range(memmap2::Advice::PopulateRead, start, snap.data.len() - start);
+    snap.verify_hot()?;
+    Ok(snap)
+}

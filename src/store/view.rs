@@ -1,0 +1,260 @@
+//! Read views: snapshot + journal-tail overlay, implementing [`StandingSource`].
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+use memmap2::Mmap;
+
+use crate::phone::E164;
+use crate::standing::{ConsentState, Standing, StandingSource};
+use crate::store::event::{Consent, EVERY_BRAND, Event, EventRef, Stop};
+use crate::store::snapshot::Snapshot;
+use crate::store::snapshot::format::{EvidenceRec, KIND_STOP, Slot};
+
+/// A small multiply-rotate hasher for integer keys (the overlay is keyed by numbers and
+/// string ids, never by attacker-chosen text).
+#[derive(Default, Clone, Copy)]
+pub struct IntHasher(u64);
+
+impl Hasher for IntHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(u64::from(v));
+    }
+}
+
+type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntHasher>>;
+
+/// The journal tail (events after the snapshot) folded in memory, consulted after the
+/// snapshot by [`StoreView`] when non-empty.
+#[derive(Clone, Debug, Default)]
+pub struct Overlay {
+    names: HashMap<String, u32>,
+    stops: IntMap<(u64, u32), i64>,
+    consents: IntMap<(u64, u32, u32), ConsentState>,
+    events: u64,
+}
+
+impl Overlay {
+    fn name(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.names.get(s) {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        self.names.insert(s.to_string(), i);
+        i
+    }
+
+    /// Folds one event with sequence number `seq` (sequence numbers must increase).
+    pub fn apply(&mut self, seq: u64, ev: EventRef<'_>) {
+        self.events += 1;
+        match ev {
+            EventRef::Stop { number, brand, stopped_at } => {
+                let b = self.name(brand);
+                let e = self.stops.entry((number.as_u64(), b)).or_insert(stopped_at);
+                *e = (*e).max(stopped_at);
+            }
+            EventRef::Consent { number, text, granted_at, expires_at, confirmed_at } => {
+                if text[2] != "sms" {
+                    return;
+                }
+                let (b, p) = (self.name(text[0]), self.name(text[1]));
+                let c = ConsentState { granted_at, confirmed_at, expires_at, event_seq: seq };
+                let e = self.consents.entry((number.as_u64(), b, p)).or_insert(c);
+                // Newest by granted_at; ties go to the later sequence (this one).
+                if granted_at >= e.granted_at {
+                    *e = c;
+                }
+            }
+        }
+    }
+
+    /// Events folded in.
+    pub fn len(&self) -> u64 {
+        self.events
+    }
+
+    /// True when no event is folded in.
+    pub fn is_empty(&self) -> bool {
+        self.events == 0
+    }
+}
+
+/// A resolved (brand, purpose) for a [`StoreView`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ViewScope {
+    table: Option<usize>,
+    brand: Option<u32>,
+    star: Option<u32>,
+    ov_brand: Option<u32>,
+    ov_purpose: Option<u32>,
+    ov_star: Option<u32>,
+}
+
+/// A consistent read view of a store: one snapshot generation plus the journal tail as of
+/// the moment it was taken. Cheap to clone; `Send + Sync`.
+///
+/// The hot loop resolves the scope once, then prefetches a few recipients ahead (16–32
+/// measured best) and asks for each one's standing:
+///
+/// ```
+/// use sendfilter::{E164, StandingSource};
+/// # let dir = tempfile::tempdir()?;
+/// # let mut store = sendfilter::Store::open(dir.path())?;
+/// # store.append_stop(E164::from_u64(4791234567).unwrap(), "ACME", 1_700_000_000)?;
+/// # store.compact()?;
+/// let view = sendfilter::store::open_view(dir.path())?;
+/// let scope = view.scope("ACME", "offers");
+/// let recipients: Vec<E164> = (0..100).filter_map(|i| E164::from_u64(4791234500 + i)).collect();
+/// let mut stopped = 0;
+/// for (i, n) in recipients.iter().enumerate() {
+///     if let Some(ahead) = recipients.get(i + 16) {
+///         view.prefetch(&scope, *ahead);
+///     }
+///     stopped += view.standing(&scope, *n).stopped_at.is_some() as usize;
+/// }
+/// assert_eq!(stopped, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct StoreView {
+    snap: Option<Arc<Snapshot<Mmap>>>,
+    overlay: Arc<Overlay>,
+    seq: u64,
+}
+
+fn nz(t: u32) -> Option<i64> {
+    (t != 0).then_some(i64::from(t))
+}
+
+impl StoreView {
+    pub(crate) fn new(snap: Option<Arc<Snapshot<Mmap>>>, overlay: Arc<Overlay>, seq: u64) -> Self {
+        StoreView { snap, overlay, seq }
+    }
+
+    /// The snapshot this view reads, if any.
+    pub fn snapshot(&self) -> Option<&Arc<Snapshot<Mmap>>> {
+        self.snap.as_ref()
+    }
+
+    /// Events from the journal tail folded into this view.
+    pub fn overlay_len(&self) -> u64 {
+        self.overlay.len()
+    }
+}
+
+/// The standing a scope-table slot encodes.
+#[inline]
+pub fn standing_of(slot: &Slot) -> Standing {
+    Standing {
+        stopped_at: nz(slot.stop),
+        consent: (slot.granted != 0).then(|| ConsentState {
+            granted_at: i64::from(slot.granted),
+            confirmed_at: nz(slot.confirmed),
+            expires_at: nz(slot.expires),
+            event_seq: slot.seq,
+        }),
+    }
+}
+
+impl StandingSource for StoreView {
+    type Scope = ViewScope;
+
+    fn scope(&self, brand: &str, purpose: &str) -> ViewScope {
+        let (mut table, mut b, mut star) = (None, None, None);
+        if let Some(s) = &self.snap {
+            b = s.string_id(brand);
+            star = s.string_id(EVERY_BRAND);
+            if let (Some(bi), Some(pi)) = (b, s.string_id(purpose)) {
+                table = s.scope_of(bi, pi);
+            }
+        }
+        let o = &self.overlay;
+        ViewScope {
+            table,
+            brand: b,
+            star,
+            ov_brand: o.names.get(brand).copied(),
+            ov_purpose: o.names.get(purpose).copied(),
+            ov_star: o.names.get(EVERY_BRAND).copied(),
+        }
+    }
+
+    #[inline]
+    fn standing(&self, scope: &ViewScope, number: E164) -> Standing {
+        let n = number.as_u64();
+        let mut st = Standing::default();
+        if let Some(s) = &self.snap {
+            if let Some(t) = scope.table {
+                if let Some(slot) = s.slot(t, n) {
+                    st = standing_of(&slot);
+                }
+            } else {
+                let by_brand = scope.brand.and_then(|b| s.stop(n, b));
+                let by_star = scope.star.and_then(|b| s.stop(n, b));
+                st.stopped_at = by_brand.max(by_star).map(i64::from);
+            }
+        }
+        if !self.overlay.is_empty() {
+            let o = &self.overlay;
+            let stop = |b: Option<u32>| b.and_then(|b| o.stops.get(&(n, b)).copied());
+            st.stopped_at = st.stopped_at.max(stop(scope.ov_brand)).max(stop(scope.ov_star));
+            if let (Some(b), Some(p)) = (scope.ov_brand, scope.ov_purpose)
+                && let Some(c) = o.consents.get(&(n, b, p))
+            {
+                // Overlay events are all later in sequence than the snapshot's.
+                if st.consent.is_none_or(|old| c.granted_at >= old.granted_at) {
+                    st.consent = Some(*c);
+                }
+            }
+        }
+        st
+    }
+
+    #[inline]
+    fn prefetch(&self, scope: &ViewScope, number: E164) {
+        if let (Some(s), Some(t)) = (&self.snap, scope.table) {
+            s.prefetch_slot(t, number.as_u64());
+        }
+    }
+
+    fn generation(&self) -> u64 {
+        self.snap.as_ref().map_or(0, |s| s.generation())
+    }
+
+    fn journal_seq(&self) -> u64 {
+        self.seq
+    }
+}
+
+/// Rebuilds the event an evidence record encodes.
+pub(crate) fn event_of<D: AsRef<[u8]>>(s: &Snapshot<D>, r: &EvidenceRec, number: E164) -> Event {
+    let t = |i: usize| s.string(r.text[i]).to_string();
+    if r.kind == KIND_STOP {
+        Event::Stop(Stop { number, brand: t(0), stopped_at: i64::from(r.t0) })
+    } else {
+        Event::Consent(Consent {
+            number,
+            brand: t(0),
+            purpose: t(1),
+            channel: t(2),
+            granted_at: i64::from(r.t0),
+            method: t(3),
+            text_ref: t(4),
+            source: t(5),
+            expires_at: nz(r.expires),
+            confirmed_at: nz(r.confirmed),
+        })
+    }
+}

@@ -1,0 +1,393 @@
+//! The consent store end to end: CLI import/stop/consent/compact/info, crash and
+//! corruption behaviour with the real binary.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::Duration;
+
+use sendfilter::store::{Event, Store};
+use sendfilter::{E164, StandingSource};
+
+use crate::harness::Workdir;
+
+const CONSENTS: &str =
+    "number,brand,purpose,channel,granted_at,method,text_ref,source,expires_at,confirmed_at\n";
+
+#[test]
+fn import_reports_bad_rows_masked_and_exits_1() {
+    let wd = Workdir::new();
+    let csv = "number,brand,stopped_at\n+4791234567,ACME,2026-01-01T00:00:00Z\n\
+               +4791234568,ACME,not-a-time\nnonsense,ACME,2026-01-01T00:00:00Z\n";
+    let r = wd.run(&["import", "stops", "--store", "st", "-"], csv);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("line 3 (+47*****568): stopped_at is not an RFC 3339 time"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("line 4: number"), "{}", r.stderr);
+    assert!(!r.stderr.contains("4791234568"), "{}", r.stderr);
+    assert!(r.stderr.contains("imported 1 of 3 rows (2 bad)"), "{}", r.stderr);
+    let info = wd.run(&["info", "--store", "st", "--json"], "").ok();
+    assert!(info.stdout.contains("\"journal_last_seq\": 1"), "{}", info.stdout);
+}
+
+#[test]
+fn strict_import_writes_nothing() {
+    let wd = Workdir::new();
+    let csv = "number,brand,stopped_at\n+4791234567,ACME,2026-01-01T00:00:00Z\nx,ACME,2026\n";
+    let r = wd.run(&["import", "stops", "--strict", "--store", "st", "-"], csv);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("nothing imported"), "{}", r.stderr);
+    let info = wd.run(&["info", "--store", "st", "--json"], "").ok();
+    assert!(info.stdout.contains("\"journal_last_seq\": 0"), "{}", info.stdout);
+}
+
+#[test]
+fn header_mismatch_is_a_clear_error() {
+    let wd = Workdir::new();
+    let r = wd.run(&["import", "stops", "--store", "st", "-"], "number,brand,when\n");
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("missing column(s) stopped_at"), "{}", r.stderr);
+    assert!(r.stderr.contains("unknown column(s) when"), "{}", r.stderr);
+}
+
+#[test]
+fn files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let wd = Workdir::new();
+    wd.run(&["stop", "--store", "st", "+4791234567", "--at", "2026-01-01T00:00:00Z"], "").ok();
+    wd.run(&["compact", "--store", "st"], "").ok();
+    let mode = |p: &str| std::fs::metadata(wd.join(p)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode("st"), 0o700);
+    for f in ["st/journal", "st/snapshot", "st/config"] {
+        assert_eq!(mode(f), 0o600, "{f}");
+    }
+}
+
+#[test]
+fn stop_then_unconfirmed_consent_keeps_stop_confirmed_lifts_it() {
+    let wd = Workdir::new();
+    wd.run(
+        &[
+            "stop",
+            "--store",
+            "st",
+            "+4791234567",
+            "--brand",
+            "ACME",
+            "--at",
+            "2026-06-01T00:00:00Z",
+        ],
+        "",
+    )
+    .ok();
+    let csv =
+        format!("{CONSENTS}+4791234567,ACME,offers,sms,2026-07-01T00:00:00Z,web_form,v1,web,,\n");
+    let r = wd.run(&["import", "consents", "--store", "st", "-"], csv).ok();
+    assert!(r.stderr.contains("1 consents did not lift an earlier stop"), "{}", r.stderr);
+    let r = wd
+        .run(
+            &[
+                "consent",
+                "--store",
+                "st",
+                "+4791234567",
+                "--brand",
+                "ACME",
+                "--purpose",
+                "offers",
+                "--method",
+                "sms_keyword",
+                "--text-ref",
+                "v1",
+                "--source",
+                "sms",
+                "--granted-at",
+                "2026-07-15T00:00:00Z",
+            ],
+            "",
+        )
+        .ok();
+    assert!(r.stderr.contains("does not lift the stop of 2026-06-01T00:00:00Z"), "{}", r.stderr);
+    wd.run(
+        &[
+            "consent",
+            "--store",
+            "st",
+            "+4791234567",
+            "--brand",
+            "ACME",
+            "--purpose",
+            "offers",
+            "--method",
+            "double_opt_in",
+            "--text-ref",
+            "v2",
+            "--source",
+            "sms",
+            "--granted-at",
+            "2026-08-01T00:00:00Z",
+            "--confirmed-at",
+            "2026-08-01T00:05:00Z",
+        ],
+        "",
+    )
+    .ok();
+    wd.run(&["compact", "--store", "st"], "").ok();
+    let store = Store::open(wd.join("st")).unwrap();
+    let view = store.view().unwrap();
+    let n = E164::from_u64(4791234567).unwrap();
+    let st = view.standing(&view.scope("ACME", "offers"), n);
+    let t = |s: &str| sendfilter::timefmt::parse_rfc3339(s).unwrap();
+    assert_eq!(st.stopped_at, Some(t("2026-06-01T00:00:00Z")));
+    let c = st.consent.unwrap();
+    assert_eq!(c.confirmed_at, Some(t("2026-08-01T00:05:00Z")));
+    let ev = store.evidence(n).unwrap();
+    assert_eq!(ev.len(), 4);
+    assert!(matches!(&ev[1].event, Event::Consent(c) if c.text_ref == "v1"));
+}
+
+#[test]
+fn info_reports_counts() {
+    let wd = Workdir::new();
+    let csv = format!(
+        "{CONSENTS}+4791234567,ACME,offers,sms,2026-07-01T00:00:00Z,web_form,v1,web,,\n\
+         +4791234568,ACME,offers,email,2026-07-01T00:00:00Z,web_form,v1,web,2027-01-01T00:00:00Z,\n"
+    );
+    wd.run(&["import", "consents", "--store", "st", "-"], csv).ok();
+    wd.run(&["compact", "--store", "st"], "").ok();
+    let r = wd.run(&["info", "--store", "st"], "").ok();
+    assert!(r.stdout.contains("snapshot generation: 1"), "{}", r.stdout);
+    assert!(r.stdout.contains("consents ACME/offers/email: 1"), "{}", r.stdout);
+    assert!(r.stdout.contains("integrity:           ok"), "{}", r.stdout);
+}
+
+#[test]
+fn info_on_missing_store_fails_without_creating_it() {
+    let wd = Workdir::new();
+    let r = wd.run(&["info", "--store", "nothing"], "");
+    assert_eq!(r.code, 2);
+    assert!(!wd.join("nothing").exists());
+}
+
+#[test]
+fn flipped_byte_is_reported_by_file_and_offset() {
+    let wd = Workdir::new();
+    let csv = "number,brand,stopped_at\n+4791234567,ACME,2026-01-01T00:00:00Z\n\
+               +4791234568,ACME,2026-01-01T00:00:00Z\n+4791234569,ACME,2026-01-01T00:00:00Z\n";
+    wd.run(&["import", "stops", "--store", "st", "-"], csv).ok();
+    // Journal: flip a byte inside the first record (valid records follow).
+    let jpath = wd.join("st/journal");
+    let mut j = std::fs::read(&jpath).unwrap();
+    j[32 + 25] ^= 1;
+    std::fs::write(&jpath, &j).unwrap();
+    let r = wd.run(&["info", "--store", "st"], "");
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("journal") && r.stderr.contains("corrupt at offset 32"),
+        "{}",
+        r.stderr
+    );
+    j[32 + 25] ^= 1;
+    std::fs::write(&jpath, &j).unwrap();
+    wd.run(&["compact", "--store", "st"], "").ok();
+    // Snapshot: flip a byte in the tables.
+    let spath = wd.join("st/snapshot");
+    let mut s = std::fs::read(&spath).unwrap();
+    let at = s.len() - 100;
+    s[at] ^= 0x80;
+    std::fs::write(&spath, &s).unwrap();
+    let r = wd.run(&["info", "--store", "st"], "");
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("snapshot") && r.stderr.contains("corrupt at offset"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// kill -9 an appending process at random moments, many times: every acknowledged stop
+/// survives, nothing is invented, the store opens.
+#[test]
+fn kill_9_while_appending_loses_no_acknowledged_event() {
+    let wd = Workdir::new();
+    let mut acked: Vec<u64> = Vec::new();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for round in 0..12 {
+        let mut child = wd
+            .command(&[
+                "stop",
+                "--store",
+                "st",
+                "+4791234567",
+                "--brand",
+                "ACME",
+                "--at",
+                "2026-01-01T00:00:00Z",
+                "--repeat",
+                "1000000",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let wait_ms = 20 + seed % 200;
+        let reader = std::thread::spawn(move || {
+            BufReader::new(out)
+                .lines()
+                .map_while(Result::ok)
+                .filter_map(|l| l.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        });
+        std::thread::sleep(Duration::from_millis(wait_ms));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let seqs = reader.join().unwrap();
+        acked.extend(seqs);
+        let store = Store::open(wd.join("st")).unwrap_or_else(|e| panic!("round {round}: {e:?}"));
+        let last = store.last_seq();
+        let max_acked = acked.iter().copied().max().unwrap_or(0);
+        assert!(last >= max_acked, "round {round}: acked {max_acked} but store has {last}");
+        let ev = store.evidence(E164::from_u64(4791234567).unwrap()).unwrap();
+        // Nothing invented: consecutive sequences 1..=last, each a stop we asked for.
+        assert_eq!(ev.len() as u64, last);
+        for (i, r) in ev.iter().enumerate() {
+            assert_eq!(r.seq, i as u64 + 1);
+            assert!(matches!(&r.event, Event::Stop(s) if s.brand == "ACME"));
+        }
+        if round % 4 == 3 {
+            drop(store);
+            wd.run(&["compact", "--store", "st"], "").ok();
+        }
+    }
+    assert!(!acked.is_empty(), "the child never acknowledged anything");
+}
+
+/// A crash at each durable step of compaction leaves the old generation serving and the
+/// next compaction succeeds.
+#[test]
+fn crash_during_compact_keeps_old_generation() {
+    let wd = Workdir::new();
+    let stop = |n: &str, at: &str| {
+        wd.run(&["stop", "--store", "st", n, "--brand", "ACME", "--at", at], "").ok();
+    };
+    stop("+4791234567", "2026-01-01T00:00:00Z");
+    wd.run(&["compact", "--store", "st"], "").ok();
+    let n2 = E164::from_u64(4791234568).unwrap();
+    for (i, point) in ["compact-before-publish", "compact-after-publish", "compact-after-rotate"]
+        .iter()
+        .enumerate()
+    {
+        stop("+4791234568", &format!("2026-02-0{}T00:00:00Z", i + 1));
+        let r = wd
+            .command(&["compact", "--store", "st"])
+            .env("SENDFILTER_FAILPOINT", point)
+            .output()
+            .unwrap();
+        assert!(!r.status.success(), "{point}: the fail point did not fire");
+        let store = Store::open(wd.join("st")).unwrap_or_else(|e| panic!("{point}: {e:?}"));
+        let v = store.view().unwrap();
+        let want =
+            sendfilter::timefmt::parse_rfc3339(&format!("2026-02-0{}T00:00:00Z", i + 1)).unwrap();
+        assert_eq!(v.standing(&v.scope("ACME", "offers"), n2).stopped_at, Some(want), "{point}");
+        assert_eq!(store.evidence(n2).unwrap().len(), i + 1, "{point}");
+        drop(store);
+        wd.run(&["compact", "--store", "st"], "").ok();
+        let r = wd.run(&["info", "--store", "st", "--json"], "").ok();
+        assert!(r.stdout.contains("\"integrity\": \"ok\""), "{}", r.stdout);
+    }
+}
+
+/// kill -9 during a large import: the import is all or nothing, the store opens.
+#[test]
+fn kill_9_during_import_is_all_or_nothing() {
+    let wd = Workdir::new();
+    let rows = 200_000u64;
+    let mut csv = String::from("number,brand,stopped_at\n");
+    for i in 0..rows {
+        csv.push_str(&format!("+4791{i:06},ACME,2026-01-01T00:00:00Z\n"));
+    }
+    let file = wd.write("stops.csv", &csv);
+    let file = file.to_str().unwrap();
+    let mut done = 0u64;
+    for (round, wait_ms) in [5u64, 40, 80, 150, 400].into_iter().enumerate() {
+        let mut child = wd
+            .command(&["import", "stops", "--store", "st", file])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(wait_ms));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        let store = Store::open(wd.join("st")).unwrap_or_else(|e| panic!("round {round}: {e:?}"));
+        let last = store.last_seq();
+        if status.success() {
+            done += rows;
+        }
+        assert!(last == done || last == done + rows, "round {round}: {last} not a whole import");
+        done = last;
+    }
+}
+
+/// kill -9 at random moments during compaction: the store always opens with every event,
+/// and a later compaction succeeds.
+#[test]
+fn kill_9_during_compact_keeps_a_consistent_store() {
+    let wd = Workdir::new();
+    let rows = 150_000u64;
+    let mut csv = String::from("number,brand,stopped_at\n");
+    for i in 0..rows {
+        csv.push_str(&format!("+4792{i:06},ACME,2026-01-01T00:00:00Z\n"));
+    }
+    let file = wd.write("stops.csv", &csv);
+    wd.run(&["import", "stops", "--store", "st", file.to_str().unwrap()], "").ok();
+    let probe = E164::from_u64(4792000777).unwrap();
+    for (round, wait_ms) in [10u64, 60, 120, 250].into_iter().enumerate() {
+        if round == 2 {
+            // A second generation, so later kills hit a compaction with an old snapshot.
+            wd.run(
+                &[
+                    "stop",
+                    "--store",
+                    "st",
+                    "+4792000777",
+                    "--brand",
+                    "ACME",
+                    "--at",
+                    "2026-03-01T00:00:00Z",
+                ],
+                "",
+            )
+            .ok();
+        }
+        let mut child = wd
+            .command(&["compact", "--store", "st"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(wait_ms));
+        let _ = child.kill();
+        child.wait().unwrap();
+        let view = sendfilter::store::open_view(wd.join("st"))
+            .unwrap_or_else(|e| panic!("round {round}: {e:?}"));
+        let want = if round >= 2 { "2026-03-01T00:00:00Z" } else { "2026-01-01T00:00:00Z" };
+        let want = sendfilter::timefmt::parse_rfc3339(want).unwrap();
+        assert_eq!(
+            view.standing(&view.scope("ACME", "offers"), probe).stopped_at,
+            Some(want),
+            "round {round}"
+        );
+        let store = Store::open(wd.join("st")).unwrap_or_else(|e| panic!("round {round}: {e:?}"));
+        assert_eq!(store.last_seq(), rows + u64::from(round >= 2), "round {round}");
+    }
+    wd.run(&["compact", "--store", "st"], "").ok();
+    let r = wd.run(&["info", "--store", "st", "--json"], "").ok();
+    assert!(r.stdout.contains("\"integrity\": \"ok\""), "{}", r.stdout);
+}
