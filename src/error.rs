@@ -18,4 +18,15 @@ pub enum Error {
     /// A region code given by the user is not known.
     #[error("unknown region code {0:?}: use a two-letter ISO 3166 code such as NO, SE, DK")]
     UnknownRegion(String),
+    /// The CSV input cannot be used at all (no header, a missing column).
+    #[error("CSV line {line}: {detail}")]
+    Csv {
+        /// 1-based input line.
+        line: u64,
+        /// What is wrong and what to do.
+        detail: String,
+    },
+    /// The opt-out footer is missing or its template is wrong.
+    #[error("{0}")]
+    Footer(String),
 }

@@ -18,12 +18,19 @@
 //! * [`standing`] is the contract between the store and the filter.
 #![deny(missing_docs)]
 
+pub mod decision;
 pub mod error;
+pub mod filter;
 pub mod phone;
 pub mod pipeline;
+pub mod report;
+pub mod sms;
 pub mod standing;
 pub mod timefmt;
 
+pub use decision::{Class, Reason, Verdict};
 pub use error::Error;
+pub use filter::{Filter, FilterOptions, Format, RunOptions, Sinks, run_with};
 pub use phone::{E164, PhoneError, Region};
+pub use report::{Counts, Report};
 pub use standing::{ConsentState, MemorySource, Standing, StandingSource, Timestamp};

@@ -1,0 +1,222 @@
+//! SMS text: GSM 03.38 / UCS-2 segment counting and the opt-out footer.
+//!
+//! A message is sent in the GSM 03.38 7-bit alphabet when every character is in it
+//! (the extension characters `^{}\[~]|€` and form feed take two septets, an escape and
+//! the character), otherwise in UCS-2, where characters outside the Basic Multilingual
+//! Plane (emoji) take two 16-bit code units. A single segment holds 160 septets or 70
+//! code units; concatenated segments hold 153 or 67, because of the user data header.
+//!
+//! Segments are packed the way gateways pack them: an escape pair or a surrogate pair is
+//! never split across two segments, so a long message can need one segment more than a
+//! plain `ceil(units / 153)` would say.
+//!
+//! ```
+//! use sendfilter::sms::{count, Encoding};
+//! assert_eq!(count("Hei!").segments, 1);
+//! assert_eq!(count(&"a".repeat(161)).segments, 2);
+//! let c = count("Tilbud 🎉");
+//! assert_eq!((c.encoding, c.units, c.segments), (Encoding::Ucs2, 9, 1));
+//! ```
+
+mod footer;
+
+pub use footer::{Footer, Stamp, default_template};
+
+/// The character set a message is sent in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// GSM 03.38 7-bit default alphabet (with the extension table).
+    Gsm7,
+    /// UCS-2 (UTF-16 code units).
+    Ucs2,
+}
+
+/// How long a message is on the air.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Count {
+    /// The encoding the message needs.
+    pub encoding: Encoding,
+    /// Septets (GSM) or UTF-16 code units (UCS-2).
+    pub units: usize,
+    /// SMS segments; an empty message is still one SMS.
+    pub segments: usize,
+}
+
+/// Per-ASCII-byte GSM width: 1 basic, 2 extension (escape + char), 0 not in GSM 03.38.
+const ASCII_GSM: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut c = 0x20;
+    while c < 0x7f {
+        t[c] = 1;
+        c += 1;
+    }
+    t[b'\n' as usize] = 1;
+    t[b'\r' as usize] = 1;
+    t[0x0c] = 2; // form feed is in the extension table
+    t[b'`' as usize] = 0; // 0x60 in GSM is ¿, the backtick has no GSM code
+    let ext = b"^{}\\[~]|";
+    let mut i = 0;
+    while i < ext.len() {
+        t[ext[i] as usize] = 2;
+        i += 1;
+    }
+    t
+};
+
+/// The GSM 03.38 width of `c`: 1 (basic table), 2 (extension table) or 0 (not encodable).
+#[inline]
+pub fn gsm_width(c: char) -> u8 {
+    if (c as u32) < 128 {
+        return ASCII_GSM[c as usize];
+    }
+    match c {
+        '£' | '¥' | 'è' | 'é' | 'ù' | 'ì' | 'ò' | 'Ç' | 'Ø' | 'ø' | 'Å' | 'å' | 'Δ' | 'Φ' | 'Γ'
+        | 'Λ' | 'Ω' | 'Π' | 'Ψ' | 'Σ' | 'Θ' | 'Ξ' | 'Æ' | 'æ' | 'ß' | 'É' | '¤' | '¡' | 'Ä'
+        | 'Ö' | 'Ñ' | 'Ü' | '§' | '¿' | 'ä' | 'ö' | 'ñ' | 'ü' | 'à' => 1,
+        '€' => 2,
+        _ => 0,
+    }
+}
+
+/// Septets, UTF-16 units and GSM-ness of a text, so concatenations can be measured
+/// without building the concatenated string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Measure {
+    septets: usize,
+    utf16: usize,
+    gsm: bool,
+}
+
+impl Measure {
+    pub(crate) fn of(s: &str) -> Measure {
+        let (mut septets, mut utf16, mut gsm) = (0usize, 0usize, true);
+        let b = s.as_bytes();
+        if b.is_ascii() {
+            // Fast path: one table lookup per byte.
+            for &c in b {
+                let w = ASCII_GSM[c as usize];
+                gsm &= w != 0;
+                septets += w as usize;
+            }
+            return Measure { septets, utf16: b.len(), gsm };
+        }
+        for c in s.chars() {
+            let w = gsm_width(c);
+            gsm &= w != 0;
+            septets += w as usize;
+            utf16 += c.len_utf16();
+        }
+        Measure { septets, utf16, gsm }
+    }
+
+    fn plus(self, o: Measure) -> Measure {
+        Measure { septets: self.septets + o.septets, utf16: self.utf16 + o.utf16, gsm: self.gsm && o.gsm }
+    }
+}
+
+/// Counts the segments of `text`.
+pub fn count(text: &str) -> Count {
+    count_parts(&[text])
+}
+
+/// Counts the segments of the concatenation of `parts` (e.g. message, separator, footer)
+/// without building it.
+pub fn count_parts(parts: &[&str]) -> Count {
+    let m = parts.iter().fold(Measure { septets: 0, utf16: 0, gsm: true }, |a, p| a.plus(Measure::of(p)));
+    count_measured(parts, m)
+}
+
+pub(crate) fn count_measured(parts: &[&str], m: Measure) -> Count {
+    let (encoding, units, single, multi) = if m.gsm {
+        (Encoding::Gsm7, m.septets, 160, 153)
+    } else {
+        (Encoding::Ucs2, m.utf16, 70, 67)
+    };
+    if units <= single {
+        return Count { encoding, units, segments: 1 };
+    }
+    // Greedy packing: a two-unit character that does not fit moves to the next segment.
+    let (mut segments, mut room) = (1usize, multi);
+    for c in parts.iter().flat_map(|p| p.chars()) {
+        let w = if m.gsm { gsm_width(c) as usize } else { c.len_utf16() };
+        if w > room {
+            segments += 1;
+            room = multi;
+        }
+        room -= w;
+    }
+    Count { encoding, units, segments }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gsm_boundaries() {
+        assert_eq!(count(&"a".repeat(160)).segments, 1);
+        assert_eq!(count(&"a".repeat(161)).segments, 2);
+        assert_eq!(count(&"a".repeat(306)).segments, 2);
+        assert_eq!(count(&"a".repeat(307)).segments, 3);
+        assert_eq!(count("").segments, 1);
+    }
+
+    #[test]
+    fn extension_chars_count_double() {
+        for ext in ["^", "{", "}", "\\", "[", "~", "]", "|", "€", "\u{c}"] {
+            let c = count(ext);
+            assert_eq!((c.encoding, c.units), (Encoding::Gsm7, 2), "{ext:?}");
+        }
+        // 80 euro signs = 160 septets: one segment; one more char: two.
+        assert_eq!(count(&"€".repeat(80)).segments, 1);
+        assert_eq!(count(&format!("{}a", "€".repeat(80))).segments, 2);
+    }
+
+    #[test]
+    fn escape_pair_is_not_split() {
+        // 152 plain + '€' would straddle septets 153/154: the pair moves to segment 2.
+        let s = format!("{}€{}", "a".repeat(152), "a".repeat(10));
+        let c = count(&s);
+        assert_eq!(c.units, 164);
+        assert_eq!(c.segments, 2);
+        // 152 + € + 152 + € ...: ceil(308/153) = 3 but packing also gives 3; force a split:
+        let s = format!("{}€{}€", "a".repeat(152), "a".repeat(151));
+        assert_eq!(count(&s).units, 307);
+        assert_eq!(count(&s).segments, 3);
+    }
+
+    #[test]
+    fn nordic_letters_are_gsm() {
+        let c = count("Æ Ø Å æ ø å Ä Ö ä ö é É ü Ü");
+        assert_eq!(c.encoding, Encoding::Gsm7);
+        assert_eq!(count("Svar STOPP til 2401, ta kontakt på e-post").encoding, Encoding::Gsm7);
+    }
+
+    #[test]
+    fn ucs2_boundaries_and_emoji() {
+        assert_eq!(count("ç").encoding, Encoding::Ucs2); // lower-case ç is not in GSM
+        assert_eq!(count("`").encoding, Encoding::Ucs2);
+        let s70 = format!("ő{}", "a".repeat(69));
+        assert_eq!(count(&s70).segments, 1);
+        assert_eq!(count(&format!("{s70}a")).segments, 2);
+        let emoji = "🎉";
+        assert_eq!(count(emoji).units, 2);
+        assert_eq!(count(&emoji.repeat(35)).segments, 1);
+        assert_eq!(count(&emoji.repeat(36)).segments, 2);
+        // 66 units then an emoji: the surrogate pair does not fit in 67, moves on.
+        let s = format!("ő{}🎉{}", "a".repeat(65), "a".repeat(10));
+        assert_eq!(count(&s).units, 78);
+        assert_eq!(count(&s).segments, 2);
+        let s = format!("ő{}🎉{}🎉", "a".repeat(65), "a".repeat(64));
+        assert_eq!(count(&s).units, 134);
+        assert_eq!(count(&s).segments, 3);
+    }
+
+    #[test]
+    fn parts_equal_concatenation() {
+        let parts = ["Hei på deg", " ", "Svar ACME STOPP til 2401"];
+        assert_eq!(count_parts(&parts), count(&parts.concat()));
+        let parts = [&*"x".repeat(150), " ", "Svar ACME STOPP til 2401 {}"];
+        assert_eq!(count_parts(&parts), count(&parts.concat()));
+    }
+}
