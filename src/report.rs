@@ -70,7 +70,11 @@ impl Report {
 
     /// Records decided per second of wall-clock time.
     pub fn recipients_per_second(&self) -> f64 {
-        if self.elapsed_seconds > 0.0 { self.counts.input() as f64 / self.elapsed_seconds } else { 0.0 }
+        if self.elapsed_seconds > 0.0 {
+            self.counts.input() as f64 / self.elapsed_seconds
+        } else {
+            0.0
+        }
     }
 
     /// The `--report` document.
@@ -122,11 +126,16 @@ impl Report {
         if c.messages > 0 {
             s.push_str(&format!(
                 "; {} messages, {} -> {} segments, footer added to {} ({} into an extra segment)",
-                c.messages, c.segments_before, c.segments_after, c.footer_added, c.footer_extra_segment
+                c.messages,
+                c.segments_before,
+                c.segments_after,
+                c.footer_added,
+                c.footer_extra_segment
             ));
         }
         if !self.malformed_lines.is_empty() {
-            let shown: Vec<String> = self.malformed_lines.iter().take(10).map(u64::to_string).collect();
+            let shown: Vec<String> =
+                self.malformed_lines.iter().take(10).map(u64::to_string).collect();
             s.push_str(&format!("; malformed at line {}", shown.join(", ")));
             if c.reasons[Reason::Malformed.index()] > 10 {
                 s.push_str(", ...");

@@ -92,7 +92,8 @@ where
                 let at = loop {
                     while buf.len() < target && !eof {
                         let start = buf.len();
-                        buf.resize(target, 0);
+                        // Grow in steps: a huge target must not mean a huge zero-fill.
+                        buf.resize(target.min(start + (4 << 20)), 0);
                         match input.read(&mut buf[start..]) {
                             Ok(0) => {
                                 buf.truncate(start);
@@ -126,12 +127,14 @@ where
             Ok(())
         });
         for _ in 0..threads {
-            let (job_rx, res_tx, free_out_rx) = (job_rx.clone(), res_tx.clone(), free_out_rx.clone());
+            let (job_rx, res_tx, free_out_rx) =
+                (job_rx.clone(), res_tx.clone(), free_out_rx.clone());
             let (init, work) = (&init, &work);
             scope.spawn(move || {
                 let mut state = init();
                 for (index, buf) in job_rx {
-                    let out = work(&mut state, Piece { index, data: &buf }, free_out_rx.try_recv().ok());
+                    let out =
+                        work(&mut state, Piece { index, data: &buf }, free_out_rx.try_recv().ok());
                     if res_tx.send((index, buf, out)).is_err() {
                         return;
                     }
@@ -160,7 +163,8 @@ where
             }
         }
         drop(res_rx);
-        let read_result = reader.join().unwrap_or_else(|_| Err(io::Error::other("reader panicked")));
+        let read_result =
+            reader.join().unwrap_or_else(|_| Err(io::Error::other("reader panicked")));
         sink_result?;
         read_result
     })

@@ -104,7 +104,12 @@ pub(crate) fn next_record(data: &[u8], pos: usize) -> (Range<usize>, usize, u64)
     let mut newlines = 0u64;
     loop {
         let Some(j) = memchr::memchr2(b'"', b'\n', &data[i..]) else {
-            return (pos..data.len(), data.len(), newlines);
+            let end = if data.len() > i && data[data.len() - 1] == b'\r' {
+                data.len() - 1
+            } else {
+                data.len()
+            };
+            return (pos..end, data.len(), newlines);
         };
         let at = i + j;
         if data[at] == b'\n' {
@@ -151,7 +156,12 @@ pub(crate) fn split_fields(rec: &[u8], fields: &mut Vec<Field>) -> Result<(), Cs
             match stop {
                 Some(at) if rec[at] == b'"' => return Err(CsvError::BareQuote),
                 Some(at) => {
-                    fields.push(Field { start: pos as u32, end: at as u32, quoted: false, escaped: false });
+                    fields.push(Field {
+                        start: pos as u32,
+                        end: at as u32,
+                        quoted: false,
+                        escaped: false,
+                    });
                     pos = at + 1;
                 }
                 None => {

@@ -42,7 +42,8 @@ struct Table {
 impl Table {
     fn with_capacity(cap: usize) -> Table {
         let cap = cap.next_power_of_two().max(1024);
-        let slots = (0..cap).map(|_| Slot { key: AtomicU64::new(EMPTY), order: AtomicU64::new(NONE) });
+        let slots =
+            (0..cap).map(|_| Slot { key: AtomicU64::new(EMPTY), order: AtomicU64::new(NONE) });
         Table { slots: slots.collect(), shift: 64 - cap.trailing_zeros(), mask: cap - 1 }
     }
 
@@ -88,7 +89,8 @@ impl DedupTable {
             // No reader holds a reservation now: committed == occupied.
             let occupied = self.committed.load(Ordering::Relaxed);
             if occupied + records > t.limit() {
-                let mut bigger = Table::with_capacity(((occupied + records) * 2).max(t.slots.len() * 2));
+                let mut bigger =
+                    Table::with_capacity(((occupied + records) * 2).max(t.slots.len() * 2));
                 for s in t.slots.iter_mut() {
                     let key = *s.key.get_mut();
                     if key != EMPTY {

@@ -19,6 +19,10 @@ const BATCH: usize = 32;
 const NONE: u32 = u32::MAX;
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// Chunks decided again because of demotions (tests check the path is exercised).
+#[cfg(test)]
+pub(crate) static REDECIDED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// One chunk's results, recycled between chunks.
 #[derive(Default)]
 pub(crate) struct ChunkOut {
@@ -135,16 +139,22 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
                 more = read_some(&mut input, &mut head, n)?;
             }
             if head.is_empty() {
-                return Err(Error::Csv { line: 1, detail: "empty input: CSV needs a header line".into() });
+                return Err(Error::Csv {
+                    line: 1,
+                    detail: "empty input: CSV needs a header line".into(),
+                });
             }
             let (range, next, nl) = csv::next_record(&head, 0);
             let header = head[range].to_vec();
             header_lines = nl;
             head.drain(..next);
             let mut fields = Vec::new();
-            csv::split_fields(&header, &mut fields)
-                .map_err(|e| Error::Csv { line: 1, detail: format!("bad header: {}", e.as_str()) })?;
-            let find = |name: &str| fields.iter().position(|f| *f.value(&header) == *name.as_bytes());
+            csv::split_fields(&header, &mut fields).map_err(|e| Error::Csv {
+                line: 1,
+                detail: format!("bad header: {}", e.as_str()),
+            })?;
+            let find =
+                |name: &str| fields.iter().position(|f| *f.value(&header) == *name.as_bytes());
             let number = find(&opts.number_column).ok_or_else(|| Error::Csv {
                 line: 1,
                 detail: format!(
@@ -184,7 +194,11 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
     let mut base = header_lines;
     let mut demoted = BTreeSet::new();
     let mut verifier = Worker::default();
-    let cut = if kind == Kind::Lines || kind == Kind::Jsonl { chunked::cut_lines } else { chunked::cut_csv };
+    let cut = if kind == Kind::Lines || kind == Kind::Jsonl {
+        chunked::cut_lines
+    } else {
+        chunked::cut_csv
+    };
     chunked::run(
         input,
         head,
@@ -206,6 +220,8 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
                 // An earlier chunk displaced some of ours: every earlier chunk is done,
                 // so deciding again against the table is exact (see dedup.rs).
                 demoted = demoted.split_off(&next);
+                #[cfg(test)]
+                REDECIDED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let mut g = ctx.dedup.read();
                 process(&ctx, &mut verifier, &piece, &mut g, false, &mut out);
             }
@@ -262,7 +278,15 @@ fn next_line(data: &[u8], pos: usize) -> (std::ops::Range<usize>, usize, u64) {
             let end = if at > pos && data[at - 1] == b'\r' { at - 1 } else { at };
             (pos..end, at + 1, 1)
         }
-        None => (pos..data.len(), data.len(), 0),
+        // The last line, without a newline: a lone trailing `\r` is still a line end.
+        None => {
+            let end = if data.len() > pos && data[data.len() - 1] == b'\r' {
+                data.len() - 1
+            } else {
+                data.len()
+            };
+            (pos..end, data.len(), 0)
+        }
     }
 }
 
@@ -431,7 +455,9 @@ fn decide<S: StandingSource>(
                 let (b, a) = footer.count_stamped(t, plan);
                 Some((b.segments, a.segments, plan != Stamp::Present, plan, false))
             }
-            Msg::Fill => ctx.fill.as_ref().map(|f| (f.before, f.after, f.appended, Stamp::Present, true)),
+            Msg::Fill => {
+                ctx.fill.as_ref().map(|f| (f.before, f.after, f.appended, Stamp::Present, true))
+            }
             Msg::Absent => None,
         };
         if let Some((before, after, appended, plan, fill)) = found {
@@ -456,7 +482,9 @@ fn decide<S: StandingSource>(
             render_allowed(ctx, w, rec, r, e, stamp, &mut out.out);
         }
     } else {
-        if reason == Reason::Malformed && out.malformed.len() < crate::report::Report::MAX_MALFORMED_LINES {
+        if reason == Reason::Malformed
+            && out.malformed.len() < crate::report::Report::MAX_MALFORMED_LINES
+        {
             out.malformed.push(r.line);
         }
         if ctx.rejects {
@@ -466,7 +494,12 @@ fn decide<S: StandingSource>(
 }
 
 /// The record's message (readability was checked by `parse`).
-fn message<'w, S: StandingSource>(ctx: &Ctx<'_, '_, S>, w: &'w mut Worker, rec: &'w [u8], r: &Rec) -> Msg<'w> {
+fn message<'w, S: StandingSource>(
+    ctx: &Ctx<'_, '_, S>,
+    w: &'w mut Worker,
+    rec: &'w [u8],
+    r: &Rec,
+) -> Msg<'w> {
     let fill_or_absent = if ctx.fill.is_some() { Msg::Fill } else { Msg::Absent };
     match ctx.kind {
         Kind::Lines => fill_or_absent,
@@ -544,11 +577,12 @@ fn render_allowed<S: StandingSource>(
             let num = (r.a as usize, r.b as usize);
             let msg = (r.c != NONE).then_some((r.c as usize, r.d as usize));
             let mut pos = 0;
-            let mut splice = |out: &mut Vec<u8>, at: (usize, usize), what: &dyn Fn(&mut Vec<u8>)| {
-                out.extend_from_slice(&rec[pos..at.0]);
-                what(out);
-                pos = at.1;
-            };
+            let mut splice =
+                |out: &mut Vec<u8>, at: (usize, usize), what: &dyn Fn(&mut Vec<u8>)| {
+                    out.extend_from_slice(&rec[pos..at.0]);
+                    what(out);
+                    pos = at.1;
+                };
             let write_num = |o: &mut Vec<u8>| {
                 o.push(b'"');
                 push_e164(o, e);

@@ -24,8 +24,9 @@ pub(crate) struct Spans {
 /// A repeated number or message field is an error (which one would count is ambiguous).
 pub(crate) fn scan(line: &[u8], number_field: &str, message_field: &str) -> Result<Spans, ()> {
     let mut de = serde_json::Deserializer::from_slice(line);
-    let (num, msg, nonempty) =
-        TopLevel { number: number_field, message: message_field }.deserialize(&mut de).map_err(drop)?;
+    let (num, msg, nonempty) = TopLevel { number: number_field, message: message_field }
+        .deserialize(&mut de)
+        .map_err(drop)?;
     de.end().map_err(drop)?;
     let trimmed = line.trim_ascii_end();
     if trimmed.last() != Some(&b'}') {
@@ -59,11 +60,17 @@ impl<'de> Visitor<'de> for TopLevel<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let (mut num, mut msg, mut nonempty) = (None, None, false);
-        while let Some(key) = map.next_key_seed(KeySeed { number: self.number, message: self.message })? {
+        while let Some(key) =
+            map.next_key_seed(KeySeed { number: self.number, message: self.message })?
+        {
             nonempty = true;
             match key {
-                Key::Number if num.is_some() => return Err(de::Error::custom("repeated number field")),
-                Key::Message if msg.is_some() => return Err(de::Error::custom("repeated message field")),
+                Key::Number if num.is_some() => {
+                    return Err(de::Error::custom("repeated number field"));
+                }
+                Key::Message if msg.is_some() => {
+                    return Err(de::Error::custom("repeated message field"));
+                }
                 Key::Number => num = Some(map.next_value::<&RawValue>()?),
                 Key::Message => msg = Some(map.next_value::<&RawValue>()?),
                 Key::Other => {
@@ -134,7 +141,10 @@ pub(crate) fn decode_str(raw: &[u8], out: &mut String) -> Option<()> {
                 let hi = hex4(inner.get(i..i + 4)?)?;
                 i += 4;
                 let cp = if (0xD800..0xDC00).contains(&hi) {
-                    let lo = inner.get(i..i + 6).filter(|s| s.starts_with(b"\\u")).and_then(|s| hex4(&s[2..]))?;
+                    let lo = inner
+                        .get(i..i + 6)
+                        .filter(|s| s.starts_with(b"\\u"))
+                        .and_then(|s| hex4(&s[2..]))?;
                     if !(0xDC00..0xE000).contains(&lo) {
                         return None;
                     }
@@ -194,7 +204,15 @@ mod tests {
 
     #[test]
     fn rejects_bad_json() {
-        for bad in [&b"[1]"[..], b"{", b"{\"to\":1,}", b"nope", b"{\"to\":\"1\",\"to\":\"2\"}", b"{} {}", b"\"s\""] {
+        for bad in [
+            &b"[1]"[..],
+            b"{",
+            b"{\"to\":1,}",
+            b"nope",
+            b"{\"to\":\"1\",\"to\":\"2\"}",
+            b"{} {}",
+            b"\"s\"",
+        ] {
             assert!(scan(bad, "to", "body").is_err(), "{}", String::from_utf8_lossy(bad));
         }
     }

@@ -109,7 +109,8 @@ pub struct Filter<'s, S: StandingSource> {
 impl<'s, S: StandingSource> Filter<'s, S> {
     /// A filter for `brand` and `purpose` (resolved once, here).
     pub fn new(source: &'s S, brand: &str, purpose: &str, opts: FilterOptions) -> Filter<'s, S> {
-        let rules = Rules { class: opts.class, now: opts.now, require_confirmed: opts.require_confirmed };
+        let rules =
+            Rules { class: opts.class, now: opts.now, require_confirmed: opts.require_confirmed };
         Filter { scope: source.scope(brand, purpose), source, opts, rules }
     }
 
@@ -301,7 +302,8 @@ impl RunOptions {
     /// `csv` or `jsonl`, or with `--message`. (A `lines` run without `--message` outputs
     /// numbers only; there is nothing to stamp.)
     pub fn needs_footer(&self) -> bool {
-        self.filter.class == Class::Marketing && (self.format != Format::Lines || self.message.is_some())
+        self.filter.class == Class::Marketing
+            && (self.format != Format::Lines || self.message.is_some())
     }
 }
 

@@ -124,7 +124,9 @@ impl Footer {
         if self.matcher.is_match(message) {
             Stamp::Present
         } else {
-            Stamp::Appended { space: message.chars().next_back().is_some_and(|c| !c.is_whitespace()) }
+            Stamp::Appended {
+                space: message.chars().next_back().is_some_and(|c| !c.is_whitespace()),
+            }
         }
     }
 
@@ -191,7 +193,10 @@ mod tests {
         assert!(Footer::new("Svar {brand} STOPP til {shortcode}", "ACME", Some("  ")).is_err());
         assert!(Footer::new("Svar {merke} STOPP", "ACME", None).is_err());
         assert!(Footer::new("   ", "ACME", None).is_err());
-        assert_eq!(Footer::new("Reply STOP to 2401", "ACME", None).unwrap().text(), "Reply STOP to 2401");
+        assert_eq!(
+            Footer::new("Reply STOP to 2401", "ACME", None).unwrap().text(),
+            "Reply STOP to 2401"
+        );
     }
 
     #[test]

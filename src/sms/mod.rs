@@ -110,7 +110,11 @@ impl Measure {
     }
 
     fn plus(self, o: Measure) -> Measure {
-        Measure { septets: self.septets + o.septets, utf16: self.utf16 + o.utf16, gsm: self.gsm && o.gsm }
+        Measure {
+            septets: self.septets + o.septets,
+            utf16: self.utf16 + o.utf16,
+            gsm: self.gsm && o.gsm,
+        }
     }
 }
 
@@ -122,7 +126,9 @@ pub fn count(text: &str) -> Count {
 /// Counts the segments of the concatenation of `parts` (e.g. message, separator, footer)
 /// without building it.
 pub fn count_parts(parts: &[&str]) -> Count {
-    let m = parts.iter().fold(Measure { septets: 0, utf16: 0, gsm: true }, |a, p| a.plus(Measure::of(p)));
+    let m = parts
+        .iter()
+        .fold(Measure { septets: 0, utf16: 0, gsm: true }, |a, p| a.plus(Measure::of(p)));
     count_measured(parts, m)
 }
 
