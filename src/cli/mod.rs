@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod filter;
 mod normalize;
 
 /// Decide, for every recipient of an SMS campaign, whether a marketing message may be sent.
@@ -20,12 +21,15 @@ pub struct Cli {
 enum Command {
     /// Normalise phone numbers (one per line on stdin) to E.164.
     Normalize(normalize::Args),
+    /// Decide every recipient of a campaign: allowed records out, rejects with reasons.
+    Filter(filter::Args),
 }
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Normalize(args) => normalize::run(args),
+        Command::Filter(args) => filter::run(args),
     }
 }
 

@@ -1,4 +1,5 @@
 //! Integration tests: run the real `sendfilter` binary on temp dirs.
 
+mod filter;
 mod harness;
 mod normalize;
