@@ -22,14 +22,14 @@ enum Command {
     /// Normalise phone numbers (one per line on stdin) to E.164.
     Normalize(normalize::Args),
     /// Decide every recipient of a campaign: allowed records out, rejects with reasons.
-    Filter(filter::Args),
+    Filter(Box<filter::Args>),
 }
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Normalize(args) => normalize::run(args),
-        Command::Filter(args) => filter::run(args),
+        Command::Filter(args) => filter::run(*args),
     }
 }
 
