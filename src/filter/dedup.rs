@@ -2,7 +2,8 @@
 //!
 //! A shared open-addressing table maps each E.164 number to the smallest record *order*
 //! seen so far (an order is `chunk_index << 32 | record_in_chunk`, so it follows input
-//! order). A worker inserts with `fetch_min`:
+//! order). A worker inserts with `fetch_min` (stored inverted as a `fetch_max`, so an
+//! all-zero table is empty):
 //!
 //! * the previous value is smaller: an earlier record has the number: `DUPLICATE`;
 //! * the slot was empty: this record is the first so far;
@@ -25,16 +26,17 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{RwLock, RwLockReadGuard};
 
 const EMPTY: u64 = 0; // E.164 numbers are never 0
-const NONE: u64 = u64::MAX;
 
+/// `inv` holds `!order` (so 0, the zero page's value, means "no order yet") and is raised
+/// with `fetch_max`, which lowers the order.
 #[repr(C, align(16))]
 struct Slot {
     key: AtomicU64,
-    order: AtomicU64,
+    inv: AtomicU64,
 }
 
 struct Table {
-    slots: Box<[Slot]>,
+    slots: Slots,
     shift: u32,
     mask: usize,
 }
@@ -42,9 +44,7 @@ struct Table {
 impl Table {
     fn with_capacity(cap: usize) -> Table {
         let cap = cap.next_power_of_two().max(1024);
-        let slots =
-            (0..cap).map(|_| Slot { key: AtomicU64::new(EMPTY), order: AtomicU64::new(NONE) });
-        Table { slots: slots.collect(), shift: 64 - cap.trailing_zeros(), mask: cap - 1 }
+        Table { slots: Slots::zeroed(cap), shift: 64 - cap.trailing_zeros(), mask: cap - 1 }
     }
 
     #[inline]
@@ -55,6 +55,70 @@ impl Table {
     /// Most records may be inserted while sharing: 3/4 load.
     fn limit(&self) -> usize {
         self.slots.len() / 4 * 3
+    }
+}
+
+/// Zeroed slots in anonymous memory, backed by transparent huge pages where the kernel
+/// allows: a probe is a random access into tens of megabytes, and with 4 KiB pages nearly
+/// every probe is also a TLB miss (a page walk, slower still under virtualisation).
+/// Zeroed pages also come lazily from the kernel, so a big table costs nothing up front.
+struct Slots {
+    ptr: std::ptr::NonNull<Slot>,
+    len: usize,
+}
+
+// SAFETY: `Slots` owns its mapping; the slots are atomics, shared like a `Box<[Slot]>`.
+unsafe impl Send for Slots {}
+// SAFETY: as above; all access through `&Slot` is atomic.
+unsafe impl Sync for Slots {}
+
+impl Slots {
+    fn zeroed(len: usize) -> Slots {
+        let bytes = len * std::mem::size_of::<Slot>();
+        // SAFETY: a fresh private anonymous mapping; the result is checked below.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            // Out of address space: nothing sensible to do but stop (like Vec's abort).
+            std::alloc::handle_alloc_error(
+                std::alloc::Layout::array::<Slot>(len).expect("layout fits"),
+            );
+        }
+        // SAFETY: advice on our own mapping; failure only means small pages.
+        unsafe { libc::madvise(p, bytes, libc::MADV_HUGEPAGE) };
+        // mmap never returns null on success and its pages are zero: all-zero atomics are
+        // valid `Slot`s (empty key, no order).
+        Slots { ptr: std::ptr::NonNull::new(p.cast()).expect("mmap success is non-null"), len }
+    }
+}
+
+impl std::ops::Deref for Slots {
+    type Target = [Slot];
+    fn deref(&self) -> &[Slot] {
+        // SAFETY: `ptr` maps `len` zero-initialised slots for our lifetime.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl std::ops::DerefMut for Slots {
+    fn deref_mut(&mut self) -> &mut [Slot] {
+        // SAFETY: as in `deref`, and `&mut self` is exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for Slots {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the mapping made in `zeroed`.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len * std::mem::size_of::<Slot>()) };
     }
 }
 
@@ -99,7 +163,7 @@ impl DedupTable {
                             i = (i + 1) & bigger.mask;
                         }
                         *bigger.slots[i].key.get_mut() = key;
-                        *bigger.slots[i].order.get_mut() = *s.order.get_mut();
+                        *bigger.slots[i].inv.get_mut() = *s.inv.get_mut();
                     }
                 }
                 *t = bigger;
@@ -170,10 +234,11 @@ impl Guard<'_> {
                 i = (i + 1) & t.mask;
                 continue;
             }
-            let prev = slot.order.fetch_min(order, Ordering::AcqRel);
+            let prev_inv = slot.inv.fetch_max(!order, Ordering::AcqRel);
+            let prev = !prev_inv;
             return if prev < order {
                 Seen::Earlier
-            } else if prev == NONE || prev == order {
+            } else if prev_inv == 0 || prev == order {
                 Seen::First
             } else {
                 Seen::Displaced(prev)
@@ -191,7 +256,7 @@ impl Guard<'_> {
             let slot = &t.slots[i];
             match slot.key.load(Ordering::Acquire) {
                 EMPTY => return true, // never inserted (not reached in practice)
-                k if k == key => return slot.order.load(Ordering::Acquire) >= order,
+                k if k == key => return !slot.inv.load(Ordering::Acquire) >= order,
                 _ => i = (i + 1) & t.mask,
             }
         }

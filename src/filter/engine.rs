@@ -208,8 +208,9 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
         Worker::default,
         |w, piece, recycled| {
             let mut out = recycled.unwrap_or_default();
-            // A record takes at least two bytes except the last: a safe upper bound.
-            let mut g = ctx.dedup.reserve(piece.data.len() / 2 + 1);
+            // Records never outnumber lines.
+            let lines = memchr::memchr_iter(b'\n', piece.data).count() + 1;
+            let mut g = ctx.dedup.reserve(lines);
             process(&ctx, w, &piece, &mut g, true, &mut out);
             out
         },
@@ -526,6 +527,21 @@ fn message<'w, S: StandingSource>(
     }
 }
 
+/// Writes `e`, copying `raw` when it already is exactly `+digits` of `e` (the common
+/// clean-input case: a copy instead of digit formatting).
+#[inline]
+fn push_number(out: &mut Vec<u8>, raw: &[u8], e: E164) {
+    if let [b'+', digits @ ..] = raw
+        && (1..=15).contains(&digits.len())
+        && digits.iter().all(u8::is_ascii_digit)
+        && digits.iter().fold(0u64, |a, d| a * 10 + u64::from(d - b'0')) == e.as_u64()
+    {
+        out.extend_from_slice(raw);
+    } else {
+        push_e164(out, e);
+    }
+}
+
 fn push_e164(out: &mut Vec<u8>, e: E164) {
     let mut b = [0u8; 16];
     let n = e.write_to(&mut b);
@@ -545,7 +561,7 @@ fn render_allowed<S: StandingSource>(
 ) {
     let footer = ctx.footer.map_or("", |f| f.text());
     match ctx.kind {
-        Kind::Lines => push_e164(out, e),
+        Kind::Lines => push_number(out, rec, e),
         Kind::Csv { number, message, .. } => {
             let fields = &w.fields[r.a as usize..r.b as usize];
             for (i, f) in fields.iter().enumerate() {
@@ -553,7 +569,7 @@ fn render_allowed<S: StandingSource>(
                     out.push(b',');
                 }
                 if i == number {
-                    push_e164(out, e);
+                    push_number(out, f.raw(rec), e);
                 } else if Some(i) == message {
                     match stamp {
                         Some((_, true)) => out.extend_from_slice(ctx.fill_bytes_csv()),
