@@ -167,7 +167,7 @@ fn data(n: usize) -> Data {
     let mut recipients = Vec::with_capacity(n);
     while recipients.len() < n {
         let k = if rng.next() % 100 < 60 {
-            4790_000_000 + rng.next() % 10_000_000 // NO mobile 9xxxxxxx
+            4_790_000_000 + rng.next() % 10_000_000 // NO mobile 9xxxxxxx
         } else {
             46_700_000_000 + rng.next() % 100_000_000 // SE mobile 70xxxxxxx
         };
