@@ -26,6 +26,9 @@ pub enum Error {
         /// What is wrong and what to do.
         detail: String,
     },
+    /// Options that contradict each other.
+    #[error("{0}")]
+    Options(String),
     /// The opt-out footer is missing or its template is wrong.
     #[error("{0}")]
     Footer(String),

@@ -326,8 +326,9 @@ pub struct Sinks<'a> {
 /// checked.
 ///
 /// # Errors
-/// [`Error::Footer`] when marketing messages have no footer, [`Error::Csv`] for a missing
-/// or unreadable header or column, [`Error::Io`] for read and write errors.
+/// [`Error::Footer`] when marketing messages have no footer, [`Error::Options`] for
+/// contradictory options, [`Error::Csv`] for a missing or unreadable header or column,
+/// [`Error::Io`] for read and write errors.
 pub fn run_with<S: StandingSource, R: Read + Send>(
     source: &S,
     opts: &RunOptions,
@@ -337,6 +338,16 @@ pub fn run_with<S: StandingSource, R: Read + Send>(
     let started = Instant::now();
     if opts.needs_footer() && opts.filter.footer.is_none() {
         return Err(no_footer());
+    }
+    let same = match opts.format {
+        Format::Csv => opts.number_column == opts.message_column,
+        Format::Jsonl => opts.number_field == opts.message_field,
+        Format::Lines => false,
+    };
+    if same {
+        return Err(Error::Options(
+            "the number and the message must be different columns/fields".into(),
+        ));
     }
     let filter = Filter::new(source, &opts.brand, &opts.purpose, opts.filter.clone());
     let counts = engine::run(&filter, opts, input, sinks)?;

@@ -196,6 +196,18 @@ fn csv_custom_columns_and_missing_column_error() {
 }
 
 #[test]
+fn same_number_and_message_column_is_refused() {
+    let mut o = options(Format::Csv);
+    o.message_column = "number".into();
+    let mut sink = Vec::new();
+    let sinks = Sinks { output: &mut sink, rejects: None, progress: None };
+    assert!(matches!(
+        run_with(&source(), &o, &b"number\n+4791000001\n"[..], sinks),
+        Err(Error::Options(_))
+    ));
+}
+
+#[test]
 fn csv_bad_records_are_malformed_and_the_run_continues() {
     let input = b"number,message\n\
                  +4791000001,ok\n\
