@@ -91,20 +91,25 @@ impl Measure {
     pub(crate) fn of(s: &str) -> Measure {
         let (mut septets, mut utf16, mut gsm) = (0usize, 0usize, true);
         let b = s.as_bytes();
-        if b.is_ascii() {
-            // Fast path: one table lookup per byte.
-            for &c in b {
+        let mut i = 0;
+        while i < b.len() {
+            let c = b[i];
+            if c < 0x80 {
+                // Most of a Nordic message is ASCII: one table lookup per byte.
                 let w = ASCII_GSM[c as usize];
                 gsm &= w != 0;
                 septets += w as usize;
+                utf16 += 1;
+                i += 1;
+            } else {
+                // `i` is at a char boundary: ASCII bytes are whole chars.
+                let ch = s[i..].chars().next().unwrap_or('\u{fffd}');
+                let w = gsm_width(ch);
+                gsm &= w != 0;
+                septets += w as usize;
+                utf16 += ch.len_utf16();
+                i += ch.len_utf8();
             }
-            return Measure { septets, utf16: b.len(), gsm };
-        }
-        for c in s.chars() {
-            let w = gsm_width(c);
-            gsm &= w != 0;
-            septets += w as usize;
-            utf16 += c.len_utf16();
         }
         Measure { septets, utf16, gsm }
     }
@@ -157,6 +162,18 @@ pub(crate) fn count_measured(parts: &[&str], m: Measure) -> Count {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The byte-wise measure equals a plain per-char definition.
+        #[test]
+        fn measure_matches_reference(s in "\\PC{0,40}|[a-z€{}^`\n æøåç🎉]{0,200}") {
+            let m = Measure::of(&s);
+            prop_assert_eq!(m.septets, s.chars().map(|c| gsm_width(c) as usize).sum::<usize>());
+            prop_assert_eq!(m.utf16, s.encode_utf16().count());
+            prop_assert_eq!(m.gsm, s.chars().all(|c| gsm_width(c) != 0));
+        }
+    }
 
     #[test]
     fn gsm_boundaries() {
