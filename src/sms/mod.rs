@@ -85,11 +85,17 @@ pub(crate) struct Measure {
     septets: usize,
     utf16: usize,
     gsm: bool,
+    /// Characters two GSM septets wide (escapes): only they can make packing differ from
+    /// plain division.
+    wide_gsm: usize,
+    /// Characters two UTF-16 units wide (surrogate pairs): likewise for UCS-2.
+    wide_ucs2: usize,
 }
 
 impl Measure {
     pub(crate) fn of(s: &str) -> Measure {
         let (mut septets, mut utf16, mut gsm) = (0usize, 0usize, true);
+        let (mut wide_gsm, mut wide_ucs2) = (0usize, 0usize);
         let b = s.as_bytes();
         let mut i = 0;
         while i < b.len() {
@@ -99,6 +105,7 @@ impl Measure {
                 let w = ASCII_GSM[c as usize];
                 gsm &= w != 0;
                 septets += w as usize;
+                wide_gsm += usize::from(w == 2);
                 utf16 += 1;
                 i += 1;
             } else {
@@ -107,11 +114,13 @@ impl Measure {
                 let w = gsm_width(ch);
                 gsm &= w != 0;
                 septets += w as usize;
+                wide_gsm += usize::from(w == 2);
                 utf16 += ch.len_utf16();
+                wide_ucs2 += usize::from(ch.len_utf16() == 2);
                 i += ch.len_utf8();
             }
         }
-        Measure { septets, utf16, gsm }
+        Measure { septets, utf16, gsm, wide_gsm, wide_ucs2 }
     }
 
     fn plus(self, o: Measure) -> Measure {
@@ -119,6 +128,8 @@ impl Measure {
             septets: self.septets + o.septets,
             utf16: self.utf16 + o.utf16,
             gsm: self.gsm && o.gsm,
+            wide_gsm: self.wide_gsm + o.wide_gsm,
+            wide_ucs2: self.wide_ucs2 + o.wide_ucs2,
         }
     }
 }
@@ -131,20 +142,23 @@ pub fn count(text: &str) -> Count {
 /// Counts the segments of the concatenation of `parts` (e.g. message, separator, footer)
 /// without building it.
 pub fn count_parts(parts: &[&str]) -> Count {
-    let m = parts
-        .iter()
-        .fold(Measure { septets: 0, utf16: 0, gsm: true }, |a, p| a.plus(Measure::of(p)));
+    let empty = Measure { septets: 0, utf16: 0, gsm: true, wide_gsm: 0, wide_ucs2: 0 };
+    let m = parts.iter().fold(empty, |a, p| a.plus(Measure::of(p)));
     count_measured(parts, m)
 }
 
 pub(crate) fn count_measured(parts: &[&str], m: Measure) -> Count {
-    let (encoding, units, single, multi) = if m.gsm {
-        (Encoding::Gsm7, m.septets, 160, 153)
+    let (encoding, units, single, multi, wide) = if m.gsm {
+        (Encoding::Gsm7, m.septets, 160, 153, m.wide_gsm)
     } else {
-        (Encoding::Ucs2, m.utf16, 70, 67)
+        (Encoding::Ucs2, m.utf16, 70, 67, m.wide_ucs2)
     };
     if units <= single {
         return Count { encoding, units, segments: 1 };
+    }
+    if wide == 0 {
+        // Every character is one unit: nothing can straddle a boundary.
+        return Count { encoding, units, segments: units.div_ceil(multi) };
     }
     // Greedy packing: a two-unit character that does not fit moves to the next segment.
     let (mut segments, mut room) = (1usize, multi);
@@ -172,6 +186,23 @@ mod tests {
             prop_assert_eq!(m.septets, s.chars().map(|c| gsm_width(c) as usize).sum::<usize>());
             prop_assert_eq!(m.utf16, s.encode_utf16().count());
             prop_assert_eq!(m.gsm, s.chars().all(|c| gsm_width(c) != 0));
+        }
+
+        /// The shortcut for texts without two-unit characters equals greedy packing.
+        #[test]
+        fn segments_match_greedy_packing(s in "[a-zå€🎉–]{0,400}") {
+            let c = count(&s);
+            let (multi, single) = if c.encoding == Encoding::Gsm7 { (153, 160) } else { (67, 70) };
+            let width = |ch: char| if c.encoding == Encoding::Gsm7 { gsm_width(ch) as usize } else { ch.len_utf16() };
+            let greedy = if c.units <= single { 1 } else {
+                let (mut segs, mut room) = (1, multi);
+                for ch in s.chars() {
+                    if width(ch) > room { segs += 1; room = multi; }
+                    room -= width(ch);
+                }
+                segs
+            };
+            prop_assert_eq!(c.segments, greedy);
         }
     }
 
