@@ -153,8 +153,10 @@ impl DedupTable {
             // No reader holds a reservation now: committed == occupied.
             let occupied = self.committed.load(Ordering::Relaxed);
             if occupied + records > t.limit() {
+                // Quadruple while small (fewer stop-the-world rehashes), then double.
+                let factor = if t.slots.len() < 1 << 24 { 4 } else { 2 };
                 let mut bigger =
-                    Table::with_capacity(((occupied + records) * 2).max(t.slots.len() * 2));
+                    Table::with_capacity(((occupied + records) * 2).max(t.slots.len() * factor));
                 for s in t.slots.iter_mut() {
                     let key = *s.key.get_mut();
                     if key != EMPTY {
