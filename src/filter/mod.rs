@@ -288,7 +288,7 @@ impl RunOptions {
             message: None,
             threads: crate::pipeline::default_threads(),
             chunk_bytes: 1 << 20,
-            expected_records: 1 << 20,
+            expected_records: 1 << 16,
         }
     }
 
