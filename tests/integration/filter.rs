@@ -203,6 +203,29 @@ fn bad_flags_exit_2() {
     }
 }
 
+#[test]
+fn write_error_mid_stream_exits_2() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let wd = workdir();
+    let input: String = (0..200_000).map(|i| format!("+4791{:06}\n", i)).collect();
+    let mut child = wd
+        .command(&args(&["--class", "service"]))
+        .stdin(Stdio::piped())
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(input.as_bytes());
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("No space left"));
+}
+
 // ---- With the real store (after merge) ----
 
 fn import(wd: &Workdir) {
