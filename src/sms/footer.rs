@@ -47,6 +47,9 @@ fn unknown_placeholder(template: &str) -> Option<&str> {
 #[derive(Clone, Debug)]
 pub struct Footer {
     text: String,
+    /// The footer lower-cased when it is ASCII: matched without the regex engine (the hot
+    /// path; the regex's per-thread cache pool showed up in profiles).
+    ascii_lower: Option<Vec<u8>>,
     matcher: regex::Regex,
     measure: Measure,
 }
@@ -111,7 +114,8 @@ impl Footer {
             .build()
             .map_err(|e| Error::Footer(format!("footer cannot be matched: {e}")))?;
         let measure = Measure::of(&text);
-        Ok(Footer { text, matcher, measure })
+        let ascii_lower = text.is_ascii().then(|| text.to_ascii_lowercase().into_bytes());
+        Ok(Footer { text, ascii_lower, matcher, measure })
     }
 
     /// The footer text.
@@ -121,7 +125,11 @@ impl Footer {
 
     /// Decides how `message` is stamped, without building the stamped text.
     pub fn plan(&self, message: &str) -> Stamp {
-        if self.matcher.is_match(message) {
+        let present = match &self.ascii_lower {
+            Some(needle) => contains_ascii_ci(message.as_bytes(), needle),
+            None => self.matcher.is_match(message),
+        };
+        if present {
             Stamp::Present
         } else {
             Stamp::Appended {
@@ -166,6 +174,28 @@ impl Footer {
             }
         }
     }
+}
+
+/// True when `hay` contains `needle` (ASCII, lower-case), ignoring ASCII case.
+fn contains_ascii_ci(hay: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else { return true };
+    let last_start = match hay.len().checked_sub(needle.len()) {
+        Some(n) => n,
+        None => return false,
+    };
+    let mut from = 0;
+    while from <= last_start {
+        let window = &hay[from..=last_start];
+        let Some(i) = memchr::memchr2(first, first.to_ascii_uppercase(), window) else {
+            return false;
+        };
+        let at = from + i;
+        if hay[at + 1..at + needle.len()].eq_ignore_ascii_case(rest) {
+            return true;
+        }
+        from = at + 1;
+    }
+    false
 }
 
 #[cfg(test)]
@@ -214,6 +244,38 @@ mod tests {
         // Without the brand it is not our footer: append.
         f.stamp("Hei. Svar STOPP til 2401", &mut out);
         assert_eq!(out, "Hei. Svar STOPP til 2401 Svar ACME STOPP til 2401");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ascii_matcher_agrees_with_regex_prop(m in "[sSvVaArR AaCcMmEe tTiIlL24å0]{0,40}", pre in "[sS ]{0,3}") {
+            let f = Footer::new("Svar {brand} STOPP til {shortcode}", "ACME", Some("2401")).unwrap();
+            let re = regex::RegexBuilder::new(&regex::escape(f.text())).case_insensitive(true).build().unwrap();
+            for msg in [m.clone(), format!("{pre}{m} SVAR acme stopp TIL 2401{pre}")] {
+                proptest::prop_assert_eq!(f.plan(&msg) == Stamp::Present, re.is_match(&msg));
+            }
+        }
+    }
+
+    #[test]
+    fn ascii_matcher_agrees_with_regex() {
+        let f = no();
+        let re = regex::RegexBuilder::new(&regex::escape(f.text()))
+            .case_insensitive(true)
+            .build()
+            .unwrap();
+        for m in [
+            "",
+            "Svar ACME STOPP til 2401",
+            "xsvar acme stopp til 2401y",
+            "Svar ACME STOPP til 240",
+            "Svar STOPP til 2401",
+            "SSvar ACME STOPP til 2401",
+            "å Svar ACME STOPP TIL 2401 ø",
+            "Svar ACME STOPP til 24",
+        ] {
+            assert_eq!(f.plan(m) == Stamp::Present, re.is_match(m), "{m:?}");
+        }
     }
 
     #[test]
