@@ -7,15 +7,15 @@
 //! (default 1,000,000); `SENDFILTER_BENCH_THREADS` the workers (default 2).
 //!
 //! Medians recorded 2026-11-23 (1 M recipients, 2 workers, 2-core VM shared with other
-//! builds, load average 3–4, so absolute numbers are low and noisy; the ratio to the
-//! baseline is the steadier figure):
+//! builds, load average ~2.7; absolute numbers are noisy, earlier runs under load 4–5 gave
+//! half of these):
 //!
 //! | bench                          | median       | vs naive |
 //! |--------------------------------|--------------|----------|
-//! | lines_clean/sendfilter         | 14.2 M rec/s | 4.6×     |
-//! | lines_clean/naive_two_hashsets |  3.1 M rec/s | 1×       |
-//! | lines_messy/sendfilter         | 27.2 M rec/s | (placeholder normaliser: 3/4 INVALID) |
-//! | csv_footer/sendfilter          |  4.2 M rec/s | 1.4×     |
+//! | lines_clean/sendfilter         | 16.3 M rec/s | 5.1×     |
+//! | lines_clean/naive_two_hashsets |  3.2 M rec/s | 1×       |
+//! | lines_messy/sendfilter         | 47.7 M rec/s | (placeholder normaliser: 3/4 INVALID) |
+//! | csv_footer/sendfilter          |  8.5 M rec/s | 2.7×     |
 
 use std::collections::HashSet;
 use std::hint::black_box;
