@@ -21,4 +21,18 @@ pub enum Error {
     /// The consent store failed (corruption, I/O, invalid input).
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// The CSV input cannot be used at all (no header, a missing column).
+    #[error("CSV line {line}: {detail}")]
+    Csv {
+        /// 1-based input line.
+        line: u64,
+        /// What is wrong and what to do.
+        detail: String,
+    },
+    /// Options that contradict each other.
+    #[error("{0}")]
+    Options(String),
+    /// The opt-out footer is missing or its template is wrong.
+    #[error("{0}")]
+    Footer(String),
 }

@@ -16,17 +16,57 @@
 //! * [`phone`] turns any written form of a phone number into E.164 or a typed error.
 //! * [`pipeline`] runs per-record work on all cores while keeping input order.
 //! * [`standing`] is the contract between the store and the filter.
+//! * [`decision`] holds the [`Reason`] codes and the pure rule function; [`filter`] applies
+//!   them to one number ([`Filter::decide`]) or to a stream ([`run_with`]); [`sms`] counts
+//!   GSM 03.38 / UCS-2 segments and stamps the opt-out footer; [`report`] sums it up.
+//!
+//! ## Filtering a campaign
+//!
+//! From the shell (`sendfilter filter --help` has every flag):
+//!
+//! ```text
+//! sendfilter filter --store DIR --brand ACME --purpose offers --format csv --shortcode 2401 \
+//!     --rejects rejects.csv --report report.json < campaign.csv > send.csv
+//! ```
+//!
+//! From a service, one decision at a time (no duplicate check; share the `Filter` between
+//! threads):
+//!
+//! ```
+//! use sendfilter::{Filter, FilterOptions, MemorySource, Reason};
+//! let source = MemorySource::default(); // the store's view in production
+//! let filter = Filter::new(&source, "ACME", "offers", FilterOptions::at(sendfilter::timefmt::now()));
+//! assert_eq!(filter.decide("+4791234567").reason, Reason::NoConsent);
+//! ```
+//!
+//! A stream is [`run_with`] (see [`filter`] for an example); throughput is measured by
+//! `cargo bench --bench filter` against a naive two-`HashSet` baseline.
+//!
+//! What is fast: `lines` and `csv` with clean numbers (no allocation or formatting per
+//! record, lookups prefetched a batch ahead, duplicates found in a shared lock-free table).
+//! What is not: `jsonl` (a full JSON validation per line), and inputs with very long quoted
+//! CSV fields (a chunk must hold whole records).
+//!
+//! Known quirks: CSV record boundaries follow quote parity, so a stray odd `"` makes one
+//! MALFORMED record run on to the next quote; output CSV lines end in `\n`.
 #![deny(missing_docs)]
 
+pub mod decision;
 pub mod error;
+pub mod filter;
 pub mod phone;
 pub mod pipeline;
+pub mod report;
+pub mod sms;
 pub mod standing;
 pub mod store;
 pub mod synth;
 pub mod timefmt;
 
+pub use decision::{Class, Reason, Verdict};
 pub use error::Error;
+pub use filter::{Filter, FilterOptions, Format, RunOptions, Sinks, run_with};
 pub use phone::{E164, PhoneError, Region};
+pub use report::{Counts, Report};
 pub use standing::{ConsentState, MemorySource, Standing, StandingSource, Timestamp};
 pub use store::{Store, StoreError, StoreView};

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod compact;
 mod consent;
+mod filter;
 mod import;
 mod info;
 mod normalize;
@@ -31,6 +32,8 @@ enum Command {
     Consent(consent::Args),
     Compact(compact::Args),
     Info(info::Args),
+    /// Decide every recipient of a campaign: allowed records out, rejects with reasons.
+    Filter(Box<filter::Args>),
 }
 
 /// Runs the parsed command line.
@@ -42,6 +45,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Consent(args) => consent::run(args),
         Command::Compact(args) => compact::run(args),
         Command::Info(args) => info::run(args),
+        Command::Filter(args) => filter::run(*args),
     }
 }
 

@@ -1,0 +1,218 @@
+//! `sendfilter filter`: decide every recipient on stdin; allowed records to stdout.
+
+use std::fs::File;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use sendfilter::filter::{FilterOptions, Format, RunOptions, Sinks};
+use sendfilter::phone::Regions;
+use sendfilter::sms::{Footer, default_template};
+use sendfilter::{Class, StandingSource, timefmt};
+
+/// Decide, for every recipient on stdin, whether a message may be sent.
+///
+/// Allowed records go to stdout in input order: numbers in E.164, marketing messages
+/// stamped with the opt-out footer. Every record gets exactly one reason: MALFORMED,
+/// INVALID_NUMBER, DUPLICATE, STOPPED, NO_CONSENT, CONSENT_EXPIRED, CONSENT_UNCONFIRMED,
+/// TOO_LONG, or allowed. Rejected records go to --rejects with their reason.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 when the run completed (whatever was rejected); 2 on any error \
+    (store cannot be opened, bad options or header, I/O error). On an error before the run starts \
+    nothing is written to stdout. A closed stdout (broken pipe) ends the run quietly with 0.\n\n\
+    Formats: lines = one number per line (rejects: original<TAB>REASON); csv = RFC 4180 with a \
+    header (rejects: the record plus a reason column); jsonl = one object per line (rejects: the \
+    object plus a \"reason\" field). Blank lines are skipped. A UTF-8 BOM is dropped. CSV output \
+    lines end in \\n.\n\n\
+    The footer only matters where there is a message: a lines run without --message writes \
+    numbers only and needs no --shortcode/--footer; csv and jsonl marketing runs do."
+)]
+pub struct Args {
+    /// The store directory (stops and consents).
+    #[arg(long, value_name = "DIR")]
+    store: PathBuf,
+    /// The brand whose stops and consents apply.
+    #[arg(long)]
+    brand: String,
+    /// The consent purpose, e.g. offers.
+    #[arg(long)]
+    purpose: String,
+    /// marketing (consent, stops, footer) or service (no consent check, no footer).
+    #[arg(long, default_value = "marketing")]
+    class: Class,
+    /// Region for numbers in national form; also picks the default footer wording. A list
+    /// such as NO,SE adds fallbacks: a number not valid in the first region is read again
+    /// with each fallback in order (for lists mixing two countries' national forms).
+    #[arg(long, default_value = "NO", value_name = "CC[,CC...]")]
+    region: Regions,
+    /// Record format: lines, csv or jsonl.
+    #[arg(long, default_value = "lines")]
+    format: Format,
+    /// csv: the column with the number.
+    #[arg(long, default_value = "number")]
+    number_column: String,
+    /// csv: the column with the message.
+    #[arg(long, default_value = "message")]
+    message_column: String,
+    /// jsonl: the field with the number.
+    #[arg(long, default_value = "to")]
+    number_field: String,
+    /// jsonl: the field with the message.
+    #[arg(long, default_value = "body")]
+    message_field: String,
+    /// Short code for the opt-out reply, used by the footer's {shortcode}.
+    #[arg(long, value_name = "N")]
+    shortcode: Option<String>,
+    /// Footer template with {brand} and {shortcode}. Default by --region, e.g. NO:
+    /// "Svar {brand} STOPP til {shortcode}", SE: "Svara {brand} STOPP till {shortcode}".
+    #[arg(long, value_name = "TEMPLATE")]
+    footer: Option<String>,
+    /// Message for records without one (missing column/field or empty value).
+    #[arg(long, value_name = "TEXT")]
+    message: Option<String>,
+    /// Reject (TOO_LONG) messages needing more SMS segments than N after stamping.
+    #[arg(long, value_name = "N")]
+    max_segments: Option<u32>,
+    /// Require a confirmed (double opt-in) consent.
+    #[arg(long)]
+    require_confirmed: bool,
+    /// Write rejected records with their reason here (created mode 0600).
+    #[arg(long, value_name = "FILE")]
+    rejects: Option<PathBuf>,
+    /// Write a JSON report (counts per reason, segments, store version, speed) here.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Decide as of this instant (RFC 3339) instead of the current time.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
+    now: Option<i64>,
+    /// Worker threads (default: all cores).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+}
+
+fn parse_now(s: &str) -> Result<i64, String> {
+    timefmt::parse_rfc3339(s)
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let opts = run_options(&args)?;
+    // Fail closed: no source, no output.
+    let source = open_source(&args.store)?;
+    run_with_source(&args, &opts, &source)
+}
+
+/// Opens the store read-only as a [`StandingSource`]: the snapshot's tables verified, the
+/// journal tail folded in. Fails closed: any error here ends the run before any output.
+fn open_source(dir: &Path) -> anyhow::Result<sendfilter::StoreView> {
+    sendfilter::store::open_view(dir).with_context(|| format!("opening store {}", dir.display()))
+}
+
+fn run_options(args: &Args) -> anyhow::Result<RunOptions> {
+    let now = args.now.unwrap_or_else(timefmt::now);
+    let mut filter = FilterOptions::at(now);
+    filter.class = args.class;
+    filter.region = args.region.clone();
+    filter.require_confirmed = args.require_confirmed;
+    filter.max_segments = args.max_segments;
+    let mut opts = RunOptions::new(&args.brand, &args.purpose, filter);
+    opts.format = args.format;
+    opts.number_column = args.number_column.clone();
+    opts.message_column = args.message_column.clone();
+    opts.number_field = args.number_field.clone();
+    opts.message_field = args.message_field.clone();
+    opts.message = args.message.clone();
+    if let Some(t) = args.threads {
+        anyhow::ensure!(t >= 1, "--threads must be at least 1");
+        opts.threads = t;
+    }
+    if args.class == Class::Marketing
+        && (opts.needs_footer() || args.footer.is_some() || args.shortcode.is_some())
+    {
+        let template = args.footer.as_deref().unwrap_or(default_template(args.region.primary()));
+        opts.filter.footer = Some(Footer::new(template, &args.brand, args.shortcode.as_deref())?);
+    }
+    Ok(opts)
+}
+
+fn run_with_source<S: StandingSource>(
+    args: &Args,
+    opts: &RunOptions,
+    source: &S,
+) -> anyhow::Result<ExitCode> {
+    let mut opts = opts.clone();
+    let stdin = std::io::stdin();
+    opts.expected_records = expected_records(opts.format);
+
+    let mut rejects = match &args.rejects {
+        Some(p) => Some(std::io::BufWriter::with_capacity(1 << 16, create_private(p)?)),
+        None => None,
+    };
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let started = Instant::now();
+    let mut last = started;
+    let tty = std::io::stderr().is_terminal();
+    let mut progress = |n: u64| {
+        if tty && last.elapsed().as_secs_f64() >= 1.0 && started.elapsed().as_secs() >= 2 {
+            last = Instant::now();
+            let rate = n as f64 / started.elapsed().as_secs_f64() / 1e6;
+            eprint!("\rsendfilter filter: {n} records, {rate:.1} M/s   ");
+        }
+    };
+    let sinks = Sinks {
+        output: &mut out,
+        rejects: rejects.as_mut().map(|w| w as &mut dyn Write),
+        progress: Some(&mut progress),
+    };
+    let report = sendfilter::run_with(source, &opts, stdin, sinks).context("filtering")?;
+    if tty && started.elapsed().as_secs() >= 2 {
+        eprintln!();
+    }
+    if let Some(p) = &args.report {
+        let json = serde_json::to_string_pretty(&report.to_json())?;
+        std::fs::write(p, json + "\n")
+            .with_context(|| format!("writing report {}", p.display()))?;
+    }
+    eprintln!("sendfilter filter: {}", report.summary());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Sizes the duplicate table from stdin's length when it is a file (it grows otherwise).
+fn expected_records(format: Format) -> usize {
+    use std::os::fd::AsFd;
+    let len = std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .ok()
+        .map(File::from)
+        .and_then(|f| f.metadata().ok())
+        .filter(|m| m.is_file())
+        .map_or(0, |m| m.len() as usize);
+    // Typical record sizes (clean E.164 lines are 13 bytes, campaign CSV rows ~70): an
+    // overestimate costs page zeroing on every run, an underestimate one or two rehashes.
+    let per_record = if format == Format::Lines { 13 } else { 64 };
+    if len == 0 {
+        // A pipe: size for a mid-sized campaign (64 MiB of table); bigger ones grow.
+        return 1 << 21;
+    }
+    (len / per_record).max(1 << 16)
+}
+
+/// Creates (truncates) a file only the owner can read: rejects hold personal data.
+fn create_private(path: &Path) -> anyhow::Result<File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating rejects file {}", path.display()))?;
+    // An existing file keeps its mode on open: tighten it.
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("restricting rejects file {}", path.display()))?;
+    Ok(f)
+}

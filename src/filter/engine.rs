@@ -1,0 +1,712 @@
+//! The streaming engine: parse, decide and render chunks of records.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+
+use super::chunked::{self, Piece};
+use super::csv::{self, Field};
+use super::dedup::{DedupTable, Guard, Seen};
+use super::{Filter, Format, RunOptions, Sinks, json, read_some};
+use crate::decision::{Class, Reason};
+use crate::error::Error;
+use crate::phone::E164;
+use crate::report::{Counts, Report};
+use crate::sms::{Footer, Stamp};
+use crate::standing::StandingSource;
+
+/// Records parsed (and prefetched) before any of them is decided.
+const BATCH: usize = 32;
+const NONE: u32 = u32::MAX;
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Chunks decided again because of demotions (tests check the path is exercised).
+#[cfg(test)]
+pub(crate) static REDECIDED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// One chunk's results, recycled between chunks.
+#[derive(Default)]
+pub(crate) struct ChunkOut {
+    out: Vec<u8>,
+    rej: Vec<u8>,
+    counts: Counts,
+    /// Orders of later records this chunk displaced as first occurrence.
+    demotions: Vec<u64>,
+    /// `\n` in the chunk (for input line numbers).
+    newlines: u64,
+    /// Chunk-local line numbers of the first malformed records.
+    malformed: Vec<u32>,
+}
+
+impl ChunkOut {
+    fn clear(&mut self) {
+        self.out.clear();
+        self.rej.clear();
+        self.counts = Counts::default();
+        self.demotions.clear();
+        self.newlines = 0;
+        self.malformed.clear();
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Lines,
+    Csv { number: usize, message: Option<usize>, fields: usize },
+    Jsonl,
+}
+
+/// `--message`, stamped once for the whole run.
+struct Fill {
+    before: usize,
+    after: usize,
+    appended: bool,
+    csv: Vec<u8>,
+    json: Vec<u8>,
+}
+
+struct Ctx<'a, 's, S: StandingSource> {
+    filter: &'a Filter<'s, S>,
+    opts: &'a RunOptions,
+    kind: Kind,
+    /// The footer when allowed records get stamped (marketing only).
+    footer: Option<&'a Footer>,
+    fill: Option<Fill>,
+    rejects: bool,
+    dedup: DedupTable,
+}
+
+/// One parsed record. Spans are relative to the record's start.
+#[derive(Clone, Copy)]
+struct Rec {
+    order: u64,
+    line: u32,
+    start: u32,
+    end: u32,
+    number: u64,
+    pre: Reason,
+    /// csv: fields range in the batch; jsonl: number value span.
+    a: u32,
+    b: u32,
+    /// jsonl: message value span (`NONE` when absent).
+    c: u32,
+    d: u32,
+    /// jsonl: the closing brace (`NONE` when the line is not an object); nonempty flag.
+    close: u32,
+    nonempty: bool,
+}
+
+#[derive(Default)]
+struct Worker {
+    batch: Vec<Rec>,
+    fields: Vec<Field>,
+    tmp: Vec<Field>,
+    bytes: Vec<u8>,
+    text: String,
+}
+
+/// A message as found in a record.
+enum Msg<'a> {
+    Text(&'a str),
+    Fill,
+    Absent,
+}
+
+pub(super) fn run<S: StandingSource, R: Read + Send>(
+    filter: &Filter<'_, S>,
+    opts: &RunOptions,
+    mut input: R,
+    sinks: Sinks<'_>,
+) -> Result<(Counts, Vec<u64>), Error> {
+    let Sinks { output, mut rejects, mut progress } = sinks;
+    let mut head = Vec::new();
+    let mut more = read_some(&mut input, &mut head, 64 << 10)?;
+    if head.starts_with(BOM) {
+        head.drain(..BOM.len());
+    }
+    let marketing = filter.options().class == Class::Marketing;
+    let footer = if marketing { filter.options().footer.as_ref() } else { None };
+    let fill = opts.message.as_deref().map(|m| make_fill(footer, m));
+
+    let mut header_lines = 0u64;
+    let mut out_header = Vec::new();
+    let mut rej_header = Vec::new();
+    let kind = match opts.format {
+        Format::Lines => Kind::Lines,
+        Format::Jsonl => Kind::Jsonl,
+        Format::Csv => {
+            while more && chunked::cut_csv(&head).is_none() {
+                let n = head.len().max(64 << 10);
+                more = read_some(&mut input, &mut head, n)?;
+            }
+            if head.is_empty() {
+                return Err(Error::Csv {
+                    line: 1,
+                    detail: "empty input: CSV needs a header line".into(),
+                });
+            }
+            let (range, next, nl) = csv::next_record(&head, 0);
+            let header = head[range].to_vec();
+            header_lines = nl;
+            head.drain(..next);
+            let mut fields = Vec::new();
+            csv::split_fields(&header, &mut fields).map_err(|e| Error::Csv {
+                line: 1,
+                detail: format!("bad header: {}", e.as_str()),
+            })?;
+            let find =
+                |name: &str| fields.iter().position(|f| *f.value(&header) == *name.as_bytes());
+            let number = find(&opts.number_column).ok_or_else(|| Error::Csv {
+                line: 1,
+                detail: format!(
+                    "no {:?} column in the header (choose one with --number-column)",
+                    opts.number_column
+                ),
+            })?;
+            let message = find(&opts.message_column);
+            out_header.extend_from_slice(&header);
+            if message.is_none() && fill.is_some() {
+                out_header.push(b',');
+                csv::push_field(&mut out_header, opts.message_column.as_bytes());
+            }
+            out_header.push(b'\n');
+            rej_header.extend_from_slice(&header);
+            rej_header.extend_from_slice(b",reason\n");
+            Kind::Csv { number, message, fields: fields.len() }
+        }
+    };
+
+    let ctx = Ctx {
+        filter,
+        opts,
+        kind,
+        footer,
+        fill,
+        rejects: rejects.is_some(),
+        dedup: DedupTable::new(opts.expected_records),
+    };
+    output.write_all(&out_header)?;
+    if let Some(r) = rejects.as_mut() {
+        r.write_all(&rej_header)?;
+    }
+
+    let mut total = Counts::default();
+    let mut malformed = Vec::new();
+    let mut base = header_lines;
+    let mut demoted = BTreeSet::new();
+    let mut verifier = Worker::default();
+    let cut = if kind == Kind::Lines || kind == Kind::Jsonl {
+        chunked::cut_lines
+    } else {
+        chunked::cut_csv
+    };
+    chunked::run(
+        input,
+        head,
+        opts.threads,
+        opts.chunk_bytes,
+        cut,
+        Worker::default,
+        |w, piece, recycled| {
+            let mut out = recycled.unwrap_or_default();
+            // Records never outnumber lines.
+            let lines = memchr::memchr_iter(b'\n', piece.data).count() + 1;
+            let mut g = ctx.dedup.reserve(lines);
+            process(&ctx, w, &piece, &mut g, true, &mut out);
+            out
+        },
+        |mut out, piece| {
+            demoted.extend(out.demotions.drain(..));
+            let next = (piece.index + 1) << 32;
+            if demoted.first().is_some_and(|&o| o < next) {
+                // An earlier chunk displaced some of ours: every earlier chunk is done,
+                // so deciding again against the table is exact (see dedup.rs).
+                demoted = demoted.split_off(&next);
+                #[cfg(test)]
+                REDECIDED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let mut g = ctx.dedup.read();
+                process(&ctx, &mut verifier, &piece, &mut g, false, &mut out);
+            }
+            output.write_all(&out.out)?;
+            if let Some(r) = rejects.as_mut() {
+                r.write_all(&out.rej)?;
+            }
+            total.add(&out.counts);
+            for &l in &out.malformed {
+                if malformed.len() < Report::MAX_MALFORMED_LINES {
+                    malformed.push(base + u64::from(l));
+                }
+            }
+            base += out.newlines;
+            if let Some(p) = progress.as_mut() {
+                p(total.input());
+            }
+            Ok(out)
+        },
+    )?;
+    output.flush()?;
+    if let Some(r) = rejects.as_mut() {
+        r.flush()?;
+    }
+    Ok((total, malformed))
+}
+
+fn make_fill(footer: Option<&Footer>, m: &str) -> Fill {
+    let mut text = String::new();
+    let (mut before, mut after, mut appended) = (0, 0, false);
+    match footer {
+        Some(f) => {
+            let plan = f.stamp(m, &mut text);
+            let (b, a) = f.count_stamped(m, plan);
+            (before, after, appended) = (b.segments, a.segments, plan != Stamp::Present);
+        }
+        None => text.push_str(m),
+    }
+    let mut csv = Vec::new();
+    csv::push_field(&mut csv, text.as_bytes());
+    let mut json = vec![b'"'];
+    json::push_escaped(&mut json, &text);
+    json.push(b'"');
+    Fill { before, after, appended, csv, json }
+}
+
+/// The next line-delimited record: its range without `\n`/`\r\n`, the next position, and
+/// the newlines consumed.
+#[inline]
+fn next_line(data: &[u8], pos: usize) -> (std::ops::Range<usize>, usize, u64) {
+    match memchr::memchr(b'\n', &data[pos..]) {
+        Some(j) => {
+            let at = pos + j;
+            let end = if at > pos && data[at - 1] == b'\r' { at - 1 } else { at };
+            (pos..end, at + 1, 1)
+        }
+        // The last line, without a newline: a lone trailing `\r` is still a line end.
+        None => {
+            let end = if data.len() > pos && data[data.len() - 1] == b'\r' {
+                data.len() - 1
+            } else {
+                data.len()
+            };
+            (pos..end, data.len(), 0)
+        }
+    }
+}
+
+fn process<S: StandingSource>(
+    ctx: &Ctx<'_, '_, S>,
+    w: &mut Worker,
+    piece: &Piece<'_>,
+    g: &mut Guard<'_>,
+    insert: bool,
+    out: &mut ChunkOut,
+) {
+    out.clear();
+    let data = piece.data;
+    let (mut pos, mut line, mut idx) = (0usize, 1u64, 0u64);
+    while pos < data.len() {
+        w.batch.clear();
+        w.fields.clear();
+        while w.batch.len() < BATCH && pos < data.len() {
+            let (range, next, nl) = match ctx.kind {
+                Kind::Csv { .. } => csv::next_record(data, pos),
+                _ => next_line(data, pos),
+            };
+            let rec_line = line;
+            line += nl;
+            pos = next;
+            let rec = &data[range.clone()];
+            let blank = match ctx.kind {
+                Kind::Jsonl => rec.trim_ascii().is_empty(),
+                _ => rec.is_empty(),
+            };
+            if blank {
+                out.counts.blank_lines += 1;
+                continue;
+            }
+            let mut r = Rec {
+                order: piece.index << 32 | idx,
+                line: rec_line as u32,
+                start: range.start as u32,
+                end: range.end as u32,
+                number: 0,
+                pre: Reason::Allowed,
+                a: 0,
+                b: 0,
+                c: NONE,
+                d: NONE,
+                close: NONE,
+                nonempty: false,
+            };
+            idx += 1;
+            parse(ctx, w, rec, &mut r);
+            if r.pre == Reason::Allowed {
+                // `number` is a valid E.164 here (set by parse).
+                if let Some(e) = E164::from_u64(r.number) {
+                    ctx.filter.prefetch(e);
+                }
+                if insert {
+                    g.prefetch(r.number);
+                }
+            }
+            w.batch.push(r);
+        }
+        for i in 0..w.batch.len() {
+            let r = w.batch[i];
+            decide(ctx, w, data, &r, g, insert, out);
+        }
+    }
+    out.newlines = line - 1;
+}
+
+/// Rules 1 and 2: read the record, normalise the number, check the message is readable.
+fn parse<S: StandingSource>(ctx: &Ctx<'_, '_, S>, w: &mut Worker, rec: &[u8], r: &mut Rec) {
+    let filter = ctx.filter;
+    let number = match ctx.kind {
+        Kind::Lines => filter.normalize(rec),
+        Kind::Csv { number, message, fields } => {
+            if csv::split_fields(rec, &mut w.tmp).is_err() || w.tmp.len() != fields {
+                r.pre = Reason::Malformed;
+                return;
+            }
+            r.a = w.fields.len() as u32;
+            w.fields.extend_from_slice(&w.tmp);
+            r.b = w.fields.len() as u32;
+            if let Some(m) = message
+                && std::str::from_utf8(w.tmp[m].value_into(rec, &mut w.bytes)).is_err()
+            {
+                r.pre = Reason::Malformed;
+                return;
+            }
+            filter.normalize(w.tmp[number].value_into(rec, &mut w.bytes))
+        }
+        Kind::Jsonl => {
+            let Ok(spans) = json::scan(rec, &ctx.opts.number_field, &ctx.opts.message_field) else {
+                r.pre = Reason::Malformed;
+                return;
+            };
+            r.close = spans.close as u32;
+            r.nonempty = spans.nonempty;
+            if let Some(m) = spans.message {
+                (r.c, r.d) = (m.start as u32, m.end as u32);
+                let raw = &rec[m];
+                if raw != b"null" && json::decode_str(raw, &mut w.text).is_none() {
+                    r.pre = Reason::Malformed; // not a string, or a lone surrogate
+                    return;
+                }
+            }
+            let Some(n) = spans.number else {
+                r.pre = Reason::Malformed;
+                return;
+            };
+            (r.a, r.b) = (n.start as u32, n.end as u32);
+            let raw = &rec[n];
+            match raw.first() {
+                Some(b'"') => match json::decode_str(raw, &mut w.text) {
+                    Some(()) => filter.normalize(w.text.as_bytes()),
+                    None => Err(Reason::Malformed),
+                },
+                // A bare JSON number: give its digits to the normaliser.
+                Some(b'0'..=b'9') => filter.normalize(raw),
+                _ => Err(Reason::Malformed),
+            }
+        }
+    };
+    match number {
+        Ok(e) => r.number = e.as_u64(),
+        Err(reason) => r.pre = reason,
+    }
+}
+
+/// Rules 3–9 for one parsed record, then rendering.
+fn decide<S: StandingSource>(
+    ctx: &Ctx<'_, '_, S>,
+    w: &mut Worker,
+    data: &[u8],
+    r: &Rec,
+    g: &mut Guard<'_>,
+    insert: bool,
+    out: &mut ChunkOut,
+) {
+    let rec = &data[r.start as usize..r.end as usize];
+    let e164 = E164::from_u64(r.number);
+    let mut reason = r.pre;
+    if let (Reason::Allowed, Some(e)) = (reason, e164) {
+        let first = if insert {
+            match g.insert(r.number, r.order) {
+                Seen::Earlier => false,
+                Seen::First => true,
+                Seen::Displaced(later) => {
+                    out.demotions.push(later);
+                    true
+                }
+            }
+        } else {
+            g.is_first(r.number, r.order)
+        };
+        reason = if first { ctx.filter.decide_e164(e) } else { Reason::Duplicate };
+    }
+
+    // Rule 9 and stamping, for allowed marketing messages.
+    let mut stamp = None;
+    if reason == Reason::Allowed
+        && let Some(footer) = ctx.footer
+    {
+        let found = match message(ctx, w, rec, r) {
+            Msg::Text(t) => {
+                let plan = footer.plan(t);
+                let (b, a) = footer.count_stamped(t, plan);
+                Some((b.segments, a.segments, plan != Stamp::Present, plan, false))
+            }
+            Msg::Fill => {
+                ctx.fill.as_ref().map(|f| (f.before, f.after, f.appended, Stamp::Present, true))
+            }
+            Msg::Absent => None,
+        };
+        if let Some((before, after, appended, plan, fill)) = found {
+            if ctx.filter.options().max_segments.is_some_and(|m| after > m as usize) {
+                reason = Reason::TooLong;
+            } else {
+                let c = &mut out.counts;
+                c.messages += 1;
+                c.segments_before += before as u64;
+                c.segments_after += after as u64;
+                c.footer_added += u64::from(appended);
+                c.footer_extra_segment += u64::from(after > before);
+                stamp = Some((plan, fill));
+            }
+        }
+    }
+
+    out.counts.reasons[reason.index()] += 1;
+    if reason == Reason::Allowed {
+        // Allowed implies a valid number.
+        if let Some(e) = e164 {
+            render_allowed(ctx, w, rec, r, e, stamp, &mut out.out);
+        }
+    } else {
+        if reason == Reason::Malformed
+            && out.malformed.len() < crate::report::Report::MAX_MALFORMED_LINES
+        {
+            out.malformed.push(r.line);
+        }
+        if ctx.rejects {
+            render_reject(ctx.kind, rec, r, reason, &mut out.rej);
+        }
+    }
+}
+
+/// The record's message (readability was checked by `parse`).
+fn message<'w, S: StandingSource>(
+    ctx: &Ctx<'_, '_, S>,
+    w: &'w mut Worker,
+    rec: &'w [u8],
+    r: &Rec,
+) -> Msg<'w> {
+    let fill_or_absent = if ctx.fill.is_some() { Msg::Fill } else { Msg::Absent };
+    match ctx.kind {
+        Kind::Lines => fill_or_absent,
+        Kind::Csv { message: None, .. } => fill_or_absent,
+        Kind::Csv { message: Some(m), .. } => {
+            let f = w.fields[r.a as usize + m];
+            let v = f.value_into(rec, &mut w.bytes);
+            if v.is_empty() {
+                return fill_or_absent;
+            }
+            // SAFETY: `parse` rejected the record as MALFORMED unless this very value (the
+            // same field of the same bytes, unescaped the same way) is UTF-8.
+            Msg::Text(unsafe { std::str::from_utf8_unchecked(v) })
+        }
+        Kind::Jsonl => {
+            if r.c == NONE || &rec[r.c as usize..r.d as usize] == b"null" {
+                return fill_or_absent;
+            }
+            match json::decode_str(&rec[r.c as usize..r.d as usize], &mut w.text) {
+                Some(()) if w.text.is_empty() => fill_or_absent,
+                Some(()) => Msg::Text(&w.text),
+                None => Msg::Absent, // not reached: parse rejects bad strings
+            }
+        }
+    }
+}
+
+/// Writes `e`, copying `raw` when it already is exactly `+digits` of `e` (the common
+/// clean-input case: a copy instead of digit formatting).
+#[inline]
+fn push_number(out: &mut Vec<u8>, raw: &[u8], e: E164) {
+    if let [b'+', digits @ ..] = raw
+        && (1..=15).contains(&digits.len())
+        && digits.iter().all(u8::is_ascii_digit)
+        && digits.iter().fold(0u64, |a, d| a * 10 + u64::from(d - b'0')) == e.as_u64()
+    {
+        out.extend_from_slice(raw);
+    } else {
+        push_e164(out, e);
+    }
+}
+
+fn push_e164(out: &mut Vec<u8>, e: E164) {
+    let mut b = [0u8; E164::MAX_WRITTEN_LEN];
+    let n = e.write_to(&mut b);
+    out.extend_from_slice(&b[..n]);
+}
+
+/// Writes an allowed record: number in E.164, message stamped (`stamp` is the plan and
+/// whether the run's `--message` fills in).
+fn render_allowed<S: StandingSource>(
+    ctx: &Ctx<'_, '_, S>,
+    w: &Worker,
+    rec: &[u8],
+    r: &Rec,
+    e: E164,
+    stamp: Option<(Stamp, bool)>,
+    out: &mut Vec<u8>,
+) {
+    let footer = ctx.footer.map_or("", |f| f.text());
+    match ctx.kind {
+        Kind::Lines => push_number(out, rec, e),
+        Kind::Csv { number, message, .. } => {
+            let fields = &w.fields[r.a as usize..r.b as usize];
+            for (i, f) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                if i == number {
+                    push_number(out, f.raw(rec), e);
+                } else if Some(i) == message {
+                    match stamp {
+                        Some((_, true)) => out.extend_from_slice(ctx.fill_bytes_csv()),
+                        Some((plan @ Stamp::Appended { .. }, false)) => {
+                            push_csv_stamped(out, f.raw(rec), f.quoted, plan.separator(), footer)
+                        }
+                        _ => out.extend_from_slice(f.raw(rec)),
+                    }
+                } else {
+                    out.extend_from_slice(f.raw(rec));
+                }
+            }
+            if message.is_none()
+                && let Some(fill) = &ctx.fill
+            {
+                out.push(b',');
+                out.extend_from_slice(&fill.csv);
+            }
+        }
+        Kind::Jsonl => {
+            let num = (r.a as usize, r.b as usize);
+            let msg = (r.c != NONE).then_some((r.c as usize, r.d as usize));
+            let mut pos = 0;
+            let mut splice =
+                |out: &mut Vec<u8>, at: (usize, usize), what: &dyn Fn(&mut Vec<u8>)| {
+                    out.extend_from_slice(&rec[pos..at.0]);
+                    what(out);
+                    pos = at.1;
+                };
+            let write_num = |o: &mut Vec<u8>| {
+                o.push(b'"');
+                push_e164(o, e);
+                o.push(b'"');
+            };
+            let write_msg = |o: &mut Vec<u8>| {
+                let (s, t) = msg.unwrap_or((0, 0));
+                let raw = &rec[s..t];
+                match stamp {
+                    Some((_, true)) => o.extend_from_slice(ctx.fill_bytes_json()),
+                    Some((plan @ Stamp::Appended { .. }, false)) => {
+                        o.extend_from_slice(&raw[..raw.len() - 1]);
+                        json::push_escaped(o, plan.separator());
+                        json::push_escaped(o, footer);
+                        o.push(b'"');
+                    }
+                    _ => o.extend_from_slice(raw),
+                }
+            };
+            match msg {
+                Some(m) if m.0 < num.0 => {
+                    splice(out, m, &write_msg);
+                    splice(out, num, &write_num);
+                }
+                Some(m) => {
+                    splice(out, num, &write_num);
+                    splice(out, m, &write_msg);
+                }
+                None => splice(out, num, &write_num),
+            }
+            let close = r.close as usize;
+            out.extend_from_slice(&rec[pos..close]);
+            if msg.is_none()
+                && let Some(fill) = &ctx.fill
+            {
+                out.extend_from_slice(b",\"");
+                json::push_escaped(out, &ctx.opts.message_field);
+                out.extend_from_slice(b"\":");
+                out.extend_from_slice(&fill.json);
+            }
+            out.extend_from_slice(&rec[close..]);
+        }
+    }
+    out.push(b'\n');
+}
+
+impl<S: StandingSource> Ctx<'_, '_, S> {
+    fn fill_bytes_csv(&self) -> &[u8] {
+        self.fill.as_ref().map_or(&[], |f| &f.csv)
+    }
+    fn fill_bytes_json(&self) -> &[u8] {
+        self.fill.as_ref().map_or(b"\"\"", |f| &f.json)
+    }
+}
+
+/// A CSV message field with the footer appended, quoted as needed.
+fn push_csv_stamped(out: &mut Vec<u8>, raw: &[u8], quoted: bool, sep: &str, footer: &str) {
+    if quoted {
+        out.extend_from_slice(&raw[..raw.len() - 1]);
+        csv::push_escaped(out, sep.as_bytes());
+        csv::push_escaped(out, footer.as_bytes());
+        out.push(b'"');
+    } else if csv::needs_quotes(sep.as_bytes()) || csv::needs_quotes(footer.as_bytes()) {
+        out.push(b'"');
+        out.extend_from_slice(raw); // unquoted raw holds no quote (parser rule)
+        csv::push_escaped(out, sep.as_bytes());
+        csv::push_escaped(out, footer.as_bytes());
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(raw);
+        out.extend_from_slice(sep.as_bytes());
+        out.extend_from_slice(footer.as_bytes());
+    }
+}
+
+/// Writes a rejected record: the original plus its reason.
+fn render_reject(kind: Kind, rec: &[u8], r: &Rec, reason: Reason, out: &mut Vec<u8>) {
+    match kind {
+        Kind::Lines => {
+            out.extend_from_slice(rec);
+            out.push(b'\t');
+            out.extend_from_slice(reason.as_str().as_bytes());
+        }
+        Kind::Csv { .. } => {
+            out.extend_from_slice(rec);
+            out.push(b',');
+            out.extend_from_slice(reason.as_str().as_bytes());
+        }
+        Kind::Jsonl if r.close != NONE => {
+            let close = r.close as usize;
+            out.extend_from_slice(&rec[..close]);
+            if r.nonempty {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"\"reason\":\"");
+            out.extend_from_slice(reason.as_str().as_bytes());
+            out.push(b'"');
+            out.extend_from_slice(&rec[close..]);
+        }
+        Kind::Jsonl => {
+            // Not a JSON object: keep the original text as a string.
+            out.extend_from_slice(b"{\"record\":\"");
+            json::push_escaped(out, &String::from_utf8_lossy(rec));
+            out.extend_from_slice(b"\",\"reason\":\"");
+            out.extend_from_slice(reason.as_str().as_bytes());
+            out.extend_from_slice(b"\"}");
+        }
+    }
+    out.push(b'\n');
+}

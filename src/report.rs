@@ -1,0 +1,151 @@
+//! What a filter run decided, in numbers: the `--report` JSON and the stderr summary.
+
+use crate::decision::Reason;
+
+/// Counters a run (or one chunk of it) adds up. Plain integers, summed at the edge.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Records per reason, indexed by [`Reason::index`].
+    pub reasons: [u64; Reason::COUNT],
+    /// Empty lines skipped (not records).
+    pub blank_lines: u64,
+    /// Allowed records that carry a message.
+    pub messages: u64,
+    /// SMS segments of those messages before stamping.
+    pub segments_before: u64,
+    /// SMS segments of those messages after stamping.
+    pub segments_after: u64,
+    /// Allowed messages the footer was appended to.
+    pub footer_added: u64,
+    /// Allowed messages the footer pushed into an extra segment.
+    pub footer_extra_segment: u64,
+}
+
+impl Counts {
+    /// Records seen.
+    pub fn input(&self) -> u64 {
+        self.reasons.iter().sum()
+    }
+
+    /// Records allowed.
+    pub fn allowed(&self) -> u64 {
+        self.reasons[Reason::Allowed.index()]
+    }
+
+    /// Adds `o` to `self`.
+    pub fn add(&mut self, o: &Counts) {
+        for (a, b) in self.reasons.iter_mut().zip(o.reasons) {
+            *a += b;
+        }
+        self.blank_lines += o.blank_lines;
+        self.messages += o.messages;
+        self.segments_before += o.segments_before;
+        self.segments_after += o.segments_after;
+        self.footer_added += o.footer_added;
+        self.footer_extra_segment += o.footer_extra_segment;
+    }
+}
+
+/// The outcome of a streaming run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    /// All counters.
+    pub counts: Counts,
+    /// Line numbers (1-based, in the input) of the first malformed records, at most
+    /// [`Report::MAX_MALFORMED_LINES`]. The records themselves are never echoed.
+    pub malformed_lines: Vec<u64>,
+    /// Snapshot generation of the standing source used.
+    pub generation: u64,
+    /// Last journal sequence number the source included.
+    pub journal_seq: u64,
+    /// The instant decisions were made at (Unix seconds).
+    pub now: i64,
+    /// Wall-clock seconds the run took.
+    pub elapsed_seconds: f64,
+}
+
+impl Report {
+    /// How many malformed line numbers are kept.
+    pub const MAX_MALFORMED_LINES: usize = 100;
+
+    /// Records decided per second of wall-clock time.
+    pub fn recipients_per_second(&self) -> f64 {
+        if self.elapsed_seconds > 0.0 {
+            self.counts.input() as f64 / self.elapsed_seconds
+        } else {
+            0.0
+        }
+    }
+
+    /// The `--report` document.
+    ///
+    /// ```
+    /// let r = sendfilter::Report {
+    ///     counts: Default::default(), malformed_lines: vec![], generation: 3, journal_seq: 9,
+    ///     now: 0, elapsed_seconds: 0.5,
+    /// };
+    /// let v = r.to_json();
+    /// assert_eq!(v["input"], 0);
+    /// assert_eq!(v["reasons"]["NO_CONSENT"], 0);
+    /// assert_eq!(v["snapshot_generation"], 3);
+    /// ```
+    pub fn to_json(&self) -> serde_json::Value {
+        let c = &self.counts;
+        let reasons: serde_json::Map<String, serde_json::Value> = Reason::ALL
+            .iter()
+            .filter(|r| !r.is_allowed())
+            .map(|r| (r.as_str().to_string(), c.reasons[r.index()].into()))
+            .collect();
+        serde_json::json!({
+            "input": c.input(),
+            "allowed": c.allowed(),
+            "rejected": c.input() - c.allowed(),
+            "reasons": reasons,
+            "blank_lines": c.blank_lines,
+            "malformed_lines": self.malformed_lines,
+            "messages": c.messages,
+            "segments_before": c.segments_before,
+            "segments_after": c.segments_after,
+            "footer_added": c.footer_added,
+            "footer_extra_segment": c.footer_extra_segment,
+            "snapshot_generation": self.generation,
+            "journal_seq": self.journal_seq,
+            "now": crate::timefmt::format_rfc3339(self.now),
+            "elapsed_seconds": self.elapsed_seconds,
+            "recipients_per_second": self.recipients_per_second(),
+        })
+    }
+
+    /// A one-paragraph human summary for stderr. Holds counts only, never data.
+    pub fn summary(&self) -> String {
+        let c = &self.counts;
+        let mut s = format!("{} in, {} allowed", c.input(), c.allowed());
+        for r in Reason::ALL.iter().filter(|r| !r.is_allowed() && c.reasons[r.index()] > 0) {
+            s.push_str(&format!(", {} {}", c.reasons[r.index()], r.as_str()));
+        }
+        if c.messages > 0 {
+            s.push_str(&format!(
+                "; {} messages, {} -> {} segments, footer added to {} ({} into an extra segment)",
+                c.messages,
+                c.segments_before,
+                c.segments_after,
+                c.footer_added,
+                c.footer_extra_segment
+            ));
+        }
+        if !self.malformed_lines.is_empty() {
+            let shown: Vec<String> =
+                self.malformed_lines.iter().take(10).map(u64::to_string).collect();
+            s.push_str(&format!("; malformed at line {}", shown.join(", ")));
+            if c.reasons[Reason::Malformed.index()] > 10 {
+                s.push_str(", ...");
+            }
+        }
+        s.push_str(&format!(
+            "; {:.2}s, {:.1} M recipients/s",
+            self.elapsed_seconds,
+            self.recipients_per_second() / 1e6
+        ));
+        s
+    }
+}

@@ -1,0 +1,351 @@
+//! `sendfilter filter` end to end.
+//!
+//! Every test builds a real store with `sendfilter import` and filters against it.
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::harness::Workdir;
+
+const STANDING: &str = "consent\t+4791000001\tACME\toffers\t2026-01-01T00:00:00Z\t2026-01-01T00:10:00Z\t-\n\
+                        consent\t+4791000002\tACME\toffers\t2026-01-01T00:00:00Z\t-\t2026-06-01T00:00:00Z\n\
+                        stop\t+4791000003\tACME\t2026-02-01T00:00:00Z\n\
+                        consent\t+4791000003\tACME\toffers\t2026-01-01T00:00:00Z\t-\t-\n";
+
+/// A workdir with a real store `store` holding [`STANDING`] (imported through the CLI).
+fn workdir() -> Workdir {
+    let wd = Workdir::new();
+    let mut stops = String::from("number,brand,stopped_at\n");
+    let mut consents = String::from(
+        "number,brand,purpose,channel,granted_at,method,text_ref,source,expires_at,confirmed_at\n",
+    );
+    let dash = |v: &str| if v == "-" { String::new() } else { v.to_string() };
+    for line in STANDING.lines() {
+        let f: Vec<&str> = line.trim().split('\t').collect();
+        match f[0] {
+            "stop" => stops.push_str(&format!("{},{},{}\n", f[1], f[2], f[3])),
+            _ => consents.push_str(&format!(
+                "{},{},{},sms,{},web_form,offers-v3,test,{},{}\n",
+                f[1],
+                f[2],
+                f[3],
+                f[4],
+                dash(f[6]),
+                dash(f[5])
+            )),
+        }
+    }
+    wd.write("stops.csv", stops);
+    wd.write("consents.csv", consents);
+    wd.run(&["import", "stops", "--store", "store", "stops.csv"], "").ok();
+    wd.run(&["import", "consents", "--store", "store", "consents.csv"], "").ok();
+    wd
+}
+
+const BASE: [&str; 8] = [
+    "filter",
+    "--store",
+    "store",
+    "--brand",
+    "ACME",
+    "--purpose",
+    "offers",
+    "--now=2026-11-23T10:00:00Z",
+];
+
+fn args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    BASE.iter().copied().chain(extra.iter().copied()).collect()
+}
+
+#[test]
+fn lines_with_rejects_and_report() {
+    let wd = workdir();
+    let input = "+4791000001\n+4791000002\n+4791000003\n+4791000004\nnope\n+4791000001\n";
+    let r = wd.run(&args(&["--rejects", "rej.txt", "--report", "rep.json"]), input).ok();
+    assert_eq!(r.stdout, "+4791000001\n");
+    assert_eq!(
+        wd.read("rej.txt"),
+        "+4791000002\tCONSENT_EXPIRED\n+4791000003\tSTOPPED\n+4791000004\tNO_CONSENT\n\
+         nope\tINVALID_NUMBER\n+4791000001\tDUPLICATE\n"
+    );
+    let mode = std::fs::metadata(wd.join("rej.txt")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "rejects hold personal data");
+    let rep: serde_json::Value = serde_json::from_str(&wd.read("rep.json")).unwrap();
+    assert_eq!(rep["input"], 6);
+    assert_eq!(rep["allowed"], 1);
+    assert_eq!(rep["reasons"]["DUPLICATE"], 1);
+    assert_eq!(rep["now"], "2026-11-23T10:00:00Z");
+    assert!(rep["recipients_per_second"].is_number());
+    assert!(r.stderr.contains("6 in, 1 allowed"), "{}", r.stderr);
+    assert!(!r.stderr.contains("4791000002"), "no numbers on stderr: {}", r.stderr);
+}
+
+#[test]
+fn now_before_expiry_and_require_confirmed() {
+    let wd = workdir();
+    let input = "+4791000001\n+4791000002\n";
+    let r = wd
+        .run(
+            &[
+                "filter",
+                "--store",
+                "store",
+                "--brand",
+                "ACME",
+                "--purpose",
+                "offers",
+                "--now",
+                "2026-05-31T23:59:59Z",
+            ],
+            input,
+        )
+        .ok();
+    assert_eq!(r.stdout, input);
+    let r = wd
+        .run(
+            &[
+                "filter",
+                "--store",
+                "store",
+                "--brand",
+                "ACME",
+                "--purpose",
+                "offers",
+                "--now",
+                "2026-06-01T00:00:00Z",
+            ],
+            input,
+        )
+        .ok();
+    assert_eq!(r.stdout, "+4791000001\n", "expires_at == now is expired");
+    let r = wd
+        .run(
+            &[
+                "filter",
+                "--store",
+                "store",
+                "--brand",
+                "ACME",
+                "--purpose",
+                "offers",
+                "--now",
+                "2026-05-01T00:00:00Z",
+                "--require-confirmed",
+            ],
+            input,
+        )
+        .ok();
+    assert_eq!(r.stdout, "+4791000001\n");
+}
+
+#[test]
+fn csv_stamps_with_region_footer() {
+    let wd = workdir();
+    let input = "number,message\n+4791000001,\"Hei, Kari\"\n+4791000004,x\n";
+    let r =
+        wd.run(&args(&["--format", "csv", "--region", "SE", "--shortcode", "72456"]), input).ok();
+    assert_eq!(r.stdout, "number,message\n+4791000001,\"Hei, Kari Svara ACME STOPP till 72456\"\n");
+    assert!(r.stderr.contains("footer added to 1"), "{}", r.stderr);
+}
+
+#[test]
+fn jsonl_with_custom_footer() {
+    let wd = workdir();
+    let input = "{\"to\":\"+4791000001\",\"body\":\"Hi\",\"id\":7}\n";
+    let r =
+        wd.run(&args(&["--format", "jsonl", "--footer", "Stop: text {brand} STOP"]), input).ok();
+    assert_eq!(
+        r.stdout,
+        "{\"to\":\"+4791000001\",\"body\":\"Hi Stop: text ACME STOP\",\"id\":7}\n"
+    );
+}
+
+#[test]
+fn marketing_messages_without_footer_are_refused_before_any_output() {
+    let wd = workdir();
+    let r = wd.run(&args(&["--format", "csv"]), "number,message\n+4791000001,Hei\n");
+    assert_eq!(r.code, 2);
+    assert_eq!(r.stdout, "");
+    assert!(r.stderr.contains("--shortcode"), "{}", r.stderr);
+    // lines without messages need no footer; service needs none at all.
+    wd.run(&args(&[]), "+4791000001\n").ok();
+    let r = wd
+        .run(
+            &args(&["--format", "csv", "--class", "service"]),
+            "number,message\n+4791000004,Din ordre\n",
+        )
+        .ok();
+    assert_eq!(r.stdout, "number,message\n+4791000004,Din ordre\n");
+}
+
+#[test]
+fn missing_store_fails_closed() {
+    let wd = Workdir::new();
+    let r = wd.run(&args(&["--rejects", "rej.txt"]), "+4791000001\n");
+    assert_eq!(r.code, 2);
+    assert_eq!(r.stdout, "");
+    assert!(r.stderr.contains("store"), "{}", r.stderr);
+    assert!(!wd.join("rej.txt").exists(), "nothing written before the store opened");
+}
+
+#[test]
+fn bad_csv_header_is_an_error_with_a_line_number() {
+    let wd = workdir();
+    let r = wd
+        .run(&args(&["--format", "csv", "--shortcode", "2401"]), "phone,message\n+4791000001,x\n");
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("CSV line 1") && r.stderr.contains("--number-column"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stdout, "");
+}
+
+#[test]
+fn malformed_lines_are_reported_by_line_number_only() {
+    let wd = workdir();
+    let input = "{\"to\":\"+4791000001\"}\n{\"to\":\"+4791000002\"\n";
+    let r = wd.run(&args(&["--format", "jsonl", "--shortcode", "2401"]), input).ok();
+    assert!(r.stderr.contains("malformed at line 2"), "{}", r.stderr);
+    assert!(!r.stderr.contains("4791000002"), "{}", r.stderr);
+}
+
+#[test]
+fn bad_flags_exit_2() {
+    let wd = workdir();
+    for bad in [
+        &["--format", "xml"][..],
+        &["--class", "spam"],
+        &["--now", "yesterday"],
+        &["--threads", "0"],
+    ] {
+        let r = wd.run(&args(bad), "");
+        assert_eq!(r.code, 2, "{bad:?}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn write_error_mid_stream_exits_2() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let wd = workdir();
+    let input: String = (0..200_000).map(|i| format!("+4791{:06}\n", i)).collect();
+    let mut child = wd
+        .command(&args(&["--class", "service"]))
+        .stdin(Stdio::piped())
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(input.as_bytes());
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("No space left"));
+}
+
+// ---- With the real store (after merge) ----
+
+fn import(wd: &Workdir) {
+    wd.write("stops.csv", "number,brand,stopped_at\n+4791000003,ACME,2026-02-01T00:00:00Z\n+4791000005,*,2026-02-01T00:00:00Z\n");
+    wd.write(
+        "consents.csv",
+        "number,brand,purpose,channel,granted_at,method,text_ref,source,expires_at,confirmed_at\n\
+         +4791000001,ACME,offers,sms,2026-01-01T00:00:00Z,web_form,offers-v3,checkout,,2026-01-01T00:10:00Z\n\
+         +4791000002,ACME,offers,sms,2026-01-01T00:00:00Z,web_form,offers-v3,checkout,2026-06-01T00:00:00Z,\n\
+         +4791000003,ACME,offers,sms,2026-01-01T00:00:00Z,web_form,offers-v3,checkout,,\n\
+         +4791000004,ACME,offers,email,2026-01-01T00:00:00Z,web_form,offers-v3,checkout,,\n\
+         +4791000005,ACME,offers,sms,2026-01-01T00:00:00Z,web_form,offers-v3,checkout,,\n",
+    );
+    wd.run(&["import", "stops", "--store", "real", "stops.csv"], "").ok();
+    wd.run(&["import", "consents", "--store", "real", "consents.csv"], "").ok();
+}
+
+#[test]
+fn real_store_every_standing_reason() {
+    let wd = Workdir::new();
+    import(&wd);
+    let input = "+4791000001\n+4791000002\n+4791000003\n+4791000004\n+4791000005\n";
+    let r = wd
+        .run(
+            &[
+                "filter",
+                "--store",
+                "real",
+                "--brand",
+                "ACME",
+                "--purpose",
+                "offers",
+                "--now",
+                "2026-11-23T10:00:00Z",
+                "--rejects",
+                "rej.txt",
+                "--report",
+                "rep.json",
+            ],
+            input,
+        )
+        .ok();
+    assert_eq!(r.stdout, "+4791000001\n");
+    assert_eq!(
+        wd.read("rej.txt"),
+        "+4791000002\tCONSENT_EXPIRED\n+4791000003\tSTOPPED\n+4791000004\tNO_CONSENT\n+4791000005\tSTOPPED\n"
+    );
+    let rep: serde_json::Value = serde_json::from_str(&wd.read("rep.json")).unwrap();
+    assert!(
+        rep["journal_seq"].as_u64().unwrap() > 0
+            || rep["snapshot_generation"].as_u64().unwrap() > 0
+    );
+}
+
+#[test]
+fn real_store_csv_with_footer() {
+    let wd = Workdir::new();
+    import(&wd);
+    let r = wd
+        .run(
+            &[
+                "filter",
+                "--store",
+                "real",
+                "--brand",
+                "ACME",
+                "--purpose",
+                "offers",
+                "--format",
+                "csv",
+                "--shortcode",
+                "2401",
+                "--now",
+                "2026-11-23T10:00:00Z",
+            ],
+            "number,message\n+4791000001,Hei\n+4791000003,Hei\n",
+        )
+        .ok();
+    assert_eq!(r.stdout, "number,message\n+4791000001,Hei Svar ACME STOPP til 2401\n");
+}
+
+#[test]
+fn real_store_corrupt_fails_closed() {
+    let wd = Workdir::new();
+    import(&wd);
+    for entry in std::fs::read_dir(wd.join("real")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_file() {
+            let mut b = std::fs::read(&p).unwrap();
+            if let Some(x) = b.get_mut(20) {
+                *x ^= 0xff;
+            }
+            std::fs::write(&p, b).unwrap();
+        }
+    }
+    let r = wd.run(
+        &["filter", "--store", "real", "--brand", "ACME", "--purpose", "offers"],
+        "+4791000001\n",
+    );
+    assert_eq!(r.code, 2);
+    assert_eq!(r.stdout, "");
+}
