@@ -115,7 +115,7 @@ sort_comm() {
 full="$OUT/recipients.txt"
 slow="$work/recipients_slow.txt"
 run sendfilter "$N" "$work/sf.out" sf_filter "$full"
-run "sort|comm" "$N" "$work/comm.out" sort_comm "$full"
+run "sort + comm" "$N" "$work/comm.out" sort_comm "$full"
 run "python sets" "$N" "$work/py.out" py_sets "$full"
 run sendfilter_slow_n "$SLOW_N" "$work/sf_slow.out" sf_filter "$slow"
 run "sqlite anti-join" "$SLOW_N" "$work/sqlite.out" sqlite_join "$slow"
@@ -136,7 +136,7 @@ echo
 echo "| tool | recipients | M recipients/s | sendfilter is × faster |"
 echo "|---|---:|---:|---:|"
 base=${RATE[sendfilter]}
-for t in sendfilter "sort|comm" "python sets" "sqlite anti-join" awk "grep -Ff"; do
+for t in sendfilter "sort + comm" "python sets" "sqlite anti-join" awk "grep -Ff"; do
   count=$N; case "$t" in sqlite*|awk|grep*) count=$SLOW_N ;; esac
   ratio=$(python3 -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.1f}')" "$base" "${RATE[$t]}")
   echo "| $t | $count | ${RATE[$t]} | $ratio |"

@@ -6,8 +6,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod compact;
 mod consent;
+mod demo;
 mod filter;
 mod import;
 mod info;
@@ -25,7 +27,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Normalise phone numbers (one per line on stdin) to E.164.
+    /// Filter the bundled example campaign against the bundled example store.
+    Demo(demo::Args),
     Normalize(normalize::Args),
+    /// Measure import, compaction and every filter format on synthetic data (ops harness).
+    Bench(bench::Args),
     // Store commands: their help (summary and long text) comes from the Args docs.
     Import(import::Args),
     Stop(stop::Args),
@@ -39,7 +45,9 @@ enum Command {
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Demo(args) => demo::run(args),
         Command::Normalize(args) => normalize::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Import(args) => import::run(args),
         Command::Stop(args) => stop::run(args),
         Command::Consent(args) => consent::run(args),
