@@ -16,6 +16,9 @@
 //! * [`phone`] turns any written form of a phone number into E.164 or a typed error.
 //! * [`pipeline`] runs per-record work on all cores while keeping input order.
 //! * [`standing`] is the contract between the store and the filter.
+//! * [`store`] is the source of truth: a durable journal of stop and consent events,
+//!   folded by compaction into an immutable, checksummed, memory-mapped snapshot.
+//! * [`synth`] generates deterministic benchmark data (`sendfilter bench`).
 //! * [`decision`] holds the [`Reason`] codes and the pure rule function; [`filter`] applies
 //!   them to one number ([`Filter::decide`]) or to a stream ([`run_with`]); [`sms`] counts
 //!   GSM 03.38 / UCS-2 segments and stamps the opt-out footer; [`report`] sums it up.
