@@ -86,35 +86,40 @@ where
             let mut eof = false;
             while !eof || !carry.is_empty() {
                 let mut buf = free_buf_rx.try_recv().unwrap_or_default();
-                buf.clear();
-                buf.append(&mut carry);
+                // A recycled buffer keeps its old bytes (`buf.len()` of them initialised):
+                // reading over them needs no zero-fill. `filled` counts the chunk's bytes.
+                let mut filled = carry.len();
+                if buf.len() < filled {
+                    buf.resize(filled, 0);
+                }
+                buf[..filled].copy_from_slice(&carry);
+                carry.clear();
                 let mut target = chunk_bytes;
                 let at = loop {
-                    while buf.len() < target && !eof {
-                        let start = buf.len();
+                    while filled < target && !eof {
                         // Grow in steps: a huge target must not mean a huge zero-fill.
-                        buf.resize(target.min(start + (4 << 20)), 0);
-                        match input.read(&mut buf[start..]) {
-                            Ok(0) => {
-                                buf.truncate(start);
-                                eof = true;
-                            }
-                            Ok(n) => buf.truncate(start + n),
-                            Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(start),
+                        let end = target.min(filled + (4 << 20));
+                        if buf.len() < end {
+                            buf.resize(end, 0);
+                        }
+                        match input.read(&mut buf[filled..end]) {
+                            Ok(0) => eof = true,
+                            Ok(n) => filled += n,
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                             Err(e) => return Err(e),
                         }
                     }
                     if eof {
-                        break buf.len();
+                        break filled;
                     }
-                    match cut(&buf) {
+                    match cut(&buf[..filled]) {
                         Some(at) => break at,
                         // No complete record yet (a long line or quoted field): read more,
                         // growing geometrically so rescans stay linear overall.
-                        None => target = buf.len() * 2,
+                        None => target = filled * 2,
                     }
                 };
-                carry.extend_from_slice(&buf[at..]);
+                carry.extend_from_slice(&buf[at..filled]);
                 buf.truncate(at);
                 if buf.is_empty() {
                     continue;

@@ -92,7 +92,9 @@ impl Builder {
     /// I/O errors naming the file.
     pub fn create(path: &Path) -> Result<Builder, StoreError> {
         let file = crate::store::journal::create_private(path)?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
+        // Large writes: the page cache then keeps the file in large (up to 2 MiB) folios,
+        // which readers can map with huge pages (see `map_snapshot`).
+        let mut out = BufWriter::with_capacity(8 << 20, file);
         out.write_all(&[0u8; HEADER_LEN]).map_err(io("writing", path))?;
         let w = BlockWriter {
             path: path.to_path_buf(),

@@ -496,6 +496,12 @@ pub unsafe fn map_snapshot(path: &Path) -> Result<Snapshot<Mmap>, StoreError> {
     // about half the file, is read only on evidence lookups. A hint; errors are harmless.
     let page = 4096;
     let start = snap.hot_start / page * page;
+    // Probes of the tables are random: on 4 KiB pages nearly each one is a TLB miss (a
+    // page walk, nested under virtualisation). Where the page cache holds the file in
+    // 2 MiB folios (read by readahead, or written in large blocks as `Builder` does) this
+    // lets the kernel map them with huge pages.
+    #[cfg(target_os = "linux")]
+    let _ = snap.data.advise_range(memmap2::Advice::HugePage, start, snap.data.len() - start);
     #[cfg(target_os = "linux")]
     let _ = snap.data.advise_range(memmap2::Advice::PopulateRead, start, snap.data.len() - start);
     snap.verify_hot()?;
