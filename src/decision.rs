@@ -10,19 +10,36 @@
 //! 5. [`Reason::Stopped`]: a stop for the brand or `*` exists, unless the newest `sms`
 //!    consent was both granted and confirmed after the newest stop (and by "now").
 //! 6. [`Reason::NoConsent`]: no consent granted at or before now.
-//! 7. [`Reason::ConsentExpired`]: the consent's `expires_at` ≤ now.
+//! 7. [`Reason::ConsentExpired`]: the consent's `expires_at` ≤ now (a consent without
+//!    `expires_at` under a store policy's default lifetime of N months ends N calendar
+//!    months after it was granted).
 //! 8. [`Reason::ConsentUnconfirmed`]: confirmation required and none at or before now.
+//! 8a. Soft opt-in (only with `--soft-opt-in`, only where rule 6 failed, never after a
+//!    stop): with no customer relationship the record stays [`Reason::NoConsent`];
+//!    [`Reason::SoftOptInNotInformed`] when the customer was never informed (or only after
+//!    now); [`Reason::SoftOptInLapsed`] when the relationship is not live (a
+//!    subscription/membership that ended at or before now, no purchase within the window,
+//!    or one that has not started yet). Otherwise allowed by soft opt-in.
 //! 9. [`Reason::TooLong`]: the stamped message needs more segments than allowed.
 //!
-//! Rules 1–3 and 9 need the record (see [`crate::filter`]); rules 4–8 need only a
-//! [`Standing`] and are the pure function [`decide`] here, so they can be tested without
-//! a store.
+//! Rules 1–3 and 9 need the record (see [`crate::filter`]); rules 4–8a need only a
+//! [`Standing`] (and, lazily, the relationship) and are the pure function [`decide_full`]
+//! here, so they can be tested without a store.
+//!
+//! Why soft opt-in sits there: a valid consent is the stronger basis and wins (its
+//! evidence goes into the receipt); an expired or unconfirmed consent is a decision the
+//! consent route already made and is not silently replaced by another basis; a stop is
+//! never lifted by a relationship, because only a new explicit consent confirmed after the
+//! stop can lift it. "Within 12 months" is calendar months, to the second: a purchase at
+//! 2025-03-15T10:00:00Z qualifies until 2026-03-15T09:59:59Z and has lapsed at 10:00:00Z
+//! (the same "at exactly now is over" rule as consent expiry); from the 31st, a month
+//! later is the last day of a shorter month.
 
 use std::fmt;
 use std::str::FromStr;
 
 use crate::phone::E164;
-use crate::standing::{Standing, Timestamp};
+use crate::standing::{RelationshipState, Standing, Timestamp};
 
 /// Why a record was allowed or rejected: a small `Copy` code, turned into text only at the
 /// edge with [`Reason::as_str`].
@@ -45,13 +62,17 @@ pub enum Reason {
     ConsentExpired,
     /// Confirmation (double opt-in) is required and the consent is not confirmed.
     ConsentUnconfirmed,
+    /// Soft opt-in: the customer relationship is over or too old (or not started yet).
+    SoftOptInLapsed,
+    /// Soft opt-in: the customer was never informed and offered an opt-out.
+    SoftOptInNotInformed,
     /// The message, with its opt-out footer, needs more SMS segments than allowed.
     TooLong,
 }
 
 impl Reason {
     /// Number of reason codes (the length of [`Reason::ALL`]).
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 11;
 
     /// Every reason, in rule order, `Allowed` first.
     pub const ALL: [Reason; Reason::COUNT] = [
@@ -63,6 +84,8 @@ impl Reason {
         Reason::NoConsent,
         Reason::ConsentExpired,
         Reason::ConsentUnconfirmed,
+        Reason::SoftOptInLapsed,
+        Reason::SoftOptInNotInformed,
         Reason::TooLong,
     ];
 
@@ -82,6 +105,8 @@ impl Reason {
             Reason::NoConsent => "NO_CONSENT",
             Reason::ConsentExpired => "CONSENT_EXPIRED",
             Reason::ConsentUnconfirmed => "CONSENT_UNCONFIRMED",
+            Reason::SoftOptInLapsed => "SOFT_OPT_IN_LAPSED",
+            Reason::SoftOptInNotInformed => "SOFT_OPT_IN_NOT_INFORMED",
             Reason::TooLong => "TOO_LONG",
         }
     }
@@ -150,8 +175,8 @@ impl FromStr for Class {
     }
 }
 
-/// The parameters of the standing rules (4–8): class, the fixed "now", and whether
-/// double opt-in confirmation is required.
+/// The parameters of the standing rules (4–8a): class, the fixed "now", whether double
+/// opt-in confirmation is required, the default consent lifetime and soft opt-in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rules {
     /// Marketing or service.
@@ -160,9 +185,122 @@ pub struct Rules {
     pub now: Timestamp,
     /// Reject consents without a confirmation (`--require-confirmed`).
     pub require_confirmed: bool,
+    /// Lifetime in calendar months of a consent without `expires_at` (store policy);
+    /// `None`: such a consent does not expire.
+    pub consent_lifetime_months: Option<u32>,
+    /// Soft opt-in allowed, with this purchase window in calendar months
+    /// (`--soft-opt-in`, `--soft-opt-in-months`); `None`: off.
+    pub soft_opt_in_months: Option<u32>,
 }
 
-/// Applies rules 4–8 to what the store knows about one number.
+impl Rules {
+    /// Marketing at `now`: no confirmation required, no default lifetime, no soft opt-in.
+    pub const fn new(class: Class, now: Timestamp) -> Rules {
+        Rules {
+            class,
+            now,
+            require_confirmed: false,
+            consent_lifetime_months: None,
+            soft_opt_in_months: None,
+        }
+    }
+}
+
+/// What allowed a record: the legal basis and the id (journal sequence) of its evidence.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Basis {
+    /// Not allowed, or allowed by rules that need no basis record (see `Service`).
+    #[default]
+    None,
+    /// A service message: no consent needed.
+    Service,
+    /// An explicit `sms` consent: the consent event's sequence number.
+    Consent(u64),
+    /// Soft opt-in: the customer relationship event's sequence number.
+    SoftOptIn(u64),
+}
+
+impl Basis {
+    /// `-`, `service`, `consent` or `soft_opt_in`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Basis::None => "-",
+            Basis::Service => "service",
+            Basis::Consent(_) => "consent",
+            Basis::SoftOptIn(_) => "soft_opt_in",
+        }
+    }
+
+    /// The evidence event's sequence number (0 for none).
+    pub const fn event_seq(self) -> u64 {
+        match self {
+            Basis::Consent(s) | Basis::SoftOptIn(s) => s,
+            Basis::None | Basis::Service => 0,
+        }
+    }
+}
+
+/// A reason with the basis that allowed it ([`Basis::None`] when rejected).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// Why.
+    pub reason: Reason,
+    /// What allowed it.
+    pub basis: Basis,
+}
+
+impl Decision {
+    const fn reject(reason: Reason) -> Decision {
+        Decision { reason, basis: Basis::None }
+    }
+}
+
+/// `t` plus `months` calendar months, same time of day; a day past the end of the target
+/// month becomes its last day (Jan 31 + 1 month = Feb 28/29). Saturates at
+/// `Timestamp::MAX` beyond the calendar's range (a lifetime that never ends in practice).
+///
+/// ```
+/// use sendfilter::decision::add_months;
+/// let t = sendfilter::timefmt::parse_rfc3339("2025-01-31T10:00:00Z").unwrap();
+/// let want = sendfilter::timefmt::parse_rfc3339("2025-02-28T10:00:00Z").unwrap();
+/// assert_eq!(add_months(t, 1), want);
+/// ```
+pub fn add_months(t: Timestamp, months: u32) -> Timestamp {
+    let Ok(dt) = time::OffsetDateTime::from_unix_timestamp(t) else {
+        return Timestamp::MAX;
+    };
+    let total = i64::from(dt.year()) * 12 + i64::from(u8::from(dt.month()) - 1) + i64::from(months);
+    let (Ok(year), Ok(month)) =
+        (i32::try_from(total.div_euclid(12)), u8::try_from(total.rem_euclid(12) + 1))
+    else {
+        return Timestamp::MAX;
+    };
+    let Ok(month) = time::Month::try_from(month) else { return Timestamp::MAX };
+    let day = dt.day().min(month.length(year));
+    match time::Date::from_calendar_date(year, month, day) {
+        Ok(d) => d.with_time(dt.time()).assume_utc().unix_timestamp(),
+        Err(_) => Timestamp::MAX,
+    }
+}
+
+/// True when `months` calendar months after `from` is at or before `now` (the period is
+/// over). Computes the calendar date only near the boundary: a month is 28 to 31 days.
+#[inline]
+pub fn months_passed(from: Timestamp, months: u32, now: Timestamp) -> bool {
+    const DAY: i64 = 86_400;
+    let d = now.saturating_sub(from);
+    let m = i64::from(months);
+    if d < m * 28 * DAY {
+        false
+    } else if d >= m * 31 * DAY {
+        true
+    } else {
+        add_months(from, months) <= now
+    }
+}
+
+/// Applies rules 4–8 to what the store knows about one number (no soft opt-in; see
+/// [`decide_full`]).
 ///
 /// Choices where the issue text leaves room, all failing closed:
 /// * a consent lifts a stop only if it was granted *and* confirmed strictly after the
@@ -174,14 +312,48 @@ pub struct Rules {
 /// ```
 /// use sendfilter::decision::{decide, Class, Reason, Rules};
 /// use sendfilter::{ConsentState, Standing};
-/// let rules = Rules { class: Class::Marketing, now: 100, require_confirmed: false };
+/// let rules = Rules::new(Class::Marketing, 100);
 /// let consent = ConsentState { granted_at: 10, confirmed_at: None, expires_at: Some(100), event_seq: 1 };
 /// let s = Standing { stopped_at: None, consent: Some(consent) };
 /// assert_eq!(decide(&rules, &s), Reason::ConsentExpired); // expires_at == now is expired
 /// ```
 pub fn decide(rules: &Rules, standing: &Standing) -> Reason {
+    decide_full(rules, standing, || None).reason
+}
+
+/// The effective end of `consent` under `rules`: its `expires_at`, else the default
+/// lifetime from `granted_at`, else none.
+pub fn consent_end(rules: &Rules, consent: &crate::standing::ConsentState) -> Option<Timestamp> {
+    consent
+        .expires_at
+        .or_else(|| rules.consent_lifetime_months.map(|m| add_months(consent.granted_at, m)))
+}
+
+/// Applies rules 4–8a: the reason and, when allowed, the basis with its evidence id.
+///
+/// `relationship` is called at most once, and only when soft opt-in is on and the consent
+/// rules ended in [`Reason::NoConsent`] without a stop: the store is asked for the
+/// relationship only then (a lazy lookup gives the same answer as an eager one).
+///
+/// ```
+/// use sendfilter::decision::{decide_full, Basis, Class, Reason, Rules};
+/// use sendfilter::standing::{RelationshipState, Standing};
+/// let mut rules = Rules::new(Class::Marketing, 1_000_000);
+/// rules.soft_opt_in_months = Some(12);
+/// let member = RelationshipState {
+///     lasting: true, started_at: 10, last_purchase_at: None, ends_at: None,
+///     informed_at: Some(10), event_seq: 4,
+/// };
+/// let d = decide_full(&rules, &Standing::default(), || Some(member));
+/// assert_eq!((d.reason, d.basis), (Reason::Allowed, Basis::SoftOptIn(4)));
+/// ```
+pub fn decide_full(
+    rules: &Rules,
+    standing: &Standing,
+    relationship: impl FnOnce() -> Option<RelationshipState>,
+) -> Decision {
     if rules.class == Class::Service {
-        return Reason::Allowed;
+        return Decision { reason: Reason::Allowed, basis: Basis::Service };
     }
     let now = rules.now;
     if let Some(stop) = standing.stopped_at {
@@ -191,22 +363,52 @@ pub fn decide(rules: &Rules, standing: &Standing) -> Reason {
                 && c.confirmed_at.is_some_and(|k| k > stop && k <= now)
         });
         if !lifted {
-            return Reason::Stopped;
+            return Decision::reject(Reason::Stopped);
         }
     }
-    let Some(consent) = standing.consent else {
-        return Reason::NoConsent;
+    let consent = match standing.consent {
+        Some(c) if c.granted_at <= now => c,
+        // No consent (or only one granted after now): soft opt-in may apply, never
+        // after a stop (any stop: a relationship cannot lift one).
+        _ => {
+            return match rules.soft_opt_in_months {
+                Some(months) if standing.stopped_at.is_none() => {
+                    soft_opt_in(now, months, relationship())
+                }
+                _ => Decision::reject(Reason::NoConsent),
+            };
+        }
     };
-    if consent.granted_at > now {
-        return Reason::NoConsent;
-    }
-    if consent.expires_at.is_some_and(|e| e <= now) {
-        return Reason::ConsentExpired;
+    let expired = match consent.expires_at {
+        Some(e) => e <= now,
+        None => {
+            rules.consent_lifetime_months.is_some_and(|m| months_passed(consent.granted_at, m, now))
+        }
+    };
+    if expired {
+        return Decision::reject(Reason::ConsentExpired);
     }
     if rules.require_confirmed && consent.confirmed_at.is_none_or(|k| k > now) {
-        return Reason::ConsentUnconfirmed;
+        return Decision::reject(Reason::ConsentUnconfirmed);
     }
-    Reason::Allowed
+    Decision { reason: Reason::Allowed, basis: Basis::Consent(consent.event_seq) }
+}
+
+/// Rule 8a for a number with no consent and no stop.
+fn soft_opt_in(now: Timestamp, months: u32, rel: Option<RelationshipState>) -> Decision {
+    let Some(r) = rel else {
+        return Decision::reject(Reason::NoConsent);
+    };
+    if r.informed_at.is_none_or(|i| i > now) {
+        return Decision::reject(Reason::SoftOptInNotInformed);
+    }
+    let started = r.started_at <= now;
+    let ongoing = r.lasting && r.ends_at.is_none_or(|e| e > now);
+    let recent = r.last_purchase_at.is_some_and(|p| p <= now && !months_passed(p, months, now));
+    if !started || !(ongoing || recent) {
+        return Decision::reject(Reason::SoftOptInLapsed);
+    }
+    Decision { reason: Reason::Allowed, basis: Basis::SoftOptIn(r.event_seq) }
 }
 
 #[cfg(test)]
@@ -215,7 +417,7 @@ mod tests {
     use crate::standing::ConsentState;
 
     fn rules(now: Timestamp, confirmed: bool) -> Rules {
-        Rules { class: Class::Marketing, now, require_confirmed: confirmed }
+        Rules { require_confirmed: confirmed, ..Rules::new(Class::Marketing, now) }
     }
 
     fn consent(g: i64, c: Option<i64>, e: Option<i64>) -> Option<ConsentState> {
@@ -256,9 +458,10 @@ mod tests {
 
     #[test]
     fn service_ignores_standing() {
-        let r = Rules { class: Class::Service, now: 100, require_confirmed: true };
+        let r = Rules { require_confirmed: true, ..Rules::new(Class::Service, 100) };
         let s = Standing { stopped_at: Some(1), consent: None };
         assert_eq!(decide(&r, &s), Reason::Allowed);
+        assert_eq!(decide_full(&r, &s, || None).basis, Basis::Service);
     }
 
     #[test]
@@ -268,4 +471,13 @@ mod tests {
             assert!(r.as_str().chars().all(|c| c.is_ascii_uppercase() || c == '_'));
         }
     }
+
+    #[test]
+    fn codes_of_new_reasons() {
+        assert_eq!(Reason::SoftOptInLapsed.as_str(), "SOFT_OPT_IN_LAPSED");
+        assert_eq!(Reason::SoftOptInNotInformed.as_str(), "SOFT_OPT_IN_NOT_INFORMED");
+    }
 }
+
+#[cfg(test)]
+mod legal_tests;

@@ -1,6 +1,6 @@
 //! What a filter run decided, in numbers: the `--report` JSON and the stderr summary.
 
-use crate::decision::Reason;
+use crate::decision::{Basis, Reason};
 
 /// Counters a run (or one chunk of it) adds up. Plain integers, summed at the edge.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -19,6 +19,10 @@ pub struct Counts {
     pub footer_added: u64,
     /// Allowed messages the footer pushed into an extra segment.
     pub footer_extra_segment: u64,
+    /// Allowed by an explicit consent.
+    pub allowed_by_consent: u64,
+    /// Allowed by soft opt-in (existing customer).
+    pub allowed_by_soft_opt_in: u64,
 }
 
 impl Counts {
@@ -32,6 +36,16 @@ impl Counts {
         self.reasons[Reason::Allowed.index()]
     }
 
+    /// Counts one record's basis ([`Basis::None`] for rejected records counts nothing).
+    #[inline]
+    pub fn count_basis(&mut self, basis: Basis) {
+        match basis {
+            Basis::Consent(_) => self.allowed_by_consent += 1,
+            Basis::SoftOptIn(_) => self.allowed_by_soft_opt_in += 1,
+            Basis::None | Basis::Service => {}
+        }
+    }
+
     /// Adds `o` to `self`.
     pub fn add(&mut self, o: &Counts) {
         for (a, b) in self.reasons.iter_mut().zip(o.reasons) {
@@ -43,6 +57,8 @@ impl Counts {
         self.segments_after += o.segments_after;
         self.footer_added += o.footer_added;
         self.footer_extra_segment += o.footer_extra_segment;
+        self.allowed_by_consent += o.allowed_by_consent;
+        self.allowed_by_soft_opt_in += o.allowed_by_soft_opt_in;
     }
 }
 
@@ -99,6 +115,10 @@ impl Report {
         serde_json::json!({
             "input": c.input(),
             "allowed": c.allowed(),
+            "allowed_by": {
+                "consent": c.allowed_by_consent,
+                "soft_opt_in": c.allowed_by_soft_opt_in,
+            },
             "rejected": c.input() - c.allowed(),
             "reasons": reasons,
             "blank_lines": c.blank_lines,
@@ -120,6 +140,12 @@ impl Report {
     pub fn summary(&self) -> String {
         let c = &self.counts;
         let mut s = format!("{} in, {} allowed", c.input(), c.allowed());
+        if c.allowed_by_soft_opt_in > 0 {
+            s.push_str(&format!(
+                " ({} by consent, {} by soft opt-in)",
+                c.allowed_by_consent, c.allowed_by_soft_opt_in
+            ));
+        }
         for r in Reason::ALL.iter().filter(|r| !r.is_allowed() && c.reasons[r.index()] > 0) {
             s.push_str(&format!(", {} {}", c.reasons[r.index()], r.as_str()));
         }

@@ -24,7 +24,29 @@ pub struct ConsentState {
     pub event_seq: u64,
 }
 
+/// A customer relationship of one number with one brand (soft opt-in): the newest
+/// relationship event for (number, brand).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RelationshipState {
+    /// A subscription or membership (live until `ends_at`); otherwise purchases only.
+    pub lasting: bool,
+    /// When the relationship started.
+    pub started_at: Timestamp,
+    /// The last purchase, if any.
+    pub last_purchase_at: Option<Timestamp>,
+    /// When a lasting relationship ends or ended; `None` while open-ended.
+    pub ends_at: Option<Timestamp>,
+    /// When the customer was informed and offered an opt-out; `None` = never.
+    pub informed_at: Option<Timestamp>,
+    /// Journal sequence number of the relationship event, for decision receipts.
+    pub event_seq: u64,
+}
+
 /// Everything the filter needs about one number for one (brand, purpose).
+///
+/// The customer relationship (soft opt-in) is not part of it: it is asked for separately
+/// with [`StandingSource::relationship`], and only when a run allows soft opt-in and the
+/// consent rules failed, so the default hot path never pays for it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Standing {
     /// The newest stop for this brand or for every brand (`*`), if any.
@@ -47,6 +69,13 @@ pub trait StandingSource: Sync {
     fn prefetch(&self, scope: &Self::Scope, number: E164) {
         let _ = (scope, number);
     }
+    /// The customer relationship of `number` with the scope's brand, if any (soft opt-in).
+    /// Sources without relationships answer `None`, which fails closed.
+    #[inline]
+    fn relationship(&self, scope: &Self::Scope, number: E164) -> Option<RelationshipState> {
+        let _ = (scope, number);
+        None
+    }
     /// The snapshot generation this view reads (0 for none).
     fn generation(&self) -> u64;
     /// The last journal sequence number this view includes (0 for none).
@@ -60,6 +89,8 @@ pub struct MemorySource {
     pub stops: HashMap<(E164, String), Timestamp>,
     /// Per (number, brand, purpose): newest sms consent.
     pub consents: HashMap<(E164, String, String), ConsentState>,
+    /// Per (number, brand): the customer relationship.
+    pub relationships: HashMap<(E164, String), RelationshipState>,
 }
 
 impl StandingSource for MemorySource {
@@ -76,6 +107,10 @@ impl StandingSource for MemorySource {
             stopped_at: brand_stop.max(all_stop),
             consent: self.consents.get(&(number, scope.0.clone(), scope.1.clone())).copied(),
         }
+    }
+
+    fn relationship(&self, scope: &Self::Scope, number: E164) -> Option<RelationshipState> {
+        self.relationships.get(&(number, scope.0.clone())).copied()
     }
 
     fn generation(&self) -> u64 {

@@ -35,6 +35,8 @@ pub(crate) struct ChunkOut {
     newlines: u64,
     /// Chunk-local line numbers of the first malformed records.
     malformed: Vec<u32>,
+    /// Decision receipts of the chunk (legal: `--receipts`).
+    receipts: Vec<u8>,
 }
 
 impl ChunkOut {
@@ -45,6 +47,7 @@ impl ChunkOut {
         self.demotions.clear();
         self.newlines = 0;
         self.malformed.clear();
+        self.receipts.clear(); // legal: receipts
     }
 }
 
@@ -73,6 +76,8 @@ struct Ctx<'a, 's, S: StandingSource> {
     fill: Option<Fill>,
     rejects: bool,
     dedup: DedupTable,
+    /// legal: `Some(line suffix)` when receipts are written (see `receipts.rs`).
+    receipt_suffix: Option<Vec<u8>>,
 }
 
 /// One parsed record. Spans are relative to the record's start.
@@ -116,6 +121,7 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
     opts: &RunOptions,
     mut input: R,
     sinks: Sinks<'_>,
+    mut receipts: Option<&mut dyn std::io::Write>, // legal: `--receipts`
 ) -> Result<(Counts, Vec<u64>), Error> {
     let Sinks { output, mut rejects, mut progress } = sinks;
     let mut head = Vec::new();
@@ -183,10 +189,18 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
         fill,
         rejects: rejects.is_some(),
         dedup: DedupTable::new(opts.expected_records),
+        receipt_suffix: receipts.as_ref().map(|_| {
+            let src = filter.source();
+            super::receipts::line_suffix(src.generation(), src.journal_seq())
+        }),
     };
     output.write_all(&out_header)?;
     if let Some(r) = rejects.as_mut() {
         r.write_all(&rej_header)?;
+    }
+    if let Some(w) = receipts.as_mut() {
+        let src = filter.source();
+        w.write_all(super::receipts::header(opts, src.generation(), src.journal_seq()).as_bytes())?;
     }
 
     let mut total = Counts::default();
@@ -230,6 +244,9 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
             if let Some(r) = rejects.as_mut() {
                 r.write_all(&out.rej)?;
             }
+            if let Some(w) = receipts.as_mut() {
+                w.write_all(&out.receipts)?; // legal: receipts, in input order
+            }
             total.add(&out.counts);
             for &l in &out.malformed {
                 if malformed.len() < Report::MAX_MALFORMED_LINES {
@@ -246,6 +263,9 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
     output.flush()?;
     if let Some(r) = rejects.as_mut() {
         r.flush()?;
+    }
+    if let Some(w) = receipts.as_mut() {
+        w.flush()?;
     }
     Ok((total, malformed))
 }
@@ -429,6 +449,7 @@ fn decide<S: StandingSource>(
     let rec = &data[r.start as usize..r.end as usize];
     let e164 = E164::from_u64(r.number);
     let mut reason = r.pre;
+    let mut basis = crate::decision::Basis::None; // legal: what allowed it
     if let (Reason::Allowed, Some(e)) = (reason, e164) {
         let first = if insert {
             match g.insert(r.number, r.order) {
@@ -442,7 +463,13 @@ fn decide<S: StandingSource>(
         } else {
             g.is_first(r.number, r.order)
         };
-        reason = if first { ctx.filter.decide_e164(e) } else { Reason::Duplicate };
+        reason = if first {
+            let d = ctx.filter.decide_basis(e); // legal: reason + basis
+            basis = d.basis;
+            d.reason
+        } else {
+            Reason::Duplicate
+        };
     }
 
     // Rule 9 and stamping, for allowed marketing messages.
@@ -477,6 +504,12 @@ fn decide<S: StandingSource>(
     }
 
     out.counts.reasons[reason.index()] += 1;
+    // legal: counts by basis and the decision receipt.
+    let basis = if reason == Reason::Allowed { basis } else { crate::decision::Basis::None };
+    out.counts.count_basis(basis);
+    if let Some(suffix) = &ctx.receipt_suffix {
+        super::receipts::push(&mut out.receipts, e164, reason, basis, suffix);
+    }
     if reason == Reason::Allowed {
         // Allowed implies a valid number.
         if let Some(e) = e164 {

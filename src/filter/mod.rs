@@ -53,11 +53,12 @@ mod csv;
 mod dedup;
 mod engine;
 mod json;
+pub mod receipts;
 
 use std::io::{self, Read, Write};
 use std::time::Instant;
 
-use crate::decision::{self, Class, Reason, Rules, Verdict};
+use crate::decision::{self, Basis, Class, Decision, Reason, Rules, Verdict};
 use crate::error::Error;
 use crate::phone::{E164, Regions};
 use crate::report::Report;
@@ -79,6 +80,11 @@ pub struct FilterOptions {
     pub footer: Option<Footer>,
     /// Reject messages that need more SMS segments than this, after stamping.
     pub max_segments: Option<u32>,
+    /// Soft opt-in (existing customers) allowed, with this purchase window in calendar
+    /// months; `None` (default): off. Set it only for the brand's own similar products.
+    pub soft_opt_in_months: Option<u32>,
+    /// Lifetime in calendar months of consents without `expires_at` (store policy).
+    pub consent_lifetime_months: Option<u32>,
 }
 
 impl FilterOptions {
@@ -91,6 +97,8 @@ impl FilterOptions {
             region: Regions::from(crate::phone::Region::NO),
             footer: None,
             max_segments: None,
+            soft_opt_in_months: None,
+            consent_lifetime_months: None,
         }
     }
 }
@@ -109,8 +117,12 @@ pub struct Filter<'s, S: StandingSource> {
 impl<'s, S: StandingSource> Filter<'s, S> {
     /// A filter for `brand` and `purpose` (resolved once, here).
     pub fn new(source: &'s S, brand: &str, purpose: &str, opts: FilterOptions) -> Filter<'s, S> {
-        let rules =
-            Rules { class: opts.class, now: opts.now, require_confirmed: opts.require_confirmed };
+        let rules = Rules {
+            require_confirmed: opts.require_confirmed,
+            consent_lifetime_months: opts.consent_lifetime_months,
+            soft_opt_in_months: opts.soft_opt_in_months,
+            ..Rules::new(opts.class, opts.now)
+        };
         Filter { scope: source.scope(brand, purpose), source, opts, rules }
     }
 
@@ -130,13 +142,22 @@ impl<'s, S: StandingSource> Filter<'s, S> {
         self.opts.region.normalize(number).map_err(|_| Reason::InvalidNumber)
     }
 
-    /// Rules 4–8 for a number already normalised (no duplicate check, no message).
+    /// Rules 4–8a for a number already normalised (no duplicate check, no message).
     #[inline]
     pub fn decide_e164(&self, number: E164) -> Reason {
+        self.decide_basis(number).reason
+    }
+
+    /// Rules 4–8a with the basis that allowed the number (for receipts and the report).
+    /// The customer relationship is looked up only when soft opt-in may decide.
+    #[inline]
+    pub fn decide_basis(&self, number: E164) -> Decision {
         if self.opts.class == Class::Service {
-            return Reason::Allowed;
+            return Decision { reason: Reason::Allowed, basis: Basis::Service };
         }
-        decision::decide(&self.rules, &self.source.standing(&self.scope, number))
+        decision::decide_full(&self.rules, &self.source.standing(&self.scope, number), || {
+            self.source.relationship(&self.scope, number)
+        })
     }
 
     /// Hints that `number` is about to be decided (a software prefetch in the store).
@@ -335,6 +356,21 @@ pub fn run_with<S: StandingSource, R: Read + Send>(
     input: R,
     sinks: Sinks<'_>,
 ) -> Result<Report, Error> {
+    run_with_receipts(source, opts, input, sinks, None)
+}
+
+/// [`run_with`], also writing one decision receipt per record to `receipts` (see
+/// [`receipts`]), in input order.
+///
+/// # Errors
+/// As [`run_with`]; write errors on `receipts` too.
+pub fn run_with_receipts<S: StandingSource, R: Read + Send>(
+    source: &S,
+    opts: &RunOptions,
+    input: R,
+    sinks: Sinks<'_>,
+    receipts: Option<&mut dyn Write>,
+) -> Result<Report, Error> {
     let started = Instant::now();
     if opts.needs_footer() && opts.filter.footer.is_none() {
         return Err(no_footer());
@@ -350,7 +386,7 @@ pub fn run_with<S: StandingSource, R: Read + Send>(
         ));
     }
     let filter = Filter::new(source, &opts.brand, &opts.purpose, opts.filter.clone());
-    let counts = engine::run(&filter, opts, input, sinks)?;
+    let counts = engine::run(&filter, opts, input, sinks, receipts)?;
     Ok(Report {
         counts: counts.0,
         malformed_lines: counts.1,

@@ -10,11 +10,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use crate::store::error::StoreError;
-use crate::store::event::{EVERY_BRAND, EventRef};
+use crate::store::event::{EVERY_BRAND, EventRef, LASTING_RELATIONSHIPS};
 use crate::store::journal;
 use crate::store::snapshot::Snapshot;
 use crate::store::snapshot::build::{Builder, Parts, ScopeTable};
-use crate::store::snapshot::format::{EvidenceRec, KIND_CONSENT, KIND_STOP, Slot};
+use crate::store::snapshot::format::{
+    EvidenceRec, KIND_CONSENT, KIND_RELATIONSHIP, KIND_STOP, RelSlot, Slot,
+};
 
 /// What a compaction wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,6 +105,7 @@ fn to_rec(seq: u64, ev: EventRef<'_>, it: &mut Interner) -> EvidenceRec {
             t0: t32(stopped_at),
             expires: 0,
             confirmed: 0,
+            t3: 0,
         },
         EventRef::Consent { number, text, granted_at, expires_at, confirmed_at } => EvidenceRec {
             number: number.as_u64(),
@@ -119,6 +122,26 @@ fn to_rec(seq: u64, ev: EventRef<'_>, it: &mut Interner) -> EvidenceRec {
             t0: t32(granted_at),
             expires: expires_at.map_or(0, t32),
             confirmed: confirmed_at.map_or(0, t32),
+            t3: 0,
+        },
+        EventRef::Relationship {
+            number,
+            text,
+            started_at,
+            last_purchase_at,
+            ends_at,
+            informed_at,
+        } => EvidenceRec {
+            number: number.as_u64(),
+            seq,
+            kind: KIND_RELATIONSHIP,
+            // Field slots 0 and 1 (brand, relationship) share the consent's caches:
+            // imports of one kind repeat the same brand row after row either way.
+            text: [it.id_at(0, text[0]), it.id_at(1, text[1]), 0, 0, 0, 0],
+            t0: t32(started_at),
+            expires: ends_at.map_or(0, t32),
+            confirmed: informed_at.map_or(0, t32),
+            t3: last_purchase_at.map_or(0, t32),
         },
     }
 }
@@ -131,12 +154,17 @@ struct Folder {
     sms: u32,
     slots: Vec<Vec<Slot>>,
     stops: Vec<(u64, u32, u32)>,
+    /// String ids of the lasting relationship kinds.
+    lasting: Vec<u32>,
+    rels: Vec<RelSlot>,
+    rel_count: BTreeMap<u32, u64>,
     numbers: u64,
     stop_count: BTreeMap<u32, u64>,
     consent_count: BTreeMap<(u32, u32, u32), u64>,
     // Scratch, reused per number.
     g_stops: Vec<(u32, u32)>,
     g_cons: Vec<((u32, u32), Slot)>,
+    g_rels: Vec<RelSlot>,
     relevant: Vec<usize>,
 }
 
@@ -147,7 +175,28 @@ impl Folder {
         self.numbers += 1;
         self.g_stops.clear();
         self.g_cons.clear();
+        self.g_rels.clear();
         for r in group {
+            if r.kind == KIND_RELATIONSHIP {
+                let b = r.text[0];
+                *self.rel_count.entry(b).or_default() += 1;
+                let slot = RelSlot {
+                    number,
+                    brand: b,
+                    lasting: u32::from(self.lasting.contains(&r.text[1])),
+                    started: r.t0,
+                    last_purchase: r.t3,
+                    ends: r.expires,
+                    informed: r.confirmed,
+                    seq: r.seq,
+                };
+                // The newest event (records arrive in seq order) replaces older ones.
+                match self.g_rels.iter_mut().find(|x| x.brand == b) {
+                    Some(old) => *old = slot,
+                    None => self.g_rels.push(slot),
+                }
+                continue;
+            }
             if r.kind == KIND_STOP {
                 let b = r.text[0];
                 *self.stop_count.entry(b).or_default() += 1;
@@ -181,6 +230,7 @@ impl Folder {
         for &(b, t) in &self.g_stops {
             self.stops.push((number, b, t));
         }
+        self.rels.extend_from_slice(&self.g_rels);
         self.relevant.clear();
         if star.is_some() {
             self.relevant.extend(0..self.scopes.len());
@@ -233,6 +283,7 @@ pub fn build<D: AsRef<[u8]>>(
     };
     let star = it.id(EVERY_BRAND);
     let sms = it.id("sms");
+    let lasting = LASTING_RELATIONSHIPS.iter().map(|k| it.id(k)).collect();
     let mut tail = Vec::new();
     let scan = journal::scan_file(journal_path, |seq, ev| {
         if seq > after {
@@ -255,7 +306,8 @@ pub fn build<D: AsRef<[u8]>>(
     );
     scopes.sort_unstable();
     scopes.dedup();
-    let mut f = Folder { star, sms, slots: vec![Vec::new(); scopes.len()], ..Folder::default() };
+    let mut f =
+        Folder { star, sms, lasting, slots: vec![Vec::new(); scopes.len()], ..Folder::default() };
     for (i, &(b, _)) in scopes.iter().enumerate() {
         f.brand_scopes.entry(b).or_default().push(i);
     }
@@ -306,6 +358,7 @@ pub fn build<D: AsRef<[u8]>>(
         "consents": f.consent_count.iter().map(|((b, p, c), n)| serde_json::json!({
             "brand": name(*b), "purpose": name(*p), "channel": name(*c), "count": n,
         })).collect::<Vec<_>>(),
+        "relationships_by_brand": f.rel_count.iter().map(|(b, n)| (name(*b), *n)).collect::<BTreeMap<_, _>>(),
     });
     let stats_json = serde_json::to_vec(&stats).unwrap_or_default();
     let scope_tables = f
@@ -322,6 +375,7 @@ pub fn build<D: AsRef<[u8]>>(
         strings: &it.strings,
         scopes: scope_tables,
         stops: std::mem::take(&mut f.stops),
+        relationships: std::mem::take(&mut f.rels),
     })?;
     Ok(Compacted { generation, last_seq, new_events: last_seq - after, total_events: total, bytes })
 }

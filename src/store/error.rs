@@ -29,6 +29,16 @@ pub enum Field {
     ExpiresAt,
     /// `confirmed_at`
     ConfirmedAt,
+    /// `relationship` (customer relationships)
+    Relationship,
+    /// `started_at`
+    StartedAt,
+    /// `last_purchase_at`
+    LastPurchaseAt,
+    /// `ends_at`
+    EndsAt,
+    /// `informed_at`
+    InformedAt,
 }
 
 impl Field {
@@ -46,6 +56,11 @@ impl Field {
             Field::Source => "source",
             Field::ExpiresAt => "expires_at",
             Field::ConfirmedAt => "confirmed_at",
+            Field::Relationship => "relationship",
+            Field::StartedAt => "started_at",
+            Field::LastPurchaseAt => "last_purchase_at",
+            Field::EndsAt => "ends_at",
+            Field::InformedAt => "informed_at",
         }
     }
 }

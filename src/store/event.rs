@@ -5,8 +5,11 @@
 //! stop:    1u8 number:u64 stopped_at:i64 brand:str
 //! consent: 2u8 number:u64 granted_at:i64 expires_at:i64 confirmed_at:i64
 //!          brand:str purpose:str channel:str method:str text_ref:str source:str
+//! relationship: 3u8 number:u64 started_at:i64 last_purchase_at:i64 ends_at:i64
+//!          informed_at:i64 brand:str relationship:str
 //! str = len:u16 bytes (UTF-8);  absent optional time = i64::MIN
 //! ```
+//! Tags 4 and up are reserved for data-subject-rights events (erasure, rectification).
 
 use crate::phone::E164;
 use crate::standing::Timestamp;
@@ -23,6 +26,7 @@ pub const MAX_TIME: Timestamp = u32::MAX as Timestamp;
 
 const TAG_STOP: u8 = 1;
 const TAG_CONSENT: u8 = 2;
+const TAG_RELATIONSHIP: u8 = 3;
 const NONE_TIME: i64 = i64::MIN;
 
 /// An opt-out: `number` wants no more marketing from `brand` (`*` = every brand).
@@ -61,6 +65,33 @@ pub struct Consent {
     pub confirmed_at: Option<Timestamp>,
 }
 
+/// A customer relationship with a brand (soft opt-in evidence): the state of one
+/// (number, brand) as the brand's customer records hold it. A later event for the same
+/// (number, brand) replaces an earlier one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Relationship {
+    /// The number.
+    pub number: E164,
+    /// The brand the person is a customer of.
+    pub brand: String,
+    /// `purchase` (one-off), `subscription`, `membership`, … (lower case). Only
+    /// [`LASTING_RELATIONSHIPS`] count as a lasting relationship.
+    pub relationship: String,
+    /// When the relationship started.
+    pub started_at: Timestamp,
+    /// The last purchase, if any.
+    pub last_purchase_at: Option<Timestamp>,
+    /// When a subscription/membership ends or ended; `None` while open-ended.
+    pub ends_at: Option<Timestamp>,
+    /// When the customer was told how the number is used and offered an opt-out;
+    /// `None` = never.
+    pub informed_at: Option<Timestamp>,
+}
+
+/// Relationship kinds that are lasting customer relationships (live until `ends_at`);
+/// every other kind (`purchase`, …) counts only through its last purchase.
+pub const LASTING_RELATIONSHIPS: [&str; 2] = ["subscription", "membership"];
+
 /// One event in the journal.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
@@ -68,6 +99,8 @@ pub enum Event {
     Stop(Stop),
     /// A consent.
     Consent(Consent),
+    /// A customer relationship (soft opt-in).
+    Relationship(Relationship),
 }
 
 /// A decoded event borrowing its text from the journal or snapshot bytes.
@@ -94,6 +127,21 @@ pub enum EventRef<'a> {
         expires_at: Option<Timestamp>,
         /// When confirmed.
         confirmed_at: Option<Timestamp>,
+    },
+    /// A customer relationship.
+    Relationship {
+        /// The number.
+        number: E164,
+        /// Brand, relationship kind.
+        text: [&'a str; 2],
+        /// When it started.
+        started_at: Timestamp,
+        /// The last purchase.
+        last_purchase_at: Option<Timestamp>,
+        /// When it ends or ended.
+        ends_at: Option<Timestamp>,
+        /// When the customer was informed and offered an opt-out.
+        informed_at: Option<Timestamp>,
     },
 }
 
@@ -124,6 +172,7 @@ impl Event {
         match self {
             Event::Stop(s) => s.number,
             Event::Consent(c) => c.number,
+            Event::Relationship(r) => r.number,
         }
     }
 
@@ -153,6 +202,14 @@ impl Event {
                 granted_at: c.granted_at,
                 expires_at: c.expires_at,
                 confirmed_at: c.confirmed_at,
+            },
+            Event::Relationship(r) => EventRef::Relationship {
+                number: r.number,
+                text: [&r.brand, &r.relationship],
+                started_at: r.started_at,
+                last_purchase_at: r.last_purchase_at,
+                ends_at: r.ends_at,
+                informed_at: r.informed_at,
             },
         }
     }
@@ -227,13 +284,41 @@ impl<'a> EventRef<'a> {
                 }
                 Ok(())
             }
+            EventRef::Relationship {
+                text,
+                started_at,
+                last_purchase_at,
+                ends_at,
+                informed_at,
+                ..
+            } => {
+                check_text(text[0], Field::Brand, true)?;
+                if text[0] == EVERY_BRAND {
+                    return Err(Invalid::StarBrandInConsent);
+                }
+                check_text(text[1], Field::Relationship, true)?;
+                check_time(started_at, Field::StartedAt)?;
+                let opts = [
+                    (last_purchase_at, Field::LastPurchaseAt),
+                    (ends_at, Field::EndsAt),
+                    (informed_at, Field::InformedAt),
+                ];
+                for (t, f) in opts {
+                    if let Some(t) = t {
+                        check_time(t, f)?;
+                    }
+                }
+                Ok(())
+            }
         }
     }
 
     /// The number the event is about.
     pub fn number(&self) -> E164 {
         match self {
-            EventRef::Stop { number, .. } | EventRef::Consent { number, .. } => *number,
+            EventRef::Stop { number, .. }
+            | EventRef::Consent { number, .. }
+            | EventRef::Relationship { number, .. } => *number,
         }
     }
 
@@ -252,6 +337,24 @@ impl<'a> EventRef<'a> {
                 out.extend_from_slice(&granted_at.to_le_bytes());
                 out.extend_from_slice(&opt(expires_at).to_le_bytes());
                 out.extend_from_slice(&opt(confirmed_at).to_le_bytes());
+                for s in text {
+                    put_str(out, s);
+                }
+            }
+            EventRef::Relationship {
+                number,
+                text,
+                started_at,
+                last_purchase_at,
+                ends_at,
+                informed_at,
+            } => {
+                out.push(TAG_RELATIONSHIP);
+                out.extend_from_slice(&number.as_u64().to_le_bytes());
+                out.extend_from_slice(&started_at.to_le_bytes());
+                for t in [last_purchase_at, ends_at, informed_at] {
+                    out.extend_from_slice(&opt(t).to_le_bytes());
+                }
                 for s in text {
                     put_str(out, s);
                 }
@@ -283,6 +386,20 @@ impl<'a> EventRef<'a> {
                     confirmed_at: some(c),
                 }
             }
+            TAG_RELATIONSHIP => {
+                let started_at = r.i64()?;
+                let (l, e, i) = (r.i64()?, r.i64()?, r.i64()?);
+                let text = [r.str()?, r.str()?];
+                let some = |t: i64| (t != NONE_TIME).then_some(t);
+                EventRef::Relationship {
+                    number,
+                    text,
+                    started_at,
+                    last_purchase_at: some(l),
+                    ends_at: some(e),
+                    informed_at: some(i),
+                }
+            }
             _ => return None,
         };
         r.b.is_empty().then_some(ev)
@@ -309,6 +426,22 @@ impl<'a> EventRef<'a> {
                     confirmed_at,
                 })
             }
+            EventRef::Relationship {
+                number,
+                text,
+                started_at,
+                last_purchase_at,
+                ends_at,
+                informed_at,
+            } => Event::Relationship(Relationship {
+                number,
+                brand: text[0].to_string(),
+                relationship: text[1].to_string(),
+                started_at,
+                last_purchase_at,
+                ends_at,
+                informed_at,
+            }),
         }
     }
 }
@@ -346,6 +479,15 @@ mod tests {
                 expires_at: None,
                 confirmed_at: Some(200),
             }),
+            Event::Relationship(Relationship {
+                number: n(4791234567),
+                brand: "ACME".into(),
+                relationship: "membership".into(),
+                started_at: 10,
+                last_purchase_at: None,
+                ends_at: Some(500),
+                informed_at: Some(11),
+            }),
         ];
         for e in evs {
             let mut b = Vec::new();
@@ -381,5 +523,22 @@ mod tests {
         c.granted_at = 1;
         c.method = "a\nb".into();
         assert_eq!(Event::Consent(c).validate(), Err(Invalid::ControlChar(Field::Method)));
+        let mut r = Relationship {
+            number: n(4791234567),
+            brand: "A".into(),
+            relationship: "purchase".into(),
+            started_at: 5,
+            last_purchase_at: Some(0),
+            ends_at: None,
+            informed_at: None,
+        };
+        assert_eq!(
+            Event::Relationship(r.clone()).validate(),
+            Err(Invalid::TimeOutOfRange(Field::LastPurchaseAt))
+        );
+        r.last_purchase_at = Some(6);
+        assert_eq!(Event::Relationship(r.clone()).validate(), Ok(()));
+        r.relationship = String::new();
+        assert_eq!(Event::Relationship(r).validate(), Err(Invalid::Empty(Field::Relationship)));
     }
 }

@@ -583,6 +583,8 @@ pub struct TailCounts {
     pub stops: u64,
     /// Consents by "brand/purpose/channel".
     pub consents: std::collections::BTreeMap<String, u64>,
+    /// Customer relationships (soft opt-in).
+    pub relationships: u64,
 }
 
 impl TailCounts {
@@ -594,6 +596,7 @@ impl TailCounts {
                 *self.consents.entry(format!("{}/{}/{}", text[0], text[1], text[2])).or_default() +=
                     1
             }
+            EventRef::Relationship { .. } => self.relationships += 1,
         }
     }
 }

@@ -7,10 +7,12 @@ use std::sync::Arc;
 use memmap2::Mmap;
 
 use crate::phone::E164;
-use crate::standing::{ConsentState, Standing, StandingSource};
-use crate::store::event::{Consent, EVERY_BRAND, Event, EventRef, Stop};
+use crate::standing::{ConsentState, RelationshipState, Standing, StandingSource};
+use crate::store::event::{
+    Consent, EVERY_BRAND, Event, EventRef, LASTING_RELATIONSHIPS, Relationship, Stop,
+};
 use crate::store::snapshot::Snapshot;
-use crate::store::snapshot::format::{EvidenceRec, KIND_STOP, Slot};
+use crate::store::snapshot::format::{EvidenceRec, KIND_RELATIONSHIP, KIND_STOP, RelSlot, Slot};
 
 /// A small multiply-rotate hasher for integer keys (the overlay is keyed by numbers and
 /// string ids, never by attacker-chosen text).
@@ -43,6 +45,7 @@ pub struct Overlay {
     names: HashMap<String, u32>,
     stops: IntMap<(u64, u32), i64>,
     consents: IntMap<(u64, u32, u32), ConsentState>,
+    rels: IntMap<(u64, u32), RelationshipState>,
     events: u64,
 }
 
@@ -76,6 +79,28 @@ impl Overlay {
                 if granted_at >= e.granted_at {
                     *e = c;
                 }
+            }
+            EventRef::Relationship {
+                number,
+                text,
+                started_at,
+                last_purchase_at,
+                ends_at,
+                informed_at,
+            } => {
+                let b = self.name(text[0]);
+                // The newest event for (number, brand) replaces older ones.
+                self.rels.insert(
+                    (number.as_u64(), b),
+                    RelationshipState {
+                        lasting: LASTING_RELATIONSHIPS.contains(&text[1]),
+                        started_at,
+                        last_purchase_at,
+                        ends_at,
+                        informed_at,
+                        event_seq: seq,
+                    },
+                );
             }
         }
     }
@@ -154,6 +179,18 @@ impl StoreView {
     }
 }
 
+/// The relationship a relationships-table slot encodes.
+pub fn relationship_of(r: &RelSlot) -> RelationshipState {
+    RelationshipState {
+        lasting: r.lasting != 0,
+        started_at: i64::from(r.started),
+        last_purchase_at: nz(r.last_purchase),
+        ends_at: nz(r.ends),
+        informed_at: nz(r.informed),
+        event_seq: r.seq,
+    }
+}
+
 /// The standing a scope-table slot encodes.
 #[inline]
 pub fn standing_of(slot: &Slot) -> Standing {
@@ -229,6 +266,18 @@ impl StandingSource for StoreView {
         }
     }
 
+    fn relationship(&self, scope: &ViewScope, number: E164) -> Option<RelationshipState> {
+        let n = number.as_u64();
+        // Overlay events are all later than the snapshot's: the newest one wins.
+        if let Some(b) = scope.ov_brand
+            && let Some(r) = self.overlay.rels.get(&(n, b))
+        {
+            return Some(*r);
+        }
+        let s = self.snap.as_ref()?;
+        s.relationship(n, scope.brand?).map(|r| relationship_of(&r))
+    }
+
     fn generation(&self) -> u64 {
         self.snap.as_ref().map_or(0, |s| s.generation())
     }
@@ -243,6 +292,16 @@ pub(crate) fn event_of<D: AsRef<[u8]>>(s: &Snapshot<D>, r: &EvidenceRec, number:
     let t = |i: usize| s.string(r.text[i]).to_string();
     if r.kind == KIND_STOP {
         Event::Stop(Stop { number, brand: t(0), stopped_at: i64::from(r.t0) })
+    } else if r.kind == KIND_RELATIONSHIP {
+        Event::Relationship(Relationship {
+            number,
+            brand: t(0),
+            relationship: t(1),
+            started_at: i64::from(r.t0),
+            last_purchase_at: nz(r.t3),
+            ends_at: nz(r.expires),
+            informed_at: nz(r.confirmed),
+        })
     } else {
         Event::Consent(Consent {
             number,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
-use super::format::{self, BLOCK_SIZE, EvidenceRec, HEADER_LEN, Slot, field};
+use super::format::{self, BLOCK_SIZE, EvidenceRec, HEADER_LEN, RelSlot, Slot, field};
 use crate::store::error::{StoreError, io};
 
 /// Streams bytes to the file, hashing each `BLOCK_SIZE` block.
@@ -68,6 +68,9 @@ pub struct Parts<'a> {
     pub scopes: Vec<ScopeTable>,
     /// Folded stops: (number, brand id, newest stopped_at), keys unique.
     pub stops: Vec<(u64, u32, u32)>,
+    /// Newest customer relationship per (number, brand), keys unique. Empty: the section
+    /// is left out (header offset 0).
+    pub relationships: Vec<RelSlot>,
 }
 
 /// Writes a new snapshot file.
@@ -207,6 +210,24 @@ impl Builder {
         }
         w.write(&table)?;
         w.align()?;
+
+        if !parts.relationships.is_empty() {
+            let cap = format::capacity(parts.relationships.len() as u64);
+            put(&mut h, field::RELATIONSHIPS, w.pos);
+            put(&mut h, field::RELATIONSHIPS + 8, cap);
+            let len = format::REL_SLOT_LEN;
+            let mut table = vec![0u8; cap as usize * len];
+            for r in &parts.relationships {
+                let mut i =
+                    format::home(format::hash_relationship(r.number, r.brand), cap) as usize;
+                while table[i * len..i * len + 8] != [0u8; 8] {
+                    i = if i + 1 == cap as usize { 0 } else { i + 1 };
+                }
+                table[i * len..(i + 1) * len].copy_from_slice(&r.encode());
+            }
+            w.write(&table)?;
+            w.align()?;
+        }
 
         if w.in_block > 0 {
             w.sums.push(w.hasher.digest());

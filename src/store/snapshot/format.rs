@@ -13,6 +13,9 @@
 //!          entries u64
 //! tables   per scope, `capacity` SLOT_LEN-byte slots, 64-byte aligned (see `Slot`)
 //! stops    STOP_SLOT_LEN-byte slots keyed by (number, brand): every stop, folded
+//! rels     REL_SLOT_LEN-byte slots keyed by (number, brand): the newest customer
+//!          relationship (soft opt-in); optional: header offset 0 = no section (snapshots
+//!          written before relationships existed read as having none)
 //! sums     xxh3 of every BLOCK_SIZE block of [HEADER_LEN, sums offset)
 //! ```
 //! Times are `u32` Unix seconds, 0 = none (the event layer refuses times outside that).
@@ -38,6 +41,11 @@ pub const STOP_SLOT_LEN: usize = 16;
 pub const KIND_STOP: u32 = 1;
 /// Evidence kind: consent.
 pub const KIND_CONSENT: u32 = 2;
+/// Evidence kind: customer relationship (text: brand, kind; t0 started_at, expires
+/// ends_at, confirmed informed_at, t3 last_purchase_at).
+pub const KIND_RELATIONSHIP: u32 = 3;
+/// Bytes per relationships-table slot.
+pub const REL_SLOT_LEN: usize = 40;
 /// Target load factor of the hash tables, as a fraction (entries × DEN / NUM = capacity).
 pub const LOAD_NUM: u64 = 3;
 /// See [`LOAD_NUM`]: load ≤ 3/5 keeps misses to a few slots.
@@ -74,6 +82,8 @@ pub mod field {
     /// Number index (an `fst` map: big-endian number → first evidence record) offset,
     /// length.
     pub const INDEX: usize = 152;
+    /// Relationships table offset, capacity (both 0 when absent).
+    pub const RELATIONSHIPS: usize = 168;
     /// xxh3 of the header bytes before this field.
     pub const HEADER_CHECKSUM: usize = super::HEADER_LEN - 8;
 }
@@ -106,6 +116,12 @@ pub fn hash_number(number: u64) -> u64 {
 #[inline]
 pub fn hash_stop(number: u64, brand: u32) -> u64 {
     xxhash_rust::xxh3::xxh3_64_with_seed(&number.to_le_bytes(), u64::from(brand) + 1)
+}
+
+/// Hash of a (number, brand) key for the relationships table.
+#[inline]
+pub fn hash_relationship(number: u64, brand: u32) -> u64 {
+    xxhash_rust::xxh3::xxh3_64_with_seed(&number.to_le_bytes(), (1 << 32) | u64::from(brand))
 }
 
 /// Capacity for `entries` keys at the target load (at least 1, so probing terminates).
@@ -184,6 +200,8 @@ pub struct EvidenceRec {
     pub expires: u32,
     /// confirmed_at (0 = none).
     pub confirmed: u32,
+    /// Relationships: last_purchase_at (0 = none); 0 for other kinds.
+    pub t3: u32,
 }
 
 impl EvidenceRec {
@@ -199,6 +217,7 @@ impl EvidenceRec {
         b[48..52].copy_from_slice(&self.t0.to_le_bytes());
         b[52..56].copy_from_slice(&self.expires.to_le_bytes());
         b[56..60].copy_from_slice(&self.confirmed.to_le_bytes());
+        b[60..64].copy_from_slice(&self.t3.to_le_bytes());
         b
     }
 
@@ -216,6 +235,57 @@ impl EvidenceRec {
             t0: u32_at(b, 48)?,
             expires: u32_at(b, 52)?,
             confirmed: u32_at(b, 56)?,
+            t3: u32_at(b, 60)?,
+        })
+    }
+}
+
+/// One relationships-table slot: the newest relationship of a (number, brand).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RelSlot {
+    /// E.164 digits; 0 = empty slot.
+    pub number: u64,
+    /// Brand string id.
+    pub brand: u32,
+    /// 1 for a lasting relationship (subscription, membership), else 0.
+    pub lasting: u32,
+    /// started_at.
+    pub started: u32,
+    /// last_purchase_at (0 = none).
+    pub last_purchase: u32,
+    /// ends_at (0 = none).
+    pub ends: u32,
+    /// informed_at (0 = never).
+    pub informed: u32,
+    /// Journal sequence of the relationship event.
+    pub seq: u64,
+}
+
+impl RelSlot {
+    /// Encodes into [`REL_SLOT_LEN`] bytes.
+    pub fn encode(&self) -> [u8; REL_SLOT_LEN] {
+        let mut b = [0u8; REL_SLOT_LEN];
+        b[0..8].copy_from_slice(&self.number.to_le_bytes());
+        let u32s =
+            [self.brand, self.lasting, self.started, self.last_purchase, self.ends, self.informed];
+        for (i, v) in u32s.iter().enumerate() {
+            b[8 + 4 * i..12 + 4 * i].copy_from_slice(&v.to_le_bytes());
+        }
+        b[32..40].copy_from_slice(&self.seq.to_le_bytes());
+        b
+    }
+
+    /// Decodes a slot (a slice of at least [`REL_SLOT_LEN`] bytes).
+    pub fn decode(b: &[u8]) -> Option<RelSlot> {
+        Some(RelSlot {
+            number: u64_at(b, 0)?,
+            brand: u32_at(b, 8)?,
+            lasting: u32_at(b, 12)?,
+            started: u32_at(b, 16)?,
+            last_purchase: u32_at(b, 20)?,
+            ends: u32_at(b, 24)?,
+            informed: u32_at(b, 28)?,
+            seq: u64_at(b, 32)?,
         })
     }
 }
@@ -236,8 +306,20 @@ mod tests {
             t0: 10,
             expires: 0,
             confirmed: 11,
+            t3: 12,
         };
         assert_eq!(EvidenceRec::decode(&e.encode()), Some(e));
+        let r = RelSlot {
+            number: 4791234567,
+            brand: 3,
+            lasting: 1,
+            started: 4,
+            last_purchase: 5,
+            ends: 6,
+            informed: 7,
+            seq: 8,
+        };
+        assert_eq!(RelSlot::decode(&r.encode()), Some(r));
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub struct Snapshot<D> {
     scope_index: HashMap<(u32, u32), usize>,
     stops_off: usize,
     stops_cap: u64,
+    /// Relationships table (offset, capacity); capacity 0 = no section.
+    rels: (usize, u64),
     evidence_off: usize,
     evidence_count: usize,
     index: (usize, usize),
@@ -130,6 +132,16 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
         let (scopes_off, scopes_len) = section(field::SCOPES, format::SCOPE_LEN as u64)?;
         let (stops_off, _) = section(field::STOPS, format::STOP_SLOT_LEN as u64)?;
         let stops_cap = h64(field::STOPS + 8);
+        let rels = if h64(field::RELATIONSHIPS) == 0 && h64(field::RELATIONSHIPS + 8) == 0 {
+            (0, 0)
+        } else {
+            let (off, _) = section(field::RELATIONSHIPS, format::REL_SLOT_LEN as u64)?;
+            let cap = h64(field::RELATIONSHIPS + 8);
+            if cap == 0 || off < to_usize(h64(field::HOT_START), field::HOT_START)? {
+                return Err(bad(field::RELATIONSHIPS, Corruption::BadStructure));
+            }
+            (off, cap)
+        };
         let hot_start = to_usize(h64(field::HOT_START), field::HOT_START)?;
         if stops_cap == 0
             || hot_start < evidence_off + ev_len
@@ -191,6 +203,7 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
             scope_index,
             stops_off,
             stops_cap,
+            rels,
             evidence_off,
             evidence_count: ev_len / EVIDENCE_LEN,
             index,
@@ -388,6 +401,54 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
             }
         }
         None
+    }
+
+    /// The newest customer relationship of `number` with brand id `brand`, if the snapshot
+    /// has a relationships section and one for the pair.
+    pub fn relationship(&self, number: u64, brand: u32) -> Option<format::RelSlot> {
+        let (off, cap) = self.rels;
+        if cap == 0 {
+            return None;
+        }
+        let b = self.bytes();
+        let mut i = format::home(format::hash_relationship(number, brand), cap);
+        for _ in 0..cap {
+            let at = off + i as usize * format::REL_SLOT_LEN;
+            let n = format::u64_at(b, at)?;
+            if n == number && format::u32_at(b, at + 8)? == brand {
+                return format::RelSlot::decode(b.get(at..at + format::REL_SLOT_LEN)?);
+            }
+            if n == 0 {
+                return None;
+            }
+            i += 1;
+            if i == cap {
+                i = 0;
+            }
+        }
+        None
+    }
+
+    /// Every slot of scope table `scope` (for `expiring`): a scan, not for the hot path.
+    pub fn scope_slots(&self, scope: usize) -> impl Iterator<Item = Slot> + '_ {
+        let s = self.scopes.get(scope).copied();
+        let b = self.bytes();
+        (0..s.map_or(0, |s| s.cap as usize)).filter_map(move |i| {
+            let at = s?.off + i * SLOT_LEN;
+            let raw: &[u8; SLOT_LEN] = b.get(at..at + SLOT_LEN)?.try_into().ok()?;
+            let slot = Slot::decode(raw);
+            (slot.number != 0).then_some(slot)
+        })
+    }
+
+    /// Table indices of every scope of brand id `brand`, with the purpose string ids.
+    pub fn scopes_of_brand(&self, brand: u32) -> Vec<(usize, u32)> {
+        self.scopes
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.brand == brand)
+            .map(|(i, s)| (i, s.purpose))
+            .collect()
     }
 
     /// Number of evidence records (events folded in).

@@ -1,0 +1,148 @@
+//! Decision receipts (`filter --receipts FILE`): one compact line per decided record, in
+//! input order, so that "why was this message allowed?" can be answered later from the
+//! receipt and the store.
+//!
+//! ```text
+//! # sendfilter receipts v1 brand=ACME purpose=offers class=marketing now=2026-01-01T00:00:00Z ...
+//! number_hash,verdict,reason,basis,event_seq,generation,journal_seq
+//! 9f1c2a7b3e4d5f60,allow,ALLOWED,consent,1234,3,56789
+//! 0c3e5a1d9b7f2e44,reject,NO_CONSENT,-,0,3,56789
+//! ,reject,MALFORMED,-,0,3,56789
+//! ```
+//! * `number_hash`: [`number_hash`] of the E.164 number (16 hex digits), empty when the
+//!   record had no valid number. A pseudonym, not anonymisation: anyone holding a number
+//!   can compute its hash (that is how a receipt is found again), so the file is personal
+//!   data and is created 0600.
+//! * `basis`/`event_seq`: what allowed the record (`consent`, `soft_opt_in`, `service`) and
+//!   the journal sequence number of that consent or relationship event (0 for none); the
+//!   store's evidence for the number (`Store::evidence`) holds the event in full.
+//! * `generation`/`journal_seq`: the snapshot generation and last journal sequence the
+//!   decision read (the same for a whole run; on every line so a line stands alone).
+//!
+//! Lines are rendered into the worker's per-chunk buffer without allocation and written
+//! in input order with the chunk.
+
+use crate::decision::{Basis, Reason};
+use crate::phone::E164;
+
+/// The receipts file format version (first line).
+pub const VERSION: u32 = 1;
+
+/// The CSV header line (second line).
+pub const HEADER: &str = "number_hash,verdict,reason,basis,event_seq,generation,journal_seq";
+
+/// The pseudonym of a number in receipts: xxh3-64 of its E.164 digits as a decimal string
+/// with a leading `+` (so it can be computed by any xxh3 tool from the written number).
+///
+/// ```
+/// use sendfilter::E164;
+/// use sendfilter::filter::receipts::number_hash;
+/// let n = E164::from_u64(4791234567).unwrap();
+/// assert_eq!(number_hash(n), xxhash_rust::xxh3::xxh3_64(b"+4791234567"));
+/// ```
+pub fn number_hash(number: E164) -> u64 {
+    let mut b = [0u8; E164::MAX_WRITTEN_LEN];
+    let n = number.write_to(&mut b);
+    xxhash_rust::xxh3::xxh3_64(&b[..n])
+}
+
+/// The run-constant end of every line: `,generation,journal_seq\n`.
+pub fn line_suffix(generation: u64, journal_seq: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(48);
+    v.push(b',');
+    push_u64(&mut v, generation);
+    v.push(b',');
+    push_u64(&mut v, journal_seq);
+    v.push(b'\n');
+    v
+}
+
+/// Appends one receipt line to `out`. `suffix` is [`line_suffix`].
+#[inline]
+pub fn push(out: &mut Vec<u8>, number: Option<E164>, reason: Reason, basis: Basis, suffix: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    if let Some(n) = number {
+        let h = number_hash(n);
+        let mut b = [0u8; 16];
+        for (i, d) in b.iter_mut().enumerate() {
+            *d = HEX[((h >> (60 - 4 * i)) & 0xf) as usize];
+        }
+        out.extend_from_slice(&b);
+    }
+    out.extend_from_slice(if reason.is_allowed() { b",allow," } else { b",reject," });
+    out.extend_from_slice(reason.as_str().as_bytes());
+    out.push(b',');
+    out.extend_from_slice(basis.as_str().as_bytes());
+    out.push(b',');
+    push_u64(out, basis.event_seq());
+    out.extend_from_slice(suffix);
+}
+
+/// Writes `v` in decimal without allocating.
+#[inline]
+pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut b = [0u8; 20];
+    let mut i = b.len();
+    loop {
+        i -= 1;
+        b[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&b[i..]);
+}
+
+/// The two header lines for a run: a `#` comment with the run's parameters, then
+/// [`HEADER`].
+pub fn header(run: &super::RunOptions, generation: u64, journal_seq: u64) -> String {
+    let f = &run.filter;
+    let opt = |m: Option<u32>| m.map_or("off".to_string(), |m| format!("{m}m"));
+    format!(
+        "# sendfilter receipts v{VERSION} brand={} purpose={} class={} now={} \
+         require_confirmed={} consent_lifetime={} soft_opt_in={} generation={generation} \
+         journal_seq={journal_seq}\n{HEADER}\n",
+        run.brand.escape_debug(),
+        run.purpose.escape_debug(),
+        f.class.as_str(),
+        crate::timefmt::format_rfc3339(f.now),
+        f.require_confirmed,
+        opt(f.consent_lifetime_months),
+        opt(f.soft_opt_in_months),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines() {
+        let n = E164::from_u64(4791234567).unwrap();
+        let suffix = line_suffix(3, 56789);
+        let mut out = Vec::new();
+        push(&mut out, Some(n), Reason::Allowed, Basis::Consent(1234), &suffix);
+        push(&mut out, None, Reason::Malformed, Basis::None, &suffix);
+        push(&mut out, Some(n), Reason::Allowed, Basis::SoftOptIn(7), &suffix);
+        let text = String::from_utf8(out).unwrap();
+        let h = format!("{:016x}", number_hash(n));
+        assert_eq!(
+            text,
+            format!(
+                "{h},allow,ALLOWED,consent,1234,3,56789\n,reject,MALFORMED,-,0,3,56789\n\
+                 {h},allow,ALLOWED,soft_opt_in,7,3,56789\n"
+            )
+        );
+        assert!(!text.contains("4791234567"));
+    }
+
+    #[test]
+    fn decimal() {
+        for v in [0u64, 7, 10, 99, 1234567890, u64::MAX] {
+            let mut o = Vec::new();
+            push_u64(&mut o, v);
+            assert_eq!(String::from_utf8(o).unwrap(), v.to_string());
+        }
+    }
+}
