@@ -1,4 +1,4 @@
-//! `sendfilter import stops|consents --store DIR FILE|-`: bulk CSV import.
+//! `sendfilter import stops|consents|customers --store DIR FILE|-`: bulk CSV import.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -8,7 +8,7 @@ use anyhow::Context;
 use sendfilter::Region;
 use sendfilter::store::import::{self, ImportOptions, Kind};
 
-/// Import stops or consents from CSV into a store.
+/// Import stops, consents or customer relationships from CSV into a store.
 ///
 /// The header must name exactly these columns, in any order.
 ///
@@ -16,7 +16,12 @@ use sendfilter::store::import::{self, ImportOptions, Kind};
 ///
 /// consents: number,brand,purpose,channel,granted_at,method,text_ref,source,expires_at,confirmed_at
 ///
-/// Times are RFC 3339; expires_at and confirmed_at may be empty. Bad rows are reported on stderr with their line number (numbers masked). Exit code 0:
+/// customers: number,brand,relationship,started_at,last_purchase_at,ends_at,informed_at
+/// (relationship: purchase, subscription, membership, …; only subscription and membership
+/// are lasting; informed_at empty = never informed; the newest row per number and brand
+/// replaces older ones)
+///
+/// Times are RFC 3339; expires_at, confirmed_at, last_purchase_at, ends_at and informed_at may be empty. Bad rows are reported on stderr with their line number (numbers masked). Exit code 0:
 /// every row imported and durable; 1: good rows imported and durable, bad rows reported
 /// (with --strict: nothing imported); 2: error.
 #[derive(Debug, clap::Args)]
@@ -42,6 +47,7 @@ pub struct Args {
 enum KindArg {
     Stops,
     Consents,
+    Customers,
 }
 
 /// Runs the command.
@@ -50,6 +56,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let kind = match args.kind {
         KindArg::Stops => Kind::Stops,
         KindArg::Consents => Kind::Consents,
+        KindArg::Customers => Kind::Customers,
     };
     let opts = ImportOptions { region: args.region.unwrap_or(store.region()), strict: args.strict };
     let tty = std::io::stderr().is_terminal();

@@ -5,8 +5,11 @@
 //! ```text
 //! stops:    number,brand,stopped_at
 //! consents: number,brand,purpose,channel,granted_at,method,text_ref,source,expires_at,confirmed_at
+//! customers: number,brand,relationship,started_at,last_purchase_at,ends_at,informed_at
 //! ```
-//! Times are RFC 3339; `expires_at` and `confirmed_at` may be empty. Numbers are
+//! Times are RFC 3339; `expires_at` and `confirmed_at` may be empty, and so may a
+//! customer's `last_purchase_at`, `ends_at` and `informed_at` (empty = never informed).
+//! Channel and relationship names are codes, stored in lower case. Numbers are
 //! normalised with the given region. A bad row is reported with its line number and a
 //! [`Invalid`] code, with the number masked. In strict mode any bad row aborts the whole
 //! import and nothing is written.
@@ -27,6 +30,8 @@ pub enum Kind {
     Stops,
     /// `number,brand,purpose,channel,granted_at,method,text_ref,source,expires_at,confirmed_at`
     Consents,
+    /// `number,brand,relationship,started_at,last_purchase_at,ends_at,informed_at`
+    Customers,
 }
 
 const STOP_FIELDS: [Field; 3] = [Field::Number, Field::Brand, Field::StoppedAt];
@@ -43,11 +48,22 @@ const CONSENT_FIELDS: [Field; 10] = [
     Field::ConfirmedAt,
 ];
 
+const CUSTOMER_FIELDS: [Field; 7] = [
+    Field::Number,
+    Field::Brand,
+    Field::Relationship,
+    Field::StartedAt,
+    Field::LastPurchaseAt,
+    Field::EndsAt,
+    Field::InformedAt,
+];
+
 impl Kind {
     fn fields(self) -> &'static [Field] {
         match self {
             Kind::Stops => &STOP_FIELDS,
             Kind::Consents => &CONSENT_FIELDS,
+            Kind::Customers => &CUSTOMER_FIELDS,
         }
     }
 
@@ -57,6 +73,9 @@ impl Kind {
             Kind::Stops => "number,brand,stopped_at",
             Kind::Consents => {
                 "number,brand,purpose,channel,granted_at,method,text_ref,source,expires_at,confirmed_at"
+            }
+            Kind::Customers => {
+                "number,brand,relationship,started_at,last_purchase_at,ends_at,informed_at"
             }
         }
     }
@@ -229,9 +248,12 @@ pub fn import<R: Read>(
         }
         let mut number_seen: Option<E164> = None;
         channel.clear();
-        if kind == Kind::Consents
-            && let Some(c) = rec.get(cols[3])
-        {
+        let code_col = match kind {
+            Kind::Consents => Some(cols[3]),
+            Kind::Customers => Some(cols[2]),
+            Kind::Stops => None,
+        };
+        if let Some(c) = code_col.and_then(|i| rec.get(i)) {
             channel.push_str(&String::from_utf8_lossy(c.trim_ascii()).to_ascii_lowercase());
         }
         let parsed = (|| -> Result<EventRef<'_>, Invalid> {
@@ -261,6 +283,19 @@ pub fn import<R: Read>(
                         granted_at,
                         expires_at: time(&rec, cols[8], Field::ExpiresAt)?,
                         confirmed_at: time(&rec, cols[9], Field::ConfirmedAt)?,
+                    })
+                }
+                Kind::Customers => {
+                    field_str(&rec, cols[2], Field::Relationship)?;
+                    let started_at = time(&rec, cols[3], Field::StartedAt)?
+                        .ok_or(Invalid::Empty(Field::StartedAt))?;
+                    Ok(EventRef::Relationship {
+                        number,
+                        text: [brand, channel.as_str()],
+                        started_at,
+                        last_purchase_at: time(&rec, cols[4], Field::LastPurchaseAt)?,
+                        ends_at: time(&rec, cols[5], Field::EndsAt)?,
+                        informed_at: time(&rec, cols[6], Field::InformedAt)?,
                     })
                 }
             }

@@ -57,8 +57,10 @@
 pub mod compact;
 pub mod error;
 pub mod event;
+pub mod expiring;
 pub mod import;
 pub mod journal;
+pub mod policy;
 pub mod snapshot;
 mod view;
 
@@ -289,7 +291,7 @@ impl Store {
             region
         };
         // Leftovers of an interrupted compaction or rotation are never used.
-        for tmp in ["snapshot.tmp", "journal.tmp", "config.tmp"] {
+        for tmp in ["snapshot.tmp", "journal.tmp", "config.tmp", "policy.tmp"] {
             let _ = std::fs::remove_file(dir.join(tmp));
         }
         let snap_path = dir.join(SNAPSHOT);

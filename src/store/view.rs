@@ -177,6 +177,39 @@ impl StoreView {
     pub fn overlay_len(&self) -> u64 {
         self.overlay.len()
     }
+
+    /// Every (number, purpose) with an `sms` consent for `brand`, from the snapshot's
+    /// tables and the journal tail, sorted and without repeats: a full scan, for
+    /// `expiring`, never for the hot path.
+    pub fn consent_keys(&self, brand: &str) -> Vec<(E164, String)> {
+        let mut out: Vec<(u64, String)> = Vec::new();
+        if let Some(s) = &self.snap
+            && let Some(b) = s.string_id(brand)
+        {
+            for (table, purpose) in s.scopes_of_brand(b) {
+                let p = s.string(purpose);
+                out.extend(
+                    s.scope_slots(table)
+                        .filter(|x| x.granted != 0)
+                        .map(|x| (x.number, p.to_string())),
+                );
+            }
+        }
+        let o = &self.overlay;
+        if let Some(&b) = o.names.get(brand) {
+            let name = |id: u32| o.names.iter().find(|(_, v)| **v == id).map(|(k, _)| k.clone());
+            for &(n, ob, p) in o.consents.keys() {
+                if ob == b
+                    && let Some(p) = name(p)
+                {
+                    out.push((n, p));
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out.into_iter().filter_map(|(n, p)| Some((E164::from_u64(n)?, p))).collect()
+    }
 }
 
 /// The relationship a relationships-table slot encodes.

@@ -18,13 +18,18 @@ fn run(kind: Kind, csv: &str, strict: bool) -> Result<ImportReport, StoreError> 
 
 const C: &str =
     "number,brand,purpose,channel,granted_at,method,text_ref,source,expires_at,confirmed_at\n";
+const CU: &str = "number,brand,relationship,started_at,last_purchase_at,ends_at,informed_at\n";
 const GOOD: &str = "+4791234567,ACME,offers,sms,2026-01-01T00:00:00Z,web_form,v1,web,,\n";
 
 macro_rules! bad_rows {
     ($($name:ident: $kind:expr, $row:expr => $reason:expr;)*) => {$(
         #[test]
         fn $name() {
-            let head = match $kind { Kind::Stops => "number,brand,stopped_at\n", Kind::Consents => C };
+            let head = match $kind {
+                Kind::Stops => "number,brand,stopped_at\n",
+                Kind::Consents => C,
+                Kind::Customers => CU,
+            };
             let r = run($kind, &format!("{head}{}", $row), false).unwrap();
             assert_eq!(r.bad, 1, "{r:?}");
             assert_eq!(r.errors[0].reason, $reason);
@@ -34,6 +39,20 @@ macro_rules! bad_rows {
 }
 
 bad_rows! {
+    customer_star: Kind::Customers, "+4791234567,*,purchase,2025-01-01T00:00:00Z,,,\n" =>
+        Invalid::StarBrandInConsent;
+    customer_no_relationship: Kind::Customers, "+4791234567,ACME,,2025-01-01T00:00:00Z,,,\n" =>
+        Invalid::Empty(Field::Relationship);
+    customer_no_start: Kind::Customers, "+4791234567,ACME,purchase,,,,\n" =>
+        Invalid::Empty(Field::StartedAt);
+    customer_bad_purchase: Kind::Customers, "+4791234567,ACME,purchase,2025-01-01T00:00:00Z,last week,,\n" =>
+        Invalid::BadTime(Field::LastPurchaseAt);
+    customer_bad_end: Kind::Customers, "+4791234567,ACME,membership,2025-01-01T00:00:00Z,,never,\n" =>
+        Invalid::BadTime(Field::EndsAt);
+    customer_bad_informed: Kind::Customers, "+4791234567,ACME,membership,2025-01-01T00:00:00Z,,,1960-01-01T00:00:00Z\n" =>
+        Invalid::TimeOutOfRange(Field::InformedAt);
+    customer_short_row: Kind::Customers, "+4791234567,ACME,membership,2025-01-01T00:00:00Z\n" =>
+        Invalid::FieldCount;
     stop_bad_number: Kind::Stops, "hello,ACME,2026-01-01T00:00:00Z\n" =>
         Invalid::Number(crate::phone::PhoneError::NotANumber);
     stop_empty_number: Kind::Stops, ",ACME,2026-01-01T00:00:00Z\n" => Invalid::Empty(Field::Number);
@@ -196,4 +215,44 @@ fn channel_is_lowercased() {
     let v = s.view().unwrap();
     let n = crate::phone::normalize(b"+4791234567", Region::NO).unwrap();
     assert!(v.standing(&v.scope("ACME", "offers"), n).consent.is_some());
+}
+
+#[test]
+fn customers_import_and_fold() {
+    use crate::standing::StandingSource;
+    let (_d, mut s) = store();
+    let csv = format!(
+        "{CU}+4791234567,ACME,Membership,2025-01-01T00:00:00Z,,2027-01-01T00:00:00Z,2025-01-01T00:00:00Z\n\
+         +4791234568,ACME,purchase,2025-01-01T00:00:00Z,2025-06-01T00:00:00Z,,\n"
+    );
+    let r = import(
+        &mut s,
+        Kind::Customers,
+        csv.as_bytes(),
+        ImportOptions { region: Region::NO, strict: true },
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!((r.imported, r.bad), (2, 0));
+    let n = E164::from_u64(4791234567).unwrap();
+    let m = E164::from_u64(4791234568).unwrap();
+    for compacted in [false, true] {
+        if compacted {
+            s.compact().unwrap();
+        }
+        let v = s.view().unwrap();
+        let scope = v.scope("ACME", "offers");
+        let a = v.relationship(&scope, n).unwrap();
+        assert!(a.lasting, "relationship codes are case-insensitive");
+        assert_eq!(a.ends_at, Some(crate::timefmt::parse_rfc3339("2027-01-01T00:00:00Z").unwrap()));
+        let b = v.relationship(&scope, m).unwrap();
+        assert!(!b.lasting);
+        assert_eq!(b.informed_at, None);
+        assert!(v.relationship(&v.scope("OTHER", "offers"), n).is_none());
+    }
+    // The evidence keeps the event in full, before and after compaction.
+    let ev = s.evidence(n).unwrap();
+    assert!(
+        matches!(&ev[0].event, crate::store::Event::Relationship(r) if r.relationship == "membership")
+    );
 }
