@@ -17,7 +17,9 @@ use sendfilter::{Class, StandingSource, timefmt};
 /// Allowed records go to stdout in input order: numbers in E.164, marketing messages
 /// stamped with the opt-out footer. Every record gets exactly one reason: MALFORMED,
 /// INVALID_NUMBER, DUPLICATE, STOPPED, NO_CONSENT, CONSENT_EXPIRED, CONSENT_UNCONFIRMED,
-/// TOO_LONG, or allowed. Rejected records go to --rejects with their reason.
+/// SOFT_OPT_IN_LAPSED, SOFT_OPT_IN_NOT_INFORMED, TOO_LONG, or allowed. Rejected records go
+/// to --rejects with their reason. The store's policy for the brand (`sendfilter policy`)
+/// applies: required double opt-in, default consent lifetime.
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Exit status: 0 when the run completed (whatever was rejected); 2 on any error \
@@ -76,9 +78,22 @@ pub struct Args {
     /// Reject (TOO_LONG) messages needing more SMS segments than N after stamping.
     #[arg(long, value_name = "N")]
     max_segments: Option<u32>,
-    /// Require a confirmed (double opt-in) consent.
+    /// Require a confirmed (double opt-in) consent (also on when the store's policy for
+    /// the brand requires it).
     #[arg(long)]
     require_confirmed: bool,
+    /// Allow soft opt-in: existing customers of the brand (`import customers`) without a
+    /// consent, if informed, not stopped and the relationship is live. Use it only for
+    /// the brand's own similar products.
+    #[arg(long)]
+    soft_opt_in: bool,
+    /// Soft opt-in: a last purchase qualifies for this many calendar months.
+    #[arg(long, value_name = "MONTHS", default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=1200))]
+    soft_opt_in_months: u32,
+    /// Write one decision receipt per record here (hashed number, verdict, reason, basis
+    /// and its event id, snapshot generation, journal sequence; created mode 0600).
+    #[arg(long, value_name = "FILE")]
+    receipts: Option<PathBuf>,
     /// Write rejected records with their reason here (created mode 0600).
     #[arg(long, value_name = "FILE")]
     rejects: Option<PathBuf>,
@@ -99,9 +114,14 @@ fn parse_now(s: &str) -> Result<i64, String> {
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let opts = run_options(&args)?;
-    // Fail closed: no source, no output.
+    let mut opts = run_options(&args)?;
+    // Fail closed: no source (or a damaged policy), no output.
     let source = open_source(&args.store)?;
+    let policy = sendfilter::store::policy::read(&args.store)
+        .with_context(|| format!("reading the policy of store {}", args.store.display()))?
+        .brand(&args.brand);
+    opts.filter.require_confirmed |= policy.require_confirmed;
+    opts.filter.consent_lifetime_months = policy.consent_lifetime_months;
     run_with_source(&args, &opts, &source)
 }
 
@@ -118,6 +138,7 @@ fn run_options(args: &Args) -> anyhow::Result<RunOptions> {
     filter.region = args.region.clone();
     filter.require_confirmed = args.require_confirmed;
     filter.max_segments = args.max_segments;
+    filter.soft_opt_in_months = args.soft_opt_in.then_some(args.soft_opt_in_months);
     let mut opts = RunOptions::new(&args.brand, &args.purpose, filter);
     opts.format = args.format;
     opts.number_column = args.number_column.clone();
@@ -151,6 +172,10 @@ fn run_with_source<S: StandingSource>(
         Some(p) => Some(std::io::BufWriter::with_capacity(1 << 16, create_private(p)?)),
         None => None,
     };
+    let mut receipts = match &args.receipts {
+        Some(p) => Some(std::io::BufWriter::with_capacity(1 << 16, create_private(p)?)),
+        None => None,
+    };
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let started = Instant::now();
     let mut last = started;
@@ -167,7 +192,9 @@ fn run_with_source<S: StandingSource>(
         rejects: rejects.as_mut().map(|w| w as &mut dyn Write),
         progress: Some(&mut progress),
     };
-    let report = sendfilter::run_with(source, &opts, stdin, sinks).context("filtering")?;
+    let receipts = receipts.as_mut().map(|w| w as &mut dyn Write);
+    let report = sendfilter::filter::run_with_receipts(source, &opts, stdin, sinks, receipts)
+        .context("filtering")?;
     if tty && started.elapsed().as_secs() >= 2 {
         eprintln!();
     }
@@ -201,7 +228,8 @@ fn expected_records(format: Format) -> usize {
     (len / per_record).max(1 << 16)
 }
 
-/// Creates (truncates) a file only the owner can read: rejects hold personal data.
+/// Creates (truncates) a file only the owner can read: rejects and receipts hold personal
+/// data.
 fn create_private(path: &Path) -> anyhow::Result<File> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let f = std::fs::OpenOptions::new()
@@ -210,9 +238,9 @@ fn create_private(path: &Path) -> anyhow::Result<File> {
         .truncate(true)
         .mode(0o600)
         .open(path)
-        .with_context(|| format!("creating rejects file {}", path.display()))?;
+        .with_context(|| format!("creating {}", path.display()))?;
     // An existing file keeps its mode on open: tighten it.
     f.set_permissions(std::fs::Permissions::from_mode(0o600))
-        .with_context(|| format!("restricting rejects file {}", path.display()))?;
+        .with_context(|| format!("restricting {}", path.display()))?;
     Ok(f)
 }

@@ -10,10 +10,12 @@ mod bench;
 mod compact;
 mod consent;
 mod demo;
+mod expiring;
 mod filter;
 mod import;
 mod info;
 mod normalize;
+mod policy;
 mod stop;
 
 /// Decide, for every recipient of an SMS campaign, whether a marketing message may be sent.
@@ -38,6 +40,8 @@ enum Command {
     Consent(consent::Args),
     Compact(compact::Args),
     Info(info::Args),
+    Policy(policy::Args),
+    Expiring(expiring::Args),
     /// Decide every recipient of a campaign: allowed records out, rejects with reasons.
     Filter(Box<filter::Args>),
 }
@@ -53,6 +57,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Consent(args) => consent::run(args),
         Command::Compact(args) => compact::run(args),
         Command::Info(args) => info::run(args),
+        Command::Policy(args) => policy::run(args),
+        Command::Expiring(args) => expiring::run(args),
         Command::Filter(args) => filter::run(*args),
     }
 }

@@ -1,0 +1,105 @@
+//! `sendfilter expiring --store DIR --brand B --within 30d`: consents that end soon.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use sendfilter::timefmt;
+
+/// List numbers whose consent for a brand ends soon, as CSV on stdout
+/// (`number,purpose,ends_at,event_seq`), soonest first.
+///
+/// Sending these numbers an SMS asking to *confirm* their existing consent is allowed;
+/// asking anyone without a consent for a new one is not (that is marketing itself), so
+/// only consents valid now are listed: no standing stop, granted, not yet expired. The
+/// store's default consent lifetime for the brand applies to consents without an end.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Store directory.
+    #[arg(long, env = "SENDFILTER_STORE")]
+    store: PathBuf,
+    /// The brand.
+    #[arg(long)]
+    brand: String,
+    /// The window: consents ending after now and at most this much later (`30d`, `12h`,
+    /// `2w`, `90m` = 90 minutes).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    within: i64,
+    /// Decide as of this instant (RFC 3339) instead of the current time.
+    #[arg(long, value_name = "RFC3339", value_parser = timefmt::parse_rfc3339)]
+    now: Option<i64>,
+}
+
+/// Parses `30d`, `12h`, `2w`, `90m`, `45s` into seconds.
+fn parse_duration(s: &str) -> Result<i64, String> {
+    let err = || format!("{s:?} is not a duration such as 30d, 12h, 2w, 90m or 45s");
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?);
+    let n: i64 = num.parse().map_err(|_| err())?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(err()),
+    };
+    n.checked_mul(mult).filter(|&v| v > 0).ok_or_else(err)
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let now = args.now.unwrap_or_else(timefmt::now);
+    let view = sendfilter::store::open_view(&args.store)
+        .with_context(|| format!("opening store {}", args.store.display()))?;
+    let policy = sendfilter::store::policy::read(&args.store)
+        .with_context(|| format!("reading the policy of store {}", args.store.display()))?
+        .brand(&args.brand);
+    let list = sendfilter::store::expiring::expiring(
+        &view,
+        &args.brand,
+        now,
+        args.within,
+        policy.consent_lifetime_months,
+    );
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    writeln!(out, "number,purpose,ends_at,event_seq")?;
+    let mut field = Vec::new();
+    for e in &list {
+        field.clear();
+        // Purposes are free text: quote them as CSV needs.
+        let p = &e.purpose;
+        if p.contains([',', '"', '\n', '\r']) {
+            field.push(b'"');
+            field.extend_from_slice(p.replace('"', "\"\"").as_bytes());
+            field.push(b'"');
+        } else {
+            field.extend_from_slice(p.as_bytes());
+        }
+        write!(out, "{},", e.number)?;
+        out.write_all(&field)?;
+        writeln!(out, ",{},{}", timefmt::format_rfc3339(e.ends_at), e.event_seq)?;
+    }
+    out.flush()?;
+    eprintln!(
+        "sendfilter expiring: {} consents for {:?} end within the window",
+        list.len(),
+        args.brand
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30d"), Ok(30 * 86_400));
+        assert_eq!(parse_duration("2w"), Ok(14 * 86_400));
+        assert_eq!(parse_duration("90m"), Ok(5_400));
+        for bad in ["", "d", "30", "30x", "-1d", "0d", "99999999999999999999d", "1.5d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}
