@@ -67,6 +67,9 @@ mod view;
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+mod legal_tests;
+
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};

@@ -302,7 +302,10 @@ fn receipts_explain_every_record() {
     );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.len(), 12, "one line per record, in input order");
-    let hash = |n: &str| format!("{:016x}", xxhash_rust::xxh3::xxh3_64(n.as_bytes()));
+    let hash = |n: &str| {
+        let v: u64 = n.trim_start_matches('+').parse().unwrap();
+        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&v.to_le_bytes()))
+    };
     // ...001 is the first customer row (seq 1); ...007's consent is seq 8; gen 1, seq 11.
     assert_eq!(
         rows[0],
