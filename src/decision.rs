@@ -14,12 +14,14 @@
 //!    `expires_at` under a store policy's default lifetime of N months ends N calendar
 //!    months after it was granted).
 //! 8. [`Reason::ConsentUnconfirmed`]: confirmation required and none at or before now.
-//! 8a. Soft opt-in (only with `--soft-opt-in`, only where rule 6 failed, never after a
-//!    stop): with no customer relationship the record stays [`Reason::NoConsent`];
+//!
+//!    **8a.** Soft opt-in (only with `--soft-opt-in`, only where rule 6 failed, never
+//!    after a stop): with no customer relationship the record stays [`Reason::NoConsent`];
 //!    [`Reason::SoftOptInNotInformed`] when the customer was never informed (or only after
 //!    now); [`Reason::SoftOptInLapsed`] when the relationship is not live (a
 //!    subscription/membership that ended at or before now, no purchase within the window,
 //!    or one that has not started yet). Otherwise allowed by soft opt-in.
+//!
 //! 9. [`Reason::TooLong`]: the stamped message needs more segments than allowed.
 //!
 //! Rules 1–3 and 9 need the record (see [`crate::filter`]); rules 4–8a need only a

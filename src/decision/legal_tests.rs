@@ -224,7 +224,7 @@ fn model(rules: &Rules, s: &Standing, r: Option<RelationshipState>) -> (Reason, 
         let dt = time::OffsetDateTime::from_unix_timestamp(t).unwrap();
         let months0 = dt.year() * 12 + i32::from(u8::from(dt.month())) - 1 + m as i32;
         let (y, mo) = (months0 / 12, time::Month::try_from((months0 % 12 + 1) as u8).unwrap());
-        let day = dt.day().min(time::util::days_in_year_month(y, mo));
+        let day = dt.day().min(mo.length(y));
         dt.replace_day(1)
             .unwrap()
             .replace_year(y)
@@ -255,7 +255,7 @@ fn model(rules: &Rules, s: &Standing, r: Option<RelationshipState>) -> (Reason, 
                 .or(rules.consent_lifetime_months.map(|m| plus_months(c.granted_at, m)));
             if end.is_some_and(|e| e <= now) {
                 (Reason::ConsentExpired, Basis::None)
-            } else if rules.require_confirmed && !c.confirmed_at.is_some_and(|k| k <= now) {
+            } else if rules.require_confirmed && c.confirmed_at.is_none_or(|k| k > now) {
                 (Reason::ConsentUnconfirmed, Basis::None)
             } else {
                 (Reason::Allowed, Basis::Consent(c.event_seq))
