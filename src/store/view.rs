@@ -8,9 +8,11 @@ use memmap2::Mmap;
 
 use crate::phone::E164;
 use crate::standing::{ConsentState, Standing, StandingSource};
-use crate::store::event::{Consent, EVERY_BRAND, Event, EventRef, Stop};
+use crate::store::error::StoreError;
+use crate::store::event::{Consent, Correction, EVERY_BRAND, Event, EventRef, Move, Stop};
 use crate::store::snapshot::Snapshot;
-use crate::store::snapshot::format::{EvidenceRec, KIND_STOP, Slot};
+use crate::store::snapshot::format::{EvidenceRec, KIND_CORRECT, KIND_MOVE, KIND_STOP, Slot};
+use crate::store::suppress::{self, Entry, Suppression};
 
 /// A small multiply-rotate hasher for integer keys (the overlay is keyed by numbers and
 /// string ids, never by attacker-chosen text).
@@ -44,6 +46,8 @@ pub struct Overlay {
     stops: IntMap<(u64, u32), i64>,
     consents: IntMap<(u64, u32, u32), ConsentState>,
     events: u64,
+    /// Erasures in the journal tail (keyed hash, time): suppression entries to be.
+    erased: Vec<Entry>,
 }
 
 impl Overlay {
@@ -76,6 +80,18 @@ impl Overlay {
                 if granted_at >= e.granted_at {
                     *e = c;
                 }
+            }
+            EventRef::Erase { subject, erased_at } => {
+                self.erased.push(Entry { key: subject, erased_at });
+            }
+            // Evidence only: the decision inputs are never corrected retroactively.
+            EventRef::Correct { .. } => {}
+            // The old number keeps nothing of its old holder's legal bases: a stop for
+            // every brand from the move on (fail safe; the number may be reassigned).
+            EventRef::Move { from, moved_at, .. } => {
+                let b = self.name(EVERY_BRAND);
+                let e = self.stops.entry((from.as_u64(), b)).or_insert(moved_at);
+                *e = (*e).max(moved_at);
             }
         }
     }
@@ -132,6 +148,7 @@ pub struct StoreView {
     snap: Option<Arc<Snapshot<Mmap>>>,
     overlay: Arc<Overlay>,
     seq: u64,
+    suppress: Arc<Suppression>,
 }
 
 fn nz(t: u32) -> Option<i64> {
@@ -140,7 +157,28 @@ fn nz(t: u32) -> Option<i64> {
 
 impl StoreView {
     pub(crate) fn new(snap: Option<Arc<Snapshot<Mmap>>>, overlay: Arc<Overlay>, seq: u64) -> Self {
-        StoreView { snap, overlay, seq }
+        StoreView { snap, overlay, seq, suppress: Arc::default() }
+    }
+
+    /// Loads the suppression set (snapshot section + journal-tail erasures) and, when it is
+    /// non-empty, the store's key from `dir`.
+    ///
+    /// # Errors
+    /// [`crate::StoreError::KeyMissing`] with erasures but no key file; a damaged key file.
+    pub(crate) fn with_suppression(mut self, dir: &std::path::Path) -> Result<Self, StoreError> {
+        let mut entries = self.snap.as_ref().map_or_else(Vec::new, |s| s.suppressed());
+        entries.extend_from_slice(&self.overlay.erased);
+        if !entries.is_empty() {
+            let keyer = suppress::load_key(dir)?;
+            let path = dir.join(suppress::KEY_FILE);
+            self.suppress = Arc::new(Suppression::new(keyer, entries, &path)?);
+        }
+        Ok(self)
+    }
+
+    /// The erased numbers this view honours as stops for every brand.
+    pub fn suppression(&self) -> &Suppression {
+        &self.suppress
     }
 
     /// The snapshot this view reads, if any.
@@ -219,6 +257,11 @@ impl StandingSource for StoreView {
                 }
             }
         }
+        // An erased number is stopped for every brand from its erasure on. Checked only
+        // when something could allow (the set is small, usually empty).
+        if st.consent.is_some() && !self.suppress.is_empty() {
+            st.stopped_at = st.stopped_at.max(self.suppress.erased_at(number));
+        }
         st
     }
 
@@ -241,6 +284,25 @@ impl StandingSource for StoreView {
 /// Rebuilds the event an evidence record encodes.
 pub(crate) fn event_of<D: AsRef<[u8]>>(s: &Snapshot<D>, r: &EvidenceRec, number: E164) -> Event {
     let t = |i: usize| s.string(r.text[i]).to_string();
+    if r.kind == KIND_CORRECT {
+        let t = |i: usize| {
+            if r.text[i] == u32::MAX { String::new() } else { s.string(r.text[i]).to_string() }
+        };
+        return Event::Correct(Correction {
+            number,
+            corrects: u64::from(r.expires) | (u64::from(r.confirmed) << 32),
+            corrected_at: i64::from(r.t0),
+            method: t(0),
+            text_ref: t(1),
+            source: t(2),
+        });
+    }
+    if r.kind == KIND_MOVE {
+        let other = u64::from(r.text[0]) | (u64::from(r.text[1]) << 32);
+        let other = E164::from_u64(other).unwrap_or(number);
+        let (from, to) = if r.expires == 0 { (number, other) } else { (other, number) };
+        return Event::Move(Move { from, to, moved_at: i64::from(r.t0) });
+    }
     if r.kind == KIND_STOP {
         Event::Stop(Stop { number, brand: t(0), stopped_at: i64::from(r.t0) })
     } else {

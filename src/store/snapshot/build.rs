@@ -68,6 +68,8 @@ pub struct Parts<'a> {
     pub scopes: Vec<ScopeTable>,
     /// Folded stops: (number, brand id, newest stopped_at), keys unique.
     pub stops: Vec<(u64, u32, u32)>,
+    /// Suppression entries (erased numbers by keyed hash), sorted.
+    pub suppressed: Vec<crate::store::suppress::Entry>,
 }
 
 /// Writes a new snapshot file.
@@ -207,6 +209,14 @@ impl Builder {
         }
         w.write(&table)?;
         w.align()?;
+
+        if !parts.suppressed.is_empty() {
+            put(&mut h, field::SUPPRESS, w.pos);
+            put(&mut h, field::SUPPRESS + 8, parts.suppressed.len() as u64);
+            let bytes: Vec<u8> = parts.suppressed.iter().flat_map(|e| e.encode()).collect();
+            w.write(&bytes)?;
+            w.align()?;
+        }
 
         if w.in_block > 0 {
             w.sums.push(w.hasher.digest());

@@ -13,6 +13,9 @@
 //!          entries u64
 //! tables   per scope, `capacity` SLOT_LEN-byte slots, 64-byte aligned (see `Slot`)
 //! stops    STOP_SLOT_LEN-byte slots keyed by (number, brand): every stop, folded
+//! suppress suppression entries (erased numbers), `suppress::ENTRY_LEN` bytes each:
+//!          keyed hash u128, erased_at i64; sorted; no number digits (header field
+//!          SUPPRESS; offset and count 0 = none, as in snapshots written before it)
 //! sums     xxh3 of every BLOCK_SIZE block of [HEADER_LEN, sums offset)
 //! ```
 //! Times are `u32` Unix seconds, 0 = none (the event layer refuses times outside that).
@@ -38,6 +41,13 @@ pub const STOP_SLOT_LEN: usize = 16;
 pub const KIND_STOP: u32 = 1;
 /// Evidence kind: consent.
 pub const KIND_CONSENT: u32 = 2;
+/// Evidence kind: consent-evidence correction. `text[0..3]` = method, text_ref, source
+/// (`u32::MAX` = unchanged), `t0` = corrected_at, `expires | confirmed << 32` = the
+/// corrected consent's sequence.
+pub const KIND_CORRECT: u32 = 5;
+/// Evidence kind: number move, recorded under both numbers. `text[0] | text[1] << 32` =
+/// the other number, `t0` = moved_at, `expires` = 0 under the old number, 1 under the new.
+pub const KIND_MOVE: u32 = 6;
 /// Target load factor of the hash tables, as a fraction (entries × DEN / NUM = capacity).
 pub const LOAD_NUM: u64 = 3;
 /// See [`LOAD_NUM`]: load ≤ 3/5 keeps misses to a few slots.
@@ -74,6 +84,8 @@ pub mod field {
     /// Number index (an `fst` map: big-endian number → first evidence record) offset,
     /// length.
     pub const INDEX: usize = 152;
+    /// Suppression entries (erased numbers' keyed hashes) offset, count; 0, 0 = none.
+    pub const SUPPRESS: usize = 168;
     /// xxh3 of the header bytes before this field.
     pub const HEADER_CHECKSUM: usize = super::HEADER_LEN - 8;
 }
