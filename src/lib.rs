@@ -60,6 +60,7 @@ pub mod filter;
 pub mod phone;
 pub mod pipeline;
 pub mod report;
+pub mod rights;
 pub mod sms;
 pub mod standing;
 pub mod store;

@@ -14,7 +14,9 @@ mod filter;
 mod import;
 mod info;
 mod normalize;
+mod purge;
 mod stop;
+mod subject;
 
 /// Decide, for every recipient of an SMS campaign, whether a marketing message may be sent.
 #[derive(Debug, Parser)]
@@ -40,6 +42,8 @@ enum Command {
     Info(info::Args),
     /// Decide every recipient of a campaign: allowed records out, rejects with reasons.
     Filter(Box<filter::Args>),
+    Subject(subject::Args),
+    Purge(purge::Args),
 }
 
 /// Runs the parsed command line.
@@ -54,6 +58,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Compact(args) => compact::run(args),
         Command::Info(args) => info::run(args),
         Command::Filter(args) => filter::run(*args),
+        Command::Subject(args) => subject::run(args),
+        Command::Purge(args) => purge::run(args),
     }
 }
 

@@ -70,7 +70,7 @@ pub struct Correction {
 /// A person's number changed from `from` to `to` at `moved_at`. From then on nothing of
 /// the old holder's consents applies to `from` (it acts as a stop for every brand there:
 /// the number may be reassigned), while their records are copied to `to` by
-/// [`crate::rights::move_number`].
+/// [`crate::rights::rectify_number`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Move {
     /// The old number.

@@ -5,4 +5,5 @@ mod demo;
 mod filter;
 mod harness;
 mod normalize;
+mod rights;
 mod store;
