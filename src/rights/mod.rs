@@ -43,6 +43,8 @@ mod erase;
 mod export;
 mod purge;
 mod rectify;
+#[cfg(test)]
+mod tests;
 
 pub use self::erase::{ErasedNumber, ErasureReceipt, Removed, erase};
 pub use self::export::{ConsentRecord, Evidence, Export, ExportEvent, ExportVerdict, export};

@@ -152,7 +152,7 @@ fn push_recs(
 ) {
     let rec = match ev {
         EventRef::Erase { subject, erased_at } => {
-            erasures.push((seq, Entry { key: subject, erased_at }));
+            erasures.push((seq, Entry { key: subject, erased_at, seq }));
             return;
         }
         EventRef::Move { from, to, moved_at } => {
@@ -367,7 +367,7 @@ fn purgeable(group: &[EvidenceRec], cut: u32, star: u32, sms: u32) -> Vec<u64> {
             // Keep the newest of its (brand, purpose) unless all of them go.
             let same = || consents().filter(|o| o.text[..3] == r.text[..3]);
             let newest = same().max_by_key(|o| (o.t0, o.seq)).is_some_and(|o| o.seq == r.seq);
-            if newest && !same().all(|o| ended(o)) {
+            if newest && !same().all(&ended) {
                 continue;
             }
         }
@@ -418,7 +418,7 @@ pub fn build_with<D: AsRef<[u8]>>(
     };
     let mut suppressed: Vec<Entry> = old.map_or_else(Vec::new, Snapshot::suppressed);
     suppressed.extend(erasures.iter().map(|&(_, e)| e));
-    suppressed.sort_unstable_by_key(|e| (e.key.lo(), e.key, std::cmp::Reverse(e.erased_at)));
+    suppressed.sort_unstable_by_key(|e| (e.key.lo(), e.key, std::cmp::Reverse(e.seq)));
     suppressed.dedup_by_key(|e| e.key);
     let cut = opts.purge_before.map(t32);
     let suppress_count = suppressed.len() as u64;

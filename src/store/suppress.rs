@@ -161,7 +161,7 @@ pub fn load_or_create_key(dir: &Path) -> Result<Keyer, StoreError> {
     }
     std::fs::remove_file(&tmp).map_err(io("removing", &tmp))?;
     crate::store::journal::sync_dir(&path)?;
-    load_key(dir)?.ok_or_else(|| StoreError::KeyMissing { path })
+    load_key(dir)?.ok_or(StoreError::KeyMissing { path })
 }
 
 /// One suppression entry: the keyed hash of an erased number and when it was erased.
@@ -171,17 +171,22 @@ pub struct Entry {
     pub key: SubjectKey,
     /// When the number was erased (acts as a stop for every brand from then on).
     pub erased_at: Timestamp,
+    /// Journal sequence of the erasure: consents recorded before it never lift it,
+    /// whatever times they carry.
+    pub seq: u64,
 }
 
-/// Bytes per entry in the snapshot's suppression section: key u128, erased_at i64 (LE).
-pub const ENTRY_LEN: usize = 24;
+/// Bytes per entry in the snapshot's suppression section: key u128, erased_at i64,
+/// seq u64 (LE).
+pub const ENTRY_LEN: usize = 32;
 
 impl Entry {
     /// Encodes into [`ENTRY_LEN`] bytes.
     pub fn encode(&self) -> [u8; ENTRY_LEN] {
         let mut b = [0u8; ENTRY_LEN];
         b[..16].copy_from_slice(&self.key.0.to_le_bytes());
-        b[16..].copy_from_slice(&self.erased_at.to_le_bytes());
+        b[16..24].copy_from_slice(&self.erased_at.to_le_bytes());
+        b[24..32].copy_from_slice(&self.seq.to_le_bytes());
         b
     }
 
@@ -189,7 +194,8 @@ impl Entry {
     pub fn decode(b: &[u8]) -> Option<Entry> {
         let key = u128::from_le_bytes(b.get(..16)?.try_into().ok()?);
         let at = i64::from_le_bytes(b.get(16..24)?.try_into().ok()?);
-        Some(Entry { key: SubjectKey(key), erased_at: at })
+        let seq = u64::from_le_bytes(b.get(24..32)?.try_into().ok()?);
+        Some(Entry { key: SubjectKey(key), erased_at: at, seq })
     }
 }
 
@@ -218,7 +224,7 @@ impl Suppression {
         let Some(keyer) = keyer else {
             return Err(StoreError::KeyMissing { path: key_path.to_path_buf() });
         };
-        entries.sort_unstable_by_key(|e| (e.key.lo(), e.key, std::cmp::Reverse(e.erased_at)));
+        entries.sort_unstable_by_key(|e| (e.key.lo(), e.key, std::cmp::Reverse(e.seq)));
         entries.dedup_by_key(|e| e.key);
         Ok(Suppression { keyer: Some(keyer), entries })
     }
@@ -242,18 +248,20 @@ impl Suppression {
     /// When `number` was erased, if it is suppressed.
     #[inline]
     pub fn erased_at(&self, number: E164) -> Option<Timestamp> {
+        self.lookup(number).map(|e| e.erased_at)
+    }
+
+    /// The (newest) suppression entry of `number`, if it is suppressed.
+    #[inline]
+    pub fn lookup(&self, number: E164) -> Option<Entry> {
         let keyer = self.keyer.as_ref()?;
         let lo = keyer.lo(number);
         let i = self.entries.partition_point(|e| e.key.lo() < lo);
-        let run = self.entries.get(i..)?.iter().take_while(|e| e.key.lo() == lo);
-        let mut found = None;
-        for e in run {
-            // Full 128-bit check only on a 64-bit match (practically never a false one).
-            if found.is_none() && e.key == keyer.hash(number) {
-                found = Some(e.erased_at);
-            }
-        }
-        found
+        let mut run = self.entries.get(i..)?.iter().take_while(|e| e.key.lo() == lo).peekable();
+        run.peek()?;
+        // Full 128-bit check only on a 64-bit match (practically never a false one).
+        let key = keyer.hash(number);
+        run.find(|e| e.key == key).copied()
     }
 }
 
@@ -299,9 +307,9 @@ mod tests {
     fn set_lookup_and_fail_closed() {
         let k = Keyer::from_bytes(&[7u8; 32]);
         let entries = vec![
-            Entry { key: k.hash(n(4791234567)), erased_at: 10 },
-            Entry { key: k.hash(n(4791234567)), erased_at: 20 },
-            Entry { key: k.hash(n(46701234567)), erased_at: 5 },
+            Entry { key: k.hash(n(4791234567)), erased_at: 10, seq: 1 },
+            Entry { key: k.hash(n(4791234567)), erased_at: 20, seq: 2 },
+            Entry { key: k.hash(n(46701234567)), erased_at: 5, seq: 3 },
         ];
         let s = Suppression::new(Some(k.clone()), entries.clone(), Path::new("k")).unwrap();
         assert_eq!(s.len(), 2);
@@ -313,7 +321,7 @@ mod tests {
             Err(StoreError::KeyMissing { .. })
         ));
         assert!(Suppression::new(None, Vec::new(), Path::new("k")).unwrap().is_empty());
-        let e = Entry { key: SubjectKey(u128::MAX - 3), erased_at: 99 };
+        let e = Entry { key: SubjectKey(u128::MAX - 3), erased_at: 99, seq: 7 };
         assert_eq!(Entry::decode(&e.encode()), Some(e));
         assert_eq!(Entry::decode(&[0u8; 10]), None);
     }

@@ -82,7 +82,7 @@ impl Overlay {
                 }
             }
             EventRef::Erase { subject, erased_at } => {
-                self.erased.push(Entry { key: subject, erased_at });
+                self.erased.push(Entry { key: subject, erased_at, seq });
             }
             // Evidence only: the decision inputs are never corrected retroactively.
             EventRef::Correct { .. } => {}
@@ -257,10 +257,16 @@ impl StandingSource for StoreView {
                 }
             }
         }
-        // An erased number is stopped for every brand from its erasure on. Checked only
-        // when something could allow (the set is small, usually empty).
-        if st.consent.is_some() && !self.suppress.is_empty() {
-            st.stopped_at = st.stopped_at.max(self.suppress.erased_at(number));
+        // An erased number is stopped for every brand from its erasure on; a consent
+        // recorded before the erasure never lifts it, whatever its times (the stop is
+        // moved to its grant). Checked only when something could allow (the set is
+        // small, usually empty).
+        if let Some(c) = st.consent
+            && !self.suppress.is_empty()
+            && let Some(e) = self.suppress.lookup(number)
+        {
+            let at = if c.event_seq < e.seq { e.erased_at.max(c.granted_at) } else { e.erased_at };
+            st.stopped_at = st.stopped_at.max(Some(at));
         }
         st
     }
