@@ -401,3 +401,27 @@ fn bad_input_is_refused() {
     let r = wd.run(&["subject", "export", "--store", "nostore", N], "");
     assert_eq!(r.code, 2);
 }
+
+#[test]
+fn erasure_survives_a_crash_at_each_durable_step_of_its_compaction() {
+    for fp in ["compact-before-publish", "compact-after-publish", "compact-after-rotate"] {
+        let wd = rich_store();
+        let out = wd
+            .command(&["subject", "erase", "--store", "store", "--at", "2026-01-01T00:00:00Z", N])
+            .env("SENDFILTER_FAILPOINT", fp)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{fp}: the process must have crashed");
+        // The erasure was acknowledged before the compaction: the number is refused now
+        // (stopped by the suppression entry, or its consent already gone).
+        let (out, rej) = filter(&wd, &format!("{N}\n"), "2026-06-01T00:00:00Z");
+        assert_eq!(out, "", "{fp}");
+        assert!(rej.contains("STOPPED") || rej.contains("NO_CONSENT"), "{fp}: {rej}");
+        // The next compaction finishes the job.
+        wd.run(&["compact", "--store", "store"], "").ok();
+        assert_eq!(files_holding(&wd, 4791234567), Vec::<String>::new(), "{fp}");
+        let ex = json(&wd.run(&["subject", "export", "--store", "store", N], "").ok());
+        assert_eq!(ex["events"], serde_json::json!([]), "{fp}");
+        assert_eq!(ex["erased_at"], "2026-01-01T00:00:00Z", "{fp}");
+    }
+}
