@@ -537,6 +537,7 @@ pub fn build_with<D: AsRef<[u8]>>(
     let stats = serde_json::json!({
         "numbers": f.numbers,
         "events": total,
+        "suppressed": suppress_count,
         "stops_by_brand": f.stop_count.iter().map(|(b, n)| (name(*b), *n)).collect::<BTreeMap<_, _>>(),
         "consents": f.consent_count.iter().map(|((b, p, c), n)| serde_json::json!({
             "brand": name(*b), "purpose": name(*p), "channel": name(*c), "count": n,
