@@ -23,6 +23,10 @@
 //! erasure exists (the person came back). Whoever holds the store *and* its key file can
 //! test a guessed number — that is what suppression needs — but cannot read a number out.
 //!
+//! Until that compaction, events recorded before the erasure still count where they
+//! refuse (a consent recorded before it never lifts it, see [`crate::store::StoreView`]);
+//! afterwards the rule above is exact.
+//!
 //! A number linked by a move (old ↔ new) belongs to the same person and holds the other
 //! number in its move record, so [`erase`] erases the whole chain.
 //!
