@@ -16,6 +16,8 @@
 //! * [`phone`] turns any written form of a phone number into E.164 or a typed error.
 //! * [`pipeline`] runs per-record work on all cores while keeping input order.
 //! * [`standing`] is the contract between the store and the filter.
+//! * [`rights`] exercises data-subject rights over the store: export, rectification,
+//!   erasure (keyed-hash suppression, proof after compaction) and retention purges.
 //! * [`store`] is the source of truth: a durable journal of stop and consent events,
 //!   folded by compaction into an immutable, checksummed, memory-mapped snapshot.
 //! * [`synth`] generates deterministic benchmark data (`sendfilter bench`).
@@ -60,6 +62,7 @@ pub mod filter;
 pub mod phone;
 pub mod pipeline;
 pub mod report;
+pub mod rights;
 pub mod sms;
 pub mod standing;
 pub mod store;

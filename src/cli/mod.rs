@@ -16,7 +16,9 @@ mod import;
 mod info;
 mod normalize;
 mod policy;
+mod purge;
 mod stop;
+mod subject;
 
 /// Decide, for every recipient of an SMS campaign, whether a marketing message may be sent.
 #[derive(Debug, Parser)]
@@ -44,6 +46,8 @@ enum Command {
     Expiring(expiring::Args),
     /// Decide every recipient of a campaign: allowed records out, rejects with reasons.
     Filter(Box<filter::Args>),
+    Subject(subject::Args),
+    Purge(purge::Args),
 }
 
 /// Runs the parsed command line.
@@ -60,6 +64,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy(args) => policy::run(args),
         Command::Expiring(args) => expiring::run(args),
         Command::Filter(args) => filter::run(*args),
+        Command::Subject(args) => subject::run(args),
+        Command::Purge(args) => purge::run(args),
     }
 }
 

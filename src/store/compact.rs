@@ -5,9 +5,24 @@
 //! as they stream by into the scope tables and the stops table, so memory is the tail,
 //! the tables and nothing per old event. Publishing (rename, journal rotation) is the
 //! caller's job: see [`crate::store::Store::compact`].
+//!
+//! Compaction is also where data-subject rights take effect on disk:
+//! * **Erasure**: for every erasure event in the tail (a keyed hash, see
+//!   [`crate::store::suppress`]) the events of the matching number recorded *before* the
+//!   erasure are dropped (each number is hashed once, only when erasures are pending);
+//!   the new snapshot keeps only the suppression entry `(keyed hash, erased_at)`. The
+//!   caller then rotates the journal, so no file holds the dropped events any more.
+//! * **Retention** ([`CompactOptions::purge_before`]): consents that ended — expired, or
+//!   withdrawn by a stop for their brand or `*` (or by a number move) — before the cutoff
+//!   are dropped with their corrections; stops are always kept (they are the suppression
+//!   list). A purge never changes a decision: the newest sms consent of a
+//!   (brand, purpose) is dropped only together with all older ones.
+//! * **Strings**: interned strings no kept record refers to are blanked (ids stay stable),
+//!   so free text of erased or purged evidence (a source naming a number) goes too.
+//!   Records of kinds this module does not know keep all their strings (fail safe).
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::store::error::StoreError;
 use crate::store::event::{EVERY_BRAND, EventRef, LASTING_RELATIONSHIPS};
@@ -15,8 +30,22 @@ use crate::store::journal;
 use crate::store::snapshot::Snapshot;
 use crate::store::snapshot::build::{Builder, Parts, ScopeTable};
 use crate::store::snapshot::format::{
-    EvidenceRec, KIND_CONSENT, KIND_RELATIONSHIP, KIND_STOP, RelSlot, Slot,
+    EvidenceRec, KIND_CONSENT, KIND_CORRECT, KIND_MOVE, KIND_RELATIONSHIP, KIND_STOP, RelSlot, Slot,
 };
+use crate::store::suppress::{Entry, Keyer, SubjectKey};
+use crate::{E164, Timestamp};
+
+/// How to compact, beyond the defaults.
+#[derive(Clone, Debug, Default)]
+pub struct CompactOptions {
+    /// The store's suppression key: needed when erasures are pending (filled in by
+    /// [`crate::store::Store::compact_with`] from the key file).
+    pub keyer: Option<Keyer>,
+    /// The key file, for the error when erasures are pending but there is no key.
+    pub key_path: PathBuf,
+    /// Retention purge: drop evidence of consents that ended before this time.
+    pub purge_before: Option<Timestamp>,
+}
 
 /// What a compaction wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,6 +60,18 @@ pub struct Compacted {
     pub total_events: u64,
     /// Size of the new snapshot in bytes.
     pub bytes: u64,
+    /// Numbers whose events were dropped by an erasure in this compaction.
+    pub erased_numbers: u64,
+    /// Events dropped by erasures.
+    pub erased_events: u64,
+    /// Erasures (suppression entries) in the new snapshot, all generations.
+    pub suppression_entries: u64,
+    /// Consents dropped by the retention purge.
+    pub purged_consents: u64,
+    /// Corrections dropped with them.
+    pub purged_corrections: u64,
+    /// Numbers that lost evidence to the purge.
+    pub purged_numbers: u64,
 }
 
 /// When to compact: a pure policy over metadata, testable without disk (tantivy's
@@ -95,8 +136,60 @@ fn t32(t: i64) -> u32 {
     t.clamp(0, i64::from(u32::MAX)) as u32
 }
 
-fn to_rec(seq: u64, ev: EventRef<'_>, it: &mut Interner) -> EvidenceRec {
-    match ev {
+fn split(n: E164) -> [u32; 2] {
+    let v = n.as_u64();
+    [v as u32, (v >> 32) as u32]
+}
+
+/// Turns one journal event into evidence records (a move gives two, an erasure none: it
+/// is collected into `erasures`).
+fn push_recs(
+    seq: u64,
+    ev: EventRef<'_>,
+    it: &mut Interner,
+    out: &mut Vec<EvidenceRec>,
+    erasures: &mut Vec<(u64, Entry)>,
+) {
+    let rec = match ev {
+        EventRef::Erase { subject, erased_at } => {
+            erasures.push((seq, Entry { key: subject, erased_at, seq }));
+            return;
+        }
+        EventRef::Move { from, to, moved_at } => {
+            let [a, b] = split(to);
+            let [c, d] = split(from);
+            let side = |number: E164, other: [u32; 2], expires| EvidenceRec {
+                number: number.as_u64(),
+                seq,
+                kind: KIND_MOVE,
+                text: [other[0], other[1], 0, 0, 0, 0],
+                t0: t32(moved_at),
+                expires,
+                confirmed: 0,
+                t3: 0,
+            };
+            out.push(side(from, [a, b], 0));
+            out.push(side(to, [c, d], 1));
+            return;
+        }
+        EventRef::Correct { number, corrects, corrected_at, text } => {
+            let mut ids = [u32::MAX; 6];
+            for (i, t) in text.iter().enumerate() {
+                if !t.is_empty() {
+                    ids[i] = it.id_at(3 + i, t);
+                }
+            }
+            EvidenceRec {
+                number: number.as_u64(),
+                seq,
+                kind: KIND_CORRECT,
+                text: ids,
+                t0: t32(corrected_at),
+                expires: corrects as u32,
+                confirmed: (corrects >> 32) as u32,
+                t3: 0,
+            }
+        }
         EventRef::Stop { number, brand, stopped_at } => EvidenceRec {
             number: number.as_u64(),
             seq,
@@ -143,7 +236,8 @@ fn to_rec(seq: u64, ev: EventRef<'_>, it: &mut Interner) -> EvidenceRec {
             confirmed: informed_at.map_or(0, t32),
             t3: last_purchase_at.map_or(0, t32),
         },
-    }
+    };
+    out.push(rec);
 }
 
 #[derive(Default)]
@@ -197,14 +291,18 @@ impl Folder {
                 }
                 continue;
             }
-            if r.kind == KIND_STOP {
-                let b = r.text[0];
-                *self.stop_count.entry(b).or_default() += 1;
+            // A move away acts as a stop for every brand on the old number.
+            let is_barrier = r.kind == KIND_MOVE && r.expires == 0;
+            if r.kind == KIND_STOP || is_barrier {
+                let b = if is_barrier { self.star } else { r.text[0] };
+                if !is_barrier {
+                    *self.stop_count.entry(b).or_default() += 1;
+                }
                 match self.g_stops.iter_mut().find(|(x, _)| *x == b) {
                     Some((_, t)) => *t = (*t).max(r.t0),
                     None => self.g_stops.push((b, r.t0)),
                 }
-            } else {
+            } else if r.kind == KIND_CONSENT {
                 let [b, p, c, ..] = r.text;
                 *self.consent_count.entry((b, p, c)).or_default() += 1;
                 if c != self.sms {
@@ -274,6 +372,71 @@ pub fn build<D: AsRef<[u8]>>(
     generation: u64,
     out: &Path,
 ) -> Result<Compacted, StoreError> {
+    build_with(old, journal_path, generation, out, &CompactOptions::default())
+}
+
+/// What the rights rules dropped from groups, for [`Compacted`].
+#[derive(Default)]
+struct Dropped {
+    erased_numbers: u64,
+    erased_events: u64,
+    purged_consents: u64,
+    purged_corrections: u64,
+    purged_numbers: u64,
+}
+
+/// The consents of one number's `group` that ended (expired or withdrawn) before `cut`
+/// and may go without changing any decision; returns their sequences.
+fn purgeable(group: &[EvidenceRec], cut: u32, star: u32, sms: u32) -> Vec<u64> {
+    let stops: Vec<(u32, u32)> = group
+        .iter()
+        .filter_map(|r| match r.kind {
+            KIND_STOP => Some((r.text[0], r.t0)),
+            KIND_MOVE if r.expires == 0 => Some((star, r.t0)),
+            _ => None,
+        })
+        .collect();
+    let ended = |r: &EvidenceRec| -> bool {
+        let expired = (r.expires != 0).then_some(r.expires);
+        // A stop at or after the grant withdraws it for good (a lift needs a later grant).
+        let withdrawn = (r.text[2] == sms)
+            .then(|| {
+                stops
+                    .iter()
+                    .filter(|&&(b, t)| (b == r.text[0] || b == star) && t >= r.t0)
+                    .map(|&(_, t)| t)
+                    .min()
+            })
+            .flatten();
+        [expired, withdrawn].into_iter().flatten().min().is_some_and(|t| t < cut)
+    };
+    let consents = || group.iter().filter(|r| r.kind == KIND_CONSENT);
+    let mut out = Vec::new();
+    for r in consents().filter(|r| ended(r)) {
+        if r.text[2] == sms {
+            // Keep the newest of its (brand, purpose) unless all of them go.
+            let same = || consents().filter(|o| o.text[..3] == r.text[..3]);
+            let newest = same().max_by_key(|o| (o.t0, o.seq)).is_some_and(|o| o.seq == r.seq);
+            if newest && !same().all(&ended) {
+                continue;
+            }
+        }
+        out.push(r.seq);
+    }
+    out
+}
+
+/// [`build`] with options: erasures need [`CompactOptions::keyer`]; a retention purge.
+///
+/// # Errors
+/// As [`build`]; [`StoreError::KeyMissing`] when erasures are pending without a key.
+pub fn build_with<D: AsRef<[u8]>>(
+    old: Option<&Snapshot<D>>,
+    journal_path: &Path,
+    generation: u64,
+    out: &Path,
+    opts: &CompactOptions,
+) -> Result<Compacted, StoreError> {
     let after = old.map_or(0, Snapshot::last_seq);
     let old_strings = old.map_or(&[][..], Snapshot::strings);
     let mut it = Interner {
@@ -285,13 +448,31 @@ pub fn build<D: AsRef<[u8]>>(
     let sms = it.id("sms");
     let lasting = LASTING_RELATIONSHIPS.iter().map(|k| it.id(k)).collect();
     let mut tail = Vec::new();
+    let mut erasures: Vec<(u64, Entry)> = Vec::new();
     let scan = journal::scan_file(journal_path, |seq, ev| {
         if seq > after {
-            tail.push(to_rec(seq, ev, &mut it));
+            push_recs(seq, ev, &mut it, &mut tail, &mut erasures);
         }
         Ok(())
     })?;
     tail.sort_unstable_by_key(|r| (r.number, r.seq));
+    // Pending erasures: keyed hash -> the newest erasure's sequence.
+    let mut erase_seq: HashMap<SubjectKey, u64> = HashMap::new();
+    for &(seq, e) in &erasures {
+        let s = erase_seq.entry(e.key).or_insert(seq);
+        *s = (*s).max(seq);
+    }
+    let keyer = match (&opts.keyer, erase_seq.is_empty()) {
+        (Some(k), false) => Some(k),
+        (None, false) => return Err(StoreError::KeyMissing { path: opts.key_path.clone() }),
+        (_, true) => None,
+    };
+    let mut suppressed: Vec<Entry> = old.map_or_else(Vec::new, Snapshot::suppressed);
+    suppressed.extend(erasures.iter().map(|&(_, e)| e));
+    suppressed.sort_unstable_by_key(|e| (e.key.lo(), e.key, std::cmp::Reverse(e.seq)));
+    suppressed.dedup_by_key(|e| e.key);
+    let cut = opts.purge_before.map(t32);
+    let suppress_count = suppressed.len() as u64;
 
     let mut scopes: Vec<(u32, u32)> = Vec::new();
     if let Some(o) = old {
@@ -321,6 +502,56 @@ pub fn build<D: AsRef<[u8]>>(
     let mut group: Vec<EvidenceRec> = Vec::new();
     let mut ti = 0;
     let mut total = 0u64;
+    let mut used = vec![false; it.strings.len()];
+    for &(b, p) in &f.scopes {
+        used[b as usize] = true;
+        used[p as usize] = true;
+    }
+    used[star as usize] = true;
+    used[sms as usize] = true;
+    let mut dropped = Dropped::default();
+    // Applies erasures and the purge to one number's records, then writes and folds them.
+    let mut flush = |group: &mut Vec<EvidenceRec>,
+                     f: &mut Folder,
+                     builder: &mut Builder|
+     -> Result<u64, StoreError> {
+        let Some(first) = group.first() else { return Ok(0) };
+        if let (Some(k), Some(n)) = (keyer, E164::from_u64(first.number))
+            && let Some(&s) = erase_seq.get(&k.hash(n))
+        {
+            let before = group.len();
+            group.retain(|r| r.seq > s);
+            dropped.erased_numbers += 1;
+            dropped.erased_events += (before - group.len()) as u64;
+        }
+        if let Some(cut) = cut {
+            let gone = purgeable(group, cut, star, sms);
+            if !gone.is_empty() {
+                dropped.purged_numbers += 1;
+                dropped.purged_consents += gone.len() as u64;
+                let before = group.len();
+                group.retain(|r| {
+                    let corrects = u64::from(r.expires) | (u64::from(r.confirmed) << 32);
+                    !(gone.contains(&r.seq) || (r.kind == KIND_CORRECT && gone.contains(&corrects)))
+                });
+                dropped.purged_corrections += (before - group.len() - gone.len()) as u64;
+            }
+        }
+        for r in group.iter() {
+            builder.evidence(r)?;
+            if r.kind != KIND_MOVE {
+                for &t in &r.text {
+                    if let Some(u) = used.get_mut(t as usize) {
+                        *u = true;
+                    }
+                }
+            }
+        }
+        f.fold(group);
+        let n = group.len() as u64;
+        group.clear();
+        Ok(n)
+    };
     loop {
         let from_old = old_iter.as_mut().and_then(|i| i.peek().copied());
         let from_tail = tail.get(ti).copied();
@@ -340,20 +571,25 @@ pub fn build<D: AsRef<[u8]>>(
             (None, None) => break,
         };
         if group.first().is_some_and(|g| g.number != next.number) {
-            f.fold(&group);
-            group.clear();
+            total += flush(&mut group, &mut f, &mut builder)?;
         }
-        builder.evidence(&next)?;
-        total += 1;
         group.push(next);
     }
-    f.fold(&group);
+    total += flush(&mut group, &mut f, &mut builder)?;
     drop(tail);
+    // Strings no kept record refers to are blanked; ids stay stable.
+    let strings: Vec<String> = it
+        .strings
+        .iter()
+        .zip(&used)
+        .map(|(s, &u)| if u { s.clone() } else { String::new() })
+        .collect();
 
     let name = |id: u32| it.strings.get(id as usize).cloned().unwrap_or_default();
     let stats = serde_json::json!({
         "numbers": f.numbers,
         "events": total,
+        "suppressed": suppress_count,
         "stops_by_brand": f.stop_count.iter().map(|(b, n)| (name(*b), *n)).collect::<BTreeMap<_, _>>(),
         "consents": f.consent_count.iter().map(|((b, p, c), n)| serde_json::json!({
             "brand": name(*b), "purpose": name(*p), "channel": name(*c), "count": n,
@@ -372,12 +608,26 @@ pub fn build<D: AsRef<[u8]>>(
         generation,
         last_seq,
         stats_json: &stats_json,
-        strings: &it.strings,
+        strings: &strings,
         scopes: scope_tables,
         stops: std::mem::take(&mut f.stops),
         relationships: std::mem::take(&mut f.rels),
+        suppressed: std::mem::take(&mut suppressed),
     })?;
-    Ok(Compacted { generation, last_seq, new_events: last_seq - after, total_events: total, bytes })
+    let suppression_entries = suppress_count;
+    Ok(Compacted {
+        generation,
+        last_seq,
+        new_events: last_seq - after,
+        total_events: total,
+        bytes,
+        erased_numbers: dropped.erased_numbers,
+        erased_events: dropped.erased_events,
+        suppression_entries,
+        purged_consents: dropped.purged_consents,
+        purged_corrections: dropped.purged_corrections,
+        purged_numbers: dropped.purged_numbers,
+    })
 }
 
 #[cfg(test)]

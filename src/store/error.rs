@@ -93,6 +93,12 @@ pub enum Invalid {
     FieldCount,
     /// A field is not valid UTF-8.
     NotUtf8(Field),
+    /// A consent-evidence correction changes no field.
+    NothingToCorrect,
+    /// A correction names no journal sequence (0).
+    NoCorrectedSeq,
+    /// A number move has the same old and new number.
+    MoveToSelf,
 }
 
 impl fmt::Display for Invalid {
@@ -113,6 +119,9 @@ impl fmt::Display for Invalid {
             Invalid::Number(e) => write!(f, "number: {e}"),
             Invalid::FieldCount => f.write_str("wrong number of fields"),
             Invalid::NotUtf8(c) => write!(f, "{c} is not valid UTF-8"),
+            Invalid::NothingToCorrect => f.write_str("the correction changes no field"),
+            Invalid::NoCorrectedSeq => f.write_str("the correction names no consent sequence"),
+            Invalid::MoveToSelf => f.write_str("old and new number are the same"),
         }
     }
 }
@@ -254,6 +263,17 @@ pub enum StoreError {
     /// The CSV header does not match the import format.
     #[error("{0}")]
     Header(HeaderError),
+    /// The store has suppression entries (erased numbers) but its key file is missing:
+    /// the erased numbers cannot be recognised, so nothing is decided (fail closed).
+    #[error(
+        "suppression key {} is missing but the store has erased numbers: restore the key file \
+         from backup (without it erased numbers cannot be honoured)",
+        path.display()
+    )]
+    KeyMissing {
+        /// The expected key file.
+        path: PathBuf,
+    },
     /// The CSV input could not be read.
     #[error("CSV input at line {line}")]
     Csv {

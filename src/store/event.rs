@@ -7,13 +7,21 @@
 //!          brand:str purpose:str channel:str method:str text_ref:str source:str
 //! relationship: 3u8 number:u64 started_at:i64 last_purchase_at:i64 ends_at:i64
 //!          informed_at:i64 brand:str relationship:str
-//! str = len:u16 bytes (UTF-8);  absent optional time = i64::MIN
+//! erase:   4u8 subject:u128 erased_at:i64            (no number: see `suppress`)
+//! correct: 5u8 number:u64 corrects:u64 corrected_at:i64 method:str text_ref:str source:str
+//! move:    6u8 from:u64 to:u64 moved_at:i64
+//! str = len:u16 bytes (UTF-8);  absent optional time = i64::MIN;  "" in a correction =
+//! field unchanged
 //! ```
-//! Tags 4 and up are reserved for data-subject-rights events (erasure, rectification).
+//!
+//! Tags 4–6 are the data-subject rights (see [`crate::rights`]): an erasure names its
+//! number only by keyed hash, a correction amends a consent's evidence by reference (the
+//! consent itself is never rewritten), and a move marks that a person's number changed.
 
 use crate::phone::E164;
 use crate::standing::Timestamp;
 use crate::store::error::{Field, Invalid};
+use crate::store::suppress::SubjectKey;
 
 /// Brand name meaning "every brand" in a stop.
 pub const EVERY_BRAND: &str = "*";
@@ -27,7 +35,54 @@ pub const MAX_TIME: Timestamp = u32::MAX as Timestamp;
 const TAG_STOP: u8 = 1;
 const TAG_CONSENT: u8 = 2;
 const TAG_RELATIONSHIP: u8 = 3;
+const TAG_ERASE: u8 = 4;
+const TAG_CORRECT: u8 = 5;
+const TAG_MOVE: u8 = 6;
 const NONE_TIME: i64 = i64::MIN;
+
+/// An erasure: the number behind `subject` (a keyed hash, never the digits) is erased.
+/// Its earlier events are dropped at the next compaction; a suppression entry
+/// `(subject, erased_at)` remains and acts as a stop for every brand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Erase {
+    /// Keyed hash of the erased number.
+    pub subject: SubjectKey,
+    /// When it was erased.
+    pub erased_at: Timestamp,
+}
+
+/// A rectification of a consent's evidence: the consent recorded under journal sequence
+/// `corrects` now reads with these fields (empty = unchanged). Times, brand, purpose and
+/// channel are decision inputs and are not corrected: record a new consent or a stop.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Correction {
+    /// The number (the corrected consent's).
+    pub number: E164,
+    /// Journal sequence of the corrected consent.
+    pub corrects: u64,
+    /// When the correction was made.
+    pub corrected_at: Timestamp,
+    /// Corrected method, or empty.
+    pub method: String,
+    /// Corrected consent text id/version, or empty.
+    pub text_ref: String,
+    /// Corrected source, or empty.
+    pub source: String,
+}
+
+/// A person's number changed from `from` to `to` at `moved_at`. From then on nothing of
+/// the old holder's consents applies to `from` (it acts as a stop for every brand there:
+/// the number may be reassigned), while their records are copied to `to` by
+/// [`crate::rights::rectify_number`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Move {
+    /// The old number.
+    pub from: E164,
+    /// The new number.
+    pub to: E164,
+    /// When.
+    pub moved_at: Timestamp,
+}
 
 /// An opt-out: `number` wants no more marketing from `brand` (`*` = every brand).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,6 +156,12 @@ pub enum Event {
     Consent(Consent),
     /// A customer relationship (soft opt-in).
     Relationship(Relationship),
+    /// An erasure (by keyed hash).
+    Erase(Erase),
+    /// A consent-evidence correction.
+    Correct(Correction),
+    /// A number change.
+    Move(Move),
 }
 
 /// A decoded event borrowing its text from the journal or snapshot bytes.
@@ -143,6 +204,33 @@ pub enum EventRef<'a> {
         /// When the customer was informed and offered an opt-out.
         informed_at: Option<Timestamp>,
     },
+    /// An erasure.
+    Erase {
+        /// Keyed hash of the number.
+        subject: SubjectKey,
+        /// When.
+        erased_at: Timestamp,
+    },
+    /// A consent-evidence correction.
+    Correct {
+        /// The number.
+        number: E164,
+        /// Sequence of the corrected consent.
+        corrects: u64,
+        /// When.
+        corrected_at: Timestamp,
+        /// Method, text_ref, source (empty = unchanged).
+        text: [&'a str; 3],
+    },
+    /// A number change.
+    Move {
+        /// Old number.
+        from: E164,
+        /// New number.
+        to: E164,
+        /// When.
+        moved_at: Timestamp,
+    },
 }
 
 fn check_text(s: &str, field: Field, required: bool) -> Result<(), Invalid> {
@@ -167,13 +255,10 @@ pub fn check_time(t: Timestamp, field: Field) -> Result<(), Invalid> {
 }
 
 impl Event {
-    /// The number the event is about.
-    pub fn number(&self) -> E164 {
-        match self {
-            Event::Stop(s) => s.number,
-            Event::Consent(c) => c.number,
-            Event::Relationship(r) => r.number,
-        }
+    /// The number the event is about (a move's old number); `None` for an erasure, which
+    /// names its number only by keyed hash.
+    pub fn number(&self) -> Option<E164> {
+        self.as_ref().number()
     }
 
     /// Checks every field: text non-empty where required, bounded, no control characters;
@@ -211,6 +296,14 @@ impl Event {
                 ends_at: r.ends_at,
                 informed_at: r.informed_at,
             },
+            Event::Erase(e) => EventRef::Erase { subject: e.subject, erased_at: e.erased_at },
+            Event::Correct(c) => EventRef::Correct {
+                number: c.number,
+                corrects: c.corrects,
+                corrected_at: c.corrected_at,
+                text: [&c.method, &c.text_ref, &c.source],
+            },
+            Event::Move(m) => EventRef::Move { from: m.from, to: m.to, moved_at: m.moved_at },
         }
     }
 }
@@ -310,15 +403,45 @@ impl<'a> EventRef<'a> {
                 }
                 Ok(())
             }
+            EventRef::Erase { erased_at, .. } => check_time(erased_at, Field::StoppedAt),
+            EventRef::Correct { corrects, corrected_at, text, .. } => {
+                if corrects == 0 {
+                    return Err(Invalid::NoCorrectedSeq);
+                }
+                if text.iter().all(|t| t.is_empty()) {
+                    return Err(Invalid::NothingToCorrect);
+                }
+                for (t, f) in text.iter().zip([Field::Method, Field::TextRef, Field::Source]) {
+                    check_text(t, f, false)?;
+                }
+                check_time(corrected_at, Field::GrantedAt)
+            }
+            EventRef::Move { from, to, moved_at } => {
+                if from == to {
+                    return Err(Invalid::MoveToSelf);
+                }
+                check_time(moved_at, Field::StoppedAt)
+            }
         }
     }
 
-    /// The number the event is about.
-    pub fn number(&self) -> E164 {
+    /// The number the event is about (a move's old number); `None` for an erasure.
+    pub fn number(&self) -> Option<E164> {
         match self {
             EventRef::Stop { number, .. }
             | EventRef::Consent { number, .. }
-            | EventRef::Relationship { number, .. } => *number,
+            | EventRef::Relationship { number, .. }
+            | EventRef::Correct { number, .. } => Some(*number),
+            EventRef::Move { from, .. } => Some(*from),
+            EventRef::Erase { .. } => None,
+        }
+    }
+
+    /// True when the event is about `n`, including as a move's new number.
+    pub fn mentions(&self, n: E164) -> bool {
+        match self {
+            EventRef::Move { from, to, .. } => *from == n || *to == n,
+            _ => self.number() == Some(n),
         }
     }
 
@@ -359,6 +482,26 @@ impl<'a> EventRef<'a> {
                     put_str(out, s);
                 }
             }
+            EventRef::Erase { subject, erased_at } => {
+                out.push(TAG_ERASE);
+                out.extend_from_slice(&subject.0.to_le_bytes());
+                out.extend_from_slice(&erased_at.to_le_bytes());
+            }
+            EventRef::Correct { number, corrects, corrected_at, text } => {
+                out.push(TAG_CORRECT);
+                out.extend_from_slice(&number.as_u64().to_le_bytes());
+                out.extend_from_slice(&corrects.to_le_bytes());
+                out.extend_from_slice(&corrected_at.to_le_bytes());
+                for s in text {
+                    put_str(out, s);
+                }
+            }
+            EventRef::Move { from, to, moved_at } => {
+                out.push(TAG_MOVE);
+                out.extend_from_slice(&from.as_u64().to_le_bytes());
+                out.extend_from_slice(&to.as_u64().to_le_bytes());
+                out.extend_from_slice(&moved_at.to_le_bytes());
+            }
         }
     }
 
@@ -366,6 +509,11 @@ impl<'a> EventRef<'a> {
     pub fn decode(bytes: &'a [u8]) -> Option<EventRef<'a>> {
         let mut r = Reader { b: bytes };
         let tag = r.u8()?;
+        if tag == TAG_ERASE {
+            let subject = SubjectKey(u128::from_le_bytes(r.take(16)?.try_into().ok()?));
+            let ev = EventRef::Erase { subject, erased_at: r.i64()? };
+            return r.b.is_empty().then_some(ev);
+        }
         let number = E164::from_u64(r.u64()?)?;
         let ev = match tag {
             TAG_STOP => {
@@ -399,6 +547,16 @@ impl<'a> EventRef<'a> {
                     ends_at: some(e),
                     informed_at: some(i),
                 }
+            }
+            TAG_CORRECT => {
+                let corrects = r.u64()?;
+                let corrected_at = r.i64()?;
+                let text = [r.str()?, r.str()?, r.str()?];
+                EventRef::Correct { number, corrects, corrected_at, text }
+            }
+            TAG_MOVE => {
+                let to = E164::from_u64(r.u64()?)?;
+                EventRef::Move { from: number, to, moved_at: r.i64()? }
             }
             _ => return None,
         };
@@ -442,6 +600,19 @@ impl<'a> EventRef<'a> {
                 ends_at,
                 informed_at,
             }),
+            EventRef::Erase { subject, erased_at } => Event::Erase(Erase { subject, erased_at }),
+            EventRef::Correct { number, corrects, corrected_at, text } => {
+                let [method, text_ref, source] = text.map(str::to_string);
+                Event::Correct(Correction {
+                    number,
+                    corrects,
+                    corrected_at,
+                    method,
+                    text_ref,
+                    source,
+                })
+            }
+            EventRef::Move { from, to, moved_at } => Event::Move(Move { from, to, moved_at }),
         }
     }
 }
@@ -488,6 +659,16 @@ mod tests {
                 ends_at: Some(500),
                 informed_at: Some(11),
             }),
+            Event::Erase(Erase { subject: SubjectKey(u128::MAX - 7), erased_at: 9 }),
+            Event::Correct(Correction {
+                number: n(4791234567),
+                corrects: 3,
+                corrected_at: 11,
+                method: String::new(),
+                text_ref: "v4".into(),
+                source: "shop".into(),
+            }),
+            Event::Move(Move { from: n(4791234567), to: n(4798765432), moved_at: 12 }),
         ];
         for e in evs {
             let mut b = Vec::new();
@@ -540,5 +721,43 @@ mod tests {
         assert_eq!(Event::Relationship(r.clone()).validate(), Ok(()));
         r.relationship = String::new();
         assert_eq!(Event::Relationship(r).validate(), Err(Invalid::Empty(Field::Relationship)));
+        let mut k = Correction {
+            number: n(4791234567),
+            corrects: 0,
+            corrected_at: 5,
+            method: String::new(),
+            text_ref: String::new(),
+            source: "x".into(),
+        };
+        assert_eq!(Event::Correct(k.clone()).validate(), Err(Invalid::NoCorrectedSeq));
+        k.corrects = 1;
+        assert_eq!(Event::Correct(k.clone()).validate(), Ok(()));
+        k.source = String::new();
+        assert_eq!(Event::Correct(k.clone()).validate(), Err(Invalid::NothingToCorrect));
+        k.source = "a\tb".into();
+        assert_eq!(Event::Correct(k).validate(), Err(Invalid::ControlChar(Field::Source)));
+        let m = Move { from: n(4791234567), to: n(4791234567), moved_at: 5 };
+        assert_eq!(Event::Move(m).validate(), Err(Invalid::MoveToSelf));
+        let e = Erase { subject: SubjectKey(1), erased_at: 0 };
+        assert_eq!(Event::Erase(e).validate(), Err(Invalid::TimeOutOfRange(Field::StoppedAt)));
+    }
+
+    #[test]
+    fn erase_never_holds_digits_and_bad_payloads_are_refused() {
+        let number = 4791234567u64;
+        let mut b = Vec::new();
+        Event::Erase(Erase { subject: SubjectKey(0xabcdef), erased_at: 5 }).encode(&mut b);
+        assert!(!b.windows(8).any(|w| w == number.to_le_bytes()));
+        assert_eq!(EventRef::decode(&[9, 0, 0]), None);
+        assert_eq!(EventRef::decode(&[]), None);
+        let mut long = b.clone();
+        long.push(0);
+        assert_eq!(EventRef::decode(&long), None);
+        // A move to an invalid (zero) number does not decode.
+        let mut m = vec![6u8];
+        m.extend_from_slice(&number.to_le_bytes());
+        m.extend_from_slice(&0u64.to_le_bytes());
+        m.extend_from_slice(&5i64.to_le_bytes());
+        assert_eq!(EventRef::decode(&m), None);
     }
 }

@@ -62,6 +62,7 @@ pub mod import;
 pub mod journal;
 pub mod policy;
 pub mod snapshot;
+pub mod suppress;
 mod view;
 
 #[cfg(test)]
@@ -77,10 +78,10 @@ use std::sync::{Arc, Mutex};
 
 use memmap2::Mmap;
 
-pub use self::compact::{CompactPolicy, Compacted};
+pub use self::compact::{CompactOptions, CompactPolicy, Compacted};
 use self::error::io;
 pub use self::error::{Corruption, Field, Invalid, StoreError};
-pub use self::event::{Consent, Event, EventRef, Recorded, Stop};
+pub use self::event::{Consent, Correction, Erase, Event, EventRef, Move, Recorded, Stop};
 use self::journal::Journal;
 pub use self::journal::TornTail;
 pub use self::snapshot::{Snapshot, map_snapshot};
@@ -228,13 +229,13 @@ pub fn open_view(dir: impl AsRef<Path>) -> Result<StoreView, StoreError> {
         }) {
             Ok(scan) => scan,
             Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(StoreView::new(snapshot, Arc::new(overlay), folded));
+                return StoreView::new(snapshot, Arc::new(overlay), folded).with_suppression(dir);
             }
             Err(e) => return Err(e),
         };
         if scan.base_seq <= folded {
             let seq = scan.last_seq.max(folded);
-            return Ok(StoreView::new(snapshot, Arc::new(overlay), seq));
+            return StoreView::new(snapshot, Arc::new(overlay), seq).with_suppression(dir);
         }
         // The journal was rotated after we read the snapshot: read both again.
         gap = Some(StoreError::JournalGap {
@@ -430,7 +431,8 @@ impl Store {
     /// Journal I/O or corruption while folding the journal tail (first call after a
     /// large batch only).
     pub fn view(&self) -> Result<StoreView, StoreError> {
-        Ok(StoreView::new(self.snapshot.clone(), self.overlay()?, self.journal.last_seq()))
+        StoreView::new(self.snapshot.clone(), self.overlay()?, self.journal.last_seq())
+            .with_suppression(&self.dir)
     }
 
     /// Folds the journal into a new snapshot generation and rotates the journal.
@@ -444,9 +446,29 @@ impl Store {
     /// # Errors
     /// Corruption found in the inputs, I/O errors; the old generation then stays.
     pub fn compact(&mut self) -> Result<Compacted, StoreError> {
+        self.compact_with(CompactOptions::default())
+    }
+
+    /// [`Store::compact`] with options (a retention purge, see [`crate::rights::purge`]).
+    /// Erased numbers' events are always dropped (their keyed hashes are matched with the
+    /// store's key file, see [`suppress`]).
+    ///
+    /// # Errors
+    /// As [`Store::compact`]; [`StoreError::KeyMissing`] with erasures but no key file.
+    pub fn compact_with(&mut self, mut opts: CompactOptions) -> Result<Compacted, StoreError> {
+        if opts.keyer.is_none() {
+            opts.keyer = suppress::load_key(&self.dir)?;
+            opts.key_path = self.dir.join(suppress::KEY_FILE);
+        }
         let generation = self.snapshot.as_ref().map_or(0, |s| s.generation()) + 1;
         let tmp = self.dir.join("snapshot.tmp");
-        let done = compact::build(self.snapshot.as_deref(), self.journal.path(), generation, &tmp)?;
+        let done = compact::build_with(
+            self.snapshot.as_deref(),
+            self.journal.path(),
+            generation,
+            &tmp,
+            &opts,
+        )?;
         {
             let file = File::open(&tmp).map_err(io("opening", &tmp))?;
             // SAFETY: the temp file is ours, fully written and fsynced; nobody writes it.
@@ -502,7 +524,7 @@ impl Store {
             }
         }
         journal::scan_file(self.journal.path(), |seq, ev| {
-            if seq > folded && ev.number() == number {
+            if seq > folded && ev.mentions(number) {
                 out.push(Recorded { seq, event: ev.to_owned() });
             }
             Ok(())
@@ -523,8 +545,8 @@ impl Store {
         };
         let folded = self.snapshot.as_ref().map_or(0, |s| s.last_seq());
         journal::scan_file(self.journal.path(), |seq, ev| {
-            let n = ev.number().as_u64();
-            if seq > folded && !digits.is_empty() && n.to_string().starts_with(digits) {
+            let n = ev.number().map_or(0, E164::as_u64);
+            if seq > folded && n != 0 && !digits.is_empty() && n.to_string().starts_with(digits) {
                 out.push(n);
             }
             Ok(())
@@ -590,6 +612,8 @@ pub struct TailCounts {
     pub consents: std::collections::BTreeMap<String, u64>,
     /// Customer relationships (soft opt-in).
     pub relationships: u64,
+    /// Erasures (applied at the next compaction).
+    pub erasures: u64,
 }
 
 impl TailCounts {
@@ -602,6 +626,8 @@ impl TailCounts {
                     1
             }
             EventRef::Relationship { .. } => self.relationships += 1,
+            EventRef::Erase { .. } => self.erasures += 1,
+            EventRef::Correct { .. } | EventRef::Move { .. } => {}
         }
     }
 }
@@ -676,7 +702,7 @@ impl Batch<'_> {
     /// [`StoreError::InvalidEvent`] (the event is not added), I/O errors.
     pub fn push_ref(&mut self, event: EventRef<'_>) -> Result<u64, StoreError> {
         event.validate().map_err(|reason| StoreError::InvalidEvent {
-            number: event.number().masked(),
+            number: event.number().map_or_else(|| "(erasure)".to_string(), E164::masked),
             reason,
         })?;
         let seq = self.store.journal.push(event)?;

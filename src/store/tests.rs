@@ -106,12 +106,12 @@ fn check(store: &Store, events: &[(u64, Event)]) {
         let n = E164::from_u64(n).unwrap();
         let want: Vec<Recorded> = events
             .iter()
-            .filter(|(_, e)| e.number() == n)
+            .filter(|(_, e)| e.number() == Some(n))
             .map(|(s, e)| Recorded { seq: *s, event: e.clone() })
             .collect();
         assert_eq!(store.evidence(n).unwrap(), want);
     }
-    let mut with_events: Vec<E164> = events.iter().map(|(_, e)| e.number()).collect();
+    let mut with_events: Vec<E164> = events.iter().filter_map(|(_, e)| e.number()).collect();
     with_events.sort();
     with_events.dedup();
     let p47: Vec<E164> =

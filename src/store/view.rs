@@ -8,11 +8,16 @@ use memmap2::Mmap;
 
 use crate::phone::E164;
 use crate::standing::{ConsentState, RelationshipState, Standing, StandingSource};
+use crate::store::error::StoreError;
 use crate::store::event::{
-    Consent, EVERY_BRAND, Event, EventRef, LASTING_RELATIONSHIPS, Relationship, Stop,
+    Consent, Correction, EVERY_BRAND, Event, EventRef, LASTING_RELATIONSHIPS, Move, Relationship,
+    Stop,
 };
 use crate::store::snapshot::Snapshot;
-use crate::store::snapshot::format::{EvidenceRec, KIND_RELATIONSHIP, KIND_STOP, RelSlot, Slot};
+use crate::store::snapshot::format::{
+    EvidenceRec, KIND_CORRECT, KIND_MOVE, KIND_RELATIONSHIP, KIND_STOP, RelSlot, Slot,
+};
+use crate::store::suppress::{self, Entry, Suppression};
 
 /// A small multiply-rotate hasher for integer keys (the overlay is keyed by numbers and
 /// string ids, never by attacker-chosen text).
@@ -47,6 +52,8 @@ pub struct Overlay {
     consents: IntMap<(u64, u32, u32), ConsentState>,
     rels: IntMap<(u64, u32), RelationshipState>,
     events: u64,
+    /// Erasures in the journal tail (keyed hash, time): suppression entries to be.
+    erased: Vec<Entry>,
 }
 
 impl Overlay {
@@ -101,6 +108,18 @@ impl Overlay {
                         event_seq: seq,
                     },
                 );
+            }
+            EventRef::Erase { subject, erased_at } => {
+                self.erased.push(Entry { key: subject, erased_at, seq });
+            }
+            // Evidence only: the decision inputs are never corrected retroactively.
+            EventRef::Correct { .. } => {}
+            // The old number keeps nothing of its old holder's legal bases: a stop for
+            // every brand from the move on (fail safe; the number may be reassigned).
+            EventRef::Move { from, moved_at, .. } => {
+                let b = self.name(EVERY_BRAND);
+                let e = self.stops.entry((from.as_u64(), b)).or_insert(moved_at);
+                *e = (*e).max(moved_at);
             }
         }
     }
@@ -157,6 +176,7 @@ pub struct StoreView {
     snap: Option<Arc<Snapshot<Mmap>>>,
     overlay: Arc<Overlay>,
     seq: u64,
+    suppress: Arc<Suppression>,
 }
 
 fn nz(t: u32) -> Option<i64> {
@@ -165,7 +185,28 @@ fn nz(t: u32) -> Option<i64> {
 
 impl StoreView {
     pub(crate) fn new(snap: Option<Arc<Snapshot<Mmap>>>, overlay: Arc<Overlay>, seq: u64) -> Self {
-        StoreView { snap, overlay, seq }
+        StoreView { snap, overlay, seq, suppress: Arc::default() }
+    }
+
+    /// Loads the suppression set (snapshot section + journal-tail erasures) and, when it is
+    /// non-empty, the store's key from `dir`.
+    ///
+    /// # Errors
+    /// [`crate::StoreError::KeyMissing`] with erasures but no key file; a damaged key file.
+    pub(crate) fn with_suppression(mut self, dir: &std::path::Path) -> Result<Self, StoreError> {
+        let mut entries = self.snap.as_ref().map_or_else(Vec::new, |s| s.suppressed());
+        entries.extend_from_slice(&self.overlay.erased);
+        if !entries.is_empty() {
+            let keyer = suppress::load_key(dir)?;
+            let path = dir.join(suppress::KEY_FILE);
+            self.suppress = Arc::new(Suppression::new(keyer, entries, &path)?);
+        }
+        Ok(self)
+    }
+
+    /// The erased numbers this view honours as stops for every brand.
+    pub fn suppression(&self) -> &Suppression {
+        &self.suppress
     }
 
     /// The snapshot this view reads, if any.
@@ -289,6 +330,17 @@ impl StandingSource for StoreView {
                 }
             }
         }
+        // An erased number is stopped for every brand from its erasure on; a consent
+        // recorded before the erasure never lifts it, whatever its times (the stop is
+        // moved to its grant). Checked only when something could allow (the set is
+        // small, usually empty).
+        if let Some(c) = st.consent
+            && !self.suppress.is_empty()
+            && let Some(e) = self.suppress.lookup(number)
+        {
+            let at = if c.event_seq < e.seq { e.erased_at.max(c.granted_at) } else { e.erased_at };
+            st.stopped_at = st.stopped_at.max(Some(at));
+        }
         st
     }
 
@@ -302,13 +354,19 @@ impl StandingSource for StoreView {
     fn relationship(&self, scope: &ViewScope, number: E164) -> Option<RelationshipState> {
         let n = number.as_u64();
         // Overlay events are all later than the snapshot's: the newest one wins.
-        if let Some(b) = scope.ov_brand
-            && let Some(r) = self.overlay.rels.get(&(n, b))
-        {
-            return Some(*r);
+        let rel = match scope.ov_brand.and_then(|b| self.overlay.rels.get(&(n, b))) {
+            Some(r) => Some(*r),
+            None => {
+                let s = self.snap.as_ref()?;
+                s.relationship(n, scope.brand?).map(|r| relationship_of(&r))
+            }
+        };
+        // An erased number is stopped for good, and soft opt-in never survives a stop:
+        // a relationship still held until the next compaction must not allow.
+        if rel.is_some() && !self.suppress.is_empty() && self.suppress.lookup(number).is_some() {
+            return None;
         }
-        let s = self.snap.as_ref()?;
-        s.relationship(n, scope.brand?).map(|r| relationship_of(&r))
+        rel
     }
 
     fn generation(&self) -> u64 {
@@ -323,6 +381,25 @@ impl StandingSource for StoreView {
 /// Rebuilds the event an evidence record encodes.
 pub(crate) fn event_of<D: AsRef<[u8]>>(s: &Snapshot<D>, r: &EvidenceRec, number: E164) -> Event {
     let t = |i: usize| s.string(r.text[i]).to_string();
+    if r.kind == KIND_CORRECT {
+        let t = |i: usize| {
+            if r.text[i] == u32::MAX { String::new() } else { s.string(r.text[i]).to_string() }
+        };
+        return Event::Correct(Correction {
+            number,
+            corrects: u64::from(r.expires) | (u64::from(r.confirmed) << 32),
+            corrected_at: i64::from(r.t0),
+            method: t(0),
+            text_ref: t(1),
+            source: t(2),
+        });
+    }
+    if r.kind == KIND_MOVE {
+        let other = u64::from(r.text[0]) | (u64::from(r.text[1]) << 32);
+        let other = E164::from_u64(other).unwrap_or(number);
+        let (from, to) = if r.expires == 0 { (number, other) } else { (other, number) };
+        return Event::Move(Move { from, to, moved_at: i64::from(r.t0) });
+    }
     if r.kind == KIND_STOP {
         Event::Stop(Stop { number, brand: t(0), stopped_at: i64::from(r.t0) })
     } else if r.kind == KIND_RELATIONSHIP {

@@ -6,4 +6,5 @@ mod filter;
 mod harness;
 mod legal;
 mod normalize;
+mod rights;
 mod store;

@@ -71,6 +71,8 @@ pub struct Parts<'a> {
     /// Newest customer relationship per (number, brand), keys unique. Empty: the section
     /// is left out (header offset 0).
     pub relationships: Vec<RelSlot>,
+    /// Suppression entries (erased numbers by keyed hash), sorted.
+    pub suppressed: Vec<crate::store::suppress::Entry>,
 }
 
 /// Writes a new snapshot file.
@@ -226,6 +228,13 @@ impl Builder {
                 table[i * len..(i + 1) * len].copy_from_slice(&r.encode());
             }
             w.write(&table)?;
+            w.align()?;
+        }
+        if !parts.suppressed.is_empty() {
+            put(&mut h, field::SUPPRESS, w.pos);
+            put(&mut h, field::SUPPRESS + 8, parts.suppressed.len() as u64);
+            let bytes: Vec<u8> = parts.suppressed.iter().flat_map(|e| e.encode()).collect();
+            w.write(&bytes)?;
             w.align()?;
         }
 

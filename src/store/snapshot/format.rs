@@ -16,6 +16,9 @@
 //! rels     REL_SLOT_LEN-byte slots keyed by (number, brand): the newest customer
 //!          relationship (soft opt-in); optional: header offset 0 = no section (snapshots
 //!          written before relationships existed read as having none)
+//! suppress suppression entries (erased numbers), `suppress::ENTRY_LEN` bytes each:
+//!          keyed hash u128, erased_at i64; sorted; no number digits (header field
+//!          SUPPRESS; offset and count 0 = none, as in snapshots written before it)
 //! sums     xxh3 of every BLOCK_SIZE block of [HEADER_LEN, sums offset)
 //! ```
 //! Times are `u32` Unix seconds, 0 = none (the event layer refuses times outside that).
@@ -24,9 +27,9 @@
 /// Magic number at the start of a snapshot.
 pub const MAGIC: [u8; 8] = *b"SFSNAP\r\n";
 /// Snapshot format version this build reads and writes.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Header length.
-pub const HEADER_LEN: usize = 192;
+pub const HEADER_LEN: usize = 256;
 /// Checksum block size.
 pub const BLOCK_SIZE: usize = 1 << 20;
 /// Bytes per evidence record.
@@ -46,6 +49,13 @@ pub const KIND_CONSENT: u32 = 2;
 pub const KIND_RELATIONSHIP: u32 = 3;
 /// Bytes per relationships-table slot.
 pub const REL_SLOT_LEN: usize = 40;
+/// Evidence kind: consent-evidence correction. `text[0..3]` = method, text_ref, source
+/// (`u32::MAX` = unchanged), `t0` = corrected_at, `expires | confirmed << 32` = the
+/// corrected consent's sequence.
+pub const KIND_CORRECT: u32 = 5;
+/// Evidence kind: number move, recorded under both numbers. `text[0] | text[1] << 32` =
+/// the other number, `t0` = moved_at, `expires` = 0 under the old number, 1 under the new.
+pub const KIND_MOVE: u32 = 6;
 /// Target load factor of the hash tables, as a fraction (entries × DEN / NUM = capacity).
 pub const LOAD_NUM: u64 = 3;
 /// See [`LOAD_NUM`]: load ≤ 3/5 keeps misses to a few slots.
@@ -84,6 +94,8 @@ pub mod field {
     pub const INDEX: usize = 152;
     /// Relationships table offset, capacity (both 0 when absent).
     pub const RELATIONSHIPS: usize = 168;
+    /// Suppression entries (erased numbers' keyed hashes) offset, count; 0, 0 = none.
+    pub const SUPPRESS: usize = 184;
     /// xxh3 of the header bytes before this field.
     pub const HEADER_CHECKSUM: usize = super::HEADER_LEN - 8;
 }

@@ -53,6 +53,7 @@ pub struct Snapshot<D> {
     sums_off: usize,
     n_blocks: usize,
     hot_start: usize,
+    suppress: (usize, usize),
     evidence_checked: OnceLock<Result<(), u64>>,
 }
 
@@ -143,6 +144,16 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
             (off, cap)
         };
         let hot_start = to_usize(h64(field::HOT_START), field::HOT_START)?;
+        // Absent (0, 0) in snapshots written before erasures existed.
+        let suppress = if h64(field::SUPPRESS + 8) == 0 {
+            (0, 0)
+        } else {
+            let s = section(field::SUPPRESS, crate::store::suppress::ENTRY_LEN as u64)?;
+            if s.0 < hot_start {
+                return Err(bad(field::SUPPRESS, Corruption::BadStructure));
+            }
+            s
+        };
         if stops_cap == 0
             || hot_start < evidence_off + ev_len
             || hot_start > stats.0
@@ -211,6 +222,7 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
             sums_off,
             n_blocks,
             hot_start,
+            suppress,
             evidence_checked: OnceLock::new(),
         })
     }
@@ -518,6 +530,15 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
     pub fn all_evidence(&self) -> Result<impl Iterator<Item = EvidenceRec> + '_, StoreError> {
         self.verify_evidence()?;
         Ok((0..self.evidence_count).map_while(|i| self.evidence_at(i)))
+    }
+
+    /// The suppression entries (erased numbers, by keyed hash), in stored order.
+    pub fn suppressed(&self) -> Vec<crate::store::suppress::Entry> {
+        let (off, len) = self.suppress;
+        self.bytes()[off..off + len]
+            .chunks_exact(crate::store::suppress::ENTRY_LEN)
+            .filter_map(crate::store::suppress::Entry::decode)
+            .collect()
     }
 
     /// The counts stored for `info`, as JSON bytes.

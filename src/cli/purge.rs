@@ -1,0 +1,38 @@
+//! `sendfilter purge --store DIR --older-than 24m`: retention purge of ended consents.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use sendfilter::rights;
+
+/// Drop the evidence of consents that expired or were withdrawn longer ago than a period.
+///
+/// Runs a compaction that leaves them out; stops are kept. Prints a receipt (JSON).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Store directory.
+    #[arg(long, env = "SENDFILTER_STORE")]
+    store: PathBuf,
+    /// Retention period: a number and d, w, m (months) or y, e.g. 24m.
+    #[arg(long)]
+    older_than: String,
+    /// Treat this time (RFC 3339) as now; default now.
+    #[arg(long)]
+    now: Option<String>,
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let period = rights::parse_period(&args.older_than).context("--older-than")?;
+    let now = super::stop::time_or_now(args.now.as_deref(), "now")?;
+    let mut store = super::stop::open_store(&args.store, false, None)?;
+    let r = rights::purge(&mut store, period, now)
+        .with_context(|| format!("purging {}", args.store.display()))?;
+    println!("{}", serde_json::to_string_pretty(&r)?);
+    eprintln!(
+        "sendfilter: {} consent(s) purged from {} number(s); generation {}",
+        r.consents_purged, r.numbers_affected, r.generation
+    );
+    Ok(ExitCode::SUCCESS)
+}

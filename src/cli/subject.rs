@@ -1,0 +1,145 @@
+//! `sendfilter subject {export,erase,correct,move}`: data-subject rights (GDPR).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use sendfilter::rights::{self, EvidenceFix};
+use sendfilter::{E164, Region, phone};
+
+/// Exercise a data subject's rights: export, correct, move, erase (GDPR art. 15–17, 20).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Write every event held for NUMBER as JSON (stdout), with the current verdict per
+    /// brand and purpose and what is kept after erasure.
+    Export {
+        #[command(flatten)]
+        common: Common,
+        /// Decide verdicts at this time (RFC 3339); default now.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Erase NUMBER (and numbers linked to it by moves): consents, evidence, stops and
+    /// relationships go at the compaction run now; a keyed-hash suppression entry stays.
+    /// Prints the erasure receipt (JSON) on stdout.
+    Erase {
+        #[command(flatten)]
+        common: Common,
+        /// Erasure time (RFC 3339); default now.
+        #[arg(long)]
+        at: Option<String>,
+        /// Only record the erasure; the data goes at the next `sendfilter compact`.
+        #[arg(long)]
+        no_compact: bool,
+    },
+    /// Correct the evidence (method, text_ref, source) of the consent recorded under
+    /// journal sequence --seq (see `subject export`). Recorded as a new event.
+    Correct {
+        #[command(flatten)]
+        common: Common,
+        /// Journal sequence of the consent.
+        #[arg(long)]
+        seq: u64,
+        /// Corrected method.
+        #[arg(long)]
+        method: Option<String>,
+        /// Corrected consent text id/version.
+        #[arg(long)]
+        text_ref: Option<String>,
+        /// Corrected source.
+        #[arg(long)]
+        source: Option<String>,
+        /// Correction time (RFC 3339); default now.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Move a person from NUMBER to NEW: NUMBER's consents and stops are copied to NEW;
+    /// NUMBER keeps its stops and is stopped for every brand from now on.
+    Move {
+        #[command(flatten)]
+        common: Common,
+        /// The new number.
+        new: String,
+        /// Move time (RFC 3339); default now.
+        #[arg(long)]
+        at: Option<String>,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct Common {
+    /// Store directory.
+    #[arg(long, env = "SENDFILTER_STORE")]
+    store: PathBuf,
+    /// The phone number.
+    number: String,
+    /// Region for a national-format number (default: the store's).
+    #[arg(long)]
+    region: Option<Region>,
+}
+
+fn number(s: &str, region: Region, what: &str) -> anyhow::Result<E164> {
+    phone::normalize(s.as_bytes(), region).with_context(|| what.to_string())
+}
+
+fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v)?;
+    writeln!(out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let c = match &args.command {
+        Command::Export { common, .. }
+        | Command::Erase { common, .. }
+        | Command::Correct { common, .. }
+        | Command::Move { common, .. } => common,
+    };
+    let mut store = super::stop::open_store(&c.store, false, None)?;
+    let region = c.region.unwrap_or(store.region());
+    let n = number(&c.number, region, "NUMBER")?;
+    let time = |at: &Option<String>, what| super::stop::time_or_now(at.as_deref(), what);
+    match &args.command {
+        Command::Export { at, .. } => {
+            print_json(&rights::export(&store, n, time(at, "at")?)?)?;
+        }
+        Command::Erase { at, no_compact, .. } => {
+            let r = rights::erase(&mut store, n, time(at, "at")?, !no_compact)
+                .with_context(|| format!("erasing {}", n.masked()))?;
+            print_json(&r)?;
+            match r.generation {
+                Some(g) => eprintln!(
+                    "sendfilter: {} number(s) erased; generation {g} no longer holds them",
+                    r.erased.len()
+                ),
+                None => eprintln!(
+                    "sendfilter: erasure recorded; run `sendfilter compact` to remove the data"
+                ),
+            }
+        }
+        Command::Correct { seq, method, text_ref, source, at, .. } => {
+            let fix = EvidenceFix {
+                method: method.clone(),
+                text_ref: text_ref.clone(),
+                source: source.clone(),
+            };
+            let r = rights::rectify_consent(&mut store, n, *seq, fix, time(at, "at")?)?;
+            print_json(&r)?;
+        }
+        Command::Move { new, at, .. } => {
+            let to = number(new, region, "NEW")?;
+            print_json(&rights::rectify_number(&mut store, n, to, time(at, "at")?)?)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,99 @@
+//! Data-subject rights (GDPR art. 15–17, 20): access and portability, rectification,
+//! erasure with proof, and retention purges. The CLI (`sendfilter subject …`,
+//! `sendfilter purge`) is a thin shell over these functions.
+//!
+//! Every right is exercised through the journal, never by rewriting history:
+//!
+//! | right | function | what is recorded |
+//! |---|---|---|
+//! | access / portability | [`export`] | nothing; returns every event held for the number, the current verdict per (brand, purpose) and what is kept after erasure |
+//! | rectification (evidence) | [`rectify_consent`] | a correction event referencing the consent's journal sequence; the export shows both |
+//! | rectification (new number) | [`rectify_number`] | a move event, then copies of the old number's consents and stops under the new number |
+//! | erasure | [`erase`] | an erasure event holding only a keyed hash of the number; compaction drops the earlier events |
+//! | retention | [`purge`] | nothing; a compaction that drops consents ended longer ago than the period |
+//!
+//! ## Erasure, and what is kept
+//! The erasure event carries the keyed hash of the number (see [`crate::store::suppress`])
+//! and the time; it never holds the digits. At the next compaction (run at once by
+//! [`erase`] unless asked not to) every event of the number recorded before the erasure
+//! is dropped, the journal is rotated, and unreferenced strings are blanked, so that no
+//! file of the store directory holds the number in any form. What remains is one
+//! *suppression entry* (keyed hash, erasure time). It acts as a stop for every brand: a
+//! marketing message is refused unless a consent granted *and* confirmed after the
+//! erasure exists (the person came back). Whoever holds the store *and* its key file can
+//! test a guessed number — that is what suppression needs — but cannot read a number out.
+//!
+//! Until that compaction, events recorded before the erasure still count where they
+//! refuse (a consent recorded before it never lifts it, see [`crate::store::StoreView`]);
+//! afterwards the rule above is exact.
+//!
+//! A number linked by a move (old ↔ new) belongs to the same person and holds the other
+//! number in its move record, so [`erase`] erases the whole chain.
+//!
+//! ## Moves and stops (fail safe)
+//! After a move, the old number keeps its stops and additionally acts as stopped for
+//! every brand from the move on (the number may be reassigned to someone who never
+//! consented); the person's consents and stops are copied to the new number, where a
+//! stop recorded earlier for the new number (its previous holder's) stays in force.
+//!
+//! ## Retention
+//! [`purge`] drops, at a compaction, the evidence of consents that expired or were
+//! withdrawn (a stop for their brand or `*`, or a move) longer ago than the period, with
+//! their corrections. Stops are kept: they are the suppression list. A purge never turns
+//! a refusal into an allowance (the newest consent of a (brand, purpose) goes only with
+//! all older ones).
+
+mod erase;
+mod export;
+mod purge;
+mod rectify;
+#[cfg(test)]
+mod tests;
+
+pub use self::erase::{ErasedNumber, ErasureReceipt, Removed, erase};
+pub use self::export::{ConsentRecord, Evidence, Export, ExportEvent, ExportVerdict, export};
+pub use self::purge::{PurgeReceipt, parse_period, purge};
+pub use self::rectify::{EvidenceFix, Moved, Rectified, rectify_consent, rectify_number};
+
+use crate::store::StoreError;
+
+/// What is kept after erasure and why: the plain statement the export and the receipts
+/// carry.
+pub const KEPT_AFTER_ERASURE: &str = "After erasure sendfilter keeps no consent, evidence, \
+    stop or relationship for the number. It keeps one suppression entry: a keyed hash of \
+    the number (the number itself cannot be read from it) and the time of erasure, so that \
+    the opt-out is honoured forever and no marketing is sent to the number again, unless \
+    a new consent is given and confirmed after the erasure. Consents that expired or were \
+    withdrawn are deleted after the retention period; stops are kept while the store \
+    exists, because they are the list of people who must not be contacted.";
+
+/// Errors of the rights functions.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RightsError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A correction names a sequence that is not a consent of the number.
+    #[error("journal sequence {seq} is not a consent of {number}")]
+    NotAConsent {
+        /// The sequence given.
+        seq: u64,
+        /// The masked number.
+        number: String,
+    },
+    /// The erasure could not be verified after compaction.
+    #[error("erasure of {number} not verified: {what}")]
+    NotErased {
+        /// The masked number.
+        number: String,
+        /// What was still found.
+        what: String,
+    },
+    /// A retention period that does not parse.
+    #[error("bad period {0:?}: use a number and a unit d, w, m (months) or y, e.g. 24m")]
+    BadPeriod(String),
+    /// A move between numbers that is refused.
+    #[error("{0}")]
+    BadMove(String),
+}

@@ -1,0 +1,84 @@
+//! Retention: drop the evidence of consents that ended longer ago than a period.
+
+use serde::Serialize;
+
+use super::RightsError;
+use crate::Timestamp;
+use crate::store::{CompactOptions, Store};
+use crate::timefmt::format_rfc3339;
+
+const DAY: i64 = 86_400;
+
+/// Parses a retention period: a positive number and a unit, `d` (days), `w` (weeks),
+/// `m` (months of 30.436875 days, the Gregorian mean) or `y` (365.2425 days); returns
+/// seconds.
+///
+/// ```
+/// assert_eq!(sendfilter::rights::parse_period("2w").unwrap(), 14 * 86_400);
+/// assert!(sendfilter::rights::parse_period("24").is_err());
+/// ```
+///
+/// # Errors
+/// [`RightsError::BadPeriod`] for anything else (no unit, zero, overflow).
+pub fn parse_period(s: &str) -> Result<i64, RightsError> {
+    let bad = || RightsError::BadPeriod(s.to_string());
+    let s = s.trim();
+    let unit = s.chars().last().ok_or_else(bad)?;
+    let n: i64 = s[..s.len() - unit.len_utf8()].parse().map_err(|_| bad())?;
+    let per = match unit {
+        'd' => DAY,
+        'w' => 7 * DAY,
+        'm' => 2_629_746,
+        'y' => 31_556_952,
+        _ => return Err(bad()),
+    };
+    if n <= 0 {
+        return Err(bad());
+    }
+    n.checked_mul(per).filter(|&v| v <= 200 * 31_556_952).ok_or_else(bad)
+}
+
+/// Proof of a retention purge.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PurgeReceipt {
+    /// Consents that ended before this time were purged.
+    pub cutoff: String,
+    /// When the purge ran.
+    pub ran_at: String,
+    /// Consents whose evidence was dropped.
+    pub consents_purged: u64,
+    /// Corrections dropped with them.
+    pub corrections_purged: u64,
+    /// Numbers that lost evidence (no numbers are listed).
+    pub numbers_affected: u64,
+    /// The snapshot generation written without the purged evidence.
+    pub generation: u64,
+    /// What is kept.
+    pub kept: &'static str,
+}
+
+/// Purges, by compacting now, the evidence of consents that expired or were withdrawn
+/// (stopped, or the number moved) more than `older_than` seconds before `now`.
+///
+/// # Errors
+/// Store errors (the previous generation then stays).
+pub fn purge(
+    store: &mut Store,
+    older_than: i64,
+    now: Timestamp,
+) -> Result<PurgeReceipt, RightsError> {
+    let cutoff = now.saturating_sub(older_than);
+    let c =
+        store.compact_with(CompactOptions { purge_before: Some(cutoff), ..Default::default() })?;
+    Ok(PurgeReceipt {
+        cutoff: format_rfc3339(cutoff),
+        ran_at: format_rfc3339(now),
+        consents_purged: c.purged_consents,
+        corrections_purged: c.purged_corrections,
+        numbers_affected: c.purged_numbers,
+        generation: c.generation,
+        kept: "Stops are kept: they are the list of people who must not be contacted. \
+               Consents still in force, and the newest consent of each (brand, purpose) \
+               while an older one is still in force, are kept.",
+    })
+}

@@ -1,0 +1,138 @@
+//! Rectification: corrections of consent evidence and number moves, both as new journal
+//! events (history kept, never rewritten).
+
+use serde::Serialize;
+
+use super::RightsError;
+use crate::store::event::Relationship;
+use crate::store::{Consent, Correction, Event, Move, Stop, Store};
+use crate::{E164, Timestamp};
+
+/// New values for a consent's evidence fields; `None` = unchanged.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EvidenceFix {
+    /// How it was collected.
+    pub method: Option<String>,
+    /// Id/version of the consent text shown.
+    pub text_ref: Option<String>,
+    /// Where it was collected.
+    pub source: Option<String>,
+}
+
+/// A recorded correction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Rectified {
+    /// Journal sequence of the correction.
+    pub seq: u64,
+    /// Sequence of the corrected consent.
+    pub corrects: u64,
+}
+
+/// A recorded number move.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Moved {
+    /// Journal sequence of the move event.
+    pub seq: u64,
+    /// Old number, masked.
+    pub from: String,
+    /// New number, masked.
+    pub to: String,
+    /// Consents copied to the new number.
+    pub consents_copied: u64,
+    /// Stops copied to the new number (they also stay on the old one).
+    pub stops_copied: u64,
+}
+
+/// Corrects the evidence of the consent recorded under sequence `seq` for `number`: a
+/// correction event referencing it (the consent itself is kept as recorded).
+///
+/// # Errors
+/// [`RightsError::NotAConsent`] when `seq` is not a consent of `number`; an invalid
+/// correction (no field changed, control characters) as a store error; I/O errors.
+pub fn rectify_consent(
+    store: &mut Store,
+    number: E164,
+    seq: u64,
+    fix: EvidenceFix,
+    at: Timestamp,
+) -> Result<Rectified, RightsError> {
+    let is_consent = store
+        .evidence(number)?
+        .iter()
+        .any(|r| r.seq == seq && matches!(&r.event, Event::Consent(c) if c.number == number));
+    if !is_consent {
+        return Err(RightsError::NotAConsent { seq, number: number.masked() });
+    }
+    let c = Correction {
+        number,
+        corrects: seq,
+        corrected_at: at,
+        method: fix.method.unwrap_or_default(),
+        text_ref: fix.text_ref.unwrap_or_default(),
+        source: fix.source.unwrap_or_default(),
+    };
+    let s = store.append(&Event::Correct(c))?;
+    Ok(Rectified { seq: s, corrects: seq })
+}
+
+/// Moves a person from number `from` to `to` at `at`, in one durable batch: a move event
+/// (from then on `from` is stopped for every brand: it may be reassigned), then a copy
+/// of each of `from`'s consents (evidence as corrected) and stops under `to`.
+///
+/// # Errors
+/// [`RightsError::BadMove`] for `from == to`; store and I/O errors.
+pub fn rectify_number(
+    store: &mut Store,
+    from: E164,
+    to: E164,
+    at: Timestamp,
+) -> Result<Moved, RightsError> {
+    if from == to {
+        return Err(RightsError::BadMove("old and new number are the same".into()));
+    }
+    let held = store.evidence(from)?;
+    let mut copies: Vec<Event> = Vec::new();
+    for r in &held {
+        match &r.event {
+            Event::Consent(c) if c.number == from => {
+                let mut c: Consent = c.clone();
+                for k in held.iter().filter_map(|k| match &k.event {
+                    Event::Correct(k) if k.corrects == r.seq => Some(k),
+                    _ => None,
+                }) {
+                    for (field, new) in [
+                        (&mut c.method, &k.method),
+                        (&mut c.text_ref, &k.text_ref),
+                        (&mut c.source, &k.source),
+                    ] {
+                        if !new.is_empty() {
+                            field.clone_from(new);
+                        }
+                    }
+                }
+                c.number = to;
+                copies.push(Event::Consent(c));
+            }
+            Event::Stop(s) => copies.push(Event::Stop(Stop { number: to, ..s.clone() })),
+            // The customer relationship is the person's, so it moves with them.
+            Event::Relationship(rel) if rel.number == from => {
+                copies.push(Event::Relationship(Relationship { number: to, ..rel.clone() }));
+            }
+            _ => {}
+        }
+    }
+    let mut batch = store.batch();
+    let seq = batch.push(&Event::Move(Move { from, to, moved_at: at }))?;
+    for e in &copies {
+        batch.push(e)?;
+    }
+    batch.commit()?;
+    let stops = copies.iter().filter(|e| matches!(e, Event::Stop(_))).count() as u64;
+    Ok(Moved {
+        seq,
+        from: from.masked(),
+        to: to.masked(),
+        consents_copied: copies.iter().filter(|e| matches!(e, Event::Consent(_))).count() as u64,
+        stops_copied: stops,
+    })
+}

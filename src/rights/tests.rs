@@ -1,0 +1,338 @@
+//! Rights against the rules they must keep: a purge or an erasure never lets a message
+//! through that was refused, an erasure changes nothing for anyone else, and moves and
+//! corrections are new events that leave history as it was.
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::decision::{Class, Rules, decide};
+use crate::standing::StandingSource;
+use crate::store::{Consent, Event, Stop, Store};
+use crate::{E164, Timestamp};
+
+const NUMBERS: [u64; 3] = [4791234567, 4791234568, 46701234567];
+const BRANDS: [&str; 2] = ["A", "B"];
+const PURPOSES: [&str; 2] = ["p", "q"];
+
+fn n(v: u64) -> E164 {
+    E164::from_u64(v).unwrap()
+}
+
+fn event() -> impl Strategy<Value = Event> {
+    let t = 1i64..60;
+    prop_oneof![
+        (0..3usize, prop_oneof![Just("A"), Just("B"), Just("*")], t.clone()).prop_map(
+            |(i, b, t)| Event::Stop(Stop { number: n(NUMBERS[i]), brand: b.into(), stopped_at: t })
+        ),
+        (
+            0..3usize,
+            0..2usize,
+            0..2usize,
+            prop_oneof![3 => Just("sms"), 1 => Just("email")],
+            t.clone(),
+            proptest::option::of(t.clone()),
+            proptest::option::of(t),
+        )
+            .prop_map(|(i, b, p, c, g, e, conf)| Event::Consent(Consent {
+                number: n(NUMBERS[i]),
+                brand: BRANDS[b].into(),
+                purpose: PURPOSES[p].into(),
+                channel: c.into(),
+                granted_at: g,
+                method: "web_form".into(),
+                text_ref: format!("v{g}"),
+                source: format!("src{i}"),
+                expires_at: e,
+                confirmed_at: conf,
+            })),
+    ]
+}
+
+/// Allowed or not, per (number, brand, purpose, require_confirmed), at `now`.
+fn allowed(store: &Store, now: Timestamp) -> Vec<bool> {
+    let view = store.view().unwrap();
+    let mut out = Vec::new();
+    for &num in &NUMBERS {
+        for b in BRANDS {
+            for p in PURPOSES {
+                let st = view.standing(&view.scope(b, p), n(num));
+                for require_confirmed in [false, true] {
+                    let rules = Rules { class: Class::Marketing, now, require_confirmed };
+                    out.push(decide(&rules, &st).is_allowed());
+                }
+            }
+        }
+    }
+    out
+}
+
+fn store_with(events: &[Event], compact_at: usize) -> (tempfile::TempDir, Store) {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(d.path().join("s")).unwrap();
+    for (i, e) in events.iter().enumerate() {
+        if i == compact_at {
+            s.compact().unwrap();
+        }
+        s.append(e).unwrap();
+    }
+    (d, s)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// A purge never changes whether a message is allowed, and never drops a stop.
+    #[test]
+    fn purge_never_changes_a_decision(
+        events in proptest::collection::vec(event(), 1..25),
+        compact_at in 0..30usize,
+        now in 1i64..80,
+        period in 0i64..40,
+    ) {
+        let (_d, mut s) = store_with(&events, compact_at);
+        let before = allowed(&s, now);
+        let stops_before: Vec<usize> = NUMBERS.iter().map(|&x| {
+            s.evidence(n(x)).unwrap().iter().filter(|r| matches!(r.event, Event::Stop(_))).count()
+        }).collect();
+        let r = purge(&mut s, period, now).unwrap();
+        prop_assert_eq!(allowed(&s, now), before);
+        let stops_after: Vec<usize> = NUMBERS.iter().map(|&x| {
+            s.evidence(n(x)).unwrap().iter().filter(|r| matches!(r.event, Event::Stop(_))).count()
+        }).collect();
+        prop_assert_eq!(stops_after, stops_before);
+        let consents: u64 = NUMBERS.iter().map(|&x| {
+            s.evidence(n(x)).unwrap().iter().filter(|r| matches!(r.event, Event::Consent(_))).count() as u64
+        }).sum();
+        let total: u64 = events.iter().filter(|e| matches!(e, Event::Consent(_))).count() as u64;
+        prop_assert_eq!(consents + r.consents_purged, total);
+    }
+
+    /// After an erasure the number is never allowed (before and after compaction), its
+    /// events are gone after compaction, and nobody else's decisions change.
+    #[test]
+    fn erasure_suppresses_and_touches_nobody_else(
+        events in proptest::collection::vec(event(), 1..25),
+        compact_at in 0..30usize,
+        victim in 0..3usize,
+        now in 1i64..80,
+        erased_at in 1i64..80,
+    ) {
+        let (_d, mut s) = store_with(&events, compact_at);
+        let before = allowed(&s, now);
+        let x = n(NUMBERS[victim]);
+        let per_number = before.len() / NUMBERS.len();
+        let others = |v: &[bool]| -> Vec<bool> {
+            v.iter().enumerate().filter(|(i, _)| i / per_number != victim).map(|(_, a)| *a).collect()
+        };
+        let mine = |v: &[bool]| -> Vec<bool> {
+            v.iter().enumerate().filter(|(i, _)| i / per_number == victim).map(|(_, a)| *a).collect()
+        };
+        let r = erase(&mut s, x, erased_at, false).unwrap();
+        prop_assert_eq!(r.erased.len(), 1);
+        let pending = allowed(&s, now);
+        prop_assert_eq!(others(&pending), others(&before));
+        // Only a consent granted and confirmed after the erasure could allow; none is.
+        prop_assert!(mine(&pending).iter().zip(mine(&before)).all(|(a, b)| !a || (b && erased_at < 1)));
+        prop_assert!(!mine(&pending).iter().any(|a| *a) || erased_at < 1);
+        s.compact().unwrap();
+        let after = allowed(&s, now);
+        prop_assert_eq!(others(&after), others(&before));
+        prop_assert!(!mine(&after).iter().any(|a| *a));
+        prop_assert!(s.evidence(x).unwrap().is_empty());
+        prop_assert!(s.view().unwrap().suppression().erased_at(x) == Some(erased_at));
+    }
+}
+
+#[test]
+fn consent_after_erasure_lifts_suppression_only_when_confirmed_after_it() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(d.path()).unwrap();
+    let x = n(4791234567);
+    let c = |g, conf| Consent {
+        number: x,
+        brand: "A".into(),
+        purpose: "p".into(),
+        channel: "sms".into(),
+        granted_at: g,
+        method: "m".into(),
+        text_ref: "t".into(),
+        source: "s".into(),
+        expires_at: None,
+        confirmed_at: conf,
+    };
+    s.append_consent(c(10, Some(11))).unwrap();
+    erase(&mut s, x, 20, true).unwrap();
+    let ok = |s: &Store| {
+        let v = s.view().unwrap();
+        let rules = Rules { class: Class::Marketing, now: 100, require_confirmed: false };
+        decide(&rules, &v.standing(&v.scope("A", "p"), x))
+    };
+    assert_eq!(ok(&s), crate::Reason::NoConsent);
+    s.append_consent(c(30, Some(15))).unwrap();
+    assert_eq!(ok(&s), crate::Reason::Stopped);
+    s.append_consent(c(31, Some(32))).unwrap();
+    assert_eq!(ok(&s), crate::Reason::Allowed);
+    s.compact().unwrap();
+    assert_eq!(ok(&s), crate::Reason::Allowed);
+    // Reopened (the key is read back from its file).
+    drop(s);
+    let s = Store::open(d.path()).unwrap();
+    assert_eq!(ok(&s), crate::Reason::Allowed);
+}
+
+#[test]
+fn corrections_reference_consents_and_keep_the_original() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(d.path()).unwrap();
+    let x = n(4791234567);
+    s.append_stop(x, "A", 5).unwrap();
+    let seq = s
+        .append_consent(Consent {
+            number: x,
+            brand: "A".into(),
+            purpose: "p".into(),
+            channel: "sms".into(),
+            granted_at: 10,
+            method: "m".into(),
+            text_ref: "t1".into(),
+            source: "s".into(),
+            expires_at: None,
+            confirmed_at: None,
+        })
+        .unwrap();
+    let fix = EvidenceFix { text_ref: Some("t2".into()), ..EvidenceFix::default() };
+    assert!(matches!(
+        rectify_consent(&mut s, x, 1, fix.clone(), 20),
+        Err(RightsError::NotAConsent { seq: 1, .. })
+    ));
+    assert!(matches!(
+        rectify_consent(&mut s, n(4791234568), seq, fix.clone(), 20),
+        Err(RightsError::NotAConsent { .. })
+    ));
+    let r = rectify_consent(&mut s, x, seq, fix, 20).unwrap();
+    for compact in [false, true] {
+        if compact {
+            s.compact().unwrap();
+        }
+        let ex = export(&s, x, 30).unwrap();
+        assert_eq!(ex.consents[0].evidence.text_ref, "t2");
+        assert_eq!(ex.consents[0].recorded.text_ref, "t1");
+        assert_eq!(ex.consents[0].corrected_by, vec![r.seq]);
+        assert_eq!(ex.events.len(), 3);
+    }
+    assert!(matches!(rectify_number(&mut s, x, x, 40), Err(RightsError::BadMove(_))));
+}
+
+#[test]
+fn periods_parse() {
+    assert_eq!(parse_period("24m").unwrap(), 24 * 2_629_746);
+    assert_eq!(parse_period("1y").unwrap(), 31_556_952);
+    assert_eq!(parse_period(" 30d ").unwrap(), 30 * 86_400);
+    for bad in ["", "m", "24", "0d", "-1d", "1.5m", "3h", "9999999999999y", "2ø"] {
+        assert!(parse_period(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn events_recorded_before_erasure_never_lift_it_even_with_later_times() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(d.path()).unwrap();
+    let x = n(4791234567);
+    s.append_consent(Consent {
+        number: x,
+        brand: "A".into(),
+        purpose: "p".into(),
+        channel: "sms".into(),
+        granted_at: 50,
+        method: "m".into(),
+        text_ref: "t".into(),
+        source: "s".into(),
+        expires_at: None,
+        confirmed_at: Some(55),
+    })
+    .unwrap();
+    erase(&mut s, x, 10, false).unwrap();
+    let v = s.view().unwrap();
+    let rules = Rules { class: Class::Marketing, now: 100, require_confirmed: false };
+    assert!(!decide(&rules, &v.standing(&v.scope("A", "p"), x)).is_allowed());
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Ev(Event),
+    Move(usize, usize, Timestamp),
+    Correct(usize, u64),
+    Erase(usize, Timestamp),
+    Compact,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => event().prop_map(Op::Ev),
+        1 => (0..3usize, 0..3usize, 1i64..60).prop_map(|(a, b, t)| Op::Move(a, b, t)),
+        1 => (0..3usize, 1u64..30).prop_map(|(a, s)| Op::Correct(a, s)),
+        1 => (0..3usize, 1i64..60).prop_map(|(a, t)| Op::Erase(a, t)),
+        1 => Just(Op::Compact),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// The journal-tail overlay and the compacted snapshot agree on every decision and on
+    /// the evidence of numbers not erased, with moves, corrections and erasures mixed in.
+    /// For an erased number the tail may be stricter (events recorded before the erasure
+    /// still refuse until compaction drops them), never more permissive.
+    #[test]
+    fn overlay_and_snapshot_agree_with_rights_events(ops in proptest::collection::vec(op(), 1..30), now in 1i64..80) {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = Store::open(d.path()).unwrap();
+        let mut erased = [false; 3];
+        for o in ops {
+            match o {
+                Op::Ev(e) => { s.append(&e).unwrap(); }
+                Op::Move(a, b, t) if a != b => {
+                    rectify_number(&mut s, n(NUMBERS[a]), n(NUMBERS[b]), t).unwrap();
+                }
+                Op::Move(..) => {}
+                Op::Correct(a, seq) => {
+                    let fix = EvidenceFix { source: Some(format!("fixed{seq}")), ..EvidenceFix::default() };
+                    match rectify_consent(&mut s, n(NUMBERS[a]), seq, fix, 30) {
+                        Ok(_) | Err(RightsError::NotAConsent { .. }) => {}
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                Op::Erase(a, t) => {
+                    let r = erase(&mut s, n(NUMBERS[a]), t, false).unwrap();
+                    for e in &r.erased {
+                        for (i, &x) in NUMBERS.iter().enumerate() {
+                            if n(x).masked() == e.number { erased[i] = true; }
+                        }
+                    }
+                }
+                Op::Compact => { s.compact().unwrap(); }
+            }
+        }
+        let before = allowed(&s, now);
+        let ev_before: Vec<_> = NUMBERS.iter().map(|&x| s.evidence(n(x)).unwrap()).collect();
+        s.compact().unwrap();
+        let after = allowed(&s, now);
+        let per_number = before.len() / NUMBERS.len();
+        for (i, (b, a)) in before.iter().zip(&after).enumerate() {
+            if erased[i / per_number] {
+                prop_assert!(!b || *a, "tail allowed what the snapshot refuses");
+            } else {
+                prop_assert_eq!(b, a);
+            }
+        }
+        for (i, &x) in NUMBERS.iter().enumerate() {
+            if !erased[i] {
+                prop_assert_eq!(&s.evidence(n(x)).unwrap(), &ev_before[i]);
+            }
+        }
+        // Reopened (the key is read back from its file): the same, and so is the lock-free reader.
+        drop(s);
+        let s = Store::open(d.path()).unwrap();
+        prop_assert_eq!(allowed(&s, now), after.clone());
+        let v = crate::store::open_view(d.path()).unwrap();
+        prop_assert_eq!(v.suppression().len(), s.view().unwrap().suppression().len());
+    }
+}
