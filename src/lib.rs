@@ -57,6 +57,7 @@
 pub mod decision;
 pub mod error;
 pub mod filter;
+pub mod inbound;
 pub mod phone;
 pub mod pipeline;
 pub mod report;

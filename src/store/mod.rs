@@ -54,6 +54,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod brands;
 pub mod compact;
 pub mod error;
 pub mod event;

@@ -1,0 +1,443 @@
+//! Resolution (brands, events, replies) and the streaming run.
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::standing::StandingSource;
+use crate::store::brands::Brand;
+
+const T: Timestamp = 1_780_000_000;
+
+fn n(v: u64) -> E164 {
+    E164::from_u64(v).unwrap()
+}
+
+fn opts() -> Options {
+    Options { region: Region::NO }
+}
+
+/// ACME and Beta share 2401; Solo owns 2402; Svensk (sv) shares 2403 alone.
+fn registry() -> Registry {
+    let mut r = Registry::default();
+    r.add(Brand { consent_text_ref: Some("acme-sms-v2".into()), ..Brand::new("ACME", "2401") })
+        .unwrap();
+    r.add(Brand { purpose: "news".into(), ..Brand::new("Beta", "2401") }).unwrap();
+    r.add(Brand { dedicated: true, keyword: "solo".into(), ..Brand::new("Solo AS", "2402") })
+        .unwrap();
+    r.add(Brand { language: Language::Sv, ..Brand::new("Svensk", "2403") }).unwrap();
+    r
+}
+
+fn msg<'a>(to: &'a str, text: &'a str) -> Message<'a> {
+    Message { from: n(4791234567), to, text, received_at: T }
+}
+
+fn go(to: &str, text: &str) -> Plan {
+    resolve(&keyword::parse(text), &msg(to, text), &registry(), &[], &opts())
+}
+
+fn stops(p: &Plan) -> Vec<String> {
+    p.events
+        .iter()
+        .map(|e| match e {
+            Event::Stop(s) => {
+                assert_eq!(s.stopped_at, T);
+                assert_eq!(s.number, n(4791234567));
+                s.brand.clone()
+            }
+            Event::Consent(_) => panic!("unexpected consent"),
+        })
+        .collect()
+}
+
+#[test]
+fn stop_with_brand_word_stops_that_brand_only() {
+    for text in ["ACME STOPP", "stopp acme", "Acme Stop.", "acme avmeld!"] {
+        let p = go("2401", text);
+        assert_eq!(p.action, Action::Stop, "{text}");
+        assert_eq!(stops(&p), ["ACME"], "{text}");
+        assert_eq!(p.brands, ["ACME"]);
+    }
+}
+
+#[test]
+fn stop_on_shared_shortcode_without_brand_stops_every_brand_there() {
+    for text in ["STOPP", "stop", "Avslutt.", "UNSUBSCRIBE"] {
+        let p = go("2401", text);
+        assert_eq!(p.action, Action::Stop);
+        assert_eq!(stops(&p), ["ACME", "Beta"], "{text}");
+        assert!(p.reply.contains("ACME, Beta"), "{}", p.reply);
+    }
+    // An unregistered brand word on a shared code is no better than none: fail safe.
+    assert_eq!(stops(&go("2401", "NOBODY STOPP")), ["ACME", "Beta"]);
+    // Short code written with spaces.
+    assert_eq!(stops(&go("24 01", "stopp")), ["ACME", "Beta"]);
+}
+
+#[test]
+fn stop_on_dedicated_number_stops_its_owner() {
+    assert_eq!(stops(&go("2402", "STOPP")), ["Solo AS"]);
+    assert_eq!(stops(&go("2402", "solo stopp")), ["Solo AS"]);
+}
+
+#[test]
+fn stop_to_unknown_number_stops_every_brand() {
+    let p = go("9999", "STOP");
+    assert_eq!(stops(&p), ["*"]);
+    assert_eq!(p.brands, ["*"]);
+    assert!(p.reply.contains("alle avsendere"), "{}", p.reply);
+    // ... unless it names a brand registered elsewhere: that brand.
+    assert_eq!(stops(&go("9999", "ACME STOPP")), ["ACME"]);
+    assert_eq!(stops(&go("2401", "SOLO STOPP")), ["Solo AS", "ACME", "Beta"]);
+    // A brand word naming another brand on a dedicated number: both (fail safe).
+    assert_eq!(stops(&go("2402", "ACME STOPP")), ["ACME", "Solo AS"]);
+}
+
+#[test]
+fn start_records_a_confirmed_sms_keyword_consent_with_evidence() {
+    let p = go("2401", "ACME START");
+    assert_eq!(p.action, Action::Start);
+    let [Event::Consent(c)] = p.events.as_slice() else { panic!("{p:?}") };
+    assert_eq!(c.brand, "ACME");
+    assert_eq!(c.purpose, "offers");
+    assert_eq!(c.channel, "sms");
+    assert_eq!(c.method, "sms_keyword");
+    assert_eq!(c.text_ref, "acme-sms-v2");
+    assert_eq!(c.source, "sms to 2401: ACME START");
+    assert_eq!((c.granted_at, c.confirmed_at, c.expires_at), (T, Some(T), None));
+    let p = go("2401", "beta start");
+    let [Event::Consent(c)] = p.events.as_slice() else { panic!("{p:?}") };
+    assert_eq!(
+        (c.brand.as_str(), c.purpose.as_str(), c.text_ref.as_str()),
+        ("Beta", "news", "sms-keyword")
+    );
+    // Dedicated number: no brand word needed.
+    assert_eq!(go("2402", "START").action, Action::Start);
+}
+
+#[test]
+fn start_without_a_known_brand_is_never_consent() {
+    for (to, text) in [
+        ("2401", "START"),
+        ("2401", "NOBODY START"),
+        ("9999", "ACME START"),
+        ("2402", "acme start"),
+    ] {
+        let p = go(to, text);
+        assert_eq!(p.action, Action::Unknown, "{to} {text}");
+        assert!(p.events.is_empty());
+    }
+}
+
+#[test]
+fn start_evidence_text_is_made_storable() {
+    let text = format!("ACME START\u{7}{}", "x".repeat(5000));
+    let p = resolve(&keyword::parse("ACME START"), &msg("2401", &text), &registry(), &[], &opts());
+    let [Event::Consent(c)] = p.events.as_slice() else { panic!() };
+    assert!(c.source.len() <= MAX_TEXT);
+    Event::Consent(c.clone()).validate().unwrap();
+}
+
+fn consent(
+    brand: &str,
+    purpose: &str,
+    granted: Timestamp,
+    confirmed: Option<Timestamp>,
+) -> Consent {
+    Consent {
+        number: n(4791234567),
+        brand: brand.into(),
+        purpose: purpose.into(),
+        channel: "sms".into(),
+        granted_at: granted,
+        method: "web_form".into(),
+        text_ref: "v1".into(),
+        source: "shop".into(),
+        expires_at: None,
+        confirmed_at: confirmed,
+    }
+}
+
+fn rec(seq: u64, c: Consent) -> Recorded {
+    Recorded { seq, event: Event::Consent(c) }
+}
+
+fn confirm(to: &str, text: &str, ev: &[Recorded]) -> Plan {
+    resolve(&keyword::parse(text), &msg(to, text), &registry(), ev, &opts())
+}
+
+#[test]
+fn confirmation_confirms_the_newest_pending_consent_on_that_shortcode() {
+    let ev = vec![
+        rec(1, consent("ACME", "offers", T - 500, None)),
+        rec(2, consent("Beta", "news", T - 100, None)),
+        rec(3, consent("Solo AS", "offers", T - 50, None)), // other short code
+    ];
+    let p = confirm("2401", "JA", &ev);
+    assert_eq!(p.action, Action::Confirm);
+    assert_eq!(p.brands, ["Beta"]);
+    let want = Consent { confirmed_at: Some(T), ..consent("Beta", "news", T - 100, None) };
+    assert_eq!(p.events, [Event::Consent(want)]);
+    // A brand word narrows it.
+    let p = confirm("2401", "acme ja", &ev);
+    assert_eq!(p.brands, ["ACME"]);
+    // "Ja takk": the unknown brand word is ignored.
+    assert_eq!(confirm("2401", "Ja takk!", &ev).brands, ["Beta"]);
+}
+
+#[test]
+fn confirmation_never_creates_consent() {
+    for ev in [
+        vec![],
+        // Already confirmed.
+        vec![rec(1, consent("ACME", "offers", T - 10, Some(T - 5)))],
+        // Superseded by a newer confirmed consent for the same purpose.
+        vec![
+            rec(1, consent("ACME", "offers", T - 10, None)),
+            rec(2, consent("ACME", "offers", T - 5, Some(T - 5))),
+        ],
+        // Granted after the reply, expired, or not sms.
+        vec![rec(1, consent("ACME", "offers", T + 10, None))],
+        vec![rec(1, Consent { expires_at: Some(T), ..consent("ACME", "offers", T - 10, None) })],
+        vec![rec(
+            1,
+            Consent { channel: "email".into(), ..consent("ACME", "offers", T - 10, None) },
+        )],
+        // A stop is not a consent.
+        vec![Recorded {
+            seq: 1,
+            event: Event::Stop(Stop { number: n(4791234567), brand: "ACME".into(), stopped_at: 5 }),
+        }],
+    ] {
+        let p = confirm("2401", "JA", &ev);
+        assert_eq!(p.action, Action::NoPending, "{ev:?}");
+        assert!(p.events.is_empty());
+    }
+    // Unknown number: nothing to confirm against.
+    let ev = vec![rec(1, consent("ACME", "offers", T - 10, None))];
+    assert_eq!(confirm("9999", "YES", &ev).action, Action::Unknown);
+}
+
+#[test]
+fn confirmation_ties_go_to_the_later_sequence() {
+    // Same granted_at: the later record is the newest; it is pending, so it is confirmed.
+    let ev = vec![
+        rec(1, consent("ACME", "offers", T - 10, Some(T - 9))),
+        rec(2, consent("ACME", "offers", T - 10, None)),
+    ];
+    assert_eq!(confirm("2401", "ok", &ev).action, Action::Confirm);
+    let ev = vec![
+        rec(1, consent("ACME", "offers", T - 10, None)),
+        rec(2, consent("ACME", "offers", T - 10, Some(T - 9))),
+    ];
+    assert_eq!(confirm("2401", "ok", &ev).action, Action::NoPending);
+}
+
+#[test]
+fn help_and_unknown_record_nothing_and_reply_in_the_brand_language() {
+    let p = go("2401", "ACME HJELP");
+    assert_eq!((p.action, p.events.len()), (Action::Help, 0));
+    assert!(p.reply.contains("Svar ACME STOPP til 2401"), "{}", p.reply);
+    let p = go("2401", "HJELP");
+    assert_eq!((p.action, p.brands.len()), (Action::Help, 2));
+    let p = go("2403", "hjälp");
+    assert!(p.reply.contains("Svara Svensk STOPP till 2403"), "{}", p.reply);
+    let p = go("2403", "vad?");
+    assert_eq!((p.action, p.events.len()), (Action::Unknown, 0));
+    assert!(p.reply.starts_with("Vi förstod inte"), "{}", p.reply);
+    // Unknown number: the store region's language.
+    let p = resolve(
+        &keyword::parse("help"),
+        &msg("9999", "help"),
+        &registry(),
+        &[],
+        &Options { region: "FI".parse().unwrap() },
+    );
+    assert!(p.reply.contains("LOPETA"), "{}", p.reply);
+}
+
+#[test]
+fn replies_use_brand_overrides() {
+    let mut r = registry();
+    r.set_reply("ACME", "stop", Some("{brand}: avmeldt. Mvh {brand} ({shortcode})")).unwrap();
+    let text = "acme stopp";
+    let p = resolve(&keyword::parse(text), &msg("2401", text), &r, &[], &opts());
+    assert_eq!(p.reply, "ACME: avmeldt. Mvh ACME (2401)");
+    // Beta has no override: built-in Norwegian.
+    let p = resolve(&keyword::parse("beta stopp"), &msg("2401", "beta stopp"), &r, &[], &opts());
+    assert_eq!(p.reply, "Du er meldt av og får ingen flere SMS-tilbud fra Beta.");
+}
+
+/// The confirmed copy really wins in the store: overlay, a fresh view, and after compaction.
+#[test]
+fn confirmed_copy_wins_in_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let pending = consent("ACME", "offers", T - 100, None);
+    store.append_stop(n(4791234567), "ACME", T - 200).unwrap();
+    store.append_consent(pending.clone()).unwrap();
+    store.compact().unwrap(); // the pending consent now lives in the snapshot
+    let check = |store: &Store, want: Option<Timestamp>| {
+        for view in [store.view().unwrap(), crate::store::open_view(dir.path()).unwrap()] {
+            let scope = view.scope("ACME", "offers");
+            let st = view.standing(&scope, n(4791234567));
+            assert_eq!(st.consent.map(|c| (c.granted_at, c.confirmed_at)), Some((T - 100, want)));
+        }
+    };
+    check(&store, None);
+    let ev = store.evidence(n(4791234567)).unwrap();
+    let p = confirm("2401", "JA", &ev);
+    assert_eq!(p.action, Action::Confirm);
+    for e in &p.events {
+        store.append(e).unwrap();
+    }
+    check(&store, Some(T));
+    store.compact().unwrap();
+    check(&store, Some(T));
+    // A second JA finds nothing pending.
+    let ev = store.evidence(n(4791234567)).unwrap();
+    assert_eq!(confirm("2401", "JA", &ev).action, Action::NoPending);
+}
+
+fn run_text(
+    store: &mut Store,
+    reg: &Registry,
+    input: &str,
+    format: Format,
+) -> (Vec<serde_json::Value>, Summary) {
+    let mut out = Vec::new();
+    let s =
+        run(store, reg, std::io::Cursor::new(input.as_bytes().to_vec()), format, &mut out, &opts())
+            .unwrap();
+    let lines =
+        String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    (lines, s)
+}
+
+#[test]
+fn run_jsonl_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let reg = registry();
+    let input = concat!(
+        r#"{"from":"+4791234567","to":"2401","text":"ACME START","received_at":"2026-06-01T10:00:00Z"}"#,
+        "\n",
+        "\n",
+        r#"{"from":"91234568","to":2401,"text":"stopp","received_at":1780000000}"#,
+        "\n",
+        "not json\n",
+        r#"{"from":"+4791234567","to":"2401","text":"hjelp"}"#,
+        "\n",
+        r#"{"from":"12","to":"2401","text":"stop","received_at":"2026-06-01T10:00:00Z"}"#,
+        "\n",
+        r#"{"from":"+4791234567","to":"2401","text":"stop","received_at":"yesterday"}"#,
+        "\n",
+        r#"{"from":"+4791234567","to":"2401","text":"JA","received_at":"2026-06-01T10:00:05Z"}"#,
+        "\n",
+        r#"{"from":"+4791234567","to":"2401","text":"hei","received_at":"2026-06-01T10:00:05Z"}"#,
+        "\n",
+    );
+    let (lines, s) = run_text(&mut store, &reg, input, Format::Jsonl);
+    let actions: Vec<&str> = lines.iter().map(|l| l["action"].as_str().unwrap()).collect();
+    assert_eq!(
+        actions,
+        ["START", "STOP", "ERROR", "ERROR", "ERROR", "ERROR", "NO_PENDING", "UNKNOWN"]
+    );
+    let line_nos: Vec<u64> = lines.iter().map(|l| l["line"].as_u64().unwrap()).collect();
+    assert_eq!(line_nos, [1, 3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(lines[0]["from"], "+47*****567");
+    assert_eq!(lines[1]["brands"], serde_json::json!(["ACME", "Beta"]));
+    assert!(lines[2]["reason"].as_str().unwrap().contains("bad JSON"));
+    assert!(lines[3]["reason"].as_str().unwrap().contains("received_at"), "{}", lines[3]);
+    assert!(lines[4]["reason"].as_str().unwrap().contains("not a valid phone number"));
+    assert!(lines[5]["reason"].as_str().unwrap().contains("RFC 3339"));
+    assert!(lines[5]["from"].as_str().unwrap().contains('*'));
+    for l in &lines {
+        assert!(!l.to_string().contains("91234567"), "{l}");
+    }
+    assert_eq!((s.count(Action::Error), s.events), (4, 3));
+    assert_eq!(store.last_seq(), 3);
+}
+
+#[test]
+fn run_csv_with_quoted_text_and_a_bad_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let reg = registry();
+    let input = "received_at,from,to,text,extra\n\
+                 2026-06-01T10:00:00Z,+4791234567,2402,\"Stopp, takk\",x\n\
+                 2026-06-01T10:00:00Z,+4791234567,2402,\"STOPP!\",x\n\
+                 2026-06-01T10:00:00Z,+4791234567\n";
+    let (lines, _) = run_text(&mut store, &reg, input, Format::Csv);
+    let actions: Vec<&str> = lines.iter().map(|l| l["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["STOP", "STOP", "ERROR"]);
+    assert_eq!(lines[2]["line"], 4);
+    let mut out = Vec::new();
+    let err = run(
+        &mut store,
+        &reg,
+        std::io::Cursor::new(b"from,to\n".to_vec()),
+        Format::Csv,
+        &mut out,
+        &opts(),
+    );
+    assert!(err.unwrap_err().to_string().contains("from,to,text,received_at"));
+}
+
+proptest! {
+    /// Any text to any receiving number: resolution never panics, a STOP keyword always
+    /// records at least one stop, and only START or a confirmation ever adds a consent.
+    #[test]
+    fn resolve_is_total_and_fail_safe(
+        text in "\\PC{0,40}",
+        to in prop::sample::select(vec!["2401", "2402", "2403", "9999", ""]),
+        stop_word in prop::sample::select(keyword::STOP_WORDS),
+        brand in prop::sample::select(vec!["", "acme", "beta", "solo", "nobody"]),
+    ) {
+        let reg = registry();
+        let p = resolve(&keyword::parse(&text), &msg(to, &text), &reg, &[], &opts());
+        let has_consent = p.events.iter().any(|e| matches!(e, Event::Consent(_)));
+        prop_assert!(!has_consent || p.action == Action::Start);
+        let stop_text = format!("{brand} {stop_word}");
+        let p = resolve(&keyword::parse(&stop_text), &msg(to, &stop_text), &reg, &[], &opts());
+        prop_assert_eq!(p.action, Action::Stop);
+        prop_assert!(!p.events.is_empty());
+        for e in &p.events {
+            prop_assert!(e.validate().is_ok());
+        }
+    }
+}
+
+#[test]
+fn json_line_parser_rejects_bad_input_with_reasons() {
+    let ok =
+        parse_json_line(r#"{"from":"+4791234567","to":2401,"text":"x","received_at":5}"#).unwrap();
+    assert_eq!((ok.to.as_str(), ok.received_at.as_str()), ("2401", "5"));
+    let cases = [
+        (r#""+4791234567""#, "bad record"),
+        ("", "bad JSON"),
+        ("{", "bad JSON"),
+        ("[1,2]", "bad record"),
+        (r#"{"from":"+4791234567","to":"2401","text":"x"}"#, "received_at is missing"),
+        (r#"{"from":"+4791234567","to":"2401","received_at":"x"}"#, "text is missing"),
+        (
+            r#"{"from":["+4791234567"],"to":"2401","text":"x","received_at":"x"}"#,
+            "from must be a string",
+        ),
+        (r#"{"from":"+4791234567","to":null,"text":"x","received_at":"x"}"#, "to is missing"),
+    ];
+    for (line, want) in cases {
+        let e = parse_json_line(line).unwrap_err();
+        assert!(e.contains(want), "{line}: {e}");
+        assert!(!e.contains("4791234567"), "{e}");
+    }
+}
+
+#[test]
+fn time_parser() {
+    assert_eq!(parse_time("1780000000"), Ok(1_780_000_000));
+    assert_eq!(parse_time(" 2026-06-01T10:00:00Z "), Ok(1_780_308_000));
+    for bad in ["", "yesterday", "99999999999999999999999", "2026-13-01T00:00:00Z", "-5"] {
+        assert!(parse_time(bad).is_err(), "{bad}");
+    }
+}
