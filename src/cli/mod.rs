@@ -7,11 +7,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod brand;
 mod compact;
 mod consent;
 mod demo;
 mod filter;
 mod import;
+mod inbound;
 mod info;
 mod normalize;
 mod stop;
@@ -40,6 +42,8 @@ enum Command {
     Info(info::Args),
     /// Decide every recipient of a campaign: allowed records out, rejects with reasons.
     Filter(Box<filter::Args>),
+    Inbound(inbound::Args),
+    Brand(brand::Args),
 }
 
 /// Runs the parsed command line.
@@ -54,6 +58,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Compact(args) => compact::run(args),
         Command::Info(args) => info::run(args),
         Command::Filter(args) => filter::run(*args),
+        Command::Inbound(args) => inbound::run(args),
+        Command::Brand(args) => brand::run(args),
     }
 }
 

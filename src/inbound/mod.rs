@@ -522,6 +522,20 @@ impl Pending {
     }
 }
 
+/// One output line (field order fixed for readers that eyeball it).
+#[derive(serde::Serialize)]
+struct OutputLine<'a> {
+    line: u64,
+    action: &'static str,
+    brands: &'a [String],
+    reply: &'a str,
+    from: Option<String>,
+    to: &'a str,
+    events: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+}
+
 fn output_line(
     line: u64,
     plan: &Plan,
@@ -529,19 +543,19 @@ fn output_line(
     to: &str,
     reason: Option<&str>,
 ) -> String {
-    let mut v = serde_json::json!({
-        "line": line,
-        "action": plan.action.as_str(),
-        "brands": plan.brands,
-        "reply": plan.reply,
-        "from": from.map(E164::masked),
-        "to": to,
-        "events": plan.events.len(),
-    });
-    if let (Some(r), Some(o)) = (reason, v.as_object_mut()) {
-        o.insert("reason".into(), r.into());
-    }
-    v.to_string()
+    let l = OutputLine {
+        line,
+        action: plan.action.as_str(),
+        brands: &plan.brands,
+        reply: &plan.reply,
+        from: from.map(E164::masked),
+        to,
+        events: plan.events.len(),
+        reason,
+    };
+    // Serialising plain strings and numbers cannot fail; fall back to a minimal line anyway.
+    serde_json::to_string(&l)
+        .unwrap_or_else(|_| format!("{{\"line\":{line},\"action\":\"ERROR\"}}"))
 }
 
 /// Decides one raw record: normalise, parse, resolve, validate the events.
