@@ -230,7 +230,7 @@ impl Registry {
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Registry::default()),
-            Err(e) => return Err(StoreError::from(io("reading", &path)(e)).into()),
+            Err(e) => return Err(io("reading", &path)(e).into()),
         };
         let bad = |reason: &str| BrandError::Corrupt { path: path.clone(), reason: reason.into() };
         let body_end = text.rfind("check ").ok_or_else(|| bad("no check line"))?;
@@ -264,11 +264,10 @@ impl Registry {
         let body = format!("{MAGIC_LINE}\n{json}\n");
         let sum = xxhash_rust::xxh3::xxh3_64(body.as_bytes());
         let mut f = journal::create_private(&tmp)?;
-        f.write_all(format!("{body}check {sum:016x}\n").as_bytes())
-            .map_err(|e| StoreError::from(io("writing", &tmp)(e)))?;
-        f.sync_all().map_err(|e| StoreError::from(io("fsync of", &tmp)(e)))?;
+        f.write_all(format!("{body}check {sum:016x}\n").as_bytes()).map_err(io("writing", &tmp))?;
+        f.sync_all().map_err(io("fsync of", &tmp))?;
         drop(f);
-        std::fs::rename(&tmp, &path).map_err(|e| StoreError::from(io("renaming", &tmp)(e)))?;
+        std::fs::rename(&tmp, &path).map_err(io("renaming", &tmp))?;
         journal::sync_dir(&path)?;
         Ok(())
     }

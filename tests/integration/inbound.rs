@@ -297,7 +297,7 @@ fn kill_9_loses_no_acknowledged_stop() {
             .unwrap();
         let base = 4791000000 + round * 10_000;
         // Message i: number base+i, "ACME STOPP" (ACME) or "stopp" (ACME and Beta).
-        let text = |i: u64| if i % 2 == 0 { "ACME STOPP" } else { "stopp" };
+        let text = |i: u64| if i.is_multiple_of(2) { "ACME STOPP" } else { "stopp" };
         let mut stdin = child.stdin.take().unwrap();
         let pause: Vec<u64> = (0..5000).map(|_| rnd() % 3).collect();
         let writer = std::thread::spawn(move || {
@@ -329,14 +329,14 @@ fn kill_9_loses_no_acknowledged_stop() {
         for l in &acked {
             assert_eq!(l["action"], "STOP", "{l}");
             let i = l["line"].as_u64().unwrap() - 1;
-            let want: &[&str] = if i % 2 == 0 { &["ACME"] } else { &["ACME", "Beta"] };
+            let want: &[&str] = if i.is_multiple_of(2) { &["ACME"] } else { &["ACME", "Beta"] };
             assert_eq!(stops_of(&store, base + i), want, "round {round}: line {}", i + 1);
         }
         // Nothing invented: every stop in the store is for a message we sent.
         for i in 0..5000 {
             let s = stops_of(&store, base + i);
             if !s.is_empty() {
-                let want: &[&str] = if i % 2 == 0 { &["ACME"] } else { &["ACME", "Beta"] };
+                let want: &[&str] = if i.is_multiple_of(2) { &["ACME"] } else { &["ACME", "Beta"] };
                 assert_eq!(s, want);
             }
         }
