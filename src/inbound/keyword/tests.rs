@@ -196,12 +196,32 @@ fn fold_examples() {
     assert_eq!(fold(""), "");
 }
 
-/// Changes a word's spelling the ways people do: case per letter, a trailing `.`/`!`.
+/// Changes a word's spelling the ways people do: case per letter, an accent on a vowel (a
+/// phone's autocorrect or a Nordic keyboard), a trailing `.`/`!`.
 fn variant(word: &str, case_bits: u64, tail: u8) -> String {
+    let accent = |i: usize, c: char| -> char {
+        if (case_bits >> ((i + 32) % 64)) & 1 == 0 {
+            return c;
+        }
+        let alts: &[char] = match c {
+            'a' => &['ä', 'å', 'á'],
+            'o' => &['ö', 'ø', 'ó'],
+            'e' => &['é', 'è'],
+            'u' => &['ü', 'ú'],
+            _ => &[c],
+        };
+        alts[i % alts.len()]
+    };
     let mut s: String = word
         .chars()
         .enumerate()
-        .map(|(i, c)| if case_bits >> (i % 64) & 1 == 1 { c.to_ascii_uppercase() } else { c })
+        .map(|(i, c)| accent(i, c))
+        .enumerate()
+        .flat_map(|(i, c)| {
+            let upper = (case_bits >> (i % 64)) & 1 == 1;
+            let v: Vec<char> = if upper { c.to_uppercase().collect() } else { vec![c] };
+            v
+        })
         .collect();
     s.push_str(["", ".", "!", "!!", " ", "?"][tail as usize % 6]);
     s
