@@ -18,6 +18,8 @@
 //! * [`standing`] is the contract between the store and the filter.
 //! * [`store`] is the source of truth: a durable journal of stop and consent events,
 //!   folded by compaction into an immutable, checksummed, memory-mapped snapshot.
+//! * [`inbound`] understands replies (STOP, START, JA, HELP), records them durably and picks
+//!   the auto-reply; [`store::brands`] maps brands to keywords and short codes.
 //! * [`synth`] generates deterministic benchmark data (`sendfilter bench`).
 //! * [`decision`] holds the [`Reason`] codes and the pure rule function; [`filter`] applies
 //!   them to one number ([`Filter::decide`]) or to a stream ([`run_with`]); [`sms`] counts
