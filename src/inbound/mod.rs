@@ -49,7 +49,7 @@ use crate::phone::{self, E164, Region};
 use crate::standing::Timestamp;
 use crate::store::brands::{Brand, Language, Registry, normalize_shortcode};
 use crate::store::event::{Consent, EVERY_BRAND, Event, MAX_TEXT, Stop};
-use crate::store::{Recorded, Store};
+use crate::store::{EventRef, Recorded, Store, StoreError};
 
 /// What was done with one inbound message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -484,6 +484,64 @@ impl Summary {
     }
 }
 
+/// The consents a confirmation looks at, kept in memory for one run so that a `JA` does
+/// not re-read the journal: the snapshot's evidence per number (read on demand, an index
+/// lookup), the journal tail as of the run's start (scanned once, at the first `JA`; consent
+/// events only), and every consent this run decided, with the sequence number it gets.
+struct ConsentCache {
+    /// Last sequence acknowledged when the run started.
+    start_seq: u64,
+    /// Journal-tail consents up to `start_seq`, by number (loaded at the first use).
+    tail: Option<std::collections::HashMap<u64, Vec<Recorded>>>,
+    /// Consents decided during this run, by number.
+    added: std::collections::HashMap<u64, Vec<Recorded>>,
+}
+
+impl ConsentCache {
+    fn new(store: &Store) -> ConsentCache {
+        ConsentCache { start_seq: store.last_seq(), tail: None, added: Default::default() }
+    }
+
+    /// The consent evidence of `number`, in sequence order.
+    fn evidence(&mut self, store: &Store, number: E164) -> Result<Vec<Recorded>, StoreError> {
+        let snap = store.snapshot();
+        let folded = snap.as_ref().map_or(0, |s| s.last_seq());
+        if self.tail.is_none() {
+            let mut tail: std::collections::HashMap<u64, Vec<Recorded>> = Default::default();
+            let end = self.start_seq;
+            crate::store::journal::scan_file(store.journal_path(), |seq, ev| {
+                if seq > folded && seq <= end && matches!(ev, EventRef::Consent { .. }) {
+                    let r = Recorded { seq, event: ev.to_owned() };
+                    tail.entry(ev.number().as_u64()).or_default().push(r);
+                }
+                Ok(())
+            })?;
+            self.tail = Some(tail);
+        }
+        let mut out = Vec::new();
+        if let Some(s) = &snap {
+            for r in s.evidence(number.as_u64())? {
+                out.push(Recorded { seq: r.seq, event: crate::store::event_of(s, &r, number) });
+            }
+        }
+        let n = number.as_u64();
+        for m in
+            [self.tail.as_ref().and_then(|t| t.get(&n)), self.added.get(&n)].into_iter().flatten()
+        {
+            out.extend(m.iter().cloned());
+        }
+        Ok(out)
+    }
+
+    /// Notes an event that will be appended with sequence `seq`.
+    fn add(&mut self, seq: u64, event: &Event) {
+        if let Event::Consent(c) = event {
+            let r = Recorded { seq, event: event.clone() };
+            self.added.entry(c.number.as_u64()).or_default().push(r);
+        }
+    }
+}
+
 /// Most messages made durable by one journal commit.
 pub const MAX_BATCH: usize = 1024;
 
@@ -562,6 +620,7 @@ fn output_line(
 fn decide(
     raw: &RawMessage,
     store: &Store,
+    cache: &mut ConsentCache,
     registry: &Registry,
     opts: &Options,
 ) -> Result<(Plan, E164), (String, Option<E164>)> {
@@ -576,7 +635,7 @@ fn decide(
         .map_err(|_| fail("received_at is out of the storable range".into()))?;
     let parsed = keyword::parse(&raw.text);
     let evidence = if needs_evidence(&parsed) {
-        store.evidence(from).map_err(|e| fail(format!("reading evidence failed: {e}")))?
+        cache.evidence(store, from).map_err(|e| fail(format!("reading evidence failed: {e}")))?
     } else {
         Vec::new()
     };
@@ -594,8 +653,10 @@ fn decide(
 ///
 /// Messages that arrive together (up to [`MAX_BATCH`] already read) share one journal
 /// commit; `out` is flushed after every commit, so a slow trickle gets one line per message
-/// as soon as it is durable. A confirmation first commits what is pending (it reads the
-/// evidence from the store). Bad records get an `ERROR` line with a reason and no event.
+/// as soon as it is durable. Confirmations read consents from a per-run cache (the journal
+/// tail is scanned once, at the first `JA`; its consents stay in memory for the run), which
+/// also holds the consents decided earlier in the same batch. Bad records get an `ERROR`
+/// line with a reason and no event.
 ///
 /// # Errors
 /// I/O errors on input, output or the store (then nothing after the last flushed line is
@@ -616,6 +677,7 @@ pub fn run<R: Read + Send + 'static>(
         });
         let mut summary = Summary::default();
         let mut pending = Pending::default();
+        let mut cache = ConsentCache::new(store);
         let result = (|| {
             while let Ok(first) = rx.recv() {
                 let mut group = vec![first];
@@ -626,20 +688,20 @@ pub fn run<R: Read + Send + 'static>(
                     }
                 }
                 for (line, raw) in group {
-                    let is_confirm = raw
-                        .as_ref()
-                        .is_ok_and(|r| keyword::parse(&r.text).keyword == Keyword::Confirm);
-                    if is_confirm {
-                        pending.flush(store, out, &mut summary)?;
-                    }
                     let to = raw.as_ref().map_or("", |r| r.to.as_str()).to_string();
-                    let decided =
-                        raw.map_err(|r| (r, None)).and_then(|r| decide(&r, store, registry, opts));
+                    let decided = raw
+                        .map_err(|r| (r, None))
+                        .and_then(|r| decide(&r, store, &mut cache, registry, opts));
                     let text = match decided {
                         Ok((plan, from)) => {
                             *summary.actions.entry(plan.action).or_default() += 1;
                             let l = output_line(line, &plan, Some(from), &to, None);
-                            pending.events.extend(plan.events);
+                            for e in plan.events {
+                                // The batch appends pending events in order after last_seq.
+                                let seq = store.last_seq() + pending.events.len() as u64 + 1;
+                                cache.add(seq, &e);
+                                pending.events.push(e);
+                            }
                             l
                         }
                         Err((reason, from)) => {

@@ -441,3 +441,35 @@ fn time_parser() {
         assert!(parse_time(bad).is_err(), "{bad}");
     }
 }
+
+/// Confirmations in a run see consents from the snapshot, the journal tail and the same
+/// batch (the run's cache), and each pending consent is confirmed once.
+#[test]
+fn run_confirms_from_snapshot_tail_and_same_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let a = consent("ACME", "offers", T - 100, None); // +4791234567, into the snapshot
+    store.append_consent(a.clone()).unwrap();
+    store.compact().unwrap();
+    let b = Consent { number: n(4791234568), ..consent("Beta", "news", T - 50, None) };
+    store.append_consent(b).unwrap(); // journal tail
+    let reg = registry();
+    let ja = |from: &str| {
+        format!(r#"{{"from":"{from}","to":"2401","text":"JA","received_at":"{T}"}}"#) + "\n"
+    };
+    let input =
+        [ja("+4791234567"), ja("+4791234568"), ja("+4791234567"), ja("+4791234569")].concat();
+    let (lines, s) = run_text(&mut store, &reg, &input, Format::Jsonl);
+    let actions: Vec<&str> = lines.iter().map(|l| l["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["CONFIRM", "CONFIRM", "NO_PENDING", "NO_PENDING"]);
+    assert_eq!(lines[1]["brands"], serde_json::json!(["Beta"]));
+    assert_eq!(s.events, 2);
+    // A second run (cache rebuilt from the journal) finds nothing pending either.
+    let (lines, _) = run_text(&mut store, &reg, &input, Format::Jsonl);
+    assert!(lines.iter().all(|l| l["action"] == "NO_PENDING"), "{lines:?}");
+    let view = store.view().unwrap();
+    let st = view.standing(&view.scope("ACME", "offers"), n(4791234567));
+    assert_eq!(st.consent.map(|c| c.confirmed_at), Some(Some(T)));
+    let st = view.standing(&view.scope("Beta", "news"), n(4791234568));
+    assert_eq!(st.consent.map(|c| c.confirmed_at), Some(Some(T)));
+}

@@ -80,6 +80,7 @@ pub use self::event::{Consent, Event, EventRef, Recorded, Stop};
 use self::journal::Journal;
 pub use self::journal::TornTail;
 pub use self::snapshot::{Snapshot, map_snapshot};
+pub(crate) use self::view::event_of;
 pub use self::view::{Overlay, StoreView, ViewScope};
 use crate::phone::{E164, Region};
 use crate::standing::Timestamp;
@@ -337,6 +338,11 @@ impl Store {
     /// The store directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The journal file (for readers that scan it, e.g. `inbound`'s consent cache).
+    pub fn journal_path(&self) -> &Path {
+        self.journal.path()
     }
 
     /// The store's default region for national-format numbers.
