@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use sendfilter::Region;
 use sendfilter::inbound::{self, Action, Format, Options};
+use sendfilter::store::CompactPolicy;
 use sendfilter::store::brands::Registry;
 
 /// Honour inbound SMS replies (STOP, START, JA, HELP) read from stdin.
@@ -35,6 +36,9 @@ use sendfilter::store::brands::Registry;
     dedicated number's owner; on a shared short code a STOP without a brand word stops every \
     brand there, a START without one is UNKNOWN, a JA confirms the newest pending consent of \
     any brand there.\n\n\
+    Locking: inbound holds the store's lock while it runs, so import, stop, consent, compact \
+    and brand wait for it (filter does not: it reads without the lock). For a long-running \
+    inbound use --compact-when-advised. The brand registry is read once, at start.\n\n\
     Exit status: 0 all messages handled; 1 some were ERROR; 2 an error stopped the run (lines \
     already written are durable)."
 )]
@@ -48,6 +52,10 @@ pub struct Args {
     /// Region for national-format "from" numbers (default: the store's).
     #[arg(long)]
     region: Option<Region>,
+    /// Compact the store whenever the default compaction policy advises it (a long-running
+    /// inbound holds the store's lock, so `compact` cannot run beside it).
+    #[arg(long)]
+    compact_when_advised: bool,
 }
 
 /// Runs the command.
@@ -61,7 +69,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
              STOP stops all brands, START is not understood"
         );
     }
-    let opts = Options { region: args.region.unwrap_or(store.region()) };
+    let opts = Options {
+        region: args.region.unwrap_or(store.region()),
+        compact: args.compact_when_advised.then(CompactPolicy::default),
+    };
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let summary =
         inbound::run(&mut store, &registry, std::io::stdin(), args.format, &mut out, &opts)

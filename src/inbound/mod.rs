@@ -129,6 +129,9 @@ pub struct Options {
     /// Region for numbers in national form and for the reply language when no brand is
     /// concerned.
     pub region: Region,
+    /// Compact the store (after a commit, before reading on) whenever this policy advises
+    /// it: a long-running `inbound` holds the store's lock, so nobody else can.
+    pub compact: Option<crate::store::CompactPolicy>,
 }
 
 fn reply_for(kind: Kind, brands: &[&Brand], to: &str, fallback: Language) -> String {
@@ -459,6 +462,8 @@ pub struct Summary {
     pub events: u64,
     /// Journal commits (fsyncs) made.
     pub commits: u64,
+    /// Compactions run ([`Options::compact`]).
+    pub compactions: u64,
 }
 
 impl Summary {
@@ -475,8 +480,12 @@ impl Summary {
             .filter(|a| self.count(**a) > 0)
             .map(|a| format!("{} {}", self.count(*a), a.as_str()))
             .collect();
+        let compactions = match self.compactions {
+            0 => String::new(),
+            n => format!(", {n} compactions"),
+        };
         format!(
-            "{total} messages: {} ({} events, {} commits)",
+            "{total} messages: {} ({} events, {} commits{compactions})",
             if parts.is_empty() { "none".into() } else { parts.join(", ") },
             self.events,
             self.commits
@@ -718,6 +727,17 @@ pub fn run<R: Read + Send + 'static>(
                     pending.lines.push(text);
                 }
                 pending.flush(store, out, &mut summary)?;
+                if let Some(policy) = opts.compact {
+                    let snap = store.snapshot();
+                    let folded = snap.as_ref().map_or(0, |s| s.last_seq());
+                    let snap_events = snap.as_ref().map_or(0, |s| s.evidence_len() as u64);
+                    if policy.should_compact(snap_events, store.last_seq() - folded) {
+                        // The cache stays valid: what it holds is now also in the snapshot,
+                        // and a duplicate record changes no "newest consent" answer.
+                        store.compact()?;
+                        summary.compactions += 1;
+                    }
+                }
             }
             Ok::<_, crate::error::Error>(())
         })();

@@ -13,7 +13,7 @@ fn n(v: u64) -> E164 {
 }
 
 fn opts() -> Options {
-    Options { region: Region::NO }
+    Options { region: Region::NO, compact: None }
 }
 
 /// ACME and Beta share 2401; Solo owns 2402; Svensk (sv) shares 2403 alone.
@@ -251,7 +251,7 @@ fn help_and_unknown_record_nothing_and_reply_in_the_brand_language() {
         &msg("9999", "help"),
         &registry(),
         &[],
-        &Options { region: "FI".parse().unwrap() },
+        &Options { region: "FI".parse().unwrap(), compact: None },
     );
     assert!(p.reply.contains("LOPETA"), "{}", p.reply);
 }
@@ -472,4 +472,58 @@ fn run_confirms_from_snapshot_tail_and_same_batch() {
     assert_eq!(st.consent.map(|c| c.confirmed_at), Some(Some(T)));
     let st = view.standing(&view.scope("Beta", "news"), n(4791234568));
     assert_eq!(st.consent.map(|c| c.confirmed_at), Some(Some(T)));
+}
+
+/// With a compaction policy, a long run compacts as it goes and confirmations still see
+/// every consent (snapshot, tail and cache overlap without changing answers).
+#[test]
+fn run_compacts_when_advised() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    store.append_consent(consent("ACME", "offers", T - 100, None)).unwrap();
+    let reg = registry();
+    let line = |from: u64, text: &str| {
+        format!(r#"{{"from":"+{from}","to":"2401","text":"{text}","received_at":"{T}"}}"#) + "\n"
+    };
+    let mut input: String = (0..20).map(|i| line(4791000000 + i, "stopp")).collect();
+    input.push_str(&line(4791234567, "JA"));
+    input.push_str(&line(4791234567, "JA"));
+    let o = Options {
+        compact: Some(crate::store::CompactPolicy { min_events: 3, ratio_percent: 10 }),
+        ..opts()
+    };
+    let mut out = Vec::new();
+    // Trickle the input through a pipe-like reader one line at a time so every line commits.
+    struct Slow(std::io::Cursor<Vec<u8>>);
+    impl Read for Slow {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(40);
+            self.0.read(&mut buf[..n])
+        }
+    }
+    let s = run(
+        &mut store,
+        &reg,
+        Slow(std::io::Cursor::new(input.into_bytes())),
+        Format::Jsonl,
+        &mut out,
+        &o,
+    )
+    .unwrap();
+    assert!(s.compactions >= 1, "{s:?}");
+    let text = String::from_utf8(out).unwrap();
+    let actions: Vec<String> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["action"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(actions.len(), 22);
+    assert_eq!(actions[20..], ["CONFIRM", "NO_PENDING"]);
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.evidence(n(4791000019)).unwrap().len(), 2);
 }
