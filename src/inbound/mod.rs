@@ -137,7 +137,15 @@ pub struct Options {
 fn reply_for(kind: Kind, brands: &[&Brand], to: &str, fallback: Language) -> String {
     let first = brands.first();
     let lang = first.map_or(fallback, |b| b.language);
-    let template = first.and_then(|b| b.replies.get(kind.as_str())).map(String::as_str);
+    // A brand's override speaks for that brand only; help for several brands (or none)
+    // names them all and says how to stop.
+    let template = if brands.len() == 1 {
+        first.and_then(|b| b.replies.get(kind.as_str())).map(String::as_str)
+    } else if kind == Kind::Help {
+        Some(reply::shared_help_template(lang))
+    } else {
+        None
+    };
     let names = if brands.is_empty() {
         reply::every_brand_word(lang).to_string()
     } else {

@@ -132,6 +132,20 @@ pub fn default_template(kind: Kind, lang: Language) -> &'static str {
     }
 }
 
+/// The help reply when a message concerns several brands (a shared short code without a
+/// brand word) or none: how to stop them all, naming them in `{brand}`.
+pub fn shared_help_template(lang: Language) -> &'static str {
+    match lang {
+        Language::No => "Svar STOPP til {shortcode} for å melde deg av SMS fra {brand}. Gratis.",
+        Language::Sv => "Svara STOPP till {shortcode} för att avsluta SMS från {brand}. Gratis.",
+        Language::Da => "Send STOP til {shortcode} for at afmelde SMS fra {brand}. Gratis.",
+        Language::Fi => {
+            "Lopeta tekstiviestit ({brand}) vastaamalla LOPETA numeroon {shortcode}. Maksuton."
+        }
+        Language::En => "Reply STOP to {shortcode} to opt out of SMS from {brand}. Free.",
+    }
+}
+
 /// What `{brand}` reads when a message concerns no single registered brand (a STOP to an
 /// unknown number stops every brand).
 pub fn every_brand_word(lang: Language) -> &'static str {
@@ -196,6 +210,17 @@ mod tests {
                 let r = render(kind, lang, None, "ACME SPORT", "24010");
                 assert!(crate::sms::count(&r).segments <= 2, "{lang:?} {kind:?}: {r}");
             }
+        }
+    }
+
+    #[test]
+    fn shared_help_is_valid_and_says_how_to_stop() {
+        for lang in LANGS {
+            let t = shared_help_template(lang);
+            check_template(t).unwrap();
+            let r = render(Kind::Help, lang, Some(t), "ACME, Beta", "2401");
+            assert!(r.contains("2401") && r.contains("ACME, Beta"), "{r}");
+            assert!(["STOP", "LOPETA"].iter().any(|w| r.contains(w)), "{r}");
         }
     }
 

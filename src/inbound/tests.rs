@@ -240,6 +240,7 @@ fn help_and_unknown_record_nothing_and_reply_in_the_brand_language() {
     assert!(p.reply.contains("Svar ACME STOPP til 2401"), "{}", p.reply);
     let p = go("2401", "HJELP");
     assert_eq!((p.action, p.brands.len()), (Action::Help, 2));
+    assert_eq!(p.reply, "Svar STOPP til 2401 for å melde deg av SMS fra ACME, Beta. Gratis.");
     let p = go("2403", "hjälp");
     assert!(p.reply.contains("Svara Svensk STOPP till 2403"), "{}", p.reply);
     let p = go("2403", "vad?");
