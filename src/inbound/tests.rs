@@ -628,3 +628,19 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// The input parsers never panic, and their reasons never quote a number.
+    #[test]
+    fn input_parsers_never_panic(s in "\\PC{0,80}", digits in "[0-9]{8,12}") {
+        let _ = parse_json_line(&s);
+        let _ = parse_time(&s);
+        let line = format!(r#"{{"from":{{"x":"{digits}"}},"to":"{digits}","text":1,"received_at":"{digits}"}}"#);
+        if let Err(e) = parse_json_line(&line) {
+            prop_assert!(!e.contains(&digits), "{}", e);
+        }
+        let quoted = format!(r#""+47{digits}""#);
+        let e = parse_json_line(&quoted).unwrap_err();
+        prop_assert!(!e.contains(&digits), "{}", e);
+    }
+}
