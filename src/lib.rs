@@ -20,6 +20,8 @@
 //!   erasure (keyed-hash suppression, proof after compaction) and retention purges.
 //! * [`store`] is the source of truth: a durable journal of stop and consent events,
 //!   folded by compaction into an immutable, checksummed, memory-mapped snapshot.
+//! * [`inbound`] understands replies (STOP, START, JA, HELP), records them durably and picks
+//!   the auto-reply; [`store::brands`] maps brands to keywords and short codes.
 //! * [`synth`] generates deterministic benchmark data (`sendfilter bench`).
 //! * [`decision`] holds the [`Reason`] codes and the pure rule function; [`filter`] applies
 //!   them to one number ([`Filter::decide`]) or to a stream ([`run_with`]); [`sms`] counts
@@ -59,6 +61,7 @@
 pub mod decision;
 pub mod error;
 pub mod filter;
+pub mod inbound;
 pub mod phone;
 pub mod pipeline;
 pub mod report;

@@ -65,7 +65,9 @@ pub struct Args {
     /// jsonl: the field with the message.
     #[arg(long, default_value = "body")]
     message_field: String,
-    /// Short code for the opt-out reply, used by the footer's {shortcode}.
+    /// Short code for the opt-out reply, used by the footer's {shortcode}. Default: the
+    /// brand's in the brand registry (`sendfilter brand add`), which also sets the default
+    /// footer language.
     #[arg(long, value_name = "N")]
     shortcode: Option<String>,
     /// Footer template with {brand} and {shortcode}. Default by --region, e.g. NO:
@@ -150,11 +152,17 @@ fn run_options(args: &Args) -> anyhow::Result<RunOptions> {
         anyhow::ensure!(t >= 1, "--threads must be at least 1");
         opts.threads = t;
     }
+    // The brand registry supplies the default short code and footer language.
+    let registered =
+        sendfilter::store::brands::Registry::load(&args.store)?.get(&args.brand).cloned();
+    let shortcode =
+        args.shortcode.clone().or_else(|| registered.as_ref().map(|b| b.shortcode.clone()));
+    let region = registered.as_ref().map_or(args.region.primary(), |b| b.language.footer_region());
     if args.class == Class::Marketing
         && (opts.needs_footer() || args.footer.is_some() || args.shortcode.is_some())
     {
-        let template = args.footer.as_deref().unwrap_or(default_template(args.region.primary()));
-        opts.filter.footer = Some(Footer::new(template, &args.brand, args.shortcode.as_deref())?);
+        let template = args.footer.as_deref().unwrap_or(default_template(region));
+        opts.filter.footer = Some(Footer::new(template, &args.brand, shortcode.as_deref())?);
     }
     Ok(opts)
 }

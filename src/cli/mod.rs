@@ -7,12 +7,14 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod brand;
 mod compact;
 mod consent;
 mod demo;
 mod expiring;
 mod filter;
 mod import;
+mod inbound;
 mod info;
 mod normalize;
 mod policy;
@@ -48,6 +50,8 @@ enum Command {
     Filter(Box<filter::Args>),
     Subject(subject::Args),
     Purge(purge::Args),
+    Inbound(inbound::Args),
+    Brand(brand::Args),
 }
 
 /// Runs the parsed command line.
@@ -66,6 +70,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Filter(args) => filter::run(*args),
         Command::Subject(args) => subject::run(args),
         Command::Purge(args) => purge::run(args),
+        Command::Inbound(args) => inbound::run(args),
+        Command::Brand(args) => brand::run(args),
     }
 }
 

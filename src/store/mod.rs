@@ -54,6 +54,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod brands;
 pub mod compact;
 pub mod error;
 pub mod event;
@@ -85,6 +86,7 @@ pub use self::event::{Consent, Correction, Erase, Event, EventRef, Move, Recorde
 use self::journal::Journal;
 pub use self::journal::TornTail;
 pub use self::snapshot::{Snapshot, map_snapshot};
+pub(crate) use self::view::event_of;
 pub use self::view::{Overlay, StoreView, ViewScope};
 use crate::phone::{E164, Region};
 use crate::standing::Timestamp;
@@ -342,6 +344,11 @@ impl Store {
     /// The store directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The journal file (for readers that scan it, e.g. `inbound`'s consent cache).
+    pub fn journal_path(&self) -> &Path {
+        self.journal.path()
     }
 
     /// The store's default region for national-format numbers.

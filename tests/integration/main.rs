@@ -4,6 +4,7 @@ mod bench;
 mod demo;
 mod filter;
 mod harness;
+mod inbound;
 mod legal;
 mod normalize;
 mod rights;

@@ -1,0 +1,83 @@
+//! `sendfilter inbound --store DIR [--format jsonl|csv]`: honour inbound replies.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use sendfilter::Region;
+use sendfilter::inbound::{self, Action, Format, Options};
+use sendfilter::store::CompactPolicy;
+use sendfilter::store::brands::Registry;
+
+/// Honour inbound SMS replies (STOP, START, JA, HELP) read from stdin.
+///
+/// Each message is understood (keywords are case-, accent- and punctuation-insensitive, a
+/// brand word may come before or after), its stops or consents are appended to the store's
+/// journal and fsynced, and only then is its output line written: a line on stdout is an
+/// acknowledgement that survives kill -9. Brands, keywords and short codes come from the
+/// store's brand registry (`sendfilter brand add`).
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Input (stdin): jsonl, one object per line with \"from\" (the person's number), \
+    \"to\" (the short code or number that received it), \"text\" and \"received_at\" (RFC 3339 or Unix \
+    seconds); or csv with a header naming from,to,text,received_at (any order, extra columns \
+    ignored). Blank jsonl lines are skipped.\n\n\
+    Output (stdout): one JSON object per message, in input order:\n  \
+    {\"line\":N,\"action\":\"STOP\",\"brands\":[\"ACME\"],\"reply\":\"...\",\"from\":\"+47*****567\",\"to\":\"2401\",\"events\":1}\n\
+    action is STOP, START, CONFIRM, NO_PENDING (a JA with no pending consent), HELP, UNKNOWN, or \
+    ERROR (with a \"reason\"; the record is skipped, no event). brands \"*\" means every brand (a \
+    STOP to a number no brand is registered on). reply is the text to send back. Numbers are \
+    masked.\n\n\
+    Durability: messages read together (up to 1024) share one journal fsync; stdout is \
+    flushed after each fsync, so a line is never written before its events are durable, and a \
+    slow stream gets each line as soon as its message is durable.\n\n\
+    Brand rules: a brand word registered on the receiving number picks that brand; otherwise a \
+    dedicated number's owner; on a shared short code a STOP without a brand word stops every \
+    brand there, a START without one is UNKNOWN, a JA confirms the newest pending consent of \
+    any brand there.\n\n\
+    Locking: inbound holds the store's lock while it runs, so import, stop, consent, compact \
+    and brand wait for it (filter does not: it reads without the lock). For a long-running \
+    inbound use --compact-when-advised. The brand registry is read once, at start.\n\n\
+    Exit status: 0 all messages handled; 1 some were ERROR; 2 an error stopped the run (lines \
+    already written are durable)."
+)]
+pub struct Args {
+    /// Store directory (created if missing).
+    #[arg(long, env = "SENDFILTER_STORE")]
+    store: PathBuf,
+    /// Input format: jsonl or csv.
+    #[arg(long, default_value = "jsonl")]
+    format: Format,
+    /// Region for national-format "from" numbers (default: the store's).
+    #[arg(long)]
+    region: Option<Region>,
+    /// Compact the store whenever the default compaction policy advises it (a long-running
+    /// inbound holds the store's lock, so `compact` cannot run beside it).
+    #[arg(long)]
+    compact_when_advised: bool,
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut store = super::stop::open_store(&args.store, true, args.region)?;
+    let registry = Registry::load(&args.store)
+        .with_context(|| format!("reading the brand registry of {}", args.store.display()))?;
+    if registry.brands().is_empty() {
+        eprintln!(
+            "sendfilter inbound: warning: no brands registered (sendfilter brand add): every \
+             STOP stops all brands, START is not understood"
+        );
+    }
+    let opts = Options {
+        region: args.region.unwrap_or(store.region()),
+        compact: args.compact_when_advised.then(CompactPolicy::default),
+    };
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let summary =
+        inbound::run(&mut store, &registry, std::io::stdin(), args.format, &mut out, &opts)
+            .context("handling inbound messages")?;
+    out.flush()?;
+    eprintln!("sendfilter inbound: {}", summary.line());
+    Ok(if summary.count(Action::Error) > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}

@@ -1,0 +1,206 @@
+//! Keyword parsing of an inbound SMS: text → [`Keyword`] + optional brand word. Pure: no
+//! store, no registry.
+//!
+//! The text is [`fold`]ed first: lower-cased, accents folded (`ä`→`a`, `ø`→`o`, `æ`→`ae`,
+//! `é`→`e`, …), and every character that is not a letter or digit turned into a word
+//! break, so case, accents, punctuation (`Stopp.`, `STOP!!`, `"stop"`) and surrounding or
+//! repeated whitespace never matter. Then:
+//!
+//! 1. the whole message with the word breaks removed is tried as a keyword (`opt-out`,
+//!    `STOP ALL`, `un subscribe`);
+//! 2. a message of 2 to [`MAX_WORDS`] words whose first or last word is a keyword reads as
+//!    that keyword with the other words as the brand word (`ACME STOPP`, `stopp acme`).
+//!    When both ends are keywords the stronger one wins: STOP > START > CONFIRM > HELP
+//!    (fail safe: `OK STOP` is a stop, with brand word `ok`);
+//! 3. anything else is [`Keyword::Unknown`].
+//!
+//! Accents are folded by a small explicit table rather than a crate: the keywords are
+//! Nordic and English, the table is the whole contract, and it has no allocation per
+//! character beyond the output string.
+//!
+//! ```
+//! use sendfilter::inbound::keyword::{Keyword, parse};
+//! let p = parse("  Acme STOPP! ");
+//! assert_eq!(p.keyword, Keyword::Stop);
+//! assert_eq!(p.brand.as_deref(), Some("acme"));
+//! assert_eq!(parse("hjälp").keyword, Keyword::Help);
+//! assert_eq!(parse("stop sending me this please").keyword, Keyword::Unknown);
+//! ```
+
+/// What an inbound message asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Keyword {
+    /// Opt out (STOP, STOPP, AVMELD, UNSUBSCRIBE, …).
+    Stop,
+    /// Opt in (START, BEGIN), normally with a brand word.
+    Start,
+    /// Confirm a pending double opt-in (JA, YES, Y, OK).
+    Confirm,
+    /// Ask for help (HJELP, HJÄLP, HELP, INFO).
+    Help,
+    /// Anything else.
+    Unknown,
+}
+
+impl Keyword {
+    /// Fail-safe priority when both ends of a message are keywords (higher wins).
+    fn rank(self) -> u8 {
+        match self {
+            Keyword::Stop => 4,
+            Keyword::Start => 3,
+            Keyword::Confirm => 2,
+            Keyword::Help => 1,
+            Keyword::Unknown => 0,
+        }
+    }
+}
+
+/// Longest message (in words, brand word included) that can still be a keyword message.
+pub const MAX_WORDS: usize = 4;
+
+/// Opt-out words (folded): NO, SE, DK, FI, and the EN words the large US gateways honour.
+pub const STOP_WORDS: &[&str] = &[
+    // NO
+    "stopp",
+    "stop",
+    "avmeld",
+    "avmelde",
+    "avslutt",
+    "slutt",
+    // SE
+    "stoppa",
+    "sluta",
+    "avregistrera",
+    "avsluta",
+    "avanmal",
+    // DK
+    "afmeld",
+    "afmelde",
+    // FI
+    "lopeta",
+    "loppu",
+    "lopetus",
+    "lopetan",
+    "peru",
+    "peruuta",
+    // EN
+    "unsubscribe",
+    "cancel",
+    "end",
+    "quit",
+    "stopall",
+    "optout",
+    "revoke",
+];
+/// Opt-in words (folded).
+pub const START_WORDS: &[&str] = &["start", "begin"];
+/// Confirmation words (folded).
+pub const CONFIRM_WORDS: &[&str] = &["ja", "yes", "y", "ok", "kylla"];
+/// Help words (folded).
+pub const HELP_WORDS: &[&str] = &["hjelp", "hjalp", "hjaelp", "help", "info", "apua"];
+
+/// A parsed inbound message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Parsed {
+    /// The keyword.
+    pub keyword: Keyword,
+    /// The brand word(s), folded and joined by single spaces (`acme`), if any.
+    pub brand: Option<String>,
+}
+
+/// The keyword a single folded word is, if any.
+pub fn keyword_of(word: &str) -> Option<Keyword> {
+    let is = |list: &[&str]| list.contains(&word);
+    if is(STOP_WORDS) {
+        Some(Keyword::Stop)
+    } else if is(START_WORDS) {
+        Some(Keyword::Start)
+    } else if is(CONFIRM_WORDS) {
+        Some(Keyword::Confirm)
+    } else if is(HELP_WORDS) {
+        Some(Keyword::Help)
+    } else {
+        None
+    }
+}
+
+/// Folds one character into `out`: lower case, accents removed; anything that is not a
+/// letter or digit becomes a space.
+fn fold_char(c: char, out: &mut String) {
+    for l in c.to_lowercase() {
+        let s: &str = match l {
+            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ą' => "a",
+            'æ' | 'ǽ' => "ae",
+            'ç' | 'ć' | 'č' => "c",
+            'ð' | 'ď' => "d",
+            'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ę' | 'ě' => "e",
+            'ì' | 'í' | 'î' | 'ï' => "i",
+            'ñ' | 'ń' | 'ň' => "n",
+            'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ő' | 'œ' => "o",
+            'ß' => "ss",
+            'š' | 'ś' => "s",
+            'þ' => "th",
+            'ù' | 'ú' | 'û' | 'ü' | 'ű' | 'ů' => "u",
+            'ý' | 'ÿ' => "y",
+            'ž' | 'ź' | 'ż' => "z",
+            // Combining marks (a decomposed "a" + "¨") vanish.
+            '\u{300}'..='\u{36f}' => "",
+            l if l.is_alphanumeric() => {
+                out.push(l);
+                continue;
+            }
+            _ => " ",
+        };
+        out.push_str(s);
+    }
+}
+
+/// Folds `text` for comparison: lower case, accents folded, every run of non-alphanumeric
+/// characters one space, no leading or trailing space. Brand keywords in the registry are
+/// compared in this form.
+///
+/// ```
+/// assert_eq!(sendfilter::inbound::keyword::fold("  ÆRØ-Café!! "), "aero cafe");
+/// ```
+pub fn fold(text: &str) -> String {
+    let mut raw = String::with_capacity(text.len());
+    for c in text.chars() {
+        fold_char(c, &mut raw);
+    }
+    raw.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Parses an inbound message (see the module docs for the rules). Never panics.
+pub fn parse(text: &str) -> Parsed {
+    let folded = fold(text);
+    let words: Vec<&str> = folded.split(' ').filter(|w| !w.is_empty()).collect();
+    let unknown = Parsed { keyword: Keyword::Unknown, brand: None };
+    if words.is_empty() {
+        return unknown;
+    }
+    if let Some(k) = keyword_of(&words.concat()) {
+        return Parsed { keyword: k, brand: None };
+    }
+    if words.len() < 2 || words.len() > MAX_WORDS {
+        return unknown;
+    }
+    let n = words.len();
+    let first = keyword_of(words[0]).map(|k| (k, words[1..].join(" ")));
+    let last = keyword_of(words[n - 1]).map(|k| (k, words[..n - 1].join(" ")));
+    let pick = match (first, last) {
+        (Some(f), Some(l)) => {
+            if l.0.rank() > f.0.rank() {
+                l
+            } else {
+                f
+            }
+        }
+        (Some(f), None) => f,
+        (None, Some(l)) => l,
+        (None, None) => return unknown,
+    };
+    Parsed { keyword: pick.0, brand: Some(pick.1) }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,764 @@
+//! Inbound (mobile-originated) replies: `STOP`, `START`, `JA`, `HELP` understood and
+//! honoured durably, with an automatic reply for each.
+//!
+//! ```text
+//! text ──keyword::parse──▶ Keyword + brand word ──resolve (registry, evidence)──▶ Plan
+//!      Plan.events ──Store batch (fsync)──▶ output line (action, brands, reply)
+//! ```
+//!
+//! * [`keyword`] turns a text into a [`Keyword`] and an optional brand word (pure).
+//! * [`resolve`] decides, for one message, the action, the brands, the events and the reply
+//!   from the brand registry and (for `JA`) the number's evidence. Pure.
+//! * [`run`] streams messages (jsonl or csv), appends each message's events and writes its
+//!   output line only once they are durable.
+//!
+//! ## Which brand a message concerns
+//! * a brand word that is a registered keyword on the receiving number: that brand;
+//! * otherwise, on a number dedicated to one brand: that brand;
+//! * otherwise (a shared short code, or a brand word nobody registered there):
+//!   - a STOP stops **every brand on that number** (fail safe), and a STOP to a number no
+//!     brand is registered on stops every brand (`*`): a person who texts STOP must never be
+//!     messaged again because we could not tell whom they meant. A STOP naming a brand
+//!     registered only on another number stops that brand too (`ACME STOPP` to a number
+//!     dedicated to Solo stops ACME and Solo);
+//!   - a START is not understood (`UNKNOWN`): consent is never guessed, nor is a brand word
+//!     that is not registered on the receiving number read as its owner;
+//!   - a JA confirms the newest pending consent among the brands on that number (a brand
+//!     word that is not a registered keyword, as in `JA TAKK`, is ignored);
+//!   - HELP answers for the brands on that number.
+//!
+//! ## Confirmation (double opt-in)
+//! `JA`/`YES`/`Y`/`OK` looks, for each (brand, purpose) of the candidate brands, at the
+//! newest `sms` consent (by `granted_at`, ties by sequence, as the store does). Among those
+//! still pending (no `confirmed_at`), granted at or before the reply and not expired, the
+//! newest is confirmed: an identical copy with `confirmed_at` = received time is appended.
+//! The copy has the same `granted_at` and a later sequence, so it becomes the newest consent
+//! everywhere the store picks one (overlay, view, compaction). A JA never creates consent.
+
+pub mod keyword;
+pub mod reply;
+
+#[cfg(test)]
+mod tests;
+
+use std::io::{BufRead, Read, Write};
+
+pub use self::keyword::{Keyword, Parsed};
+use self::reply::Kind;
+use crate::phone::{self, E164, Region};
+use crate::standing::Timestamp;
+use crate::store::brands::{Brand, Language, Registry, normalize_shortcode};
+use crate::store::event::{Consent, EVERY_BRAND, Event, MAX_TEXT, Stop};
+use crate::store::{EventRef, Recorded, Store, StoreError};
+
+/// What was done with one inbound message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Action {
+    /// Opt-out recorded (one stop per brand concerned, or `*`).
+    Stop,
+    /// Opt-in recorded (a confirmed `sms_keyword` consent).
+    Start,
+    /// A pending consent confirmed.
+    Confirm,
+    /// A confirmation with nothing pending to confirm: no event.
+    NoPending,
+    /// Help requested: no event.
+    Help,
+    /// Not understood: no event.
+    Unknown,
+    /// The input record is unusable: no event.
+    Error,
+}
+
+impl Action {
+    /// The name in output lines (`STOP`, `START`, `CONFIRM`, `NO_PENDING`, `HELP`,
+    /// `UNKNOWN`, `ERROR`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Stop => "STOP",
+            Action::Start => "START",
+            Action::Confirm => "CONFIRM",
+            Action::NoPending => "NO_PENDING",
+            Action::Help => "HELP",
+            Action::Unknown => "UNKNOWN",
+            Action::Error => "ERROR",
+        }
+    }
+
+    /// Every action, in output order of summaries.
+    pub const ALL: [Action; 7] = [
+        Action::Stop,
+        Action::Start,
+        Action::Confirm,
+        Action::NoPending,
+        Action::Help,
+        Action::Unknown,
+        Action::Error,
+    ];
+}
+
+/// One inbound message, its number already normalised.
+#[derive(Clone, Copy, Debug)]
+pub struct Message<'a> {
+    /// The person's number.
+    pub from: E164,
+    /// The short code or number that received it.
+    pub to: &'a str,
+    /// The text as received.
+    pub text: &'a str,
+    /// When it was received.
+    pub received_at: Timestamp,
+}
+
+/// The decision for one message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// What is done.
+    pub action: Action,
+    /// The brands concerned (`*` for every brand).
+    pub brands: Vec<String>,
+    /// The events to append (empty for HELP, UNKNOWN, NO_PENDING).
+    pub events: Vec<Event>,
+    /// The automatic reply to send back.
+    pub reply: String,
+}
+
+/// Settings of a [`resolve`]/[`run`] that do not come from the registry.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Region for numbers in national form and for the reply language when no brand is
+    /// concerned.
+    pub region: Region,
+    /// Compact the store (after a commit, before reading on) whenever this policy advises
+    /// it: a long-running `inbound` holds the store's lock, so nobody else can.
+    pub compact: Option<crate::store::CompactPolicy>,
+}
+
+fn reply_for(kind: Kind, brands: &[&Brand], to: &str, fallback: Language) -> String {
+    let first = brands.first();
+    let lang = first.map_or(fallback, |b| b.language);
+    // A brand's override speaks for that brand only; help for several brands (or none)
+    // names them all and says how to stop.
+    let template = if brands.len() == 1 {
+        first.and_then(|b| b.replies.get(kind.as_str())).map(String::as_str)
+    } else if kind == Kind::Help {
+        Some(reply::shared_help_template(lang))
+    } else {
+        None
+    };
+    let names = if brands.is_empty() {
+        reply::every_brand_word(lang).to_string()
+    } else {
+        brands.iter().map(|b| b.name.as_str()).collect::<Vec<_>>().join(", ")
+    };
+    reply::render(kind, lang, template, &names, to)
+}
+
+/// The consent source recorded for a keyword opt-in: where and what was texted, made
+/// storable (control characters become spaces, at most [`MAX_TEXT`] bytes).
+fn source_of(to: &str, text: &str) -> String {
+    let clean: String = text.trim().chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let mut s = format!("sms to {to}: {clean}");
+    if s.len() > MAX_TEXT {
+        let mut cut = MAX_TEXT;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
+}
+
+/// The consent a confirmation should confirm among `brands`, from the number's evidence
+/// (see the module docs), or `None`.
+pub fn pending_consent<'e>(
+    evidence: &'e [Recorded],
+    brands: &[&Brand],
+    at: Timestamp,
+) -> Option<&'e Consent> {
+    // Newest consent per (brand, purpose): by granted_at, ties by sequence.
+    let mut newest: Vec<(&Consent, u64)> = Vec::new();
+    for r in evidence {
+        let Event::Consent(c) = &r.event else { continue };
+        if c.channel != "sms" || !brands.iter().any(|b| b.name == c.brand) {
+            continue;
+        }
+        match newest.iter_mut().find(|(o, _)| o.brand == c.brand && o.purpose == c.purpose) {
+            Some(slot) => {
+                if (c.granted_at, r.seq) > (slot.0.granted_at, slot.1) {
+                    *slot = (c, r.seq);
+                }
+            }
+            None => newest.push((c, r.seq)),
+        }
+    }
+    newest
+        .into_iter()
+        .filter(|(c, _)| {
+            c.confirmed_at.is_none() && c.granted_at <= at && c.expires_at.is_none_or(|e| e > at)
+        })
+        .max_by_key(|(c, seq)| (c.granted_at, *seq))
+        .map(|(c, _)| c)
+}
+
+/// Decides what to do with one message (see the module docs). `evidence` is the number's
+/// recorded events, needed only for [`Keyword::Confirm`] ([`needs_evidence`]).
+pub fn resolve(
+    parsed: &Parsed,
+    msg: &Message<'_>,
+    registry: &Registry,
+    evidence: &[Recorded],
+    opts: &Options,
+) -> Plan {
+    let to = normalize_shortcode(msg.to);
+    let on_number: Vec<&Brand> = registry.on_shortcode(&to).collect();
+    let named: Option<&Brand> = parsed.brand.as_deref().and_then(|w| registry.by_keyword(&to, w));
+    let dedicated: Option<&Brand> = on_number.iter().copied().find(|b| b.dedicated);
+    // Replies concerning no brand speak the number's language, else the region's.
+    let fallback = on_number.first().map_or(Language::of_region(opts.region), |b| b.language);
+    let plan = |action, brands: &[&Brand], kind, events| Plan {
+        action,
+        brands: brands.iter().map(|b| b.name.clone()).collect(),
+        events,
+        reply: reply_for(kind, brands, &to, fallback),
+    };
+    let unknown = || plan(Action::Unknown, &[], Kind::Unknown, Vec::new());
+    let brand_or_owner: Option<&Brand> = named.or(dedicated);
+    match parsed.keyword {
+        Keyword::Stop => {
+            let mut brands: Vec<&Brand> = Vec::new();
+            if let Some(b) = named {
+                brands.push(b);
+            } else {
+                // Fail safe: the brand named (registered on another number) and whoever
+                // this number belongs to (its owner, or every brand sharing it).
+                if let Some(w) = parsed.brand.as_deref() {
+                    brands.extend(registry.by_keyword_anywhere(w));
+                }
+                for b in dedicated.map_or(on_number.clone(), |d| vec![d]) {
+                    if !brands.iter().any(|x| x.name == b.name) {
+                        brands.push(b);
+                    }
+                }
+            }
+            let stop = |brand: &str| {
+                Event::Stop(Stop {
+                    number: msg.from,
+                    brand: brand.to_string(),
+                    stopped_at: msg.received_at,
+                })
+            };
+            if brands.is_empty() {
+                let mut p = plan(Action::Stop, &[], Kind::Stop, vec![stop(EVERY_BRAND)]);
+                p.brands = vec![EVERY_BRAND.to_string()];
+                return p;
+            }
+            let events = brands.iter().map(|b| stop(&b.name)).collect();
+            plan(Action::Stop, &brands, Kind::Stop, events)
+        }
+        Keyword::Start => {
+            // A brand word that is not registered here is never read as the owner's.
+            if parsed.brand.is_some() && named.is_none() {
+                return unknown();
+            }
+            let Some(b) = brand_or_owner else { return unknown() };
+            let consent = Consent {
+                number: msg.from,
+                brand: b.name.clone(),
+                purpose: b.purpose.clone(),
+                channel: "sms".into(),
+                granted_at: msg.received_at,
+                method: "sms_keyword".into(),
+                text_ref: b.consent_text_ref.clone().unwrap_or_else(|| "sms-keyword".into()),
+                source: source_of(&to, msg.text),
+                expires_at: None,
+                // Texted from the person's own phone: confirmed by its nature.
+                confirmed_at: Some(msg.received_at),
+            };
+            plan(Action::Start, &[b], Kind::Start, vec![Event::Consent(consent)])
+        }
+        Keyword::Confirm => {
+            let brands: Vec<&Brand> = match brand_or_owner {
+                Some(b) => vec![b],
+                None => on_number.clone(),
+            };
+            if brands.is_empty() {
+                return unknown();
+            }
+            match pending_consent(evidence, &brands, msg.received_at) {
+                Some(c) => {
+                    let b = brands.iter().copied().find(|b| b.name == c.brand);
+                    let confirmed = Consent { confirmed_at: Some(msg.received_at), ..c.clone() };
+                    let shown: Vec<&Brand> = b.into_iter().collect();
+                    plan(Action::Confirm, &shown, Kind::Confirm, vec![Event::Consent(confirmed)])
+                }
+                None => plan(Action::NoPending, &brands, Kind::Help, Vec::new()),
+            }
+        }
+        Keyword::Help => {
+            let brands: Vec<&Brand> = match brand_or_owner {
+                Some(b) => vec![b],
+                None => on_number.clone(),
+            };
+            plan(Action::Help, &brands, Kind::Help, Vec::new())
+        }
+        Keyword::Unknown => unknown(),
+    }
+}
+
+/// Whether resolving `parsed` reads the number's evidence (a confirmation does).
+pub fn needs_evidence(parsed: &Parsed) -> bool {
+    parsed.keyword == Keyword::Confirm
+}
+
+/// Input format of [`run`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON object per line: `from`, `to`, `text`, `received_at`.
+    #[default]
+    Jsonl,
+    /// CSV with a header naming `from,to,text,received_at` (any order, extra columns ignored).
+    Csv,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Format, String> {
+        match s {
+            "jsonl" | "json" => Ok(Format::Jsonl),
+            "csv" => Ok(Format::Csv),
+            _ => Err(format!("unknown format {s:?}: use jsonl or csv")),
+        }
+    }
+}
+
+/// One input record as read, before validation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RawMessage {
+    /// The person's number as written.
+    pub from: String,
+    /// Receiving short code / number.
+    pub to: String,
+    /// Text.
+    pub text: String,
+    /// RFC 3339 time, or Unix seconds.
+    pub received_at: String,
+}
+
+fn json_field(v: serde_json::Value, name: &str) -> Result<String, String> {
+    match v {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        serde_json::Value::Null => Err(format!("{name} is missing")),
+        _ => Err(format!("{name} must be a string")),
+    }
+}
+
+/// Parses one jsonl input line.
+///
+/// # Errors
+/// A short reason (bad JSON, a missing or non-string field); never the number itself.
+pub fn parse_json_line(line: &str) -> Result<RawMessage, String> {
+    let mut m: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(line).map_err(|e| {
+            if e.is_data() {
+                // serde's message may quote a value (a number): say what is wanted instead.
+                "bad record: not an object with from, to, text, received_at".to_string()
+            } else {
+                format!("bad JSON at column {}", e.column())
+            }
+        })?;
+    let mut field = |name: &str| json_field(m.remove(name).unwrap_or_default(), name);
+    Ok(RawMessage {
+        from: field("from")?,
+        to: field("to")?,
+        text: field("text")?,
+        received_at: field("received_at")?,
+    })
+}
+
+/// Parses `received_at`: RFC 3339 or Unix seconds.
+///
+/// # Errors
+/// A short reason.
+pub fn parse_time(s: &str) -> Result<Timestamp, String> {
+    let t = s.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        return t.parse().map_err(|_| "received_at is out of range".to_string());
+    }
+    crate::timefmt::parse_rfc3339(t).map_err(|_| "received_at is not an RFC 3339 time".into())
+}
+
+/// One input record with its 1-based line (CSV: the record's first line).
+type Item = (u64, Result<RawMessage, String>);
+
+fn read_jsonl<R: Read>(input: R, tx: &crossbeam_channel::Sender<Item>) -> std::io::Result<()> {
+    let mut r = std::io::BufReader::with_capacity(1 << 16, input);
+    let mut buf = Vec::new();
+    let mut line = 0u64;
+    loop {
+        buf.clear();
+        if r.read_until(b'\n', &mut buf)? == 0 {
+            return Ok(());
+        }
+        line += 1;
+        let text = String::from_utf8_lossy(&buf);
+        let text = text.trim_start_matches('\u{feff}').trim();
+        if text.is_empty() {
+            continue;
+        }
+        if tx.send((line, parse_json_line(text))).is_err() {
+            return Ok(());
+        }
+    }
+}
+
+fn read_csv<R: Read>(
+    input: R,
+    tx: &crossbeam_channel::Sender<Item>,
+) -> Result<(), crate::error::Error> {
+    let mut r = csv::ReaderBuilder::new().flexible(true).from_reader(input);
+    let headers = r.headers().map_err(|e| crate::error::Error::Csv {
+        line: 1,
+        detail: format!("cannot read the header ({e})"),
+    })?;
+    let col =
+        |name: &str| headers.iter().position(|h| h.trim().trim_start_matches('\u{feff}') == name);
+    let cols = [col("from"), col("to"), col("text"), col("received_at")];
+    let [Some(f), Some(t), Some(x), Some(a)] = cols else {
+        return Err(crate::error::Error::Csv {
+            line: 1,
+            detail: "the header must name the columns from,to,text,received_at".into(),
+        });
+    };
+    let mut rec = csv::StringRecord::new();
+    loop {
+        let line = r.position().line();
+        let item = match r.read_record(&mut rec) {
+            Ok(false) => return Ok(()),
+            Ok(true) => {
+                let line = rec.position().map_or(line, |p| p.line());
+                let get = |i: usize, name: &str| {
+                    rec.get(i).map(str::to_string).ok_or_else(|| format!("{name} is missing"))
+                };
+                let raw = (|| {
+                    Ok(RawMessage {
+                        from: get(f, "from")?,
+                        to: get(t, "to")?,
+                        text: get(x, "text")?,
+                        received_at: get(a, "received_at")?,
+                    })
+                })();
+                (line, raw)
+            }
+            // An I/O error ends the input; a bad record (invalid UTF-8) is reported and skipped.
+            Err(e) if e.is_io_error() => return Err(crate::error::Error::Io(e.into())),
+            Err(_) => (line, Err("bad CSV record (not UTF-8)".to_string())),
+        };
+        if tx.send(item).is_err() {
+            return Ok(());
+        }
+    }
+}
+
+/// Counts per action of a [`run`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Messages per action.
+    pub actions: std::collections::BTreeMap<Action, u64>,
+    /// Events appended.
+    pub events: u64,
+    /// Journal commits (fsyncs) made.
+    pub commits: u64,
+    /// Compactions run ([`Options::compact`]).
+    pub compactions: u64,
+}
+
+impl Summary {
+    /// Messages of `action`.
+    pub fn count(&self, action: Action) -> u64 {
+        self.actions.get(&action).copied().unwrap_or(0)
+    }
+
+    /// One line for stderr: `12 messages: 5 STOP, 2 START, … (7 events, 3 commits)`.
+    pub fn line(&self) -> String {
+        let total: u64 = self.actions.values().sum();
+        let parts: Vec<String> = Action::ALL
+            .iter()
+            .filter(|a| self.count(**a) > 0)
+            .map(|a| format!("{} {}", self.count(*a), a.as_str()))
+            .collect();
+        let compactions = match self.compactions {
+            0 => String::new(),
+            n => format!(", {n} compactions"),
+        };
+        format!(
+            "{total} messages: {} ({} events, {} commits{compactions})",
+            if parts.is_empty() { "none".into() } else { parts.join(", ") },
+            self.events,
+            self.commits
+        )
+    }
+}
+
+/// The consents a confirmation looks at, kept in memory for one run so that a `JA` does
+/// not re-read the journal: the snapshot's evidence per number (read on demand, an index
+/// lookup), the journal tail as of the run's start (scanned once, at the first `JA`; consent
+/// events only), and every consent this run decided, with the sequence number it gets.
+struct ConsentCache {
+    /// Last sequence acknowledged when the run started.
+    start_seq: u64,
+    /// Journal-tail consents up to `start_seq`, by number (loaded at the first use).
+    tail: Option<std::collections::HashMap<u64, Vec<Recorded>>>,
+    /// Consents decided during this run, by number.
+    added: std::collections::HashMap<u64, Vec<Recorded>>,
+}
+
+impl ConsentCache {
+    fn new(store: &Store) -> ConsentCache {
+        ConsentCache { start_seq: store.last_seq(), tail: None, added: Default::default() }
+    }
+
+    /// The consent evidence of `number`, in sequence order.
+    fn evidence(&mut self, store: &Store, number: E164) -> Result<Vec<Recorded>, StoreError> {
+        let snap = store.snapshot();
+        let folded = snap.as_ref().map_or(0, |s| s.last_seq());
+        if self.tail.is_none() {
+            let mut tail: std::collections::HashMap<u64, Vec<Recorded>> = Default::default();
+            let end = self.start_seq;
+            crate::store::journal::scan_file(store.journal_path(), |seq, ev| {
+                if let EventRef::Consent { number, .. } = ev
+                    && seq > folded
+                    && seq <= end
+                {
+                    let r = Recorded { seq, event: ev.to_owned() };
+                    tail.entry(number.as_u64()).or_default().push(r);
+                }
+                Ok(())
+            })?;
+            self.tail = Some(tail);
+        }
+        let mut out = Vec::new();
+        if let Some(s) = &snap {
+            for r in s.evidence(number.as_u64())? {
+                out.push(Recorded { seq: r.seq, event: crate::store::event_of(s, &r, number) });
+            }
+        }
+        let n = number.as_u64();
+        for m in
+            [self.tail.as_ref().and_then(|t| t.get(&n)), self.added.get(&n)].into_iter().flatten()
+        {
+            out.extend(m.iter().cloned());
+        }
+        Ok(out)
+    }
+
+    /// Notes an event that will be appended with sequence `seq`.
+    fn add(&mut self, seq: u64, event: &Event) {
+        if let Event::Consent(c) = event {
+            let r = Recorded { seq, event: event.clone() };
+            self.added.entry(c.number.as_u64()).or_default().push(r);
+        }
+    }
+}
+
+/// Most messages made durable by one journal commit.
+pub const MAX_BATCH: usize = 1024;
+
+/// Messages decided but not yet durable, with their output lines.
+#[derive(Default)]
+struct Pending {
+    events: Vec<Event>,
+    lines: Vec<String>,
+}
+
+impl Pending {
+    /// Makes the events durable (one fsync), then writes and flushes the lines: a line is
+    /// never visible before its events are on disk.
+    fn flush(
+        &mut self,
+        store: &mut Store,
+        out: &mut dyn Write,
+        summary: &mut Summary,
+    ) -> Result<(), crate::error::Error> {
+        if !self.events.is_empty() {
+            let mut b = store.batch();
+            for e in &self.events {
+                b.push(e)?;
+            }
+            b.commit()?;
+            summary.events += self.events.len() as u64;
+            summary.commits += 1;
+            self.events.clear();
+        }
+        for l in self.lines.drain(..) {
+            out.write_all(l.as_bytes())?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()?;
+        Ok(())
+    }
+}
+
+/// One output line (field order fixed for readers that eyeball it).
+#[derive(serde::Serialize)]
+struct OutputLine<'a> {
+    line: u64,
+    action: &'static str,
+    brands: &'a [String],
+    reply: &'a str,
+    from: Option<String>,
+    to: &'a str,
+    events: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+}
+
+fn output_line(
+    line: u64,
+    plan: &Plan,
+    from: Option<E164>,
+    to: &str,
+    reason: Option<&str>,
+) -> String {
+    let l = OutputLine {
+        line,
+        action: plan.action.as_str(),
+        brands: &plan.brands,
+        reply: &plan.reply,
+        from: from.map(E164::masked),
+        to,
+        events: plan.events.len(),
+        reason,
+    };
+    // Serialising plain strings and numbers cannot fail; fall back to a minimal line anyway.
+    serde_json::to_string(&l)
+        .unwrap_or_else(|_| format!("{{\"line\":{line},\"action\":\"ERROR\"}}"))
+}
+
+/// Decides one raw record: normalise, parse, resolve, validate the events.
+fn decide(
+    raw: &RawMessage,
+    store: &Store,
+    cache: &mut ConsentCache,
+    registry: &Registry,
+    opts: &Options,
+) -> Result<(Plan, E164), (String, Option<E164>)> {
+    let from = phone::normalize(raw.from.as_bytes(), opts.region)
+        .map_err(|e| (format!("from is not a valid phone number ({e})"), None))?;
+    let fail = |r: String| (r, Some(from));
+    if normalize_shortcode(&raw.to).is_empty() {
+        return Err(fail("to is empty".into()));
+    }
+    let received_at = parse_time(&raw.received_at).map_err(fail)?;
+    crate::store::event::check_time(received_at, crate::store::Field::StoppedAt)
+        .map_err(|_| fail("received_at is out of the storable range".into()))?;
+    let parsed = keyword::parse(&raw.text);
+    let evidence = if needs_evidence(&parsed) {
+        cache.evidence(store, from).map_err(|e| fail(format!("reading evidence failed: {e}")))?
+    } else {
+        Vec::new()
+    };
+    let msg = Message { from, to: &raw.to, text: &raw.text, received_at };
+    let plan = resolve(&parsed, &msg, registry, &evidence, opts);
+    for e in &plan.events {
+        e.validate().map_err(|r| fail(format!("event refused: {r}")))?;
+    }
+    Ok((plan, from))
+}
+
+/// Reads inbound messages from `input` and honours them: for each, the events are appended
+/// to `store` and fsynced, and only then is its output line written to `out` (one JSON
+/// object per message, see `sendfilter inbound --help`).
+///
+/// Messages that arrive together (up to [`MAX_BATCH`] already read) share one journal
+/// commit; `out` is flushed after every commit, so a slow trickle gets one line per message
+/// as soon as it is durable. Confirmations read consents from a per-run cache (the journal
+/// tail is scanned once, at the first `JA`; its consents stay in memory for the run), which
+/// also holds the consents decided earlier in the same batch. Bad records get an `ERROR`
+/// line with a reason and no event.
+///
+/// # Errors
+/// I/O errors on input, output or the store (then nothing after the last flushed line is
+/// acknowledged); a CSV header without the required columns.
+pub fn run<R: Read + Send + 'static>(
+    store: &mut Store,
+    registry: &Registry,
+    input: R,
+    format: Format,
+    out: &mut dyn Write,
+    opts: &Options,
+) -> Result<Summary, crate::error::Error> {
+    let (tx, rx) = crossbeam_channel::bounded::<Item>(MAX_BATCH * 2);
+    {
+        let reader = std::thread::spawn(move || match format {
+            Format::Jsonl => read_jsonl(input, &tx).map_err(crate::error::Error::from),
+            Format::Csv => read_csv(input, &tx),
+        });
+        let mut summary = Summary::default();
+        let mut pending = Pending::default();
+        let mut cache = ConsentCache::new(store);
+        let result = (|| {
+            while let Ok(first) = rx.recv() {
+                let mut group = vec![first];
+                while group.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(item) => group.push(item),
+                        Err(_) => break,
+                    }
+                }
+                for (line, raw) in group {
+                    let to = raw.as_ref().map_or("", |r| r.to.as_str()).to_string();
+                    let decided = raw
+                        .map_err(|r| (r, None))
+                        .and_then(|r| decide(&r, store, &mut cache, registry, opts));
+                    let text = match decided {
+                        Ok((plan, from)) => {
+                            *summary.actions.entry(plan.action).or_default() += 1;
+                            let l = output_line(line, &plan, Some(from), &to, None);
+                            for e in plan.events {
+                                // The batch appends pending events in order after last_seq.
+                                let seq = store.last_seq() + pending.events.len() as u64 + 1;
+                                cache.add(seq, &e);
+                                pending.events.push(e);
+                            }
+                            l
+                        }
+                        Err((reason, from)) => {
+                            *summary.actions.entry(Action::Error).or_default() += 1;
+                            let plan = Plan {
+                                action: Action::Error,
+                                brands: Vec::new(),
+                                events: Vec::new(),
+                                reply: String::new(),
+                            };
+                            output_line(line, &plan, from, &to, Some(&reason))
+                        }
+                    };
+                    pending.lines.push(text);
+                }
+                pending.flush(store, out, &mut summary)?;
+                if let Some(policy) = opts.compact {
+                    let snap = store.snapshot();
+                    let folded = snap.as_ref().map_or(0, |s| s.last_seq());
+                    let snap_events = snap.as_ref().map_or(0, |s| s.evidence_len() as u64);
+                    if policy.should_compact(snap_events, store.last_seq() - folded) {
+                        // The cache stays valid: what it holds is now also in the snapshot,
+                        // and a duplicate record changes no "newest consent" answer.
+                        store.compact()?;
+                        summary.compactions += 1;
+                    }
+                }
+            }
+            Ok::<_, crate::error::Error>(())
+        })();
+        // On an error the reader may be blocked reading input: leave it (it ends with the
+        // process, or on its next send to the closed channel).
+        drop(rx);
+        result?;
+        reader.join().unwrap_or_else(|_| {
+            Err(crate::error::Error::Options("input reader thread panicked".into()))
+        })?;
+        Ok(summary)
+    }
+}

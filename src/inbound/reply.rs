@@ -1,0 +1,233 @@
+//! Automatic replies: built-in templates per language, per-brand overrides from the
+//! registry, `{brand}` and `{shortcode}` filled in.
+//!
+//! ```
+//! use sendfilter::inbound::reply::{Kind, render};
+//! use sendfilter::store::brands::Language;
+//! let text = render(Kind::Stop, Language::En, None, "ACME", "2401");
+//! assert!(text.contains("ACME"));
+//! ```
+
+use crate::store::brands::Language;
+
+/// Which reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// After an opt-out.
+    Stop,
+    /// After an opt-in (`BRAND START`).
+    Start,
+    /// After a confirmed double opt-in (`JA`).
+    Confirm,
+    /// On `HELP` (and on a `JA` with nothing to confirm).
+    Help,
+    /// On anything not understood.
+    Unknown,
+}
+
+impl Kind {
+    /// The name used in the registry (`stop`, `start`, `confirm`, `help`, `unknown`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Stop => "stop",
+            Kind::Start => "start",
+            Kind::Confirm => "confirm",
+            Kind::Help => "help",
+            Kind::Unknown => "unknown",
+        }
+    }
+}
+
+/// The built-in template for `kind` in `lang`. Every opt-in reply says how to leave, as
+/// the sources require; the stop reply confirms and is free of any marketing.
+pub fn default_template(kind: Kind, lang: Language) -> &'static str {
+    use Kind::*;
+    use Language::*;
+    match (lang, kind) {
+        (No, Stop) => "Du er meldt av og får ingen flere SMS-tilbud fra {brand}.",
+        (No, Start) => {
+            "Takk! Du får nå SMS-tilbud fra {brand}. Svar {brand} STOPP til {shortcode} for å \
+             melde deg av. Gratis."
+        }
+        (No, Confirm) => {
+            "Takk, påmeldingen til {brand} er bekreftet. Svar {brand} STOPP til {shortcode} for \
+             å melde deg av. Gratis."
+        }
+        (No, Help) => {
+            "{brand}: Svar {brand} STOPP til {shortcode} for å melde deg av, {brand} START for å \
+             melde deg på. Gratis."
+        }
+        (No, Unknown) => {
+            "Vi forstod ikke meldingen. Svar STOPP til {shortcode} for å melde deg av, HJELP \
+             for hjelp."
+        }
+        (Sv, Stop) => "Du är avregistrerad och får inga fler SMS-erbjudanden från {brand}.",
+        (Sv, Start) => {
+            "Tack! Du får nu SMS-erbjudanden från {brand}. Svara {brand} STOPP till {shortcode} \
+             för att avsluta. Gratis."
+        }
+        (Sv, Confirm) => {
+            "Tack, din registrering hos {brand} är bekräftad. Svara {brand} STOPP till \
+             {shortcode} för att avsluta. Gratis."
+        }
+        (Sv, Help) => {
+            "{brand}: Svara {brand} STOPP till {shortcode} för att avsluta, {brand} START för att \
+             registrera dig. Gratis."
+        }
+        (Sv, Unknown) => {
+            "Vi förstod inte meddelandet. Svara STOPP till {shortcode} för att avsluta, HJÄLP \
+             för hjälp."
+        }
+        (Da, Stop) => "Du er afmeldt og modtager ikke flere SMS-tilbud fra {brand}.",
+        (Da, Start) => {
+            "Tak! Du modtager nu SMS-tilbud fra {brand}. Send {brand} STOP til {shortcode} for \
+             at afmelde. Gratis."
+        }
+        (Da, Confirm) => {
+            "Tak, din tilmelding hos {brand} er bekræftet. Send {brand} STOP til {shortcode} for \
+             at afmelde. Gratis."
+        }
+        (Da, Help) => {
+            "{brand}: Send {brand} STOP til {shortcode} for at afmelde, {brand} START for at \
+             tilmelde dig. Gratis."
+        }
+        (Da, Unknown) => {
+            "Vi forstod ikke beskeden. Send STOP til {shortcode} for at afmelde, HJÆLP for \
+             hjælp."
+        }
+        (Fi, Stop) => "Tilaus on peruttu, etkä saa enää tekstiviestitarjouksia: {brand}.",
+        (Fi, Start) => {
+            "Kiitos! Saat nyt tekstiviestitarjouksia: {brand}. Lopeta vastaamalla {brand} LOPETA \
+             numeroon {shortcode}. Maksuton."
+        }
+        (Fi, Confirm) => {
+            "Kiitos, tilaus on vahvistettu: {brand}. Lopeta vastaamalla {brand} LOPETA numeroon \
+             {shortcode}. Maksuton."
+        }
+        (Fi, Help) => {
+            "{brand}: Lopeta vastaamalla {brand} LOPETA numeroon {shortcode}, tilaa vastaamalla \
+             {brand} START. Maksuton."
+        }
+        (Fi, Unknown) => {
+            "Emme ymmärtäneet viestiä. Lopeta vastaamalla LOPETA numeroon {shortcode}, ohjeet: \
+             HELP."
+        }
+        (En, Stop) => "You are unsubscribed and will get no more SMS offers from {brand}.",
+        (En, Start) => {
+            "Thanks! You now get SMS offers from {brand}. Reply {brand} STOP to {shortcode} to \
+             opt out. Free."
+        }
+        (En, Confirm) => {
+            "Thanks, your subscription to {brand} is confirmed. Reply {brand} STOP to \
+             {shortcode} to opt out. Free."
+        }
+        (En, Help) => {
+            "{brand}: Reply {brand} STOP to {shortcode} to opt out, {brand} START to subscribe. \
+             Free."
+        }
+        (En, Unknown) => {
+            "We did not understand your message. Reply STOP to {shortcode} to opt out, HELP for \
+             help."
+        }
+    }
+}
+
+/// The help reply when a message concerns several brands (a shared short code without a
+/// brand word) or none: how to stop them all, naming them in `{brand}`.
+pub fn shared_help_template(lang: Language) -> &'static str {
+    match lang {
+        Language::No => "Svar STOPP til {shortcode} for å melde deg av SMS fra {brand}. Gratis.",
+        Language::Sv => "Svara STOPP till {shortcode} för att avsluta SMS från {brand}. Gratis.",
+        Language::Da => "Send STOP til {shortcode} for at afmelde SMS fra {brand}. Gratis.",
+        Language::Fi => {
+            "Lopeta tekstiviestit ({brand}) vastaamalla LOPETA numeroon {shortcode}. Maksuton."
+        }
+        Language::En => "Reply STOP to {shortcode} to opt out of SMS from {brand}. Free.",
+    }
+}
+
+/// What `{brand}` reads when a message concerns no single registered brand (a STOP to an
+/// unknown number stops every brand).
+pub fn every_brand_word(lang: Language) -> &'static str {
+    match lang {
+        Language::No | Language::Da => "alle avsendere",
+        Language::Sv => "alla avsändare",
+        Language::Fi => "kaikki lähettäjät",
+        Language::En => "all senders",
+    }
+}
+
+/// Renders `kind`: the override `template` if given, else the built-in one for `lang`,
+/// with `{brand}` and `{shortcode}` filled in.
+pub fn render(
+    kind: Kind,
+    lang: Language,
+    template: Option<&str>,
+    brand: &str,
+    shortcode: &str,
+) -> String {
+    template
+        .unwrap_or(default_template(kind, lang))
+        .replace("{brand}", brand)
+        .replace("{shortcode}", shortcode)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::brands::check_template;
+
+    const KINDS: [Kind; 5] = [Kind::Stop, Kind::Start, Kind::Confirm, Kind::Help, Kind::Unknown];
+    const LANGS: [Language; 5] =
+        [Language::No, Language::Sv, Language::Da, Language::Fi, Language::En];
+
+    #[test]
+    fn every_default_is_a_valid_template_and_renders_fully() {
+        for lang in LANGS {
+            for kind in KINDS {
+                let t = default_template(kind, lang);
+                check_template(t).unwrap();
+                let r = render(kind, lang, None, "ACME", "2401");
+                assert!(!r.contains('{'), "{lang:?} {kind:?}: {r}");
+                // Every reply tells how to leave, except the stop reply itself.
+                if kind != Kind::Stop {
+                    assert!(r.contains("2401"), "{lang:?} {kind:?}: {r}");
+                    assert!(
+                        ["STOP", "STOPP", "LOPETA"].iter().any(|w| r.contains(w)),
+                        "{lang:?} {kind:?}: {r}"
+                    );
+                } else {
+                    assert!(r.contains("ACME"), "{lang:?}: {r}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn replies_fit_in_two_sms_segments() {
+        for lang in LANGS {
+            for kind in KINDS {
+                let r = render(kind, lang, None, "ACME SPORT", "24010");
+                assert!(crate::sms::count(&r).segments <= 2, "{lang:?} {kind:?}: {r}");
+            }
+        }
+    }
+
+    #[test]
+    fn shared_help_is_valid_and_says_how_to_stop() {
+        for lang in LANGS {
+            let t = shared_help_template(lang);
+            check_template(t).unwrap();
+            let r = render(Kind::Help, lang, Some(t), "ACME, Beta", "2401");
+            assert!(r.contains("2401") && r.contains("ACME, Beta"), "{r}");
+            assert!(["STOP", "LOPETA"].iter().any(|w| r.contains(w)), "{r}");
+        }
+    }
+
+    #[test]
+    fn override_wins() {
+        let r =
+            render(Kind::Stop, Language::No, Some("Ha det fra {brand} på {shortcode}"), "A", "1");
+        assert_eq!(r, "Ha det fra A på 1");
+    }
+}

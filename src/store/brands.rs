@@ -1,0 +1,514 @@
+//! The brand registry: which brand answers to which keyword on which short code, the
+//! purpose and consent text a `BRAND START` records, the reply language and per-brand
+//! reply templates.
+//!
+//! Stored as the file `brands` in the store directory (0600):
+//! ```text
+//! sendfilter-brands 1
+//! {"brands":[{"name":"ACME","shortcode":"2401","keyword":"acme",…}]}
+//! check <xxh3-64 of the lines above, hex>
+//! ```
+//! It is written like the store's other metadata: `brands.tmp`, fsync, rename, directory
+//! fsync, and only while holding the store's lock (saving takes an open [`Store`]).
+//! Reading ([`Registry::load`]) takes no lock, so `filter` can read it while another
+//! process writes: the rename makes every read see one whole version.
+//!
+//! ```
+//! use sendfilter::store::{Store, brands::{Brand, Registry}};
+//! let dir = tempfile::tempdir()?;
+//! let store = Store::open(dir.path())?;
+//! let mut reg = Registry::load(dir.path())?;
+//! reg.add(Brand::new("ACME", "2401"))?;
+//! reg.save(&store)?;
+//! let reg = Registry::load(dir.path())?;
+//! assert_eq!(reg.get("ACME").unwrap().shortcode, "2401");
+//! assert_eq!(reg.on_shortcode("2401").count(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::inbound::keyword::{self, MAX_WORDS};
+use crate::phone::Region;
+use crate::store::error::io;
+use crate::store::{Store, StoreError, journal};
+
+/// File name of the registry inside the store directory.
+pub const FILE: &str = "brands";
+const MAGIC_LINE: &str = "sendfilter-brands 1";
+/// Longest accepted reply template, in characters.
+pub const MAX_TEMPLATE: usize = 640;
+
+/// A reply language.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    /// Norwegian (bokmål).
+    #[default]
+    No,
+    /// Swedish.
+    Sv,
+    /// Danish.
+    Da,
+    /// Finnish.
+    Fi,
+    /// English.
+    En,
+}
+
+impl Language {
+    /// The two-letter code (`no`, `sv`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::No => "no",
+            Language::Sv => "sv",
+            Language::Da => "da",
+            Language::Fi => "fi",
+            Language::En => "en",
+        }
+    }
+
+    /// The language of a region's default footer and replies (`NO`→no, `SE`→sv, `DK`→da,
+    /// `FI`→fi, anything else en).
+    pub fn of_region(region: Region) -> Language {
+        match region.as_str() {
+            "NO" => Language::No,
+            "SE" => Language::Sv,
+            "DK" => Language::Da,
+            "FI" => Language::Fi,
+            _ => Language::En,
+        }
+    }
+
+    /// The region whose default footer wording is in this language (`en` → `GB`).
+    pub fn footer_region(self) -> Region {
+        let code = match self {
+            Language::No => "NO",
+            Language::Sv => "SE",
+            Language::Da => "DK",
+            Language::Fi => "FI",
+            Language::En => "GB",
+        };
+        // The five codes are fixed, valid ISO codes; fall back to NO defensively.
+        code.parse().unwrap_or(Region::NO)
+    }
+}
+
+impl std::str::FromStr for Language {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Language, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "no" | "nb" | "nn" => Ok(Language::No),
+            "sv" | "se" => Ok(Language::Sv),
+            "da" | "dk" => Ok(Language::Da),
+            "fi" => Ok(Language::Fi),
+            "en" => Ok(Language::En),
+            _ => Err(format!("unknown language {s:?}: use no, sv, da, fi or en")),
+        }
+    }
+}
+
+/// The kinds of automatic reply a brand can override.
+pub const REPLY_KINDS: &[&str] = &["stop", "start", "confirm", "help", "unknown"];
+
+/// One registered brand.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Brand {
+    /// The brand name as used in events and `filter --brand`.
+    pub name: String,
+    /// The short code or long number receiving its replies (spaces and dashes removed).
+    pub shortcode: String,
+    /// The brand word people text (folded, see [`keyword::fold`]); defaults to the name.
+    pub keyword: String,
+    /// Whether the brand owns the number alone: then a message without a brand word is
+    /// about this brand.
+    pub dedicated: bool,
+    /// The consent purpose a `BRAND START` records.
+    pub purpose: String,
+    /// The consent text reference a `BRAND START` records, if configured.
+    pub consent_text_ref: Option<String>,
+    /// Reply and footer language.
+    pub language: Language,
+    /// Reply template overrides by kind (`stop`, `start`, `confirm`, `help`, `unknown`).
+    #[serde(default)]
+    pub replies: BTreeMap<String, String>,
+}
+
+impl Brand {
+    /// A brand with defaults: keyword = name, shared number, purpose `offers`, no consent
+    /// text reference, Norwegian.
+    pub fn new(name: &str, shortcode: &str) -> Brand {
+        Brand {
+            name: name.to_string(),
+            shortcode: normalize_shortcode(shortcode),
+            keyword: keyword::fold(name),
+            dedicated: false,
+            purpose: "offers".to_string(),
+            consent_text_ref: None,
+            language: Language::No,
+            replies: BTreeMap::new(),
+        }
+    }
+}
+
+/// Why a registry change or file was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BrandError {
+    /// Reading or writing the file failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The file is damaged or not a registry.
+    #[error("brand registry {} is invalid: {reason}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A brand or change that cannot be accepted.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Removes spaces, dashes and dots from a short code or number (`24 01` → `2401`).
+pub fn normalize_shortcode(s: &str) -> String {
+    s.chars().filter(|c| !matches!(c, ' ' | '-' | '.' | '\t' | '(' | ')')).collect()
+}
+
+fn check_text(what: &str, s: &str, max: usize) -> Result<(), BrandError> {
+    if s.trim().is_empty() {
+        return Err(BrandError::Invalid(format!("{what} is empty")));
+    }
+    if s.chars().count() > max || s.chars().any(char::is_control) {
+        return Err(BrandError::Invalid(format!(
+            "{what} must be at most {max} characters without control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a reply template: bounded, no control characters, only `{brand}` and
+/// `{shortcode}` placeholders.
+///
+/// # Errors
+/// [`BrandError::Invalid`] saying what is wrong.
+pub fn check_template(t: &str) -> Result<(), BrandError> {
+    check_text("reply template", t, MAX_TEMPLATE)?;
+    let mut rest = t;
+    while let Some(i) = rest.find('{') {
+        rest = &rest[i + 1..];
+        let end = rest.find('}').unwrap_or(rest.len());
+        let name = &rest[..end];
+        if name != "brand" && name != "shortcode" {
+            return Err(BrandError::Invalid(format!(
+                "reply template has {{{name}}}: only {{brand}} and {{shortcode}} are filled in"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The brand registry (see the module docs).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registry {
+    brands: Vec<Brand>,
+}
+
+impl Registry {
+    /// Reads the registry of the store in `dir` without taking the store's lock; an absent
+    /// file is an empty registry.
+    ///
+    /// # Errors
+    /// [`BrandError::Corrupt`] for a damaged file, I/O errors.
+    pub fn load(dir: impl AsRef<Path>) -> Result<Registry, BrandError> {
+        let path = dir.as_ref().join(FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Registry::default()),
+            Err(e) => return Err(io("reading", &path)(e).into()),
+        };
+        let bad = |reason: &str| BrandError::Corrupt { path: path.clone(), reason: reason.into() };
+        let body_end = text.rfind("check ").ok_or_else(|| bad("no check line"))?;
+        let (body, check) = text.split_at(body_end);
+        let want = format!("check {:016x}\n", xxhash_rust::xxh3::xxh3_64(body.as_bytes()));
+        if check != want {
+            return Err(bad("checksum mismatch; restore it from a backup or re-add the brands"));
+        }
+        let json = body
+            .strip_prefix(MAGIC_LINE)
+            .and_then(|r| r.strip_prefix('\n'))
+            .ok_or_else(|| bad("not a sendfilter brand registry (version 1)"))?;
+        let reg: Registry =
+            serde_json::from_str(json.trim_end()).map_err(|e| bad(&format!("bad JSON ({e})")))?;
+        for b in &reg.brands {
+            reg.check(b, Some(&b.name)).map_err(|e| bad(&e.to_string()))?;
+        }
+        Ok(reg)
+    }
+
+    /// Writes the registry into `store`'s directory atomically (temp file, fsync, rename,
+    /// directory fsync). Holding the open store proves the caller has its lock.
+    ///
+    /// # Errors
+    /// I/O errors; the old file then stays.
+    pub fn save(&self, store: &Store) -> Result<(), BrandError> {
+        let path = store.dir().join(FILE);
+        let tmp = store.dir().join("brands.tmp");
+        let json = serde_json::to_string(self)
+            .map_err(|e| BrandError::Invalid(format!("cannot encode registry ({e})")))?;
+        let body = format!("{MAGIC_LINE}\n{json}\n");
+        let sum = xxhash_rust::xxh3::xxh3_64(body.as_bytes());
+        let mut f = journal::create_private(&tmp)?;
+        f.write_all(format!("{body}check {sum:016x}\n").as_bytes()).map_err(io("writing", &tmp))?;
+        f.sync_all().map_err(io("fsync of", &tmp))?;
+        drop(f);
+        std::fs::rename(&tmp, &path).map_err(io("renaming", &tmp))?;
+        journal::sync_dir(&path)?;
+        Ok(())
+    }
+
+    /// Every brand, in the order added.
+    pub fn brands(&self) -> &[Brand] {
+        &self.brands
+    }
+
+    /// The brand named `name` (exact).
+    pub fn get(&self, name: &str) -> Option<&Brand> {
+        self.brands.iter().find(|b| b.name == name)
+    }
+
+    /// The brand named `name`, mutable.
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut Brand> {
+        self.brands.iter_mut().find(|b| b.name == name)
+    }
+
+    /// The brands receiving replies on `shortcode` (normalised before comparing).
+    pub fn on_shortcode<'a>(&'a self, shortcode: &str) -> impl Iterator<Item = &'a Brand> + 'a {
+        let sc = normalize_shortcode(shortcode);
+        self.brands.iter().filter(move |b| b.shortcode == sc)
+    }
+
+    /// The brand whose keyword is `word` (folded) on `shortcode`, if any.
+    pub fn by_keyword(&self, shortcode: &str, word: &str) -> Option<&Brand> {
+        let w = keyword::fold(word);
+        self.on_shortcode(shortcode).find(|b| b.keyword == w)
+    }
+
+    /// Brands (on any number) whose keyword is `word` (folded).
+    pub fn by_keyword_anywhere<'a>(&'a self, word: &str) -> impl Iterator<Item = &'a Brand> + 'a {
+        let w = keyword::fold(word);
+        self.brands.iter().filter(move |b| b.keyword == w)
+    }
+
+    fn check(&self, b: &Brand, replacing: Option<&str>) -> Result<(), BrandError> {
+        check_text("brand name", &b.name, 64)?;
+        if b.name == crate::store::event::EVERY_BRAND {
+            return Err(BrandError::Invalid(
+                "`*` means every brand; it cannot be registered".into(),
+            ));
+        }
+        let sc = b.shortcode.strip_prefix('+').unwrap_or(&b.shortcode);
+        if !(3..=15).contains(&sc.len()) || !sc.bytes().all(|c| c.is_ascii_digit()) {
+            return Err(BrandError::Invalid(format!(
+                "short code {:?} must be 3 to 15 digits (a long number may start with +)",
+                b.shortcode
+            )));
+        }
+        let words: Vec<&str> = b.keyword.split(' ').collect();
+        if b.keyword.is_empty() || b.keyword != keyword::fold(&b.keyword) {
+            return Err(BrandError::Invalid(format!(
+                "keyword {:?} must be letters or digits (it is compared folded)",
+                b.keyword
+            )));
+        }
+        if words.len() >= MAX_WORDS
+            || words.iter().any(|w| keyword::keyword_of(w).is_some())
+            || keyword::keyword_of(&words.concat()).is_some()
+        {
+            return Err(BrandError::Invalid(format!(
+                "keyword {:?} is reserved or too long: it must not contain STOP/START/JA/HELP \
+                 words and have at most {} words",
+                b.keyword,
+                MAX_WORDS - 1
+            )));
+        }
+        check_text("purpose", &b.purpose, 1024)?;
+        if let Some(r) = &b.consent_text_ref {
+            check_text("consent text reference", r, 1024)?;
+        }
+        for (kind, t) in &b.replies {
+            if !REPLY_KINDS.contains(&kind.as_str()) {
+                return Err(BrandError::Invalid(format!(
+                    "reply kind {kind:?}: use one of {}",
+                    REPLY_KINDS.join(", ")
+                )));
+            }
+            check_template(t)?;
+        }
+        for o in self.brands.iter().filter(|o| Some(o.name.as_str()) != replacing) {
+            if o.name == b.name {
+                return Err(BrandError::Invalid(format!("brand {} is already registered", b.name)));
+            }
+            if o.shortcode != b.shortcode {
+                continue;
+            }
+            if o.keyword == b.keyword {
+                return Err(BrandError::Invalid(format!(
+                    "keyword {:?} is already used by {} on {}",
+                    b.keyword, o.name, b.shortcode
+                )));
+            }
+            if o.dedicated || b.dedicated {
+                let owner = if o.dedicated { &o.name } else { &b.name };
+                return Err(BrandError::Invalid(format!(
+                    "{} is dedicated to {owner}: a dedicated number has one brand",
+                    b.shortcode
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a brand after checking it: valid name, short code and keyword (not a STOP/
+    /// START/JA/HELP word), unique name, unique keyword per short code, a dedicated number
+    /// holds one brand only, valid reply templates.
+    ///
+    /// # Errors
+    /// [`BrandError::Invalid`] saying what is wrong; the registry is unchanged.
+    pub fn add(&mut self, mut brand: Brand) -> Result<(), BrandError> {
+        brand.shortcode = normalize_shortcode(&brand.shortcode);
+        brand.keyword = keyword::fold(&brand.keyword);
+        self.check(&brand, None)?;
+        self.brands.push(brand);
+        Ok(())
+    }
+
+    /// Sets (or, with `None`, removes) the reply template of `kind` for brand `name`.
+    ///
+    /// # Errors
+    /// [`BrandError::Invalid`] for an unknown brand or kind, or a bad template.
+    pub fn set_reply(
+        &mut self,
+        name: &str,
+        kind: &str,
+        template: Option<&str>,
+    ) -> Result<(), BrandError> {
+        let mut b = self
+            .get(name)
+            .cloned()
+            .ok_or_else(|| BrandError::Invalid(format!("no brand named {name}")))?;
+        match template {
+            Some(t) => b.replies.insert(kind.to_string(), t.to_string()),
+            None => b.replies.remove(kind),
+        };
+        self.check(&b, Some(name))?;
+        if let Some(slot) = self.get_mut(name) {
+            *slot = b;
+        }
+        Ok(())
+    }
+
+    /// Removes brand `name`; returns whether it was there.
+    pub fn remove(&mut self, name: &str) -> bool {
+        let before = self.brands.len();
+        self.brands.retain(|b| b.name != name);
+        before != self.brands.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reg() -> Registry {
+        let mut r = Registry::default();
+        r.add(Brand::new("ACME", "24 01")).unwrap();
+        r.add(Brand::new("Beta", "2401")).unwrap();
+        r
+    }
+
+    #[test]
+    fn lookups_fold_and_normalize() {
+        let r = reg();
+        assert_eq!(r.on_shortcode("2401").count(), 2);
+        assert_eq!(r.by_keyword("24-01", "ACME").unwrap().name, "ACME");
+        assert_eq!(r.by_keyword("2401", "béta").unwrap().name, "Beta");
+        assert!(r.by_keyword("2402", "acme").is_none());
+    }
+
+    #[test]
+    fn refuses_bad_brands() {
+        let mut r = reg();
+        let cases = [
+            Brand::new("ACME", "2402"),
+            Brand::new("*", "2402"),
+            Brand::new("", "2402"),
+            Brand::new("Stop", "2402"),
+            Brand::new("Acme Stop", "2402"),
+            Brand::new("X", "24"),
+            Brand::new("X", "24a1"),
+            Brand { keyword: "acme".into(), ..Brand::new("Other", "2401") },
+            Brand { dedicated: true, ..Brand::new("Gamma", "2401") },
+            Brand { purpose: " ".into(), ..Brand::new("Gamma", "2409") },
+        ];
+        for b in cases {
+            let name = b.name.clone();
+            assert!(r.add(b).is_err(), "{name}");
+        }
+        r.add(Brand { dedicated: true, ..Brand::new("Solo", "+4790000000") }).unwrap();
+        assert!(r.add(Brand::new("Second", "+47 900 00 000")).is_err());
+        assert_eq!(r.brands().len(), 3);
+    }
+
+    #[test]
+    fn templates_are_checked() {
+        let mut r = reg();
+        assert!(r.set_reply("ACME", "stop", Some("Bye from {brand} ({shortcode})")).is_ok());
+        assert!(r.set_reply("ACME", "stop", Some("Bye {name}")).is_err());
+        assert!(r.set_reply("ACME", "nope", Some("x")).is_err());
+        assert!(r.set_reply("Nobody", "stop", Some("x")).is_err());
+        assert!(r.set_reply("ACME", "stop", Some("a\nb")).is_err());
+        assert_eq!(r.get("ACME").unwrap().replies["stop"], "Bye from {brand} ({shortcode})");
+        r.set_reply("ACME", "stop", None).unwrap();
+        assert!(r.get("ACME").unwrap().replies.is_empty());
+    }
+
+    #[test]
+    fn save_load_round_trip_private_and_checksummed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(Registry::load(dir.path()).unwrap(), Registry::default());
+        let mut r = reg();
+        r.set_reply("Beta", "help", Some("Hjelp: {brand}")).unwrap();
+        r.save(&store).unwrap();
+        assert_eq!(Registry::load(dir.path()).unwrap(), r);
+        let path = dir.path().join(FILE);
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(!dir.path().join("brands.tmp").exists());
+        // Any flipped byte is caught.
+        let bytes = std::fs::read(&path).unwrap();
+        for i in [0, 5, 25, bytes.len() / 2, bytes.len() - 3] {
+            let mut b = bytes.clone();
+            b[i] ^= 0x01;
+            std::fs::write(&path, &b).unwrap();
+            assert!(Registry::load(dir.path()).is_err(), "flip at {i}");
+        }
+        std::fs::write(&path, b"").unwrap();
+        assert!(Registry::load(dir.path()).is_err());
+    }
+
+    #[test]
+    fn languages_parse() {
+        assert_eq!("SV".parse::<Language>().unwrap(), Language::Sv);
+        assert!("de".parse::<Language>().is_err());
+        assert_eq!(Language::of_region(Region::NO), Language::No);
+        assert_eq!(Language::Sv.footer_region().as_str(), "SE");
+        assert_eq!(Language::En.footer_region().as_str(), "GB");
+    }
+}

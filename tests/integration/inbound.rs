@@ -1,0 +1,351 @@
+//! `sendfilter inbound` and `sendfilter brand` end to end: keywords, the shared-short-code
+//! rule, replies, bad input, the registry feeding `filter`, and kill -9.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::Stdio;
+use std::time::Duration;
+
+use sendfilter::store::{Event, Store};
+use sendfilter::{E164, StandingSource};
+
+use crate::harness::{Run, Workdir};
+
+fn brands(wd: &Workdir) {
+    for args in [
+        &[
+            "brand",
+            "add",
+            "--store",
+            "st",
+            "ACME",
+            "--shortcode",
+            "2401",
+            "--consent-text-ref",
+            "acme-v1",
+        ][..],
+        &["brand", "add", "--store", "st", "Beta", "--shortcode", "2401", "--language", "sv"],
+        &[
+            "brand",
+            "add",
+            "--store",
+            "st",
+            "Solo AS",
+            "--shortcode",
+            "2402",
+            "--keyword",
+            "solo",
+            "--dedicated",
+            "--language",
+            "en",
+        ],
+    ] {
+        wd.run(args, "").ok();
+    }
+}
+
+fn msg(from: &str, to: &str, text: &str, at: &str) -> String {
+    serde_json::json!({"from": from, "to": to, "text": text, "received_at": at}).to_string() + "\n"
+}
+
+fn lines(r: &Run) -> Vec<serde_json::Value> {
+    r.stdout.lines().map(|l| serde_json::from_str(l).expect("output line is JSON")).collect()
+}
+
+fn stops_of(store: &Store, n: u64) -> Vec<String> {
+    let mut v: Vec<String> = store
+        .evidence(E164::from_u64(n).unwrap())
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| match r.event {
+            Event::Stop(s) => Some(s.brand),
+            Event::Consent(_) => None,
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn brand_registry_cli() {
+    let wd = Workdir::new();
+    brands(&wd);
+    let r = wd.run(&["brand", "list", "--store", "st"], "").ok();
+    assert!(r.stdout.contains("ACME\t2401\tacme\tno\toffers\tacme-v1\tno\t-"), "{}", r.stdout);
+    assert!(r.stdout.contains("Solo AS\t2402\tsolo\tyes\toffers\t-\ten\t-"), "{}", r.stdout);
+    // Refused: duplicate, reserved keyword, second brand on a dedicated number, bad code.
+    for args in [
+        &["brand", "add", "--store", "st", "ACME", "--shortcode", "2409"][..],
+        &["brand", "add", "--store", "st", "Stopp", "--shortcode", "2409"],
+        &["brand", "add", "--store", "st", "Other", "--shortcode", "2402"],
+        &["brand", "add", "--store", "st", "Other", "--shortcode", "24x"],
+        &["brand", "add", "--store", "st", "Other", "--shortcode", "2409", "--language", "de"],
+    ] {
+        let r = wd.run(args, "");
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+    }
+    wd.run(&["brand", "set-reply", "--store", "st", "ACME", "stop", "Bye from {brand}"], "").ok();
+    let r = wd.run(&["brand", "set-reply", "--store", "st", "ACME", "stop", "Bye {who}"], "");
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("{who}"), "{}", r.stderr);
+    let r = wd.run(&["brand", "list", "--store", "st", "--json"], "").ok();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v[0]["replies"]["stop"], "Bye from {brand}");
+    assert_eq!(v.as_array().unwrap().len(), 3);
+    wd.run(&["brand", "remove", "--store", "st", "Beta"], "").ok();
+    let r = wd.run(&["brand", "list", "--store", "st", "--json"], "").ok();
+    assert!(!r.stdout.contains("Beta"));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(wd.join("st/brands")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}
+
+#[test]
+fn inbound_honours_keywords_and_the_shared_shortcode_rule() {
+    let wd = Workdir::new();
+    brands(&wd);
+    let at = "2026-06-01T10:00:00Z";
+    let input = [
+        msg("+4791000001", "2401", "Acme Stopp.", at),
+        msg("+4791000002", "2401", "  STOPP! ", at),
+        msg("+4791000003", "2402", "stop", at),
+        msg("+4791000004", "9999", "avslutt", at),
+        msg("+4791000005", "2401", "beta start", at),
+        msg("+4791000006", "2401", "START", at),
+        msg("+4791000007", "2401", "hjälp", at),
+        msg("+4791000008", "2401", "JA", at),
+        msg("+4791000009", "2401", "hello there", at),
+    ]
+    .concat();
+    let r = wd.run(&["inbound", "--store", "st"], input).ok();
+    let out = lines(&r);
+    let actions: Vec<&str> = out.iter().map(|l| l["action"].as_str().unwrap()).collect();
+    assert_eq!(
+        actions,
+        ["STOP", "STOP", "STOP", "STOP", "START", "UNKNOWN", "HELP", "NO_PENDING", "UNKNOWN"]
+    );
+    assert_eq!(out[0]["brands"], serde_json::json!(["ACME"]));
+    assert_eq!(out[1]["brands"], serde_json::json!(["ACME", "Beta"]));
+    assert_eq!(out[2]["brands"], serde_json::json!(["Solo AS"]));
+    assert_eq!(out[3]["brands"], serde_json::json!(["*"]));
+    assert_eq!(
+        out[2]["reply"],
+        "You are unsubscribed and will get no more SMS offers from Solo AS."
+    );
+    assert!(out[4]["reply"].as_str().unwrap().contains("Svara Beta STOPP till 2401"), "{}", out[4]);
+    assert!(!r.stdout.contains("91000001"), "numbers are masked");
+    assert!(
+        r.stderr.contains("9 messages: 4 STOP, 1 START, 1 NO_PENDING, 1 HELP, 2 UNKNOWN (6 events"),
+        "{}",
+        r.stderr
+    );
+
+    let store = Store::open(wd.join("st")).unwrap();
+    assert_eq!(stops_of(&store, 4791000001), ["ACME"]);
+    assert_eq!(stops_of(&store, 4791000002), ["ACME", "Beta"]);
+    assert_eq!(stops_of(&store, 4791000003), ["Solo AS"]);
+    assert_eq!(stops_of(&store, 4791000004), ["*"]);
+    let view = store.view().unwrap();
+    let c = view.standing(&view.scope("Beta", "offers"), E164::from_u64(4791000005).unwrap());
+    assert_eq!(c.consent.map(|c| c.confirmed_at.is_some()), Some(true));
+    assert_eq!(store.last_seq(), 6);
+}
+
+/// Double opt-in: a pending consent (imported), JA confirms it; START after a STOP lifts
+/// the stop and `filter` allows the number again.
+#[test]
+fn ja_confirms_pending_and_start_lifts_a_stop() {
+    let wd = Workdir::new();
+    brands(&wd);
+    let csv = "number,brand,purpose,channel,granted_at,method,text_ref,source,expires_at,confirmed_at\n\
+               +4791000001,ACME,offers,sms,2026-05-01T00:00:00Z,web_form,v1,shop,,\n";
+    wd.run(&["import", "consents", "--store", "st", "-"], csv).ok();
+    let filter = |wd: &Workdir, n: &str| {
+        wd.run(
+            &[
+                "filter",
+                "--store",
+                "st",
+                "--brand",
+                "ACME",
+                "--purpose",
+                "offers",
+                "--require-confirmed",
+                "--now",
+                "2026-07-01T00:00:00Z",
+            ],
+            format!("{n}\n"),
+        )
+        .ok()
+        .stdout
+    };
+    assert_eq!(filter(&wd, "+4791000001"), "");
+    let r = wd
+        .run(
+            &["inbound", "--store", "st"],
+            msg("+4791000001", "2401", "Ja takk!", "2026-05-01T00:05:00Z"),
+        )
+        .ok();
+    assert_eq!(lines(&r)[0]["action"], "CONFIRM");
+    assert_eq!(filter(&wd, "+4791000001"), "+4791000001\n");
+    // STOP, then START a day later: allowed again.
+    let input = [
+        msg("+4791000001", "2401", "acme stopp", "2026-06-01T00:00:00Z"),
+        msg("+4791000001", "2401", "ACME START", "2026-06-02T00:00:00Z"),
+    ]
+    .concat();
+    let r = wd.run(&["inbound", "--store", "st"], &input).ok();
+    assert_eq!(
+        lines(&r).iter().map(|l| l["action"].clone()).collect::<Vec<_>>(),
+        ["STOP", "START"]
+    );
+    assert_eq!(filter(&wd, "+4791000001"), "+4791000001\n");
+    // JA with nothing pending creates nothing.
+    let r = wd
+        .run(
+            &["inbound", "--store", "st"],
+            msg("+4791000002", "2401", "JA", "2026-06-02T00:00:00Z"),
+        )
+        .ok();
+    assert_eq!(lines(&r)[0]["action"], "NO_PENDING");
+    assert_eq!(filter(&wd, "+4791000002"), "");
+}
+
+#[test]
+fn bad_records_get_error_lines_and_exit_1() {
+    let wd = Workdir::new();
+    brands(&wd);
+    let input = format!(
+        "{}{{oops\n{}{}",
+        msg("12", "2401", "stop", "2026-06-01T10:00:00Z"),
+        msg("+4791000001", "2401", "stop", "tomorrow"),
+        msg("+4791000001", "2401", "stop", "2026-06-01T10:00:00Z"),
+    );
+    let r = wd.run(&["inbound", "--store", "st"], input);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let out = lines(&r);
+    let actions: Vec<&str> = out.iter().map(|l| l["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["ERROR", "ERROR", "ERROR", "STOP"]);
+    assert!(out[1]["reason"].as_str().unwrap().starts_with("bad JSON"));
+    assert!(!r.stdout.contains("91000001") && !r.stderr.contains("91000001"));
+
+    // csv: quoted text with commas, columns in any order; a header without the columns is
+    // an error before anything is written.
+    let csv = "text,received_at,to,from\n\"Stopp, takk!\",2026-06-01T10:00:00Z,2402,+4791000009\n";
+    let r = wd.run(&["inbound", "--store", "st", "--format", "csv"], csv).ok();
+    assert_eq!(lines(&r)[0]["brands"], serde_json::json!(["Solo AS"]));
+    let r = wd.run(
+        &["inbound", "--store", "st", "--format", "csv"],
+        "from,to,text\n+4791000009,2402,stop\n",
+    );
+    assert_eq!((r.code, r.stdout.as_str()), (2, ""));
+    assert!(r.stderr.contains("from,to,text,received_at"), "{}", r.stderr);
+}
+
+#[test]
+fn filter_takes_shortcode_and_footer_language_from_the_registry() {
+    let wd = Workdir::new();
+    brands(&wd);
+    let csv = "number,brand,purpose,channel,granted_at,method,text_ref,source,expires_at,confirmed_at\n\
+               +4791000001,Beta,offers,sms,2026-05-01T00:00:00Z,web_form,v1,shop,,\n\
+               +4791000001,ACME,offers,sms,2026-05-01T00:00:00Z,web_form,v1,shop,,\n";
+    wd.run(&["import", "consents", "--store", "st", "-"], csv).ok();
+    let run = |brand: &str| {
+        wd.run(
+            &[
+                "filter",
+                "--store",
+                "st",
+                "--brand",
+                brand,
+                "--purpose",
+                "offers",
+                "--format",
+                "csv",
+                "--now",
+                "2026-06-01T00:00:00Z",
+            ],
+            "number,message\n+4791000001,Rea!\n",
+        )
+        .ok()
+        .stdout
+    };
+    assert!(run("Beta").contains("Rea! Svara Beta STOPP till 2401"), "{}", run("Beta"));
+    assert!(run("ACME").contains("Rea! Svar ACME STOPP til 2401"), "{}", run("ACME"));
+}
+
+/// kill -9 `inbound` while it honours a slow stream of STOPs: every STOP it acknowledged
+/// (printed) is in the store after reopening, with the right brands; nothing is invented.
+#[test]
+fn kill_9_loses_no_acknowledged_stop() {
+    let wd = Workdir::new();
+    brands(&wd);
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut total_acked = 0;
+    for round in 0..8u64 {
+        let mut child = wd
+            .command(&["inbound", "--store", "st"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = 4791000000 + round * 10_000;
+        // Message i: number base+i, "ACME STOPP" (ACME) or "stopp" (ACME and Beta).
+        let text = |i: u64| if i.is_multiple_of(2) { "ACME STOPP" } else { "stopp" };
+        let mut stdin = child.stdin.take().unwrap();
+        let pause: Vec<u64> = (0..5000).map(|_| rnd() % 3).collect();
+        let writer = std::thread::spawn(move || {
+            for i in 0..5000u64 {
+                let m = msg(&format!("+{}", base + i), "2401", text(i), "2026-06-01T10:00:00Z");
+                if stdin.write_all(m.as_bytes()).and_then(|()| stdin.flush()).is_err() {
+                    return;
+                }
+                // Mostly a trickle, sometimes a burst (several per commit).
+                if pause[i as usize] > 0 {
+                    std::thread::sleep(Duration::from_micros(300 * pause[i as usize]));
+                }
+            }
+        });
+        let out = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            BufReader::new(out)
+                .lines()
+                .map_while(Result::ok)
+                .map(|l| serde_json::from_str::<serde_json::Value>(&l).unwrap())
+                .collect::<Vec<_>>()
+        });
+        std::thread::sleep(Duration::from_millis(50 + rnd() % 250));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let acked = reader.join().unwrap();
+        let _ = writer.join();
+        let store = Store::open(wd.join("st")).unwrap_or_else(|e| panic!("round {round}: {e:?}"));
+        for l in &acked {
+            assert_eq!(l["action"], "STOP", "{l}");
+            let i = l["line"].as_u64().unwrap() - 1;
+            let want: &[&str] = if i.is_multiple_of(2) { &["ACME"] } else { &["ACME", "Beta"] };
+            assert_eq!(stops_of(&store, base + i), want, "round {round}: line {}", i + 1);
+        }
+        // Nothing invented: every stop in the store is for a message we sent.
+        for i in 0..5000 {
+            let s = stops_of(&store, base + i);
+            if !s.is_empty() {
+                let want: &[&str] = if i.is_multiple_of(2) { &["ACME"] } else { &["ACME", "Beta"] };
+                assert_eq!(s, want);
+            }
+        }
+        eprintln!("round {round}: {} acknowledged", acked.len());
+        total_acked += acked.len();
+        drop(store);
+        if round % 3 == 2 {
+            wd.run(&["compact", "--store", "st"], "").ok();
+        }
+    }
+    assert!(total_acked > 100, "inbound acknowledged only {total_acked} messages");
+}
