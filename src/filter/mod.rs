@@ -165,6 +165,9 @@ impl<'s, S: StandingSource> Filter<'s, S> {
     pub fn prefetch(&self, number: E164) {
         if self.opts.class == Class::Marketing {
             self.source.prefetch(&self.scope, number);
+            if self.rules.soft_opt_in_months.is_some() {
+                self.source.prefetch_relationship(&self.scope, number);
+            }
         }
     }
 
