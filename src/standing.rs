@@ -76,6 +76,11 @@ pub trait StandingSource: Sync {
         let _ = (scope, number);
         None
     }
+    /// A hint that the relationship of `number` will be asked for soon. Optional.
+    #[inline]
+    fn prefetch_relationship(&self, scope: &Self::Scope, number: E164) {
+        let _ = (scope, number);
+    }
     /// The snapshot generation this view reads (0 for none).
     fn generation(&self) -> u64;
     /// The last journal sequence number this view includes (0 for none).

@@ -122,8 +122,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let policy = sendfilter::store::policy::read(&args.store)
         .with_context(|| format!("reading the policy of store {}", args.store.display()))?
         .brand(&args.brand);
-    opts.filter.require_confirmed |= policy.require_confirmed;
-    opts.filter.consent_lifetime_months = policy.consent_lifetime_months;
+    opts.filter = opts.filter.with_policy(policy);
     run_with_source(&args, &opts, &source)
 }
 

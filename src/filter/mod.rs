@@ -101,6 +101,24 @@ impl FilterOptions {
             consent_lifetime_months: None,
         }
     }
+
+    /// Applies a store policy for the run's brand (see [`crate::store::policy`]): a
+    /// required confirmation adds to `require_confirmed` (never removes it), and the
+    /// default consent lifetime replaces `consent_lifetime_months`.
+    ///
+    /// ```
+    /// use sendfilter::filter::FilterOptions;
+    /// use sendfilter::store::policy::BrandPolicy;
+    /// let p = BrandPolicy { require_confirmed: true, consent_lifetime_months: Some(24) };
+    /// let o = FilterOptions::at(0).with_policy(p);
+    /// assert!(o.require_confirmed);
+    /// assert_eq!(o.consent_lifetime_months, Some(24));
+    /// ```
+    pub fn with_policy(mut self, policy: crate::store::policy::BrandPolicy) -> FilterOptions {
+        self.require_confirmed |= policy.require_confirmed;
+        self.consent_lifetime_months = policy.consent_lifetime_months;
+        self
+    }
 }
 
 /// Decides recipients against a [`StandingSource`] for one (brand, purpose).
@@ -165,6 +183,9 @@ impl<'s, S: StandingSource> Filter<'s, S> {
     pub fn prefetch(&self, number: E164) {
         if self.opts.class == Class::Marketing {
             self.source.prefetch(&self.scope, number);
+            if self.rules.soft_opt_in_months.is_some() {
+                self.source.prefetch_relationship(&self.scope, number);
+            }
         }
     }
 

@@ -114,3 +114,43 @@ fn snapshots_without_relationships_read_as_none() {
     assert_eq!(v.relationship(&v.scope("A", "p"), n), None);
     assert_eq!(v.standing(&v.scope("A", "p"), n).stopped_at, Some(10));
 }
+
+#[test]
+fn a_relationships_section_out_of_bounds_is_refused() {
+    use crate::store::snapshot::format::{HEADER_LEN, field};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    store
+        .append(&Event::Relationship(Relationship {
+            number: E164::from_u64(4791234567).unwrap(),
+            brand: "A".into(),
+            relationship: "membership".into(),
+            started_at: 1,
+            last_purchase_at: None,
+            ends_at: None,
+            informed_at: Some(1),
+        }))
+        .unwrap();
+    store.compact().unwrap();
+    let bytes = std::fs::read(dir.path().join("snapshot")).unwrap();
+    assert!(Snapshot::new(bytes.clone(), "s").is_ok());
+    let rewrite = |off: u64, cap: u64| {
+        let mut b = bytes.clone();
+        b[field::RELATIONSHIPS..field::RELATIONSHIPS + 8].copy_from_slice(&off.to_le_bytes());
+        b[field::RELATIONSHIPS + 8..field::RELATIONSHIPS + 16].copy_from_slice(&cap.to_le_bytes());
+        let sum = xxhash_rust::xxh3::xxh3_64(&b[..field::HEADER_CHECKSUM]);
+        b[field::HEADER_CHECKSUM..HEADER_LEN].copy_from_slice(&sum.to_le_bytes());
+        Snapshot::new(b, "s")
+    };
+    let cap = crate::store::snapshot::format::u64_at(&bytes, field::RELATIONSHIPS + 8).unwrap();
+    let off = crate::store::snapshot::format::u64_at(&bytes, field::RELATIONSHIPS).unwrap();
+    assert!(rewrite(off, cap).is_ok());
+    for (o, c) in
+        [(off, u64::MAX / 8), (bytes.len() as u64, 1), (HEADER_LEN as u64, 1), (off, 0), (1, 1)]
+    {
+        assert!(
+            matches!(rewrite(o, c), Err(StoreError::SnapshotCorrupt { .. })),
+            "offset {o} capacity {c} accepted"
+        );
+    }
+}

@@ -369,6 +369,13 @@ impl StandingSource for StoreView {
         rel
     }
 
+    #[inline]
+    fn prefetch_relationship(&self, scope: &ViewScope, number: E164) {
+        if let (Some(s), Some(b)) = (&self.snap, scope.brand) {
+            s.prefetch_relationship(number.as_u64(), b);
+        }
+    }
+
     fn generation(&self) -> u64 {
         self.snap.as_ref().map_or(0, |s| s.generation())
     }

@@ -441,6 +441,19 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
         None
     }
 
+    /// Issues a software prefetch of the home slot of (`number`, `brand`) in the
+    /// relationships table, if the snapshot has one.
+    #[inline]
+    pub fn prefetch_relationship(&self, number: u64, brand: u32) {
+        let (off, cap) = self.rels;
+        if cap != 0 {
+            let i = format::home(format::hash_relationship(number, brand), cap) as usize;
+            if let Some(p) = self.bytes().get(off + i * format::REL_SLOT_LEN) {
+                prefetch(p);
+            }
+        }
+    }
+
     /// Every slot of scope table `scope` (for `expiring`): a scan, not for the hot path.
     pub fn scope_slots(&self, scope: usize) -> impl Iterator<Item = Slot> + '_ {
         let s = self.scopes.get(scope).copied();
