@@ -45,7 +45,7 @@ fn stops(p: &Plan) -> Vec<String> {
                 assert_eq!(s.number, n(4791234567));
                 s.brand.clone()
             }
-            Event::Consent(_) => panic!("unexpected consent"),
+            other => panic!("unexpected event {other:?}"),
         })
         .collect()
 }

@@ -57,7 +57,7 @@ fn allowed(store: &Store, now: Timestamp) -> Vec<bool> {
             for p in PURPOSES {
                 let st = view.standing(&view.scope(b, p), n(num));
                 for require_confirmed in [false, true] {
-                    let rules = Rules { class: Class::Marketing, now, require_confirmed };
+                    let rules = Rules { require_confirmed, ..Rules::new(Class::Marketing, now) };
                     out.push(decide(&rules, &st).is_allowed());
                 }
             }
@@ -163,7 +163,7 @@ fn consent_after_erasure_lifts_suppression_only_when_confirmed_after_it() {
     erase(&mut s, x, 20, true).unwrap();
     let ok = |s: &Store| {
         let v = s.view().unwrap();
-        let rules = Rules { class: Class::Marketing, now: 100, require_confirmed: false };
+        let rules = Rules::new(Class::Marketing, 100);
         decide(&rules, &v.standing(&v.scope("A", "p"), x))
     };
     assert_eq!(ok(&s), crate::Reason::NoConsent);
@@ -252,7 +252,7 @@ fn events_recorded_before_erasure_never_lift_it_even_with_later_times() {
     .unwrap();
     erase(&mut s, x, 10, false).unwrap();
     let v = s.view().unwrap();
-    let rules = Rules { class: Class::Marketing, now: 100, require_confirmed: false };
+    let rules = Rules::new(Class::Marketing, 100);
     assert!(!decide(&rules, &v.standing(&v.scope("A", "p"), x)).is_allowed());
 }
 

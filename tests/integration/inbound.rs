@@ -58,7 +58,7 @@ fn stops_of(store: &Store, n: u64) -> Vec<String> {
         .into_iter()
         .filter_map(|r| match r.event {
             Event::Stop(s) => Some(s.brand),
-            Event::Consent(_) => None,
+            _ => None,
         })
         .collect();
     v.sort();
