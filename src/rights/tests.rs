@@ -336,3 +336,19 @@ proptest! {
         prop_assert_eq!(v.suppression().len(), s.view().unwrap().suppression().len());
     }
 }
+
+#[test]
+fn snapshots_with_erasures_are_version_2_so_older_builds_refuse_them() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(d.path()).unwrap();
+    s.append_stop(n(4791234567), "A", 5).unwrap();
+    s.compact().unwrap();
+    let version = || {
+        let b = std::fs::read(d.path().join("snapshot")).unwrap();
+        u32::from_le_bytes(b[8..12].try_into().unwrap())
+    };
+    assert_eq!(version(), 1);
+    erase(&mut s, n(4791234568), 10, true).unwrap();
+    assert_eq!(version(), 2);
+    assert_eq!(s.view().unwrap().suppression().len(), 1);
+}

@@ -229,7 +229,9 @@ impl Builder {
         let file_len = w.pos + sums.len() as u64;
 
         h[..8].copy_from_slice(&format::MAGIC);
-        h[field::VERSION..field::VERSION + 4].copy_from_slice(&format::VERSION.to_le_bytes());
+        let version =
+            if parts.suppressed.is_empty() { format::VERSION } else { format::VERSION_SUPPRESS };
+        h[field::VERSION..field::VERSION + 4].copy_from_slice(&version.to_le_bytes());
         h[field::BLOCK_SIZE..field::BLOCK_SIZE + 4]
             .copy_from_slice(&(BLOCK_SIZE as u32).to_le_bytes());
         put(&mut h, field::GENERATION, parts.generation);

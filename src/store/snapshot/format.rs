@@ -25,6 +25,10 @@
 pub const MAGIC: [u8; 8] = *b"SFSNAP\r\n";
 /// Snapshot format version this build reads and writes.
 pub const VERSION: u32 = 1;
+/// Version of a snapshot with a suppression section (erased numbers). Written only then,
+/// so that a build that does not know the section refuses the file instead of serving
+/// without honouring erasures; snapshots without erasures stay version 1.
+pub const VERSION_SUPPRESS: u32 = 2;
 /// Header length.
 pub const HEADER_LEN: usize = 192;
 /// Checksum block size.

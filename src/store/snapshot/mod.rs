@@ -91,8 +91,9 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
             return Err(bad(0, Corruption::HeaderChecksum));
         }
         let version = format::u32_at(b, field::VERSION).unwrap_or(0);
-        if version != format::VERSION {
-            return Err(StoreError::Version { path, found: version, supported: format::VERSION });
+        if version != format::VERSION && version != format::VERSION_SUPPRESS {
+            let supported = format::VERSION_SUPPRESS;
+            return Err(StoreError::Version { path, found: version, supported });
         }
         if h64(field::FILE_LEN) != b.len() as u64 {
             return Err(bad(field::FILE_LEN, Corruption::Truncated));
@@ -135,6 +136,9 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
         // Absent (0, 0) in snapshots written before erasures existed.
         let suppress = if h64(field::SUPPRESS + 8) == 0 {
             (0, 0)
+        } else if version == format::VERSION {
+            // Version 1 files have no suppression section; readers of 1 would ignore it.
+            return Err(bad(field::SUPPRESS, Corruption::BadStructure));
         } else {
             let s = section(field::SUPPRESS, crate::store::suppress::ENTRY_LEN as u64)?;
             if s.0 < hot_start {
