@@ -588,8 +588,10 @@ impl Store {
                     .map(|s| InfoScope { brand: s.brand, purpose: s.purpose, numbers: s.entries })
                     .collect()
             }),
-            compaction_advised: CompactPolicy::default()
-                .should_compact(snap.map_or(0, |s| s.evidence_len() as u64), tail.events),
+            // A pending erasure is only complete once compacted.
+            compaction_advised: tail.erasures > 0
+                || CompactPolicy::default()
+                    .should_compact(snap.map_or(0, |s| s.evidence_len() as u64), tail.events),
             journal_tail: tail,
             integrity,
         })
