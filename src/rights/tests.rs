@@ -411,3 +411,32 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn purge_receipt_is_verified_by_reading_the_new_generation_back() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(d.path()).unwrap();
+    let c = |number, g, e| Consent {
+        number: n(number),
+        brand: "A".into(),
+        purpose: "p".into(),
+        channel: "sms".into(),
+        granted_at: g,
+        method: "m".into(),
+        text_ref: "t".into(),
+        source: "s".into(),
+        expires_at: Some(e),
+        confirmed_at: None,
+    };
+    s.append_consent(c(4791234567, 10, 20)).unwrap();
+    s.append_consent(c(4791234568, 10, 500)).unwrap();
+    s.compact().unwrap();
+    let snap = s.snapshot().unwrap();
+    assert_eq!(crate::store::compact::purgeable_left(&snap, 100).unwrap(), 1);
+    let r = purge(&mut s, 900, 1000).unwrap();
+    assert_eq!((r.consents_purged, r.numbers_affected, r.verified), (1, 1, true));
+    let snap = s.snapshot().unwrap();
+    assert_eq!(crate::store::compact::purgeable_left(&snap, 100).unwrap(), 0);
+    assert!(s.evidence(n(4791234567)).unwrap().is_empty());
+    assert_eq!(s.evidence(n(4791234568)).unwrap().len(), 1);
+}

@@ -364,6 +364,7 @@ fn purge_drops_ended_consents_past_retention_and_keeps_stops() {
     assert_eq!(p["corrections_purged"], 1);
     assert_eq!(p["numbers_affected"], 2);
     assert_eq!(p["generation"], 1);
+    assert_eq!(p["verified"], true);
     let all: Vec<u8> = std::fs::read_dir(wd.join("store"))
         .unwrap()
         .flat_map(|e| std::fs::read(e.unwrap().path()).unwrap())
