@@ -90,6 +90,13 @@ pub enum RightsError {
         /// What was still found.
         what: String,
     },
+    /// The purge could not be verified: the new generation still holds consents it
+    /// should have dropped.
+    #[error("purge not verified: {left} consent(s) past retention still held")]
+    NotPurged {
+        /// How many.
+        left: u64,
+    },
     /// A retention period that does not parse.
     #[error("bad period {0:?}: use a number and a unit d, w, m (months) or y, e.g. 24m")]
     BadPeriod(String),

@@ -53,6 +53,9 @@ pub struct PurgeReceipt {
     pub numbers_affected: u64,
     /// The snapshot generation written without the purged evidence.
     pub generation: u64,
+    /// True when that generation was read back and holds no consent the purge should
+    /// have dropped.
+    pub verified: bool,
     /// What is kept.
     pub kept: &'static str,
 }
@@ -70,6 +73,13 @@ pub fn purge(
     let cutoff = now.saturating_sub(older_than);
     let c =
         store.compact_with(CompactOptions { purge_before: Some(cutoff), ..Default::default() })?;
+    let left = match store.snapshot() {
+        Some(s) => crate::store::compact::purgeable_left(&s, cutoff)?,
+        None => 0,
+    };
+    if left > 0 {
+        return Err(RightsError::NotPurged { left });
+    }
     Ok(PurgeReceipt {
         cutoff: format_rfc3339(cutoff),
         ran_at: format_rfc3339(now),
@@ -77,6 +87,7 @@ pub fn purge(
         corrections_purged: c.purged_corrections,
         numbers_affected: c.purged_numbers,
         generation: c.generation,
+        verified: true,
         kept: "Stops are kept: they are the list of people who must not be contacted. \
                Consents still in force, and the newest consent of each (brand, purpose) \
                while an older one is still in force, are kept.",

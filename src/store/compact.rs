@@ -426,6 +426,32 @@ fn purgeable(group: &[EvidenceRec], cut: u32, star: u32, sms: u32) -> Vec<u64> {
     out
 }
 
+/// Consents in `snap` that a purge with cutoff `purge_before` would still drop: 0 right
+/// after such a purge (the proof a purge receipt carries).
+///
+/// # Errors
+/// [`StoreError::SnapshotCorrupt`] if the evidence does not match its checksums.
+pub fn purgeable_left<D: AsRef<[u8]>>(
+    snap: &Snapshot<D>,
+    purge_before: Timestamp,
+) -> Result<u64, StoreError> {
+    let (Some(star), Some(sms)) = (snap.string_id(EVERY_BRAND), snap.string_id("sms")) else {
+        return Ok(0);
+    };
+    let cut = t32(purge_before);
+    let mut left = 0u64;
+    let mut group: Vec<EvidenceRec> = Vec::new();
+    for r in snap.all_evidence()? {
+        if group.first().is_some_and(|g| g.number != r.number) {
+            left += purgeable(&group, cut, star, sms).len() as u64;
+            group.clear();
+        }
+        group.push(r);
+    }
+    left += purgeable(&group, cut, star, sms).len() as u64;
+    Ok(left)
+}
+
 /// [`build`] with options: erasures need [`CompactOptions::keyer`]; a retention purge.
 ///
 /// # Errors

@@ -22,7 +22,9 @@
 //!
 //! Fast: `StoreView::standing` is one xxh3 hash and, usually, one cache line of a flat
 //! table in the mapped snapshot (plus a hash-map lookup while the journal tail is
-//! non-empty: compact after large imports). Not fast: evidence lookups read the journal
+//! non-empty: compact after large imports; plus, for a number holding a consent while
+//! the store has erased numbers, one SipHash and a binary search of the small
+//! suppression set, about 20–30 ns). Not fast: evidence lookups read the journal
 //! tail from disk; `info` checksums the whole snapshot.
 //!
 //! ## Quirks
@@ -33,7 +35,8 @@
 //!   fsync; an uncommitted batch is a torn tail, cut at open and invisible to readers.
 //!   A batch whose last record was already written out costs two fsyncs.
 //!
-//! Directory layout: `config` (region, checksummed), `journal`, `snapshot`, `LOCK`.
+//! Directory layout: `config` (region, checksummed), `journal`, `snapshot`, `LOCK`, and
+//! after the first erasure `suppress.key` (see [`suppress`], [`crate::rights`]).
 //! The directory is created 0700 and every file 0600. One process at a time opens a
 //! store (an exclusive `flock` on `LOCK`); others wait.
 //!
@@ -600,8 +603,10 @@ impl Store {
                     .map(|s| InfoScope { brand: s.brand, purpose: s.purpose, numbers: s.entries })
                     .collect()
             }),
-            compaction_advised: CompactPolicy::default()
-                .should_compact(snap.map_or(0, |s| s.evidence_len() as u64), tail.events),
+            // A pending erasure is only complete once compacted.
+            compaction_advised: tail.erasures > 0
+                || CompactPolicy::default()
+                    .should_compact(snap.map_or(0, |s| s.evidence_len() as u64), tail.events),
             journal_tail: tail,
             integrity,
         })

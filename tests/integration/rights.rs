@@ -364,6 +364,7 @@ fn purge_drops_ended_consents_past_retention_and_keeps_stops() {
     assert_eq!(p["corrections_purged"], 1);
     assert_eq!(p["numbers_affected"], 2);
     assert_eq!(p["generation"], 1);
+    assert_eq!(p["verified"], true);
     let all: Vec<u8> = std::fs::read_dir(wd.join("store"))
         .unwrap()
         .flat_map(|e| std::fs::read(e.unwrap().path()).unwrap())
@@ -424,4 +425,23 @@ fn erasure_survives_a_crash_at_each_durable_step_of_its_compaction() {
         assert_eq!(ex["events"], serde_json::json!([]), "{fp}");
         assert_eq!(ex["erased_at"], "2026-01-01T00:00:00Z", "{fp}");
     }
+}
+
+#[test]
+fn info_advises_compaction_while_an_erasure_is_pending() {
+    let wd = rich_store();
+    wd.run(&["compact", "--store", "store"], "").ok();
+    let info = |wd: &Workdir| {
+        let r = wd.run(&["info", "--store", "store", "--json"], "").ok();
+        json(&r)
+    };
+    assert_eq!(info(&wd)["compaction_advised"], false);
+    wd.run(&["subject", "erase", "--store", "store", "--no-compact", N], "").ok();
+    let i = info(&wd);
+    assert_eq!(i["compaction_advised"], true);
+    assert_eq!(i["journal_tail"]["erasures"], 1);
+    wd.run(&["compact", "--store", "store"], "").ok();
+    let i = info(&wd);
+    assert_eq!(i["compaction_advised"], false);
+    assert_eq!(i["snapshot_counts"]["suppressed"], 1);
 }

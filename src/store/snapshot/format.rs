@@ -26,8 +26,10 @@
 
 /// Magic number at the start of a snapshot.
 pub const MAGIC: [u8; 8] = *b"SFSNAP\r\n";
-/// Snapshot format version this build reads and writes.
-pub const VERSION: u32 = 2;
+/// Snapshot format version this build reads and writes. Version 3 (256-byte header with the
+/// relationships and suppression sections) replaced 1 and 2 before any release: older
+/// snapshots are refused (fail closed), rebuild them from the source CSVs.
+pub const VERSION: u32 = 3;
 /// Header length.
 pub const HEADER_LEN: usize = 256;
 /// Checksum block size.

@@ -94,7 +94,8 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
         }
         let version = format::u32_at(b, field::VERSION).unwrap_or(0);
         if version != format::VERSION {
-            return Err(StoreError::Version { path, found: version, supported: format::VERSION });
+            let supported = format::VERSION;
+            return Err(StoreError::Version { path, found: version, supported });
         }
         if h64(field::FILE_LEN) != b.len() as u64 {
             return Err(bad(field::FILE_LEN, Corruption::Truncated));
@@ -144,7 +145,7 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
             (off, cap)
         };
         let hot_start = to_usize(h64(field::HOT_START), field::HOT_START)?;
-        // Absent (0, 0) in snapshots written before erasures existed.
+        // Absent (0, 0) when nothing was ever erased.
         let suppress = if h64(field::SUPPRESS + 8) == 0 {
             (0, 0)
         } else {
