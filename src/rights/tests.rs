@@ -440,3 +440,54 @@ fn purge_receipt_is_verified_by_reading_the_new_generation_back() {
     assert!(s.evidence(n(4791234567)).unwrap().is_empty());
     assert_eq!(s.evidence(n(4791234568)).unwrap().len(), 1);
 }
+
+/// Customer relationships (soft opt-in) are the person's data like consents: exported,
+/// moved with the number, and gone after an erasure — at once for decisions (soft opt-in
+/// never survives a suppression), and from every file after the compaction.
+#[test]
+fn relationships_are_exported_moved_and_erased() {
+    use crate::decision::{Basis, decide_full};
+    use crate::store::event::Relationship;
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(d.path()).unwrap();
+    let (old, new) = (n(4791234567), n(4791234568));
+    let rel = |number| {
+        Event::Relationship(Relationship {
+            number,
+            brand: "A".into(),
+            relationship: "membership".into(),
+            started_at: 10,
+            last_purchase_at: None,
+            ends_at: None,
+            informed_at: Some(10),
+        })
+    };
+    s.append(&rel(old)).unwrap();
+    let ex = export(&s, old, 100).unwrap();
+    assert!(
+        ex.events
+            .iter()
+            .any(|e| matches!(e, ExportEvent::Relationship { brand, .. } if brand == "A"))
+    );
+    let v =
+        ex.verdicts.iter().find(|v| v.brand == "A").expect("a verdict for the customer's brand");
+    assert_eq!(v.reason_with_soft_opt_in, Some("ALLOWED"));
+
+    rectify_number(&mut s, old, new, 50).unwrap();
+    let mut rules = Rules::new(Class::Marketing, 100);
+    rules.soft_opt_in_months = Some(12);
+    let allowed = |s: &Store, x: E164| {
+        let view = s.view().unwrap();
+        let scope = view.scope("A", "p");
+        decide_full(&rules, &view.standing(&scope, x), || view.relationship(&scope, x))
+    };
+    assert!(matches!(allowed(&s, new).basis, Basis::SoftOptIn(_)), "moved with the person");
+    assert!(!allowed(&s, old).reason.is_allowed(), "the old number may be reassigned");
+
+    erase(&mut s, new, 60, false).unwrap();
+    assert!(!allowed(&s, new).reason.is_allowed(), "refused before the compaction");
+    s.compact().unwrap();
+    assert!(!allowed(&s, new).reason.is_allowed(), "refused after it");
+    assert!(s.view().unwrap().relationship(&s.view().unwrap().scope("A", "p"), new).is_none());
+    assert!(files_holding(d.path(), new.as_u64()).is_empty());
+}
