@@ -93,12 +93,17 @@ struct Rec {
     /// jsonl: the closing brace (`NONE` when the line is not an object); nonempty flag.
     close: u32,
     nonempty: bool,
+    /// Which of the worker's two field buffers holds this record's csv fields.
+    set: u8,
 }
 
 #[derive(Default)]
 struct Worker {
+    /// The batch being decided and the batch being parsed (see `process`).
     batch: Vec<Rec>,
-    fields: Vec<Field>,
+    next: Vec<Rec>,
+    /// csv fields of the records in `batch` and `next` (`Rec::set` says which).
+    fields: [Vec<Field>; 2],
     tmp: Vec<Field>,
     bytes: Vec<u8>,
     text: String,
@@ -302,58 +307,83 @@ fn process<S: StandingSource>(
     out.clear();
     let data = piece.data;
     let (mut pos, mut line, mut idx) = (0usize, 1u64, 0u64);
-    while pos < data.len() {
-        w.batch.clear();
-        w.fields.clear();
-        while w.batch.len() < BATCH && pos < data.len() {
-            let (range, next, nl) = match ctx.kind {
-                Kind::Csv { .. } => csv::next_record(data, pos),
-                _ => next_line(data, pos),
-            };
-            let rec_line = line;
-            line += nl;
-            pos = next;
-            let rec = &data[range.clone()];
-            let blank = match ctx.kind {
-                Kind::Jsonl => rec.trim_ascii().is_empty(),
-                _ => rec.is_empty(),
-            };
-            if blank {
-                out.counts.blank_lines += 1;
-                continue;
+    // Software pipelining: while the records of batch `cur` are decided one by one, the
+    // records of the next batch are parsed and their table slots prefetched, one parse per
+    // decision. Each lookup is then a batch's worth of work after its prefetch, and the
+    // prefetches are spread out instead of issued in bursts (a burst of 64 misses queues
+    // behind the core's few miss buffers and stalls it).
+    let mut cur = std::mem::take(&mut w.batch);
+    let mut nxt = std::mem::take(&mut w.next);
+    cur.clear();
+    let mut set = 0u8;
+    loop {
+        nxt.clear();
+        w.fields[usize::from(set ^ 1)].clear();
+        let mut i = 0;
+        loop {
+            let parsing = nxt.len() < BATCH && pos < data.len();
+            if !parsing && i >= cur.len() {
+                break;
             }
-            let mut r = Rec {
-                order: piece.index << 32 | idx,
-                line: rec_line as u32,
-                start: range.start as u32,
-                end: range.end as u32,
-                number: 0,
-                pre: Reason::Allowed,
-                a: 0,
-                b: 0,
-                c: NONE,
-                d: NONE,
-                close: NONE,
-                nonempty: false,
-            };
-            idx += 1;
-            parse(ctx, w, rec, &mut r);
-            if r.pre == Reason::Allowed {
-                // `number` is a valid E.164 here (set by parse).
-                if let Some(e) = E164::from_u64(r.number) {
-                    ctx.filter.prefetch(e);
-                }
-                if insert {
-                    g.prefetch(r.number);
+            if parsing {
+                let (range, next, nl) = match ctx.kind {
+                    Kind::Csv { .. } => csv::next_record(data, pos),
+                    _ => next_line(data, pos),
+                };
+                let rec_line = line;
+                line += nl;
+                pos = next;
+                let rec = &data[range.clone()];
+                let blank = match ctx.kind {
+                    Kind::Jsonl => rec.trim_ascii().is_empty(),
+                    _ => rec.is_empty(),
+                };
+                if blank {
+                    out.counts.blank_lines += 1;
+                } else {
+                    let mut r = Rec {
+                        order: piece.index << 32 | idx,
+                        line: rec_line as u32,
+                        start: range.start as u32,
+                        end: range.end as u32,
+                        number: 0,
+                        pre: Reason::Allowed,
+                        a: 0,
+                        b: 0,
+                        c: NONE,
+                        d: NONE,
+                        close: NONE,
+                        nonempty: false,
+                        set: set ^ 1,
+                    };
+                    idx += 1;
+                    parse(ctx, w, rec, &mut r);
+                    if r.pre == Reason::Allowed {
+                        // `number` is a valid E.164 here (set by parse).
+                        if let Some(e) = E164::from_u64(r.number) {
+                            ctx.filter.prefetch(e);
+                        }
+                        if insert {
+                            g.prefetch(r.number);
+                        }
+                    }
+                    nxt.push(r);
                 }
             }
-            w.batch.push(r);
+            if i < cur.len() {
+                let r = cur[i];
+                i += 1;
+                decide(ctx, w, data, &r, g, insert, out);
+            }
         }
-        for i in 0..w.batch.len() {
-            let r = w.batch[i];
-            decide(ctx, w, data, &r, g, insert, out);
+        if nxt.is_empty() {
+            break;
         }
+        std::mem::swap(&mut cur, &mut nxt);
+        set ^= 1;
     }
+    w.batch = cur;
+    w.next = nxt;
     out.newlines = line - 1;
 }
 
@@ -367,9 +397,10 @@ fn parse<S: StandingSource>(ctx: &Ctx<'_, '_, S>, w: &mut Worker, rec: &[u8], r:
                 r.pre = Reason::Malformed;
                 return;
             }
-            r.a = w.fields.len() as u32;
-            w.fields.extend_from_slice(&w.tmp);
-            r.b = w.fields.len() as u32;
+            let fields = &mut w.fields[usize::from(r.set)];
+            r.a = fields.len() as u32;
+            fields.extend_from_slice(&w.tmp);
+            r.b = fields.len() as u32;
             if let Some(m) = message
                 && std::str::from_utf8(w.tmp[m].value_into(rec, &mut w.bytes)).is_err()
             {
@@ -506,7 +537,7 @@ fn message<'w, S: StandingSource>(
         Kind::Lines => fill_or_absent,
         Kind::Csv { message: None, .. } => fill_or_absent,
         Kind::Csv { message: Some(m), .. } => {
-            let f = w.fields[r.a as usize + m];
+            let f = w.fields[usize::from(r.set)][r.a as usize + m];
             let v = f.value_into(rec, &mut w.bytes);
             if v.is_empty() {
                 return fill_or_absent;
@@ -564,7 +595,7 @@ fn render_allowed<S: StandingSource>(
     match ctx.kind {
         Kind::Lines => push_number(out, rec, e),
         Kind::Csv { number, message, .. } => {
-            let fields = &w.fields[r.a as usize..r.b as usize];
+            let fields = &w.fields[usize::from(r.set)][r.a as usize..r.b as usize];
             for (i, f) in fields.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
