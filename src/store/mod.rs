@@ -59,6 +59,7 @@ pub mod error;
 pub mod event;
 pub mod import;
 pub mod journal;
+pub mod live;
 pub mod snapshot;
 mod view;
 

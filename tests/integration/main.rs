@@ -4,5 +4,6 @@ mod bench;
 mod demo;
 mod filter;
 mod harness;
+mod live;
 mod normalize;
 mod store;
