@@ -20,8 +20,8 @@ use std::sync::Arc;
 /// Records parsed (and prefetched) before any of them is decided.
 const BATCH: usize = 32;
 const NONE: u32 = u32::MAX;
-/// With live stops, output is written and flushed in groups of about this many bytes.
-const LIVE_WRITE: usize = 16 << 10;
+/// With live stops, output is written and flushed in groups of about this many bytes (a pipe buffer).
+const LIVE_WRITE: usize = 64 << 10;
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Chunks decided again because of demotions (tests check the path is exercised).
