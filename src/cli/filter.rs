@@ -108,6 +108,15 @@ pub struct Args {
     /// Worker threads (default: all cores).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// Do not watch the store's journal during the run: stops acknowledged after the
+    /// start are then not honoured until the next run.
+    #[arg(long)]
+    no_live: bool,
+    /// How often to look for new stops in the journal while running (milliseconds). A
+    /// stop acknowledged during the run is honoured within about this long (plus one
+    /// chunk's writing); records already written stay written.
+    #[arg(long, value_name = "MS", default_value_t = 100)]
+    live_interval: u64,
 }
 
 fn parse_now(s: &str) -> Result<i64, String> {
@@ -123,6 +132,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("reading the policy of store {}", args.store.display()))?
         .brand(&args.brand);
     opts.filter = opts.filter.with_policy(policy);
+    // Live stops: a watcher thread folds stops appended during the run (see store::live).
+    let _watcher = if args.no_live {
+        None
+    } else {
+        anyhow::ensure!(args.live_interval >= 1, "--live-interval must be at least 1 ms");
+        let interval = std::time::Duration::from_millis(args.live_interval);
+        let w = sendfilter::store::live::watch(&args.store, &args.brand, &source, interval)
+            .context("watching the store for new stops")?;
+        opts.live = Some(w.stops());
+        // Live runs cut a chunk at every short read; a 1 MiB pipe keeps those chunks as
+        // large as before when the input comes fast. A hint: errors only mean 64 KiB.
+        #[cfg(target_os = "linux")]
+        // SAFETY: fcntl on our own stdin descriptor; it fails harmlessly if not a pipe.
+        unsafe {
+            libc::fcntl(0, libc::F_SETPIPE_SZ, 1 << 20);
+        }
+        Some(w)
+    };
     run_with_source(&args, &opts, &source)
 }
 

@@ -52,6 +52,10 @@ pub(crate) fn cut_csv(buf: &[u8]) -> Option<usize> {
 /// gives results to `sink` in input order. `work` may reuse a recycled result; `sink`
 /// hands the result back for recycling.
 ///
+/// `eager`: cut a chunk as soon as a read comes back short (the input has nothing more
+/// for now) and the buffer holds a whole record, instead of waiting for `chunk_bytes`: a
+/// slow stream (a live campaign feed) is then decided as it arrives, not a megabyte later.
+///
 /// # Errors
 /// The first read error or sink error.
 #[allow(clippy::too_many_arguments)]
@@ -60,6 +64,7 @@ pub(crate) fn run<R, St, T, I, W, K>(
     prefix: Vec<u8>,
     threads: usize,
     chunk_bytes: usize,
+    eager: bool,
     cut: Cut,
     init: I,
     work: W,
@@ -96,7 +101,8 @@ where
                 carry.clear();
                 let mut target = chunk_bytes;
                 let at = loop {
-                    while filled < target && !eof {
+                    let mut short = false;
+                    while filled < target && !eof && !short {
                         // Grow in steps: a huge target must not mean a huge zero-fill.
                         let end = target.min(filled + (4 << 20));
                         if buf.len() < end {
@@ -104,7 +110,10 @@ where
                         }
                         match input.read(&mut buf[filled..end]) {
                             Ok(0) => eof = true,
-                            Ok(n) => filled += n,
+                            Ok(n) => {
+                                short = eager && filled + n < end;
+                                filled += n;
+                            }
                             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                             Err(e) => return Err(e),
                         }
@@ -114,6 +123,7 @@ where
                     }
                     match cut(&buf[..filled]) {
                         Some(at) => break at,
+                        None if short => {}
                         // No complete record yet (a long line or quoted field): read more,
                         // growing geometrically so rescans stay linear overall.
                         None => target = filled * 2,
@@ -197,6 +207,7 @@ mod tests {
             input[..2].to_vec(),
             3,
             100,
+            false,
             cut_lines,
             || (),
             |_, p, _: Option<Vec<u8>>| p.data.to_vec(),

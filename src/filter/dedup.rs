@@ -208,7 +208,9 @@ impl Guard<'_> {
     #[inline]
     pub(crate) fn prefetch(&self, key: u64) {
         let slot = &self.table.slots[self.table.home(key)];
-        prefetch(slot as *const Slot as *const u8);
+        let p = slot as *const Slot as *const u8;
+        prefetch(p);
+        prefetch(p.wrapping_add(64));
     }
 
     /// Records that the record with `order` has `key`.

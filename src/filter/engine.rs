@@ -13,15 +13,25 @@ use crate::phone::E164;
 use crate::report::{Counts, Report};
 use crate::sms::{Footer, Stamp};
 use crate::standing::StandingSource;
+use crate::store::live::{LiveStops, StopMap};
+use std::io;
+use std::sync::Arc;
 
 /// Records parsed (and prefetched) before any of them is decided.
 const BATCH: usize = 32;
 const NONE: u32 = u32::MAX;
+/// With live stops, output is written and flushed in groups of about this many bytes (a pipe buffer).
+const LIVE_WRITE: usize = 64 << 10;
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Chunks decided again because of demotions (tests check the path is exercised).
 #[cfg(test)]
 pub(crate) static REDECIDED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Chunks decided again because a live stop arrived (tests check the path is exercised).
+#[cfg(test)]
+pub(crate) static REDECIDED_LIVE: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(0);
 
 /// One chunk's results, recycled between chunks.
 #[derive(Default)]
@@ -37,6 +47,10 @@ pub(crate) struct ChunkOut {
     malformed: Vec<u32>,
     /// Decision receipts of the chunk (legal: `--receipts`).
     receipts: Vec<u8>,
+    /// With live stops: the live-set version the chunk was decided with, and per allowed
+    /// record its order and the end of its output (so the writer can stop mid-chunk).
+    live_version: u64,
+    allowed: Vec<(u64, usize)>,
 }
 
 impl ChunkOut {
@@ -48,6 +62,8 @@ impl ChunkOut {
         self.newlines = 0;
         self.malformed.clear();
         self.receipts.clear(); // legal: receipts
+        self.live_version = 0;
+        self.allowed.clear();
     }
 }
 
@@ -78,6 +94,7 @@ struct Ctx<'a, 's, S: StandingSource> {
     dedup: DedupTable,
     /// legal: `Some(line suffix)` when receipts are written (see `receipts.rs`).
     receipt_suffix: Option<Vec<u8>>,
+    live: Option<&'a LiveStops>,
 }
 
 /// One parsed record. Spans are relative to the record's start.
@@ -98,15 +115,22 @@ struct Rec {
     /// jsonl: the closing brace (`NONE` when the line is not an object); nonempty flag.
     close: u32,
     nonempty: bool,
+    /// Which of the worker's two field buffers holds this record's csv fields.
+    set: u8,
 }
 
 #[derive(Default)]
 struct Worker {
+    /// The batch being decided and the batch being parsed (see `process`).
     batch: Vec<Rec>,
-    fields: Vec<Field>,
+    next: Vec<Rec>,
+    /// csv fields of the records in `batch` and `next` (`Rec::set` says which).
+    fields: [Vec<Field>; 2],
     tmp: Vec<Field>,
     bytes: Vec<u8>,
     text: String,
+    /// The live stops this worker decides with (version, set), refreshed per chunk.
+    live: (u64, Arc<StopMap>),
 }
 
 /// A message as found in a record.
@@ -125,7 +149,8 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
 ) -> Result<(Counts, Vec<u64>), Error> {
     let Sinks { output, mut rejects, mut progress } = sinks;
     let mut head = Vec::new();
-    let mut more = read_some(&mut input, &mut head, 64 << 10)?;
+    let eager = opts.live.is_some();
+    let mut more = read_head(&mut input, &mut head, 64 << 10, eager)?;
     if head.starts_with(BOM) {
         head.drain(..BOM.len());
     }
@@ -142,7 +167,7 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
         Format::Csv => {
             while more && chunked::cut_csv(&head).is_none() {
                 let n = head.len().max(64 << 10);
-                more = read_some(&mut input, &mut head, n)?;
+                more = read_head(&mut input, &mut head, n, eager)?;
             }
             if head.is_empty() {
                 return Err(Error::Csv {
@@ -193,6 +218,7 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
             let src = filter.source();
             super::receipts::line_suffix(src.generation(), src.journal_seq())
         }),
+        live: opts.live.as_deref(),
     };
     output.write_all(&out_header)?;
     if let Some(r) = rejects.as_mut() {
@@ -218,6 +244,7 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
         head,
         opts.threads,
         opts.chunk_bytes,
+        opts.live.is_some(),
         cut,
         Worker::default,
         |w, piece, recycled| {
@@ -240,7 +267,39 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
                 let mut g = ctx.dedup.read();
                 process(&ctx, &mut verifier, &piece, &mut g, false, &mut out);
             }
-            output.write_all(&out.out)?;
+            match ctx.live {
+                None => output.write_all(&out.out)?,
+                Some(live) => {
+                    // Write in small flushed groups; before each, make sure no stop arrived
+                    // since the chunk was decided, else decide it again (exact: every
+                    // earlier chunk is done) and go on after the records already written.
+                    let mut written: Option<u64> = None;
+                    let mut i = 0;
+                    loop {
+                        if live.version() != out.live_version {
+                            #[cfg(test)]
+                            REDECIDED_LIVE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let mut g = ctx.dedup.read();
+                            process(&ctx, &mut verifier, &piece, &mut g, false, &mut out);
+                            i = out
+                                .allowed
+                                .partition_point(|&(o, _)| written.is_some_and(|w| o <= w));
+                        }
+                        if i >= out.allowed.len() {
+                            break;
+                        }
+                        let start = if i == 0 { 0 } else { out.allowed[i - 1].1 };
+                        let mut j = i + 1;
+                        while j < out.allowed.len() && out.allowed[j].1 - start <= LIVE_WRITE {
+                            j += 1;
+                        }
+                        output.write_all(&out.out[start..out.allowed[j - 1].1])?;
+                        output.flush()?;
+                        written = Some(out.allowed[j - 1].0);
+                        i = j;
+                    }
+                }
+            }
             if let Some(r) = rejects.as_mut() {
                 r.write_all(&out.rej)?;
             }
@@ -268,6 +327,41 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
         w.flush()?;
     }
     Ok((total, malformed))
+}
+
+/// [`read_some`], or with `eager` (a live run) as little as a short read gives, as long
+/// as there are enough bytes to see a BOM: a slow stream must not wait for 64 KiB.
+fn read_head<R: Read>(
+    input: &mut R,
+    buf: &mut Vec<u8>,
+    want: usize,
+    eager: bool,
+) -> io::Result<bool> {
+    if !eager {
+        return read_some(input, buf, want);
+    }
+    let start = buf.len();
+    loop {
+        let filled = buf.len();
+        buf.resize(start + want, 0);
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => {
+                buf.truncate(filled);
+                return Ok(false);
+            }
+            Ok(n) => {
+                buf.truncate(filled + n);
+                if buf.len() - start >= BOM.len() || buf.len() == start + want {
+                    return Ok(true);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(filled),
+            Err(e) => {
+                buf.truncate(filled);
+                return Err(e);
+            }
+        }
+    }
 }
 
 fn make_fill(footer: Option<&Footer>, m: &str) -> Fill {
@@ -320,60 +414,91 @@ fn process<S: StandingSource>(
     out: &mut ChunkOut,
 ) {
     out.clear();
+    if let Some(live) = ctx.live {
+        if live.version() != w.live.0 {
+            w.live = live.current();
+        }
+        out.live_version = w.live.0;
+    }
     let data = piece.data;
     let (mut pos, mut line, mut idx) = (0usize, 1u64, 0u64);
-    while pos < data.len() {
-        w.batch.clear();
-        w.fields.clear();
-        while w.batch.len() < BATCH && pos < data.len() {
-            let (range, next, nl) = match ctx.kind {
-                Kind::Csv { .. } => csv::next_record(data, pos),
-                _ => next_line(data, pos),
-            };
-            let rec_line = line;
-            line += nl;
-            pos = next;
-            let rec = &data[range.clone()];
-            let blank = match ctx.kind {
-                Kind::Jsonl => rec.trim_ascii().is_empty(),
-                _ => rec.is_empty(),
-            };
-            if blank {
-                out.counts.blank_lines += 1;
-                continue;
+    // Software pipelining: while the records of batch `cur` are decided one by one, the
+    // records of the next batch are parsed and their table slots prefetched, one parse per
+    // decision. Each lookup is then a batch's worth of work after its prefetch, and the
+    // prefetches are spread out instead of issued in bursts (a burst of 64 misses queues
+    // behind the core's few miss buffers and stalls it).
+    let mut cur = std::mem::take(&mut w.batch);
+    let mut nxt = std::mem::take(&mut w.next);
+    cur.clear();
+    let mut set = 0u8;
+    loop {
+        nxt.clear();
+        w.fields[usize::from(set ^ 1)].clear();
+        let mut i = 0;
+        loop {
+            let parsing = nxt.len() < BATCH && pos < data.len();
+            if !parsing && i >= cur.len() {
+                break;
             }
-            let mut r = Rec {
-                order: piece.index << 32 | idx,
-                line: rec_line as u32,
-                start: range.start as u32,
-                end: range.end as u32,
-                number: 0,
-                pre: Reason::Allowed,
-                a: 0,
-                b: 0,
-                c: NONE,
-                d: NONE,
-                close: NONE,
-                nonempty: false,
-            };
-            idx += 1;
-            parse(ctx, w, rec, &mut r);
-            if r.pre == Reason::Allowed {
-                // `number` is a valid E.164 here (set by parse).
-                if let Some(e) = E164::from_u64(r.number) {
-                    ctx.filter.prefetch(e);
-                }
-                if insert {
-                    g.prefetch(r.number);
+            if parsing {
+                let (range, next, nl) = match ctx.kind {
+                    Kind::Csv { .. } => csv::next_record(data, pos),
+                    _ => next_line(data, pos),
+                };
+                let rec_line = line;
+                line += nl;
+                pos = next;
+                let rec = &data[range.clone()];
+                let blank = match ctx.kind {
+                    Kind::Jsonl => rec.trim_ascii().is_empty(),
+                    _ => rec.is_empty(),
+                };
+                if blank {
+                    out.counts.blank_lines += 1;
+                } else {
+                    let mut r = Rec {
+                        order: piece.index << 32 | idx,
+                        line: rec_line as u32,
+                        start: range.start as u32,
+                        end: range.end as u32,
+                        number: 0,
+                        pre: Reason::Allowed,
+                        a: 0,
+                        b: 0,
+                        c: NONE,
+                        d: NONE,
+                        close: NONE,
+                        nonempty: false,
+                        set: set ^ 1,
+                    };
+                    idx += 1;
+                    parse(ctx, w, rec, &mut r);
+                    if r.pre == Reason::Allowed {
+                        // `number` is a valid E.164 here (set by parse).
+                        if let Some(e) = E164::from_u64(r.number) {
+                            ctx.filter.prefetch(e);
+                        }
+                        if insert {
+                            g.prefetch(r.number);
+                        }
+                    }
+                    nxt.push(r);
                 }
             }
-            w.batch.push(r);
+            if i < cur.len() {
+                let r = cur[i];
+                i += 1;
+                decide(ctx, w, data, &r, g, insert, out);
+            }
         }
-        for i in 0..w.batch.len() {
-            let r = w.batch[i];
-            decide(ctx, w, data, &r, g, insert, out);
+        if nxt.is_empty() {
+            break;
         }
+        std::mem::swap(&mut cur, &mut nxt);
+        set ^= 1;
     }
+    w.batch = cur;
+    w.next = nxt;
     out.newlines = line - 1;
 }
 
@@ -387,9 +512,10 @@ fn parse<S: StandingSource>(ctx: &Ctx<'_, '_, S>, w: &mut Worker, rec: &[u8], r:
                 r.pre = Reason::Malformed;
                 return;
             }
-            r.a = w.fields.len() as u32;
-            w.fields.extend_from_slice(&w.tmp);
-            r.b = w.fields.len() as u32;
+            let fields = &mut w.fields[usize::from(r.set)];
+            r.a = fields.len() as u32;
+            fields.extend_from_slice(&w.tmp);
+            r.b = fields.len() as u32;
             if let Some(m) = message
                 && std::str::from_utf8(w.tmp[m].value_into(rec, &mut w.bytes)).is_err()
             {
@@ -464,7 +590,7 @@ fn decide<S: StandingSource>(
             g.is_first(r.number, r.order)
         };
         reason = if first {
-            let d = ctx.filter.decide_basis(e); // legal: reason + basis
+            let d = decide_first(ctx, w, e); // legal: reason + basis
             basis = d.basis;
             d.reason
         } else {
@@ -514,6 +640,9 @@ fn decide<S: StandingSource>(
         // Allowed implies a valid number.
         if let Some(e) = e164 {
             render_allowed(ctx, w, rec, r, e, stamp, &mut out.out);
+            if ctx.live.is_some() {
+                out.allowed.push((r.order, out.out.len()));
+            }
         }
     } else {
         if reason == Reason::Malformed
@@ -525,6 +654,26 @@ fn decide<S: StandingSource>(
             render_reject(ctx.kind, rec, r, reason, &mut out.rej);
         }
     }
+}
+
+/// Rules 4–8 for a first occurrence, with the live stops folded in.
+#[inline]
+fn decide_first<S: StandingSource>(
+    ctx: &Ctx<'_, '_, S>,
+    w: &Worker,
+    e: E164,
+) -> crate::decision::Decision {
+    let d = ctx.filter.decide_basis(e);
+    if d.reason != Reason::Stopped
+        && !w.live.1.is_empty()
+        && let Some(&t) = w.live.1.get(&e.as_u64())
+    {
+        let f = ctx.filter;
+        let mut st = f.source.standing(&f.scope, e);
+        st.stopped_at = st.stopped_at.max(Some(t));
+        return crate::decision::decide_full(&f.rules, &st, || f.source.relationship(&f.scope, e));
+    }
+    d
 }
 
 /// The record's message (readability was checked by `parse`).
@@ -539,7 +688,7 @@ fn message<'w, S: StandingSource>(
         Kind::Lines => fill_or_absent,
         Kind::Csv { message: None, .. } => fill_or_absent,
         Kind::Csv { message: Some(m), .. } => {
-            let f = w.fields[r.a as usize + m];
+            let f = w.fields[usize::from(r.set)][r.a as usize + m];
             let v = f.value_into(rec, &mut w.bytes);
             if v.is_empty() {
                 return fill_or_absent;
@@ -597,7 +746,7 @@ fn render_allowed<S: StandingSource>(
     match ctx.kind {
         Kind::Lines => push_number(out, rec, e),
         Kind::Csv { number, message, .. } => {
-            let fields = &w.fields[r.a as usize..r.b as usize];
+            let fields = &w.fields[usize::from(r.set)][r.a as usize..r.b as usize];
             for (i, f) in fields.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
@@ -742,4 +891,78 @@ fn render_reject(kind: Kind, rec: &[u8], r: &Rec, reason: Reason, out: &mut Vec<
         }
     }
     out.push(b'\n');
+}
+
+#[cfg(test)]
+mod live_tests {
+    use std::sync::Arc;
+
+    use super::REDECIDED_LIVE;
+    use crate::filter::{FilterOptions, RunOptions, Sinks, run_with};
+    use crate::standing::ConsentState;
+    use crate::store::live::LiveStops;
+    use crate::{E164, MemorySource, Reason};
+
+    fn source(numbers: &[u64]) -> MemorySource {
+        let mut s = MemorySource::default();
+        let c = ConsentState { granted_at: 1, confirmed_at: None, expires_at: None, event_seq: 1 };
+        for &n in numbers {
+            s.consents.insert((E164::from_u64(n).unwrap(), "ACME".into(), "offers".into()), c);
+        }
+        s
+    }
+
+    #[test]
+    fn a_live_stop_is_folded_into_decisions() {
+        let nums = [4790000001, 4790000002, 4790000003];
+        let src = source(&nums);
+        let live = Arc::new(LiveStops::new());
+        live.fold(&[(4790000002, 50)]);
+        let mut opts = RunOptions::new("ACME", "offers", FilterOptions::at(100));
+        opts.live = Some(live);
+        let input = "+4790000001\n+4790000002\n+4790000003\n+4790000002\n";
+        let (mut out, mut rej) = (Vec::new(), Vec::new());
+        let sinks = Sinks { output: &mut out, rejects: Some(&mut rej), progress: None };
+        let report = run_with(&src, &opts, input.as_bytes(), sinks).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "+4790000001\n+4790000003\n");
+        assert_eq!(
+            String::from_utf8(rej).unwrap(),
+            "+4790000002\tSTOPPED\n+4790000002\tDUPLICATE\n"
+        );
+        assert_eq!(report.counts.reasons[Reason::Stopped.index()], 1);
+    }
+
+    /// Stops arriving while chunks are in flight: after each chunk is written, the next
+    /// record's number is stopped. Workers have usually decided that record already; the
+    /// writer must see the new version and decide its chunk again.
+    #[test]
+    fn records_decided_before_a_stop_are_decided_again_before_writing() {
+        let nums: Vec<u64> = (0..20_000).map(|i| 4790000000 + i).collect();
+        let src = source(&nums);
+        let live = Arc::new(LiveStops::new());
+        let mut opts = RunOptions::new("ACME", "offers", FilterOptions::at(100));
+        (opts.threads, opts.chunk_bytes) = (3, 64);
+        opts.live = Some(Arc::clone(&live));
+        let input: String = nums.iter().map(|n| format!("+{n}\n")).collect();
+        let mut stopped = Vec::new();
+        let mut progress = |written: u64| {
+            if let Some(&n) = nums.get(written as usize) {
+                live.fold(&[(n, 50)]);
+                stopped.push(n);
+            }
+        };
+        let mut out = Vec::new();
+        let sinks = Sinks { output: &mut out, rejects: None, progress: Some(&mut progress) };
+        let report = run_with(&src, &opts, input.as_bytes(), sinks).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        let emitted: std::collections::HashSet<u64> =
+            out.lines().map(|l| l[1..].parse().unwrap()).collect();
+        assert!(stopped.len() > 100, "many chunks");
+        assert!(REDECIDED_LIVE.load(std::sync::atomic::Ordering::Relaxed) > 0, "path exercised");
+        for n in &stopped {
+            assert!(!emitted.contains(n), "a number stopped before it was written went out");
+        }
+        assert_eq!(report.counts.reasons[Reason::Stopped.index()], stopped.len() as u64);
+        assert_eq!(emitted.len() + stopped.len(), nums.len());
+    }
 }

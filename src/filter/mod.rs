@@ -313,6 +313,10 @@ pub struct RunOptions {
     pub chunk_bytes: usize,
     /// About how many records to expect (sizes the duplicate table; it grows if needed).
     pub expected_records: usize,
+    /// Stops arriving during the run (from [`crate::store::live::watch`]): folded into
+    /// every decision, and records decided before a stop arrived are decided again before
+    /// they are written. `None`: the run sees only its source.
+    pub live: Option<std::sync::Arc<crate::store::live::LiveStops>>,
 }
 
 impl RunOptions {
@@ -331,6 +335,7 @@ impl RunOptions {
             threads: crate::pipeline::default_threads(),
             chunk_bytes: 1 << 20,
             expected_records: 1 << 16,
+            live: None,
         }
     }
 

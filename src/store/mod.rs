@@ -64,6 +64,7 @@ pub mod event;
 pub mod expiring;
 pub mod import;
 pub mod journal;
+pub mod live;
 pub mod policy;
 pub mod snapshot;
 pub mod suppress;

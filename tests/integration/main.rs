@@ -6,6 +6,7 @@ mod filter;
 mod harness;
 mod inbound;
 mod legal;
+mod live;
 mod normalize;
 mod rights;
 mod store;

@@ -1,0 +1,340 @@
+//! Live stops: a running filter folds STOPs appended to the journal after it opened its
+//! view, so an acknowledged opt-out is honoured without a restart.
+//!
+//! [`watch`] starts a thread that polls the journal file every `interval`. It remembers
+//! the file's identity (device, inode), the offset just past the last committed record it
+//! read and that record's sequence number; on growth it reads only the new bytes and
+//! decodes them with the journal's own reader ([`journal::scan`], behind a synthesised
+//! header continuing at the last sequence), so torn tails and uncommitted batches are
+//! handled exactly as everywhere else. A compaction rotates the journal (new inode, new
+//! `base_seq`): the new file is read from the start, and events it no longer holds (folded
+//! into the new snapshot since the last poll) are taken from that snapshot's evidence.
+//!
+//! The stops that apply to the run's brand (the brand itself or `*`) go into a
+//! [`LiveStops`] set. Deciding threads read it through [`LiveStops::current`]: one atomic
+//! load while nothing arrived (the common case), then an `Arc` of an immutable map they
+//! cache until the [`LiveStops::version`] changes. The version lets the ordered writer
+//! find records decided before a stop arrived and decide them again.
+//!
+//! ```
+//! use std::time::Duration;
+//! use sendfilter::{E164, Store};
+//! let dir = tempfile::tempdir()?;
+//! let mut store = Store::open(dir.path())?;
+//! let view = sendfilter::store::open_view(dir.path())?;
+//! let watcher = sendfilter::store::live::watch(dir.path(), "ACME", &view, Duration::from_millis(10))?;
+//! let n = E164::from_u64(4791234567).unwrap();
+//! store.append_stop(n, "*", 1_700_000_000)?;
+//! let stops = watcher.stops();
+//! let t = std::time::Instant::now();
+//! while stops.version() == 0 && t.elapsed() < Duration::from_secs(5) {
+//!     std::thread::sleep(Duration::from_millis(5));
+//! }
+//! assert_eq!(stops.current().1.get(&n.as_u64()), Some(&1_700_000_000));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::standing::{StandingSource, Timestamp};
+use crate::store::error::{StoreError, io};
+use crate::store::event::{EVERY_BRAND, EventRef};
+use crate::store::journal;
+use crate::store::snapshot::format::KIND_STOP;
+use crate::store::{JOURNAL, SNAPSHOT, StoreView, map_snapshot};
+
+/// Newest live stop per number (E.164 digits → `stopped_at`).
+pub type StopMap = HashMap<u64, Timestamp>;
+
+/// The stops that arrived while a run was going, shared between the watcher and the
+/// deciding threads.
+#[derive(Debug, Default)]
+pub struct LiveStops {
+    /// 0 while empty; raised once per fold that changed the set.
+    version: AtomicU64,
+    map: Mutex<(u64, Arc<StopMap>)>,
+}
+
+impl LiveStops {
+    /// An empty set.
+    pub fn new() -> LiveStops {
+        LiveStops::default()
+    }
+
+    /// The current version: 0 while no stop arrived. A reader that saw version `v` and then
+    /// reads a different one knows the set changed in between.
+    #[inline]
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    /// The current set with its version (the map is immutable: cache it until
+    /// [`LiveStops::version`] moves).
+    pub fn current(&self) -> (u64, Arc<StopMap>) {
+        let g = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        (g.0, Arc::clone(&g.1))
+    }
+
+    /// Folds `stops` (number, stopped_at) in; returns true when the set changed.
+    pub fn fold(&self, stops: &[(u64, Timestamp)]) -> bool {
+        if stops.is_empty() {
+            return false;
+        }
+        let mut g = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = (*g.1).clone();
+        let mut changed = false;
+        for &(n, t) in stops {
+            let e = next.entry(n).or_insert(i64::MIN);
+            if t > *e {
+                *e = t;
+                changed = true;
+            }
+        }
+        if changed {
+            let v = g.0 + 1;
+            *g = (v, Arc::new(next));
+            self.version.store(v, Ordering::Release);
+        }
+        changed
+    }
+}
+
+/// A running journal watcher; stops its thread when dropped.
+#[derive(Debug)]
+pub struct Watcher {
+    stops: Arc<LiveStops>,
+    quit: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Watcher {
+    /// The live set this watcher fills.
+    pub fn stops(&self) -> Arc<LiveStops> {
+        Arc::clone(&self.stops)
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.quit.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts watching the journal of the store in `dir` for stops of `brand` (or `*`)
+/// appended after `view` was opened, polling every `interval`.
+///
+/// A poll that fails (a file replaced half-way, a read error) is retried at the next
+/// poll; the watcher never stops the run. (Corruption is reported by the store's writer
+/// and by the next run's open.)
+///
+/// # Errors
+/// I/O errors starting the thread.
+pub fn watch(
+    dir: &Path,
+    brand: &str,
+    view: &StoreView,
+    interval: Duration,
+) -> Result<Watcher, StoreError> {
+    let stops = Arc::new(LiveStops::new());
+    let quit = Arc::new(AtomicBool::new(false));
+    let mut tail = Tail::new(dir, brand, view.journal_seq());
+    let (s, q) = (Arc::clone(&stops), Arc::clone(&quit));
+    let thread = std::thread::Builder::new()
+        .name("sendfilter-live".into())
+        .spawn(move || {
+            while !q.load(Ordering::Acquire) {
+                if let Ok(found) = tail.poll() {
+                    s.fold(&found);
+                }
+                std::thread::park_timeout(interval);
+            }
+        })
+        .map_err(io("starting the journal watcher for", dir))?;
+    Ok(Watcher { stops, quit, thread: Some(thread) })
+}
+
+/// Where the watcher is in the journal.
+struct Tail {
+    journal: PathBuf,
+    snapshot: PathBuf,
+    brand: String,
+    /// Sequence of the last event seen (folded in the view or read since).
+    seq: u64,
+    /// (device, inode) of the journal file read last, and the offset after its last
+    /// committed record; `None` until the first read.
+    at: Option<((u64, u64), u64)>,
+}
+
+impl Tail {
+    fn new(dir: &Path, brand: &str, seq: u64) -> Tail {
+        Tail {
+            journal: dir.join(JOURNAL),
+            snapshot: dir.join(SNAPSHOT),
+            brand: brand.to_string(),
+            seq,
+            at: None,
+        }
+    }
+
+    fn applies(&self, brand: &str) -> bool {
+        brand == self.brand || brand == EVERY_BRAND
+    }
+
+    /// Reads what was appended since the last poll; returns the stops that apply.
+    fn poll(&mut self) -> Result<Vec<(u64, Timestamp)>, StoreError> {
+        let path = self.journal.clone();
+        let mut file = match File::open(&path) {
+            Ok(f) => f,
+            // Between a compaction's rename steps, or no journal yet: try again later.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io("opening", &path)(e)),
+        };
+        let meta = file.metadata().map_err(io("reading metadata of", &path))?;
+        let id = (meta.dev(), meta.ino());
+        let mut found = Vec::new();
+        match self.at {
+            Some((known, end)) if known == id => {
+                if meta.len() <= end {
+                    return Ok(found);
+                }
+                // Only the new bytes, behind a header continuing at our sequence.
+                let mut data = journal::header(self.seq).to_vec();
+                file.seek(SeekFrom::Start(end)).map_err(io("seeking in", &path))?;
+                file.read_to_end(&mut data).map_err(io("reading", &path))?;
+                let mut seq = self.seq;
+                let scan = journal::scan(&path, &data, |s, ev| {
+                    seq = s;
+                    self.collect(ev, &mut found);
+                    Ok(())
+                })?;
+                self.seq = seq;
+                self.at = Some((id, end + scan.end - journal::HEADER_LEN as u64));
+            }
+            _ => {
+                // First read, or a rotated journal: read it whole.
+                let mut data = Vec::with_capacity(meta.len() as usize);
+                file.read_to_end(&mut data).map_err(io("reading", &path))?;
+                let from = self.seq;
+                let mut seq = from;
+                let scan = journal::scan(&path, &data, |s, ev| {
+                    if s > from {
+                        seq = s;
+                        self.collect(ev, &mut found);
+                    }
+                    Ok(())
+                })?;
+                if scan.base_seq > from {
+                    // A compaction folded events we never saw into a newer snapshot.
+                    self.stops_in_snapshot(from, scan.base_seq, &mut found)?;
+                }
+                self.seq = seq.max(scan.base_seq);
+                self.at = Some((id, scan.end));
+            }
+        }
+        Ok(found)
+    }
+
+    fn collect(&self, ev: EventRef<'_>, found: &mut Vec<(u64, Timestamp)>) {
+        if let EventRef::Stop { number, brand, stopped_at } = ev
+            && self.applies(brand)
+        {
+            found.push((number.as_u64(), stopped_at));
+        }
+    }
+
+    /// Stops with sequence in (`from`, `to`] from the current snapshot's evidence.
+    fn stops_in_snapshot(
+        &self,
+        from: u64,
+        to: u64,
+        found: &mut Vec<(u64, Timestamp)>,
+    ) -> Result<(), StoreError> {
+        // SAFETY: snapshots are published by rename and never modified in place.
+        let snap = unsafe { map_snapshot(&self.snapshot) }?;
+        for r in snap.all_evidence()? {
+            if r.kind == KIND_STOP
+                && r.seq > from
+                && r.seq <= to
+                && self.applies(snap.string(r.text[0]))
+            {
+                found.push((r.number, i64::from(r.t0)));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::phone::E164;
+    use crate::store::Store;
+
+    fn n(x: u64) -> E164 {
+        E164::from_u64(x).unwrap()
+    }
+
+    fn got(t: &mut Tail) -> Vec<(u64, Timestamp)> {
+        let mut v = t.poll().unwrap();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn folds_new_stops_of_the_brand_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        store.append_stop(n(4790000001), "ACME", 100).unwrap();
+        let view = crate::store::open_view(dir.path()).unwrap();
+        let mut t = Tail::new(dir.path(), "ACME", view.journal_seq());
+        assert_eq!(got(&mut t), vec![], "events in the view are not live");
+        store.append_stop(n(4790000002), "ACME", 200).unwrap();
+        store.append_stop(n(4790000003), "OTHER", 300).unwrap();
+        store.append_stop(n(4790000004), "*", 400).unwrap();
+        assert_eq!(got(&mut t), vec![(4790000002, 200), (4790000004, 400)]);
+        assert_eq!(got(&mut t), vec![], "nothing new");
+        store.append_stop(n(4790000005), "ACME", 500).unwrap();
+        assert_eq!(got(&mut t), vec![(4790000005, 500)], "only the new bytes");
+    }
+
+    #[test]
+    fn follows_a_compaction_without_losing_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let view = crate::store::open_view(dir.path()).unwrap();
+        let mut t = Tail::new(dir.path(), "ACME", view.journal_seq());
+        store.append_stop(n(4790000001), "ACME", 100).unwrap();
+        assert_eq!(got(&mut t), vec![(4790000001, 100)]);
+        // Appended and compacted between two polls: only the snapshot has it.
+        store.append_stop(n(4790000002), "*", 200).unwrap();
+        store.compact().unwrap();
+        store.append_stop(n(4790000003), "ACME", 300).unwrap();
+        assert_eq!(got(&mut t), vec![(4790000002, 200), (4790000003, 300)]);
+        store.append_stop(n(4790000004), "ACME", 400).unwrap();
+        assert_eq!(got(&mut t), vec![(4790000004, 400)]);
+    }
+
+    #[test]
+    fn versions_move_only_on_change() {
+        let s = LiveStops::new();
+        assert_eq!(s.version(), 0);
+        assert!(s.fold(&[(1, 10)]));
+        assert_eq!(s.version(), 1);
+        assert!(!s.fold(&[(1, 5)]), "an older stop changes nothing");
+        assert!(s.fold(&[(1, 20), (2, 1)]));
+        let (v, m) = s.current();
+        assert_eq!((v, m.get(&1), m.get(&2)), (2, Some(&20), Some(&1)));
+    }
+}
