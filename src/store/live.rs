@@ -48,7 +48,7 @@ use crate::standing::{StandingSource, Timestamp};
 use crate::store::error::{StoreError, io};
 use crate::store::event::{EVERY_BRAND, EventRef};
 use crate::store::journal;
-use crate::store::snapshot::format::KIND_STOP;
+use crate::store::snapshot::format::{KIND_MOVE, KIND_STOP};
 use crate::store::{JOURNAL, SNAPSHOT, StoreView, map_snapshot};
 
 /// Newest live stop per number (E.164 digits → `stopped_at`).
@@ -247,10 +247,13 @@ impl Tail {
     }
 
     fn collect(&self, ev: EventRef<'_>, found: &mut Vec<(u64, Timestamp)>) {
-        if let EventRef::Stop { number, brand, stopped_at } = ev
-            && self.applies(brand)
-        {
-            found.push((number.as_u64(), stopped_at));
+        match ev {
+            EventRef::Stop { number, brand, stopped_at } if self.applies(brand) => {
+                found.push((number.as_u64(), stopped_at));
+            }
+            // A number that moved away is stopped for every brand (it may be reassigned).
+            EventRef::Move { from, moved_at, .. } => found.push((from.as_u64(), moved_at)),
+            _ => {}
         }
     }
 
@@ -264,11 +267,10 @@ impl Tail {
         // SAFETY: snapshots are published by rename and never modified in place.
         let snap = unsafe { map_snapshot(&self.snapshot) }?;
         for r in snap.all_evidence()? {
-            if r.kind == KIND_STOP
-                && r.seq > from
-                && r.seq <= to
-                && self.applies(snap.string(r.text[0]))
-            {
+            let stop = (r.kind == KIND_STOP && self.applies(snap.string(r.text[0])))
+                // A move's record under its old number (see `format::KIND_MOVE`).
+                || (r.kind == KIND_MOVE && r.expires == 0);
+            if stop && r.seq > from && r.seq <= to {
                 found.push((r.number, i64::from(r.t0)));
             }
         }
@@ -307,6 +309,21 @@ mod tests {
         assert_eq!(got(&mut t), vec![], "nothing new");
         store.append_stop(n(4790000005), "ACME", 500).unwrap();
         assert_eq!(got(&mut t), vec![(4790000005, 500)], "only the new bytes");
+    }
+
+    #[test]
+    fn a_number_moved_away_is_stopped_live_in_the_tail_and_after_a_compaction() {
+        use crate::store::{Event, Move};
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let view = crate::store::open_view(dir.path()).unwrap();
+        let mut t = Tail::new(dir.path(), "ACME", view.journal_seq());
+        let mv = |from, to, at| Event::Move(Move { from: n(from), to: n(to), moved_at: at });
+        store.append(&mv(4790000001, 4790000002, 100)).unwrap();
+        assert_eq!(got(&mut t), vec![(4790000001, 100)], "the old number only");
+        store.append(&mv(4790000003, 4790000004, 200)).unwrap();
+        store.compact().unwrap();
+        assert_eq!(got(&mut t), vec![(4790000003, 200)]);
     }
 
     #[test]
