@@ -32,8 +32,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Normalise phone numbers (one per line on stdin) to E.164.
-    /// Filter the bundled example campaign against the bundled example store.
+    // Demo and Normalize: their help comes from the Args docs.
     Demo(demo::Args),
     Normalize(normalize::Args),
     /// Measure import, compaction and every filter format on synthetic data (ops harness).
