@@ -210,7 +210,14 @@ fn run_with_source<S: StandingSource>(
         Some(p) => Some(std::io::BufWriter::with_capacity(1 << 16, create_private(p)?)),
         None => None,
     };
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let pipe = opts.live.is_some() && stdout_is_pipe();
+    if pipe {
+        // What waits in the pipe cannot be recalled when a stop arrives: keep it short.
+        // SAFETY: fcntl on our own stdout pipe; failure only leaves the default size.
+        unsafe { libc::fcntl(1, libc::F_SETPIPE_SZ, LIVE_PIPE) };
+    }
+    let stdout = LiveStdout { inner: std::io::stdout().lock(), pipe, slow: false };
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout);
     let started = Instant::now();
     let mut last = started;
     let tty = std::io::stderr().is_terminal();
@@ -239,6 +246,62 @@ fn run_with_source<S: StandingSource>(
     }
     eprintln!("sendfilter filter: {}", report.summary());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Stdout for a live run. The filter checks for new stops before each flushed group, but
+/// what already sits in the pipe was decided before any stop that arrives meanwhile. With a
+/// consumer that keeps up, the pipe is used as usual (a full pipe just blocks). Once a write
+/// blocks for long (a slow consumer), `flush` also waits until the reader has taken all but
+/// a page, so little is queued ahead of a stop; a quick drain ends that mode.
+struct LiveStdout<W> {
+    inner: W,
+    pipe: bool,
+    slow: bool,
+}
+
+/// Stdout pipe size in a live run (the kernel's default is 64 KiB).
+const LIVE_PIPE: libc::c_int = 16 << 10;
+
+/// A write or drain this long means a slow consumer.
+const SLOW: std::time::Duration = std::time::Duration::from_millis(20);
+
+impl<W: Write> Write for LiveStdout<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let t = Instant::now();
+        let n = self.inner.write(buf)?;
+        if self.pipe && t.elapsed() > SLOW {
+            self.slow = true;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()?;
+        if !self.pipe || !self.slow {
+            return Ok(());
+        }
+        let t = Instant::now();
+        let mut pause = std::time::Duration::from_micros(50);
+        loop {
+            let mut pending: libc::c_int = 0;
+            // SAFETY: FIONREAD on our own stdout descriptor, writing one c_int.
+            let r = unsafe { libc::ioctl(1, libc::FIONREAD, &mut pending) };
+            if r != 0 || pending <= 4096 {
+                break;
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(std::time::Duration::from_millis(2));
+        }
+        self.slow = t.elapsed() > std::time::Duration::from_millis(1);
+        Ok(())
+    }
+}
+
+/// True when stdout is a pipe (FIFO).
+fn stdout_is_pipe() -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    let fd = std::os::fd::AsFd::as_fd(&std::io::stdout()).try_clone_to_owned().ok();
+    fd.map(File::from).and_then(|f| f.metadata().ok()).is_some_and(|m| m.file_type().is_fifo())
 }
 
 /// Sizes the duplicate table from stdin's length when it is a file (it grows otherwise).
