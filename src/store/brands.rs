@@ -27,7 +27,6 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -257,18 +256,12 @@ impl Registry {
     /// # Errors
     /// I/O errors; the old file then stays.
     pub fn save(&self, store: &Store) -> Result<(), BrandError> {
-        let path = store.dir().join(FILE);
-        let tmp = store.dir().join("brands.tmp");
         let json = serde_json::to_string(self)
             .map_err(|e| BrandError::Invalid(format!("cannot encode registry ({e})")))?;
         let body = format!("{MAGIC_LINE}\n{json}\n");
         let sum = xxhash_rust::xxh3::xxh3_64(body.as_bytes());
-        let mut f = journal::create_private(&tmp)?;
-        f.write_all(format!("{body}check {sum:016x}\n").as_bytes()).map_err(io("writing", &tmp))?;
-        f.sync_all().map_err(io("fsync of", &tmp))?;
-        drop(f);
-        std::fs::rename(&tmp, &path).map_err(io("renaming", &tmp))?;
-        journal::sync_dir(&path)?;
+        let text = format!("{body}check {sum:016x}\n");
+        journal::replace_file(&store.dir().join(FILE), text.as_bytes())?;
         Ok(())
     }
 

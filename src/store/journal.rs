@@ -284,6 +284,22 @@ pub(crate) fn sync_dir(path: &Path) -> Result<(), StoreError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(io("fsync of directory", dir))
 }
 
+/// Replaces the small file `path` with `bytes` atomically and durably: writes
+/// `<path>.tmp` (mode 0600), fsyncs it, renames it over `path` and fsyncs the directory.
+/// A crash leaves either the old or the new file (and maybe a stale `.tmp`, never read).
+/// The caller holds the store's lock.
+pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut f = create_private(&tmp)?;
+    f.write_all(bytes).map_err(io("writing", &tmp))?;
+    f.sync_all().map_err(io("fsync of", &tmp))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(io("renaming", &tmp))?;
+    sync_dir(path)
+}
+
 /// The open journal, positioned at its end, for appends.
 #[derive(Debug)]
 pub struct Journal {

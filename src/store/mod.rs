@@ -291,17 +291,18 @@ impl Store {
             read_config(&config)?
         } else {
             let region = opts.region.unwrap_or(Region::NO);
-            let tmp = dir.join("config.tmp");
-            let mut f = journal::create_private(&tmp)?;
-            use std::io::Write;
-            f.write_all(config_text(region).as_bytes()).map_err(io("writing", &tmp))?;
-            f.sync_all().map_err(io("fsync of", &tmp))?;
-            std::fs::rename(&tmp, &config).map_err(io("renaming", &tmp))?;
-            journal::sync_dir(&config)?;
+            journal::replace_file(&config, config_text(region).as_bytes())?;
             region
         };
         // Leftovers of an interrupted compaction or rotation are never used.
-        for tmp in ["snapshot.tmp", "journal.tmp", "config.tmp", "policy.tmp"] {
+        for tmp in [
+            "snapshot.tmp",
+            "journal.tmp",
+            "config.tmp",
+            "policy.tmp",
+            "brands.tmp",
+            "suppress.key.tmp",
+        ] {
             let _ = std::fs::remove_file(dir.join(tmp));
         }
         let snap_path = dir.join(SNAPSHOT);

@@ -17,7 +17,6 @@
 //! to `policy.tmp`, fsync, rename, directory fsync, under the store's lock (a [`Store`]).
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -120,13 +119,7 @@ pub fn write(store: &Store, policy: &Policy) -> Result<(), StoreError> {
     let text = policy.to_text();
     // Validate what we write by the reader's rules.
     Policy::from_text(&text, &path)?;
-    let tmp = dir.join("policy.tmp");
-    let mut f = journal::create_private(&tmp)?;
-    f.write_all(text.as_bytes()).map_err(io("writing", &tmp))?;
-    f.sync_all().map_err(io("fsync of", &tmp))?;
-    drop(f);
-    std::fs::rename(&tmp, &path).map_err(io("renaming", &tmp))?;
-    journal::sync_dir(&path)
+    journal::replace_file(&path, text.as_bytes())
 }
 
 #[cfg(test)]
