@@ -59,6 +59,8 @@ pub(crate) struct ChunkOut {
     /// With live stops: the live-set version the chunk was decided with, and per allowed
     /// record its order and the end of its output (so the writer can stop mid-chunk).
     live_version: u64,
+    /// The live-stop set of `live_version`.
+    live_map: Arc<StopMap>,
     allowed: Vec<(u64, usize)>,
 }
 
@@ -140,6 +142,11 @@ struct Worker {
     text: String,
     /// The live stops this worker decides with (version, set), refreshed per chunk.
     live: (u64, Arc<StopMap>),
+    /// When a chunk is decided again after some of it was written: per written prefix
+    /// (last order written, set it was decided with), oldest first. Those records keep
+    /// the decision they were written with, so counts, rejects and receipts say what was
+    /// actually sent.
+    written: Vec<(u64, Arc<StopMap>)>,
 }
 
 /// A message as found in a record.
@@ -285,10 +292,14 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
                     // earlier chunk is done) and go on after the records already written.
                     let mut written: Option<u64> = None;
                     let mut i = 0;
+                    verifier.written.clear();
                     loop {
                         if live.version() != out.live_version {
                             #[cfg(test)]
                             REDECIDED_LIVE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            if let Some(last) = written {
+                                verifier.written.push((last, Arc::clone(&out.live_map)));
+                            }
                             let mut g = ctx.dedup.read();
                             process(&ctx, &mut verifier, &piece, &mut g, false, &mut out);
                             i = out
@@ -315,6 +326,7 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
                         written = Some(out.allowed[j - 1].0);
                         i = j;
                     }
+                    verifier.written.clear();
                 }
             }
             if let Some(r) = rejects.as_mut() {
@@ -436,6 +448,7 @@ fn process<S: StandingSource>(
             w.live = live.current();
         }
         out.live_version = w.live.0;
+        out.live_map = Arc::clone(&w.live.1);
     }
     let data = piece.data;
     let (mut pos, mut line, mut idx) = (0usize, 1u64, 0u64);
@@ -607,7 +620,7 @@ fn decide<S: StandingSource>(
             g.is_first(r.number, r.order)
         };
         reason = if first {
-            let d = decide_first(ctx, w, e); // legal: reason + basis
+            let d = decide_first(ctx, w, e, r.order); // legal: reason + basis
             basis = d.basis;
             d.reason
         } else {
@@ -679,11 +692,14 @@ fn decide_first<S: StandingSource>(
     ctx: &Ctx<'_, '_, S>,
     w: &Worker,
     e: E164,
+    order: u64,
 ) -> crate::decision::Decision {
     let d = ctx.filter.decide_basis(e);
+    // Records already written keep the set they were decided (and written) with.
+    let live = w.written.iter().find(|(last, _)| order <= *last).map_or(&w.live.1, |(_, m)| m);
     if d.reason != Reason::Stopped
-        && !w.live.1.is_empty()
-        && let Some(&t) = w.live.1.get(&e.as_u64())
+        && !live.is_empty()
+        && let Some(&t) = live.get(&e.as_u64())
     {
         let f = ctx.filter;
         let mut st = f.source.standing(&f.scope, e);
@@ -981,5 +997,65 @@ mod live_tests {
         }
         assert_eq!(report.counts.reasons[Reason::Stopped.index()], stopped.len() as u64);
         assert_eq!(emitted.len() + stopped.len(), nums.len());
+    }
+
+    /// Writes to a Vec; on the first write, stops the first number written (already out)
+    /// and one later in the same chunk (not yet out).
+    struct StopOnFirstWrite<'a> {
+        out: Vec<u8>,
+        live: &'a LiveStops,
+        later: u64,
+    }
+
+    impl std::io::Write for StopOnFirstWrite<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.out.is_empty() && !buf.is_empty() {
+                let first: u64 = std::str::from_utf8(&buf[1..11]).unwrap().parse().unwrap();
+                self.live.fold(&[(first, 50), (self.later, 50)]);
+            }
+            self.out.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A stop arriving while a chunk is half written: what was already written stays
+    /// counted (and rejected nowhere) as allowed — counts, rejects and receipts say what
+    /// was sent — and the rest of the chunk honours the stop.
+    #[test]
+    fn records_written_before_a_mid_chunk_stop_keep_their_decision() {
+        let nums: Vec<u64> = (0..5_000).map(|i| 4790000000 + i).collect();
+        let src = source(&nums);
+        let live = Arc::new(LiveStops::new());
+        let mut opts = RunOptions::new("ACME", "offers", FilterOptions::at(100));
+        (opts.threads, opts.chunk_bytes) = (1, 1 << 20);
+        opts.live = Some(Arc::clone(&live));
+        let input: String = nums.iter().map(|n| format!("+{n}\n")).collect();
+        let later = nums[4_000];
+        let mut w = StopOnFirstWrite { out: Vec::new(), live: &live, later };
+        let (mut rej, mut receipts) = (Vec::new(), Vec::new());
+        let sinks = Sinks { output: &mut w, rejects: Some(&mut rej), progress: None };
+        let report = crate::filter::run_with_receipts(
+            &src,
+            &opts,
+            input.as_bytes(),
+            sinks,
+            Some(&mut receipts),
+        )
+        .unwrap();
+        let out = String::from_utf8(w.out).unwrap();
+        assert!(out.starts_with("+4790000000\n"), "the first number went out before the stop");
+        assert!(!out.contains(&format!("+{later}\n")), "the later one did not");
+        assert_eq!(String::from_utf8(rej).unwrap(), format!("+{later}\tSTOPPED\n"));
+        assert_eq!(report.counts.reasons[Reason::Stopped.index()], 1);
+        assert_eq!(report.counts.allowed(), nums.len() as u64 - 1);
+        let stopped_receipts = String::from_utf8(receipts)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with('#') && l.contains("STOPPED"))
+            .count();
+        assert_eq!(stopped_receipts, 1);
     }
 }
