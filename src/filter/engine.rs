@@ -294,6 +294,11 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
                     let mut i = 0;
                     verifier.written.clear();
                     loop {
+                        if let Some(why) = live.failure() {
+                            // Fail closed: stops may be arriving unseen.
+                            let msg = format!("live stop watching failed, run stopped: {why}");
+                            return Err(std::io::Error::other(msg));
+                        }
                         if live.version() != out.live_version {
                             #[cfg(test)]
                             REDECIDED_LIVE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -997,6 +1002,24 @@ mod live_tests {
         }
         assert_eq!(report.counts.reasons[Reason::Stopped.index()], stopped.len() as u64);
         assert_eq!(emitted.len() + stopped.len(), nums.len());
+    }
+
+    /// A watcher that gave up (stops may be arriving unseen) ends the run with an error
+    /// before anything more is written: fail closed.
+    #[test]
+    fn a_failed_live_watcher_ends_the_run_with_an_error() {
+        let nums = [4790000001, 4790000002];
+        let src = source(&nums);
+        let live = Arc::new(LiveStops::new());
+        live.fail("journal gone".into());
+        let mut opts = RunOptions::new("ACME", "offers", FilterOptions::at(100));
+        opts.live = Some(live);
+        let mut out = Vec::new();
+        let sinks = Sinks { output: &mut out, rejects: None, progress: None };
+        let r = run_with(&src, &opts, "+4790000001\n+4790000002\n".as_bytes(), sinks);
+        let e = r.expect_err("must not go on without live stops");
+        assert!(format!("{e:?}").contains("journal gone"), "{e:?}");
+        assert!(out.is_empty(), "nothing decided after the failure is written");
     }
 
     /// Writes to a Vec; on the first write, stops the first number written (already out)

@@ -61,7 +61,14 @@ pub struct LiveStops {
     /// 0 while empty; raised once per fold that changed the set.
     version: AtomicU64,
     map: Mutex<(u64, Arc<StopMap>)>,
+    /// Set when the watcher could not read the journal for [`GIVE_UP_AFTER`]: stops may be
+    /// arriving unseen, so the run must end (fail closed).
+    failed: Mutex<Option<String>>,
 }
+
+/// How long polls may keep failing (e.g. across a compaction's renames) before the
+/// watcher declares the live set unreliable.
+pub const GIVE_UP_AFTER: Duration = Duration::from_secs(1);
 
 impl LiveStops {
     /// An empty set.
@@ -81,6 +88,17 @@ impl LiveStops {
     pub fn current(&self) -> (u64, Arc<StopMap>) {
         let g = self.map.lock().unwrap_or_else(|p| p.into_inner());
         (g.0, Arc::clone(&g.1))
+    }
+
+    /// Why the watcher gave up, if it did: the run must not go on deciding (stops may be
+    /// arriving unseen).
+    pub fn failure(&self) -> Option<String> {
+        self.failed.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Marks the set unreliable (see [`LiveStops::failure`]).
+    pub fn fail(&self, why: String) {
+        *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
     }
 
     /// Folds `stops` (number, stopped_at) in; returns true when the set changed.
@@ -136,8 +154,9 @@ impl Drop for Watcher {
 /// appended after `view` was opened, polling every `interval`.
 ///
 /// A poll that fails (a file replaced half-way, a read error) is retried at the next
-/// poll; the watcher never stops the run. (Corruption is reported by the store's writer
-/// and by the next run's open.)
+/// poll. When polls keep failing for [`GIVE_UP_AFTER`], the watcher marks the set failed
+/// ([`LiveStops::failure`]) and stops: the filter then ends the run with an error rather
+/// than go on without seeing new stops (fail closed).
 ///
 /// # Errors
 /// I/O errors starting the thread.
@@ -154,9 +173,20 @@ pub fn watch(
     let thread = std::thread::Builder::new()
         .name("sendfilter-live".into())
         .spawn(move || {
+            let mut failing_since: Option<std::time::Instant> = None;
             while !q.load(Ordering::Acquire) {
-                if let Ok(found) = tail.poll() {
-                    s.fold(&found);
+                match tail.poll() {
+                    Ok(found) => {
+                        failing_since = None;
+                        s.fold(&found);
+                    }
+                    Err(e) => {
+                        let since = *failing_since.get_or_insert_with(std::time::Instant::now);
+                        if since.elapsed() >= GIVE_UP_AFTER {
+                            s.fail(format!("cannot read the journal for new stops: {e}"));
+                            return;
+                        }
+                    }
                 }
                 std::thread::park_timeout(interval);
             }
@@ -197,8 +227,8 @@ impl Tail {
         let path = self.journal.clone();
         let mut file = match File::open(&path) {
             Ok(f) => f,
-            // Between a compaction's rename steps, or no journal yet: try again later.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            // Also a missing journal: between a compaction's rename steps it is retried
+            // (the watcher gives up only after `GIVE_UP_AFTER` of failures).
             Err(e) => return Err(io("opening", &path)(e)),
         };
         let meta = file.metadata().map_err(io("reading metadata of", &path))?;
@@ -324,6 +354,25 @@ mod tests {
         store.append(&mv(4790000003, 4790000004, 200)).unwrap();
         store.compact().unwrap();
         assert_eq!(got(&mut t), vec![(4790000003, 200)]);
+    }
+
+    #[test]
+    fn a_watcher_that_cannot_read_the_journal_gives_up_after_a_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        store.append_stop(n(4790000001), "ACME", 100).unwrap();
+        let view = crate::store::open_view(dir.path()).unwrap();
+        let w = watch(dir.path(), "ACME", &view, Duration::from_millis(10)).unwrap();
+        let stops = w.stops();
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(stops.failure(), None, "a readable journal is fine");
+        std::fs::remove_file(dir.path().join("journal")).unwrap();
+        let t = std::time::Instant::now();
+        while stops.failure().is_none() && t.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(stops.failure().is_some(), "gave up");
+        assert!(t.elapsed() >= GIVE_UP_AFTER, "not before the grace period");
     }
 
     #[test]
