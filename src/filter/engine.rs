@@ -19,6 +19,8 @@ use std::sync::Arc;
 /// A record's table slot is prefetched this many records before it is decided (see
 /// `process`).
 const AHEAD: usize = 16;
+/// The same for marking duplicates, whose step per record is much shorter.
+const SEEN_AHEAD: usize = 64;
 const NONE: u32 = u32::MAX;
 /// With live stops, output is written and flushed in groups of at most this many bytes
 /// (a pipe buffer)...
@@ -130,6 +132,8 @@ struct Rec {
 struct Worker {
     /// The records of the chunk being decided (see `process`).
     batch: Vec<Rec>,
+    /// Their numbers (0 = not a valid number), compact for marking duplicates.
+    keys: Vec<u64>,
     /// csv fields of the records in `batch` (`Rec::set` says which buffer: always 0).
     fields: [Vec<Field>; 2],
     tmp: Vec<Field>,
@@ -483,16 +487,19 @@ fn process<S: StandingSource>(
     }
     if dedup {
         out.dups.clear();
+        // `number` is a valid E.164 when `pre` is Allowed (set by parse).
+        let keys = &mut w.keys;
+        keys.clear();
+        keys.extend(recs.iter().map(|r| if r.pre == Reason::Allowed { r.number } else { 0 }));
         ctx.seen.turn(piece.index).take(|seen| {
-            for (i, r) in recs.iter().enumerate() {
-                if let Some(ahead) = recs.get(i + 2 * AHEAD) {
-                    seen.prefetch(ahead.number);
+            for (i, &k) in keys.iter().enumerate() {
+                if let Some(&ahead) = keys.get(i + 2 * SEEN_AHEAD) {
+                    seen.prefetch(ahead);
                 }
-                if let Some(ahead) = recs.get(i + AHEAD) {
-                    seen.prefetch_bits(ahead.number);
+                if let Some(&ahead) = keys.get(i + SEEN_AHEAD) {
+                    seen.prefetch_bits(ahead);
                 }
-                // `number` is a valid E.164 when `pre` is Allowed (set by parse).
-                if r.pre == Reason::Allowed && !seen.insert(r.number) {
+                if k != 0 && !seen.insert(k) {
                     out.dups.push(i as u32);
                 }
             }

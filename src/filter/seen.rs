@@ -193,7 +193,12 @@ impl SeenSet {
 pub(crate) struct InOrder {
     state: std::sync::Mutex<Turns>,
     turn_passed: std::sync::Condvar,
+    /// `Turns::next`, readable without the lock (for waiting without sleeping).
+    ready: std::sync::atomic::AtomicU64,
 }
+
+/// Yields before a waiting worker sleeps.
+const SPINS: usize = 200;
 
 struct Turns {
     next: u64,
@@ -207,6 +212,7 @@ impl Default for InOrder {
         InOrder {
             state: std::sync::Mutex::new(Turns { next: 0, aborted: false, seen: SeenSet::new() }),
             turn_passed: std::sync::Condvar::new(),
+            ready: std::sync::atomic::AtomicU64::new(0),
         }
     }
 }
@@ -230,6 +236,14 @@ impl Turn<'_> {
     /// an earlier chunk's worker died (the run is failing; nothing later is written).
     pub(crate) fn take(mut self, f: impl FnOnce(&mut SeenSet)) -> bool {
         let o = self.order;
+        // The turn usually comes within a millisecond: yield (to the reader, the writer or
+        // the process feeding us) rather than sleep, then sleep if it does not come.
+        for _ in 0..SPINS {
+            if o.ready.load(std::sync::atomic::Ordering::Acquire) >= self.index {
+                break;
+            }
+            std::thread::yield_now();
+        }
         let mut t = o.state.lock().unwrap_or_else(|p| p.into_inner());
         while t.next != self.index && !t.aborted {
             t = o.turn_passed.wait(t).unwrap_or_else(|p| p.into_inner());
@@ -240,6 +254,7 @@ impl Turn<'_> {
         }
         f(&mut t.seen);
         t.next += 1;
+        o.ready.store(t.next, std::sync::atomic::Ordering::Release);
         drop(t);
         o.turn_passed.notify_all();
         true
