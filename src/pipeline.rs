@@ -103,47 +103,185 @@ where
     W: Fn(&mut S, Chunk<'_>) -> T + Sync,
     K: FnMut(T) -> io::Result<()>,
 {
-    let threads = opts.threads.max(1);
-    let chunk_bytes = opts.chunk_bytes.max(64);
+    let how =
+        How { threads: opts.threads, chunk_bytes: opts.chunk_bytes, eager: false, cut: cut_lines };
+    run_chunks(input, Vec::new(), how, init, |s, c, _| work(s, c), |t, _| sink(t).map(|()| None))
+}
+
+/// Finds where a buffer may be cut: the end of its last complete record, if any.
+pub(crate) type Cut = fn(&[u8]) -> Option<usize>;
+
+/// Cut after the last newline.
+pub(crate) fn cut_lines(buf: &[u8]) -> Option<usize> {
+    memchr::memrchr(b'\n', buf).map(|i| i + 1)
+}
+
+/// Cut after the last newline that is outside double quotes, assuming the buffer starts
+/// outside quotes. Quote parity is all it takes: RFC 4180 escapes a quote by doubling it.
+pub(crate) fn cut_csv(buf: &[u8]) -> Option<usize> {
+    let quotes = memchr::memchr_iter(b'"', buf).count();
+    let mut end = buf.len();
+    let mut after = 0usize; // quotes after `end`
+    while let Some(nl) = memchr::memrchr(b'\n', &buf[..end]) {
+        after += memchr::memchr_iter(b'"', &buf[nl..end]).count();
+        if (quotes - after).is_multiple_of(2) {
+            return Some(nl + 1);
+        }
+        end = nl;
+    }
+    None
+}
+
+/// How [`run_chunks`] reads and cuts.
+#[derive(Clone, Copy)]
+pub(crate) struct How {
+    /// Worker threads (at least 1).
+    pub threads: usize,
+    /// Target chunk size in bytes.
+    pub chunk_bytes: usize,
+    /// Cut a chunk as soon as a read comes back short (the input has nothing more for
+    /// now) and the buffer holds a whole record, instead of waiting for `chunk_bytes`: a
+    /// slow stream (a live campaign feed) is then decided as it arrives, not a megabyte
+    /// later.
+    pub eager: bool,
+    /// Where a chunk may end (after a line, or after a CSV record: a CSV chunk never ends
+    /// inside a quoted field, which may contain newlines).
+    pub cut: Cut,
+}
+
+/// The runner behind [`run`] and `filter`: [`run`] with the knobs `filter` needs. The
+/// input is `prefix` followed by `input`. `work` may reuse a result the sink handed back
+/// (`Some`); the sink gets each result with its chunk's bytes (so it can work on the
+/// chunk again, e.g. decide it again when a live stop arrived); the bytes are recycled
+/// only afterwards.
+///
+/// # Errors
+/// The first read error or sink error.
+pub(crate) fn run_chunks<R, St, T, I, W, K>(
+    mut input: R,
+    prefix: Vec<u8>,
+    how: How,
+    init: I,
+    work: W,
+    mut sink: K,
+) -> io::Result<Stats>
+where
+    R: Read + Send,
+    T: Send,
+    I: Fn() -> St + Sync,
+    W: Fn(&mut St, Chunk<'_>, Option<T>) -> T + Sync,
+    K: FnMut(T, Chunk<'_>) -> io::Result<Option<T>>,
+{
+    let threads = how.threads.max(1);
+    let chunk_bytes = how.chunk_bytes.max(64);
+    let (eager, cut) = (how.eager, how.cut);
     // Bounded so the reader cannot run arbitrarily far ahead of a slow sink.
     let (job_tx, job_rx) = bounded::<(u64, u64, Vec<u8>)>(threads * 2);
-    let (res_tx, res_rx) = bounded::<(u64, T)>(threads * 4);
-    let (free_tx, free_rx) = unbounded::<Vec<u8>>();
+    let (res_tx, res_rx) = bounded::<(u64, u64, Vec<u8>, T)>(threads * 4);
+    let (free_buf_tx, free_buf_rx) = unbounded::<Vec<u8>>();
+    let (free_out_tx, free_out_rx) = unbounded::<T>();
 
     std::thread::scope(|scope| {
-        let reader = scope.spawn(move || read_chunks(input, chunk_bytes, job_tx, free_rx));
+        let reader = scope.spawn(move || -> io::Result<Stats> {
+            let mut stats = Stats { bytes: prefix.len() as u64, ..Stats::default() };
+            let mut carry = prefix;
+            let (mut index, mut line) = (0u64, 1u64);
+            let mut eof = false;
+            while !eof || !carry.is_empty() {
+                let mut buf = free_buf_rx.try_recv().unwrap_or_default();
+                // A recycled buffer keeps its old bytes (`buf.len()` of them initialised):
+                // reading over them needs no zero-fill. `filled` counts the chunk's bytes.
+                let mut filled = carry.len();
+                if buf.len() < filled {
+                    buf.resize(filled, 0);
+                }
+                buf[..filled].copy_from_slice(&carry);
+                carry.clear();
+                let mut target = chunk_bytes;
+                let at = loop {
+                    let mut short = false;
+                    while filled < target && !eof && !short {
+                        // Grow in steps: a huge target must not mean a huge zero-fill.
+                        let end = target.min(filled + (4 << 20));
+                        if buf.len() < end {
+                            buf.resize(end, 0);
+                        }
+                        match input.read(&mut buf[filled..end]) {
+                            Ok(0) => eof = true,
+                            Ok(n) => {
+                                short = eager && filled + n < end;
+                                filled += n;
+                                stats.bytes += n as u64;
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    if eof {
+                        break filled;
+                    }
+                    match cut(&buf[..filled]) {
+                        Some(at) => break at,
+                        None if short => {}
+                        // No complete record yet (a long line or quoted field): read more,
+                        // growing geometrically so rescans stay linear overall.
+                        None => target = filled * 2,
+                    }
+                };
+                carry.extend_from_slice(&buf[at..filled]);
+                buf.truncate(at);
+                if buf.is_empty() {
+                    continue;
+                }
+                let newlines = memchr::memchr_iter(b'\n', &buf).count() as u64;
+                let lines = newlines + u64::from(buf.last() != Some(&b'\n'));
+                stats.lines += lines;
+                let first_line = line;
+                line += lines;
+                if job_tx.send((index, first_line, buf)).is_err() {
+                    return Ok(stats); // the sink failed; its error is reported by the caller
+                }
+                index += 1;
+            }
+            Ok(stats)
+        });
         for _ in 0..threads {
-            let (job_rx, res_tx, free_tx) = (job_rx.clone(), res_tx.clone(), free_tx.clone());
+            let (job_rx, res_tx, free_out_rx) =
+                (job_rx.clone(), res_tx.clone(), free_out_rx.clone());
             let (init, work) = (&init, &work);
             scope.spawn(move || {
                 let mut state = init();
-                for (index, first_line, mut buf) in job_rx {
-                    let out = work(&mut state, Chunk { index, first_line, data: &buf });
-                    if res_tx.send((index, out)).is_err() {
+                for (index, first_line, buf) in job_rx {
+                    let chunk = Chunk { index, first_line, data: &buf };
+                    let out = work(&mut state, chunk, free_out_rx.try_recv().ok());
+                    if res_tx.send((index, first_line, buf, out)).is_err() {
                         return;
                     }
-                    buf.clear();
-                    let _ = free_tx.send(buf);
                 }
             });
         }
-        drop((job_rx, res_tx, free_tx));
+        drop((job_rx, res_tx, free_out_rx));
 
         // Reorder: results arrive in completion order; hand them out in input order.
         let mut pending = BTreeMap::new();
         let mut next = 0u64;
         let mut sink_result = Ok(());
-        for (index, out) in &res_rx {
-            pending.insert(index, out);
-            while let Some(out) = pending.remove(&next) {
-                next += 1;
-                if let Err(e) = sink(out) {
-                    sink_result = Err(e);
-                    break;
+        'outer: for (index, first_line, buf, out) in &res_rx {
+            pending.insert(index, (first_line, buf, out));
+            while let Some((first_line, buf, out)) = pending.remove(&next) {
+                match sink(out, Chunk { index: next, first_line, data: &buf }) {
+                    Ok(back) => {
+                        if let Some(out) = back {
+                            let _ = free_out_tx.send(out);
+                        }
+                        let _ = free_buf_tx.send(buf);
+                    }
+                    Err(e) => {
+                        sink_result = Err(e);
+                        break 'outer;
+                    }
                 }
-            }
-            if sink_result.is_err() {
-                break;
+                next += 1;
             }
         }
         // Dropping the receiver makes workers, then the reader, stop early on error.
@@ -151,75 +289,8 @@ where
         let read_result =
             reader.join().unwrap_or_else(|_| Err(io::Error::other("reader panicked")));
         sink_result?;
-        let stats = read_result?;
-        debug_assert!(pending.is_empty());
-        Ok(Stats { chunks: next, ..stats })
+        Ok(Stats { chunks: next, ..read_result? })
     })
-}
-
-/// The reader: fills buffers, cuts them after their last newline, carries the rest over.
-fn read_chunks<R: Read>(
-    mut input: R,
-    chunk_bytes: usize,
-    job_tx: crossbeam_channel::Sender<(u64, u64, Vec<u8>)>,
-    free_rx: crossbeam_channel::Receiver<Vec<u8>>,
-) -> io::Result<Stats> {
-    let mut stats = Stats::default();
-    let mut carry: Vec<u8> = Vec::new();
-    let mut index = 0u64;
-    let mut line = 1u64;
-    let mut eof = false;
-    while !eof {
-        let mut buf = free_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(chunk_bytes + 4096));
-        buf.clear();
-        buf.extend_from_slice(&carry);
-        carry.clear();
-        // Fill to at least chunk_bytes, and further until the buffer holds a newline.
-        loop {
-            if buf.len() >= chunk_bytes && memchr::memchr(b'\n', &buf).is_some() {
-                break;
-            }
-            let start = buf.len();
-            let want = chunk_bytes.max(start + 4096);
-            buf.resize(want, 0);
-            let n = match input.read(&mut buf[start..]) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                    buf.truncate(start);
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            buf.truncate(start + n);
-            stats.bytes += n as u64;
-            if n == 0 {
-                eof = true;
-                break;
-            }
-        }
-        let cut = if eof {
-            buf.len()
-        } else {
-            // A newline exists (loop invariant above).
-            memchr::memrchr(b'\n', &buf).map_or(buf.len(), |i| i + 1)
-        };
-        carry.extend_from_slice(&buf[cut..]);
-        buf.truncate(cut);
-        if buf.is_empty() {
-            continue;
-        }
-        let newlines = memchr::memchr_iter(b'\n', &buf).count() as u64;
-        let lines = newlines + u64::from(buf.last() != Some(&b'\n'));
-        stats.lines += lines;
-        let first_line = line;
-        line += lines;
-        if job_tx.send((index, first_line, buf)).is_err() {
-            // Workers are gone: the sink failed; its error is reported by the caller.
-            return Ok(stats);
-        }
-        index += 1;
-    }
-    Ok(stats)
 }
 
 #[cfg(test)]
@@ -290,6 +361,42 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+    }
+
+    #[test]
+    fn csv_cut_respects_quotes() {
+        assert_eq!(cut_csv(b"a,b\nc,\"d\ne\"\nf"), Some(12));
+        assert_eq!(cut_csv(b"a,\"b\nc"), None);
+        assert_eq!(cut_csv(b"a,\"b\nc\"\"\n"), None);
+        assert_eq!(cut_csv(b"x\na,\"b\nc\"\"\n"), Some(2));
+        assert_eq!(cut_csv(b"noline"), None);
+    }
+
+    /// With a prefix, eager cutting and results recycled: every byte once, in order.
+    #[test]
+    fn prefix_eager_and_recycling_keep_order() {
+        let input: Vec<u8> = (0..20_000).flat_map(|i| format!("{i}\n").into_bytes()).collect();
+        let mut got = Vec::new();
+        let how = How { threads: 3, chunk_bytes: 100, eager: true, cut: cut_lines };
+        let stats = run_chunks(
+            &input[2..],
+            input[..2].to_vec(),
+            how,
+            || (),
+            |_, c, recycled: Option<Vec<u8>>| {
+                let mut v = recycled.unwrap_or_default();
+                v.clear();
+                v.extend_from_slice(c.data);
+                v
+            },
+            |o, _| {
+                got.extend_from_slice(&o);
+                Ok(Some(o))
+            },
+        )
+        .unwrap();
+        assert_eq!(got, input);
+        assert_eq!((stats.bytes, stats.lines), (input.len() as u64, 20_000));
     }
 
     proptest! {

@@ -3,7 +3,7 @@
 //!
 //! Record boundaries follow quote parity only: a record ends at the first `\n` preceded by
 //! an even number of `"` since the record started (an optional `\r` before it is dropped).
-//! The chunk reader ([`super::chunked::cut_csv`]) uses the same rule, so parallel and
+//! The chunk reader ([`crate::pipeline::cut_csv`]) uses the same rule, so parallel and
 //! sequential runs see the same records even in broken input. Inside a record, any
 //! departure from RFC 4180 (a quote inside an unquoted field, text after a closing quote,
 //! an unterminated quote) makes the record malformed.

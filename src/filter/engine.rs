@@ -2,13 +2,13 @@
 
 use std::io::Read;
 
-use super::chunked::{self, Piece};
 use super::csv::{self, Field};
 use super::seen::InOrder;
 use super::{Filter, Format, RunOptions, Sinks, json, read_some};
 use crate::decision::{Class, Reason};
 use crate::error::Error;
 use crate::phone::E164;
+use crate::pipeline::{self as chunked, Chunk as Piece};
 use crate::report::{Counts, Report};
 use crate::sms::{Footer, Stamp};
 use crate::standing::StandingSource;
@@ -254,13 +254,16 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
     } else {
         chunked::cut_csv
     };
-    chunked::run(
+    let how = chunked::How {
+        threads: opts.threads,
+        chunk_bytes: opts.chunk_bytes,
+        eager: opts.live.is_some(),
+        cut,
+    };
+    chunked::run_chunks(
         input,
         head,
-        opts.threads,
-        opts.chunk_bytes,
-        opts.live.is_some(),
-        cut,
+        how,
         Worker::default,
         |w, piece, recycled| {
             let mut out = recycled.unwrap_or_default();
@@ -333,7 +336,7 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
             if let Some(p) = progress.as_mut() {
                 p(total.input());
             }
-            Ok(out)
+            Ok(Some(out))
         },
     )?;
     output.flush()?;

@@ -49,7 +49,6 @@
 //! `seen.rs`. Nothing is allocated or formatted per record on the hot path (a message or
 //! number with escapes uses a reused scratch buffer).
 
-mod chunked;
 mod csv;
 mod engine;
 mod json;
