@@ -182,7 +182,7 @@ pub(crate) fn split_fields(rec: &[u8], fields: &mut Vec<Field>) -> Result<(), Cs
 }
 
 /// The positions, in order, of the bytes of `data` from a start that equal one of `N`
-/// needles (nonzero), found 16 bytes at a time: one compare per needle and a bit mask
+/// needles, found 16 bytes at a time: one compare per needle and a bit mask
 /// per block instead of a memchr call per field (records are short; the calls' setup
 /// cost more than the scanning).
 struct Specials<'a, const N: usize> {
@@ -216,20 +216,23 @@ impl<'a, const N: usize> Specials<'a, N> {
     }
 }
 
-/// Bit `i` set when `data[at + i]` is one of `needles` (bytes past the end count as 0,
-/// never a needle).
+/// Bit `i` set when `data[at + i]` is one of `needles` (`at < data.len()`; bits past
+/// the end are 0).
 #[inline(always)]
 fn block_mask<const N: usize>(data: &[u8], at: usize, needles: [u8; N]) -> u32 {
-    let block = match data.get(at..).and_then(|r| r.first_chunk::<16>()) {
-        Some(c) => *c,
-        None => {
-            let mut buf = [0u8; 16];
-            let rest = data.get(at..).unwrap_or_default();
-            buf[..rest.len()].copy_from_slice(rest);
-            buf
-        }
-    };
-    simd::eq_mask(block, needles)
+    if let Some(c) = data.get(at..).and_then(|r| r.first_chunk::<16>()) {
+        return simd::eq_mask(*c, needles);
+    }
+    // The last, partial block: the input's last 16 bytes, shifted, when there are 16
+    // (copying a short tail into a buffer costs a memcpy call and a stalled load).
+    let over = (at + 16).saturating_sub(data.len());
+    if let Some(c) = data.len().checked_sub(16).and_then(|s| data[s..].first_chunk::<16>()) {
+        return simd::eq_mask(*c, needles) >> over;
+    }
+    let mut buf = [0u8; 16];
+    let rest = data.get(at..).unwrap_or_default();
+    buf[..rest.len()].copy_from_slice(rest);
+    simd::eq_mask(buf, needles) & (0xFFFF >> over.min(16))
 }
 
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]

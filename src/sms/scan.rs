@@ -19,28 +19,31 @@ pub(crate) fn is_plain(c: u8) -> bool {
 pub(crate) fn plain_prefix(b: &[u8], at: usize) -> usize {
     let mut i = at;
     while i < b.len() {
-        let special = imp::special_mask(block(b, i));
+        let special = special_mask_at(b, i);
         if special != 0 {
-            return (i + special.trailing_zeros() as usize).min(b.len()) - at;
+            return i + special.trailing_zeros() as usize - at;
         }
         i += 16;
     }
     b.len().max(at) - at
 }
 
-/// The 16 bytes of `b` from `at`, padded with zeros past the end (a zero is neither
-/// plain nor a UTF-8 lead of interest to any caller: `plain_prefix` stops there).
+/// Bit `k` set when `b[at + k]` is not plain (`at < b.len()`; bits past the end are 0).
 #[inline]
-fn block(b: &[u8], at: usize) -> [u8; 16] {
-    match b.get(at..).and_then(|r| r.first_chunk::<16>()) {
-        Some(c) => *c,
-        None => {
-            let mut buf = [0u8; 16];
-            let rest = b.get(at..).unwrap_or_default();
-            buf[..rest.len()].copy_from_slice(rest);
-            buf
-        }
+fn special_mask_at(b: &[u8], at: usize) -> u32 {
+    if let Some(c) = b.get(at..).and_then(|r| r.first_chunk::<16>()) {
+        return imp::special_mask(*c);
     }
+    // The last, partial block: the text's last 16 bytes, shifted, when there are 16
+    // (copying a short tail into a buffer costs a memcpy call and a stalled load).
+    let over = (at + 16).saturating_sub(b.len());
+    if let Some(c) = b.len().checked_sub(16).and_then(|s| b[s..].first_chunk::<16>()) {
+        return imp::special_mask(*c) >> over;
+    }
+    let mut buf = [b'a'; 16];
+    let rest = b.get(at..).unwrap_or_default();
+    buf[..rest.len()].copy_from_slice(rest);
+    imp::special_mask(buf) & (0xFFFF >> over.min(16))
 }
 
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
