@@ -237,7 +237,7 @@ fn bench(c: &mut Criterion) {
     let threads: usize =
         std::env::var("SENDFILTER_BENCH_THREADS").ok().and_then(|s| s.parse().ok()).unwrap_or(2);
     let mut lines = RunOptions::new("ACME", "offers", FilterOptions::at(now));
-    (lines.threads, lines.expected_records) = (threads, n);
+    lines.threads = threads;
     let mut csv = lines.clone().with_format(Format::Csv);
     csv.filter.footer =
         Some(Footer::new("Svar {brand} STOPP til {shortcode}", "ACME", Some("2401")).unwrap());

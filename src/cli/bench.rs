@@ -115,7 +115,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ensure!(t >= 1, "--threads must be at least 1");
         base.threads = t;
     }
-    base.expected_records = args.recipients as usize;
     let mut messy = base.clone();
     messy.filter.region = "NO,SE".parse::<Regions>()?;
     let cases: [(&'static str, RunOptions, &[u8]); 4] = [

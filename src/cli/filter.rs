@@ -198,9 +198,7 @@ fn run_with_source<S: StandingSource>(
     opts: &RunOptions,
     source: &S,
 ) -> anyhow::Result<ExitCode> {
-    let mut opts = opts.clone();
     let stdin = std::io::stdin();
-    opts.expected_records = expected_records(opts.format);
 
     let mut rejects = match &args.rejects {
         Some(p) => Some(std::io::BufWriter::with_capacity(1 << 16, create_private(p)?)),
@@ -234,7 +232,7 @@ fn run_with_source<S: StandingSource>(
         progress: Some(&mut progress),
     };
     let receipts = receipts.as_mut().map(|w| w as &mut dyn Write);
-    let report = sendfilter::filter::run_with_receipts(source, &opts, stdin, sinks, receipts)
+    let report = sendfilter::filter::run_with_receipts(source, opts, stdin, sinks, receipts)
         .context("filtering")?;
     if tty && started.elapsed().as_secs() >= 2 {
         eprintln!();
@@ -302,27 +300,6 @@ fn stdout_is_pipe() -> bool {
     use std::os::unix::fs::FileTypeExt;
     let fd = std::os::fd::AsFd::as_fd(&std::io::stdout()).try_clone_to_owned().ok();
     fd.map(File::from).and_then(|f| f.metadata().ok()).is_some_and(|m| m.file_type().is_fifo())
-}
-
-/// Sizes the duplicate table from stdin's length when it is a file (it grows otherwise).
-fn expected_records(format: Format) -> usize {
-    use std::os::fd::AsFd;
-    let len = std::io::stdin()
-        .as_fd()
-        .try_clone_to_owned()
-        .ok()
-        .map(File::from)
-        .and_then(|f| f.metadata().ok())
-        .filter(|m| m.is_file())
-        .map_or(0, |m| m.len() as usize);
-    // Typical record sizes (clean E.164 lines are 13 bytes, campaign CSV rows ~70): an
-    // overestimate costs page zeroing on every run, an underestimate one or two rehashes.
-    let per_record = if format == Format::Lines { 13 } else { 64 };
-    if len == 0 {
-        // A pipe: size for a mid-sized campaign (64 MiB of table); bigger ones grow.
-        return 1 << 21;
-    }
-    (len / per_record).max(1 << 16)
 }
 
 /// Creates (truncates) a file only the owner can read: rejects and receipts hold personal

@@ -6,8 +6,8 @@
 //! * the reader cuts chunks with a format-specific `cut` function, so a CSV chunk never
 //!   ends inside a quoted field (which may contain newlines);
 //! * the sink gets the chunk's input bytes along with the worker's result, so it can
-//!   re-decide a chunk whose records were demoted to `DUPLICATE` by an earlier chunk
-//!   (see [`super::dedup`]); the bytes are recycled only afterwards.
+//!   decide a chunk again when a live stop arrived after it was decided; the bytes are
+//!   recycled only afterwards.
 //!
 //! (Both could move into `pipeline.rs` later; it is shared, so this lives here for now.)
 

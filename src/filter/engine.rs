@@ -1,11 +1,10 @@
 //! The streaming engine: parse, decide and render chunks of records.
 
-use std::collections::BTreeSet;
 use std::io::Read;
 
 use super::chunked::{self, Piece};
 use super::csv::{self, Field};
-use super::dedup::{DedupTable, Guard, Seen};
+use super::seen::InOrder;
 use super::{Filter, Format, RunOptions, Sinks, json, read_some};
 use crate::decision::{Class, Reason};
 use crate::error::Error;
@@ -17,9 +16,9 @@ use crate::store::live::{LiveStops, StopMap};
 use std::io;
 use std::sync::Arc;
 
-/// Records per batch: each is decided about one batch after its prefetches (see `process`;
-/// 16 measured best with the pipelined loop, against 8, 32 and 64).
-const BATCH: usize = 16;
+/// A record's table slot is prefetched this many records before it is decided (see
+/// `process`).
+const AHEAD: usize = 16;
 const NONE: u32 = u32::MAX;
 /// With live stops, output is written and flushed in groups of at most this many bytes
 /// (a pipe buffer)...
@@ -33,10 +32,6 @@ const LIVE_WRITE_SLOW: usize = 4 << 10;
 const SLOW_WRITE: std::time::Duration = std::time::Duration::from_millis(20);
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// Chunks decided again because of demotions (tests check the path is exercised).
-#[cfg(test)]
-pub(crate) static REDECIDED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
 /// Chunks decided again because a live stop arrived (tests check the path is exercised).
 #[cfg(test)]
 pub(crate) static REDECIDED_LIVE: std::sync::atomic::AtomicU64 =
@@ -48,8 +43,9 @@ pub(crate) struct ChunkOut {
     out: Vec<u8>,
     rej: Vec<u8>,
     counts: Counts,
-    /// Orders of later records this chunk displaced as first occurrence.
-    demotions: Vec<u64>,
+    /// Indices (in the chunk, blank lines not counted) of the records that are duplicates
+    /// of earlier ones: found once, kept for deciding the chunk again.
+    dups: Vec<u32>,
     /// `\n` in the chunk (for input line numbers).
     newlines: u64,
     /// Chunk-local line numbers of the first malformed records.
@@ -69,7 +65,6 @@ impl ChunkOut {
         self.out.clear();
         self.rej.clear();
         self.counts = Counts::default();
-        self.demotions.clear();
         self.newlines = 0;
         self.malformed.clear();
         self.receipts.clear(); // legal: receipts
@@ -102,7 +97,8 @@ struct Ctx<'a, 's, S: StandingSource> {
     footer: Option<&'a Footer>,
     fill: Option<Fill>,
     rejects: bool,
-    dedup: DedupTable,
+    /// Numbers seen so far, for duplicates.
+    seen: InOrder,
     /// legal: `Some(line suffix)` when receipts are written (see `receipts.rs`).
     receipt_suffix: Option<Vec<u8>>,
     live: Option<&'a LiveStops>,
@@ -132,10 +128,9 @@ struct Rec {
 
 #[derive(Default)]
 struct Worker {
-    /// The batch being decided and the batch being parsed (see `process`).
+    /// The records of the chunk being decided (see `process`).
     batch: Vec<Rec>,
-    next: Vec<Rec>,
-    /// csv fields of the records in `batch` and `next` (`Rec::set` says which).
+    /// csv fields of the records in `batch` (`Rec::set` says which buffer: always 0).
     fields: [Vec<Field>; 2],
     tmp: Vec<Field>,
     bytes: Vec<u8>,
@@ -229,7 +224,7 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
         footer,
         fill,
         rejects: rejects.is_some(),
-        dedup: DedupTable::new(opts.expected_records),
+        seen: InOrder::default(),
         receipt_suffix: receipts.as_ref().map(|_| {
             let src = filter.source();
             super::receipts::line_suffix(src.generation(), src.journal_seq())
@@ -249,7 +244,6 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
     let mut group = LIVE_WRITE_SLOW;
     let mut malformed = Vec::new();
     let mut base = header_lines;
-    let mut demoted = BTreeSet::new();
     let mut verifier = Worker::default();
     let cut = if kind == Kind::Lines || kind == Kind::Jsonl {
         chunked::cut_lines
@@ -266,24 +260,10 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
         Worker::default,
         |w, piece, recycled| {
             let mut out = recycled.unwrap_or_default();
-            // Records never outnumber lines.
-            let lines = memchr::memchr_iter(b'\n', piece.data).count() + 1;
-            let mut g = ctx.dedup.reserve(lines);
-            process(&ctx, w, &piece, &mut g, true, &mut out);
+            process(&ctx, w, &piece, true, &mut out);
             out
         },
         |mut out, piece| {
-            demoted.extend(out.demotions.drain(..));
-            let next = (piece.index + 1) << 32;
-            if demoted.first().is_some_and(|&o| o < next) {
-                // An earlier chunk displaced some of ours: every earlier chunk is done,
-                // so deciding again against the table is exact (see dedup.rs).
-                demoted = demoted.split_off(&next);
-                #[cfg(test)]
-                REDECIDED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let mut g = ctx.dedup.read();
-                process(&ctx, &mut verifier, &piece, &mut g, false, &mut out);
-            }
             match ctx.live {
                 None => output.write_all(&out.out)?,
                 Some(live) => {
@@ -305,8 +285,7 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
                             if let Some(last) = written {
                                 verifier.written.push((last, Arc::clone(&out.live_map)));
                             }
-                            let mut g = ctx.dedup.read();
-                            process(&ctx, &mut verifier, &piece, &mut g, false, &mut out);
+                            process(&ctx, &mut verifier, &piece, false, &mut out);
                             i = out
                                 .allowed
                                 .partition_point(|&(o, _)| written.is_some_and(|w| o <= w));
@@ -439,15 +418,21 @@ fn next_line(data: &[u8], pos: usize) -> (std::ops::Range<usize>, usize, u64) {
     }
 }
 
+/// Decides one chunk in three passes: parse every record (rules 1–2), mark duplicates in
+/// input order (rule 3, on the run's shared set, one chunk at a time: see `seen.rs`), then
+/// decide and render each record (rules 4–9) with its table slot prefetched [`AHEAD`]
+/// records earlier. With `dedup` false (deciding a chunk again for live stops) the chunk's
+/// duplicates are those found the first time, kept in `out.dups`.
 fn process<S: StandingSource>(
     ctx: &Ctx<'_, '_, S>,
     w: &mut Worker,
     piece: &Piece<'_>,
-    g: &mut Guard<'_>,
-    insert: bool,
+    dedup: bool,
     out: &mut ChunkOut,
 ) {
+    let dups = std::mem::take(&mut out.dups);
     out.clear();
+    out.dups = dups;
     if let Some(live) = ctx.live {
         if live.version() != w.live.0 {
             w.live = live.current();
@@ -457,86 +442,79 @@ fn process<S: StandingSource>(
     }
     let data = piece.data;
     let (mut pos, mut line, mut idx) = (0usize, 1u64, 0u64);
-    // Software pipelining: while the records of batch `cur` are decided one by one, the
-    // records of the next batch are parsed and their table slots prefetched, one parse per
-    // decision. Each lookup is then a batch's worth of work after its prefetch, and the
-    // prefetches are spread out instead of issued in bursts (a burst of 64 misses queues
-    // behind the core's few miss buffers and stalls it).
-    let mut cur = std::mem::take(&mut w.batch);
-    let mut nxt = std::mem::take(&mut w.next);
-    cur.clear();
-    let mut set = 0u8;
-    loop {
-        nxt.clear();
-        w.fields[usize::from(set ^ 1)].clear();
-        let mut i = 0;
-        loop {
-            let parsing = nxt.len() < BATCH && pos < data.len();
-            if !parsing && i >= cur.len() {
-                break;
-            }
-            if parsing {
-                let (range, next, nl) = match ctx.kind {
-                    Kind::Csv { .. } => csv::next_record(data, pos),
-                    _ => next_line(data, pos),
-                };
-                let rec_line = line;
-                line += nl;
-                pos = next;
-                let rec = &data[range.clone()];
-                let blank = match ctx.kind {
-                    Kind::Jsonl => rec.trim_ascii().is_empty(),
-                    _ => rec.is_empty(),
-                };
-                if blank {
-                    out.counts.blank_lines += 1;
-                } else {
-                    let mut r = Rec {
-                        order: piece.index << 32 | idx,
-                        line: rec_line as u32,
-                        start: range.start as u32,
-                        end: range.end as u32,
-                        number: 0,
-                        pre: Reason::Allowed,
-                        a: 0,
-                        b: 0,
-                        c: NONE,
-                        d: NONE,
-                        close: NONE,
-                        nonempty: false,
-                        set: set ^ 1,
-                    };
-                    idx += 1;
-                    parse(ctx, w, rec, &mut r);
-                    if r.pre == Reason::Allowed {
-                        // `number` is a valid E.164 here (set by parse).
-                        if let Some(e) = E164::from_u64(r.number) {
-                            ctx.filter.prefetch(e);
-                        }
-                        if insert {
-                            g.prefetch(r.number);
-                        }
-                    }
-                    nxt.push(r);
+    let mut recs = std::mem::take(&mut w.batch);
+    recs.clear();
+    w.fields[0].clear();
+    while pos < data.len() {
+        let (range, next, nl) = match ctx.kind {
+            Kind::Csv { .. } => csv::next_record(data, pos),
+            _ => next_line(data, pos),
+        };
+        let rec_line = line;
+        line += nl;
+        pos = next;
+        let rec = &data[range.clone()];
+        let blank = match ctx.kind {
+            Kind::Jsonl => rec.trim_ascii().is_empty(),
+            _ => rec.is_empty(),
+        };
+        if blank {
+            out.counts.blank_lines += 1;
+            continue;
+        }
+        let mut r = Rec {
+            order: piece.index << 32 | idx,
+            line: rec_line as u32,
+            start: range.start as u32,
+            end: range.end as u32,
+            number: 0,
+            pre: Reason::Allowed,
+            a: 0,
+            b: 0,
+            c: NONE,
+            d: NONE,
+            close: NONE,
+            nonempty: false,
+            set: 0,
+        };
+        idx += 1;
+        parse(ctx, w, rec, &mut r);
+        recs.push(r);
+    }
+    if dedup {
+        out.dups.clear();
+        ctx.seen.turn(piece.index).take(|seen| {
+            for (i, r) in recs.iter().enumerate() {
+                if let Some(ahead) = recs.get(i + 2 * AHEAD) {
+                    seen.prefetch(ahead.number);
+                }
+                if let Some(ahead) = recs.get(i + AHEAD) {
+                    seen.prefetch_bits(ahead.number);
+                }
+                // `number` is a valid E.164 when `pre` is Allowed (set by parse).
+                if r.pre == Reason::Allowed && !seen.insert(r.number) {
+                    out.dups.push(i as u32);
                 }
             }
-            if i < cur.len() {
-                let r = cur[i];
-                i += 1;
-                decide(ctx, w, data, &r, g, insert, out);
-            }
-        }
-        if nxt.is_empty() {
-            break;
-        }
-        std::mem::swap(&mut cur, &mut nxt);
-        set ^= 1;
+        });
     }
-    w.batch = cur;
-    w.next = nxt;
+    let mut dups = std::mem::take(&mut out.dups);
+    let mut next_dup = dups.iter().copied().peekable();
+    for (i, r) in recs.iter().enumerate() {
+        if let Some(ahead) = recs.get(i + AHEAD)
+            && ahead.pre == Reason::Allowed
+            && let Some(e) = E164::from_u64(ahead.number)
+        {
+            ctx.filter.prefetch(e);
+        }
+        let dup = next_dup.next_if_eq(&(i as u32)).is_some();
+        decide(ctx, w, data, r, dup, out);
+    }
+    drop(next_dup);
+    std::mem::swap(&mut out.dups, &mut dups);
+    w.batch = recs;
     out.newlines = line - 1;
 }
-
 /// Rules 1 and 2: read the record, normalise the number, check the message is readable.
 fn parse<S: StandingSource>(ctx: &Ctx<'_, '_, S>, w: &mut Worker, rec: &[u8], r: &mut Rec) {
     let filter = ctx.filter;
@@ -603,8 +581,7 @@ fn decide<S: StandingSource>(
     w: &mut Worker,
     data: &[u8],
     r: &Rec,
-    g: &mut Guard<'_>,
-    insert: bool,
+    dup: bool,
     out: &mut ChunkOut,
 ) {
     let rec = &data[r.start as usize..r.end as usize];
@@ -612,19 +589,7 @@ fn decide<S: StandingSource>(
     let mut reason = r.pre;
     let mut basis = crate::decision::Basis::None; // legal: what allowed it
     if let (Reason::Allowed, Some(e)) = (reason, e164) {
-        let first = if insert {
-            match g.insert(r.number, r.order) {
-                Seen::Earlier => false,
-                Seen::First => true,
-                Seen::Displaced(later) => {
-                    out.demotions.push(later);
-                    true
-                }
-            }
-        } else {
-            g.is_first(r.number, r.order)
-        };
-        reason = if first {
+        reason = if !dup {
             let d = decide_first(ctx, w, e, r.order); // legal: reason + basis
             basis = d.basis;
             d.reason

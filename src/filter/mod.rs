@@ -42,18 +42,19 @@
 //!
 //! ## How the stream runs
 //! A reader cuts the input into chunks of whole records (CSV chunks never end inside a
-//! quoted field), workers decide each chunk (batches of 32 records: normalise, prefetch the
-//! store and the dedup table, then decide and render into per-chunk buffers) and the calling
+//! quoted field), workers decide each chunk (parse and normalise every record, mark
+//! duplicates on the run's seen-set in chunk order, then decide and render each record into
+//! per-chunk buffers with its store slot prefetched a few records ahead) and the calling
 //! thread writes chunks in input order. Duplicates are exact across chunks: see
-//! `dedup.rs`. Nothing is allocated or formatted per record on the hot path (a message or
+//! `seen.rs`. Nothing is allocated or formatted per record on the hot path (a message or
 //! number with escapes uses a reused scratch buffer).
 
 mod chunked;
 mod csv;
-mod dedup;
 mod engine;
 mod json;
 pub mod receipts;
+mod seen;
 
 use std::io::{self, Read, Write};
 use std::time::Instant;
@@ -311,8 +312,6 @@ pub struct RunOptions {
     pub threads: usize,
     /// Target chunk size in bytes.
     pub chunk_bytes: usize,
-    /// About how many records to expect (sizes the duplicate table; it grows if needed).
-    pub expected_records: usize,
     /// Stops arriving during the run (from [`crate::store::live::watch`]): folded into
     /// every decision, and records decided before a stop arrived are decided again before
     /// they are written. `None`: the run sees only its source.
@@ -334,7 +333,6 @@ impl RunOptions {
             message: None,
             threads: crate::pipeline::default_threads(),
             chunk_bytes: 1 << 20,
-            expected_records: 1 << 16,
             live: None,
         }
     }

@@ -472,7 +472,7 @@ proptest! {
                                   threads in 1usize..4, chunk in 1usize..200) {
         let src = source();
         let mut o = options(Format::Lines);
-        (o.threads, o.chunk_bytes, o.expected_records) = (threads, chunk, 1);
+        (o.threads, o.chunk_bytes) = (threads, chunk);
         let input = numbers.join("\n");
         let (out, rej, report) = run_bytes(&src, &o, input.as_bytes());
         let f = Filter::new(&src, ACME, "offers", o.filter.clone());
@@ -514,7 +514,7 @@ proptest! {
         }
         for (format, input) in [(Format::Csv, &csv), (Format::Jsonl, &jsonl)] {
             let mut par = options(format);
-            (par.threads, par.chunk_bytes, par.expected_records) = (threads, chunk, 1);
+            (par.threads, par.chunk_bytes) = (threads, chunk);
             let mut seq = options(format);
             (seq.threads, seq.chunk_bytes) = (1, 1 << 30);
             let (po, pr, prep) = run_bytes(&src, &par, input);
@@ -572,13 +572,13 @@ fn csv_agrees_with_csv_crate() {
     }
 }
 
-/// Heavy duplicates across many small chunks on four threads: equal to the model, and
-/// the demotion path (a chunk decided again) is really taken.
+/// Heavy duplicates across many small chunks on four threads: equal to the model (the
+/// first occurrence of each number races between neighbouring chunks).
 #[test]
 fn cross_chunk_duplicates_stress() {
     let src = source();
     let mut o = options(Format::Lines);
-    (o.threads, o.chunk_bytes, o.expected_records) = (4, 64, 1);
+    (o.threads, o.chunk_bytes) = (4, 64);
     let mut input = String::new();
     for i in 0..20_000u32 {
         // Each number recurs within a few dozen records, so first occurrences race
@@ -587,12 +587,9 @@ fn cross_chunk_duplicates_stress() {
     }
     let f = Filter::new(&src, ACME, "offers", o.filter.clone());
     let (mout, mrej) = model_lines(&f, input.as_bytes());
-    let before = engine::REDECIDED.load(std::sync::atomic::Ordering::Relaxed);
     for _ in 0..20 {
         let (out, rej, report) = run_bytes(&src, &o, input.as_bytes());
         assert!(out == mout && rej == mrej, "parallel output differs from the model");
         assert_eq!(report.counts.input(), 20_000);
     }
-    let after = engine::REDECIDED.load(std::sync::atomic::Ordering::Relaxed);
-    assert!(after > before, "no chunk was ever decided again: the demotion path is untested");
 }
