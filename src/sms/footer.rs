@@ -200,20 +200,14 @@ fn rare_index(needle: &[u8]) -> usize {
 }
 
 /// True when `hay` contains `needle` (ASCII, lower-case), ignoring ASCII case: finds the
-/// candidates by `needle[rare]` (one memchr2 for a letter, memchr otherwise), then
-/// compares the whole window.
+/// candidates by `needle[rare]` (either case), then compares the whole window.
 fn contains_ascii_ci_at(hay: &[u8], needle: &[u8], rare: usize) -> bool {
     let Some(&anchor) = needle.get(rare) else { return true };
     let Some(last_start) = hay.len().checked_sub(needle.len()) else { return false };
     // Positions of the anchor byte that can start a match: `rare..=last_start + rare`.
     let hay_anchor = &hay[rare..=last_start + rare];
-    let upper = anchor.to_ascii_uppercase();
     let check = |at: usize| hay[at..at + needle.len()].eq_ignore_ascii_case(needle);
-    if upper == anchor {
-        memchr::memchr_iter(anchor, hay_anchor).any(check)
-    } else {
-        memchr::memchr2_iter(anchor, upper, hay_anchor).any(check)
-    }
+    super::scan::any_position_of(hay_anchor, anchor, anchor.to_ascii_uppercase(), check)
 }
 
 /// True when `hay` contains `needle` (ASCII, lower-case), ignoring ASCII case (the
