@@ -43,6 +43,7 @@ impl Field {
     }
 
     /// Like [`Field::value`], into a reused buffer when unescaping is needed.
+    #[inline]
     pub(crate) fn value_into<'a>(&self, rec: &'a [u8], scratch: &'a mut Vec<u8>) -> &'a [u8] {
         let raw = self.raw(rec);
         if !self.quoted {

@@ -185,6 +185,7 @@ pub fn count_parts(parts: &[&str]) -> Count {
     count_measured(parts, m)
 }
 
+#[inline]
 pub(crate) fn count_measured(parts: &[&str], m: Measure) -> Count {
     let (encoding, units, single, multi, wide) = if m.gsm {
         (Encoding::Gsm7, m.septets, 160, 153, m.wide_gsm)
