@@ -69,6 +69,13 @@ pub trait StandingSource: Sync {
     fn prefetch(&self, scope: &Self::Scope, number: E164) {
         let _ = (scope, number);
     }
+    /// A second hint for `number`, some time after [`prefetch`](Self::prefetch) and before
+    /// [`standing`](Self::standing): a source whose lookup is two dependent reads (an
+    /// index, then the entry it points to) fetches the second here. Optional.
+    #[inline]
+    fn prefetch_late(&self, scope: &Self::Scope, number: E164) {
+        let _ = (scope, number);
+    }
     /// The customer relationship of `number` with the scope's brand, if any (soft opt-in).
     /// Sources without relationships answer `None`, which fails closed.
     #[inline]

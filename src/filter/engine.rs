@@ -501,11 +501,18 @@ fn process<S: StandingSource>(
     let mut dups = std::mem::take(&mut out.dups);
     let mut next_dup = dups.iter().copied().peekable();
     for (i, r) in recs.iter().enumerate() {
-        if let Some(ahead) = recs.get(i + AHEAD)
+        // Two stages: the store's index (tags) first, the entry it names later.
+        if let Some(ahead) = recs.get(i + 2 * AHEAD)
             && ahead.pre == Reason::Allowed
             && let Some(e) = E164::from_u64(ahead.number)
         {
             ctx.filter.prefetch(e);
+        }
+        if let Some(ahead) = recs.get(i + AHEAD)
+            && ahead.pre == Reason::Allowed
+            && let Some(e) = E164::from_u64(ahead.number)
+        {
+            ctx.filter.prefetch_late(e);
         }
         let dup = next_dup.next_if_eq(&(i as u32)).is_some();
         decide(ctx, w, data, r, dup, out);

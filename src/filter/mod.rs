@@ -190,6 +190,15 @@ impl<'s, S: StandingSource> Filter<'s, S> {
         }
     }
 
+    /// The second prefetch hint for `number`, a few records after [`Filter::prefetch`]
+    /// and a few before deciding it.
+    #[inline]
+    pub fn prefetch_late(&self, number: E164) {
+        if self.opts.class == Class::Marketing {
+            self.source.prefetch_late(&self.scope, number);
+        }
+    }
+
     /// Decides one written number (rules 2 and 4–8).
     ///
     /// ```
@@ -221,6 +230,9 @@ impl<'s, S: StandingSource> Filter<'s, S> {
                     Ok(e) => Verdict { e164: Some(e), reason: Reason::Allowed },
                     Err(reason) => Verdict { e164: None, reason },
                 });
+            }
+            for e in out[start..].iter().filter_map(|v| v.e164) {
+                self.prefetch_late(e);
             }
             for v in &mut out[start..] {
                 if let Some(e) = v.e164 {

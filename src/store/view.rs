@@ -351,6 +351,13 @@ impl StandingSource for StoreView {
         }
     }
 
+    #[inline]
+    fn prefetch_late(&self, scope: &ViewScope, number: E164) {
+        if let (Some(s), Some(t)) = (&self.snap, scope.table) {
+            s.prefetch_slot_late(t, number.as_u64());
+        }
+    }
+
     fn relationship(&self, scope: &ViewScope, number: E164) -> Option<RelationshipState> {
         let n = number.as_u64();
         // Overlay events are all later than the snapshot's: the newest one wins.
