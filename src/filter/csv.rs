@@ -7,6 +7,12 @@
 //! sequential runs see the same records even in broken input. Inside a record, any
 //! departure from RFC 4180 (a quote inside an unquoted field, text after a closing quote,
 //! an unterminated quote) makes the record malformed.
+//!
+//! Both scans ([`next_record`], [`split_fields`]) walk the record once, 16 bytes at a
+//! time, over bit masks of the bytes that matter (SSE2 compares on x86_64, a byte loop
+//! elsewhere): records are ~70 bytes, and a memchr call per field cost more in setup than
+//! in scanning. The memchr-based versions they replaced stay under `cfg(test)` as the
+//! model property tests compare against.
 
 use std::borrow::Cow;
 use std::ops::Range;
