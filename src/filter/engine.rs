@@ -734,15 +734,28 @@ fn message<'w, S: StandingSource>(
 /// clean-input case: a copy instead of digit formatting).
 #[inline]
 fn push_number(out: &mut Vec<u8>, raw: &[u8], e: E164) {
-    if let [b'+', digits @ ..] = raw
-        && (1..=15).contains(&digits.len())
-        && digits.iter().all(u8::is_ascii_digit)
-        && digits.iter().fold(0u64, |a, d| a * 10 + u64::from(d - b'0')) == e.as_u64()
-    {
+    if is_clean_e164(raw, e) {
         out.extend_from_slice(raw);
     } else {
         push_e164(out, e);
     }
+}
+
+/// True when `raw` is exactly `+digits` of `e`.
+#[inline]
+fn is_clean_e164(raw: &[u8], e: E164) -> bool {
+    matches!(raw, [b'+', digits @ ..]
+        if (1..=15).contains(&digits.len())
+            && digits.iter().all(u8::is_ascii_digit)
+            && digits.iter().fold(0u64, |a, d| a * 10 + u64::from(d - b'0')) == e.as_u64())
+}
+
+/// Copies `rec[*pos..f.start]` (the unchanged bytes before field `f`) and moves `pos`
+/// past `f`.
+#[inline]
+fn copy_until(out: &mut Vec<u8>, rec: &[u8], pos: &mut usize, f: Field) {
+    out.extend_from_slice(&rec[*pos..f.start as usize]);
+    *pos = f.end as usize;
 }
 
 fn push_e164(out: &mut Vec<u8>, e: E164) {
@@ -766,30 +779,62 @@ fn render_allowed<S: StandingSource>(
     match ctx.kind {
         Kind::Lines => push_number(out, rec, e),
         Kind::Csv { number, message, .. } => {
+            // The record is its fields' raw bytes joined by commas (see `csv::split_fields`):
+            // copy it in runs, replacing only the number (unless already clean E.164) and a
+            // stamped or filled message, in record order.
             let fields = &w.fields[usize::from(r.set)][r.a as usize..r.b as usize];
-            for (i, f) in fields.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
+            #[cfg(test)]
+            let start = out.len();
+            let num = fields.get(number).copied();
+            let num = num.filter(|f| !is_clean_e164(f.raw(rec), e));
+            // (A message column that is the number column stays the number.)
+            let message_field = message.filter(|&m| m != number).and_then(|m| fields.get(m));
+            let msg = match (message_field, stamp) {
+                (Some(f), Some((_, true))) => Some((*f, None)),
+                (Some(f), Some((plan @ Stamp::Appended { .. }, false))) => Some((*f, Some(plan))),
+                _ => None,
+            };
+            let write_num = |out: &mut Vec<u8>| push_e164(out, e);
+            let write_msg = |out: &mut Vec<u8>, f: Field, plan: Option<Stamp>| match plan {
+                None => out.extend_from_slice(ctx.fill_bytes_csv()),
+                Some(plan) => push_csv_stamped(out, f.raw(rec), f.quoted, plan.separator(), footer),
+            };
+            let mut pos = 0usize;
+            match (num, msg) {
+                (Some(n), Some((m, plan))) if m.start < n.start => {
+                    copy_until(out, rec, &mut pos, m);
+                    write_msg(out, m, plan);
+                    copy_until(out, rec, &mut pos, n);
+                    write_num(out);
                 }
-                if i == number {
-                    push_number(out, f.raw(rec), e);
-                } else if Some(i) == message {
-                    match stamp {
-                        Some((_, true)) => out.extend_from_slice(ctx.fill_bytes_csv()),
-                        Some((plan @ Stamp::Appended { .. }, false)) => {
-                            push_csv_stamped(out, f.raw(rec), f.quoted, plan.separator(), footer)
-                        }
-                        _ => out.extend_from_slice(f.raw(rec)),
+                (n, m) => {
+                    if let Some(n) = n {
+                        copy_until(out, rec, &mut pos, n);
+                        write_num(out);
                     }
-                } else {
-                    out.extend_from_slice(f.raw(rec));
+                    if let Some((m, plan)) = m {
+                        copy_until(out, rec, &mut pos, m);
+                        write_msg(out, m, plan);
+                    }
                 }
             }
+            out.extend_from_slice(&rec[pos..]);
             if message.is_none()
                 && let Some(fill) = &ctx.fill
             {
                 out.push(b',');
                 out.extend_from_slice(&fill.csv);
+            }
+            #[cfg(test)]
+            {
+                let mut model = Vec::new();
+                render_csv_reference(ctx, fields, rec, (number, message), e, stamp, &mut model);
+                let got = &out[start..];
+                assert_eq!(
+                    String::from_utf8_lossy(got),
+                    String::from_utf8_lossy(&model),
+                    "csv rendering differs from the field-by-field model"
+                );
             }
         }
         Kind::Jsonl => {
@@ -854,6 +899,45 @@ impl<S: StandingSource> Ctx<'_, '_, S> {
     }
     fn fill_bytes_json(&self) -> &[u8] {
         self.fill.as_ref().map_or(b"\"\"", |f| &f.json)
+    }
+}
+
+/// The field-by-field CSV rendering the run copy replaced: the model the tests check
+/// every rendered record against.
+#[cfg(test)]
+fn render_csv_reference<S: StandingSource>(
+    ctx: &Ctx<'_, '_, S>,
+    fields: &[Field],
+    rec: &[u8],
+    (number, message): (usize, Option<usize>),
+    e: E164,
+    stamp: Option<(Stamp, bool)>,
+    out: &mut Vec<u8>,
+) {
+    let footer = ctx.footer.map_or("", |f| f.text());
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        if i == number {
+            push_number(out, f.raw(rec), e);
+        } else if Some(i) == message {
+            match stamp {
+                Some((_, true)) => out.extend_from_slice(ctx.fill_bytes_csv()),
+                Some((plan @ Stamp::Appended { .. }, false)) => {
+                    push_csv_stamped(out, f.raw(rec), f.quoted, plan.separator(), footer)
+                }
+                _ => out.extend_from_slice(f.raw(rec)),
+            }
+        } else {
+            out.extend_from_slice(f.raw(rec));
+        }
+    }
+    if message.is_none()
+        && let Some(fill) = &ctx.fill
+    {
+        out.push(b',');
+        out.extend_from_slice(&fill.csv);
     }
 }
 
@@ -1062,5 +1146,92 @@ mod live_tests {
             .filter(|l| !l.starts_with('#') && l.contains("STOPPED"))
             .count();
         assert_eq!(stopped_receipts, 1);
+    }
+}
+
+#[cfg(test)]
+mod render_tests {
+    use proptest::prelude::*;
+
+    use crate::filter::{FilterOptions, Format, RunOptions, Sinks, run_with};
+    use crate::sms::Footer;
+    use crate::standing::ConsentState;
+    use crate::{E164, MemorySource};
+
+    fn source() -> MemorySource {
+        let mut s = MemorySource::default();
+        let c = ConsentState { granted_at: 1, confirmed_at: None, expires_at: None, event_seq: 1 };
+        for n in 4791000000..4791000010u64 {
+            s.consents.insert((E164::from_u64(n).unwrap(), "ACME".into(), "offers".into()), c);
+        }
+        s
+    }
+
+    /// A number as a campaign list may spell it: clean E.164, national, spaced, quoted.
+    fn number() -> impl Strategy<Value = String> {
+        (0u64..12, 0u8..5).prop_map(|(i, style)| {
+            let n = 4791000000 + i;
+            match style {
+                0 | 1 => format!("+{n}"),
+                2 => format!("{}", n - 4700000000),
+                3 => format!("\"+47 {}\"", n - 4700000000),
+                _ => format!("00{n}"),
+            }
+        })
+    }
+
+    /// A CSV message field: plain, quoted with commas/quotes/newlines, with the footer
+    /// already present, ending in whitespace, empty.
+    fn message() -> impl Strategy<Value = String> {
+        prop_oneof![
+            r"[a-zA-Z æø€{}]{0,30}",
+            r#""[a-z ,\n€]{0,20}(""[a-z]{0,3}"")?[a-z ]{0,5}""#,
+            Just("Hei Svar ACME STOPP til 2401".to_string()),
+            Just("\"Hei, svar acme stopp til 2401\"".to_string()),
+            Just("Tilbud ".to_string()),
+            Just(String::new()),
+        ]
+    }
+
+    proptest! {
+        /// Any column order (number before or after the message, extra columns around,
+        /// no message column), clean or messy numbers, stamped, present or filled
+        /// messages: every allowed record renders as the field-by-field model does
+        /// (`render_allowed` asserts it under `cfg(test)`), and clean numbers and
+        /// untouched fields come out byte for byte.
+        #[test]
+        fn csv_rendering_equals_model(
+            rows in proptest::collection::vec((number(), message(), "[a-z]{0,4}"), 1..30),
+            order in 0usize..4, fill in any::<bool>(), crlf in any::<bool>(),
+        ) {
+            let header = ["number,message,x", "x,message,number", "message,number", "x,number"][order];
+            let mut input = format!("{header}\n");
+            for (n, m, x) in &rows {
+                let line = match order {
+                    0 => format!("{n},{m},{x}"),
+                    1 => format!("{x},{m},{n}"),
+                    2 => format!("{m},{n}"),
+                    _ => format!("{x},{n}"),
+                };
+                input.push_str(&line);
+                input.push_str(if crlf { "\r\n" } else { "\n" });
+            }
+            let mut f = FilterOptions::at(100);
+            f.footer = Some(Footer::new("Svar {brand} STOPP til {shortcode}", "ACME", Some("2401")).unwrap());
+            let mut o = RunOptions::new("ACME", "offers", f).with_format(Format::Csv);
+            if fill {
+                o.message = Some("Fyll inn, \"takk\"".into());
+            }
+            let (mut out, mut rej) = (Vec::new(), Vec::new());
+            let sinks = Sinks { output: &mut out, rejects: Some(&mut rej), progress: None };
+            let report = run_with(&source(), &o, input.as_bytes(), sinks).unwrap();
+            prop_assert_eq!(report.counts.input() as usize, rows.len());
+            let out = String::from_utf8(out).unwrap();
+            for line in out.lines().skip(1) {
+                if order == 3 && !fill {
+                    prop_assert!(line.contains(",+47910000"), "{}", line);
+                }
+            }
+        }
     }
 }

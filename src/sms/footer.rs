@@ -50,6 +50,9 @@ pub struct Footer {
     /// The footer lower-cased when it is ASCII: matched without the regex engine (the hot
     /// path; the regex's per-thread cache pool showed up in profiles).
     ascii_lower: Option<Vec<u8>>,
+    /// Where in `ascii_lower` the search anchors: its rarest byte in message text (see
+    /// [`rare_index`]), so a scan stops at few false candidates.
+    rare: usize,
     matcher: regex::Regex,
     measure: Measure,
 }
@@ -115,7 +118,8 @@ impl Footer {
             .map_err(|e| Error::Footer(format!("footer cannot be matched: {e}")))?;
         let measure = Measure::of(&text);
         let ascii_lower = text.is_ascii().then(|| text.to_ascii_lowercase().into_bytes());
-        Ok(Footer { text, ascii_lower, matcher, measure })
+        let rare = ascii_lower.as_deref().map_or(0, rare_index);
+        Ok(Footer { text, ascii_lower, rare, matcher, measure })
     }
 
     /// The footer text.
@@ -126,7 +130,7 @@ impl Footer {
     /// Decides how `message` is stamped, without building the stamped text.
     pub fn plan(&self, message: &str) -> Stamp {
         let present = match &self.ascii_lower {
-            Some(needle) => contains_ascii_ci(message.as_bytes(), needle),
+            Some(needle) => contains_ascii_ci_at(message.as_bytes(), needle, self.rare),
             None => self.matcher.is_match(message),
         };
         if present {
@@ -169,14 +173,46 @@ impl Footer {
             Stamp::Present => (before, before),
             Stamp::Appended { .. } => {
                 let sep = plan.separator();
-                let total = m.plus(Measure::of(sep)).plus(self.measure);
+                // The separator is a space or nothing: one plain septet or none.
+                let sep_measure = if sep.is_empty() { Measure::EMPTY } else { SPACE };
+                let total = m.plus(sep_measure).plus(self.measure);
                 (before, count_measured(&[message, sep, &self.text], total))
             }
         }
     }
 }
 
-/// True when `hay` contains `needle` (ASCII, lower-case), ignoring ASCII case.
+/// The measure of `" "`, the only non-empty separator.
+const SPACE: Measure = Measure { septets: 1, utf16: 1, ..Measure::EMPTY };
+
+/// The position in `needle` (ASCII, lower-case) of the byte least likely to occur in a
+/// message: digits and punctuation before letters (rare letters first), spaces last.
+/// Any position gives the same answers; a rare one gives fewer false candidates.
+fn rare_index(needle: &[u8]) -> usize {
+    const LETTERS_RAREST_FIRST: &[u8] = b"qzxjwykvbpgfhcmudlroitnsae";
+    let rank = |c: u8| match c {
+        b'0'..=b'9' => 0,
+        b'a'..=b'z' => 1 + LETTERS_RAREST_FIRST.iter().position(|&l| l == c).unwrap_or(0),
+        b' ' | b'\t' => 100,
+        _ => 0,
+    };
+    needle.iter().enumerate().min_by_key(|&(_, &c)| rank(c)).map_or(0, |(i, _)| i)
+}
+
+/// True when `hay` contains `needle` (ASCII, lower-case), ignoring ASCII case: finds the
+/// candidates by `needle[rare]` (either case), then compares the whole window.
+fn contains_ascii_ci_at(hay: &[u8], needle: &[u8], rare: usize) -> bool {
+    let Some(&anchor) = needle.get(rare) else { return true };
+    let Some(last_start) = hay.len().checked_sub(needle.len()) else { return false };
+    // Positions of the anchor byte that can start a match: `rare..=last_start + rare`.
+    let hay_anchor = &hay[rare..=last_start + rare];
+    let check = |at: usize| hay[at..at + needle.len()].eq_ignore_ascii_case(needle);
+    super::scan::any_position_of(hay_anchor, anchor, anchor.to_ascii_uppercase(), check)
+}
+
+/// True when `hay` contains `needle` (ASCII, lower-case), ignoring ASCII case (the
+/// first-byte search the rare-byte one replaced: the model in tests).
+#[cfg(test)]
 fn contains_ascii_ci(hay: &[u8], needle: &[u8]) -> bool {
     let Some((&first, rest)) = needle.split_first() else { return true };
     let last_start = match hay.len().checked_sub(needle.len()) {
@@ -201,6 +237,7 @@ fn contains_ascii_ci(hay: &[u8], needle: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sms::Count;
 
     fn no() -> Footer {
         Footer::new(default_template(Region::NO), "ACME", Some("2401")).unwrap()
@@ -253,6 +290,88 @@ mod tests {
             let re = regex::RegexBuilder::new(&regex::escape(f.text())).case_insensitive(true).build().unwrap();
             for msg in [m.clone(), format!("{pre}{m} SVAR acme stopp TIL 2401{pre}")] {
                 proptest::prop_assert_eq!(f.plan(&msg) == Stamp::Present, re.is_match(&msg));
+            }
+        }
+    }
+
+    /// The plan and counts as they were computed before the fast paths (first-byte
+    /// search, per-character measure of the built stamped text): the model.
+    fn plan_and_counts_reference(f: &Footer, m: &str) -> (Stamp, Count, Count) {
+        let present = match &f.ascii_lower {
+            Some(needle) => contains_ascii_ci(m.as_bytes(), needle),
+            None => f.matcher.is_match(m),
+        };
+        let plan = if present {
+            Stamp::Present
+        } else {
+            Stamp::Appended { space: m.chars().next_back().is_some_and(|c| !c.is_whitespace()) }
+        };
+        let count = |t: &str| count_measured(&[t], crate::sms::measure_reference(t));
+        let before = count(m);
+        let after = match plan {
+            Stamp::Present => before,
+            Stamp::Appended { .. } => count(&format!("{m}{}{}", plan.separator(), f.text())),
+        };
+        (plan, before, after)
+    }
+
+    /// Messages around a footer: random text, maybe with the footer (in random case, or
+    /// cut short, or with a different brand) inside or at the end, maybe trailing
+    /// whitespace.
+    fn around_footer() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let filler = prop_oneof![
+            6 => r"[a-zA-Z0-9 .,!%:-]{0,30}",
+            2 => r"[{}\\\[\]~|^€æøåÄ–ç`🎉\n\r\t\u{3000}]{0,4}",
+            1 => r"[sSvVaArR AaCcMmEe tTiIlL24å0]{0,30}",
+        ];
+        let footerish = prop_oneof![
+            Just(String::new()),
+            Just("Svar ACME STOPP til 2401".to_string()),
+            Just("svar acme stopp TIL 2401".to_string()),
+            Just("Svar ACME STOPP til 240".to_string()),
+            Just("Svar STOPP til 2401".to_string()),
+            Just("Svar ÆRLIG STOPP til 2401".to_string()),
+            Just("Reply ACME STOP to 2401".to_string()),
+        ];
+        let tail = prop_oneof![Just(""), Just(" "), Just("\n"), Just("\u{3000}"), Just("🎉")];
+        (proptest::collection::vec((filler, footerish), 0..6), tail).prop_map(|(v, t)| {
+            let mut s: String = v.into_iter().map(|(a, b)| a + &b).collect();
+            s.push_str(t);
+            s
+        })
+    }
+
+    proptest::proptest! {
+        /// The fast plan and counts equal the model, for ASCII and non-ASCII footers,
+        /// long messages (segment packing) included.
+        #[test]
+        fn plan_and_counts_match_model(m in around_footer(), reps in 1usize..8) {
+            let long = m.repeat(reps);
+            for f in [
+                no(),
+                Footer::new("Svar {brand} STOPP til {shortcode}", "ÆRLIG", Some("2401")).unwrap(),
+                Footer::new("Reply {brand} STOP to {shortcode} [{{}}] €", "ACME", Some("2401")).unwrap(),
+                Footer::new("Svar {brand} STOPP til {shortcode} 🎉", "ACME", Some("2401")).unwrap(),
+            ] {
+                for msg in [&m, &long] {
+                    let plan = f.plan(msg);
+                    let (b, a) = f.count_stamped(msg, plan);
+                    proptest::prop_assert_eq!((plan, b, a), plan_and_counts_reference(&f, msg), "{:?}", msg);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rare_anchor_is_a_digit_and_any_anchor_agrees() {
+        let f = no();
+        assert_eq!(f.text().as_bytes()[f.rare], b'2');
+        let needle = f.ascii_lower.as_deref().unwrap();
+        for m in ["", "Svar ACME STOPP til 2401", "x SVAR acme stopp til 2401", "2401 Svar ACME"] {
+            for rare in 0..needle.len() {
+                let got = contains_ascii_ci_at(m.as_bytes(), needle, rare);
+                assert_eq!(got, contains_ascii_ci(m.as_bytes(), needle), "{m:?} at {rare}");
             }
         }
     }

@@ -19,6 +19,7 @@
 //! ```
 
 mod footer;
+mod scan;
 
 pub use footer::{Footer, Stamp, default_template};
 
@@ -63,9 +64,23 @@ const ASCII_GSM: [u8; 128] = {
     t
 };
 
+/// GSM width of the characters U+0080..U+07FF (two UTF-8 bytes), by code point - 0x80:
+/// every non-ASCII GSM character but the euro sign is among them.
+const GSM_2BYTE: [u8; 0x780] = {
+    let mut t = [0u8; 0x780];
+    let mut i = 0;
+    while i < t.len() {
+        if let Some(c) = char::from_u32(i as u32 + 0x80) {
+            t[i] = gsm_width(c);
+        }
+        i += 1;
+    }
+    t
+};
+
 /// The GSM 03.38 width of `c`: 1 (basic table), 2 (extension table) or 0 (not encodable).
 #[inline]
-pub fn gsm_width(c: char) -> u8 {
+pub const fn gsm_width(c: char) -> u8 {
     if (c as u32) < 128 {
         return ASCII_GSM[c as usize];
     }
@@ -93,37 +108,61 @@ pub(crate) struct Measure {
 }
 
 impl Measure {
+    /// The measure of the empty text.
+    pub(crate) const EMPTY: Measure =
+        Measure { septets: 0, utf16: 0, gsm: true, wide_gsm: 0, wide_ucs2: 0 };
+
+    /// Measures `s` in one pass.
+    ///
+    /// Runs of plain GSM ASCII (`0x20..=0x5A`, `0x61..=0x7A`: letters, digits, space and
+    /// most punctuation, one septet and one code unit each) are taken 16 bytes at a time
+    /// (see [`scan::plain_prefix`]); other characters one at a time, decoded by hand.
     pub(crate) fn of(s: &str) -> Measure {
-        let (mut septets, mut utf16, mut gsm) = (0usize, 0usize, true);
-        let (mut wide_gsm, mut wide_ucs2) = (0usize, 0usize);
         let b = s.as_bytes();
+        let mut m = Measure::EMPTY;
         let mut i = 0;
         while i < b.len() {
-            let c = b[i];
+            let k = scan::plain_prefix(b, i);
+            m.septets += k;
+            m.utf16 += k;
+            i += k;
+            let Some(&c) = b.get(i) else { break };
             if c < 0x80 {
-                // Most of a Nordic message is ASCII: one table lookup per byte.
                 let w = ASCII_GSM[c as usize];
-                gsm &= w != 0;
-                septets += w as usize;
-                wide_gsm += usize::from(w == 2);
-                utf16 += 1;
+                m.gsm &= w != 0;
+                m.septets += w as usize;
+                m.wide_gsm += usize::from(w == 2);
+                m.utf16 += 1;
                 i += 1;
             } else {
-                // `i` is at a char boundary: ASCII bytes are whole chars.
-                let ch = s[i..].chars().next().unwrap_or('\u{fffd}');
-                let w = gsm_width(ch);
-                gsm &= w != 0;
-                septets += w as usize;
-                wide_gsm += usize::from(w == 2);
-                utf16 += ch.len_utf16();
-                wide_ucs2 += usize::from(ch.len_utf16() == 2);
-                i += ch.len_utf8();
+                // `i` is at a char boundary (`s` is a str and ASCII bytes are whole chars):
+                // decode by hand, the lead byte says the length.
+                let (w, len) = if c < 0xE0 {
+                    // Two bytes: U+0080..U+07FF, where all of GSM's non-ASCII letters are.
+                    let cp = (u32::from(c & 0x1F) << 6)
+                        | u32::from(b.get(i + 1).map_or(0, |x| x & 0x3F));
+                    (GSM_2BYTE[(cp as usize).saturating_sub(0x80).min(GSM_2BYTE.len() - 1)], 2)
+                } else if c < 0xF0 {
+                    // Three bytes: only the euro sign (U+20AC, an escape pair) is GSM.
+                    let euro = b.get(i..i + 3) == Some("€".as_bytes());
+                    (if euro { 2 } else { 0 }, 3)
+                } else {
+                    // Four bytes: outside the BMP, a surrogate pair in UCS-2, never GSM.
+                    m.wide_ucs2 += 1;
+                    m.utf16 += 1;
+                    (0, 4)
+                };
+                m.gsm &= w != 0;
+                m.septets += w as usize;
+                m.wide_gsm += usize::from(w == 2);
+                m.utf16 += 1;
+                i += len;
             }
         }
-        Measure { septets, utf16, gsm, wide_gsm, wide_ucs2 }
+        m
     }
 
-    fn plus(self, o: Measure) -> Measure {
+    pub(crate) fn plus(self, o: Measure) -> Measure {
         Measure {
             septets: self.septets + o.septets,
             utf16: self.utf16 + o.utf16,
@@ -142,11 +181,11 @@ pub fn count(text: &str) -> Count {
 /// Counts the segments of the concatenation of `parts` (e.g. message, separator, footer)
 /// without building it.
 pub fn count_parts(parts: &[&str]) -> Count {
-    let empty = Measure { septets: 0, utf16: 0, gsm: true, wide_gsm: 0, wide_ucs2: 0 };
-    let m = parts.iter().fold(empty, |a, p| a.plus(Measure::of(p)));
+    let m = parts.iter().fold(Measure::EMPTY, |a, p| a.plus(Measure::of(p)));
     count_measured(parts, m)
 }
 
+#[inline]
 pub(crate) fn count_measured(parts: &[&str], m: Measure) -> Count {
     let (encoding, units, single, multi, wide) = if m.gsm {
         (Encoding::Gsm7, m.septets, 160, 153, m.wide_gsm)
@@ -173,12 +212,59 @@ pub(crate) fn count_measured(parts: &[&str], m: Measure) -> Count {
     Count { encoding, units, segments }
 }
 
+/// The simple per-character measure the fast one replaced: the model in tests.
+#[cfg(test)]
+pub(crate) fn measure_reference(s: &str) -> Measure {
+    let mut m = Measure::EMPTY;
+    for ch in s.chars() {
+        let w = gsm_width(ch);
+        m.gsm &= w != 0;
+        m.septets += w as usize;
+        m.wide_gsm += usize::from(w == 2);
+        m.utf16 += ch.len_utf16();
+        m.wide_ucs2 += usize::from(ch.len_utf16() == 2);
+    }
+    m
+}
+
+/// Two measures agree on everything a count reads (septets only matter for GSM texts).
+#[cfg(test)]
+pub(crate) fn same_measure(a: Measure, b: Measure) -> bool {
+    a.gsm == b.gsm
+        && a.utf16 == b.utf16
+        && a.wide_ucs2 == b.wide_ucs2
+        && (!a.gsm || (a.septets == b.septets && a.wide_gsm == b.wide_gsm))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Messages mixing plain ASCII, GSM extension characters, Nordic letters, non-GSM
+    /// characters (the en dash, ç, the backtick), emoji and controls.
+    pub(crate) fn message() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            6 => r"[a-zA-Z0-9 .,!%:-]{1,20}",
+            2 => r"[{}\\\[\]~|^€\x0C]{1,3}",
+            2 => r"[æøåÆØÅäöüéÉßΔΩ£¥§¿¡]{1,3}",
+            1 => r"[–ç`\x7F\t\x01ő]",
+            1 => r"[🎉😀\u{10000}]{1,2}",
+            1 => r"[\n\r _@]{1,2}",
+            1 => r"\PC{1,5}",
+        ];
+        proptest::collection::vec(piece, 0..40).prop_map(|v| v.concat())
+    }
+
     proptest! {
+        /// The fast measure equals the simple per-character one.
+        #[test]
+        fn fast_measure_matches_model(s in message()) {
+            let (fast, model) = (Measure::of(&s), measure_reference(&s));
+            prop_assert!(same_measure(fast, model), "{:?} vs {:?}", fast, model);
+            prop_assert_eq!(count_measured(&[&s], fast), count_measured(&[&s], model));
+        }
+
         /// The byte-wise measure equals a plain per-char definition.
         #[test]
         fn measure_matches_reference(s in "\\PC{0,40}|[a-z€{}^`\n æøåç🎉]{0,200}") {

@@ -1,6 +1,7 @@
 //! Integration tests: run the real `sendfilter` binary on temp dirs.
 
 mod bench;
+mod csvfast;
 mod demo;
 mod filter;
 mod harness;
