@@ -139,6 +139,12 @@ pub(crate) fn next_record(data: &[u8], pos: usize) -> (Range<usize>, usize, u64)
 #[inline]
 pub(crate) fn split_fields(rec: &[u8], fields: &mut Vec<Field>) -> Result<(), CsvError> {
     fields.clear();
+    append_fields(rec, fields)
+}
+
+/// [`split_fields`] appending to `fields` (on error, some fields may have been appended).
+#[inline]
+pub(crate) fn append_fields(rec: &[u8], fields: &mut Vec<Field>) -> Result<(), CsvError> {
     let mut specials = Specials::new(rec, 0, [b',', b'"']);
     let mut start = 0usize;
     let unquoted = |start: usize, end: usize| Field {

@@ -136,7 +136,6 @@ struct Worker {
     keys: Vec<u64>,
     /// csv fields of the records in `batch` (`Rec::set` says which buffer: always 0).
     fields: [Vec<Field>; 2],
-    tmp: Vec<Field>,
     bytes: Vec<u8>,
     text: String,
     /// The live stops this worker decides with (version, set), refreshed per chunk.
@@ -524,6 +523,11 @@ fn process<S: StandingSource>(
         {
             ctx.filter.prefetch_late(e);
         }
+        // The record itself is read again when it is rendered (parsed long before).
+        if let Some(ahead) = recs.get(i + AHEAD / 2) {
+            prefetch_bytes(data, ahead.start as usize);
+            prefetch_bytes(data, ahead.start as usize + 64);
+        }
         let dup = next_dup.next_if_eq(&(i as u32)).is_some();
         decide(ctx, w, data, r, dup, out);
     }
@@ -532,27 +536,45 @@ fn process<S: StandingSource>(
     w.batch = recs;
     out.newlines = line - 1;
 }
+/// A software prefetch of `data[at]`, if in bounds.
+#[inline]
+fn prefetch_bytes(data: &[u8], at: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(p) = data.get(at) {
+        // SAFETY: prefetch is a hint; it never faults, and `p` is a valid reference anyway.
+        unsafe {
+            core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+                (p as *const u8).cast::<i8>(),
+            );
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (data, at);
+}
+
 /// Rules 1 and 2: read the record, normalise the number, check the message is readable.
 fn parse<S: StandingSource>(ctx: &Ctx<'_, '_, S>, w: &mut Worker, rec: &[u8], r: &mut Rec) {
     let filter = ctx.filter;
     let number = match ctx.kind {
         Kind::Lines => filter.normalize(rec),
         Kind::Csv { number, message, fields } => {
-            if csv::split_fields(rec, &mut w.tmp).is_err() || w.tmp.len() != fields {
+            // Split straight into the chunk's field list (no copy from a scratch list).
+            let all = &mut w.fields[usize::from(r.set)];
+            let base = all.len();
+            if csv::append_fields(rec, all).is_err() || all.len() - base != fields {
+                all.truncate(base);
                 r.pre = Reason::Malformed;
                 return;
             }
-            let fields = &mut w.fields[usize::from(r.set)];
-            r.a = fields.len() as u32;
-            fields.extend_from_slice(&w.tmp);
-            r.b = fields.len() as u32;
+            (r.a, r.b) = (base as u32, all.len() as u32);
+            let f = &all[base..];
             if let Some(m) = message
-                && std::str::from_utf8(w.tmp[m].value_into(rec, &mut w.bytes)).is_err()
+                && std::str::from_utf8(f[m].value_into(rec, &mut w.bytes)).is_err()
             {
                 r.pre = Reason::Malformed;
                 return;
             }
-            filter.normalize(w.tmp[number].value_into(rec, &mut w.bytes))
+            filter.normalize(f[number].value_into(rec, &mut w.bytes))
         }
         Kind::Jsonl => {
             let Ok(spans) = json::scan(rec, &ctx.opts.number_field, &ctx.opts.message_field) else {
