@@ -124,8 +124,6 @@ struct Rec {
     /// jsonl: the closing brace (`NONE` when the line is not an object); nonempty flag.
     close: u32,
     nonempty: bool,
-    /// Which of the worker's two field buffers holds this record's csv fields.
-    set: u8,
 }
 
 #[derive(Default)]
@@ -134,8 +132,8 @@ struct Worker {
     batch: Vec<Rec>,
     /// Their numbers (0 = not a valid number), compact for marking duplicates.
     keys: Vec<u64>,
-    /// csv fields of the records in `batch` (`Rec::set` says which buffer: always 0).
-    fields: [Vec<Field>; 2],
+    /// csv fields of the records in `batch` (`Rec::a..b`).
+    fields: Vec<Field>,
     bytes: Vec<u8>,
     text: String,
     /// The live stops this worker decides with (version, set), refreshed per chunk.
@@ -450,7 +448,7 @@ fn process<S: StandingSource>(
     let (mut pos, mut line, mut idx) = (0usize, 1u64, 0u64);
     let mut recs = std::mem::take(&mut w.batch);
     recs.clear();
-    w.fields[0].clear();
+    w.fields.clear();
     while pos < data.len() {
         let (range, next, nl) = match ctx.kind {
             Kind::Csv { .. } => csv::next_record(data, pos),
@@ -481,7 +479,6 @@ fn process<S: StandingSource>(
             d: NONE,
             close: NONE,
             nonempty: false,
-            set: 0,
         };
         idx += 1;
         parse(ctx, w, rec, &mut r);
@@ -559,7 +556,7 @@ fn parse<S: StandingSource>(ctx: &Ctx<'_, '_, S>, w: &mut Worker, rec: &[u8], r:
         Kind::Lines => filter.normalize(rec),
         Kind::Csv { number, message, fields } => {
             // Split straight into the chunk's field list (no copy from a scratch list).
-            let all = &mut w.fields[usize::from(r.set)];
+            let all = &mut w.fields;
             let base = all.len();
             if csv::append_fields(rec, all).is_err() || all.len() - base != fields {
                 all.truncate(base);
@@ -730,7 +727,7 @@ fn message<'w, S: StandingSource>(
         Kind::Lines => fill_or_absent,
         Kind::Csv { message: None, .. } => fill_or_absent,
         Kind::Csv { message: Some(m), .. } => {
-            let f = w.fields[usize::from(r.set)][r.a as usize + m];
+            let f = w.fields[r.a as usize + m];
             let v = f.value_into(rec, &mut w.bytes);
             if v.is_empty() {
                 return fill_or_absent;
@@ -804,7 +801,7 @@ fn render_allowed<S: StandingSource>(
             // The record is its fields' raw bytes joined by commas (see `csv::split_fields`):
             // copy it in runs, replacing only the number (unless already clean E.164) and a
             // stamped or filled message, in record order.
-            let fields = &w.fields[usize::from(r.set)][r.a as usize..r.b as usize];
+            let fields = &w.fields[r.a as usize..r.b as usize];
             #[cfg(test)]
             let start = out.len();
             let num = fields.get(number).copied();
