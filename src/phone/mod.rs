@@ -31,6 +31,8 @@
 //! * A thin space (U+2009) inside a number makes it invalid; a no-break space does not.
 //! * Valid numbers can have up to 19 digits (German and Japanese long toll-free ranges).
 
+mod fast;
+mod lendfa;
 mod meta;
 // Generated data, documented in the generator; left exactly as generated (not rustfmt'd)
 // so re-running the generator reproduces the committed file byte for byte.
@@ -231,7 +233,19 @@ pub enum PhoneError {
 /// assert_eq!(normalize(b"+47 912 34 56", Region::NO), Err(PhoneError::Invalid));
 /// # Ok::<(), PhoneError>(())
 /// ```
+#[inline]
 pub fn normalize(input: &[u8], region: Region) -> Result<E164, PhoneError> {
+    match fast::normalize(input, region) {
+        Some(answer) => answer,
+        None => normalize_reference(input, region),
+    }
+}
+
+/// The same as [`normalize`] without its fast path ([`fast`]): the port of the reference
+/// as it stood before the fast path, which still answers every input the fast path leaves
+/// alone. Exists so tests and benches can check the fast path against it.
+#[doc(hidden)]
+pub fn normalize_reference(input: &[u8], region: Region) -> Result<E164, PhoneError> {
     match parse::ascii_front(input) {
         parse::Ascii::Borrowed(plus, d) => return parse::core(plus, d, region.plan),
         parse::Ascii::Separated(plus, rest) => {
