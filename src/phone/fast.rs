@@ -26,9 +26,9 @@
 use std::sync::OnceLock;
 
 use super::lendfa::{LenDfa, MAX_LEN};
-use super::meta::{CC_COUNT, Prefix, cc_slot, plan, plans_for_cc, starts_with};
-use super::metadata_gen::META_COUNT;
-use super::parse::{self, Ascii, MAX_NSN, MIN_NSN, extract_country_code};
+use super::meta::{CC_COUNT, LenCheck, Meta, Prefix, cc_slot, plan, plans_for_cc, starts_with};
+use super::metadata_gen::{CC_LOOKUP, CC_REGIONS, META_COUNT};
+use super::parse::{self, Ascii, MAX_NSN, MIN_NSN};
 use super::{E164, PhoneError, Region};
 
 /// Product tables with more states than this are not built (the code then uses the
@@ -42,7 +42,7 @@ pub(super) fn normalize(input: &[u8], region: Region) -> Option<Result<E164, Pho
     // `Borrowed(true, rest)` for it; this is the same test without its three scans.
     if let [b'+', rest @ ..] = input
         && (3..=MAX_LEN).contains(&rest.len())
-        && rest.iter().all(u8::is_ascii_digit)
+        && all_digits(rest)
     {
         return plus_core(rest);
     }
@@ -76,8 +76,8 @@ fn plus_core(d: &[u8]) -> Option<Result<E164, PhoneError>> {
         return Some(Err(PhoneError::TooShort));
     }
     // No country code: the reference retries without the plus, which depends on the region.
-    let (cc, l) = extract_country_code(d)?;
-    finish_international(cc, &d[l..])
+    let (l, main) = country_code(d)?;
+    finish(d, l, plan_fast(main))
 }
 
 /// `parse::core(plus, d, region.plan)` for ASCII digits `d` (at most [`MAX_LEN`]).
@@ -89,9 +89,9 @@ fn core(plus: bool, d: &[u8], region: Region) -> Option<Result<E164, PhoneError>
     if d.is_empty() {
         return None;
     }
-    let (dm, dc) = plan(region.plan);
+    let pf = plan_fast(region.plan);
     // _parse_prefix_as_idd: strip only when the next digit is not 0.
-    match &dc.idd {
+    match pf.idd {
         Prefix::None => {}
         Prefix::Literal(p) => {
             if starts_with(d, p) && d.get(p.len()) != Some(&b'0') {
@@ -99,8 +99,8 @@ fn core(plus: bool, d: &[u8], region: Region) -> Option<Result<E164, PhoneError>
                 if full.len() <= MIN_NSN {
                     return Some(Err(PhoneError::TooShort));
                 }
-                return match extract_country_code(full) {
-                    Some((cc, l)) => finish_international(cc, &full[l..]),
+                return match country_code(full) {
+                    Some((l, main)) => finish(full, l, plan_fast(main)),
                     None => Some(Err(PhoneError::InvalidCountryCode)),
                 };
             }
@@ -109,46 +109,148 @@ fn core(plus: bool, d: &[u8], region: Region) -> Option<Result<E164, PhoneError>
     }
     // A national number starting with the region's own code: the reference weighs both
     // readings; rare enough to leave to it.
-    let (ccd, ccl) = dc.cc_digits;
+    let (ccd, ccl) = pf.cc_digits;
     if starts_with(d, &ccd[..usize::from(ccl)]) {
         return None;
     }
-    finish(dm.country_code, d, region.plan)
+    finish(d, 0, pf)
 }
 
-/// The rest of `parse::core` for national number `nn` of country code `cc`, read by the
-/// code's main region.
+/// `parse::extract_country_code` for at least three ASCII digits: the code's length and
+/// its main plan, by one lookup of the first three digits.
 #[inline]
-fn finish_international(cc: u16, nn: &[u8]) -> Option<Result<E164, PhoneError>> {
-    let Some(&main) = plans_for_cc(cc).and_then(|p| p.first()) else {
-        return Some(Err(PhoneError::InvalidCountryCode));
-    };
-    finish(cc, nn, main)
+fn country_code(full: &[u8]) -> Option<(usize, u16)> {
+    let [a, b, c, ..] = *full else { return None };
+    let i = usize::from(a.wrapping_sub(b'0')) * 100
+        + usize::from(b.wrapping_sub(b'0')) * 10
+        + usize::from(c.wrapping_sub(b'0'));
+    let e = *CC3.get(i)?;
+    (e != 0).then_some((usize::from(e >> 8), e & 0xff))
 }
 
-/// The rest of `parse::core`: national prefix (by plan `p`), length, validity, value.
+/// By the first three digits: 0 when no country code starts them, else the length of the
+/// shortest assigned code they start with (bits 8-9) and its main plan (bits 0-7): what
+/// `parse::extract_country_code` finds, tabulated at compile time from the same tables.
+static CC3: [u16; 1000] = {
+    let mut t = [0u16; 1000];
+    let mut i = 100;
+    while i < 1000 {
+        let (mut len, mut cc) = (1, i / 100);
+        while len <= 3 {
+            let slot = CC_LOOKUP[cc] as usize;
+            if slot != 0 {
+                let main = CC_REGIONS[slot - 1].1[0];
+                assert!(main < 256, "plan index fits the table");
+                t[i] = ((len as u16) << 8) | main;
+                break;
+            }
+            len += 1;
+            cc = i / [1, 100, 10, 1, 1][len];
+        }
+        i += 1;
+    }
+    t
+};
+
+/// What the fast path uses of one plan, gathered on first use.
+struct PlanFast {
+    meta: &'static Meta,
+    /// International prefix (copied from the compiled plan).
+    idd: &'static Prefix,
+    /// Country code as ASCII digits.
+    cc_digits: ([u8; 3], u8),
+    /// The national prefix for parsing.
+    national_prefix: NationalPrefix,
+    /// The first byte of a plain-digit national prefix; [`PREFIX_NONE`] when there is no
+    /// prefix, [`PREFIX_SLOW`] when a number may match it without sharing its first byte
+    /// (an empty literal, a pattern).
+    prefix_first: u16,
+    /// The general-pattern table, when the national prefix is plain digits.
+    general: Option<LenDfa>,
+    /// The `is_valid_number` table of the plan's country code (`None`: the reference's
+    /// per-region loop).
+    valid: Option<&'static LenDfa>,
+}
+
+/// [`PlanFast::prefix_first`] when the plan has no national prefix (no byte equals it).
+const PREFIX_NONE: u16 = 0x100;
+/// [`PlanFast::prefix_first`] when the first byte does not settle it.
+const PREFIX_SLOW: u16 = 0x101;
+
+/// A plan's national prefix for parsing, as the fast path sees it.
+#[derive(Clone, Copy)]
+enum NationalPrefix {
+    /// None: nothing to strip.
+    None,
+    /// Plain digits, no transform rule.
+    Literal(&'static [u8]),
+    /// A pattern or a transform rule: left to the reference path.
+    Other,
+}
+
+/// The fast path's view of plan `p` (built on first use).
+fn plan_fast(p: u16) -> &'static PlanFast {
+    static TABLES: [OnceLock<PlanFast>; META_COUNT] = [const { OnceLock::new() }; META_COUNT];
+    // Plan indices come from the metadata's own tables (regions, country codes), so they are
+    // in range; an out-of-range index would be a bug in the tables, caught by every test.
+    TABLES[usize::from(p)].get_or_init(|| {
+        let (meta, c) = plan(p);
+        let national_prefix = match c.literal_national_prefix() {
+            _ if !c.has_national_prefix() => NationalPrefix::None,
+            Some(p) => NationalPrefix::Literal(p),
+            None => NationalPrefix::Other,
+        };
+        let prefix_first = match national_prefix {
+            NationalPrefix::None => PREFIX_NONE,
+            NationalPrefix::Literal([first, ..]) => u16::from(*first),
+            NationalPrefix::Literal([]) | NationalPrefix::Other => PREFIX_SLOW,
+        };
+        PlanFast {
+            meta,
+            prefix_first,
+            idd: &c.idd,
+            cc_digits: c.cc_digits,
+            national_prefix,
+            general: match national_prefix {
+                NationalPrefix::Literal(_) => build_general(p),
+                _ => None,
+            },
+            valid: cc_valid(meta.country_code),
+        }
+    })
+}
+
+/// The rest of `parse::core` for the national number `full[l..]`, read by plan `pf` (the
+/// default region's, or the main region of the number's code): national prefix, length,
+/// validity, value. `full[..l]` is the country code when `l > 0`.
 #[inline]
-fn finish(cc: u16, nn: &[u8], p: u16) -> Option<Result<E164, PhoneError>> {
+fn finish(full: &[u8], l: usize, pf: &PlanFast) -> Option<Result<E164, PhoneError>> {
+    let nn = full.get(l..)?;
     if nn.len() < MIN_NSN {
         return Some(Err(PhoneError::TooShort));
     }
-    let (m, c) = plan(p);
-    // _maybe_strip_national_prefix_carrier_code, for plain-digit prefixes only.
-    let pot = if !c.has_national_prefix() {
+    // _maybe_strip_national_prefix_carrier_code. Most numbers cannot start with their
+    // plan's national prefix: one compare says so, whatever the plan (no branch on it).
+    let nn = if u16::from(nn[0]) != pf.prefix_first && pf.prefix_first != PREFIX_SLOW {
         nn
     } else {
-        let np = c.literal_national_prefix()?;
-        if !starts_with(nn, np) {
-            nn
-        } else {
-            let g = general(p)?;
-            if g.accepts(nn) && !g.accepts(&nn[np.len()..]) { nn } else { &nn[np.len()..] }
+        let pot = match pf.national_prefix {
+            NationalPrefix::None => nn,
+            NationalPrefix::Literal(np) if !starts_with(nn, np) => nn,
+            NationalPrefix::Literal(np) => {
+                let g = pf.general.as_ref()?;
+                if g.accepts_digits(nn) && !g.accepts_digits(&nn[np.len()..]) {
+                    nn
+                } else {
+                    &nn[np.len()..]
+                }
+            }
+            NationalPrefix::Other => return None,
+        };
+        match pf.meta.test_len(pot.len()) {
+            LenCheck::TooShort | LenCheck::LocalOnly | LenCheck::InvalidLength => nn,
+            LenCheck::Possible | LenCheck::TooLong => pot,
         }
-    };
-    use super::meta::LenCheck;
-    let nn = match m.test_len(pot.len()) {
-        LenCheck::TooShort | LenCheck::LocalOnly | LenCheck::InvalidLength => nn,
-        LenCheck::Possible | LenCheck::TooLong => pot,
     };
     if nn.len() < MIN_NSN {
         return Some(Err(PhoneError::TooShort));
@@ -156,8 +258,9 @@ fn finish(cc: u16, nn: &[u8], p: u16) -> Option<Result<E164, PhoneError>> {
     if nn.len() > MAX_NSN {
         return Some(Err(PhoneError::TooLong));
     }
-    let valid = match cc_valid(cc) {
-        Some(t) => t.accepts(nn),
+    let cc = pf.meta.country_code;
+    let valid = match pf.valid {
+        Some(t) => t.accepts_digits(nn),
         None => parse::is_valid_number(cc, nn),
     };
     if !valid {
@@ -167,8 +270,94 @@ fn finish(cc: u16, nn: &[u8], p: u16) -> Option<Result<E164, PhoneError>> {
     if nn.len() + usize::from(cc >= 10) + usize::from(cc >= 100) > 18 {
         return Some(Err(PhoneError::TooLong));
     }
-    let v = nn.iter().fold(u64::from(cc), |v, &ch| v * 10 + u64::from(ch - b'0'));
+    // With nothing stripped after a country code, the answer is the input's digits as they
+    // stand (10 to 13 of them for most numbers: one code path for every country).
+    let v = if l != 0 && nn.len() + l == full.len() {
+        digits_value(full)
+    } else {
+        u64::from(cc) * POW10[nn.len()] + digits_value(nn)
+    };
     Some(E164::from_u64(v).ok_or(PhoneError::Invalid))
+}
+
+/// Powers of ten up to 10^17 (national numbers have at most 17 digits here).
+const POW10: [u64; MAX_NSN + 1] = {
+    let mut p = [1u64; MAX_NSN + 1];
+    let mut i = 1;
+    while i <= MAX_NSN {
+        p[i] = p[i - 1] * 10;
+        i += 1;
+    }
+    p
+};
+
+/// `'0'` in every byte.
+const ZEROS: u64 = 0x3030_3030_3030_3030;
+
+/// Eight bytes, the first in the low byte (as in the input).
+#[inline]
+fn load8(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// Whether all eight bytes of `w` are ASCII digits: each high nibble is 3, also after
+/// adding 6 (which carries `:`-`?` into 4). A carry out of a byte only happens from a byte
+/// that already fails.
+#[inline]
+fn digits8(w: u64) -> bool {
+    (w & 0xF0F0_F0F0_F0F0_F0F0)
+        | ((w.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4)
+        == 0x3333_3333_3333_3333
+}
+
+/// Whether `b` is all ASCII digits, eight at a time.
+#[inline]
+fn all_digits(b: &[u8]) -> bool {
+    if b.len() < 8 {
+        return b.iter().all(u8::is_ascii_digit);
+    }
+    let mut i = 0;
+    while i + 8 <= b.len() {
+        if !digits8(load8(b, i)) {
+            return false;
+        }
+        i += 8;
+    }
+    digits8(load8(b, b.len() - 8))
+}
+
+/// The value of eight digit values `v` (bytes 0-9, the most significant in the low byte),
+/// by three multiplications: pairs, then quads, then all eight.
+#[inline]
+fn value8(v: u64) -> u64 {
+    // Wrapping only so that a broken invariant cannot panic; digit values never overflow.
+    let v = v.wrapping_mul(10).wrapping_add(v >> 8) & 0x00FF_00FF_00FF_00FF;
+    let v = v.wrapping_mul(100).wrapping_add(v >> 16) & 0x0000_FFFF_0000_FFFF;
+    v.wrapping_mul(10_000).wrapping_add(v >> 32) & 0xFFFF_FFFF
+}
+
+/// The value of at most 17 ASCII digits.
+#[inline]
+fn digits_value(d: &[u8]) -> u64 {
+    let n = d.len();
+    if n < 8 {
+        return d.iter().fold(0, |v, &c| v * 10 + u64::from(c.wrapping_sub(b'0') % 10));
+    }
+    let lo = value8(load8(d, n - 8).wrapping_sub(ZEROS));
+    if n == 8 {
+        return lo;
+    }
+    if n <= 16 {
+        // The first n - 8 digits, moved to the top of the word so they read as the last
+        // digits of eight (the emptied low bytes read as leading zeros).
+        let hi = value8(load8(d, 0).wrapping_sub(ZEROS) << (8 * (16 - n)));
+        return hi * 100_000_000 + lo;
+    }
+    let top = d[..n - 16].iter().fold(0, |v, &c| v * 10 + u64::from(c.wrapping_sub(b'0') % 10));
+    let mid = value8(load8(d, n - 16).wrapping_sub(ZEROS));
+    (top * 100_000_000 + mid) * 100_000_000 + lo
 }
 
 /// The `is_valid_number(cc, ·)` table of country code `cc` (built on first use), or `None`
@@ -177,13 +366,6 @@ fn finish(cc: u16, nn: &[u8], p: u16) -> Option<Result<E164, PhoneError>> {
 fn cc_valid(cc: u16) -> Option<&'static LenDfa> {
     static TABLES: [OnceLock<Option<LenDfa>>; CC_COUNT] = [const { OnceLock::new() }; CC_COUNT];
     TABLES.get(cc_slot(cc)?)?.get_or_init(|| build_cc_valid(cc)).as_ref()
-}
-
-/// The general-pattern table of plan `p` (built on first use).
-#[inline]
-fn general(p: u16) -> Option<&'static LenDfa> {
-    static TABLES: [OnceLock<Option<LenDfa>>; META_COUNT] = [const { OnceLock::new() }; META_COUNT];
-    TABLES.get(usize::from(p))?.get_or_init(|| build_general(p)).as_ref()
 }
 
 fn build_general(p: u16) -> Option<LenDfa> {
@@ -253,11 +435,9 @@ fn build_cc_valid(cc: u16) -> Option<LenDfa> {
                 let mut ok = false;
                 for k in 0..plans.len() {
                     match s[2 * k + 1] {
-                        NO_LEADING => {
-                            if valid(k) {
-                                ok = true;
-                                break;
-                            }
+                        NO_LEADING if valid(k) => {
+                            ok = true;
+                            break;
                         }
                         MATCHED => {
                             ok = valid(k);
@@ -293,6 +473,46 @@ mod tests {
         }
         big.sort_unstable();
         eprintln!("largest product tables (states, cc): {:?}", &big[big.len().saturating_sub(5)..]);
+    }
+
+    #[test]
+    fn country_code_table_agrees_with_extract_country_code() {
+        for i in 0..1000 {
+            let d = format!("{i:03}");
+            let want = parse::extract_country_code(d.as_bytes())
+                .map(|(cc, l)| (l, plans_for_cc(cc).expect("assigned")[0]));
+            assert_eq!(country_code(d.as_bytes()), want, "{d}");
+        }
+        assert_eq!(country_code(b"47"), None, "needs three digits");
+    }
+
+    #[test]
+    fn digit_helpers_agree_with_the_obvious() {
+        for s in ["123", "12345678", "123456789", "1234567890123456", "12345678901234567"] {
+            assert_eq!(digits_value(s.as_bytes()), s.parse::<u64>().expect("digits"), "{s}");
+            assert!(all_digits(s.as_bytes()));
+        }
+        for s in ["1234567/", "/1234567", "12345678:", "1234\u{ff}5678", "12a", "123456789012345a"]
+        {
+            assert!(!all_digits(s.as_bytes()), "{s}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn digits_value_is_the_number(s in "[0-9]{1,17}") {
+            proptest::prop_assert_eq!(digits_value(s.as_bytes()), s.parse::<u64>().expect("digits"));
+        }
+
+        #[test]
+        fn all_digits_is_the_byte_test(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..24)) {
+            proptest::prop_assert_eq!(all_digits(&b), b.iter().all(u8::is_ascii_digit));
+        }
+
+        #[test]
+        fn all_digits_on_near_digits(b in proptest::collection::vec(0x2eu8..0x3c, 0..24)) {
+            proptest::prop_assert_eq!(all_digits(&b), b.iter().all(u8::is_ascii_digit));
+        }
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub(super) struct LenDfa {
     tails: Vec<u32>,
     /// The start entry (encoded like a transition entry).
     start: u32,
+    /// The entry after each three-digit start `000`-`999` (by its value).
+    head: Vec<u32>,
 }
 
 impl LenDfa {
@@ -113,36 +115,45 @@ impl LenDfa {
             rows.push(masks[s]);
             rows.extend(next[s].iter().map(|&t| enc(t as usize)));
         }
-        Some(LenDfa { rows, tails, start: enc(0) })
+        let head = (0..1000)
+            .map(|k: usize| {
+                enc([k / 100, k / 10 % 10, k % 10].iter().fold(0, |s, &d| next[s][d] as usize))
+            })
+            .collect();
+        Some(LenDfa { rows, tails, start: enc(0), head })
     }
 
-    /// Whether `digits` (ASCII digits, at most [`MAX_LEN`]) is accepted. Longer inputs and
-    /// inputs with other bytes answer `false`.
+    /// Whether `digits` (ASCII digits, at most [`MAX_LEN`]) is accepted; longer inputs
+    /// answer `false`.
+    ///
+    /// The input is trusted to be digits (the fast path's digit strings are, by
+    /// construction): a counting state answers for the digits it skips without looking at
+    /// them. Other bytes give an unspecified answer, never a panic.
     #[inline]
-    pub(super) fn accepts(&self, digits: &[u8]) -> bool {
+    pub(super) fn accepts_digits(&self, digits: &[u8]) -> bool {
         let n = digits.len();
         if n > MAX_LEN {
             return false;
         }
-        let mut s = self.start;
-        let mut i = 0;
+        let (mut s, mut i) = match *digits {
+            // The first three digits by one lookup: no loop for the common numbers.
+            [a, b, c, ..] => {
+                let k = usize::from(a.wrapping_sub(b'0')) * 100
+                    + usize::from(b.wrapping_sub(b'0')) * 10
+                    + usize::from(c.wrapping_sub(b'0'));
+                (self.head.get(k).copied().unwrap_or(COUNTING), 3)
+            }
+            _ => (self.start, 0),
+        };
         while s & COUNTING == 0 {
             let Some(&b) = digits.get(i) else {
                 return self.rows.get(s as usize).is_some_and(|m| m >> n & 1 != 0);
             };
-            let d = b.wrapping_sub(b'0');
-            if d > 9 {
-                return false;
-            }
+            let d = usize::from(b.wrapping_sub(b'0')).min(9);
             // Offsets come from `build`, so this is always in bounds; `get` keeps it
             // panic-free at the cost of a predictable branch.
-            s = self.rows.get(s as usize + 1 + usize::from(d)).copied().unwrap_or(COUNTING);
+            s = self.rows.get(s as usize + 1 + d).copied().unwrap_or(COUNTING);
             i += 1;
-        }
-        // The skipped digits must still be digits: the answer of a counting state holds
-        // only for digit strings.
-        if !digits[i..].iter().all(u8::is_ascii_digit) {
-            return false;
         }
         self.tails.get((s & !COUNTING) as usize + (n - i)).is_some_and(|m| m >> n & 1 != 0)
     }
@@ -180,16 +191,18 @@ mod tests {
     fn counting_states_answer_like_a_full_walk() {
         let t = toy();
         for s in ["9123", "912345", "91234", "8123", "9", "", "9123456", "91234567890123456789"] {
-            assert_eq!(t.accepts(s.as_bytes()), model(s.as_bytes()), "{s}");
+            assert_eq!(t.accepts_digits(s.as_bytes()), model(s.as_bytes()), "{s}");
         }
     }
 
     #[test]
-    fn non_digits_and_overlong_inputs_are_rejected() {
+    fn overlong_inputs_are_rejected_and_bytes_never_panic() {
         let t = toy();
-        assert!(!t.accepts(b"9a23"));
-        assert!(!t.accepts(b"912a"));
-        assert!(!t.accepts(b"912345678901234567890"));
+        assert!(!t.accepts_digits(b"912345678901234567890"));
+        for b in 0..=255u8 {
+            let _ = t.accepts_digits(&[b, b'9', b, b, b]);
+            let _ = t.accepts_digits(&[b]);
+        }
     }
 
     #[test]
@@ -200,7 +213,8 @@ mod tests {
     proptest! {
         #[test]
         fn agrees_with_model(s in "[0-9]{0,22}") {
-            prop_assert_eq!(toy().accepts(s.as_bytes()), model(s.as_bytes()) && s.len() <= MAX_LEN);
+            let want = model(s.as_bytes()) && s.len() <= MAX_LEN;
+            prop_assert_eq!(toy().accepts_digits(s.as_bytes()), want);
         }
     }
 }

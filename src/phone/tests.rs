@@ -125,6 +125,20 @@ mod properties {
 
     use super::super::*;
 
+    proptest! {
+        #[test]
+        fn write_to_is_display(v in 1u64..10_000_000_000_000_000_000, digits in 1u32..20) {
+            // Every length: v cut to `digits` digits, and v itself.
+            for v in [v % 10u64.pow(digits).max(1), v, 10u64.pow(digits - 1)] {
+                let Some(n) = E164::from_u64(v) else { continue };
+                let mut buf = [0u8; E164::MAX_WRITTEN_LEN];
+                let len = n.write_to(&mut buf);
+                let want = format!("+{v}");
+                prop_assert_eq!(&buf[..len], want.as_bytes());
+            }
+        }
+    }
+
     fn regions() -> impl Strategy<Value = Region> {
         prop::sample::select(vec![
             "NO", "SE", "DK", "FI", "IS", "DE", "GB", "US", "PL", "NL", "FR", "ES", "AR", "BR",
