@@ -29,7 +29,7 @@ use super::lendfa::{LenDfa, MAX_LEN};
 use super::meta::{CC_COUNT, LenCheck, Meta, Prefix, cc_slot, plan, plans_for_cc, starts_with};
 use super::metadata_gen::{CC_LOOKUP, CC_REGIONS, META_COUNT};
 use super::parse::{self, Ascii, MAX_NSN, MIN_NSN};
-use super::{E164, PhoneError, Region};
+use super::{E164, PhoneError, Region, Regions};
 
 /// Product tables with more states than this are not built (the code then uses the
 /// reference's per-region loop). Every code of the current metadata stays far below.
@@ -38,30 +38,141 @@ const MAX_STATES: usize = 1 << 16;
 /// Tries the fast path; `None` means "take the reference path".
 #[inline]
 pub(super) fn normalize(input: &[u8], region: Region) -> Option<Result<E164, PhoneError>> {
-    // The commonest line of all: `+` and 3 to MAX_LEN digits. `ascii_front` would answer
-    // `Borrowed(true, rest)` for it; this is the same test without its three scans.
+    let mut buf = [0u8; BUF];
+    match front(input, &mut buf) {
+        Front::Digits(plus, d) => core(plus, d, region),
+        Front::Reject(e) => Some(Err(e)),
+        Front::Unsure => None,
+    }
+}
+
+/// [`Regions::normalize`]: the same answers as calling [`super::normalize`] per region,
+/// reading the input's characters once for all the regions.
+#[inline]
+pub(super) fn normalize_regions(input: &[u8], regions: &Regions) -> Result<E164, PhoneError> {
+    let mut buf = [0u8; BUF];
+    let f = front(input, &mut buf);
+    match one_region(f, input, regions.primary()) {
+        Ok(n) => Ok(n),
+        Err(e) => regions.fallbacks().iter().find_map(|&r| one_region(f, input, r).ok()).ok_or(e),
+    }
+}
+
+/// [`super::normalize`] of `input` with `region`, its front end already run (`f`).
+#[inline(always)]
+fn one_region(f: Front<'_>, input: &[u8], region: Region) -> Result<E164, PhoneError> {
+    match f {
+        Front::Digits(plus, d) => match core(plus, d, region) {
+            Some(answer) => answer,
+            None => super::normalize_reference(input, region),
+        },
+        // `ascii_front` does not depend on the region: neither does its rejection.
+        Front::Reject(e) => Err(e),
+        Front::Unsure => super::normalize_reference(input, region),
+    }
+}
+
+/// Room for the digits of a separated input the fast front end reads.
+const BUF: usize = 32;
+
+/// What the fast front end made of an input.
+#[derive(Clone, Copy)]
+enum Front<'a> {
+    /// `parse::ascii_front`'s `(plus, digits)`, with at most [`MAX_LEN`] digits.
+    Digits(bool, &'a [u8]),
+    /// `parse::ascii_front`'s rejection.
+    Reject(PhoneError),
+    /// Anything else: the reference path decides.
+    Unsure,
+}
+
+/// Byte classes for the one-pass front end.
+const DIGIT: u8 = 1;
+const SEPARATOR: u8 = 2;
+const OTHER: u8 = 4;
+
+/// The class of every byte: digits, `ascii_front`'s simple separators, the rest.
+static CLASS: [u8; 256] = {
+    let mut t = [OTHER; 256];
+    let mut c = b'0';
+    while c <= b'9' {
+        t[c as usize] = DIGIT;
+        c += 1;
+    }
+    let seps = b" -.()/[]";
+    let mut i = 0;
+    while i < seps.len() {
+        t[seps[i] as usize] = SEPARATOR;
+        i += 1;
+    }
+    t
+};
+
+/// `parse::ascii_front` with its digits gathered, answered in one pass (no branch per
+/// byte) for the shapes campaign lists hold: a `+` or digit first, a digit last, digits
+/// and simple separators between. Other shapes go through `ascii_front` itself.
+#[inline]
+fn front<'a>(input: &'a [u8], buf: &'a mut [u8; BUF]) -> Front<'a> {
+    // The commonest line of all: `+` and 3 to MAX_LEN digits, eight bytes at a time.
     if let [b'+', rest @ ..] = input
         && (3..=MAX_LEN).contains(&rest.len())
         && all_digits(rest)
     {
-        return plus_core(rest);
+        return Front::Digits(true, rest);
+    }
+    if let [first, .., last] = *input
+        && input.len() < BUF
+        && last.is_ascii_digit()
+        && (first.is_ascii_digit() || (first == b'+' && input[1] != b'+'))
+    {
+        // ascii_front: no leading or trailing characters to skip; at most one plus.
+        let plus = first == b'+';
+        let rest = &input[usize::from(plus)..];
+        let mut classes = 0;
+        let mut n = 0;
+        for &c in rest {
+            let class = CLASS[usize::from(c)];
+            classes |= class;
+            // Written always, kept only for digits: `n` < `rest.len()` < BUF.
+            buf[n & (BUF - 1)] = c;
+            n += usize::from(class & DIGIT);
+        }
+        if classes & OTHER == 0 {
+            if classes & SEPARATOR == 0 {
+                // All digits: `Borrowed`, or too few digits.
+                return if rest.len() < 2 || (rest.len() == 2 && plus) {
+                    Front::Reject(PhoneError::NotANumber)
+                } else if rest.len() <= MAX_LEN {
+                    Front::Digits(plus, rest)
+                } else {
+                    Front::Unsure
+                };
+            }
+            // Separated: at least three digits, else rejected.
+            return match n {
+                0..3 => Front::Reject(PhoneError::NotANumber),
+                ..=MAX_LEN => Front::Digits(plus, &buf[..n]),
+                _ => Front::Unsure,
+            };
+        }
     }
     match parse::ascii_front(input) {
-        Ascii::Borrowed(plus, d) if d.len() <= MAX_LEN => core(plus, d, region),
-        Ascii::Borrowed(..) => None,
+        Ascii::Borrowed(plus, d) if d.len() <= MAX_LEN => Front::Digits(plus, d),
         Ascii::Separated(plus, rest) => {
-            let mut buf = [0u8; MAX_LEN];
             let mut n = 0;
             for &c in rest {
                 if c.is_ascii_digit() {
-                    *buf.get_mut(n)? = c;
+                    let Some(slot) = buf.get_mut(n).filter(|_| n < MAX_LEN) else {
+                        return Front::Unsure;
+                    };
+                    *slot = c;
                     n += 1;
                 }
             }
-            core(plus, &buf[..n], region)
+            Front::Digits(plus, &buf[..n])
         }
-        Ascii::Reject(e) => Some(Err(e)),
-        Ascii::Unsure => None,
+        Ascii::Reject(e) => Front::Reject(e),
+        Ascii::Borrowed(..) | Ascii::Unsure => Front::Unsure,
     }
 }
 

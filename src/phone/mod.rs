@@ -319,10 +319,7 @@ impl Regions {
     /// The default region's [`PhoneError`] when no region gives a valid number.
     #[inline]
     pub fn normalize(&self, input: &[u8]) -> Result<E164, PhoneError> {
-        match normalize(input, self.primary) {
-            Ok(n) => Ok(n),
-            Err(e) => self.fallbacks.iter().find_map(|&r| normalize(input, r).ok()).ok_or(e),
-        }
+        fast::normalize_regions(input, self)
     }
 }
 

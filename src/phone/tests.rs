@@ -400,6 +400,68 @@ mod fast_path_agrees {
         }
     }
 
+    /// What `Regions::normalize` is specified as, on the reference path.
+    fn regions_model(input: &str, rs: &[Region]) -> Result<E164, PhoneError> {
+        let first = normalize_reference(input.as_bytes(), rs[0]);
+        first.or_else(|e| {
+            rs[1..].iter().find_map(|&r| normalize_reference(input.as_bytes(), r).ok()).ok_or(e)
+        })
+    }
+
+    /// Short strings of the characters the front ends care about.
+    fn numberish() -> impl Strategy<Value = String> {
+        let atoms = prop::sample::select(vec![
+            "0", "1", "4", "7", "9", "46", "47", "0047", "00", "+", " ", "-", ".", "(", ")", "/",
+            "[", "]", "x", "#", ";", "a", "\u{a0}", "\u{ff15}", "\t",
+        ]);
+        prop::collection::vec(atoms, 0..16).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 10_000, ..ProptestConfig::default() })]
+
+        /// `Regions::normalize` (front end run once for all regions) against its model.
+        #[test]
+        fn regions_agree_with_model(
+            cc in any_cc(),
+            nsn in "[0-9]{1,14}",
+            how in any::<u8>(),
+            odd in numberish(),
+            use_odd in any::<bool>(),
+            rs in prop::collection::vec(any_region(), 1..4),
+        ) {
+            let input = if use_odd { odd } else { spell(how, cc, &nsn) };
+            let regions = Regions::new(rs[0], rs[1..].to_vec());
+            prop_assert_eq!(regions.normalize(input.as_bytes()), regions_model(&input, &rs),
+                "input {:?} regions {}", input, regions);
+        }
+
+        /// The single-region entry point on the same odd strings.
+        #[test]
+        fn odd_strings(input in numberish(), r in any_region()) {
+            same(&input, r)?;
+        }
+    }
+
+    /// Nordic lists as `--region NO,SE` reads them, every spelling.
+    #[test]
+    fn no_se_spellings() {
+        let rs: Vec<Region> = ["NO", "SE"].iter().map(|r| r.parse().expect("known")).collect();
+        let regions = Regions::new(rs[0], rs[1..].to_vec());
+        for nsn in ["91234567", "701234567", "47667814", "0701234567", "2012345", "812345678"] {
+            for cc in [47, 46, 45, 358] {
+                for how in 0..8 {
+                    let input = spell(how, cc, nsn);
+                    assert_eq!(
+                        regions.normalize(input.as_bytes()),
+                        regions_model(&input, &rs),
+                        "{input:?}"
+                    );
+                }
+            }
+        }
+    }
+
     /// (c) The committed reference corpus (150,000 inputs of every style), each read with its
     /// own region and with the Nordic ones.
     #[test]
