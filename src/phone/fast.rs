@@ -150,8 +150,8 @@ fn front<'a>(input: &'a [u8], buf: &'a mut [u8; BUF]) -> Front<'a> {
             }
             // Separated: at least three digits, else rejected.
             return match n {
-                0..3 => Front::Reject(PhoneError::NotANumber),
-                ..=MAX_LEN => Front::Digits(plus, &buf[..n]),
+                ..3 => Front::Reject(PhoneError::NotANumber),
+                3..=MAX_LEN => Front::Digits(plus, &buf[..n]),
                 _ => Front::Unsure,
             };
         }
