@@ -19,11 +19,22 @@
 //! ```
 //!
 //! # What is fast
-//! Input made of digits, a leading `+`, spaces and the usual separators (also Unicode ones)
-//! takes a hand-written path: no allocation, and validity is one walk of a per-region DFA
-//! (built on first use of a region, a few milliseconds). Input with letters, extensions,
-//! `;phone-context=` parameters or other unusual characters takes the faithful regex-based
-//! path, which is some microseconds per number.
+//! The lines campaign lists are made of (`+4791234567`, `004791234567`, `912 34 567`,
+//! `070-123 45 67`: ASCII digits, at most one leading `+`, simple separators, at most 20
+//! digits) take a fast path (`fast.rs`): one pass over the bytes, a compile-time table for
+//! the country code, and validity as one lookup of the first three national digits in a
+//! per-country-code table that answers libphonenumber's `isValidNumber` for every region
+//! sharing the code at once, then usually one more load (`lendfa.rs`). The tables are
+//! derived on first use of a code (well under a millisecond each) from the same compiled
+//! metadata as the general path, and property tests hold the two paths to the same answer.
+//! No allocation; about 15 ns per clean number on one core.
+//!
+//! Other input with digits and the usual separators (also Unicode ones) takes the
+//! byte-level front end of the general path: no allocation, and validity is one walk of a
+//! per-region DFA (built on first use of a region, a few milliseconds). Input with letters,
+//! extensions, `;phone-context=` parameters or other unusual characters takes the faithful
+//! regex-based path, which is some microseconds per number. [`normalize_reference`] is the
+//! general path alone.
 //!
 //! # Known quirks (all inherited from the reference, on purpose)
 //! * Leading text is skipped (`Tel: +47 …` works) and keypad letters are mapped when there
