@@ -187,7 +187,7 @@ fn front<'a>(input: &'a [u8], buf: &'a mut [u8; BUF]) -> Front<'a> {
 
 /// `parse::core(true, d, _)` where it does not depend on the region (a country code follows
 /// the plus); `d` is ASCII digits.
-#[inline]
+#[inline(always)]
 fn plus_core(d: &[u8]) -> Option<Result<E164, PhoneError>> {
     if d.is_empty() {
         return None;
@@ -201,7 +201,7 @@ fn plus_core(d: &[u8]) -> Option<Result<E164, PhoneError>> {
 }
 
 /// `parse::core(plus, d, region.plan)` for ASCII digits `d` (at most [`MAX_LEN`]).
-#[inline]
+#[inline(always)]
 fn core(plus: bool, d: &[u8], region: Region) -> Option<Result<E164, PhoneError>> {
     if plus {
         return plus_core(d);
@@ -343,7 +343,7 @@ fn plan_fast(p: u16) -> &'static PlanFast {
 /// The rest of `parse::core` for the national number `full[l..]`, read by plan `pf` (the
 /// default region's, or the main region of the number's code): national prefix, length,
 /// validity, value. `full[..l]` is the country code when `l > 0`.
-#[inline]
+#[inline(always)]
 fn finish(full: &[u8], l: usize, pf: &PlanFast) -> Option<Result<E164, PhoneError>> {
     let nn = full.get(l..)?;
     if nn.len() < MIN_NSN {
