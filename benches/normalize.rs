@@ -4,8 +4,11 @@
 //! Inputs are synthetic but shaped like `/work/shared/bench/gen_data.py`'s: mobile numbers
 //! of NO 55 %, SE 30 %, DK 6 %, FI 5 %, DE 4 %; `clean` is E.164, `messy` the same numbers
 //! in that script's mix of real-world spellings (national NO forms, `00` prefixes, spaced
-//! groups, Swedish `07x-…` forms that are invalid with default region NO). Run with
-//! `cargo bench --bench normalize`.
+//! groups, Swedish `07x-…` forms that are invalid with default region NO; `messy NO,SE`
+//! reads them with Swedish as the fallback region). `reference-path` is the normaliser
+//! without its fast path (`phone::normalize_reference`). Run with
+//! `cargo bench --bench normalize`, or `cargo bench --bench normalize -- 'sendfilter|reference'`
+//! to skip the slow baseline.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use sendfilter::phone::{self, Region};
@@ -111,6 +114,15 @@ fn bench(c: &mut Criterion) {
                 input.iter().filter(|s| phone::normalize(s.as_bytes(), Region::NO).is_ok()).count()
             })
         });
+        // The path the fast path replaced (issue #4), kept callable for exactly this.
+        g.bench_with_input(BenchmarkId::new("reference-path", name), input, |b, input| {
+            b.iter(|| {
+                input
+                    .iter()
+                    .filter(|s| phone::normalize_reference(s.as_bytes(), Region::NO).is_ok())
+                    .count()
+            })
+        });
         g.bench_with_input(BenchmarkId::new("phonenumber-crate", name), input, |b, input| {
             b.iter(|| {
                 input
@@ -123,6 +135,25 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    // Mixed Norwegian and Swedish national forms, read as `--region NO,SE` reads them.
+    let no_se: phone::Regions = "NO,SE".parse().expect("known regions");
+    g.throughput(Throughput::Elements(mess.len() as u64));
+    g.bench_with_input(BenchmarkId::new("sendfilter", "messy NO,SE"), &mess, |b, input| {
+        b.iter(|| input.iter().filter(|s| no_se.normalize(s.as_bytes()).is_ok()).count())
+    });
+    g.bench_with_input(BenchmarkId::new("reference-path", "messy NO,SE"), &mess, |b, input| {
+        b.iter(|| {
+            input
+                .iter()
+                .filter(|s| {
+                    let s = s.as_bytes();
+                    phone::normalize_reference(s, Region::NO)
+                        .or_else(|_| phone::normalize_reference(s, no_se.fallbacks()[0]))
+                        .is_ok()
+                })
+                .count()
+        })
+    });
     g.finish();
 }
 

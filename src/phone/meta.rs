@@ -286,12 +286,47 @@ impl Compiled {
     pub fn leading_digits_match(&self, nsn: &[u8]) -> Option<bool> {
         Some(self.leading.as_ref()?.prefix_matches(nsn))
     }
+
+    /// The validity DFA (pattern 0 general, then the types), for building derived tables.
+    pub(super) fn valid_dfa(&self) -> &DigitDfa {
+        &self.valid
+    }
+
+    /// The leading-digits DFA, if the plan has that pattern.
+    pub(super) fn leading_dfa(&self) -> Option<&DigitDfa> {
+        self.leading.as_ref()
+    }
+
+    /// [`Compiled::general_matches`] for a number that ended the validity DFA in `state`.
+    pub(super) fn general_matches_end(&self, state: u32) -> bool {
+        self.has_general && self.valid.accept_at(state) & 1 != 0
+    }
+
+    /// [`Compiled::is_valid`] for a number of `len` digits that ended the validity DFA in
+    /// `state`: the same tests in the same order.
+    pub(super) fn is_valid_end(&self, m: &Meta, state: u32, len: usize) -> bool {
+        let bit = len_bit(len);
+        if bit == 0 || m.general.lengths & bit == 0 || !self.has_general {
+            return false;
+        }
+        let bits = self.valid.accept_at(state);
+        bits & 1 != 0 && bits & self.valid_types_by_len[len] != 0
+    }
+
+    /// The national prefix as plain digits when stripping it is a literal prefix test (no
+    /// transform rule, no regex); `None` otherwise.
+    pub(super) fn literal_national_prefix(&self) -> Option<&'static [u8]> {
+        match (&self.national_prefix, &self.national_prefix_captures) {
+            (Prefix::Literal(p), None) => Some(p),
+            _ => None,
+        }
+    }
 }
 
 /// A DFA over the ten ASCII digits, flattened from an anchored `MatchKind::All` dense DFA
 /// into one `u32` table: a step is one load, and what matches when the input ends in a
 /// state is precomputed as a bit set. State 0 is dead; states are premultiplied by 10.
-struct DigitDfa {
+pub(super) struct DigitDfa {
     /// `trans[s + d]`: the state after digit `d` from premultiplied state `s`.
     trans: Vec<u32>,
     /// `accept[s]` (at premultiplied indices): bits of the patterns matching in full when
@@ -359,6 +394,21 @@ impl DigitDfa {
         self.accept[s as usize]
     }
 
+    /// The (premultiplied) start state.
+    pub(super) fn start(&self) -> u32 {
+        self.start
+    }
+
+    /// The state after digit `d` (0-9) from state `s`; 0 is the dead state.
+    pub(super) fn step(&self, s: u32, d: u8) -> u32 {
+        self.trans.get(s as usize + usize::from(d)).copied().unwrap_or(0)
+    }
+
+    /// Accept bits when the input ends in state `s`.
+    pub(super) fn accept_at(&self, s: u32) -> u16 {
+        self.accept.get(s as usize).copied().unwrap_or(0)
+    }
+
     /// Whether some prefix of `digits` (possibly empty) matches in full (`re.match`).
     #[inline]
     fn prefix_matches(&self, digits: &[u8]) -> bool {
@@ -409,3 +459,14 @@ pub fn region_index(code: [u8; 2]) -> Option<u16> {
 pub fn plan_count() -> usize {
     META_COUNT
 }
+
+/// Index of country calling code `cc` among the assigned codes (0..[`CC_COUNT`]), or
+/// `None` if unassigned.
+#[inline]
+pub fn cc_slot(cc: u16) -> Option<usize> {
+    let slot = *CC_LOOKUP.get(usize::from(cc))?;
+    usize::from(slot).checked_sub(1)
+}
+
+/// Number of assigned country calling codes.
+pub const CC_COUNT: usize = CC_REGIONS.len();

@@ -27,9 +27,9 @@ use super::{E164, PhoneError};
 /// Inputs longer than this (in characters) are rejected (`_MAX_INPUT_STRING_LENGTH`).
 const MAX_INPUT_CHARS: usize = 250;
 /// Shortest national significant number.
-const MIN_NSN: usize = 2;
+pub(super) const MIN_NSN: usize = 2;
 /// Longest national significant number.
-const MAX_NSN: usize = 17;
+pub(super) const MAX_NSN: usize = 17;
 /// Room for a digit string: at most one digit per input character.
 const DIGITS_CAP: usize = 256;
 
@@ -569,7 +569,7 @@ fn strip_national_prefix_slow(number: &[u8], c: &Compiled, m: &Meta) -> Strip {
 
 /// `_extract_country_code`: a 1-3 digit assigned code at the start (never starting with 0).
 #[inline]
-fn extract_country_code(full: &[u8]) -> Option<(u16, usize)> {
+pub(super) fn extract_country_code(full: &[u8]) -> Option<(u16, usize)> {
     if full.first().is_none_or(|&c| c == b'0') {
         return None;
     }
@@ -691,7 +691,7 @@ pub(super) fn core(plus: bool, d: &[u8], region: u16) -> Result<E164, PhoneError
 
 /// `is_valid_number`: find the number's region (`region_code_for_number`), then test it.
 #[inline]
-fn is_valid_number(cc: u16, nsn: &[u8]) -> bool {
+pub(super) fn is_valid_number(cc: u16, nsn: &[u8]) -> bool {
     let Some(plans) = plans_for_cc(cc) else { return false };
     if let [only] = plans {
         let (m, c) = plan(*only);

@@ -125,6 +125,20 @@ mod properties {
 
     use super::super::*;
 
+    proptest! {
+        #[test]
+        fn write_to_is_display(v in 1u64..10_000_000_000_000_000_000, digits in 1u32..20) {
+            // Every length: v cut to `digits` digits, and v itself.
+            for v in [v % 10u64.pow(digits).max(1), v, 10u64.pow(digits - 1)] {
+                let Some(n) = E164::from_u64(v) else { continue };
+                let mut buf = [0u8; E164::MAX_WRITTEN_LEN];
+                let len = n.write_to(&mut buf);
+                let want = format!("+{v}");
+                prop_assert_eq!(&buf[..len], want.as_bytes());
+            }
+        }
+    }
+
     fn regions() -> impl Strategy<Value = Region> {
         prop::sample::select(vec![
             "NO", "SE", "DK", "FI", "IS", "DE", "GB", "US", "PL", "NL", "FR", "ES", "AR", "BR",
@@ -250,6 +264,272 @@ mod properties {
                 .map(|n| n.format().mode(phonenumber::Mode::E164).to_string());
             if let (Some(theirs), Ok(ours)) = (theirs, normalize(text.as_bytes(), Region::NO)) {
                 prop_assert_eq!(ours.to_string(), theirs);
+            }
+        }
+    }
+}
+
+/// The fast path ([`fast`]) against the path it replaces ([`normalize_reference`]): the same
+/// answer, `Ok` or the same error, on every input (issue #4).
+mod fast_path_agrees {
+    use proptest::prelude::*;
+
+    use super::super::metadata_gen::{CC_REGIONS, METADATA, REGION_INDEX};
+    use super::super::*;
+
+    fn same(input: &str, r: Region) -> Result<(), TestCaseError> {
+        let fast = normalize(input.as_bytes(), r);
+        let reference = normalize_reference(input.as_bytes(), r);
+        prop_assert_eq!(fast, reference, "input {:?} region {}", input, r);
+        Ok(())
+    }
+
+    /// Every region of the metadata.
+    fn any_region() -> impl Strategy<Value = Region> {
+        prop::sample::select(REGION_INDEX.to_vec()).prop_map(|(code, plan)| Region { code, plan })
+    }
+
+    /// Every country calling code of the metadata.
+    fn any_cc() -> impl Strategy<Value = u16> {
+        prop::sample::select(CC_REGIONS.iter().map(|&(cc, _)| cc).collect::<Vec<_>>())
+    }
+
+    /// Ways to write national significant number `nsn` of code `cc`.
+    fn spell(how: u8, cc: u16, nsn: &str) -> String {
+        let spaced = |s: &str| {
+            s.as_bytes().chunks(3).map(|c| String::from_utf8_lossy(c)).collect::<Vec<_>>().join(" ")
+        };
+        match how % 8 {
+            0 => format!("+{cc}{nsn}"),
+            1 => format!("00{cc}{nsn}"),
+            2 => nsn.to_string(),
+            3 => format!("0{nsn}"),
+            4 => format!("+{cc} {}", spaced(nsn)),
+            5 => format!("0{}", spaced(nsn)),
+            6 => format!("{cc}{nsn}"),
+            _ => format!("011 {cc}-{nsn}"),
+        }
+    }
+
+    /// The type patterns of every plan (the metadata's own description of its numbers), with
+    /// `\d` as ASCII digits so the generator draws ASCII.
+    fn type_patterns() -> Vec<String> {
+        METADATA
+            .iter()
+            .flat_map(|m| m.types.iter().chain([&None]))
+            .flatten()
+            .filter_map(|d| d.pattern)
+            .map(|p| p.replace("\\d", "[0-9]"))
+            .collect()
+    }
+
+    /// A number drawn from a type pattern, then mutated: a few digits replaced, maybe one
+    /// dropped or added.
+    fn example_mutated() -> impl Strategy<Value = String> {
+        prop::sample::select(type_patterns())
+            .prop_flat_map(|p| {
+                (
+                    proptest::string::string_regex(&p).expect("metadata pattern"),
+                    prop::collection::vec((any::<prop::sample::Index>(), 0u8..10), 0..3),
+                    0u8..4,
+                )
+            })
+            .prop_map(|(s, muts, len_change)| {
+                let mut b = s.into_bytes();
+                for (i, d) in muts {
+                    if !b.is_empty() {
+                        let i = i.index(b.len());
+                        b[i] = b'0' + d;
+                    }
+                }
+                match len_change {
+                    0 => {
+                        b.pop();
+                    }
+                    1 => b.push(b'5'),
+                    _ => {}
+                }
+                String::from_utf8_lossy(&b).into_owned()
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 20_000, ..ProptestConfig::default() })]
+
+        /// (a) Random digit strings of length 1 to 17 after every country code, written in
+        /// every way, read with every region.
+        #[test]
+        fn random_digits_after_every_cc(
+            cc in any_cc(),
+            nsn in "[0-9]{1,17}",
+            how in any::<u8>(),
+            r in any_region(),
+        ) {
+            same(&spell(how, cc, &nsn), r)?;
+        }
+
+        /// (a) Random digit strings with and without a plus, no country code imposed.
+        #[test]
+        fn random_digit_strings(plus in any::<bool>(), d in "[0-9]{0,22}", r in any_region()) {
+            let input = if plus { format!("+{d}") } else { d };
+            same(&input, r)?;
+        }
+
+        /// (b) Numbers built from the metadata's type patterns, digits mutated.
+        #[test]
+        fn mutated_metadata_numbers(
+            cc in any_cc(),
+            nsn in example_mutated(),
+            how in any::<u8>(),
+            r in any_region(),
+        ) {
+            same(&spell(how, cc, &nsn), r)?;
+        }
+
+        /// (b) The same numbers with their own country's code and the main Nordic regions.
+        #[test]
+        fn mutated_metadata_numbers_own_cc(
+            i in any::<prop::sample::Index>(),
+            how in any::<u8>(),
+            nsn in example_mutated(),
+            r in prop::sample::select(vec!["NO", "SE", "DK", "FI", "DE"]),
+        ) {
+            let m = &METADATA[i.index(METADATA.len())];
+            let r: Region = r.parse().expect("known region");
+            same(&spell(how, m.country_code, &nsn), r)?;
+        }
+    }
+
+    /// What `Regions::normalize` is specified as, on the reference path.
+    fn regions_model(input: &str, rs: &[Region]) -> Result<E164, PhoneError> {
+        let first = normalize_reference(input.as_bytes(), rs[0]);
+        first.or_else(|e| {
+            rs[1..].iter().find_map(|&r| normalize_reference(input.as_bytes(), r).ok()).ok_or(e)
+        })
+    }
+
+    /// Short strings of the characters the front ends care about.
+    fn numberish() -> impl Strategy<Value = String> {
+        let atoms = prop::sample::select(vec![
+            "0", "1", "4", "7", "9", "46", "47", "0047", "00", "+", " ", "-", ".", "(", ")", "/",
+            "[", "]", "x", "#", ";", "a", "\u{a0}", "\u{ff15}", "\t",
+        ]);
+        prop::collection::vec(atoms, 0..16).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 10_000, ..ProptestConfig::default() })]
+
+        /// `Regions::normalize` (front end run once for all regions) against its model.
+        #[test]
+        fn regions_agree_with_model(
+            cc in any_cc(),
+            nsn in "[0-9]{1,14}",
+            how in any::<u8>(),
+            odd in numberish(),
+            use_odd in any::<bool>(),
+            rs in prop::collection::vec(any_region(), 1..4),
+        ) {
+            let input = if use_odd { odd } else { spell(how, cc, &nsn) };
+            let regions = Regions::new(rs[0], rs[1..].to_vec());
+            prop_assert_eq!(regions.normalize(input.as_bytes()), regions_model(&input, &rs),
+                "input {:?} regions {}", input, regions);
+        }
+
+        /// The single-region entry point on the same odd strings.
+        #[test]
+        fn odd_strings(input in numberish(), r in any_region()) {
+            same(&input, r)?;
+        }
+    }
+
+    /// Nordic lists as `--region NO,SE` reads them, every spelling.
+    #[test]
+    fn no_se_spellings() {
+        let rs: Vec<Region> = ["NO", "SE"].iter().map(|r| r.parse().expect("known")).collect();
+        let regions = Regions::new(rs[0], rs[1..].to_vec());
+        for nsn in ["91234567", "701234567", "47667814", "0701234567", "2012345", "812345678"] {
+            for cc in [47, 46, 45, 358] {
+                for how in 0..8 {
+                    let input = spell(how, cc, nsn);
+                    assert_eq!(
+                        regions.normalize(input.as_bytes()),
+                        regions_model(&input, &rs),
+                        "{input:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// (c) The committed reference corpus (150,000 inputs of every style), each read with its
+    /// own region and with the Nordic ones.
+    #[test]
+    fn reference_corpus() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/phone/corpus.tsv");
+        let text = std::fs::read_to_string(path).expect("reading the corpus");
+        let nordic: Vec<Region> =
+            ["NO", "SE", "DK", "FI"].iter().map(|r| r.parse().expect("known")).collect();
+        let mut n = 0;
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let mut f = line.split('\t');
+            let (Some(region), Some(input)) = (f.next(), f.next()) else { continue };
+            let input = input.replace("\\t", "\t").replace("\\n", "\n").replace("\\r", "\r");
+            let own: Region = region.parse().expect("corpus region is known");
+            for &r in std::iter::once(&own).chain(&nordic) {
+                let fast = normalize(input.as_bytes(), r);
+                assert_eq!(fast, normalize_reference(input.as_bytes(), r), "{input:?} {r}");
+            }
+            n += 1;
+        }
+        assert!(n > 100_000, "corpus read: {n} lines");
+    }
+
+    /// (c) The case table above, with every region.
+    #[test]
+    fn case_table_inputs_every_region() {
+        let inputs = [
+            "+4791234567",
+            "004791234567",
+            "0046 70-123 45 67",
+            "912 34 567",
+            "47667814",
+            "070-123 45 67",
+            "70-123 45 67",
+            "020 7946 0958",
+            "+49 15123456789",
+            "+47 912",
+            "+47 912 34 567 890",
+            "+46 78 123 45 67",
+            "",
+            "+",
+            "++4791234567",
+            "+0047 912 34 567",
+            "+999 123 456",
+            "0047",
+            "00 47 91",
+            "+1 201 555 0123",
+            "011 47 912 34 567",
+            "06 12 34 56 78",
+            "06-12345678",
+            "612 34 56 78",
+            "0151 23456789",
+            "4791234567",
+            "+460701234567",
+            "0460701234567",
+            "+4740000000",
+            "  +47 912 34 567 ",
+            "12",
+            "+12",
+            "123",
+            "+123",
+            "0000000000",
+        ];
+        for (code, plan) in REGION_INDEX.iter().copied() {
+            let r = Region { code, plan };
+            for input in inputs {
+                let fast = normalize(input.as_bytes(), r);
+                assert_eq!(fast, normalize_reference(input.as_bytes(), r), "{input:?} {r}");
             }
         }
     }

@@ -9,5 +9,6 @@ mod inbound;
 mod legal;
 mod live;
 mod normalize;
+mod phonefast;
 mod rights;
 mod store;
