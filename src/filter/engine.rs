@@ -434,6 +434,8 @@ fn process<S: StandingSource>(
     dedup: bool,
     out: &mut ChunkOut,
 ) {
+    // Taken first: if this worker dies, later chunks are released (see `seen::Turn`).
+    let turn = dedup.then(|| ctx.seen.turn(piece.index));
     let dups = std::mem::take(&mut out.dups);
     out.clear();
     out.dups = dups;
@@ -484,13 +486,13 @@ fn process<S: StandingSource>(
         parse(ctx, w, rec, &mut r);
         recs.push(r);
     }
-    if dedup {
+    if let Some(turn) = turn {
         out.dups.clear();
         // `number` is a valid E.164 when `pre` is Allowed (set by parse).
         let keys = &mut w.keys;
         keys.clear();
         keys.extend(recs.iter().map(|r| if r.pre == Reason::Allowed { r.number } else { 0 }));
-        ctx.seen.turn(piece.index).take(|seen| {
+        turn.take(|seen| {
             for (i, &k) in keys.iter().enumerate() {
                 if let Some(&ahead) = keys.get(i + 2 * SEEN_AHEAD) {
                     seen.prefetch(ahead);
