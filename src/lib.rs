@@ -50,7 +50,7 @@
 //! `cargo bench --bench filter` against a naive two-`HashSet` baseline.
 //!
 //! What is fast: `lines` and `csv` with clean numbers (no allocation or formatting per
-//! record, lookups prefetched a batch ahead, duplicates found in a shared lock-free table).
+//! record, lookups prefetched a few records ahead, duplicates marked on a paged bitmap set in input order).
 //! What is not: `jsonl` (a full JSON validation per line), and inputs with very long quoted
 //! CSV fields (a chunk must hold whole records).
 //!
