@@ -61,6 +61,7 @@
 pub mod decision;
 pub mod error;
 pub mod filter;
+mod hint;
 pub mod inbound;
 pub mod phone;
 pub mod pipeline;

@@ -524,8 +524,11 @@ fn process<S: StandingSource>(
         }
         // The record itself is read again when it is rendered (parsed long before).
         if let Some(ahead) = recs.get(i + AHEAD / 2) {
-            prefetch_bytes(data, ahead.start as usize);
-            prefetch_bytes(data, ahead.start as usize + 64);
+            for at in [ahead.start as usize, ahead.start as usize + 64] {
+                if let Some(b) = data.get(at) {
+                    crate::hint::prefetch(b);
+                }
+            }
         }
         let dup = next_dup.next_if_eq(&(i as u32)).is_some();
         decide(ctx, w, data, r, dup, out);
@@ -534,21 +537,6 @@ fn process<S: StandingSource>(
     std::mem::swap(&mut out.dups, &mut dups);
     w.batch = recs;
     out.newlines = line - 1;
-}
-/// A software prefetch of `data[at]`, if in bounds.
-#[inline]
-fn prefetch_bytes(data: &[u8], at: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(p) = data.get(at) {
-        // SAFETY: prefetch is a hint; it never faults, and `p` is a valid reference anyway.
-        unsafe {
-            core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
-                (p as *const u8).cast::<i8>(),
-            );
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (data, at);
 }
 
 /// Rules 1 and 2: read the record, normalise the number, check the message is readable.

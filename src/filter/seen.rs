@@ -20,6 +20,8 @@
 //! The set is used by one thread at a time, in input order (see `engine.rs`), so it needs
 //! no atomics and needs no protocol to find the first occurrence.
 
+use crate::hint::prefetch;
+
 /// Offsets kept in a directory entry before its page gets a bitmap.
 const INLINE: u64 = 4;
 /// Bits per page.
@@ -270,19 +272,6 @@ impl Drop for Turn<'_> {
             o.turn_passed.notify_all();
         }
     }
-}
-
-#[inline]
-fn prefetch<T>(p: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: prefetch is a hint; it never faults, and `p` is a valid reference anyway.
-    unsafe {
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
-            (p as *const T).cast::<i8>(),
-        );
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use memmap2::Mmap;
 use xxhash_rust::xxh3::xxh3_64;
 
 use self::format::{BLOCK_SIZE, EVIDENCE_LEN, EvidenceRec, HEADER_LEN, SLOT_LEN, Slot, field};
+use crate::hint::prefetch;
 use crate::store::error::{Corruption, StoreError, io};
 
 #[derive(Clone, Copy, Debug)]
@@ -649,19 +650,6 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
     pub fn stats_json(&self) -> &[u8] {
         &self.bytes()[self.stats.0..self.stats.0 + self.stats.1]
     }
-}
-
-#[inline(always)]
-fn prefetch(p: &u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: prefetch is a hint; it never faults, and `p` is a valid reference anyway.
-    unsafe {
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
-            (p as *const u8).cast::<i8>(),
-        );
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 /// Maps the snapshot at `path` and verifies every block the hot path reads.
