@@ -666,8 +666,11 @@ pub unsafe fn map_snapshot(path: &Path) -> Result<Snapshot<Mmap>, StoreError> {
     // SAFETY: see the function's contract; the mapping is read-only.
     let map = unsafe { memmap2::MmapOptions::new().map(&file) }.map_err(io("mapping", path))?;
     let snap = Snapshot::new(map, path)?;
-    // Fault in only the hot part (tables), in one call, before verifying it: the evidence,
-    // about half the file, is read only on evidence lookups. A hint; errors are harmless.
+    // The hot part (tables) is faulted in by verifying it, on two threads, each reading
+    // its half in order (which the kernel reads ahead); the evidence, about half the file,
+    // is read only on evidence lookups. (An explicit MADV_POPULATE_READ first made start-up
+    // slower: 35 ms against 28 ms warm, 0.33-0.45 s against 0.15-0.20 s from a cold page
+    // cache.)
     let page = 4096;
     let start = snap.hot_start / page * page;
     // Probes of the tables are random: on 4 KiB pages nearly each one is a TLB miss (a
@@ -676,8 +679,6 @@ pub unsafe fn map_snapshot(path: &Path) -> Result<Snapshot<Mmap>, StoreError> {
     // lets the kernel map them with huge pages.
     #[cfg(target_os = "linux")]
     let _ = snap.data.advise_range(memmap2::Advice::HugePage, start, snap.data.len() - start);
-    #[cfg(target_os = "linux")]
-    let _ = snap.data.advise_range(memmap2::Advice::PopulateRead, start, snap.data.len() - start);
     snap.verify_hot()?;
     Ok(snap)
 }
