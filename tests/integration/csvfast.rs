@@ -6,18 +6,12 @@ use crate::harness::Workdir;
 /// A workdir with a store `store` where +4791000010..=+4791000019 consented to ACME offers.
 fn workdir() -> Workdir {
     let wd = Workdir::new();
-    let mut consents = String::from(
-        "number,brand,purpose,channel,granted_at,method,text_ref,source,expires_at,confirmed_at\n",
-    );
-    for n in 10..20 {
-        consents.push_str(&format!(
-            "+47910000{n},ACME,offers,sms,2026-01-01T00:00:00Z,web_form,offers-v3,test,,\n"
-        ));
-    }
-    wd.write("stops.csv", "number,brand,stopped_at\n");
-    wd.write("consents.csv", consents);
-    wd.run(&["import", "stops", "--store", "store", "stops.csv"], "").ok();
-    wd.run(&["import", "consents", "--store", "store", "consents.csv"], "").ok();
+    let consents: String = (10..20)
+        .map(|n| {
+            format!("+47910000{n},ACME,offers,sms,2026-01-01T00:00:00Z,web_form,offers-v3,test,,\n")
+        })
+        .collect();
+    wd.import_store("", &consents);
     wd
 }
 

@@ -14,10 +14,7 @@ const STANDING: &str = "consent\t+4791000001\tACME\toffers\t2026-01-01T00:00:00Z
 /// A workdir with a real store `store` holding [`STANDING`] (imported through the CLI).
 fn workdir() -> Workdir {
     let wd = Workdir::new();
-    let mut stops = String::from("number,brand,stopped_at\n");
-    let mut consents = String::from(
-        "number,brand,purpose,channel,granted_at,method,text_ref,source,expires_at,confirmed_at\n",
-    );
+    let (mut stops, mut consents) = (String::new(), String::new());
     let dash = |v: &str| if v == "-" { String::new() } else { v.to_string() };
     for line in STANDING.lines() {
         let f: Vec<&str> = line.trim().split('\t').collect();
@@ -34,10 +31,7 @@ fn workdir() -> Workdir {
             )),
         }
     }
-    wd.write("stops.csv", stops);
-    wd.write("consents.csv", consents);
-    wd.run(&["import", "stops", "--store", "store", "stops.csv"], "").ok();
-    wd.run(&["import", "consents", "--store", "store", "consents.csv"], "").ok();
+    wd.import_store(&stops, &consents);
     wd
 }
 

@@ -81,6 +81,22 @@ impl Workdir {
     }
 }
 
+/// The header of `sendfilter import consents` CSV files.
+pub const CONSENTS_HEADER: &str =
+    "number,brand,purpose,channel,granted_at,method,text_ref,source,expires_at,confirmed_at\n";
+
+impl Workdir {
+    /// Builds the store `store` through the CLI: imports `stops` (rows after the header
+    /// `number,brand,stopped_at`) and `consents` (rows after [`CONSENTS_HEADER`]), asserting
+    /// both imports succeed.
+    pub fn import_store(&self, stops: &str, consents: &str) {
+        self.write("stops.csv", format!("number,brand,stopped_at\n{stops}"));
+        self.write("consents.csv", format!("{CONSENTS_HEADER}{consents}"));
+        self.run(&["import", "stops", "--store", "store", "stops.csv"], "").ok();
+        self.run(&["import", "consents", "--store", "store", "consents.csv"], "").ok();
+    }
+}
+
 impl Run {
     /// Asserts exit code 0 and returns self.
     #[track_caller]
