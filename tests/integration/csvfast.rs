@@ -1,6 +1,7 @@
 //! `sendfilter filter --format csv` with messages: the one-pass scanners, the fast
 //! message measure and the run-copy rendering, end to end on awkward records (issue #4).
 
+use crate::filter::args;
 use crate::harness::Workdir;
 
 /// A workdir with a store `store` where +4791000010..=+4791000019 consented to ACME offers.
@@ -14,23 +15,6 @@ fn workdir() -> Workdir {
     wd.import_store("", &consents);
     wd
 }
-
-const ARGS: [&str; 14] = [
-    "filter",
-    "--store",
-    "store",
-    "--brand",
-    "ACME",
-    "--purpose",
-    "offers",
-    "--now=2026-11-23T10:00:00Z",
-    "--format",
-    "csv",
-    "--shortcode",
-    "2401",
-    "--rejects",
-    "rejects.csv",
-];
 
 /// Number after the message, numbers in every spelling, quoted fields with quotes,
 /// commas and newlines, CRLF, a footer already present (other case), trailing space,
@@ -69,9 +53,8 @@ fn awkward_csv_records_render_and_count_exactly() {
          9,€ {{x}} {footer},+4791000018,i\n"
     );
     for threads in ["1", "2"] {
-        let mut args = ARGS.to_vec();
-        args.extend(["--threads", threads]);
-        let r = wd.run(&args, &input).ok();
+        let csv = ["--format", "csv", "--shortcode", "2401", "--rejects", "rejects.csv"];
+        let r = wd.run(&args(&[&csv[..], &["--threads", threads]].concat()), &input).ok();
         assert_eq!(r.stdout, want);
         assert_eq!(
             wd.read("rejects.csv"),

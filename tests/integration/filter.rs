@@ -46,7 +46,8 @@ const BASE: [&str; 8] = [
     "--now=2026-11-23T10:00:00Z",
 ];
 
-fn args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+/// `sendfilter filter` on the store `store` for ACME offers at a fixed now, then `extra`.
+pub(crate) fn args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     BASE.iter().copied().chain(extra.iter().copied()).collect()
 }
 
