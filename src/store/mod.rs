@@ -483,8 +483,13 @@ impl Store {
         )?;
         {
             let file = File::open(&tmp).map_err(io("opening", &tmp))?;
+            snapshot::drop_cached(&file);
             // SAFETY: the temp file is ours, fully written and fsynced; nobody writes it.
             let map = unsafe { Mmap::map(&file) }.map_err(io("mapping", &tmp))?;
+            // Verifying reads the file back through a huge-page mapping: the page cache
+            // then holds it in 2 MiB folios, which every later run maps as huge pages.
+            #[cfg(target_os = "linux")]
+            let _ = map.advise(memmap2::Advice::HugePage);
             Snapshot::new(map, &tmp)?.verify()?;
         }
         failpoint("compact-before-publish");

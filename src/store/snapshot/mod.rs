@@ -652,6 +652,24 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
     }
 }
 
+/// Drops the page-cache pages of `file` (a snapshot just written and fsynced, so they
+/// are clean), so the next read fills the cache afresh. Written in many `write` calls, a
+/// file is cached in folios of every size; read back through a huge-page mapping (as
+/// verifying it does), it is cached in 2 MiB folios, which [`map_snapshot`] maps as huge
+/// pages: a random probe of the tables then costs a shorter page walk (measured here:
+/// a filter run with the hot tables 95 % in huge pages took 0.94× the time of one with
+/// 60 %). A hint: failure changes nothing but speed.
+pub fn drop_cached(file: &File) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a plain syscall on a descriptor we own; it only drops clean cache.
+        let _ = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = file;
+}
+
 /// Maps the snapshot at `path` and verifies every block the hot path reads.
 ///
 /// # Safety
