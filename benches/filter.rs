@@ -104,6 +104,7 @@ fn opt(t: i64) -> Option<i64> {
 
 impl StandingSource for FastSource {
     type Scope = ();
+    type Token = ();
     fn scope(&self, _: &str, _: &str) {}
     #[inline]
     fn standing(&self, _: &(), n: E164) -> Standing {

@@ -60,6 +60,9 @@ pub struct Standing {
 pub trait StandingSource: Sync {
     /// A resolved (brand, purpose) handle, computed once per run.
     type Scope: Sync + Send;
+    /// A lookup's state between its stages (see [`lookup_start`](Self::lookup_start)); `()`
+    /// for a source without stages.
+    type Token: Copy + Default;
     /// Resolves a brand and purpose (names as given by the user) once per run.
     fn scope(&self, brand: &str, purpose: &str) -> Self::Scope;
     /// The standing of `number` under `scope`.
@@ -69,12 +72,30 @@ pub trait StandingSource: Sync {
     fn prefetch(&self, scope: &Self::Scope, number: E164) {
         let _ = (scope, number);
     }
-    /// A second hint for `number`, some time after [`prefetch`](Self::prefetch) and before
-    /// [`standing`](Self::standing): a source whose lookup is two dependent reads (an
-    /// index, then the entry it points to) fetches the second here. Optional.
+    /// Stage 1 of a lookup in three stages, for batches: a source whose lookup is two
+    /// dependent reads (an index, then the entry it points to) starts the first read here
+    /// and returns a token for [`lookup_next`](Self::lookup_next); a batch runs stage 1 a
+    /// few numbers ahead of stage 2, and stage 2 a few ahead of
+    /// [`lookup_finish`](Self::lookup_finish), so each read has arrived when it is needed
+    /// (and the number is hashed once). Optional: by default [`prefetch`](Self::prefetch).
     #[inline]
-    fn prefetch_late(&self, scope: &Self::Scope, number: E164) {
+    fn lookup_start(&self, scope: &Self::Scope, number: E164) -> Self::Token {
+        self.prefetch(scope, number);
+        Self::Token::default()
+    }
+    /// Stage 2: reads what stage 1 fetched and starts the next read; returns the token for
+    /// [`lookup_finish`](Self::lookup_finish). Optional: by default nothing.
+    #[inline]
+    fn lookup_next(&self, scope: &Self::Scope, number: E164, token: Self::Token) -> Self::Token {
         let _ = (scope, number);
+        token
+    }
+    /// Stage 3: the standing of `number`, equal to [`standing`](Self::standing)'s.
+    /// Optional: by default `standing`.
+    #[inline]
+    fn lookup_finish(&self, scope: &Self::Scope, number: E164, token: Self::Token) -> Standing {
+        let _ = token;
+        self.standing(scope, number)
     }
     /// The customer relationship of `number` with the scope's brand, if any (soft opt-in).
     /// Sources without relationships answer `None`, which fails closed.
@@ -107,6 +128,7 @@ pub struct MemorySource {
 
 impl StandingSource for MemorySource {
     type Scope = (String, String);
+    type Token = ();
 
     fn scope(&self, brand: &str, purpose: &str) -> Self::Scope {
         (brand.to_string(), purpose.to_string())

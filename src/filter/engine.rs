@@ -19,6 +19,8 @@ use std::sync::Arc;
 /// A record's table slot is prefetched this many records before it is decided (see
 /// `process`).
 const AHEAD: usize = 16;
+/// Lookup tokens kept in flight (a power of two above `2 * AHEAD`).
+const TOKENS: usize = 64;
 /// The same for marking duplicates, whose step per record is much shorter.
 const SEEN_AHEAD: usize = 64;
 const NONE: u32 = u32::MAX;
@@ -508,19 +510,28 @@ fn process<S: StandingSource>(
     }
     let mut dups = std::mem::take(&mut out.dups);
     let mut next_dup = dups.iter().copied().peekable();
-    for (i, r) in recs.iter().enumerate() {
-        // Two stages: the store's index (tags) first, the entry it names later.
-        if let Some(ahead) = recs.get(i + 2 * AHEAD)
-            && ahead.pre == Reason::Allowed
-            && let Some(e) = E164::from_u64(ahead.number)
-        {
-            ctx.filter.prefetch(e);
+    // The store's lookups in three stages, AHEAD records apart: its index (tags), the
+    // entry the index names, the decision. Tokens of the records in between, by index.
+    let mut tokens = [S::Token::default(); TOKENS];
+    let valid = |r: &Rec| if r.pre == Reason::Allowed { E164::from_u64(r.number) } else { None };
+    // The first records' earlier stages (the loop runs them for the records after).
+    for (i, r) in recs.iter().enumerate().take(2 * AHEAD) {
+        if let Some(e) = valid(r) {
+            tokens[i % TOKENS] = ctx.filter.lookup_start(e);
         }
-        if let Some(ahead) = recs.get(i + AHEAD)
-            && ahead.pre == Reason::Allowed
-            && let Some(e) = E164::from_u64(ahead.number)
-        {
-            ctx.filter.prefetch_late(e);
+    }
+    for (i, r) in recs.iter().enumerate().take(AHEAD) {
+        if let Some(e) = valid(r) {
+            tokens[i % TOKENS] = ctx.filter.lookup_next(e, tokens[i % TOKENS]);
+        }
+    }
+    for (i, r) in recs.iter().enumerate() {
+        if let Some(e) = recs.get(i + 2 * AHEAD).and_then(valid) {
+            tokens[(i + 2 * AHEAD) % TOKENS] = ctx.filter.lookup_start(e);
+        }
+        if let Some(e) = recs.get(i + AHEAD).and_then(valid) {
+            let t = &mut tokens[(i + AHEAD) % TOKENS];
+            *t = ctx.filter.lookup_next(e, *t);
         }
         // The record itself is read again when it is rendered (parsed long before).
         if let Some(ahead) = recs.get(i + AHEAD / 2) {
@@ -531,7 +542,7 @@ fn process<S: StandingSource>(
             }
         }
         let dup = next_dup.next_if_eq(&(i as u32)).is_some();
-        decide(ctx, w, data, r, dup, out);
+        decide(ctx, w, data, r, dup, tokens[i % TOKENS], out);
     }
     drop(next_dup);
     std::mem::swap(&mut out.dups, &mut dups);
@@ -608,6 +619,7 @@ fn decide<S: StandingSource>(
     data: &[u8],
     r: &Rec,
     dup: bool,
+    token: S::Token,
     out: &mut ChunkOut,
 ) {
     let rec = &data[r.start as usize..r.end as usize];
@@ -616,7 +628,7 @@ fn decide<S: StandingSource>(
     let mut basis = crate::decision::Basis::None; // legal: what allowed it
     if let (Reason::Allowed, Some(e)) = (reason, e164) {
         reason = if !dup {
-            let d = decide_first(ctx, w, e, r.order); // legal: reason + basis
+            let d = decide_first(ctx, w, e, r.order, token); // legal: reason + basis
             basis = d.basis;
             d.reason
         } else {
@@ -689,8 +701,9 @@ fn decide_first<S: StandingSource>(
     w: &Worker,
     e: E164,
     order: u64,
+    token: S::Token,
 ) -> crate::decision::Decision {
-    let d = ctx.filter.decide_basis(e);
+    let d = ctx.filter.decide_looked_up(e, token);
     // Records already written keep the set they were decided (and written) with.
     let live = w.written.iter().find(|(last, _)| order <= *last).map_or(&w.live.1, |(_, m)| m);
     if d.reason != Reason::Stopped

@@ -189,13 +189,38 @@ impl<'s, S: StandingSource> Filter<'s, S> {
         }
     }
 
-    /// The second prefetch hint for `number`, a few records after [`Filter::prefetch`]
-    /// and a few before deciding it.
+    /// Stage 1 of deciding numbers in a batch (see [`StandingSource::lookup_start`]):
+    /// starts the store's first read for `number`; its token goes to
+    /// [`Filter::lookup_next`] a few numbers later.
     #[inline]
-    pub fn prefetch_late(&self, number: E164) {
-        if self.opts.class == Class::Marketing {
-            self.source.prefetch_late(&self.scope, number);
+    pub fn lookup_start(&self, number: E164) -> S::Token {
+        if self.opts.class != Class::Marketing {
+            return S::Token::default();
         }
+        if self.rules.soft_opt_in_months.is_some() {
+            self.source.prefetch_relationship(&self.scope, number);
+        }
+        self.source.lookup_start(&self.scope, number)
+    }
+
+    /// Stage 2: starts the store's next read for `number`; its token goes to
+    /// [`Filter::decide_looked_up`] a few numbers later.
+    #[inline]
+    pub fn lookup_next(&self, number: E164, token: S::Token) -> S::Token {
+        if self.opts.class != Class::Marketing {
+            return token;
+        }
+        self.source.lookup_next(&self.scope, number, token)
+    }
+
+    /// Stage 3: what [`Filter::decide_basis`] answers.
+    #[inline]
+    pub fn decide_looked_up(&self, number: E164, token: S::Token) -> Decision {
+        if self.opts.class == Class::Service {
+            return Decision { reason: Reason::Allowed, basis: Basis::Service };
+        }
+        let st = self.source.lookup_finish(&self.scope, number, token);
+        decision::decide_full(&self.rules, &st, || self.source.relationship(&self.scope, number))
     }
 
     /// Decides one written number (rules 2 and 4–8).
@@ -218,24 +243,26 @@ impl<'s, S: StandingSource> Filter<'s, S> {
     /// Decides many numbers, appending one verdict per number to `out`, in order. Faster
     /// than calling [`Filter::decide`] in a loop: lookups are prefetched a batch ahead.
     pub fn decide_batch<T: AsRef<[u8]>>(&self, numbers: &[T], out: &mut Vec<Verdict>) {
-        for batch in numbers.chunks(32) {
+        let mut tokens = [S::Token::default(); 32];
+        for batch in numbers.chunks(tokens.len()) {
             let start = out.len();
-            for n in batch {
-                let v = self.normalize(n.as_ref());
-                if let Ok(e) = v {
-                    self.prefetch(e);
-                }
-                out.push(match v {
-                    Ok(e) => Verdict { e164: Some(e), reason: Reason::Allowed },
+            for (n, token) in batch.iter().zip(&mut tokens) {
+                out.push(match self.normalize(n.as_ref()) {
+                    Ok(e) => {
+                        *token = self.lookup_start(e);
+                        Verdict { e164: Some(e), reason: Reason::Allowed }
+                    }
                     Err(reason) => Verdict { e164: None, reason },
                 });
             }
-            for e in out[start..].iter().filter_map(|v| v.e164) {
-                self.prefetch_late(e);
-            }
-            for v in &mut out[start..] {
+            for (v, token) in out[start..].iter().zip(&mut tokens) {
                 if let Some(e) = v.e164 {
-                    v.reason = self.decide_e164(e);
+                    *token = self.lookup_next(e, *token);
+                }
+            }
+            for (v, &token) in out[start..].iter_mut().zip(&tokens) {
+                if let Some(e) = v.e164 {
+                    v.reason = self.decide_looked_up(e, token).reason;
                 }
             }
         }

@@ -13,10 +13,10 @@ use crate::store::event::{
     Consent, Correction, EVERY_BRAND, Event, EventRef, LASTING_RELATIONSHIPS, Move, Relationship,
     Stop,
 };
-use crate::store::snapshot::Snapshot;
 use crate::store::snapshot::format::{
     EvidenceRec, KIND_CORRECT, KIND_MOVE, KIND_RELATIONSHIP, KIND_STOP, RelSlot, Slot,
 };
+use crate::store::snapshot::{Probe, Snapshot};
 use crate::store::suppress::{self, Entry, Suppression};
 
 /// A small multiply-rotate hasher for integer keys (the overlay is keyed by numbers and
@@ -253,6 +253,49 @@ impl StoreView {
     }
 }
 
+impl StoreView {
+    /// A scope without a table in the snapshot: only its stops.
+    #[inline]
+    fn stops_only(&self, scope: &ViewScope, n: u64) -> Standing {
+        let Some(s) = &self.snap else { return Standing::default() };
+        let by_brand = scope.brand.and_then(|b| s.stop(n, b));
+        let by_star = scope.star.and_then(|b| s.stop(n, b));
+        Standing { stopped_at: by_brand.max(by_star).map(i64::from), consent: None }
+    }
+
+    /// The snapshot's standing `st` of `number` with the journal tail and the erasures
+    /// folded in.
+    #[inline]
+    fn fold(&self, scope: &ViewScope, number: E164, mut st: Standing) -> Standing {
+        let n = number.as_u64();
+        if !self.overlay.is_empty() {
+            let o = &self.overlay;
+            let stop = |b: Option<u32>| b.and_then(|b| o.stops.get(&(n, b)).copied());
+            st.stopped_at = st.stopped_at.max(stop(scope.ov_brand)).max(stop(scope.ov_star));
+            if let (Some(b), Some(p)) = (scope.ov_brand, scope.ov_purpose)
+                && let Some(c) = o.consents.get(&(n, b, p))
+            {
+                // Overlay events are all later in sequence than the snapshot's.
+                if st.consent.is_none_or(|old| c.granted_at >= old.granted_at) {
+                    st.consent = Some(*c);
+                }
+            }
+        }
+        // An erased number is stopped for every brand from its erasure on; a consent
+        // recorded before the erasure never lifts it, whatever its times (the stop is
+        // moved to its grant). Checked only when something could allow (the set is
+        // small, usually empty).
+        if let Some(c) = st.consent
+            && !self.suppress.is_empty()
+            && let Some(e) = self.suppress.lookup(number)
+        {
+            let at = if c.event_seq < e.seq { e.erased_at.max(c.granted_at) } else { e.erased_at };
+            st.stopped_at = st.stopped_at.max(Some(at));
+        }
+        st
+    }
+}
+
 /// The relationship a relationships-table slot encodes.
 pub fn relationship_of(r: &RelSlot) -> RelationshipState {
     RelationshipState {
@@ -281,6 +324,7 @@ pub fn standing_of(slot: &Slot) -> Standing {
 
 impl StandingSource for StoreView {
     type Scope = ViewScope;
+    type Token = Probe;
 
     fn scope(&self, brand: &str, purpose: &str) -> ViewScope {
         let (mut table, mut b, mut star) = (None, None, None);
@@ -305,43 +349,11 @@ impl StandingSource for StoreView {
     #[inline]
     fn standing(&self, scope: &ViewScope, number: E164) -> Standing {
         let n = number.as_u64();
-        let mut st = Standing::default();
-        if let Some(s) = &self.snap {
-            if let Some(t) = scope.table {
-                if let Some(slot) = s.slot(t, n) {
-                    st = standing_of(&slot);
-                }
-            } else {
-                let by_brand = scope.brand.and_then(|b| s.stop(n, b));
-                let by_star = scope.star.and_then(|b| s.stop(n, b));
-                st.stopped_at = by_brand.max(by_star).map(i64::from);
-            }
-        }
-        if !self.overlay.is_empty() {
-            let o = &self.overlay;
-            let stop = |b: Option<u32>| b.and_then(|b| o.stops.get(&(n, b)).copied());
-            st.stopped_at = st.stopped_at.max(stop(scope.ov_brand)).max(stop(scope.ov_star));
-            if let (Some(b), Some(p)) = (scope.ov_brand, scope.ov_purpose)
-                && let Some(c) = o.consents.get(&(n, b, p))
-            {
-                // Overlay events are all later in sequence than the snapshot's.
-                if st.consent.is_none_or(|old| c.granted_at >= old.granted_at) {
-                    st.consent = Some(*c);
-                }
-            }
-        }
-        // An erased number is stopped for every brand from its erasure on; a consent
-        // recorded before the erasure never lifts it, whatever its times (the stop is
-        // moved to its grant). Checked only when something could allow (the set is
-        // small, usually empty).
-        if let Some(c) = st.consent
-            && !self.suppress.is_empty()
-            && let Some(e) = self.suppress.lookup(number)
-        {
-            let at = if c.event_seq < e.seq { e.erased_at.max(c.granted_at) } else { e.erased_at };
-            st.stopped_at = st.stopped_at.max(Some(at));
-        }
-        st
+        let st = match (&self.snap, scope.table) {
+            (Some(s), Some(t)) => s.slot(t, n).map(|slot| standing_of(&slot)).unwrap_or_default(),
+            _ => self.stops_only(scope, n),
+        };
+        self.fold(scope, number, st)
     }
 
     #[inline]
@@ -352,12 +364,32 @@ impl StandingSource for StoreView {
     }
 
     #[inline]
-    fn prefetch_late(&self, scope: &ViewScope, number: E164) {
-        if let (Some(s), Some(t)) = (&self.snap, scope.table) {
-            s.prefetch_slot_late(t, number.as_u64());
+    fn lookup_start(&self, scope: &ViewScope, number: E164) -> Probe {
+        match (&self.snap, scope.table) {
+            (Some(s), Some(t)) => s.slot_start(t, number.as_u64()),
+            _ => Probe::default(),
         }
     }
 
+    #[inline]
+    fn lookup_next(&self, scope: &ViewScope, _: E164, token: Probe) -> Probe {
+        match (&self.snap, scope.table) {
+            (Some(s), Some(t)) => s.slot_next(t, token),
+            _ => token,
+        }
+    }
+
+    #[inline]
+    fn lookup_finish(&self, scope: &ViewScope, number: E164, token: Probe) -> Standing {
+        let n = number.as_u64();
+        let st = match (&self.snap, scope.table) {
+            (Some(s), Some(t)) => {
+                s.slot_finish(t, n, token).map(|slot| standing_of(&slot)).unwrap_or_default()
+            }
+            _ => self.stops_only(scope, n),
+        };
+        self.fold(scope, number, st)
+    }
     fn relationship(&self, scope: &ViewScope, number: E164) -> Option<RelationshipState> {
         let n = number.as_u64();
         // Overlay events are all later than the snapshot's: the newest one wins.
