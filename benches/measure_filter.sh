@@ -3,40 +3,62 @@
 # times (default 5), medians of wall time and CPU (user + sys).
 #   S=STORE [B=binary] [D=gen_data.py output dir] benches/measure_filter.sh [N]
 # STORE: `sendfilter import stops`, `import consents` and `compact` of D's stops.csv/consents.csv.
+#
+# With a baseline, every run of a command alternates between the baseline and B (on this
+# shared VM the speed moves by 20-30 % between minutes, so only runs interleaved like this
+# compare), and the ratio B / baseline is printed per command:
+#   BASE=old-binary [BASE_S=its store, default S] S=STORE benches/measure_filter.sh [N]
 set -u
 B=${B:-target/release/sendfilter}
 S=${S:?set S to a store built from gen_data.py output}
 D=${D:-/tmp/perfdata}
 N=${1:-5}
+BASE=${BASE:-}
+BASE_S=${BASE_S:-$S}
 NOW="--now 2026-11-23T12:00:00Z"
-F="$B filter --store $S --brand ACME --purpose offers $NOW"
 OUT=$(mktemp)
 T=$(mktemp)
-run() { # name, command
-  local name="$1"; shift
+sides="new"
+[ -n "$BASE" ] && sides="base new"
+run() { # name, command with @F@ for the filter invocation, @B@ for the binary
+  local name="$1" cmd="$2"
   for _ in $(seq "$N"); do
-    /usr/bin/time -f "%e %U %S" -o "$T" bash -c "$*" >/dev/null 2>&1
-    awk -v n="$name" '{printf "%s %.3f %.3f\n", n, $1, $2+$3}' "$T" >> "$OUT"
+    for side in $sides; do
+      local bin=$B store=$S
+      [ "$side" = base ] && bin=$BASE store=$BASE_S
+      local f="$bin filter --store $store --brand ACME --purpose offers $NOW"
+      local c="${cmd//@F@/$f}"
+      /usr/bin/time -f "%e %U %S" -o "$T" bash -c "${c//@B@/$bin}" >/dev/null 2>&1
+      awk -v n="$name" -v s="$side" '{printf "%s %s %.3f %.3f\n", n, s, $1, $2+$3}' "$T" >> "$OUT"
+    done
   done
 }
 run catcat "cat $D/recipients.txt | cat > /dev/null"
-run normalize "cat $D/recipients.txt | $B normalize > /dev/null"
-run lines "cat $D/recipients.txt | $F > /dev/null"
-run lines_nolive "cat $D/recipients.txt | $F --no-live > /dev/null"
-run lines_receipts "cat $D/recipients.txt | $F --receipts $T.rc > /dev/null"
-run messy "cat $D/recipients_messy.txt | $F --region NO,SE > /dev/null"
+run normalize "cat $D/recipients.txt | @B@ normalize > /dev/null"
+run lines "cat $D/recipients.txt | @F@ > /dev/null"
+run lines_nolive "cat $D/recipients.txt | @F@ --no-live > /dev/null"
+run lines_receipts "cat $D/recipients.txt | @F@ --receipts $T.rc > /dev/null"
+run messy "cat $D/recipients_messy.txt | @F@ --region NO,SE > /dev/null"
 run catcat_csv "cat $D/recipients_msg.csv | cat > /dev/null"
-run csv "cat $D/recipients_msg.csv | $F --format csv --shortcode 2401 > /dev/null"
-run csv_receipts "cat $D/recipients_msg.csv | $F --format csv --shortcode 2401 --receipts $T.rc > /dev/null"
+run csv "cat $D/recipients_msg.csv | @F@ --format csv --shortcode 2401 > /dev/null"
+run csv_receipts "cat $D/recipients_msg.csv | @F@ --format csv --shortcode 2401 --receipts $T.rc > /dev/null"
 python3 - "$OUT" <<'PY'
 import collections, statistics as st, sys
 d = collections.defaultdict(list)
 for l in open(sys.argv[1]):
-    n, w, c = l.split()
-    d[n].append((float(w), float(c)))
-for n, v in d.items():
-    w = st.median(x[0] for x in v)
-    c = st.median(x[1] for x in v)
-    print(f"{n:16s} wall {w:6.2f} s ({10 / w:5.1f} M/s for 10 M)  cpu {c:6.2f} s  runs {len(v)}")
+    n, side, w, c = l.split()
+    d[(n, side)].append((float(w), float(c)))
+med = {k: (st.median(x[0] for x in v), st.median(x[1] for x in v), len(v)) for k, v in d.items()}
+for (n, side), (w, c, k) in med.items():
+    line = f"{n:16s} {side:4s} wall {w:6.2f} s ({10 / w:5.1f} M/s for 10 M)  cpu {c:6.2f} s  runs {k}"
+    base = med.get((n, "base"))
+    if side == "new" and base and not n.startswith("catcat"):
+        line += f"  ratio wall {w / base[0]:.2f} cpu {c / base[1]:.2f}"
+    print(line)
+# `cat | cat` does not depend on the binary: pool both sides' runs.
+cat = [x[0] for (n, _), v in d.items() if n == "catcat_csv" for x in v]
+for side in ("base", "new"):
+    if ("csv", side) in med and cat:
+        print(f"csv ({side}) / cat|cat of the csv: {med[('csv', side)][0] / st.median(cat):.2f}x")
 PY
 rm -f "$OUT" "$T" "$T.rc"
