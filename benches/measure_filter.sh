@@ -8,6 +8,10 @@
 # shared VM the speed moves by 20-30 % between minutes, so only runs interleaved like this
 # compare), and the ratio B / baseline is printed per command:
 #   BASE=old-binary [BASE_S=its store, default S] S=STORE benches/measure_filter.sh [N]
+#
+# Before each run the store's snapshot and the input are read once (not timed): on a VM
+# whose page cache is reclaimed within seconds (as here: DAMON), a run would otherwise
+# time reading them back from disk. COLD=1 skips that.
 set -u
 B=${B:-target/release/sendfilter}
 S=${S:?set S to a store built from gen_data.py output}
@@ -28,6 +32,11 @@ run() { # name, command with @F@ for the filter invocation, @B@ for the binary
       [ "$side" = base ] && bin=$BASE store=$BASE_S
       local f="$bin filter --store $store --brand ACME --purpose offers $NOW"
       local c="${cmd//@F@/$f}"
+      if [ -z "${COLD:-}" ]; then
+        local input
+        input=$(grep -o "$D/[^ ]*" <<<"$cmd" | head -1)
+        cat "$store/snapshot" "$input" >/dev/null 2>&1
+      fi
       /usr/bin/time -f "%e %U %S" -o "$T" bash -c "${c//@B@/$bin}" >/dev/null 2>&1
       awk -v n="$name" -v s="$side" '{printf "%s %s %.3f %.3f\n", n, s, $1, $2+$3}' "$T" >> "$OUT"
     done
