@@ -567,7 +567,7 @@ fn parse<S: StandingSource>(ctx: &Ctx<'_, '_, S>, w: &mut Worker, rec: &[u8], r:
             (r.a, r.b) = (base as u32, all.len() as u32);
             let f = &all[base..];
             if let Some(m) = message
-                && std::str::from_utf8(f[m].value_into(rec, &mut w.bytes)).is_err()
+                && simdutf8::basic::from_utf8(f[m].value_into(rec, &mut w.bytes)).is_err()
             {
                 r.pre = Reason::Malformed;
                 return;

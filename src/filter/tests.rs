@@ -232,6 +232,29 @@ fn csv_bad_records_are_malformed_and_the_run_continues() {
     assert!(rej.ends_with("at all\n,MALFORMED\n"), "{rej}");
 }
 
+/// Messages longer than one SIMD block (the UTF-8 check works in 64-byte blocks) are
+/// checked to their last byte: any invalid sequence anywhere makes the record MALFORMED.
+#[test]
+fn long_messages_with_invalid_utf8_anywhere_are_malformed() {
+    let long = "Hei på deg! Nå er det 30 % på alt i butikken vår i hele helgen. ".repeat(3);
+    let bad: [&[u8]; 5] = [b"\xff", b"\xc3", b"\xe2\x82", b"\xc0\xaf", b"\xed\xa0\x80"];
+    for at in [0, 63, 64, 100, long.len()] {
+        for b in bad {
+            let mut msg = long.as_bytes()[..at].to_vec();
+            msg.extend_from_slice(b);
+            msg.extend_from_slice(&long.as_bytes()[at..]);
+            let mut input = b"number,message\n+4791000001,".to_vec();
+            input.extend_from_slice(&msg);
+            input.extend_from_slice(b"\n+4791000006,");
+            input.extend_from_slice(long.as_bytes());
+            input.push(b'\n');
+            let (out, _, report) = run(&source(), &options(Format::Csv), &input);
+            assert_eq!(report.counts.reasons[Reason::Malformed.index()], 1, "{b:?} at {at}");
+            assert!(out.contains("+4791000006,Hei på deg"), "{b:?} at {at}: {out}");
+        }
+    }
+}
+
 /// Known quirk, by design: record boundaries follow quote parity (so parallel chunks
 /// agree with a sequential read), so an odd bare quote runs on to the next quote. Every
 /// line it swallows is rejected as part of one MALFORMED record, never passed through.
