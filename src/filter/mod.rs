@@ -170,12 +170,7 @@ impl<'s, S: StandingSource> Filter<'s, S> {
     /// The customer relationship is looked up only when soft opt-in may decide.
     #[inline]
     pub fn decide_basis(&self, number: E164) -> Decision {
-        if self.opts.class == Class::Service {
-            return Decision { reason: Reason::Allowed, basis: Basis::Service };
-        }
-        decision::decide_full(&self.rules, &self.source.standing(&self.scope, number), || {
-            self.source.relationship(&self.scope, number)
-        })
+        self.decide_looked_up(number, self.lookup_next(number, self.lookup_start(number)))
     }
 
     /// Hints that `number` is about to be decided (a software prefetch in the store).

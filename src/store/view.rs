@@ -251,9 +251,7 @@ impl StoreView {
         out.dedup();
         out.into_iter().filter_map(|(n, p)| Some((E164::from_u64(n)?, p))).collect()
     }
-}
 
-impl StoreView {
     /// A scope without a table in the snapshot: only its stops.
     #[inline]
     fn stops_only(&self, scope: &ViewScope, n: u64) -> Standing {
@@ -348,18 +346,14 @@ impl StandingSource for StoreView {
 
     #[inline]
     fn standing(&self, scope: &ViewScope, number: E164) -> Standing {
-        let n = number.as_u64();
-        let st = match (&self.snap, scope.table) {
-            (Some(s), Some(t)) => s.slot(t, n).map(|slot| standing_of(&slot)).unwrap_or_default(),
-            _ => self.stops_only(scope, n),
-        };
-        self.fold(scope, number, st)
+        let probe = self.lookup_next(scope, number, self.lookup_start(scope, number));
+        self.lookup_finish(scope, number, probe)
     }
 
     #[inline]
     fn prefetch(&self, scope: &ViewScope, number: E164) {
         if let (Some(s), Some(t)) = (&self.snap, scope.table) {
-            s.prefetch_slot(t, number.as_u64());
+            s.slot_start(t, number.as_u64());
         }
     }
 

@@ -387,13 +387,6 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
         self.slot_finish(scope, number, self.slot_next(scope, self.slot_start(scope, number)))
     }
 
-    /// Issues a software prefetch of what looking up `number` in table `scope` reads first:
-    /// its tags, or (without tags) its home slot and the two lines after it.
-    #[inline]
-    pub fn prefetch_slot(&self, scope: usize, number: u64) {
-        self.slot_start(scope, number);
-    }
-
     /// Stage 1 of a lookup in three stages, a few lookups apart (so that each stage's read
     /// has arrived when the next stage needs it; [`slot`](Self::slot) runs all three at
     /// once): prefetches what looking up `number` in table `scope` reads first (its tags,
@@ -796,7 +789,7 @@ mod tests {
                     prop_assert_eq!(snap.slot_finish(0, n, probe), got);
                 }
                 // Hints never fail, whatever the number; an unknown table answers nothing.
-                tagged.prefetch_slot(0, n);
+                tagged.slot_start(0, n);
                 prop_assert_eq!(tagged.slot(9, n), None);
             }
         }
