@@ -255,6 +255,19 @@ fn long_messages_with_invalid_utf8_anywhere_are_malformed() {
     }
 }
 
+/// A chunk that is not valid UTF-8 as a whole is checked message by message: bytes that
+/// are not UTF-8 in another column (passed through untouched) reject nothing, and a bad
+/// message rejects only its own record, wherever it is in the chunk.
+#[test]
+fn invalid_utf8_outside_messages_rejects_nothing() {
+    let mut input = b"number,note,message\n+4791000006,\xff\xfe,Hei p\xc3\xa5 deg\n".to_vec();
+    input.extend_from_slice(b"+4791000006,ok,bad \xc3\n+4791000006,\"q\xe2\",fine\n");
+    let (out, _, report) = run(&source(), &options(Format::Csv), &input);
+    assert_eq!(report.counts.reasons[Reason::Malformed.index()], 1, "{out}");
+    assert_eq!(report.counts.reasons[Reason::Duplicate.index()], 1, "{out}");
+    assert!(out.contains("Hei på deg Svar ACME STOPP til 2401"), "{out}");
+}
+
 /// Known quirk, by design: record boundaries follow quote parity (so parallel chunks
 /// agree with a sequential read), so an odd bare quote runs on to the next quote. Every
 /// line it swallows is rejected as part of one MALFORMED record, never passed through.
