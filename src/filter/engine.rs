@@ -138,9 +138,6 @@ struct Worker {
     fields: Vec<Field>,
     bytes: Vec<u8>,
     text: String,
-    /// The chunk being parsed is valid UTF-8 as a whole (csv with messages only): its
-    /// messages need no check of their own.
-    chunk_utf8: bool,
     /// The live stops this worker decides with (version, set), refreshed per chunk.
     live: (u64, Arc<StopMap>),
     /// When a chunk is decided again after some of it was written: per written prefix
@@ -452,11 +449,6 @@ fn process<S: StandingSource>(
         out.live_map = Arc::clone(&w.live.1);
     }
     let data = piece.data;
-    // One check of the whole chunk instead of one per message: fields end at ASCII bytes,
-    // so every message of a valid chunk is valid UTF-8 (short messages are where a
-    // per-message check is slowest). Only a chunk that fails is checked message by message.
-    w.chunk_utf8 = matches!(ctx.kind, Kind::Csv { message: Some(_), .. })
-        && simdutf8::basic::from_utf8(data).is_ok();
     let (mut pos, mut line, mut idx) = (0usize, 1u64, 0u64);
     let mut recs = std::mem::take(&mut w.batch);
     recs.clear();
@@ -575,7 +567,6 @@ fn parse<S: StandingSource>(ctx: &Ctx<'_, '_, S>, w: &mut Worker, rec: &[u8], r:
             (r.a, r.b) = (base as u32, all.len() as u32);
             let f = &all[base..];
             if let Some(m) = message
-                && !w.chunk_utf8
                 && simdutf8::basic::from_utf8(f[m].value_into(rec, &mut w.bytes)).is_err()
             {
                 r.pre = Reason::Malformed;
