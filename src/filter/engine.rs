@@ -138,6 +138,8 @@ struct Worker {
     fields: Vec<Field>,
     bytes: Vec<u8>,
     text: String,
+    /// Messages already checked and measured (a campaign repeats a few texts).
+    msgs: super::msgcache::MessageCache,
     /// The live stops this worker decides with (version, set), refreshed per chunk.
     live: (u64, Arc<StopMap>),
     /// When a chunk is decided again after some of it was written: per written prefix
@@ -567,7 +569,7 @@ fn parse<S: StandingSource>(ctx: &Ctx<'_, '_, S>, w: &mut Worker, rec: &[u8], r:
             (r.a, r.b) = (base as u32, all.len() as u32);
             let f = &all[base..];
             if let Some(m) = message
-                && simdutf8::basic::from_utf8(f[m].value_into(rec, &mut w.bytes)).is_err()
+                && !w.msgs.is_utf8(f[m].value_into(rec, &mut w.bytes))
             {
                 r.pre = Reason::Malformed;
                 return;
@@ -641,11 +643,10 @@ fn decide<S: StandingSource>(
     if reason == Reason::Allowed
         && let Some(footer) = ctx.footer
     {
-        let found = match message(ctx, w, rec, r) {
+        let found = match message(ctx, &w.fields, &mut w.bytes, &mut w.text, rec, r) {
             Msg::Text(t) => {
-                let plan = footer.plan(t);
-                let (b, a) = footer.count_stamped(t, plan);
-                Some((b.segments, a.segments, plan != Stamp::Present, plan, false))
+                let s = w.msgs.stamped(footer, t);
+                Some((s.before, s.after, s.plan != Stamp::Present, s.plan, false))
             }
             Msg::Fill => {
                 ctx.fill.as_ref().map(|f| (f.before, f.after, f.appended, Stamp::Present, true))
@@ -721,7 +722,9 @@ fn decide_first<S: StandingSource>(
 /// The record's message (readability was checked by `parse`).
 fn message<'w, S: StandingSource>(
     ctx: &Ctx<'_, '_, S>,
-    w: &'w mut Worker,
+    fields: &[Field],
+    bytes: &'w mut Vec<u8>,
+    text: &'w mut String,
     rec: &'w [u8],
     r: &Rec,
 ) -> Msg<'w> {
@@ -730,8 +733,8 @@ fn message<'w, S: StandingSource>(
         Kind::Lines => fill_or_absent,
         Kind::Csv { message: None, .. } => fill_or_absent,
         Kind::Csv { message: Some(m), .. } => {
-            let f = w.fields[r.a as usize + m];
-            let v = f.value_into(rec, &mut w.bytes);
+            let f = fields[r.a as usize + m];
+            let v = f.value_into(rec, bytes);
             if v.is_empty() {
                 return fill_or_absent;
             }
@@ -743,9 +746,9 @@ fn message<'w, S: StandingSource>(
             if r.c == NONE || &rec[r.c as usize..r.d as usize] == b"null" {
                 return fill_or_absent;
             }
-            match json::decode_str(&rec[r.c as usize..r.d as usize], &mut w.text) {
-                Some(()) if w.text.is_empty() => fill_or_absent,
-                Some(()) => Msg::Text(&w.text),
+            match json::decode_str(&rec[r.c as usize..r.d as usize], text) {
+                Some(()) if text.is_empty() => fill_or_absent,
+                Some(()) => Msg::Text(text),
                 None => Msg::Absent, // not reached: parse rejects bad strings
             }
         }

@@ -52,6 +52,7 @@
 mod csv;
 mod engine;
 mod json;
+mod msgcache;
 pub mod receipts;
 mod seen;
 
