@@ -346,8 +346,7 @@ impl StandingSource for StoreView {
 
     #[inline]
     fn standing(&self, scope: &ViewScope, number: E164) -> Standing {
-        let probe = self.lookup_next(scope, number, self.lookup_start(scope, number));
-        self.lookup_finish(scope, number, probe)
+        self.lookup_finish(scope, number, self.lookup_start(scope, number))
     }
 
     #[inline]
@@ -362,14 +361,6 @@ impl StandingSource for StoreView {
         match (&self.snap, scope.table) {
             (Some(s), Some(t)) => s.slot_start(t, number.as_u64()),
             _ => Probe::default(),
-        }
-    }
-
-    #[inline]
-    fn lookup_next(&self, scope: &ViewScope, _: E164, token: Probe) -> Probe {
-        match (&self.snap, scope.table) {
-            (Some(s), Some(t)) => s.slot_next(t, token),
-            _ => token,
         }
     }
 
