@@ -72,17 +72,25 @@ pub trait StandingSource: Sync {
     fn prefetch(&self, scope: &Self::Scope, number: E164) {
         let _ = (scope, number);
     }
-    /// Stage 1 of a lookup in two stages, for batches: starts the source's read (e.g. a
-    /// software prefetch) and returns a token for [`lookup_finish`](Self::lookup_finish);
-    /// a batch runs stage 1 a few numbers ahead of stage 2, so the read has arrived when
-    /// it is needed (and the number is hashed once). Optional: by default
-    /// [`prefetch`](Self::prefetch).
+    /// Stage 1 of a lookup in three stages, for batches: a source whose lookup is two
+    /// dependent reads (an index, then the entry it points to) starts the first read here
+    /// and returns a token for [`lookup_next`](Self::lookup_next); a batch runs stage 1 a
+    /// few numbers ahead of stage 2, and stage 2 a few ahead of
+    /// [`lookup_finish`](Self::lookup_finish), so each read has arrived when it is needed
+    /// (and the number is hashed once). Optional: by default [`prefetch`](Self::prefetch).
     #[inline]
     fn lookup_start(&self, scope: &Self::Scope, number: E164) -> Self::Token {
         self.prefetch(scope, number);
         Self::Token::default()
     }
-    /// Stage 2: the standing of `number`, equal to [`standing`](Self::standing)'s.
+    /// Stage 2: reads what stage 1 fetched and starts the next read; returns the token for
+    /// [`lookup_finish`](Self::lookup_finish). Optional: by default nothing.
+    #[inline]
+    fn lookup_next(&self, scope: &Self::Scope, number: E164, token: Self::Token) -> Self::Token {
+        let _ = (scope, number);
+        token
+    }
+    /// Stage 3: the standing of `number`, equal to [`standing`](Self::standing)'s.
     /// Optional: by default `standing`.
     #[inline]
     fn lookup_finish(&self, scope: &Self::Scope, number: E164, token: Self::Token) -> Standing {

@@ -17,12 +17,10 @@ use std::io;
 use std::sync::Arc;
 
 /// A record's table slot is prefetched this many records before it is decided (see
-/// `process`; 8, 16 and 32 measured alike).
-const AHEAD: usize = 32;
-/// Lookup tokens kept in flight (a power of two above `AHEAD`).
+/// `process`).
+const AHEAD: usize = 16;
+/// Lookup tokens kept in flight (a power of two above `2 * AHEAD`).
 const TOKENS: usize = 64;
-/// A record's bytes are prefetched this many records before it is rendered.
-const BYTES_AHEAD: usize = 8;
 /// The same for marking duplicates, whose step per record is much shorter.
 const SEEN_AHEAD: usize = 64;
 const NONE: u32 = u32::MAX;
@@ -514,22 +512,31 @@ fn process<S: StandingSource>(
     }
     let mut dups = std::mem::take(&mut out.dups);
     let mut next_dup = dups.iter().copied().peekable();
-    // The store's lookups in two stages, AHEAD records apart: the read of the number's
-    // slots, then the decision. Tokens of the records in between, by index.
+    // The store's lookups in three stages, AHEAD records apart: its index (tags), the
+    // entry the index names, the decision. Tokens of the records in between, by index.
     let mut tokens = [S::Token::default(); TOKENS];
     let valid = |r: &Rec| if r.pre == Reason::Allowed { E164::from_u64(r.number) } else { None };
-    // The first records' reads (the loop starts them for the records after).
-    for (i, r) in recs.iter().enumerate().take(AHEAD) {
+    // The first records' earlier stages (the loop runs them for the records after).
+    for (i, r) in recs.iter().enumerate().take(2 * AHEAD) {
         if let Some(e) = valid(r) {
             tokens[i % TOKENS] = ctx.filter.lookup_start(e);
         }
     }
+    for (i, r) in recs.iter().enumerate().take(AHEAD) {
+        if let Some(e) = valid(r) {
+            tokens[i % TOKENS] = ctx.filter.lookup_next(e, tokens[i % TOKENS]);
+        }
+    }
     for (i, r) in recs.iter().enumerate() {
+        if let Some(e) = recs.get(i + 2 * AHEAD).and_then(valid) {
+            tokens[(i + 2 * AHEAD) % TOKENS] = ctx.filter.lookup_start(e);
+        }
         if let Some(e) = recs.get(i + AHEAD).and_then(valid) {
-            tokens[(i + AHEAD) % TOKENS] = ctx.filter.lookup_start(e);
+            let t = &mut tokens[(i + AHEAD) % TOKENS];
+            *t = ctx.filter.lookup_next(e, *t);
         }
         // The record itself is read again when it is rendered (parsed long before).
-        if let Some(ahead) = recs.get(i + BYTES_AHEAD) {
+        if let Some(ahead) = recs.get(i + AHEAD / 2) {
             for at in [ahead.start as usize, ahead.start as usize + 64] {
                 if let Some(b) = data.get(at) {
                     crate::hint::prefetch(b);

@@ -171,7 +171,7 @@ impl<'s, S: StandingSource> Filter<'s, S> {
     /// The customer relationship is looked up only when soft opt-in may decide.
     #[inline]
     pub fn decide_basis(&self, number: E164) -> Decision {
-        self.decide_looked_up(number, self.lookup_start(number))
+        self.decide_looked_up(number, self.lookup_next(number, self.lookup_start(number)))
     }
 
     /// Hints that `number` is about to be decided (a software prefetch in the store).
@@ -186,8 +186,8 @@ impl<'s, S: StandingSource> Filter<'s, S> {
     }
 
     /// Stage 1 of deciding numbers in a batch (see [`StandingSource::lookup_start`]):
-    /// starts the store's read for `number`; its token goes to
-    /// [`Filter::decide_looked_up`] a few numbers later.
+    /// starts the store's first read for `number`; its token goes to
+    /// [`Filter::lookup_next`] a few numbers later.
     #[inline]
     pub fn lookup_start(&self, number: E164) -> S::Token {
         if self.opts.class != Class::Marketing {
@@ -199,7 +199,17 @@ impl<'s, S: StandingSource> Filter<'s, S> {
         self.source.lookup_start(&self.scope, number)
     }
 
-    /// Stage 2: what [`Filter::decide_basis`] answers.
+    /// Stage 2: starts the store's next read for `number`; its token goes to
+    /// [`Filter::decide_looked_up`] a few numbers later.
+    #[inline]
+    pub fn lookup_next(&self, number: E164, token: S::Token) -> S::Token {
+        if self.opts.class != Class::Marketing {
+            return token;
+        }
+        self.source.lookup_next(&self.scope, number, token)
+    }
+
+    /// Stage 3: what [`Filter::decide_basis`] answers.
     #[inline]
     pub fn decide_looked_up(&self, number: E164, token: S::Token) -> Decision {
         if self.opts.class == Class::Service {
@@ -240,6 +250,11 @@ impl<'s, S: StandingSource> Filter<'s, S> {
                     }
                     Err(reason) => Verdict { e164: None, reason },
                 });
+            }
+            for (v, token) in out[start..].iter().zip(&mut tokens) {
+                if let Some(e) = v.e164 {
+                    *token = self.lookup_next(e, *token);
+                }
             }
             for (v, &token) in out[start..].iter_mut().zip(&tokens) {
                 if let Some(e) = v.e164 {

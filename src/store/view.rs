@@ -346,7 +346,8 @@ impl StandingSource for StoreView {
 
     #[inline]
     fn standing(&self, scope: &ViewScope, number: E164) -> Standing {
-        self.lookup_finish(scope, number, self.lookup_start(scope, number))
+        let probe = self.lookup_next(scope, number, self.lookup_start(scope, number));
+        self.lookup_finish(scope, number, probe)
     }
 
     #[inline]
@@ -361,6 +362,14 @@ impl StandingSource for StoreView {
         match (&self.snap, scope.table) {
             (Some(s), Some(t)) => s.slot_start(t, number.as_u64()),
             _ => Probe::default(),
+        }
+    }
+
+    #[inline]
+    fn lookup_next(&self, scope: &ViewScope, _: E164, token: Probe) -> Probe {
+        match (&self.snap, scope.table) {
+            (Some(s), Some(t)) => s.slot_next(t, token),
+            _ => token,
         }
     }
 
