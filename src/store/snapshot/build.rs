@@ -177,26 +177,30 @@ impl Builder {
             dir.extend_from_slice(&table_off.to_le_bytes());
             dir.extend_from_slice(&cap.to_le_bytes());
             dir.extend_from_slice(&(s.slots.len() as u64).to_le_bytes());
-            table_off = format::align64(table_off + cap * format::SLOT_LEN as u64);
+            table_off = format::align64(format::tags_offset(table_off, cap) + cap);
         }
-        // No tag bytes (see `format`): a lookup reads the slots straight away.
-        put(&mut h, field::TAGS, 0);
+        put(&mut h, field::TAGS, 1);
         w.write(&dir)?;
         for s in parts.scopes {
             w.align()?;
             let cap = format::capacity(s.slots.len() as u64);
             let mut table = vec![0u8; cap as usize * format::SLOT_LEN];
+            let mut tags = vec![0u8; cap as usize];
             for slot in &s.slots {
-                let mut i = format::home(format::hash_number(slot.number), cap) as usize;
-                // Load < 1 guarantees a free slot (number 0 = empty); numbers are unique
-                // by construction.
-                while table[i * format::SLOT_LEN..i * format::SLOT_LEN + 8] != [0u8; 8] {
+                let hash = format::hash_number(slot.number);
+                let mut i = format::home(hash, cap) as usize;
+                // Load < 1 guarantees a free slot; numbers are unique by construction.
+                while tags[i] != 0 {
                     i = if i + 1 == cap as usize { 0 } else { i + 1 };
                 }
                 table[i * format::SLOT_LEN..(i + 1) * format::SLOT_LEN]
                     .copy_from_slice(&slot.encode());
+                tags[i] = format::tag(hash);
             }
             w.write(&table)?;
+            drop(table);
+            w.align()?;
+            w.write(&tags)?;
         }
         w.align()?;
 

@@ -12,12 +12,10 @@
 //! scopes   SCOPE_LEN-byte entries: brand u32, purpose u32, table offset u64, capacity u64,
 //!          entries u64
 //! tables   per scope, `capacity` SLOT_LEN-byte slots, 64-byte aligned (see `Slot`); with
-//!          header field TAGS = 1 (snapshots written from 2026-11-23 to 2026-12-04), each
-//!          table is followed (64-byte aligned) by `capacity` tag bytes, one hash byte per
-//!          slot. This build writes TAGS = 0 and never reads tag bytes: a lookup that reads
-//!          a tag first and then the slot makes two random reads where the slots alone
-//!          (three adjacent lines fetched at once) make one, and measured 1.05-1.08x
-//!          slower (BENCHMARKS.md, session 6)
+//!          header field TAGS = 1, each table is followed (64-byte aligned) by `capacity`
+//!          tag bytes: the slot's [`tag`] (0 = empty slot). A lookup scans the tags, which
+//!          are 32 times smaller than the slots and mostly in cache, and reads only slots
+//!          whose tag matches: a number not in the table reads no slot at all
 //! stops    STOP_SLOT_LEN-byte slots keyed by (number, brand): every stop, folded
 //! rels     REL_SLOT_LEN-byte slots keyed by (number, brand): the newest customer
 //!          relationship (soft opt-in); optional: header offset 0 = no section (snapshots
@@ -104,8 +102,8 @@ pub mod field {
     pub const RELATIONSHIPS: usize = 168;
     /// Suppression entries (erased numbers' keyed hashes) offset, count; 0, 0 = none.
     pub const SUPPRESS: usize = 184;
-    /// 1 when every scope table is followed by tag bytes (earlier builds; this one skips
-    /// them), 0 when not (this build, and builds before tags existed).
+    /// 1 when every scope table is followed by its tag bytes; 0 in snapshots written
+    /// before tags existed (they read the same, probing slots only).
     pub const TAGS: usize = 200;
     /// xxh3 of the header bytes before this field.
     pub const HEADER_CHECKSUM: usize = super::HEADER_LEN - 8;
@@ -133,6 +131,19 @@ pub fn home(hash: u64, cap: u64) -> u64 {
 #[inline]
 pub fn hash_number(number: u64) -> u64 {
     xxhash_rust::xxh3::xxh3_64(&number.to_le_bytes())
+}
+
+/// The tag of a number in a scope table: a byte of its hash the home slot does not use,
+/// never 0 (0 marks an empty slot).
+#[inline]
+pub fn tag(hash: u64) -> u8 {
+    (hash as u8).max(1)
+}
+
+/// Offset of the tag bytes of a scope table at `off` with `cap` slots.
+#[inline]
+pub fn tags_offset(off: u64, cap: u64) -> u64 {
+    align64(off + cap * SLOT_LEN as u64)
 }
 
 /// Hash of a (number, brand) key for the stops table.
