@@ -12,6 +12,11 @@
 # Before each run the store's snapshot and the input are read once (not timed): on a VM
 # whose page cache is reclaimed within seconds (as here: DAMON), a run would otherwise
 # time reading them back from disk. COLD=1 skips that.
+#
+# Two different stores (BASE_S set) are first dropped from the page cache and read back
+# the same way before each run: a snapshot that has sat in the cache for an hour can be
+# held in smaller pieces than a fresh one and run 5-10 % slower, which would otherwise be
+# measured as a difference between the stores (BENCHMARKS.md, session 6).
 set -u
 B=${B:-target/release/sendfilter}
 S=${S:?set S to a store built from gen_data.py output}
@@ -24,6 +29,9 @@ OUT=$(mktemp)
 T=$(mktemp)
 sides="new"
 [ -n "$BASE" ] && sides="base new"
+drop() { # evicts a file's pages from the page cache (they are clean)
+  python3 -c 'import os,sys; fd=os.open(sys.argv[1],os.O_RDONLY); os.posix_fadvise(fd,0,0,os.POSIX_FADV_DONTNEED)' "$1"
+}
 run() { # name, command with @F@ for the filter invocation, @B@ for the binary
   local name="$1" cmd="$2"
   for _ in $(seq "$N"); do
@@ -35,6 +43,7 @@ run() { # name, command with @F@ for the filter invocation, @B@ for the binary
       if [ -z "${COLD:-}" ]; then
         local input
         input=$(grep -o "$D/[^ ]*" <<<"$cmd" | head -1)
+        [ "$BASE_S" != "$S" ] && drop "$store/snapshot"
         cat "$store/snapshot" "$input" >/dev/null 2>&1
       fi
       /usr/bin/time -f "%e %U %S" -o "$T" bash -c "${c//@B@/$bin}" >/dev/null 2>&1
