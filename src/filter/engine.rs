@@ -3,6 +3,7 @@
 use std::io::Read;
 
 use super::csv::{self, Field};
+use super::msgcache::Ticket;
 use super::seen::InOrder;
 use super::{Filter, Format, RunOptions, Sinks, json, read_some};
 use crate::decision::{Class, Reason};
@@ -120,7 +121,8 @@ struct Rec {
     /// csv: fields range in the batch; jsonl: number value span.
     a: u32,
     b: u32,
-    /// jsonl: message value span (`NONE` when absent).
+    /// jsonl: message value span (`NONE` when absent); csv: the message's ticket in the
+    /// worker's message cache (`msgcache::Ticket::to_parts`).
     c: u32,
     d: u32,
     /// jsonl: the closing brace (`NONE` when the line is not an object); nonempty flag.
@@ -568,11 +570,14 @@ fn parse<S: StandingSource>(ctx: &Ctx<'_, '_, S>, w: &mut Worker, rec: &[u8], r:
             }
             (r.a, r.b) = (base as u32, all.len() as u32);
             let f = &all[base..];
-            if let Some(m) = message
-                && !w.msgs.is_utf8(f[m].value_into(rec, &mut w.bytes))
-            {
-                r.pre = Reason::Malformed;
-                return;
+            if let Some(m) = message {
+                match w.msgs.is_utf8(f[m].value_into(rec, &mut w.bytes)) {
+                    Some(ticket) => (r.c, r.d) = ticket.to_parts(),
+                    None => {
+                        r.pre = Reason::Malformed;
+                        return;
+                    }
+                }
             }
             filter.normalize(f[number].value_into(rec, &mut w.bytes))
         }
@@ -645,7 +650,11 @@ fn decide<S: StandingSource>(
     {
         let found = match message(ctx, &w.fields, &mut w.bytes, &mut w.text, rec, r) {
             Msg::Text(t) => {
-                let s = w.msgs.stamped(footer, t);
+                let ticket = match ctx.kind {
+                    Kind::Csv { .. } => Ticket::from_parts(r.c, r.d),
+                    _ => Ticket::NONE,
+                };
+                let s = w.msgs.stamped(footer, t, ticket);
                 Some((s.before, s.after, s.plan != Stamp::Present, s.plan, false))
             }
             Msg::Fill => {

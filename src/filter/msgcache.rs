@@ -40,6 +40,31 @@ impl Stamped {
     }
 }
 
+/// Where [`MessageCache::is_utf8`] left a message: its entry, while the entry still holds
+/// it (a later message may take the entry; the ticket then no longer matches). Lets
+/// [`MessageCache::stamped`] find the message again without hashing and comparing it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Ticket {
+    index: u32,
+    /// The entry's fill count when the message went in; 0 = no ticket.
+    fill: u32,
+}
+
+impl Ticket {
+    /// The ticket of a message the cache does not hold.
+    pub(crate) const NONE: Ticket = Ticket { index: 0, fill: 0 };
+
+    /// As two words (to keep in a record), and back.
+    pub(crate) fn to_parts(self) -> (u32, u32) {
+        (self.index, self.fill)
+    }
+
+    /// See [`to_parts`](Self::to_parts).
+    pub(crate) fn from_parts(index: u32, fill: u32) -> Ticket {
+        Ticket { index, fill }
+    }
+}
+
 #[derive(Clone, Copy)]
 struct Entry {
     /// Message length in bytes; [`EMPTY`] = none. Only messages found to be valid UTF-8
@@ -47,20 +72,25 @@ struct Entry {
     len: u32,
     /// Its footer plan and segment counts, once computed.
     stamped: Option<Stamped>,
+    /// The cache's fill count when this message went in (0 = never filled).
+    fill: u32,
     bytes: [u8; MAX_LEN],
 }
 
-const VACANT: Entry = Entry { len: EMPTY, stamped: None, bytes: [0; MAX_LEN] };
+const VACANT: Entry = Entry { len: EMPTY, stamped: None, fill: 0, bytes: [0; MAX_LEN] };
 
 /// Messages known to be valid UTF-8, with their footer plan and segment counts once
 /// computed.
 pub(crate) struct MessageCache {
     entries: Box<[Entry]>,
+    /// Entries filled so far (wrapping, never 0): tells a ticket's message from a later
+    /// one in the same entry.
+    fills: u32,
 }
 
 impl Default for MessageCache {
     fn default() -> MessageCache {
-        MessageCache { entries: vec![VACANT; ENTRIES].into_boxed_slice() }
+        MessageCache { entries: vec![VACANT; ENTRIES].into_boxed_slice(), fills: 0 }
     }
 }
 
@@ -72,45 +102,64 @@ impl MessageCache {
 
     /// The entry `message` maps to and whether it holds exactly `message`; `None` for a
     /// message too long to cache.
+    /// The entry `message` maps to, its index and whether it holds exactly `message`;
+    /// `None` for a message too long to cache.
     #[inline]
-    fn entry(&mut self, message: &[u8]) -> Option<(&mut Entry, bool)> {
+    fn entry(&mut self, message: &[u8]) -> Option<(&mut Entry, usize, bool)> {
         if message.len() > MAX_LEN {
             return None;
         }
-        let e = self.entries.get_mut(Self::index(message))?;
+        let i = Self::index(message);
+        let e = self.entries.get_mut(i)?;
         let hit = e.len as usize == message.len() && e.bytes.get(..message.len()) == Some(message);
-        Some((e, hit))
+        Some((e, i, hit))
     }
 
-    /// Whether `message` is valid UTF-8: from the cache when it holds the message, else
-    /// checked (and a valid message cached).
+    /// The next fill count (never 0).
     #[inline]
-    pub(crate) fn is_utf8(&mut self, message: &[u8]) -> bool {
+    fn next_fill(&mut self) -> u32 {
+        self.fills = self.fills.wrapping_add(1).max(1);
+        self.fills
+    }
+
+    /// Whether `message` is valid UTF-8 (`Some`, with the message's ticket, or
+    /// [`Ticket::NONE`] when it is too long to cache): from the cache when it holds the
+    /// message, else checked (and a valid message cached).
+    #[inline]
+    pub(crate) fn is_utf8(&mut self, message: &[u8]) -> Option<Ticket> {
+        let fill = self.next_fill();
         match self.entry(message) {
-            Some((_, true)) => true,
-            Some((e, false)) => {
-                let ok = simdutf8::basic::from_utf8(message).is_ok();
-                if ok {
-                    e.fill(message);
-                }
-                ok
+            Some((e, i, true)) => Some(Ticket { index: i as u32, fill: e.fill }),
+            Some((e, i, false)) => {
+                simdutf8::basic::from_utf8(message).ok()?;
+                e.fill(message, fill);
+                Some(Ticket { index: i as u32, fill })
             }
-            None => simdutf8::basic::from_utf8(message).is_ok(),
+            None => simdutf8::basic::from_utf8(message).ok().map(|_| Ticket::NONE),
         }
     }
 
     /// The footer plan and segment counts of `message`: from the cache when it holds
-    /// them, else computed (and cached). `footer` must be the same for every call on one
-    /// cache (one run's footer).
+    /// them, else computed (and cached). `ticket` is what [`is_utf8`](Self::is_utf8) gave
+    /// for this very message (or [`Ticket::NONE`]): while it matches, the message is not
+    /// hashed or compared again. `footer` must be the same for every call on one cache
+    /// (one run's footer).
     #[inline]
-    pub(crate) fn stamped(&mut self, footer: &Footer, message: &str) -> Stamped {
+    pub(crate) fn stamped(&mut self, footer: &Footer, message: &str, ticket: Ticket) -> Stamped {
         let bytes = message.as_bytes();
-        let Some((e, hit)) = self.entry(bytes) else {
-            return Stamped::compute(footer, message);
+        let fill = self.next_fill();
+        let e = match self.entries.get_mut(ticket.index as usize) {
+            Some(e) if ticket.fill != 0 && e.fill == ticket.fill => e,
+            _ => {
+                let Some((e, _, hit)) = self.entry(bytes) else {
+                    return Stamped::compute(footer, message);
+                };
+                if !hit {
+                    e.fill(bytes, fill);
+                }
+                e
+            }
         };
-        if !hit {
-            e.fill(bytes);
-        }
         match e.stamped {
             Some(s) => s,
             None => {
@@ -123,13 +172,15 @@ impl MessageCache {
 }
 
 impl Entry {
-    /// Makes this entry hold `message` (valid UTF-8, at most [`MAX_LEN`] bytes).
+    /// Makes this entry hold `message` (valid UTF-8, at most [`MAX_LEN`] bytes), as fill
+    /// number `fill`.
     #[inline]
-    fn fill(&mut self, message: &[u8]) {
+    fn fill(&mut self, message: &[u8], fill: u32) {
         if let Some(b) = self.bytes.get_mut(..message.len()) {
             b.copy_from_slice(message);
             self.len = message.len() as u32;
             self.stamped = None;
+            self.fill = fill;
         }
     }
 }
@@ -147,10 +198,11 @@ mod tests {
     #[test]
     fn invalid_utf8_is_never_cached() {
         let mut c = MessageCache::default();
-        assert!(!c.is_utf8(b"bad \xc3"));
-        assert!(!c.is_utf8(b"bad \xc3"));
-        assert!(c.is_utf8("Hei på deg".as_bytes()));
-        assert!(c.is_utf8("Hei på deg".as_bytes()));
+        assert_eq!(c.is_utf8(b"bad \xc3"), None);
+        assert_eq!(c.is_utf8(b"bad \xc3"), None);
+        let t = c.is_utf8("Hei på deg".as_bytes()).expect("valid");
+        assert_ne!(t, Ticket::NONE);
+        assert_eq!(c.is_utf8("Hei på deg".as_bytes()), Some(t), "a hit keeps the ticket");
     }
 
     #[test]
@@ -159,9 +211,9 @@ mod tests {
         let mut c = MessageCache::default();
         let long = "Tilbud på alt! ".repeat(20);
         assert!(long.len() > MAX_LEN);
-        assert_eq!(c.stamped(&f, &long), Stamped::compute(&f, &long));
-        assert!(c.is_utf8(long.as_bytes()));
-        assert_eq!(c.stamped(&f, &long), Stamped::compute(&f, &long));
+        assert_eq!(c.stamped(&f, &long, Ticket::NONE), Stamped::compute(&f, &long));
+        assert_eq!(c.is_utf8(long.as_bytes()), Some(Ticket::NONE));
+        assert_eq!(c.stamped(&f, &long, Ticket::NONE), Stamped::compute(&f, &long));
     }
 
     fn message() -> impl Strategy<Value = Vec<u8>> {
@@ -183,16 +235,26 @@ mod tests {
 
     proptest! {
         /// Whatever the sequence, the cache answers what checking and measuring each
-        /// message afresh answers.
+        /// message afresh answers, used as the engine uses it: a chunk's messages are all
+        /// checked first, then the allowed ones measured with their tickets (entries may
+        /// have been taken by later messages in between).
         #[test]
-        fn answers_as_without_the_cache(msgs in proptest::collection::vec(message(), 0..400)) {
+        fn answers_as_without_the_cache(
+            msgs in proptest::collection::vec(message(), 0..400),
+            chunk in 1usize..64,
+        ) {
             let f = footer();
             let mut c = MessageCache::default();
-            for m in &msgs {
-                let valid = std::str::from_utf8(m);
-                prop_assert_eq!(c.is_utf8(m), valid.is_ok());
-                if let Ok(t) = valid {
-                    prop_assert_eq!(c.stamped(&f, t), Stamped::compute(&f, t));
+            for part in msgs.chunks(chunk) {
+                let tickets: Vec<Option<Ticket>> = part.iter().map(|m| c.is_utf8(m)).collect();
+                for (m, t) in part.iter().zip(tickets) {
+                    let valid = std::str::from_utf8(m);
+                    prop_assert_eq!(t.is_some(), valid.is_ok());
+                    if let (Ok(text), Some(t)) = (valid, t) {
+                        prop_assert_eq!(c.stamped(&f, text, t), Stamped::compute(&f, text));
+                        // Without its ticket too.
+                        prop_assert_eq!(c.stamped(&f, text, Ticket::NONE), Stamped::compute(&f, text));
+                    }
                 }
             }
         }
