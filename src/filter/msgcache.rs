@@ -4,7 +4,8 @@
 //! carry a message the worker has seen a moment before. Checking its UTF-8, looking for the
 //! footer and counting its segments (GSM 03.38 or UCS-2) took a quarter of a csv run's CPU
 //! on the benchmark data (measured by skipping them); the cache answers a repeated message
-//! with one hash and one comparison of its bytes instead.
+//! with one hash and one comparison of its bytes instead, and measuring it later in the
+//! same chunk with a [`Ticket`] from the check, without either.
 //!
 //! The cache is direct-mapped ([`ENTRIES`] entries, keyed by xxh3 of the bytes) and holds
 //! messages of up to [`MAX_LEN`] bytes inline, so it never allocates after it is made.
@@ -83,8 +84,9 @@ const VACANT: Entry = Entry { len: EMPTY, stamped: None, fill: 0, bytes: [0; MAX
 /// computed.
 pub(crate) struct MessageCache {
     entries: Box<[Entry]>,
-    /// Entries filled so far (wrapping, never 0): tells a ticket's message from a later
-    /// one in the same entry.
+    /// Counts calls (wrapping, never 0); an entry keeps the count it was filled at, which
+    /// tells a ticket's message from a later one in the same entry. A ticket lives for one
+    /// chunk (at most a few hundred thousand calls), far less than a wrap.
     fills: u32,
 }
 
@@ -100,8 +102,6 @@ impl MessageCache {
         xxhash_rust::xxh3::xxh3_64(message) as usize & (ENTRIES - 1)
     }
 
-    /// The entry `message` maps to and whether it holds exactly `message`; `None` for a
-    /// message too long to cache.
     /// The entry `message` maps to, its index and whether it holds exactly `message`;
     /// `None` for a message too long to cache.
     #[inline]
