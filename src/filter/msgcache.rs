@@ -18,7 +18,7 @@ use crate::sms::{Footer, Stamp};
 /// Entries (a power of two).
 const ENTRIES: usize = 256;
 /// Longest message cached, in bytes (longer ones are checked and measured every time).
-pub(crate) const MAX_LEN: usize = 200;
+const MAX_LEN: usize = 200;
 const EMPTY: u32 = u32::MAX;
 
 /// What stamping a message does: the footer plan and the segments before and after.
@@ -44,7 +44,7 @@ impl Stamped {
 /// Where [`MessageCache::is_utf8`] left a message: its entry, while the entry still holds
 /// it (a later message may take the entry; the ticket then no longer matches). Lets
 /// [`MessageCache::stamped`] find the message again without hashing and comparing it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Ticket {
     index: u32,
     /// The entry's fill count when the message went in; 0 = no ticket.
