@@ -29,6 +29,11 @@ pub enum Error {
         /// What is wrong and what to do.
         detail: String,
     },
+    /// A record longer than [`crate::pipeline::MAX_RECORD`] (input without line ends, or
+    /// a CSV quote never closed): the run stopped there, after handling every record
+    /// before it.
+    #[error(transparent)]
+    RecordTooLong(#[from] crate::pipeline::RecordTooLong),
     /// Options that contradict each other.
     #[error("{0}")]
     Options(String),

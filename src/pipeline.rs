@@ -84,11 +84,13 @@ pub struct Stats {
 /// Runs `work` on every chunk of `input` in parallel and feeds the results to `sink` in
 /// input order. `init` makes one per-worker state (scratch buffers and the like).
 ///
-/// Stops at the first error: a read error, or an error returned by `sink` (e.g. a broken
-/// pipe). Results already given to `sink` stay given; nothing after the error is.
+/// Stops at the first error: a read error, a line longer than [`MAX_RECORD`], or an error
+/// returned by `sink` (e.g. a broken pipe). Results already given to `sink` stay given;
+/// nothing after the error is.
 ///
 /// # Errors
-/// The first I/O error from reading `input` or from `sink`.
+/// The first I/O error from reading `input` or from `sink`; [`RecordTooLong`] (inside an
+/// `InvalidData` error) for an over-long line.
 pub fn run<R, S, T, I, W, K>(
     input: R,
     opts: Options,
@@ -106,6 +108,39 @@ where
     let how =
         How { threads: opts.threads, chunk_bytes: opts.chunk_bytes, eager: false, cut: cut_lines };
     run_chunks(input, Vec::new(), how, init, |s, c, _| work(s, c), |t, _| sink(t).map(|()| None))
+}
+
+/// The longest record a run reads, in bytes. A longer one (input without line ends, such as
+/// a binary file, or a CSV quote that is never closed, which makes the rest of the input
+/// one field) stops the run with [`RecordTooLong`] instead of growing a buffer without
+/// bound: everything before it has been handed on; nothing from it on is. No real record
+/// comes close (an SMS of 255 segments is under 160 KiB of UTF-8). Exact for chunks of at
+/// most this size (the defaults); a larger chunk may still carry a longer record whole.
+pub const MAX_RECORD: usize = 1 << 20;
+
+/// The error inside the [`io::Error`] (kind `InvalidData`) a run stops with when a record
+/// is longer than [`MAX_RECORD`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "line {line}: a record longer than 1 MiB (no line end, or a quote that is never closed); \
+     the records before it were handled, nothing from it on"
+)]
+pub struct RecordTooLong {
+    /// 1-based input line where the record starts.
+    pub line: u64,
+}
+
+impl RecordTooLong {
+    /// The record-too-long error inside `e`, if that is what `e` is.
+    pub fn of(e: &io::Error) -> Option<RecordTooLong> {
+        e.get_ref()?.downcast_ref::<RecordTooLong>().copied()
+    }
+}
+
+impl From<RecordTooLong> for io::Error {
+    fn from(e: RecordTooLong) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, e)
+    }
 }
 
 /// Finds where a buffer may be cut: the end of its last complete record, if any.
@@ -218,14 +253,27 @@ where
                         }
                     }
                     if eof {
+                        // The last record needs no end, but it too must fit: hand on the
+                        // records before it, and the next round finds it alone.
+                        let last = cut(&buf[..filled]).unwrap_or(0);
+                        if filled - last > MAX_RECORD {
+                            if last == 0 {
+                                return Err(RecordTooLong { line }.into());
+                            }
+                            break last;
+                        }
                         break filled;
                     }
                     match cut(&buf[..filled]) {
                         Some(at) => break at,
+                        // `buf` starts at a record: that record alone is this long.
+                        None if filled > MAX_RECORD => return Err(RecordTooLong { line }.into()),
                         None if short => {}
                         // No complete record yet (a long line or quoted field): read more,
-                        // growing geometrically so rescans stay linear overall.
-                        None => target = filled * 2,
+                        // growing geometrically so rescans stay linear overall, up to one
+                        // byte past the longest record (so a longer one is always found,
+                        // whatever the reads return).
+                        None => target = (filled * 2).min(MAX_RECORD + 1),
                     }
                 };
                 carry.extend_from_slice(&buf[at..filled]);
@@ -343,6 +391,40 @@ mod tests {
         assert_eq!(out.len(), 3);
         assert_eq!(out[1], (2, long));
         assert_eq!(out[2], (3, b"y".to_vec()));
+    }
+
+    /// Past [`MAX_RECORD`] without a cut the run stops, naming the record's line, after
+    /// handing on every record before it; also when the input ends inside that record.
+    #[test]
+    fn overlong_record_stops_the_run_after_the_records_before_it() {
+        for tail in [&b""[..], b"\nz\n"] {
+            let mut input = b"a\nb\n".to_vec();
+            input.extend(std::iter::repeat_n(b'x', MAX_RECORD + 1));
+            input.extend_from_slice(tail);
+            let mut got = Vec::new();
+            let err = run(
+                &input[..],
+                Options { threads: 2, chunk_bytes: 64 },
+                || (),
+                |_, c| c.lines().map(<[u8]>::to_vec).collect::<Vec<_>>(),
+                |v| {
+                    got.extend(v);
+                    Ok(())
+                },
+            )
+            .unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+            assert_eq!(RecordTooLong::of(&err), Some(RecordTooLong { line: 3 }));
+            assert_eq!(got, [b"a".to_vec(), b"b".to_vec()]);
+        }
+        // Exactly the limit still passes, at the end of input and before a newline.
+        for tail in [&b""[..], b"\n"] {
+            let mut input = vec![b'x'; MAX_RECORD];
+            input.extend_from_slice(tail);
+            let (out, _) = collect(&input, 2, 64);
+            assert_eq!(out.len(), 1);
+            assert_eq!(out[0].1.len(), MAX_RECORD);
+        }
     }
 
     #[test]

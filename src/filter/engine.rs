@@ -9,7 +9,7 @@ use super::{Filter, Format, RunOptions, Sinks, json, read_some};
 use crate::decision::{Class, Reason};
 use crate::error::Error;
 use crate::phone::E164;
-use crate::pipeline::{self as chunked, Chunk as Piece};
+use crate::pipeline::{self as chunked, Chunk as Piece, RecordTooLong};
 use crate::report::{Counts, Report};
 use crate::sms::{Footer, Stamp};
 use crate::standing::StandingSource;
@@ -184,6 +184,9 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
         Format::Jsonl => Kind::Jsonl,
         Format::Csv => {
             while more && chunked::cut_csv(&head).is_none() {
+                if head.len() > chunked::MAX_RECORD {
+                    return Err(RecordTooLong { line: 1 }.into());
+                }
                 let n = head.len().max(64 << 10);
                 more = read_head(&mut input, &mut head, n, eager)?;
             }
@@ -194,6 +197,9 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
                 });
             }
             let (range, next, nl) = csv::next_record(&head, 0);
+            if range.len() > chunked::MAX_RECORD {
+                return Err(RecordTooLong { line: 1 }.into());
+            }
             let header = head[range].to_vec();
             header_lines = nl;
             head.drain(..next);
@@ -263,7 +269,7 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
         eager: opts.live.is_some(),
         cut,
     };
-    chunked::run_chunks(
+    let ran = chunked::run_chunks(
         input,
         head,
         how,
@@ -341,14 +347,18 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
             }
             Ok(Some(out))
         },
-    )?;
-    output.flush()?;
-    if let Some(r) = rejects.as_mut() {
-        r.flush()?;
-    }
-    if let Some(w) = receipts.as_mut() {
-        w.flush()?;
-    }
+    );
+    // Flushed on error too: what was decided before a bad record or a failed read stays
+    // written (the first error is the one reported).
+    let flushed = output.flush();
+    let flushed = flushed.and(rejects.as_mut().map_or(Ok(()), |r| r.flush()));
+    let flushed = flushed.and(receipts.as_mut().map_or(Ok(()), |w| w.flush()));
+    ran.map_err(|e| match RecordTooLong::of(&e) {
+        // The reader counts lines from the first record; the file has the header before.
+        Some(r) => RecordTooLong { line: r.line + header_lines }.into(),
+        None => Error::Io(e),
+    })?;
+    flushed?;
     Ok((total, malformed))
 }
 

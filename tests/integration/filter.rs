@@ -242,6 +242,37 @@ fn write_error_mid_stream_exits_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("No space left"));
 }
 
+/// Input without line ends (here a binary file) or a CSV quote that is never closed must
+/// not be read into memory whole: past 1 MiB the run stops with an error naming the line,
+/// after writing what it decided before.
+#[test]
+fn overlong_records_stop_the_run_with_their_line_and_keep_what_came_before() {
+    let wd = workdir();
+    let mut input = "+4791000001\n+4791000001\n".to_string();
+    input.push_str(&"9".repeat(3 << 20));
+    let r = wd.run(&args(&["--class", "service", "--rejects", "rej.txt"]), &input);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(r.stdout, "+4791000001\n");
+    assert!(r.stderr.contains("line 3: a record longer than 1 MiB"), "{}", r.stderr);
+    assert_eq!(std::fs::read_to_string(wd.join("rej.txt")).unwrap(), "+4791000001\tDUPLICATE\n");
+
+    // A stray quote on line 3 makes the rest of the file one field.
+    let mut csv = "number,message\n+4791000001,hi\n+4791000002,\"oops\n".to_string();
+    while csv.len() < 3 << 20 {
+        csv.push_str("+4791000003,\"Hei, \"\"du\"\"\"\n");
+    }
+    let r = wd.run(&args(&["--class", "service", "--format", "csv"]), &csv);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(r.stdout, "number,message\n+4791000001,hi\n");
+    assert!(r.stderr.contains("line 3: a record longer than 1 MiB"), "{}", r.stderr);
+
+    // A header without an end.
+    let r = wd.run(&args(&["--class", "service", "--format", "csv"]), &"n".repeat(3 << 20));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("line 1: a record longer than 1 MiB"), "{}", r.stderr);
+    assert_eq!(r.stdout, "");
+}
+
 // ---- With the real store (after merge) ----
 
 fn import(wd: &Workdir) {
