@@ -143,6 +143,48 @@ impl From<RecordTooLong> for io::Error {
     }
 }
 
+/// A reader that fails (kind `InvalidData`) once `limit` bytes have been read since the last
+/// [`reset`](Self::reset): a parser that takes a whole record before handing it over (the
+/// `csv` crate) then cannot buffer one record without bound. Reset it after each record;
+/// the limit must allow for the parser's read-ahead on top of the longest record.
+#[derive(Debug)]
+pub(crate) struct RecordLimit<R> {
+    inner: R,
+    since: usize,
+    limit: usize,
+}
+
+impl<R> RecordLimit<R> {
+    /// Wraps `inner`.
+    pub(crate) fn new(inner: R, limit: usize) -> RecordLimit<R> {
+        RecordLimit { inner, since: 0, limit }
+    }
+
+    /// A record was handed over: count afresh.
+    pub(crate) fn reset(&mut self) {
+        self.since = 0;
+    }
+}
+
+impl<R: Read> Read for RecordLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let room = self.limit - self.since;
+        if room == 0 && !buf.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "a record longer than {} MiB (no line end, or a quote that is never closed)",
+                    self.limit >> 20
+                ),
+            ));
+        }
+        let n = buf.len().min(room);
+        let got = self.inner.read(&mut buf[..n])?;
+        self.since += got;
+        Ok(got)
+    }
+}
+
 /// Finds where a buffer may be cut: the end of its last complete record, if any.
 pub(crate) type Cut = fn(&[u8]) -> Option<usize>;
 
@@ -425,6 +467,19 @@ mod tests {
             assert_eq!(out.len(), 1);
             assert_eq!(out[0].1.len(), MAX_RECORD);
         }
+    }
+
+    #[test]
+    fn record_limit_fails_past_its_limit_until_reset() {
+        let mut r = RecordLimit::new(&[7u8; 100][..], 10);
+        let mut buf = [0u8; 64];
+        assert_eq!(r.read(&mut buf).unwrap(), 10);
+        let err = r.read(&mut buf).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(r.read(&mut []).unwrap(), 0);
+        r.reset();
+        assert_eq!(r.read(&mut buf[..4]).unwrap(), 4);
+        assert_eq!(r.read(&mut buf).unwrap(), 6);
     }
 
     #[test]

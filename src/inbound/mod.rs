@@ -398,10 +398,15 @@ fn read_jsonl<R: Read>(input: R, tx: &crossbeam_channel::Sender<Item>) -> std::i
     let mut line = 0u64;
     loop {
         buf.clear();
-        if r.read_until(b'\n', &mut buf)? == 0 {
+        // A line longer than MAX_RECORD is an error, not a buffer without bound.
+        let limit = crate::pipeline::MAX_RECORD as u64 + 1;
+        if r.by_ref().take(limit).read_until(b'\n', &mut buf)? == 0 {
             return Ok(());
         }
         line += 1;
+        if buf.len() as u64 == limit && buf.last() != Some(&b'\n') {
+            return Err(crate::pipeline::RecordTooLong { line }.into());
+        }
         let text = String::from_utf8_lossy(&buf);
         let text = text.trim_start_matches('\u{feff}').trim();
         if text.is_empty() {
@@ -417,7 +422,8 @@ fn read_csv<R: Read>(
     input: R,
     tx: &crossbeam_channel::Sender<Item>,
 ) -> Result<(), crate::error::Error> {
-    let mut r = csv::ReaderBuilder::new().flexible(true).from_reader(input);
+    let limit = crate::pipeline::RecordLimit::new(input, 4 * crate::pipeline::MAX_RECORD);
+    let mut r = csv::ReaderBuilder::new().flexible(true).from_reader(limit);
     let headers = r.headers().map_err(|e| crate::error::Error::Csv {
         line: 1,
         detail: format!("cannot read the header ({e})"),
@@ -431,10 +437,13 @@ fn read_csv<R: Read>(
             detail: "the header must name the columns from,to,text,received_at".into(),
         });
     };
+    r.get_mut().reset();
     let mut rec = csv::StringRecord::new();
     loop {
         let line = r.position().line();
-        let item = match r.read_record(&mut rec) {
+        let read = r.read_record(&mut rec);
+        r.get_mut().reset();
+        let item = match read {
             Ok(false) => return Ok(()),
             Ok(true) => {
                 let line = rec.position().map_or(line, |p| p.line());
@@ -452,7 +461,14 @@ fn read_csv<R: Read>(
                 (line, raw)
             }
             // An I/O error ends the input; a bad record (invalid UTF-8) is reported and skipped.
-            Err(e) if e.is_io_error() => return Err(crate::error::Error::Io(e.into())),
+            Err(e) if e.is_io_error() => {
+                if let csv::ErrorKind::Io(io) = e.kind()
+                    && io.kind() == std::io::ErrorKind::InvalidData
+                {
+                    return Err(crate::error::Error::Csv { line, detail: io.to_string() });
+                }
+                return Err(crate::error::Error::Io(e.into()));
+            }
             Err(_) => (line, Err("bad CSV record (not UTF-8)".to_string())),
         };
         if tx.send(item).is_err() {

@@ -17,6 +17,7 @@
 use std::io::Read;
 
 use crate::phone::{self, E164, Region};
+use crate::pipeline::RecordLimit;
 use crate::standing::{StandingSource, Timestamp};
 use crate::store::error::{Field, HeaderError, Invalid, StoreError};
 use crate::store::event::EventRef;
@@ -190,6 +191,11 @@ fn check_header(kind: Kind, header: &csv::ByteRecord) -> Result<Vec<usize>, Stor
     }
 }
 
+/// How far the CSV reader may read past the last whole record: a record longer than about
+/// 3 MiB (the reader reads ahead up to 1 MiB) is an error, not a buffer that grows until
+/// memory runs out (input without line ends, or a quote never closed).
+const IMPORT_RECORD_LIMIT: usize = 4 << 20;
+
 /// Imports CSV `input` of `kind` into `store`. `progress(rows)` is called every 1M rows.
 ///
 /// Good rows are appended as one batch and fsynced once; when this returns `Ok` with
@@ -210,7 +216,7 @@ pub fn import<R: Read>(
         .has_headers(false)
         .flexible(true)
         .buffer_capacity(1 << 20)
-        .from_reader(input);
+        .from_reader(RecordLimit::new(input, IMPORT_RECORD_LIMIT));
     let mut rec = csv::ByteRecord::new();
     let csv_err = |line: u64| move |source| StoreError::Csv { line, source };
     if !rdr.read_byte_record(&mut rec).map_err(csv_err(1))? {
@@ -221,6 +227,7 @@ pub fn import<R: Read>(
             expected: kind.header(),
         }));
     }
+    rdr.get_mut().reset();
     let cols = check_header(kind, &rec)?;
     let width = rec.len();
 
@@ -241,6 +248,7 @@ pub fn import<R: Read>(
         if !more {
             break;
         }
+        rdr.get_mut().reset();
         line = rec.position().map_or(line + 1, |p| p.line());
         report.rows += 1;
         if report.rows % 1_000_000 == 0 {

@@ -267,7 +267,7 @@ fn overlong_records_stop_the_run_with_their_line_and_keep_what_came_before() {
     assert!(r.stderr.contains("line 3: a record longer than 1 MiB"), "{}", r.stderr);
 
     // A header without an end.
-    let r = wd.run(&args(&["--class", "service", "--format", "csv"]), &"n".repeat(3 << 20));
+    let r = wd.run(&args(&["--class", "service", "--format", "csv"]), "n".repeat(3 << 20));
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("line 1: a record longer than 1 MiB"), "{}", r.stderr);
     assert_eq!(r.stdout, "");

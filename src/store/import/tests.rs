@@ -256,3 +256,17 @@ fn customers_import_and_fold() {
         matches!(&ev[0].event, crate::store::Event::Relationship(r) if r.relationship == "membership")
     );
 }
+
+/// A quote never closed makes the rest of the input one field: past the limit the import
+/// fails at that record's line, and none of its rows is acknowledged.
+#[test]
+fn overlong_record_is_an_error_with_its_line_and_imports_nothing() {
+    let (_d, mut s) = store();
+    let mut csv = format!("{C}{GOOD}+4791234568,\"ACME,offers\n");
+    csv.push_str(&"a".repeat(IMPORT_RECORD_LIMIT + (2 << 20))); // past the read-ahead too
+    let opts = ImportOptions { region: Region::NO, strict: false };
+    let err = import(&mut s, Kind::Consents, csv.as_bytes(), opts, |_| {}).unwrap_err();
+    assert!(matches!(err, StoreError::Csv { line: 3, .. }), "{err:?}");
+    assert!(err.to_string().contains("line 3"), "{err}");
+    assert_eq!(s.view().unwrap().overlay_len(), 0);
+}
