@@ -66,6 +66,21 @@ fn absurd_lines_do_not_hang() {
     assert_eq!(r.stdout, "INVALID\nINVALID\nINVALID\n+4791234567\n");
 }
 
+/// A line longer than 1 MiB (here: input without line ends) stops both modes with its
+/// line number, after the lines before it, instead of reading without bound.
+#[test]
+fn lines_past_one_mib_stop_with_their_line_in_both_modes() {
+    let wd = Workdir::new();
+    let mut input = "+4791234567\n".to_string();
+    input.push_str(&"9".repeat((1 << 20) + 1));
+    for mode in ["--threads=2", "--line-buffered"] {
+        let r = wd.run(&["normalize", mode], input.as_bytes());
+        assert_eq!(r.code, 2, "{mode}: {}", r.stderr);
+        assert_eq!(r.stdout, "+4791234567\n", "{mode}");
+        assert!(r.stderr.contains("line 2: a record longer than 1 MiB"), "{mode}: {}", r.stderr);
+    }
+}
+
 #[test]
 fn invalid_utf8_is_a_line_like_any_other() {
     let wd = Workdir::new();
