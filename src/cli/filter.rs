@@ -208,6 +208,19 @@ fn run_with_source<S: StandingSource>(
         Some(p) => Some(std::io::BufWriter::with_capacity(1 << 16, create_private(p)?)),
         None => None,
     };
+    // Created now, so that a path that cannot be written fails before any record is.
+    let mut report_file = match &args.report {
+        Some(p) => {
+            Some(File::create(p).with_context(|| format!("creating report {}", p.display()))?)
+        }
+        None => None,
+    };
+    let files = [
+        ("--rejects", rejects.as_ref().map(|w| w.get_ref())),
+        ("--receipts", receipts.as_ref().map(|w| w.get_ref())),
+        ("--report", report_file.as_ref()),
+    ];
+    refuse_shared_files(&files)?;
     let pipe = opts.live.is_some() && stdout_is_pipe();
     if pipe {
         // What waits in the pipe cannot be recalled when a stop arrives: keep it short.
@@ -237,9 +250,10 @@ fn run_with_source<S: StandingSource>(
     if tty && started.elapsed().as_secs() >= 2 {
         eprintln!();
     }
-    if let Some(p) = &args.report {
+    if let (Some(p), Some(f)) = (&args.report, report_file.as_mut()) {
         let json = serde_json::to_string_pretty(&report.to_json())?;
-        std::fs::write(p, json + "\n")
+        f.write_all((json + "\n").as_bytes())
+            .and_then(|()| f.sync_all())
             .with_context(|| format!("writing report {}", p.display()))?;
     }
     eprintln!("sendfilter filter: {}", report.summary());
@@ -300,6 +314,30 @@ fn stdout_is_pipe() -> bool {
     use std::os::unix::fs::FileTypeExt;
     let fd = std::os::fd::AsFd::as_fd(&std::io::stdout()).try_clone_to_owned().ok();
     fd.map(File::from).and_then(|f| f.metadata().ok()).is_some_and(|m| m.file_type().is_fifo())
+}
+
+/// Refuses two outputs that are one file (`--rejects x --report x`, or stdout redirected to
+/// the rejects file): one would overwrite the other.
+fn refuse_shared_files(files: &[(&str, Option<&File>)]) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    // Regular files only: two outputs to one pipe or terminal (`/dev/stderr`) are fine.
+    let id = |f: &File| {
+        let m = f.metadata().ok()?;
+        m.file_type().is_file().then_some((m.dev(), m.ino()))
+    };
+    let stdout = std::os::fd::AsFd::as_fd(&std::io::stdout()).try_clone_to_owned().ok();
+    let stdout_id = stdout.map(File::from).as_ref().and_then(id);
+    let named: Vec<(&str, (u64, u64))> =
+        files.iter().filter_map(|(n, f)| Some((*n, id((*f)?)?))).collect();
+    for (i, (a, ida)) in named.iter().enumerate() {
+        if stdout_id == Some(*ida) {
+            anyhow::bail!("{a} names the file stdout is written to: give it a file of its own");
+        }
+        if let Some((b, _)) = named[i + 1..].iter().find(|(_, idb)| idb == ida) {
+            anyhow::bail!("{a} and {b} name the same file: give each a file of its own");
+        }
+    }
+    Ok(())
 }
 
 /// Creates (truncates) a file only the owner can read: rejects and receipts hold personal

@@ -273,6 +273,36 @@ fn overlong_records_stop_the_run_with_their_line_and_keep_what_came_before() {
     assert_eq!(r.stdout, "");
 }
 
+/// Output files are checked before any record is written: a report path that cannot be
+/// created, and two outputs that are one file (one would overwrite the other).
+#[test]
+fn output_files_are_checked_before_any_record() {
+    let wd = workdir();
+    let r = wd.run(&args(&["--report", "no/such/dir/r.json"]), "+4791000001\n");
+    assert_eq!((r.code, r.stdout.as_str()), (2, ""), "{}", r.stderr);
+    assert!(r.stderr.contains("creating report no/such/dir/r.json"), "{}", r.stderr);
+
+    let r = wd.run(&args(&["--rejects", "x.txt", "--report", "x.txt"]), "+4791000001\n");
+    assert_eq!((r.code, r.stdout.as_str()), (2, ""), "{}", r.stderr);
+    assert!(r.stderr.contains("--rejects and --report name the same file"), "{}", r.stderr);
+
+    let out = std::fs::File::create(wd.join("out.txt")).unwrap();
+    let res = wd
+        .command(&args(&["--rejects", "out.txt"]))
+        .stdin(std::process::Stdio::null())
+        .stdout(out)
+        .output()
+        .unwrap();
+    assert_eq!(res.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(err.contains("--rejects names the file stdout is written to"), "{err}");
+
+    // One file each still works, and the report is written at the end.
+    let r = wd.run(&args(&["--rejects", "x.txt", "--report", "r.json"]), "+4791000001\n");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(wd.read("r.json").contains("\"input\": 1"), "{}", wd.read("r.json"));
+}
+
 // ---- With the real store (after merge) ----
 
 fn import(wd: &Workdir) {
