@@ -5,8 +5,9 @@
 use serde::Serialize;
 
 use super::{KEPT_AFTER_ERASURE, RightsError};
+use crate::store::event::EVERY_BRAND;
 use crate::store::suppress::load_or_create_key;
-use crate::store::{Erase, Event, Recorded, Store};
+use crate::store::{Erase, Event, Recorded, Stop, Store};
 use crate::timefmt::format_rfc3339;
 use crate::{E164, Timestamp};
 
@@ -76,8 +77,9 @@ fn count(held: &[Recorded], before: u64) -> Removed {
     r
 }
 
-/// Erases `number` (and every number linked to it by a move) at `at`: records an
-/// erasure event per number (durable on return), then, when `compact` is set, compacts
+/// Erases `number` (and every number linked to it by a move) at `at`: records a stop for
+/// every brand and an erasure event per number (durable on return; the stop makes running
+/// filters honour the erasure at once), then, when `compact` is set, compacts
 /// and verifies that the store no longer holds their events.
 ///
 /// # Errors
@@ -118,6 +120,12 @@ pub fn erase(
     let mut batch = store.batch();
     let mut seqs = Vec::with_capacity(chain.len());
     for &n in &chain {
+        // A stop for every brand first: a filter running now watches the journal for
+        // stops (an erasure holds no number it could match), so it stops sending to the
+        // number at once. Recorded before the erasure, it goes with the number's other
+        // events at the compaction; the suppression entry stands in for it after that.
+        let stop = Stop { number: n, brand: EVERY_BRAND.to_string(), stopped_at: at };
+        batch.push(&Event::Stop(stop))?;
         seqs.push(batch.push(&Event::Erase(Erase { subject: keyer.hash(n), erased_at: at }))?);
     }
     batch.commit()?;
@@ -143,7 +151,8 @@ pub fn erase(
     if compact {
         let c = store.compact()?;
         receipt.generation = Some(c.generation);
-        receipt.events_dropped = c.erased_events;
+        // Not counting the stops recorded just above (they only bridged until now).
+        receipt.events_dropped = c.erased_events.saturating_sub(chain.len() as u64);
         let view = store.view()?;
         for (&n, &seq) in chain.iter().zip(&seqs) {
             let left = store.evidence(n)?.iter().filter(|r| r.seq < seq).count();

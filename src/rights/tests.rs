@@ -491,3 +491,31 @@ fn relationships_are_exported_moved_and_erased() {
     assert!(s.view().unwrap().relationship(&s.view().unwrap().scope("A", "p"), new).is_none());
     assert!(files_holding(d.path(), new.as_u64()).is_empty());
 }
+
+/// A filter already running when a number is erased honours the erasure at once: its
+/// journal watcher sees a stop for every brand (the erasure event itself holds only a
+/// keyed hash). The compaction then drops that stop with the number's other events.
+#[test]
+fn a_running_filter_sees_an_erasure_as_a_stop_at_once() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(d.path()).unwrap();
+    let x = n(4791234567);
+    s.append_stop(n(4791234568), "A", 5).unwrap();
+    let view = crate::store::open_view(d.path()).unwrap();
+    let watcher =
+        crate::store::live::watch(d.path(), "A", &view, std::time::Duration::from_millis(5))
+            .unwrap();
+    erase(&mut s, x, 20, false).unwrap();
+    let stops = watcher.stops();
+    let t = std::time::Instant::now();
+    while stops.version() == 0 && t.elapsed() < std::time::Duration::from_secs(5) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(stops.current().1.get(&x.as_u64()), Some(&20));
+    drop(watcher);
+
+    let receipt = erase(&mut s, x, 30, true).unwrap();
+    assert!(receipt.verified);
+    assert!(s.evidence(x).unwrap().is_empty(), "the bridging stops went with the rest");
+    assert_eq!(s.evidence(n(4791234568)).unwrap().len(), 1, "nobody else's stop went");
+}
