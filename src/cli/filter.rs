@@ -189,7 +189,17 @@ fn run_options(args: &Args) -> anyhow::Result<RunOptions> {
         && (opts.needs_footer() || args.footer.is_some() || args.shortcode.is_some())
     {
         let template = args.footer.as_deref().unwrap_or(default_template(region));
-        opts.filter.footer = Some(Footer::new(template, &args.brand, shortcode.as_deref())?);
+        let footer = Footer::new(template, &args.brand, shortcode.as_deref())?;
+        // Every Nordic and English opt-out keyword contains STOP (STOPP, STOPPA, …).
+        if !footer.text().to_uppercase().contains("STOP") {
+            eprintln!(
+                "sendfilter filter: warning: the footer {:?} names no STOP keyword: every \
+                 marketing message must tell how to opt out (e.g. \"Svar {{brand}} STOPP til \
+                 {{shortcode}}\")",
+                footer.text()
+            );
+        }
+        opts.filter.footer = Some(footer);
     }
     Ok(opts)
 }

@@ -152,6 +152,12 @@ fn jsonl_with_custom_footer() {
         r.stdout,
         "{\"to\":\"+4791000001\",\"body\":\"Hi Stop: text ACME STOP\",\"id\":7}\n"
     );
+    assert!(!r.stderr.contains("warning"), "{}", r.stderr);
+
+    // A footer that tells no way to opt out is used as given, with a warning.
+    let r = wd.run(&args(&["--format", "jsonl", "--footer", "Hilsen {brand}"]), input).ok();
+    assert!(r.stdout.contains("Hi Hilsen ACME"), "{}", r.stdout);
+    assert!(r.stderr.contains("warning: the footer \"Hilsen ACME\" names no STOP"), "{}", r.stderr);
 }
 
 #[test]
