@@ -10,6 +10,7 @@ use anyhow::Context;
 ///
 /// Counts: numbers, stops, consents by brand/purpose/channel; snapshot generation, last
 /// journal sequence, file sizes and the result of a full integrity check.
+/// Reads without the store's lock (it answers while `inbound` or an import runs).
 /// Exit 0 when the store is intact, 2 when it is not.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -23,8 +24,9 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let store = super::stop::open_store(&args.store, false, None)?;
-    let info = store.info().context("reading store")?;
+    // Read without the store's lock: answers while `inbound` or an import holds it.
+    let info = sendfilter::store::read_info(&args.store)
+        .with_context(|| format!("reading store {}", args.store.display()))?;
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &info)?;

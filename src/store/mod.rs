@@ -253,6 +253,98 @@ pub fn open_view(dir: impl AsRef<Path>) -> Result<StoreView, StoreError> {
     Err(gap.unwrap_or(StoreError::NoStore { path: dir.to_path_buf() }))
 }
 
+/// [`Store::info`] without taking the store's lock, reading as [`open_view`] does: `info`
+/// then answers while a long-running `inbound` or an import holds the lock.
+///
+/// # Errors
+/// [`StoreError::NoStore`], a bad config, journal corruption, I/O errors; snapshot
+/// corruption is reported in [`Info::integrity`] when the snapshot can be mapped at all.
+pub fn read_info(dir: impl AsRef<Path>) -> Result<Info, StoreError> {
+    let dir = dir.as_ref();
+    if !dir.join(CONFIG).exists() {
+        return Err(StoreError::NoStore { path: dir.to_path_buf() });
+    }
+    let region = read_config(&dir.join(CONFIG))?;
+    let snap_path = dir.join(SNAPSHOT);
+    let jpath = dir.join(JOURNAL);
+    let mut gap = None;
+    for _ in 0..5 {
+        let snapshot = if snap_path.exists() {
+            // SAFETY: snapshots are published by rename and never modified in place.
+            Some(unsafe { map_snapshot(&snap_path) }?)
+        } else {
+            None
+        };
+        let folded = snapshot.as_ref().map_or(0, |s| s.last_seq());
+        let mut tail = TailCounts::default();
+        let scan = match journal::scan_file_unlocked(&jpath, |seq, ev| {
+            if seq > folded {
+                tail.add(ev);
+            }
+            Ok(())
+        }) {
+            Ok(scan) => Some(scan),
+            Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        if scan.as_ref().is_none_or(|scan| scan.base_seq <= folded) {
+            let last = scan.map_or(folded, |scan| scan.last_seq.max(folded));
+            let bytes = std::fs::metadata(&jpath).map_or(0, |m| m.len());
+            return Ok(info_of(dir, region, snapshot.as_ref(), tail, (last, bytes)));
+        }
+        // The journal was rotated after we read the snapshot: read both again.
+        gap = scan.map(|scan| StoreError::JournalGap {
+            path: jpath.clone(),
+            journal_base: scan.base_seq,
+            snapshot_seq: folded,
+        });
+    }
+    Err(gap.unwrap_or(StoreError::NoStore { path: dir.to_path_buf() }))
+}
+
+/// [`Info`] from what [`Store::info`] and [`read_info`] read: `journal` is (last sequence,
+/// file bytes).
+fn info_of<D: AsRef<[u8]>>(
+    dir: &Path,
+    region: Region,
+    snap: Option<&Snapshot<D>>,
+    tail: TailCounts,
+    journal: (u64, u64),
+) -> Info {
+    let integrity = match snap.map(|s| s.verify()) {
+        Some(Err(e)) => format!("snapshot: {e}"),
+        _ => "ok".to_string(),
+    };
+    let folded = snap.map_or(0, |s| s.last_seq());
+    Info {
+        dir: dir.display().to_string(),
+        region: region.as_str().to_string(),
+        generation: snap.map_or(0, |s| s.generation()),
+        snapshot_last_seq: folded,
+        journal_last_seq: journal.0,
+        snapshot_bytes: snap.map_or(0, |s| s.len()),
+        journal_bytes: journal.1,
+        snapshot_events: snap.map_or(0, |s| s.evidence_len() as u64),
+        snapshot_counts: snap
+            .and_then(|s| serde_json::from_slice(s.stats_json()).ok())
+            .unwrap_or(serde_json::Value::Null),
+        scopes: snap.map_or_else(Vec::new, |s| {
+            s.scopes()
+                .into_iter()
+                .map(|s| InfoScope { brand: s.brand, purpose: s.purpose, numbers: s.entries })
+                .collect()
+        }),
+        // A pending erasure is only complete once compacted.
+        compaction_advised: tail.erasures > 0
+            || CompactPolicy::default()
+                .should_compact(snap.map_or(0, |s| s.evidence_len() as u64), tail.events),
+        journal_tail: tail,
+        integrity,
+    }
+}
+
 impl Store {
     /// Opens the store in `dir`, creating it (region `NO`) if missing.
     ///
@@ -587,36 +679,8 @@ impl Store {
             }
             Ok(())
         })?;
-        let snap = self.snapshot.as_ref();
-        let integrity = match snap.map(|s| s.verify()) {
-            Some(Err(e)) => format!("snapshot: {e}"),
-            _ => "ok".to_string(),
-        };
-        Ok(Info {
-            dir: self.dir.display().to_string(),
-            region: self.region.as_str().to_string(),
-            generation: snap.map_or(0, |s| s.generation()),
-            snapshot_last_seq: folded,
-            journal_last_seq: self.journal.last_seq(),
-            snapshot_bytes: snap.map_or(0, |s| s.len()),
-            journal_bytes: self.journal.file_len(),
-            snapshot_events: snap.map_or(0, |s| s.evidence_len() as u64),
-            snapshot_counts: snap
-                .and_then(|s| serde_json::from_slice(s.stats_json()).ok())
-                .unwrap_or(serde_json::Value::Null),
-            scopes: snap.map_or_else(Vec::new, |s| {
-                s.scopes()
-                    .into_iter()
-                    .map(|s| InfoScope { brand: s.brand, purpose: s.purpose, numbers: s.entries })
-                    .collect()
-            }),
-            // A pending erasure is only complete once compacted.
-            compaction_advised: tail.erasures > 0
-                || CompactPolicy::default()
-                    .should_compact(snap.map_or(0, |s| s.evidence_len() as u64), tail.events),
-            journal_tail: tail,
-            integrity,
-        })
+        let journal = (self.journal.last_seq(), self.journal.file_len());
+        Ok(info_of(&self.dir, self.region, self.snapshot.as_deref(), tail, journal))
     }
 }
 

@@ -425,3 +425,26 @@ fn open_view_races_with_a_writer() {
         assert!(reader.join().unwrap() > 0);
     });
 }
+
+/// `read_info` (what `sendfilter info` uses) reads what `Store::info` reads, without the
+/// store's lock: it answers while a writer holds it.
+#[test]
+fn read_info_matches_store_info_while_a_writer_holds_the_lock() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("s");
+    let mut s = Store::open(&path).unwrap();
+    for i in 0..20 {
+        s.append_stop(E164::from_u64(4791000000 + i).unwrap(), "A", 10).unwrap();
+    }
+    s.compact().unwrap();
+    s.append_stop(E164::from_u64(4791000100).unwrap(), "*", 20).unwrap();
+    // `s` holds the lock here.
+    let read = crate::store::read_info(&path).unwrap();
+    let held = s.info().unwrap();
+    assert_eq!(read, held);
+    assert_eq!((read.generation, read.journal_tail.stops), (1, 1));
+    assert!(matches!(
+        crate::store::read_info(d.path().join("none")),
+        Err(StoreError::NoStore { .. })
+    ));
+}
