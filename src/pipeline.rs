@@ -173,7 +173,7 @@ impl<R: Read> Read for RecordLimit<R> {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!(
-                    "a record longer than {} MiB (no line end, or a quote that is never closed)",
+                    "no record end within {} MiB (no line end, or a quote that is never closed)",
                     self.limit >> 20
                 ),
             ));
