@@ -215,33 +215,43 @@ pub fn open_view(dir: impl AsRef<Path>) -> Result<StoreView, StoreError> {
     if !dir.join(CONFIG).exists() {
         return Err(StoreError::NoStore { path: dir.to_path_buf() });
     }
+    let (snapshot, overlay, seq) = read_unlocked(dir, |o: &mut Overlay, seq, ev| o.apply(seq, ev))?;
+    StoreView::new(snapshot.map(Arc::new), Arc::new(overlay), seq).with_suppression(dir)
+}
+
+/// The snapshot (mapped, hot part verified) and the journal's events after it folded into a
+/// `T` with `fold`, read without the store's lock, and the last sequence seen. A compaction
+/// that rotates the journal between the two reads is retried.
+fn read_unlocked<T: Default>(
+    dir: &Path,
+    mut fold: impl FnMut(&mut T, u64, EventRef<'_>),
+) -> Result<(Option<Snapshot<Mmap>>, T, u64), StoreError> {
     let snap_path = dir.join(SNAPSHOT);
     let jpath = dir.join(JOURNAL);
     let mut gap = None;
     for _ in 0..5 {
         let snapshot = if snap_path.exists() {
             // SAFETY: snapshots are published by rename and never modified in place.
-            Some(Arc::new(unsafe { map_snapshot(&snap_path) }?))
+            Some(unsafe { map_snapshot(&snap_path) }?)
         } else {
             None
         };
         let folded = snapshot.as_ref().map_or(0, |s| s.last_seq());
-        let mut overlay = Overlay::default();
+        let mut acc = T::default();
         let scan = match journal::scan_file_unlocked(&jpath, |seq, ev| {
             if seq > folded {
-                overlay.apply(seq, ev);
+                fold(&mut acc, seq, ev);
             }
             Ok(())
         }) {
             Ok(scan) => scan,
             Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                return StoreView::new(snapshot, Arc::new(overlay), folded).with_suppression(dir);
+                return Ok((snapshot, acc, folded));
             }
             Err(e) => return Err(e),
         };
         if scan.base_seq <= folded {
-            let seq = scan.last_seq.max(folded);
-            return StoreView::new(snapshot, Arc::new(overlay), seq).with_suppression(dir);
+            return Ok((snapshot, acc, scan.last_seq.max(folded)));
         }
         // The journal was rotated after we read the snapshot: read both again.
         gap = Some(StoreError::JournalGap {
@@ -265,43 +275,9 @@ pub fn read_info(dir: impl AsRef<Path>) -> Result<Info, StoreError> {
         return Err(StoreError::NoStore { path: dir.to_path_buf() });
     }
     let region = read_config(&dir.join(CONFIG))?;
-    let snap_path = dir.join(SNAPSHOT);
-    let jpath = dir.join(JOURNAL);
-    let mut gap = None;
-    for _ in 0..5 {
-        let snapshot = if snap_path.exists() {
-            // SAFETY: snapshots are published by rename and never modified in place.
-            Some(unsafe { map_snapshot(&snap_path) }?)
-        } else {
-            None
-        };
-        let folded = snapshot.as_ref().map_or(0, |s| s.last_seq());
-        let mut tail = TailCounts::default();
-        let scan = match journal::scan_file_unlocked(&jpath, |seq, ev| {
-            if seq > folded {
-                tail.add(ev);
-            }
-            Ok(())
-        }) {
-            Ok(scan) => Some(scan),
-            Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                None
-            }
-            Err(e) => return Err(e),
-        };
-        if scan.as_ref().is_none_or(|scan| scan.base_seq <= folded) {
-            let last = scan.map_or(folded, |scan| scan.last_seq.max(folded));
-            let bytes = std::fs::metadata(&jpath).map_or(0, |m| m.len());
-            return Ok(info_of(dir, region, snapshot.as_ref(), tail, (last, bytes)));
-        }
-        // The journal was rotated after we read the snapshot: read both again.
-        gap = scan.map(|scan| StoreError::JournalGap {
-            path: jpath.clone(),
-            journal_base: scan.base_seq,
-            snapshot_seq: folded,
-        });
-    }
-    Err(gap.unwrap_or(StoreError::NoStore { path: dir.to_path_buf() }))
+    let (snapshot, tail, last) = read_unlocked(dir, |t: &mut TailCounts, _, ev| t.add(ev))?;
+    let bytes = std::fs::metadata(dir.join(JOURNAL)).map_or(0, |m| m.len());
+    Ok(info_of(dir, region, snapshot.as_ref(), tail, (last, bytes)))
 }
 
 /// [`Info`] from what [`Store::info`] and [`read_info`] read: `journal` is (last sequence,

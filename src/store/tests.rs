@@ -197,17 +197,21 @@ fn a_stop_outlives_compaction_and_snapshot_is_immutable_for_old_views() {
     assert_eq!(v2.generation(), 2);
 }
 
+/// A store at `path` with `n` stops (brand A, numbers from +4791000000), compacted.
+fn compacted_stops(path: &std::path::Path, n: u64) -> Store {
+    let mut s = Store::open(path).unwrap();
+    for i in 0..n {
+        s.append_stop(E164::from_u64(4791000000 + i).unwrap(), "A", 10).unwrap();
+    }
+    s.compact().unwrap();
+    s
+}
+
 #[test]
 fn flipped_snapshot_byte_refuses_to_serve() {
     let d = tempfile::tempdir().unwrap();
     let path = d.path().join("s");
-    {
-        let mut s = Store::open(&path).unwrap();
-        for i in 0..50 {
-            s.append_stop(E164::from_u64(4791000000 + i).unwrap(), "A", 10).unwrap();
-        }
-        s.compact().unwrap();
-    }
+    drop(compacted_stops(&path, 50));
     let snap = path.join("snapshot");
     let good = std::fs::read(&snap).unwrap();
     // Every byte of the hot part and header must be caught at open; evidence bytes at the
@@ -432,11 +436,7 @@ fn open_view_races_with_a_writer() {
 fn read_info_matches_store_info_while_a_writer_holds_the_lock() {
     let d = tempfile::tempdir().unwrap();
     let path = d.path().join("s");
-    let mut s = Store::open(&path).unwrap();
-    for i in 0..20 {
-        s.append_stop(E164::from_u64(4791000000 + i).unwrap(), "A", 10).unwrap();
-    }
-    s.compact().unwrap();
+    let mut s = compacted_stops(&path, 20);
     s.append_stop(E164::from_u64(4791000100).unwrap(), "*", 20).unwrap();
     // `s` holds the lock here.
     let read = crate::store::read_info(&path).unwrap();
