@@ -143,6 +143,26 @@ impl From<RecordTooLong> for io::Error {
     }
 }
 
+/// Reads one line (with its `\n`, if any) into `buf` for a line-at-a-time reader, as
+/// `read_until` does but at most [`MAX_RECORD`] bytes of it: a longer line is
+/// [`RecordTooLong`] at `line` (its 1-based number). Returns the bytes read (0 at the end).
+///
+/// # Errors
+/// Read errors; [`RecordTooLong`] inside an `InvalidData` error.
+pub fn read_line_bounded<R: io::BufRead>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    line: u64,
+) -> io::Result<usize> {
+    use io::BufRead as _;
+    let limit = MAX_RECORD as u64 + 1;
+    let n = r.by_ref().take(limit).read_until(b'\n', buf)?;
+    if n as u64 == limit && buf.last() != Some(&b'\n') {
+        return Err(RecordTooLong { line }.into());
+    }
+    Ok(n)
+}
+
 /// A reader that fails (kind `InvalidData`) once `limit` bytes have been read since the last
 /// [`reset`](Self::reset): a parser that takes a whole record before handing it over (the
 /// `csv` crate) then cannot buffer one record without bound. Reset it after each record;

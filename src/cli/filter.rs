@@ -25,7 +25,8 @@ use sendfilter::{Class, StandingSource, timefmt};
     after_help = "Exit status: 0 when the run completed (whatever was rejected); 2 on any error \
     (store cannot be opened, bad options or header, an output file shared with another, I/O \
     error, a record longer than 1 MiB: then the records before it are written, nothing after). \
-    On an error before the run starts nothing is written to stdout. A closed stdout (broken pipe) ends the run quietly with 0.\n\n\
+    On an error before the run starts nothing is written to stdout. A closed stdout (broken \
+    pipe) ends the run quietly with 0.\n\n\
     Formats: lines = one number per line (rejects: original<TAB>REASON); csv = RFC 4180 with a \
     header (rejects: the record plus a reason column); jsonl = one object per line (rejects: the \
     object plus a \"reason\" field). Blank lines are skipped. A UTF-8 BOM is dropped. CSV output \

@@ -7,7 +7,7 @@
 //! Interactive use (a terminal on either end, or `--line-buffered`) takes a sequential path
 //! that answers each line as soon as it is read.
 
-use std::io::{self, BufRead, IsTerminal, Read, Write};
+use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -111,14 +111,10 @@ fn run_sequential(regions: &Regions) -> anyhow::Result<Counts> {
     let mut line = Vec::with_capacity(256);
     let mut answer = Vec::with_capacity(64);
     let mut total = Counts::default();
-    let limit = pipeline::MAX_RECORD as u64 + 1;
     for n in 1u64.. {
         line.clear();
-        if input.by_ref().take(limit).read_until(b'\n', &mut line).context("reading stdin")? == 0 {
+        if pipeline::read_line_bounded(&mut input, &mut line, n).context("reading stdin")? == 0 {
             break;
-        }
-        if line.len() as u64 == limit && line.last() != Some(&b'\n') {
-            return Err(pipeline::RecordTooLong { line: n }.into());
         }
         answer.clear();
         let c = normalize_chunk(&line, regions, &mut answer);

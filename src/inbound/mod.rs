@@ -41,7 +41,7 @@ pub mod reply;
 #[cfg(test)]
 mod tests;
 
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 
 pub use self::keyword::{Keyword, Parsed};
 use self::reply::Kind;
@@ -398,14 +398,9 @@ fn read_jsonl<R: Read>(input: R, tx: &crossbeam_channel::Sender<Item>) -> std::i
     let mut line = 0u64;
     loop {
         buf.clear();
-        // A line longer than MAX_RECORD is an error, not a buffer without bound.
-        let limit = crate::pipeline::MAX_RECORD as u64 + 1;
-        if r.by_ref().take(limit).read_until(b'\n', &mut buf)? == 0 {
-            return Ok(());
-        }
         line += 1;
-        if buf.len() as u64 == limit && buf.last() != Some(&b'\n') {
-            return Err(crate::pipeline::RecordTooLong { line }.into());
+        if crate::pipeline::read_line_bounded(&mut r, &mut buf, line)? == 0 {
+            return Ok(());
         }
         let text = String::from_utf8_lossy(&buf);
         let text = text.trim_start_matches('\u{feff}').trim();
