@@ -212,20 +212,21 @@ fn read_config(path: &Path) -> Result<Region, StoreError> {
 /// ```
 pub fn open_view(dir: impl AsRef<Path>) -> Result<StoreView, StoreError> {
     let dir = dir.as_ref();
-    if !dir.join(CONFIG).exists() {
-        return Err(StoreError::NoStore { path: dir.to_path_buf() });
-    }
     let (snapshot, overlay, seq) = read_unlocked(dir, |o: &mut Overlay, seq, ev| o.apply(seq, ev))?;
     StoreView::new(snapshot.map(Arc::new), Arc::new(overlay), seq).with_suppression(dir)
 }
 
 /// The snapshot (mapped, hot part verified) and the journal's events after it folded into a
 /// `T` with `fold`, read without the store's lock, and the last sequence seen. A compaction
-/// that rotates the journal between the two reads is retried.
+/// that rotates the journal between the two reads is retried; a directory without a store
+/// is [`StoreError::NoStore`].
 fn read_unlocked<T: Default>(
     dir: &Path,
     mut fold: impl FnMut(&mut T, u64, EventRef<'_>),
 ) -> Result<(Option<Snapshot<Mmap>>, T, u64), StoreError> {
+    if !dir.join(CONFIG).exists() {
+        return Err(StoreError::NoStore { path: dir.to_path_buf() });
+    }
     let snap_path = dir.join(SNAPSHOT);
     let jpath = dir.join(JOURNAL);
     let mut gap = None;
@@ -271,11 +272,8 @@ fn read_unlocked<T: Default>(
 /// corruption is reported in [`Info::integrity`] when the snapshot can be mapped at all.
 pub fn read_info(dir: impl AsRef<Path>) -> Result<Info, StoreError> {
     let dir = dir.as_ref();
-    if !dir.join(CONFIG).exists() {
-        return Err(StoreError::NoStore { path: dir.to_path_buf() });
-    }
-    let region = read_config(&dir.join(CONFIG))?;
     let (snapshot, tail, last) = read_unlocked(dir, |t: &mut TailCounts, _, ev| t.add(ev))?;
+    let region = read_config(&dir.join(CONFIG))?;
     let bytes = std::fs::metadata(dir.join(JOURNAL)).map_or(0, |m| m.len());
     Ok(info_of(dir, region, snapshot.as_ref(), tail, (last, bytes)))
 }
