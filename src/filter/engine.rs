@@ -728,8 +728,14 @@ fn decide_first<S: StandingSource>(
     let live = w.written.iter().find(|(last, _)| order <= *last).map_or(&w.live.1, |(_, m)| m);
     if d.reason != Reason::Stopped
         && !live.is_empty()
-        && let Some(&t) = live.get(&e.as_u64())
+        && let Some(t) = live.get(e)
     {
+        if live.erased(e) {
+            return crate::decision::Decision {
+                reason: Reason::Stopped,
+                basis: crate::decision::Basis::None,
+            };
+        }
         let f = ctx.filter;
         let mut st = f.source.standing(&f.scope, e);
         st.stopped_at = st.stopped_at.max(Some(t));

@@ -79,7 +79,9 @@ fn count(held: &[Recorded], before: u64) -> Removed {
 
 /// Erases `number` (and every number linked to it by a move) at `at`: records a stop for
 /// every brand and an erasure event per number (durable on return; the stop makes running
-/// filters honour the erasure at once), then, when `compact` is set, compacts
+/// filters honour the erasure at once, and when a compaction purges it before their next
+/// poll they find the erasure in the new snapshot's suppression list, see
+/// [`crate::store::live`]), then, when `compact` is set, compacts
 /// and verifies that the store no longer holds their events.
 ///
 /// # Errors

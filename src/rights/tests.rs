@@ -511,11 +511,85 @@ fn a_running_filter_sees_an_erasure_as_a_stop_at_once() {
     while stops.version() == 0 && t.elapsed() < std::time::Duration::from_secs(5) {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    assert_eq!(stops.current().1.get(&x.as_u64()), Some(&20));
+    assert_eq!(stops.current().1.get(x), Some(20));
     drop(watcher);
 
     let receipt = erase(&mut s, x, 30, true).unwrap();
     assert!(receipt.verified);
     assert!(s.evidence(x).unwrap().is_empty(), "the bridging stops went with the rest");
     assert_eq!(s.evidence(n(4791234568)).unwrap().len(), 1, "nobody else's stop went");
+}
+
+/// `erase --compact` between two polls of a running filter's watcher: the compaction takes
+/// the bridging stop with the number, so the watcher must find the erasure in the new
+/// snapshot's suppression list (by keyed hash) and the run must stop the number, even one
+/// it holds a confirmed consent for. (A watcher started after the compaction on the older
+/// view sees exactly what one would see whose poll fell just after it.)
+#[test]
+fn a_running_filter_honours_an_erasure_compacted_between_two_polls() {
+    use crate::filter::{FilterOptions, RunOptions, Sinks, run_with};
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(d.path()).unwrap();
+    let (x, y) = (n(4791234567), n(4791234568));
+    let c = |number| Consent {
+        number,
+        brand: "A".into(),
+        purpose: "p".into(),
+        channel: "sms".into(),
+        granted_at: 10,
+        method: "m".into(),
+        text_ref: "t".into(),
+        source: "s".into(),
+        expires_at: None,
+        confirmed_at: Some(11),
+    };
+    s.append_consent(c(x)).unwrap();
+    s.append_consent(c(y)).unwrap();
+    s.compact().unwrap();
+    let view = crate::store::open_view(d.path()).unwrap();
+    erase(&mut s, x, 20, true).unwrap();
+    assert!(s.evidence(x).unwrap().is_empty(), "the bridging stop went with the rest");
+
+    let watcher =
+        crate::store::live::watch(d.path(), "A", &view, std::time::Duration::from_millis(5))
+            .unwrap();
+    let stops = watcher.stops();
+    let t = std::time::Instant::now();
+    while stops.version() == 0 && t.elapsed() < std::time::Duration::from_secs(5) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let (_, live) = stops.current();
+    assert!(live.erased(x) && !live.erased(y));
+    assert_eq!((live.get(x), live.get(y)), (Some(20), None));
+    assert_eq!(stops.failure(), None);
+
+    let mut opts = RunOptions::new("A", "p", FilterOptions::at(30));
+    opts.live = Some(stops);
+    let (mut out, mut rej) = (Vec::new(), Vec::new());
+    let sinks = Sinks { output: &mut out, rejects: Some(&mut rej), progress: None };
+    run_with(&view, &opts, "+4791234567\n+4791234568\n".as_bytes(), sinks).unwrap();
+    assert_eq!(String::from_utf8(out).unwrap(), "+4791234568\n");
+    assert_eq!(String::from_utf8(rej).unwrap(), "+4791234567\tSTOPPED\n");
+}
+
+/// The same with the key file gone: the watcher cannot tell whom the erasure suppresses,
+/// so the run must fail (closed) rather than go on.
+#[test]
+fn a_running_filter_fails_closed_on_an_erasure_it_cannot_read() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(d.path()).unwrap();
+    s.append_stop(n(4791234569), "A", 5).unwrap();
+    let view = crate::store::open_view(d.path()).unwrap();
+    erase(&mut s, n(4791234567), 20, true).unwrap();
+    std::fs::remove_file(d.path().join(crate::store::suppress::KEY_FILE)).unwrap();
+    let watcher =
+        crate::store::live::watch(d.path(), "A", &view, std::time::Duration::from_millis(5))
+            .unwrap();
+    let stops = watcher.stops();
+    let t = std::time::Instant::now();
+    while stops.failure().is_none() && t.elapsed() < std::time::Duration::from_secs(5) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let why = stops.failure().expect("the run must end");
+    assert!(why.contains("erasure"), "{why}");
 }

@@ -9,6 +9,9 @@
 //! handled exactly as everywhere else. A compaction rotates the journal (new inode, new
 //! `base_seq`): the new file is read from the start, and events it no longer holds (folded
 //! into the new snapshot since the last poll) are taken from that snapshot's evidence.
+//! An erasure folded that way took its stop with it (the snapshot keeps only a keyed hash
+//! of an erased number): its suppression entry goes into the live set instead, checked by
+//! hash, so `erase --compact` between two polls is honoured too.
 //!
 //! The stops that apply to the run's brand (the brand itself or `*`) go into a
 //! [`LiveStops`] set. Deciding threads read it through [`LiveStops::current`]: one atomic
@@ -30,7 +33,7 @@
 //! while stops.version() == 0 && t.elapsed() < Duration::from_secs(5) {
 //!     std::thread::sleep(Duration::from_millis(5));
 //! }
-//! assert_eq!(stops.current().1.get(&n.as_u64()), Some(&1_700_000_000));
+//! assert_eq!(stops.current().1.get(n), Some(1_700_000_000));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -44,15 +47,56 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::phone::E164;
 use crate::standing::{StandingSource, Timestamp};
 use crate::store::error::{StoreError, io};
 use crate::store::event::{EVERY_BRAND, EventRef};
 use crate::store::journal;
 use crate::store::snapshot::format::{KIND_MOVE, KIND_STOP};
+use crate::store::suppress::{self, Entry, Suppression};
 use crate::store::{JOURNAL, SNAPSHOT, StoreView, map_snapshot};
 
-/// Newest live stop per number (E.164 digits → `stopped_at`).
-pub type StopMap = HashMap<u64, Timestamp>;
+/// The live stops of a run at one version: the newest stop per number, and the numbers
+/// erased during the run whose stop the watcher could not see (see the module docs).
+#[derive(Clone, Debug, Default)]
+pub struct StopMap {
+    stops: HashMap<u64, Timestamp>,
+    erased: Suppression,
+}
+
+impl StopMap {
+    /// True when nothing arrived (deciding then skips the set entirely).
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.stops.is_empty() && self.erased.is_empty()
+    }
+
+    /// When `number` was stopped (or erased) during the run, if it was.
+    #[inline]
+    pub fn get(&self, number: E164) -> Option<Timestamp> {
+        let stop = self.stops.get(&number.as_u64()).copied();
+        if self.erased.is_empty() {
+            return stop;
+        }
+        stop.max(self.erased.erased_at(number))
+    }
+
+    /// True when `number` was erased during the run: stopped for good, whatever consent
+    /// the run's view holds (every such consent was recorded before the erasure).
+    #[inline]
+    pub fn erased(&self, number: E164) -> bool {
+        !self.erased.is_empty() && self.erased.lookup(number).is_some()
+    }
+}
+
+/// What one poll found.
+#[derive(Debug, Default)]
+struct Found {
+    /// (number, stopped_at) of stops that apply to the run's brand.
+    stops: Vec<(u64, Timestamp)>,
+    /// Suppression entries of erasures folded into a new snapshot between two polls.
+    erased: Vec<Entry>,
+}
 
 /// The stops that arrived while a run was going, shared between the watcher and the
 /// deciding threads.
@@ -110,7 +154,7 @@ impl LiveStops {
         let mut next = (*g.1).clone();
         let mut changed = false;
         for &(n, t) in stops {
-            let e = next.entry(n).or_insert(i64::MIN);
+            let e = next.stops.entry(n).or_insert(i64::MIN);
             if t > *e {
                 *e = t;
                 changed = true;
@@ -122,6 +166,36 @@ impl LiveStops {
             self.version.store(v, Ordering::Release);
         }
         changed
+    }
+
+    /// Folds erasures in (suppression entries, by keyed hash); `keyer` is the store's
+    /// suppression key. Returns true when the set changed.
+    ///
+    /// # Errors
+    /// [`StoreError::KeyMissing`] when there are entries but no key (the set is then left
+    /// unchanged: the caller must fail the run, as it cannot tell whom they suppress).
+    pub fn fold_erased(
+        &self,
+        erased: &[Entry],
+        keyer: Option<suppress::Keyer>,
+        key_path: &Path,
+    ) -> Result<bool, StoreError> {
+        if erased.is_empty() {
+            return Ok(false);
+        }
+        let mut g = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = (*g.1).clone();
+        let mut entries = next.erased.entries().to_vec();
+        let before = entries.len();
+        entries.extend(erased.iter().filter(|e| !next.erased.entries().contains(e)));
+        let changed = entries.len() != before;
+        next.erased = Suppression::new(keyer, entries, key_path)?;
+        if changed {
+            let v = g.0 + 1;
+            *g = (v, Arc::new(next));
+            self.version.store(v, Ordering::Release);
+        }
+        Ok(changed)
     }
 }
 
@@ -178,7 +252,19 @@ pub fn watch(
                 match tail.poll() {
                     Ok(found) => {
                         failing_since = None;
-                        s.fold(&found);
+                        s.fold(&found.stops);
+                        if !found.erased.is_empty() {
+                            let folded = suppress::load_key(&tail.dir).and_then(|k| {
+                                s.fold_erased(&found.erased, k, &tail.dir.join(suppress::KEY_FILE))
+                            });
+                            if let Err(e) = folded {
+                                // Fail closed: erased numbers the run cannot recognise.
+                                s.fail(format!(
+                                    "cannot honour an erasure made during the run: {e}"
+                                ));
+                                return;
+                            }
+                        }
                     }
                     Err(e) => {
                         let since = *failing_since.get_or_insert_with(std::time::Instant::now);
@@ -197,6 +283,7 @@ pub fn watch(
 
 /// Where the watcher is in the journal.
 struct Tail {
+    dir: PathBuf,
     journal: PathBuf,
     snapshot: PathBuf,
     brand: String,
@@ -210,6 +297,7 @@ struct Tail {
 impl Tail {
     fn new(dir: &Path, brand: &str, seq: u64) -> Tail {
         Tail {
+            dir: dir.to_path_buf(),
             journal: dir.join(JOURNAL),
             snapshot: dir.join(SNAPSHOT),
             brand: brand.to_string(),
@@ -222,8 +310,9 @@ impl Tail {
         brand == self.brand || brand == EVERY_BRAND
     }
 
-    /// Reads what was appended since the last poll; returns the stops that apply.
-    fn poll(&mut self) -> Result<Vec<(u64, Timestamp)>, StoreError> {
+    /// Reads what was appended since the last poll; returns the stops that apply, and the
+    /// erasures a compaction folded since.
+    fn poll(&mut self) -> Result<Found, StoreError> {
         let path = self.journal.clone();
         let mut file = match File::open(&path) {
             Ok(f) => f,
@@ -233,7 +322,7 @@ impl Tail {
         };
         let meta = file.metadata().map_err(io("reading metadata of", &path))?;
         let id = (meta.dev(), meta.ino());
-        let mut found = Vec::new();
+        let mut found = Found::default();
         match self.at {
             Some((known, end)) if known == id => {
                 if meta.len() <= end {
@@ -246,7 +335,7 @@ impl Tail {
                 let mut seq = self.seq;
                 let scan = journal::scan(&path, &data, |s, ev| {
                     seq = s;
-                    self.collect(ev, &mut found);
+                    self.collect(ev, &mut found.stops);
                     Ok(())
                 })?;
                 self.seq = seq;
@@ -261,7 +350,7 @@ impl Tail {
                 let scan = journal::scan(&path, &data, |s, ev| {
                     if s > from {
                         seq = s;
-                        self.collect(ev, &mut found);
+                        self.collect(ev, &mut found.stops);
                     }
                     Ok(())
                 })?;
@@ -287,13 +376,9 @@ impl Tail {
         }
     }
 
-    /// Stops with sequence in (`from`, `to`] from the current snapshot's evidence.
-    fn stops_in_snapshot(
-        &self,
-        from: u64,
-        to: u64,
-        found: &mut Vec<(u64, Timestamp)>,
-    ) -> Result<(), StoreError> {
+    /// Stops with sequence in (`from`, `to`] from the current snapshot's evidence, and its
+    /// suppression entries of erasures in that range (their stops went with the number).
+    fn stops_in_snapshot(&self, from: u64, to: u64, found: &mut Found) -> Result<(), StoreError> {
         // SAFETY: snapshots are published by rename and never modified in place.
         let snap = unsafe { map_snapshot(&self.snapshot) }?;
         for r in snap.all_evidence()? {
@@ -301,9 +386,10 @@ impl Tail {
                 // A move's record under its old number (see `format::KIND_MOVE`).
                 || (r.kind == KIND_MOVE && r.expires == 0);
             if stop && r.seq > from && r.seq <= to {
-                found.push((r.number, i64::from(r.t0)));
+                found.stops.push((r.number, i64::from(r.t0)));
             }
         }
+        found.erased.extend(snap.suppressed().into_iter().filter(|e| e.seq > from && e.seq <= to));
         Ok(())
     }
 }
@@ -319,7 +405,7 @@ mod tests {
     }
 
     fn got(t: &mut Tail) -> Vec<(u64, Timestamp)> {
-        let mut v = t.poll().unwrap();
+        let mut v = t.poll().unwrap().stops;
         v.sort();
         v
     }
@@ -396,11 +482,12 @@ mod tests {
     fn versions_move_only_on_change() {
         let s = LiveStops::new();
         assert_eq!(s.version(), 0);
-        assert!(s.fold(&[(1, 10)]));
+        let (a, b) = (4790000001, 4790000002);
+        assert!(s.fold(&[(a, 10)]));
         assert_eq!(s.version(), 1);
-        assert!(!s.fold(&[(1, 5)]), "an older stop changes nothing");
-        assert!(s.fold(&[(1, 20), (2, 1)]));
+        assert!(!s.fold(&[(a, 5)]), "an older stop changes nothing");
+        assert!(s.fold(&[(a, 20), (b, 1)]));
         let (v, m) = s.current();
-        assert_eq!((v, m.get(&1), m.get(&2)), (2, Some(&20), Some(&1)));
+        assert_eq!((v, m.get(n(a)), m.get(n(b))), (2, Some(20), Some(1)));
     }
 }
