@@ -28,7 +28,8 @@ use sendfilter::{Class, StandingSource, timefmt};
     On an error before the run starts nothing is written to stdout. A closed stdout (broken \
     pipe) ends the run quietly with 0.\n\n\
     Formats: lines = one number per line (rejects: original<TAB>REASON); csv = RFC 4180 with a \
-    header (rejects: the record plus a reason column); jsonl = one object per line (rejects: the \
+    header (rejects: the record plus a reason column; a record that does not split into fields, \
+    such as one with a stray or unclosed quote, is kept whole as one quoted field); jsonl = one object per line (rejects: the \
     object plus a \"reason\" field). Blank lines are skipped. A UTF-8 BOM is dropped. CSV output \
     lines end in \\n.\n\n\
     The footer only matters where there is a message: a lines run without --message writes \

@@ -1020,7 +1020,16 @@ fn render_reject(kind: Kind, rec: &[u8], r: &Rec, reason: Reason, out: &mut Vec<
             out.extend_from_slice(reason.as_str().as_bytes());
         }
         Kind::Csv { .. } => {
-            out.extend_from_slice(rec);
+            // A record that does not split into fields (a stray or unclosed quote) is kept
+            // whole as one quoted field: the rejects file stays valid CSV, the reason stays
+            // its own column, and unquoting gives the original bytes back.
+            if reason == Reason::Malformed && csv::split_fields(rec, &mut Vec::new()).is_err() {
+                out.push(b'"');
+                csv::push_escaped(out, rec);
+                out.push(b'"');
+            } else {
+                out.extend_from_slice(rec);
+            }
             out.push(b',');
             out.extend_from_slice(reason.as_str().as_bytes());
         }

@@ -225,11 +225,33 @@ fn csv_bad_records_are_malformed_and_the_run_continues() {
     );
     assert_eq!(report.counts.reasons[Reason::Malformed.index()], 6);
     assert_eq!(report.malformed_lines, [3, 4, 5, 6, 7, 9]);
+    // Records that do not split are kept whole as one quoted field.
     assert!(
-        rej.starts_with("number,message,reason\n+4791000006,bad\"quote\"s,MALFORMED\n"),
+        rej.starts_with(
+            "number,message,reason\n\"+4791000006,bad\"\"quote\"\"s\",MALFORMED\n\
+             \"\"\"+4791000006\"\"x,after\",MALFORMED\n+4791000006,too,many,MALFORMED\n"
+        ),
         "{rej}"
     );
-    assert!(rej.ends_with("at all\n,MALFORMED\n"), "{rej}");
+    assert!(rej.ends_with(",\"\"never closed\nat all\n\",MALFORMED\n"), "{rej}");
+    // The rejects file is valid CSV: every record splits, its last field is the reason,
+    // and unquoting the kept-whole ones gives the original records back.
+    let mut originals = Vec::new();
+    let mut pos = 0;
+    while pos < rej.len() {
+        let (range, next, _) = crate::filter::csv::next_record_reference(rej.as_bytes(), pos);
+        let rec = &rej.as_bytes()[range];
+        pos = next;
+        let mut fields = Vec::new();
+        crate::filter::csv::split_fields_reference(rec, &mut fields).expect("valid csv");
+        let last = fields.last().expect("a field").value(rec);
+        assert!(last.as_ref() == b"reason" || last.as_ref() == b"MALFORMED", "{rej}");
+        if fields.len() == 2 {
+            originals.push(fields[0].value(rec).into_owned());
+        }
+    }
+    assert!(originals.contains(&b"+4791000006,bad\"quote\"s".to_vec()));
+    assert!(originals.contains(&b"+4791000003,\"never closed\nat all\n".to_vec()));
 }
 
 /// Messages longer than one SIMD block (the UTF-8 check works in 64-byte blocks) are
