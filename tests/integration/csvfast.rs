@@ -60,7 +60,8 @@ fn awkward_csv_records_render_and_count_exactly() {
             wd.read("rejects.csv"),
             "id,message,number,extra,reason\n\
              10,Hei igjen,+4791000010,k,DUPLICATE\n\
-             11,bad\"quote,+4791000019,j,MALFORMED\n"
+             \"11,bad\"\"quote,+4791000019,j\",MALFORMED\n",
+            "a record that does not split is kept whole as one quoted field"
         );
         // 8 messages (row 8 has none), one segment each before; row 6 needs a second
         // after stamping (140 + 1 + 24 septets); row 4 already carries the footer.
