@@ -36,9 +36,12 @@ use sendfilter::store::brands::Registry;
     dedicated number's owner; on a shared short code a STOP without a brand word stops every \
     brand there, a START without one is UNKNOWN, a JA confirms the newest pending consent of \
     any brand there.\n\n\
-    Locking: inbound holds the store's lock while it runs, so import, stop, consent, compact \
-    and brand wait for it (filter does not: it reads without the lock). For a long-running \
-    inbound use --compact-when-advised. The brand registry is read once, at start.\n\n\
+    Locking: inbound holds the store's lock while it decides and records messages and releases \
+    it while it waits for input, so import, stop, consent, compact and brand run between \
+    messages (and a message arriving meanwhile waits for them); what they changed is read \
+    before the next message is decided (filter never waits: it reads without the lock). For a \
+    busy long-running inbound use --compact-when-advised. The brand registry is read once, at \
+    start.\n\n\
     Exit status: 0 all messages handled; 1 some were ERROR; 2 an error stopped the run (lines \
     already written are durable)."
 )]
@@ -52,8 +55,8 @@ pub struct Args {
     /// Region for national-format "from" numbers (default: the store's).
     #[arg(long)]
     region: Option<Region>,
-    /// Compact the store whenever the default compaction policy advises it (a long-running
-    /// inbound holds the store's lock, so `compact` cannot run beside it).
+    /// Compact the store whenever the default compaction policy advises it (a busy
+    /// long-running inbound seldom waits for input, so a `compact` beside it seldom runs).
     #[arg(long)]
     compact_when_advised: bool,
 }

@@ -130,7 +130,8 @@ pub struct Options {
     /// concerned.
     pub region: Region,
     /// Compact the store (after a commit, before reading on) whenever this policy advises
-    /// it: a long-running `inbound` holds the store's lock, so nobody else can.
+    /// it (a long-running `inbound` releases the store's lock only while it waits for input,
+    /// so a `compact` beside it may have to wait long).
     pub compact: Option<crate::store::CompactPolicy>,
 }
 
@@ -689,6 +690,11 @@ fn decide(
 /// also holds the consents decided earlier in the same batch. Bad records get an `ERROR`
 /// line with a reason and no event.
 ///
+/// While it waits for input (everything read so far decided and durable), the store's lock
+/// is released ([`Store::unlocked`]): other writers (`import`, `stop`, `compact`, an
+/// erasure) run meanwhile, and when they changed the store it is read afresh before the
+/// next message is decided.
+///
 /// # Errors
 /// I/O errors on input, output or the store (then nothing after the last flushed line is
 /// acknowledged); a CSV header without the required columns.
@@ -710,7 +716,24 @@ pub fn run<R: Read + Send + 'static>(
         let mut pending = Pending::default();
         let mut cache = ConsentCache::new(store);
         let result = (|| {
-            while let Ok(first) = rx.recv() {
+            loop {
+                let first = match rx.try_recv() {
+                    Ok(item) => item,
+                    Err(crossbeam_channel::TryRecvError::Disconnected) => break,
+                    Err(crossbeam_channel::TryRecvError::Empty) => {
+                        // Nothing to decide until the next message (everything decided is
+                        // durable): let other writers (import, stop, compact) in meanwhile.
+                        let (got, changed) = store.unlocked(|| rx.recv())?;
+                        if changed {
+                            // Their events may bear on a JA: read the store afresh.
+                            cache = ConsentCache::new(store);
+                        }
+                        match got {
+                            Ok(item) => item,
+                            Err(_) => break,
+                        }
+                    }
+                };
                 let mut group = vec![first];
                 while group.len() < MAX_BATCH {
                     match rx.try_recv() {

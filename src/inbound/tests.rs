@@ -669,3 +669,93 @@ fn overlong_records_stop_reading_at_their_line() {
     assert!(matches!(err, crate::error::Error::Csv { line: 3, .. }), "{err:?}");
     assert_eq!(rx.try_iter().count(), 1);
 }
+
+/// Input fed line by line from a channel: the test decides when the next message arrives.
+struct Fed {
+    rx: crossbeam_channel::Receiver<String>,
+    buf: Vec<u8>,
+    at: usize,
+}
+
+impl Read for Fed {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.at == self.buf.len() {
+            match self.rx.recv() {
+                Ok(line) => (self.buf, self.at) = (line.into_bytes(), 0),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.at);
+        out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// Opens the store as another writer, waiting (up to 10 s) until the lock is free.
+fn other_writer(dir: &std::path::Path) -> Store {
+    let t = std::time::Instant::now();
+    let o = crate::store::StoreOptions { create: false, region: None, wait: false };
+    loop {
+        match Store::open_with(dir, o) {
+            Ok(s) => return s,
+            Err(crate::store::StoreError::Locked { .. })
+                if t.elapsed() < std::time::Duration::from_secs(10) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// While it waits for input, a run releases the store's lock: another writer records a
+/// consent (then another, and compacts) between two messages, and the next `JA` confirms
+/// it, so the run read the store afresh. Nothing is lost on either side.
+#[test]
+fn run_lets_other_writers_in_while_waiting_and_sees_what_they_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    let mut store = Store::open(&path).unwrap();
+    store.append_consent(consent("ACME", "offers", T - 100, None)).unwrap();
+    let ja = |from: u64| {
+        format!(r#"{{"from":"+{from}","to":"2401","text":"JA","received_at":"{T}"}}"#) + "\n"
+    };
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let feeder = std::thread::spawn(move || {
+        tx.send(ja(4791234567)).unwrap(); // also loads the run's cache of the journal tail
+        let mut other = other_writer(&path);
+        let b = Consent { number: n(4791234568), ..consent("Beta", "news", T - 50, None) };
+        other.append_consent(b).unwrap();
+        drop(other);
+        tx.send(ja(4791234568)).unwrap();
+        let mut other = other_writer(&path);
+        let c = Consent { number: n(4791234569), ..consent("ACME", "offers", T - 40, None) };
+        other.append_consent(c).unwrap();
+        other.compact().unwrap(); // a new snapshot and a rotated journal
+        drop(other);
+        tx.send(ja(4791234569)).unwrap();
+    });
+    let mut out = Vec::new();
+    let input = Fed { rx, buf: Vec::new(), at: 0 };
+    let s = run(&mut store, &registry(), input, Format::Jsonl, &mut out, &opts()).unwrap();
+    feeder.join().unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let actions: Vec<String> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["action"].to_string())
+        .collect();
+    assert_eq!(actions, [r#""CONFIRM""#; 3], "{text}");
+    assert_eq!(s.events, 3);
+    // 3 consents + 3 confirmations, all readable by the run's store afterwards.
+    assert_eq!(store.last_seq(), 6);
+    let view = store.view().unwrap();
+    for (brand, purpose, number) in [
+        ("ACME", "offers", 4791234567),
+        ("Beta", "news", 4791234568),
+        ("ACME", "offers", 4791234569),
+    ] {
+        let st = view.standing(&view.scope(brand, purpose), n(number));
+        assert_eq!(st.consent.map(|c| c.confirmed_at), Some(Some(T)), "{number}");
+    }
+}

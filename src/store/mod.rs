@@ -352,6 +352,11 @@ impl Store {
             journal::sync_dir(&dir)?;
         }
         let lock = lock(&dir.join(LOCK), opts.wait)?;
+        Store::open_locked(dir, opts, lock)
+    }
+
+    /// The rest of [`Store::open_with`], with the store's lock held through `lock`.
+    fn open_locked(dir: PathBuf, opts: StoreOptions, lock: File) -> Result<Store, StoreError> {
         let config = dir.join(CONFIG);
         let region = if config.exists() {
             read_config(&config)?
@@ -405,6 +410,59 @@ impl Store {
         report.torn_tail = scan.torn.clone();
         let journal = Journal::open_at(&jpath, &scan)?;
         Ok(Store { dir, _lock: lock, region, journal, snapshot, overlay: Mutex::new(None), report })
+    }
+
+    /// Runs `f` with the store's lock released, then takes the lock again (waiting for
+    /// whoever holds it) and picks up what other writers did meanwhile: events they
+    /// appended, a compaction's new snapshot and journal. Returns `f`'s value and whether
+    /// the store changed (state derived from it, such as caches, must then be rebuilt).
+    ///
+    /// For a long-running writer that spends most of its time waiting for input (such as
+    /// `inbound`): while it waits, `import`, `stop`, `compact` and the rest can run.
+    /// Everything this store appended is durable before the lock is released (appends are
+    /// synced when they return).
+    ///
+    /// # Errors
+    /// I/O errors releasing or taking the lock; reopening errors (corruption) after a
+    /// change. On an error the store must not be used any further.
+    pub fn unlocked<T>(&mut self, f: impl FnOnce() -> T) -> Result<(T, bool), StoreError> {
+        use std::os::fd::AsRawFd;
+        let path = self.dir.join(LOCK);
+        let before = self.disk_identity()?;
+        let flock = |op| {
+            // SAFETY: flock on the valid descriptor this store owns.
+            if unsafe { libc::flock(self._lock.as_raw_fd(), op) } != 0 {
+                return Err(io("locking", &path)(std::io::Error::last_os_error()));
+            }
+            Ok(())
+        };
+        flock(libc::LOCK_UN)?;
+        let t = f();
+        flock(libc::LOCK_EX)?;
+        if self.disk_identity()? == before {
+            return Ok((t, false));
+        }
+        // The lock belongs to the open file description, which the clone shares: it stays
+        // held when the old store (and its descriptor) is dropped below.
+        let lock = self._lock.try_clone().map_err(io("duplicating the lock of", &path))?;
+        let opts = StoreOptions { create: false, region: None, wait: true };
+        *self = Store::open_locked(self.dir.clone(), opts, lock)?;
+        Ok((t, true))
+    }
+
+    /// What tells that another writer changed the store: the journal's identity and length
+    /// and the snapshot's identity.
+    fn disk_identity(&self) -> Result<[u64; 5], StoreError> {
+        use std::os::unix::fs::MetadataExt;
+        let jpath = self.dir.join(JOURNAL);
+        let j = std::fs::metadata(&jpath).map_err(io("reading metadata of", &jpath))?;
+        let spath = self.dir.join(SNAPSHOT);
+        let (sd, si) = match std::fs::metadata(&spath) {
+            Ok(m) => (m.dev(), m.ino()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (0, 0),
+            Err(e) => return Err(io("reading metadata of", &spath)(e)),
+        };
+        Ok([j.dev(), j.ino(), j.len(), sd, si])
     }
 
     /// What opening found (a torn tail that was cut, a finished rotation).

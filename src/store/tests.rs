@@ -448,3 +448,48 @@ fn read_info_matches_store_info_while_a_writer_holds_the_lock() {
         Err(StoreError::NoStore { .. })
     ));
 }
+
+/// `Store::unlocked`: others can open the store while `f` runs, and afterwards the store
+/// carries on from what they did (appends, a compaction), or reports no change.
+#[test]
+fn unlocked_lets_other_writers_in_and_carries_on_from_their_changes() {
+    let d = tempfile::tempdir().unwrap();
+    let no_wait = StoreOptions { create: false, region: None, wait: false };
+    let n = |v: u64| E164::from_u64(v).unwrap();
+    let mut a = Store::open(d.path()).unwrap();
+    a.append_stop(n(4790000001), "A", 10).unwrap();
+    assert!(matches!(Store::open_with(d.path(), no_wait), Err(StoreError::Locked { .. })));
+    let ((), changed) = a.unlocked(|| ()).unwrap();
+    assert!(!changed, "nobody wrote");
+    let ((), changed) = a
+        .unlocked(|| {
+            let mut b = Store::open_with(d.path(), no_wait).expect("the lock is free");
+            b.append_stop(n(4790000002), "A", 20).unwrap();
+        })
+        .unwrap();
+    assert!(changed);
+    assert_eq!(a.last_seq(), 2);
+    assert_eq!(a.evidence(n(4790000002)).unwrap().len(), 1);
+    assert!(
+        matches!(Store::open_with(d.path(), no_wait), Err(StoreError::Locked { .. })),
+        "held again"
+    );
+    assert_eq!(a.append_stop(n(4790000003), "A", 30).unwrap(), 3);
+    let ((), changed) = a
+        .unlocked(|| {
+            let mut b = Store::open_with(d.path(), no_wait).expect("the lock is free");
+            assert_eq!(b.last_seq(), 3, "sees the first store's appends");
+            b.append_stop(n(4790000004), "A", 40).unwrap();
+            b.compact().unwrap();
+        })
+        .unwrap();
+    assert!(changed);
+    assert_eq!(a.append_stop(n(4790000005), "A", 50).unwrap(), 5);
+    for v in 4790000001..=4790000005 {
+        assert_eq!(a.evidence(n(v)).unwrap().len(), 1, "{v}");
+    }
+    a.compact().unwrap();
+    drop(a);
+    let c = Store::open(d.path()).unwrap();
+    assert_eq!(c.last_seq(), 5);
+}

@@ -349,3 +349,59 @@ fn kill_9_loses_no_acknowledged_stop() {
     }
     assert!(total_acked > 100, "inbound acknowledged only {total_acked} messages");
 }
+
+/// A long-running inbound waiting for input does not hold the store: `stop` from another
+/// process runs at once (no "waiting" message), and inbound goes on deciding afterwards.
+#[test]
+fn an_idle_inbound_lets_other_commands_write() {
+    let wd = Workdir::new();
+    brands(&wd);
+    let mut child = wd
+        .command(&["inbound", "--store", "st"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut say = |from: &str, line: &mut String| {
+        let m = msg(from, "2401", "ACME STOPP", "2026-06-01T10:00:00Z");
+        stdin.write_all(m.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+        line.clear();
+        out.read_line(line).unwrap();
+    };
+    let mut line = String::new();
+    say("+4791000001", &mut line); // answered: inbound is now waiting for input
+    assert!(line.contains("\"STOP\""), "{line}");
+    let mut stop = wd
+        .command(&["stop", "--store", "st", "--brand", "Beta", "+4791000002"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = stop.try_wait().unwrap() {
+            break s;
+        }
+        if t.elapsed() > Duration::from_secs(20) {
+            stop.kill().unwrap();
+            panic!("stop still waiting for the idle inbound's lock");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut stop.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(status.success() && !err.contains("waiting"), "{err}");
+    say("+4791000003", &mut line);
+    assert!(line.contains("\"STOP\""), "{line}");
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    let store = Store::open(wd.join("st")).unwrap();
+    assert_eq!(stops_of(&store, 4791000001), ["ACME"]);
+    assert_eq!(stops_of(&store, 4791000002), ["Beta"]);
+    assert_eq!(stops_of(&store, 4791000003), ["ACME"]);
+}
