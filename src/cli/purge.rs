@@ -6,9 +6,14 @@ use std::process::ExitCode;
 use anyhow::Context;
 use sendfilter::rights;
 
-/// Drop the evidence of consents that expired or were withdrawn longer ago than a period.
+/// Drop the evidence of consents that expired or were withdrawn longer ago than a period,
+/// and of customer relationships over by then.
 ///
-/// Runs a compaction that leaves them out; stops are kept. Prints a receipt (JSON).
+/// Runs a compaction that leaves them out; stops are kept. A relationship goes (all its
+/// records for that brand) when its newest record is not an open subscription or
+/// membership and its start, last purchase and end are all older than the period: choose a
+/// period no shorter than the soft opt-in window (filter --soft-opt-in-months) and no
+/// decision changes. Prints a receipt (JSON).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Store directory.

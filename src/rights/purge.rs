@@ -49,6 +49,8 @@ pub struct PurgeReceipt {
     pub consents_purged: u64,
     /// Corrections dropped with them.
     pub corrections_purged: u64,
+    /// Customer-relationship records dropped (relationships over before the cutoff).
+    pub relationships_purged: u64,
     /// Numbers that lost evidence (no numbers are listed).
     pub numbers_affected: u64,
     /// The snapshot generation written without the purged evidence.
@@ -61,7 +63,10 @@ pub struct PurgeReceipt {
 }
 
 /// Purges, by compacting now, the evidence of consents that expired or were withdrawn
-/// (stopped, or the number moved) more than `older_than` seconds before `now`.
+/// (stopped, or the number moved) more than `older_than` seconds before `now`, and the
+/// customer relationships that were over by then (not a lasting one still open; started,
+/// last purchase and end all before the cutoff). Decisions do not change as long as the
+/// soft opt-in window (`--soft-opt-in-months`) is no longer than `older_than`.
 ///
 /// # Errors
 /// Store errors (the previous generation then stays).
@@ -85,11 +90,13 @@ pub fn purge(
         ran_at: format_rfc3339(now),
         consents_purged: c.purged_consents,
         corrections_purged: c.purged_corrections,
+        relationships_purged: c.purged_relationships,
         numbers_affected: c.purged_numbers,
         generation: c.generation,
         verified: true,
         kept: "Stops are kept: they are the list of people who must not be contacted. \
                Consents still in force, and the newest consent of each (brand, purpose) \
-               while an older one is still in force, are kept.",
+               while an older one is still in force, are kept, as are customer \
+               relationships still open or active after the cutoff.",
     })
 }

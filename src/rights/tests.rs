@@ -593,3 +593,152 @@ fn a_running_filter_fails_closed_on_an_erasure_it_cannot_read() {
     let why = stops.failure().expect("the run must end");
     assert!(why.contains("erasure"), "{why}");
 }
+
+const DAY: i64 = 86_400;
+
+/// Stops and customer relationships on a scale of days (soft opt-in windows are months).
+fn rel_event() -> impl Strategy<Value = Event> {
+    let t = (1i64..60).prop_map(|d| d * DAY);
+    prop_oneof![
+        1 => (0..3usize, prop_oneof![Just("A"), Just("B"), Just("*")], t.clone()).prop_map(
+            |(i, b, t)| Event::Stop(Stop { number: n(NUMBERS[i]), brand: b.into(), stopped_at: t })
+        ),
+        4 => (
+            0..3usize,
+            0..2usize,
+            prop_oneof![Just("purchase"), Just("membership")],
+            t.clone(),
+            proptest::option::of(t.clone()),
+            proptest::option::of(t.clone()),
+            proptest::option::of(t),
+        )
+            .prop_map(|(i, b, kind, started, last, ends, informed)| {
+                Event::Relationship(crate::store::event::Relationship {
+                    number: n(NUMBERS[i]),
+                    brand: BRANDS[b].into(),
+                    relationship: kind.into(),
+                    started_at: started,
+                    last_purchase_at: last,
+                    ends_at: ends,
+                    informed_at: informed,
+                })
+            }),
+    ]
+}
+
+/// Allowed or not by soft opt-in (a one-month window), per (number, brand), at `now`.
+fn allowed_soft(store: &Store, now: Timestamp) -> Vec<bool> {
+    let view = store.view().unwrap();
+    let rules = Rules { soft_opt_in_months: Some(1), ..Rules::new(Class::Marketing, now) };
+    let mut out = Vec::new();
+    for &num in &NUMBERS {
+        for b in BRANDS {
+            let scope = view.scope(b, "p");
+            let st = view.standing(&scope, n(num));
+            let d = crate::decision::decide_full(&rules, &st, || view.relationship(&scope, n(num)));
+            out.push(d.reason.is_allowed());
+        }
+    }
+    out
+}
+
+fn relationships_held(s: &Store) -> u64 {
+    NUMBERS
+        .iter()
+        .map(|&x| {
+            let ev = s.evidence(n(x)).unwrap();
+            ev.iter().filter(|r| matches!(r.event, Event::Relationship(_))).count() as u64
+        })
+        .sum()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// A purge drops customer relationships that were over before its cutoff, and with a
+    /// retention period no shorter than the soft opt-in window it changes no decision.
+    #[test]
+    fn purging_relationships_never_changes_a_soft_opt_in_decision(
+        events in proptest::collection::vec(rel_event(), 1..25),
+        compact_at in 0..30usize,
+        now in (1i64..100).prop_map(|d| d * DAY),
+        period in (31i64..60).prop_map(|d| d * DAY),
+    ) {
+        let (_d, mut s) = store_with(&events, compact_at);
+        let before = allowed_soft(&s, now);
+        let held = relationships_held(&s);
+        let cut = now - period;
+        let over = |r: &crate::store::event::Relationship| {
+            let open = r.relationship == "membership" && r.ends_at.is_none();
+            !open
+                && r.started_at < cut
+                && r.last_purchase_at.is_none_or(|t| t < cut)
+                && r.ends_at.is_none_or(|t| t < cut)
+        };
+        // The model: per (number, brand), all records go when the newest is over.
+        let mut expected = 0u64;
+        for &x in &NUMBERS {
+            for b in BRANDS {
+                let rels: Vec<_> = events.iter().filter_map(|e| match e {
+                    Event::Relationship(r) if r.number == n(x) && r.brand == b => Some(r),
+                    _ => None,
+                }).collect();
+                if rels.last().is_some_and(|r| over(r)) {
+                    expected += rels.len() as u64;
+                }
+            }
+        }
+        let r = purge(&mut s, period, now).unwrap();
+        prop_assert!(r.verified);
+        prop_assert_eq!(r.relationships_purged, expected);
+        prop_assert_eq!(allowed_soft(&s, now), before);
+        prop_assert_eq!(relationships_held(&s) + r.relationships_purged, held);
+        // Everything still held is the newest of a relationship not over before the cutoff.
+        for &x in &NUMBERS {
+            for b in BRANDS {
+                let rels: Vec<_> = s.evidence(n(x)).unwrap().into_iter().filter_map(|r| match r.event {
+                    Event::Relationship(rel) if rel.brand == b => Some(rel),
+                    _ => None,
+                }).collect();
+                if let Some(newest) = rels.last() {
+                    prop_assert!(!over(newest), "{:?} should have gone", newest);
+                }
+            }
+        }
+    }
+}
+
+/// The receipt counts the relationships a purge dropped, and the read-back check covers
+/// them: an open membership and a recent purchase stay, one over long ago goes.
+#[test]
+fn purge_drops_relationships_over_before_the_cutoff() {
+    use crate::store::event::Relationship;
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(d.path()).unwrap();
+    let rel = |number, kind: &str, started, last, ends| {
+        Event::Relationship(Relationship {
+            number: n(number),
+            brand: "A".into(),
+            relationship: kind.into(),
+            started_at: started,
+            last_purchase_at: last,
+            ends_at: ends,
+            informed_at: Some(started),
+        })
+    };
+    s.append(&rel(4791234567, "purchase", 10, Some(20), None)).unwrap(); // over: goes
+    s.append(&rel(4791234567, "purchase", 10, Some(30), None)).unwrap(); // (newest) goes too
+    s.append(&rel(4791234568, "membership", 10, None, None)).unwrap(); // open: stays
+    s.append(&rel(46701234567, "purchase", 10, Some(950), None)).unwrap(); // recent: stays
+    s.compact().unwrap();
+    let snap = s.snapshot().unwrap();
+    assert_eq!(crate::store::compact::purgeable_left(&snap, 100).unwrap(), 2);
+    let r = purge(&mut s, 900, 1000).unwrap();
+    assert_eq!((r.relationships_purged, r.consents_purged, r.numbers_affected), (2, 0, 1));
+    assert!(r.verified);
+    assert!(s.evidence(n(4791234567)).unwrap().is_empty());
+    assert_eq!(s.evidence(n(4791234568)).unwrap().len(), 1);
+    assert_eq!(s.evidence(n(46701234567)).unwrap().len(), 1);
+    let view = s.view().unwrap();
+    assert!(view.relationship(&view.scope("A", "p"), n(4791234567)).is_none());
+    assert!(view.relationship(&view.scope("A", "p"), n(4791234568)).is_some());
+}

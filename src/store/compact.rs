@@ -16,7 +16,11 @@
 //!   withdrawn by a stop for their brand or `*` (or by a number move) — before the cutoff
 //!   are dropped with their corrections; stops are always kept (they are the suppression
 //!   list). A purge never changes a decision: the newest sms consent of a
-//!   (brand, purpose) is dropped only together with all older ones.
+//!   (brand, purpose) is dropped only together with all older ones. Customer
+//!   relationships of a brand go too, all of the brand's records together, when the
+//!   newest is over before the cutoff: not a lasting relationship still open, and
+//!   started, last purchase and end all before it (soft opt-in then cannot allow again
+//!   for any window up to the retention period).
 //! * **Strings**: interned strings no kept record refers to are blanked (ids stay stable),
 //!   so free text of erased or purged evidence (a source naming a number) goes too.
 //!   Records of kinds this module does not know keep all their strings (fail safe).
@@ -70,6 +74,8 @@ pub struct Compacted {
     pub purged_consents: u64,
     /// Corrections dropped with them.
     pub purged_corrections: u64,
+    /// Customer-relationship records dropped by the retention purge.
+    pub purged_relationships: u64,
     /// Numbers that lost evidence to the purge.
     pub purged_numbers: u64,
 }
@@ -382,12 +388,23 @@ struct Dropped {
     erased_events: u64,
     purged_consents: u64,
     purged_corrections: u64,
+    purged_relationships: u64,
     purged_numbers: u64,
 }
 
+/// String ids a purge needs: `*`, `sms` and the lasting relationship kinds.
+#[derive(Clone, Copy)]
+struct PurgeIds<'a> {
+    star: u32,
+    sms: u32,
+    lasting: &'a [u32],
+}
+
 /// The consents of one number's `group` that ended (expired or withdrawn) before `cut`
-/// and may go without changing any decision; returns their sequences.
-fn purgeable(group: &[EvidenceRec], cut: u32, star: u32, sms: u32) -> Vec<u64> {
+/// and may go without changing any decision, and the customer relationships over before
+/// `cut` (see the module docs); returns their sequences.
+fn purgeable(group: &[EvidenceRec], cut: u32, ids: PurgeIds<'_>) -> Vec<u64> {
+    let PurgeIds { star, sms, lasting } = ids;
     let stops: Vec<(u32, u32)> = group
         .iter()
         .filter_map(|r| match r.kind {
@@ -423,6 +440,18 @@ fn purgeable(group: &[EvidenceRec], cut: u32, star: u32, sms: u32) -> Vec<u64> {
         }
         out.push(r.seq);
     }
+    let rels = || group.iter().filter(|r| r.kind == KIND_RELATIONSHIP);
+    let over = |r: &EvidenceRec| {
+        let open = r.expires == 0 && lasting.contains(&r.text[1]);
+        !open && r.t0 < cut && r.t3 < cut && r.expires < cut
+    };
+    for r in rels() {
+        // The newest record of the brand (records are in sequence order) decides.
+        let newest = rels().rfind(|o| o.text[0] == r.text[0]);
+        if newest.is_some_and(over) {
+            out.push(r.seq);
+        }
+    }
     out
 }
 
@@ -438,17 +467,20 @@ pub fn purgeable_left<D: AsRef<[u8]>>(
     let (Some(star), Some(sms)) = (snap.string_id(EVERY_BRAND), snap.string_id("sms")) else {
         return Ok(0);
     };
+    let lasting: Vec<u32> =
+        LASTING_RELATIONSHIPS.iter().filter_map(|k| snap.string_id(k)).collect();
+    let ids = PurgeIds { star, sms, lasting: &lasting };
     let cut = t32(purge_before);
     let mut left = 0u64;
     let mut group: Vec<EvidenceRec> = Vec::new();
     for r in snap.all_evidence()? {
         if group.first().is_some_and(|g| g.number != r.number) {
-            left += purgeable(&group, cut, star, sms).len() as u64;
+            left += purgeable(&group, cut, ids).len() as u64;
             group.clear();
         }
         group.push(r);
     }
-    left += purgeable(&group, cut, star, sms).len() as u64;
+    left += purgeable(&group, cut, ids).len() as u64;
     Ok(left)
 }
 
@@ -472,7 +504,8 @@ pub fn build_with<D: AsRef<[u8]>>(
     };
     let star = it.id(EVERY_BRAND);
     let sms = it.id("sms");
-    let lasting = LASTING_RELATIONSHIPS.iter().map(|k| it.id(k)).collect();
+    let lasting: Vec<u32> = LASTING_RELATIONSHIPS.iter().map(|k| it.id(k)).collect();
+    let lasting_ids = lasting.clone();
     let mut tail = Vec::new();
     let mut erasures: Vec<(u64, Entry)> = Vec::new();
     let scan = journal::scan_file(journal_path, |seq, ev| {
@@ -551,10 +584,16 @@ pub fn build_with<D: AsRef<[u8]>>(
             dropped.erased_events += (before - group.len()) as u64;
         }
         if let Some(cut) = cut {
-            let gone = purgeable(group, cut, star, sms);
+            let ids = PurgeIds { star, sms, lasting: &lasting_ids };
+            let gone = purgeable(group, cut, ids);
             if !gone.is_empty() {
                 dropped.purged_numbers += 1;
-                dropped.purged_consents += gone.len() as u64;
+                for r in group.iter().filter(|r| gone.contains(&r.seq)) {
+                    match r.kind {
+                        KIND_CONSENT => dropped.purged_consents += 1,
+                        _ => dropped.purged_relationships += 1,
+                    }
+                }
                 let before = group.len();
                 group.retain(|r| {
                     let corrects = u64::from(r.expires) | (u64::from(r.confirmed) << 32);
@@ -652,6 +691,7 @@ pub fn build_with<D: AsRef<[u8]>>(
         suppression_entries,
         purged_consents: dropped.purged_consents,
         purged_corrections: dropped.purged_corrections,
+        purged_relationships: dropped.purged_relationships,
         purged_numbers: dropped.purged_numbers,
     })
 }
