@@ -424,7 +424,8 @@ impl Store {
     ///
     /// # Errors
     /// I/O errors releasing or taking the lock; reopening errors (corruption) after a
-    /// change. On an error the store must not be used any further.
+    /// change. On an error (or if `f` panics) the store must not be used any further: it
+    /// may no longer hold the lock.
     pub fn unlocked<T>(&mut self, f: impl FnOnce() -> T) -> Result<(T, bool), StoreError> {
         use std::os::fd::AsRawFd;
         let path = self.dir.join(LOCK);
