@@ -34,6 +34,9 @@ pub enum Error {
     /// before it.
     #[error(transparent)]
     RecordTooLong(#[from] crate::pipeline::RecordTooLong),
+    /// The brand registry cannot be read.
+    #[error(transparent)]
+    Brands(#[from] crate::store::brands::BrandError),
     /// Options that contradict each other.
     #[error("{0}")]
     Options(String),

@@ -40,8 +40,8 @@ use sendfilter::store::brands::Registry;
     it while it waits for input, so import, stop, consent, compact and brand run between \
     messages (and a message arriving meanwhile waits for them); what they changed is read \
     before the next message is decided (filter never waits: it reads without the lock). For a \
-    busy long-running inbound use --compact-when-advised. The brand registry is read once, at \
-    start.\n\n\
+    busy long-running inbound use --compact-when-advised. The brand registry is read at start \
+    and again after a brand command changed it.\n\n\
     Exit status: 0 all messages handled; 1 some were ERROR; 2 an error stopped the run (lines \
     already written are durable)."
 )]
@@ -75,6 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let opts = Options {
         region: args.region.unwrap_or(store.region()),
         compact: args.compact_when_advised.then(CompactPolicy::default),
+        reload_registry: true,
     };
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let summary =

@@ -133,6 +133,10 @@ pub struct Options {
     /// it (a long-running `inbound` releases the store's lock only while it waits for input,
     /// so a `compact` beside it may have to wait long).
     pub compact: Option<crate::store::CompactPolicy>,
+    /// Read the brand registry again from the store directory whenever another process
+    /// changed it while the run waited for input (see [`run`]); for a registry that was
+    /// loaded from there, as the CLI's is.
+    pub reload_registry: bool,
 }
 
 fn reply_for(kind: Kind, brands: &[&Brand], to: &str, fallback: Language) -> String {
@@ -679,6 +683,14 @@ fn decide(
     Ok((plan, from))
 }
 
+/// (device, inode, length, modification time) of a file, `None` when it cannot be read:
+/// enough to tell that another process replaced or rewrote it.
+fn file_identity(path: &std::path::Path) -> Option<(u64, u64, u64, i64, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec()))
+}
+
 /// Reads inbound messages from `input` and honours them: for each, the events are appended
 /// to `store` and fsynced, and only then is its output line written to `out` (one JSON
 /// object per message, see `sendfilter inbound --help`).
@@ -693,7 +705,8 @@ fn decide(
 /// While it waits for input (everything read so far decided and durable), the store's lock
 /// is released ([`Store::unlocked`]): other writers (`import`, `stop`, `compact`, an
 /// erasure) run meanwhile, and when they changed the store it is read afresh before the
-/// next message is decided.
+/// next message is decided (and, with [`Options::reload_registry`], the brand registry
+/// when it changed).
 ///
 /// # Errors
 /// I/O errors on input, output or the store (then nothing after the last flushed line is
@@ -715,6 +728,8 @@ pub fn run<R: Read + Send + 'static>(
         let mut summary = Summary::default();
         let mut pending = Pending::default();
         let mut cache = ConsentCache::new(store);
+        // The registry as reloaded during the run, if it was.
+        let mut reloaded: Option<Registry> = None;
         let result = (|| {
             loop {
                 let first = match rx.try_recv() {
@@ -723,10 +738,16 @@ pub fn run<R: Read + Send + 'static>(
                     Err(crossbeam_channel::TryRecvError::Empty) => {
                         // Nothing to decide until the next message (everything decided is
                         // durable): let other writers (import, stop, compact) in meanwhile.
+                        let brands = store.dir().join(crate::store::brands::FILE);
+                        let brands_before = file_identity(&brands);
                         let (got, changed) = store.unlocked(|| rx.recv())?;
                         if changed {
                             // Their events may bear on a JA: read the store afresh.
                             cache = ConsentCache::new(store);
+                        }
+                        if opts.reload_registry && file_identity(&brands) != brands_before {
+                            // A brand added meanwhile must be honoured by the next STOP.
+                            reloaded = Some(Registry::load(store.dir())?);
                         }
                         match got {
                             Ok(item) => item,
@@ -743,9 +764,9 @@ pub fn run<R: Read + Send + 'static>(
                 }
                 for (line, raw) in group {
                     let to = raw.as_ref().map_or("", |r| r.to.as_str()).to_string();
-                    let decided = raw
-                        .map_err(|r| (r, None))
-                        .and_then(|r| decide(&r, store, &mut cache, registry, opts));
+                    let decided = raw.map_err(|r| (r, None)).and_then(|r| {
+                        decide(&r, store, &mut cache, reloaded.as_ref().unwrap_or(registry), opts)
+                    });
                     let text = match decided {
                         Ok((plan, from)) => {
                             *summary.actions.entry(plan.action).or_default() += 1;

@@ -13,7 +13,7 @@ fn n(v: u64) -> E164 {
 }
 
 fn opts() -> Options {
-    Options { region: Region::NO, compact: None }
+    Options { region: Region::NO, compact: None, reload_registry: false }
 }
 
 /// ACME and Beta share 2401; Solo owns 2402; Svensk (sv) shares 2403 alone.
@@ -252,7 +252,7 @@ fn help_and_unknown_record_nothing_and_reply_in_the_brand_language() {
         &msg("9999", "help"),
         &registry(),
         &[],
-        &Options { region: "FI".parse().unwrap(), compact: None },
+        &Options { region: "FI".parse().unwrap(), compact: None, reload_registry: false },
     );
     assert!(p.reply.contains("LOPETA"), "{}", p.reply);
 }

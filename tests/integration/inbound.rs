@@ -398,10 +398,20 @@ fn an_idle_inbound_lets_other_commands_write() {
     assert!(status.success() && !err.contains("waiting"), "{err}");
     say("+4791000003", &mut line);
     assert!(line.contains("\"STOP\""), "{line}");
+    // A brand added beside the running inbound is honoured by its next STOP.
+    wd.run(&["brand", "add", "--store", "st", "Gamma", "--shortcode", "2401"], "").ok();
+    let m = msg("+4791000004", "2401", "GAMMA STOPP", "2026-06-01T10:00:00Z");
+    stdin.write_all(m.as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!((&v["action"], &v["brands"]), (&"STOP".into(), &serde_json::json!(["Gamma"])));
     drop(stdin);
     assert!(child.wait().unwrap().success());
     let store = Store::open(wd.join("st")).unwrap();
     assert_eq!(stops_of(&store, 4791000001), ["ACME"]);
     assert_eq!(stops_of(&store, 4791000002), ["Beta"]);
     assert_eq!(stops_of(&store, 4791000003), ["ACME"]);
+    assert_eq!(stops_of(&store, 4791000004), ["Gamma"]);
 }
