@@ -37,8 +37,9 @@ use sendfilter::store::brands::Registry;
     brand there, a START without one is UNKNOWN, a JA confirms the newest pending consent of \
     any brand there.\n\n\
     Locking: inbound holds the store's lock while it decides and records messages and releases \
-    it while it waits for input, so import, stop, consent, compact and brand run between \
-    messages (and a message arriving meanwhile waits for them); what they changed is read \
+    it while it waits for input (and, when busy, for 5 ms every second), so import, stop, \
+    consent, compact and brand run between messages (and a message arriving meanwhile waits \
+    for them); what they changed is read \
     before the next message is decided (filter never waits: it reads without the lock). For a \
     busy long-running inbound use --compact-when-advised. The brand registry is read at start \
     and again after a brand command changed it.\n\n\

@@ -683,6 +683,36 @@ fn decide(
     Ok((plan, from))
 }
 
+/// A busy run (one that never waits for input) releases the store's lock at least this
+/// often, for [`HOLD_GAP`], so that other writers are not shut out.
+pub const MAX_HOLD: std::time::Duration = std::time::Duration::from_secs(1);
+/// See [`MAX_HOLD`].
+pub const HOLD_GAP: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// Runs `f` with the store's lock released ([`Store::unlocked`]); then, if other writers
+/// changed the store, drops the consent cache, and with [`Options::reload_registry`] reads
+/// the brand registry again if its file changed.
+fn with_lock_released<T>(
+    store: &mut Store,
+    cache: &mut ConsentCache,
+    reloaded: &mut Option<Registry>,
+    opts: &Options,
+    f: impl FnOnce() -> T,
+) -> Result<T, crate::error::Error> {
+    let brands = store.dir().join(crate::store::brands::FILE);
+    let before = file_identity(&brands);
+    let (t, changed) = store.unlocked(f)?;
+    if changed {
+        // Their events may bear on a JA: read the store afresh.
+        *cache = ConsentCache::new(store);
+    }
+    if opts.reload_registry && file_identity(&brands) != before {
+        // A brand added meanwhile must be honoured by the next STOP.
+        *reloaded = Some(Registry::load(store.dir())?);
+    }
+    Ok(t)
+}
+
 /// (device, inode, length, modification time) of a file, `None` when it cannot be read:
 /// enough to tell that another process replaced or rewrote it.
 fn file_identity(path: &std::path::Path) -> Option<(u64, u64, u64, i64, i64)> {
@@ -702,8 +732,9 @@ fn file_identity(path: &std::path::Path) -> Option<(u64, u64, u64, i64, i64)> {
 /// also holds the consents decided earlier in the same batch. Bad records get an `ERROR`
 /// line with a reason and no event.
 ///
-/// While it waits for input (everything read so far decided and durable), the store's lock
-/// is released ([`Store::unlocked`]): other writers (`import`, `stop`, `compact`, an
+/// While it waits for input (everything read so far decided and durable), and for
+/// [`HOLD_GAP`] after every [`MAX_HOLD`] of holding it, the store's lock is released
+/// ([`Store::unlocked`]): other writers (`import`, `stop`, `compact`, an
 /// erasure) run meanwhile, and when they changed the store it is read afresh before the
 /// next message is decided (and, with [`Options::reload_registry`], the brand registry
 /// when it changed).
@@ -730,6 +761,8 @@ pub fn run<R: Read + Send + 'static>(
         let mut cache = ConsentCache::new(store);
         // The registry as reloaded during the run, if it was.
         let mut reloaded: Option<Registry> = None;
+        // Since when the run holds the store's lock without a break.
+        let mut held = std::time::Instant::now();
         let result = (|| {
             loop {
                 let first = match rx.try_recv() {
@@ -738,17 +771,11 @@ pub fn run<R: Read + Send + 'static>(
                     Err(crossbeam_channel::TryRecvError::Empty) => {
                         // Nothing to decide until the next message (everything decided is
                         // durable): let other writers (import, stop, compact) in meanwhile.
-                        let brands = store.dir().join(crate::store::brands::FILE);
-                        let brands_before = file_identity(&brands);
-                        let (got, changed) = store.unlocked(|| rx.recv())?;
-                        if changed {
-                            // Their events may bear on a JA: read the store afresh.
-                            cache = ConsentCache::new(store);
-                        }
-                        if opts.reload_registry && file_identity(&brands) != brands_before {
-                            // A brand added meanwhile must be honoured by the next STOP.
-                            reloaded = Some(Registry::load(store.dir())?);
-                        }
+                        let got =
+                            with_lock_released(store, &mut cache, &mut reloaded, opts, || {
+                                rx.recv()
+                            })?;
+                        held = std::time::Instant::now();
                         match got {
                             Ok(item) => item,
                             Err(_) => break,
@@ -803,6 +830,12 @@ pub fn run<R: Read + Send + 'static>(
                         store.compact()?;
                         summary.compactions += 1;
                     }
+                }
+                if held.elapsed() >= MAX_HOLD {
+                    // A busy run seldom waits for input: let waiting writers in now and then.
+                    let gap = || std::thread::sleep(HOLD_GAP);
+                    with_lock_released(store, &mut cache, &mut reloaded, opts, gap)?;
+                    held = std::time::Instant::now();
                 }
             }
             Ok::<_, crate::error::Error>(())

@@ -759,3 +759,68 @@ fn run_lets_other_writers_in_while_waiting_and_sees_what_they_recorded() {
         assert_eq!(st.consent.map(|c| c.confirmed_at), Some(Some(T)), "{number}");
     }
 }
+
+/// Input that never runs dry (a STOP from a new number each line) until `done` is set
+/// (or, so that a failing test ends, until `until`).
+struct Busy {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    until: std::time::Instant,
+    next: u64,
+    buf: Vec<u8>,
+    at: usize,
+}
+
+impl Read for Busy {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.at == self.buf.len() {
+            if self.done.load(std::sync::atomic::Ordering::Acquire)
+                || std::time::Instant::now() > self.until
+            {
+                return Ok(0);
+            }
+            self.next += 1;
+            let from = 4790000000 + self.next;
+            let line =
+                format!(r#"{{"from":"+{from}","to":"2402","text":"stopp","received_at":"{T}"}}"#);
+            (self.buf, self.at) = ((line + "\n").into_bytes(), 0);
+        }
+        let n = out.len().min(self.buf.len() - self.at);
+        out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// A run that never waits for input still lets another writer in (at least every
+/// `MAX_HOLD`), and nothing either side records is lost.
+#[test]
+fn a_busy_run_lets_other_writers_in_now_and_then() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    let mut store = Store::open(&path).unwrap();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_input = std::sync::Arc::clone(&done);
+    let other = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(200)); // the run is busy by now
+        let t = std::time::Instant::now();
+        let mut s = other_writer(&path);
+        let waited = t.elapsed();
+        let seq = s.append_stop(n(4799999999), "*", T).unwrap();
+        drop(s);
+        stop_input.store(true, std::sync::atomic::Ordering::Release);
+        (waited, seq)
+    });
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let input = Busy { done, until, next: 0, buf: Vec::new(), at: 0 };
+    let mut out = Vec::new();
+    let s = run(&mut store, &registry(), input, Format::Jsonl, &mut out, &opts()).unwrap();
+    let (waited, seq) = other.join().unwrap();
+    assert!(waited < MAX_HOLD * 5, "the other writer waited {waited:?}");
+    let lines = String::from_utf8(out).unwrap().lines().count() as u64;
+    assert!(lines > 0 && s.events == lines, "one stop per message (Solo AS owns 2402)");
+    // Both sides' events are in the store, in one sequence.
+    assert_eq!(store.last_seq(), lines + 1);
+    assert!(seq >= 1 && seq <= lines + 1);
+    let view = store.view().unwrap();
+    assert!(view.standing(&view.scope("ACME", "offers"), n(4799999999)).stopped_at.is_some());
+}
