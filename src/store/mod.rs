@@ -352,11 +352,17 @@ impl Store {
             journal::sync_dir(&dir)?;
         }
         let lock = lock(&dir.join(LOCK), opts.wait)?;
-        Store::open_locked(dir, opts, lock)
+        Store::open_locked(dir, opts, lock, None)
     }
 
-    /// The rest of [`Store::open_with`], with the store's lock held through `lock`.
-    fn open_locked(dir: PathBuf, opts: StoreOptions, lock: File) -> Result<Store, StoreError> {
+    /// The rest of [`Store::open_with`], with the store's lock held through `lock`; `reuse`
+    /// is the snapshot already mapped and verified when the file is known to be the same.
+    fn open_locked(
+        dir: PathBuf,
+        opts: StoreOptions,
+        lock: File,
+        reuse: Option<Arc<Snapshot<Mmap>>>,
+    ) -> Result<Store, StoreError> {
         let config = dir.join(CONFIG);
         let region = if config.exists() {
             read_config(&config)?
@@ -377,7 +383,9 @@ impl Store {
             let _ = std::fs::remove_file(dir.join(tmp));
         }
         let snap_path = dir.join(SNAPSHOT);
-        let snapshot = if snap_path.exists() {
+        let snapshot = if reuse.is_some() {
+            reuse
+        } else if snap_path.exists() {
             // SAFETY: snapshots are published by rename and never modified in place.
             let snap = unsafe { map_snapshot(&snap_path) }?;
             // The writer checks the evidence too (compaction and evidence lookups read it);
@@ -440,14 +448,18 @@ impl Store {
         flock(libc::LOCK_UN)?;
         let t = f();
         flock(libc::LOCK_EX)?;
-        if self.disk_identity()? == before {
+        let after = self.disk_identity()?;
+        if after == before {
             return Ok((t, false));
         }
+        // The same snapshot file (snapshots are never modified in place): keep the mapping
+        // and skip verifying it again; only the journal is read afresh.
+        let reuse = self.snapshot.clone().filter(|_| after[3..] == before[3..] && after[4] != 0);
         // The lock belongs to the open file description, which the clone shares: it stays
         // held when the old store (and its descriptor) is dropped below.
         let lock = self._lock.try_clone().map_err(io("duplicating the lock of", &path))?;
         let opts = StoreOptions { create: false, region: None, wait: true };
-        *self = Store::open_locked(self.dir.clone(), opts, lock)?;
+        *self = Store::open_locked(self.dir.clone(), opts, lock, reuse)?;
         Ok((t, true))
     }
 

@@ -484,12 +484,25 @@ fn unlocked_lets_other_writers_in_and_carries_on_from_their_changes() {
         })
         .unwrap();
     assert!(changed);
+    let snap = a.snapshot().expect("the other writer's compaction");
+    assert_eq!(snap.last_seq(), 4);
     assert_eq!(a.append_stop(n(4790000005), "A", 50).unwrap(), 5);
-    for v in 4790000001..=4790000005 {
+    // Only the journal changes: the verified snapshot mapping is kept.
+    let ((), changed) = a
+        .unlocked(|| {
+            let mut b = Store::open_with(d.path(), no_wait).expect("the lock is free");
+            b.append_stop(n(4790000006), "A", 60).unwrap();
+        })
+        .unwrap();
+    assert!(changed);
+    assert!(Arc::ptr_eq(&snap, &a.snapshot().unwrap()), "same snapshot file, same mapping");
+    assert_eq!(a.last_seq(), 6);
+    for v in 4790000001..=4790000006 {
         assert_eq!(a.evidence(n(v)).unwrap().len(), 1, "{v}");
     }
     a.compact().unwrap();
+    assert!(!Arc::ptr_eq(&snap, &a.snapshot().unwrap()));
     drop(a);
     let c = Store::open(d.path()).unwrap();
-    assert_eq!(c.last_seq(), 5);
+    assert_eq!(c.last_seq(), 6);
 }
