@@ -461,12 +461,12 @@ fn unlocked_lets_other_writers_in_and_carries_on_from_their_changes() {
     assert!(matches!(Store::open_with(d.path(), no_wait), Err(StoreError::Locked { .. })));
     let ((), changed) = a.unlocked(|| ()).unwrap();
     assert!(!changed, "nobody wrote");
-    let ((), changed) = a
-        .unlocked(|| {
-            let mut b = Store::open_with(d.path(), no_wait).expect("the lock is free");
-            b.append_stop(n(4790000002), "A", 20).unwrap();
-        })
-        .unwrap();
+    // Another writer, possible only while `a` has released the lock.
+    let other_stops = |v: u64, at| {
+        let mut b = Store::open_with(d.path(), no_wait).expect("the lock is free");
+        b.append_stop(n(v), "A", at).unwrap();
+    };
+    let ((), changed) = a.unlocked(|| other_stops(4790000002, 20)).unwrap();
     assert!(changed);
     assert_eq!(a.last_seq(), 2);
     assert_eq!(a.evidence(n(4790000002)).unwrap().len(), 1);
@@ -488,12 +488,7 @@ fn unlocked_lets_other_writers_in_and_carries_on_from_their_changes() {
     assert_eq!(snap.last_seq(), 4);
     assert_eq!(a.append_stop(n(4790000005), "A", 50).unwrap(), 5);
     // Only the journal changes: the verified snapshot mapping is kept.
-    let ((), changed) = a
-        .unlocked(|| {
-            let mut b = Store::open_with(d.path(), no_wait).expect("the lock is free");
-            b.append_stop(n(4790000006), "A", 60).unwrap();
-        })
-        .unwrap();
+    let ((), changed) = a.unlocked(|| other_stops(4790000006, 60)).unwrap();
     assert!(changed);
     assert!(Arc::ptr_eq(&snap, &a.snapshot().unwrap()), "same snapshot file, same mapping");
     assert_eq!(a.last_seq(), 6);
