@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use sendfilter::filter::{FilterOptions, Format, RunOptions, Sinks};
+use sendfilter::store::CompactPolicy;
 use sendfilter::phone::Regions;
 use sendfilter::sms::{Footer, default_template};
 use sendfilter::{Class, StandingSource, timefmt};
@@ -130,7 +131,9 @@ fn parse_now(s: &str) -> Result<i64, String> {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut opts = run_options(&args)?;
     // Fail closed: no source (or a damaged policy), no output.
+    let opening = Instant::now();
     let source = open_source(&args.store)?;
+    advise_compaction(&args.store, &source, opening.elapsed());
     let policy = sendfilter::store::policy::read(&args.store)
         .with_context(|| format!("reading the policy of store {}", args.store.display()))?
         .brand(&args.brand);
@@ -160,6 +163,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// journal tail folded in. Fails closed: any error here ends the run before any output.
 fn open_source(dir: &Path) -> anyhow::Result<sendfilter::StoreView> {
     sendfilter::store::open_view(dir).with_context(|| format!("opening store {}", dir.display()))
+}
+
+/// Says on stderr when the journal tail is large enough for `compact` to be advised: every
+/// run reads the tail into memory before its first decision, so start-up time and memory
+/// grow with it (about 0.7 s and 260 MB per million consents here), while a snapshot opens in
+/// milliseconds whatever its size.
+fn advise_compaction(dir: &Path, view: &sendfilter::StoreView, took: std::time::Duration) {
+    let folded = view.snapshot().map_or(0, |s| s.evidence_len() as u64);
+    let tail = view.overlay_len();
+    if CompactPolicy::default().should_compact(folded, tail) {
+        eprintln!(
+            "sendfilter filter: note: {tail} events in the journal are not compacted; reading \
+             them took {:.1} s of start-up. `sendfilter compact --store {}` makes start-up \
+             instant again.",
+            took.as_secs_f64(),
+            dir.display()
+        );
+    }
 }
 
 fn run_options(args: &Args) -> anyhow::Result<RunOptions> {

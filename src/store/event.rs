@@ -343,7 +343,14 @@ impl<'a> Reader<'a> {
     }
     fn str(&mut self) -> Option<&'a str> {
         let n = self.take(2).and_then(|b| b.try_into().ok()).map(u16::from_le_bytes)?;
-        std::str::from_utf8(self.take(n as usize)?).ok()
+        let b = self.take(n as usize)?;
+        if b.is_ascii() {
+            // SAFETY: ASCII is valid UTF-8. Most fields are short ASCII words, for which
+            // this check costs a fraction of `from_utf8`'s (measured: opening a journal of
+            // 5 M consents spends half its time in `from_utf8`).
+            return Some(unsafe { std::str::from_utf8_unchecked(b) });
+        }
+        std::str::from_utf8(b).ok()
     }
 }
 
@@ -740,6 +747,26 @@ mod tests {
         assert_eq!(Event::Move(m).validate(), Err(Invalid::MoveToSelf));
         let e = Erase { subject: SubjectKey(1), erased_at: 0 };
         assert_eq!(Event::Erase(e).validate(), Err(Invalid::TimeOutOfRange(Field::StoppedAt)));
+    }
+
+    #[test]
+    fn text_fields_decode_as_utf8_and_bad_bytes_are_refused() {
+        let stop = |brand: &str| {
+            Event::Stop(Stop { number: n(4791234567), brand: brand.into(), stopped_at: 5 })
+        };
+        for brand in ["ACME", "Bønder & Co", "Ålands 🐟", ""] {
+            let mut b = Vec::new();
+            stop(brand).encode(&mut b);
+            assert_eq!(EventRef::decode(&b).map(|e| e.to_owned()), Some(stop(brand)), "{brand}");
+        }
+        // The brand's bytes are the payload's last ones: make them invalid UTF-8.
+        for bad in [&[0xC3u8][..], &[0xFF, b'A'], &[b'A', 0xED, 0xA0, 0x80], &[0x80]] {
+            let mut b = Vec::new();
+            stop(&"x".repeat(bad.len())).encode(&mut b);
+            let at = b.len() - bad.len();
+            b[at..].copy_from_slice(bad);
+            assert_eq!(EventRef::decode(&b), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -196,7 +196,7 @@ pub fn scan(
     while pos < committed_end {
         let len = (u32_at(data, pos + 8) & !CONTINUES) as usize;
         let payload = &data[pos + RECORD_HEADER..pos + RECORD_HEADER + len];
-        let ev = EventRef::decode(payload).ok_or(corrupt(pos, Corruption::BadPayload))?;
+        let ev = EventRef::decode(payload).ok_or_else(|| corrupt(pos, Corruption::BadPayload))?;
         seq += 1;
         each(seq, ev)?;
         pos += RECORD_HEADER + len;

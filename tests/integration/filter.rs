@@ -484,3 +484,26 @@ fn snapshot_tables_decide_as_the_journal_does() {
     assert!(from_tables.3.lines().count() > want.lines().count());
     assert!(!from_tables.3.lines().any(stopped), "a stop outlives soft opt-in");
 }
+
+#[test]
+fn a_large_uncompacted_journal_is_pointed_out_until_compacted() {
+    let wd = Workdir::new();
+    // The default policy advises compacting from 100,000 events in the journal tail.
+    let mut stops = String::new();
+    for i in 0..100_000u32 {
+        stops.push_str(&format!("+4791{i:06},ACME,2026-02-01T00:00:00Z\n"));
+    }
+    wd.import_store(&stops, "");
+    let note = "events in the journal are not compacted";
+    let run = wd.run(&args(&["--shortcode", "2401"]), "+4791000007\n+4799000000\n").ok();
+    assert!(run.stderr.contains(&format!("100000 {note}")), "{}", run.stderr);
+    assert!(run.stderr.contains("sendfilter compact --store store"), "{}", run.stderr);
+    assert_eq!(run.stdout, "", "both numbers are stopped or lack consent");
+    wd.run(&["compact", "--store", "store"], "").ok();
+    let run = wd.run(&args(&["--shortcode", "2401"]), "+4791000007\n").ok();
+    assert!(!run.stderr.contains(note), "{}", run.stderr);
+    // A small tail is normal between compactions: no note.
+    wd.run(&["stop", "--store", "store", "--brand", "ACME", "+4798000000"], "").ok();
+    let run = wd.run(&args(&["--shortcode", "2401"]), "+4791000007\n").ok();
+    assert!(!run.stderr.contains(note), "{}", run.stderr);
+}
