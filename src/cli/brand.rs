@@ -153,3 +153,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+impl Args {
+    /// The store this command works on and what it does there (for the store's roles).
+    pub(super) fn need(
+        &self,
+    ) -> (&std::path::Path, sendfilter::store::access::Action, &'static str) {
+        use sendfilter::store::access::Action;
+        match &self.command {
+            Command::Add { store, .. } => (store, Action::Configure, "brand add"),
+            Command::List { store, .. } => (store, Action::Inspect, "brand list"),
+            Command::SetReply { store, .. } => (store, Action::Configure, "brand set-reply"),
+            Command::Remove { store, .. } => (store, Action::Configure, "brand remove"),
+        }
+    }
+}

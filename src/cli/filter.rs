@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use sendfilter::filter::{FilterOptions, Format, RunOptions, Sinks};
-use sendfilter::store::CompactPolicy;
 use sendfilter::phone::Regions;
 use sendfilter::sms::{Footer, default_template};
+use sendfilter::store::CompactPolicy;
 use sendfilter::{Class, StandingSource, timefmt};
 
 /// Decide, for every recipient on stdin, whether a message may be sent.
@@ -389,4 +389,14 @@ fn create_private(path: &Path) -> anyhow::Result<File> {
     f.set_permissions(std::fs::Permissions::from_mode(0o600))
         .with_context(|| format!("restricting {}", path.display()))?;
     Ok(f)
+}
+
+impl Args {
+    /// The store this command works on and what it does there (for the store's roles).
+    pub(super) fn need(
+        &self,
+    ) -> (&std::path::Path, sendfilter::store::access::Action, &'static str) {
+        use sendfilter::store::access::Action;
+        (&self.store, Action::Filter, "filter")
+    }
 }

@@ -104,3 +104,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     Ok(if r.bad > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
+
+impl Args {
+    /// The store this command works on and what it does there (for the store's roles).
+    pub(super) fn need(
+        &self,
+    ) -> (&std::path::Path, sendfilter::store::access::Action, &'static str) {
+        use sendfilter::store::access::Action;
+        match self.kind {
+            KindArg::Stops => (&self.store, Action::Stop, "import stops"),
+            KindArg::Consents => (&self.store, Action::Record, "import consents"),
+            KindArg::Customers => (&self.store, Action::Record, "import customers"),
+        }
+    }
+}

@@ -69,3 +69,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     out.flush()?;
     Ok(if info.integrity == "ok" { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }
+
+impl Args {
+    /// The store this command works on and what it does there (for the store's roles).
+    pub(super) fn need(
+        &self,
+    ) -> (&std::path::Path, sendfilter::store::access::Action, &'static str) {
+        use sendfilter::store::access::Action;
+        (&self.store, Action::Inspect, "info")
+    }
+}

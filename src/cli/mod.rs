@@ -4,8 +4,10 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+mod access;
 mod bench;
 mod brand;
 mod compact;
@@ -51,10 +53,39 @@ enum Command {
     Purge(purge::Args),
     Inbound(inbound::Args),
     Brand(brand::Args),
+    Access(access::Args),
+}
+
+impl Command {
+    /// The store the command works on, what it does there and its name, for the store's
+    /// roles; `None` for commands that use no store of the caller's.
+    fn need(&self) -> Option<(&std::path::Path, sendfilter::store::access::Action, &'static str)> {
+        Some(match self {
+            Command::Demo(_) | Command::Normalize(_) | Command::Bench(_) => return None,
+            Command::Import(a) => a.need(),
+            Command::Stop(a) => a.need(),
+            Command::Consent(a) => a.need(),
+            Command::Compact(a) => a.need(),
+            Command::Info(a) => a.need(),
+            Command::Policy(a) => a.need(),
+            Command::Expiring(a) => a.need(),
+            Command::Filter(a) => a.need(),
+            Command::Subject(a) => a.need(),
+            Command::Purge(a) => a.need(),
+            Command::Inbound(a) => a.need(),
+            Command::Brand(a) => a.need(),
+            Command::Access(a) => return a.need(),
+        })
+    }
 }
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Roles first: a refused command touches nothing (see `sendfilter access`).
+    if let Some((store, action, name)) = cli.command.need() {
+        sendfilter::store::access::authorize(store, action, name)
+            .with_context(|| format!("checking your role on store {}", store.display()))?;
+    }
     match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Normalize(args) => normalize::run(args),
@@ -71,6 +102,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Purge(args) => purge::run(args),
         Command::Inbound(args) => inbound::run(args),
         Command::Brand(args) => brand::run(args),
+        Command::Access(args) => access::run(args),
     }
 }
 

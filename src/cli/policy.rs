@@ -84,3 +84,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+impl Args {
+    /// The store this command works on and what it does there (for the store's roles).
+    pub(super) fn need(
+        &self,
+    ) -> (&std::path::Path, sendfilter::store::access::Action, &'static str) {
+        use sendfilter::store::access::Action as Does;
+        match self.action {
+            Action::Show => (&self.store, Does::Inspect, "policy show"),
+            Action::Set { .. } => (&self.store, Does::Configure, "policy set"),
+        }
+    }
+}

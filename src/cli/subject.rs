@@ -143,3 +143,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+impl Args {
+    /// The store this command works on and what it does there (for the store's roles).
+    pub(super) fn need(
+        &self,
+    ) -> (&std::path::Path, sendfilter::store::access::Action, &'static str) {
+        use sendfilter::store::access::Action;
+        match &self.command {
+            Command::Export { common, .. } => {
+                (&common.store, Action::ExportSubject, "subject export")
+            }
+            Command::Erase { common, .. } => {
+                (&common.store, Action::ChangeSubject, "subject erase")
+            }
+            Command::Correct { common, .. } => {
+                (&common.store, Action::ChangeSubject, "subject correct")
+            }
+            Command::Move { common, .. } => (&common.store, Action::ChangeSubject, "subject move"),
+        }
+    }
+}

@@ -274,6 +274,20 @@ pub enum StoreError {
         /// The expected key file.
         path: PathBuf,
     },
+    /// The store's roles do not let this user do this (see [`crate::store::access`]).
+    #[error(
+        "access denied: user {user:?} ({}) may not {action} on this store; ask its \
+         administrator for a role that allows it (`sendfilter access list`)",
+        role.map_or("no role", |r| r.as_str())
+    )]
+    AccessDenied {
+        /// The user roles were looked up for.
+        user: String,
+        /// Their role, if they have one.
+        role: Option<crate::store::access::Role>,
+        /// What they tried.
+        action: crate::store::access::Action,
+    },
     /// The CSV input could not be read.
     #[error("CSV input at line {line}")]
     Csv {

@@ -36,7 +36,8 @@
 //!   A batch whose last record was already written out costs two fsyncs.
 //!
 //! Directory layout: `config` (region, checksummed), `journal`, `snapshot`, `LOCK`, and
-//! after the first erasure `suppress.key` (see [`suppress`], [`crate::rights`]).
+//! after the first erasure `suppress.key` (see [`suppress`], [`crate::rights`]); with
+//! roles, `access` and `audit` (see [`access`]).
 //! The directory is created 0700 and every file 0600. One process at a time opens a
 //! store (an exclusive `flock` on `LOCK`); others wait.
 //!
@@ -57,6 +58,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod access;
 pub mod brands;
 pub mod compact;
 pub mod error;
@@ -378,6 +380,7 @@ impl Store {
             "config.tmp",
             "policy.tmp",
             "brands.tmp",
+            "access.tmp",
             "suppress.key.tmp",
         ] {
             let _ = std::fs::remove_file(dir.join(tmp));

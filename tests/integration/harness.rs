@@ -53,14 +53,28 @@ impl Workdir {
     /// A command for the binary, run inside the directory.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_sendfilter"));
-        c.args(args).current_dir(self.path());
+        // Tests run as the stores' owner, also when the suite itself runs under sudo.
+        c.args(args).current_dir(self.path()).env_remove("SUDO_UID").env_remove("SUDO_USER");
         c
     }
 
     /// Runs the binary with `args`, feeding `stdin`.
     pub fn run(&self, args: &[&str], stdin: impl AsRef<[u8]>) -> Run {
-        let mut child = self
-            .command(args)
+        self.run_command(self.command(args), stdin)
+    }
+
+    /// Runs the binary as `sudo` would for `user` (`SUDO_USER`, and a `SUDO_UID` that is
+    /// not ours): the store's roles then apply to `user`.
+    pub fn run_as(&self, user: &str, args: &[&str], stdin: impl AsRef<[u8]>) -> Run {
+        let mut c = self.command(args);
+        // SAFETY: getuid has no preconditions.
+        let other = 4242 + u32::from(unsafe { libc::getuid() } == 4242);
+        c.env("SUDO_USER", user).env("SUDO_UID", other.to_string());
+        self.run_command(c, stdin)
+    }
+
+    fn run_command(&self, mut command: Command, stdin: impl AsRef<[u8]>) -> Run {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

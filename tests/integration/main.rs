@@ -1,5 +1,6 @@
 //! Integration tests: run the real `sendfilter` binary on temp dirs.
 
+mod access;
 mod bench;
 mod csvfast;
 mod demo;

@@ -1,0 +1,596 @@
+//! Role-based access: which member of staff may do what with a store, and a record of it.
+//!
+//! GDPR asks that only staff with a legitimate need see personal data, and that the sender
+//! can show who did what. A store can therefore name its users and give each one role:
+//!
+//! | action ([`Action`]) | admin | operator | privacy | campaign | auditor |
+//! |---|:-:|:-:|:-:|:-:|:-:|
+//! | `inspect`: `info`, `policy show`, `brand list`, `access list` | ✓ | ✓ | ✓ | ✓ | ✓ |
+//! | `filter`: decide a campaign | ✓ | ✓ | | ✓ | |
+//! | `stop`: record opt-outs (`stop`, `import stops`) | ✓ | ✓ | ✓ | | |
+//! | `record`: consents, relationships, `inbound` | ✓ | ✓ | | | |
+//! | `maintain`: `compact` | ✓ | ✓ | | | |
+//! | `list-numbers`: `expiring` | ✓ | ✓ | | | |
+//! | `export-subject`: `subject export` | ✓ | | ✓ | | ✓ |
+//! | `change-subject`: `subject correct/move/erase`, `purge` | ✓ | | ✓ | | |
+//! | `configure`: `brand add/set-reply`, `policy set` | ✓ | | | | |
+//! | `manage-access`: `access grant/revoke` | ✓ | | | | |
+//!
+//! The file `access` in the store directory (0600) holds the roles:
+//! ```text
+//! sendfilter-access 1
+//! {"users":{"alice":"privacy","bob":"campaign"}}
+//! check 0123456789abcdef
+//! ```
+//! `check` is the xxh3 of the lines before it; a damaged file refuses everyone but the
+//! store's owner (fail closed). Without the file, access control is off: whoever can open
+//! the store's files may do everything (a single-user setup).
+//!
+//! **Who is asking.** The store's files are the owner's alone (0600 in a 0700 directory),
+//! so roles mean something when staff do not log in as the owner but run `sendfilter`
+//! *as* the owner through `sudo` (e.g. `alice ALL=(sendfilter) NOPASSWD:
+//! /usr/local/bin/sendfilter`). `sudo` names the person in `SUDO_USER`, which is whom the
+//! roles are looked up for. The owner's own account (and root) acting directly may do
+//! everything: it can read the files anyway.
+//!
+//! **Audit.** With access control on, every command run on the store, allowed or refused,
+//! appends one line to the file `audit` (0600): time, user, role, action, command, outcome.
+//! Numbers never appear in it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::error::{StoreError, io};
+use crate::store::{Store, journal};
+
+/// The roles file in the store directory.
+pub const FILE: &str = "access";
+/// The audit log in the store directory.
+pub const AUDIT: &str = "audit";
+const MAGIC_LINE: &str = "sendfilter-access 1";
+/// Longest user name accepted.
+const MAX_NAME: usize = 64;
+
+/// A member of staff's role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything, including brands, policy and roles.
+    Admin,
+    /// Day-to-day running: imports, stops, consents, inbound replies, compaction,
+    /// campaigns, expiry lists.
+    Operator,
+    /// The privacy officer: data-subject requests (export, correct, move, erase), purges,
+    /// opt-outs.
+    Privacy,
+    /// Campaign staff: filter campaigns; see counts.
+    Campaign,
+    /// Auditors: counts, and the evidence held for one number (to show why a message was
+    /// allowed).
+    Auditor,
+}
+
+impl Role {
+    /// Every role, for help texts and tests.
+    pub const ALL: [Role; 5] =
+        [Role::Admin, Role::Operator, Role::Privacy, Role::Campaign, Role::Auditor];
+
+    /// The role's name in files and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+            Role::Privacy => "privacy",
+            Role::Campaign => "campaign",
+            Role::Auditor => "auditor",
+        }
+    }
+
+    /// Whether the role may perform `action` (the table in the module docs).
+    pub fn allows(self, action: Action) -> bool {
+        use Action as A;
+        match self {
+            Role::Admin => true,
+            Role::Operator => matches!(
+                action,
+                A::Inspect | A::Filter | A::Stop | A::Record | A::Maintain | A::ListNumbers
+            ),
+            Role::Privacy => {
+                matches!(action, A::Inspect | A::Stop | A::ExportSubject | A::ChangeSubject)
+            }
+            Role::Campaign => matches!(action, A::Inspect | A::Filter),
+            Role::Auditor => matches!(action, A::Inspect | A::ExportSubject),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Role, String> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| {
+            let names: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+            format!("unknown role {s:?}: expected one of {}", names.join(", "))
+        })
+    }
+}
+
+/// What a command does to a store, as far as access is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Counts, sizes, integrity, the policy, the brand registry, the roles: no personal data.
+    Inspect,
+    /// Decide a campaign: answers only for the numbers the caller brings.
+    Filter,
+    /// Record opt-outs.
+    Stop,
+    /// Record consents and customer relationships; answer inbound replies.
+    Record,
+    /// Compact the store.
+    Maintain,
+    /// List numbers the store holds (consents about to expire).
+    ListNumbers,
+    /// Read everything held about one number.
+    ExportSubject,
+    /// Correct, move or erase a number's data; purge old evidence.
+    ChangeSubject,
+    /// Change the brand registry or the policy.
+    Configure,
+    /// Grant and revoke roles.
+    ManageAccess,
+}
+
+impl Action {
+    /// Every action, for tests and listings.
+    pub const ALL: [Action; 10] = [
+        Action::Inspect,
+        Action::Filter,
+        Action::Stop,
+        Action::Record,
+        Action::Maintain,
+        Action::ListNumbers,
+        Action::ExportSubject,
+        Action::ChangeSubject,
+        Action::Configure,
+        Action::ManageAccess,
+    ];
+
+    /// The action's name (in the audit log and messages).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Inspect => "inspect",
+            Action::Filter => "filter",
+            Action::Stop => "stop",
+            Action::Record => "record",
+            Action::Maintain => "maintain",
+            Action::ListNumbers => "list-numbers",
+            Action::ExportSubject => "export-subject",
+            Action::ChangeSubject => "change-subject",
+            Action::Configure => "configure",
+            Action::ManageAccess => "manage-access",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The roles of a store's users.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Access {
+    /// Role by user name.
+    pub users: BTreeMap<String, Role>,
+}
+
+/// Whether `name` is acceptable as a user name: 1–64 characters of ASCII letters, digits,
+/// `_`, `.`, `-` (and `@`, `\` for directory accounts), not starting with `-`.
+pub fn valid_user(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME
+        && !name.starts_with('-')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-@\\".contains(&b))
+}
+
+impl Access {
+    /// The file's text.
+    pub fn to_text(&self) -> String {
+        // Serialising a map of strings to unit enums cannot fail.
+        let json = serde_json::to_string(self).unwrap_or_else(|_| "{\"users\":{}}".into());
+        let body = format!("{MAGIC_LINE}\n{json}\n");
+        let sum = xxhash_rust::xxh3::xxh3_64(body.as_bytes());
+        format!("{body}check {sum:016x}\n")
+    }
+
+    /// Parses the file's text; `path` names it in errors.
+    ///
+    /// # Errors
+    /// [`StoreError::Config`] for a wrong magic line, checksum or content.
+    pub fn from_text(text: &str, path: &Path) -> Result<Access, StoreError> {
+        let bad = |reason: &str| StoreError::Config { path: path.into(), reason: reason.into() };
+        let mut lines = text.lines();
+        if lines.next() != Some(MAGIC_LINE) {
+            return Err(bad("not a sendfilter access file (or a newer format)"));
+        }
+        let json = lines.next().ok_or_else(|| bad("truncated"))?;
+        let check =
+            lines.next().and_then(|l| l.strip_prefix("check ")).ok_or_else(|| bad("truncated"))?;
+        let body = format!("{MAGIC_LINE}\n{json}\n");
+        let sum = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(body.as_bytes()));
+        if lines.next().is_some() || check != sum || !text.ends_with('\n') {
+            return Err(bad(
+                "checksum or format mismatch; the store's owner must grant the roles again",
+            ));
+        }
+        let a: Access = serde_json::from_str(json).map_err(|_| bad("unreadable content"))?;
+        if !a.users.keys().all(|u| valid_user(u)) {
+            return Err(bad("invalid user name"));
+        }
+        Ok(a)
+    }
+}
+
+/// Reads the roles of the store in `dir` (no lock needed: the file is replaced by rename).
+/// `None`: no file, access control is off.
+///
+/// # Errors
+/// [`StoreError::Config`] for a damaged file, I/O errors.
+pub fn read(dir: &Path) -> Result<Option<Access>, StoreError> {
+    let path = dir.join(FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Access::from_text(&text, &path).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io("reading", &path)(e)),
+    }
+}
+
+/// Replaces the roles of `store` (whose lock the caller holds): temp file, fsync, rename,
+/// directory fsync.
+///
+/// # Errors
+/// [`StoreError::Config`] for an invalid user name (nothing written), I/O errors.
+pub fn write(store: &Store, access: &Access) -> Result<(), StoreError> {
+    let path = store.dir().join(FILE);
+    let text = access.to_text();
+    Access::from_text(&text, &path)?;
+    journal::replace_file(&path, text.as_bytes())
+}
+
+/// Who runs this process, as far as roles go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    /// The user name roles are looked up for.
+    pub name: String,
+    /// The account the process runs as (its real user id).
+    pub uid: u32,
+    /// True when `sudo` ran this process for `name` as another account.
+    pub via_sudo: bool,
+}
+
+impl Caller {
+    /// The caller of this process: `SUDO_USER` when `sudo` ran it as another account
+    /// (`SUDO_UID` differs from the real user id), else the real user's name (or its
+    /// number when it has no name).
+    pub fn current() -> Caller {
+        // SAFETY: getuid has no preconditions and cannot fail.
+        let uid = unsafe { libc::getuid() };
+        let sudo_uid = std::env::var("SUDO_UID").ok().and_then(|s| s.parse::<u32>().ok());
+        if let (Some(su), Ok(name)) = (sudo_uid, std::env::var("SUDO_USER"))
+            && su != uid
+            && !name.is_empty()
+        {
+            return Caller { name, uid, via_sudo: true };
+        }
+        Caller { name: user_name(uid).unwrap_or_else(|| uid.to_string()), uid, via_sudo: false }
+    }
+}
+
+/// The name of user `uid` in the password database.
+fn user_name(uid: u32) -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: a zeroed passwd is a valid out-parameter for getpwuid_r.
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut out: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call; `buf` outlives the use of `pw`'s fields.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut out) };
+    if rc != 0 || out.is_null() || pw.pw_name.is_null() {
+        return None;
+    }
+    // SAFETY: getpwuid_r succeeded: pw_name points to a NUL-terminated string in `buf`.
+    let name = unsafe { std::ffi::CStr::from_ptr(pw.pw_name) };
+    name.to_str().ok().map(str::to_string)
+}
+
+/// On what grounds a command may run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Grant {
+    /// The store has no roles file: access control is off.
+    Open,
+    /// The store's owner (or root) acting directly.
+    Owner(String),
+    /// A user whose role allows the action.
+    Role(String, Role),
+}
+
+impl Grant {
+    /// The user, and the role as it appears in the audit log.
+    fn who(&self) -> (&str, &str) {
+        match self {
+            Grant::Open => ("-", "open"),
+            Grant::Owner(u) => (u, "owner"),
+            Grant::Role(u, r) => (u, r.as_str()),
+        }
+    }
+}
+
+/// Decides whether `caller` may perform `action` on the store in `dir`, whose directory
+/// is owned by `owner`, given its roles `access` (`None`: no roles file).
+///
+/// # Errors
+/// [`StoreError::AccessDenied`].
+pub fn decide(
+    access: Option<&Access>,
+    owner: u32,
+    caller: &Caller,
+    action: Action,
+) -> Result<Grant, StoreError> {
+    let Some(access) = access else { return Ok(Grant::Open) };
+    if !caller.via_sudo && (caller.uid == owner || caller.uid == 0) {
+        return Ok(Grant::Owner(caller.name.clone()));
+    }
+    match access.users.get(&caller.name) {
+        Some(&role) if role.allows(action) => Ok(Grant::Role(caller.name.clone(), role)),
+        role => {
+            Err(StoreError::AccessDenied { user: caller.name.clone(), role: role.copied(), action })
+        }
+    }
+}
+
+/// Checks that the caller of this process may perform `action` (by running `command`,
+/// named in the audit log) on the store in `dir`, and logs the outcome when the store has
+/// roles. A directory that does not exist yet has no roles: the command may create it.
+///
+/// # Errors
+/// [`StoreError::AccessDenied`]; [`StoreError::Config`] for a damaged roles file (only the
+/// owner may then act); I/O errors reading the roles or writing the audit log (fail
+/// closed: an action that cannot be logged does not run).
+pub fn authorize(dir: &Path, action: Action, command: &str) -> Result<Grant, StoreError> {
+    use std::os::unix::fs::MetadataExt;
+    let owner = match std::fs::metadata(dir) {
+        Ok(m) => m.uid(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Grant::Open),
+        Err(e) => return Err(io("reading metadata of", dir)(e)),
+    };
+    let caller = Caller::current();
+    let access = match read(dir) {
+        Ok(a) => a,
+        // A damaged roles file: the owner may still act (to repair it); nobody else.
+        Err(e @ StoreError::Config { .. }) => {
+            if !caller.via_sudo && (caller.uid == owner || caller.uid == 0) {
+                return Ok(Grant::Owner(caller.name));
+            }
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
+    let Some(access) = access else {
+        // Turning roles on is the audit log's first line.
+        if action == Action::ManageAccess {
+            audit(dir, &caller.name, "open", action, command, "allowed")?;
+        }
+        return Ok(Grant::Open);
+    };
+    let decided = decide(Some(&access), owner, &caller, action);
+    let (user, role, outcome) = match &decided {
+        Ok(g) => {
+            let (u, r) = g.who();
+            (u.to_string(), r.to_string(), "allowed")
+        }
+        Err(_) => {
+            let role = access.users.get(&caller.name).map_or("none", |r| r.as_str());
+            (caller.name.clone(), role.to_string(), "denied")
+        }
+    };
+    audit(dir, &user, &role, action, command, outcome)?;
+    decided
+}
+
+/// Appends one line to the store's audit log (created 0600).
+fn audit(
+    dir: &Path,
+    user: &str,
+    role: &str,
+    action: Action,
+    command: &str,
+    outcome: &str,
+) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(AUDIT);
+    let now = crate::timefmt::format_rfc3339(crate::timefmt::now());
+    // One write of one line: appends from concurrent processes do not interleave.
+    let line = format!(
+        "{now} user={} role={role} action={action} command={command} {outcome}\n",
+        clean(user)
+    );
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(io("opening", &path))?;
+    f.write_all(line.as_bytes()).map_err(io("writing", &path))
+}
+
+/// A user name as logged: characters outside [`valid_user`]'s set become `?` (a
+/// `SUDO_USER` is not checked by anyone else).
+fn clean(user: &str) -> String {
+    user.chars()
+        .take(MAX_NAME)
+        .map(|c| if c.is_ascii_alphanumeric() || "_.-@\\".contains(c) { c } else { '?' })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn access() -> Access {
+        let mut a = Access::default();
+        a.users.insert("alice".into(), Role::Privacy);
+        a.users.insert("bob".into(), Role::Campaign);
+        a
+    }
+
+    fn sudo(name: &str) -> Caller {
+        Caller { name: name.into(), uid: 1000, via_sudo: true }
+    }
+
+    #[test]
+    fn the_role_table_is_the_documented_one() {
+        use Action as A;
+        let table = [
+            (A::Inspect, "11111"),
+            (A::Filter, "11010"),
+            (A::Stop, "11100"),
+            (A::Record, "11000"),
+            (A::Maintain, "11000"),
+            (A::ListNumbers, "11000"),
+            (A::ExportSubject, "10101"),
+            (A::ChangeSubject, "10100"),
+            (A::Configure, "10000"),
+            (A::ManageAccess, "10000"),
+        ];
+        assert_eq!(table.len(), Action::ALL.len());
+        for (action, row) in table {
+            for (role, want) in Role::ALL.iter().zip(row.chars()) {
+                assert_eq!(role.allows(action), want == '1', "{role} {action}");
+            }
+        }
+        // Only admin may change who may do what.
+        assert!(Role::ALL.iter().filter(|r| r.allows(A::ManageAccess)).eq([Role::Admin].iter()));
+    }
+
+    #[test]
+    fn decisions() {
+        let a = access();
+        let owner = 1000;
+        // No roles file: open.
+        assert_eq!(decide(None, owner, &sudo("eve"), Action::Configure).unwrap(), Grant::Open);
+        // Roles by SUDO_USER.
+        let g = decide(Some(&a), owner, &sudo("alice"), Action::ChangeSubject).unwrap();
+        assert_eq!(g, Grant::Role("alice".into(), Role::Privacy));
+        let e = decide(Some(&a), owner, &sudo("bob"), Action::ExportSubject).unwrap_err();
+        assert!(matches!(e, StoreError::AccessDenied { role: Some(Role::Campaign), .. }), "{e}");
+        assert!(e.to_string().contains("bob") && e.to_string().contains("export-subject"), "{e}");
+        // Unknown users may do nothing, not even look.
+        let e = decide(Some(&a), owner, &sudo("eve"), Action::Inspect).unwrap_err();
+        assert!(matches!(e, StoreError::AccessDenied { role: None, .. }), "{e}");
+        // The owner acting directly may do everything; via sudo the person's role counts.
+        let me = Caller { name: "svc".into(), uid: owner, via_sudo: false };
+        assert_eq!(
+            decide(Some(&a), owner, &me, Action::ManageAccess).unwrap(),
+            Grant::Owner("svc".into())
+        );
+        let root = Caller { name: "root".into(), uid: 0, via_sudo: false };
+        assert!(decide(Some(&a), owner, &root, Action::Configure).is_ok());
+        let other = Caller { name: "carol".into(), uid: 1001, via_sudo: false };
+        assert!(decide(Some(&a), owner, &other, Action::Inspect).is_err());
+    }
+
+    #[test]
+    fn round_trip_and_damage() {
+        let a = access();
+        let text = a.to_text();
+        let path = Path::new("access");
+        assert_eq!(Access::from_text(&text, path).unwrap(), a);
+        let flipped = text.replacen("campaign", "admin", 1);
+        for bad in [
+            "",
+            "sendfilter-access 2\n{}\ncheck 0\n",
+            &text[..text.len() - 1],
+            &text[..text.len() / 2],
+            &flipped,
+            &format!("{text}extra\n"),
+        ] {
+            assert!(Access::from_text(bad, path).is_err(), "{bad:?}");
+        }
+        let mut a = access();
+        a.users.insert("bad name".into(), Role::Admin);
+        assert!(Access::from_text(&a.to_text(), path).is_err());
+        let mut a = access();
+        a.users.insert("x".into(), Role::Admin);
+        let text = a.to_text().replace("\"admin\"", "\"root\"");
+        assert!(Access::from_text(&text, path).is_err(), "unknown role");
+    }
+
+    #[test]
+    fn user_names() {
+        for ok in ["alice", "a.b-c_d", "DOMAIN\\bob", "bob@example", "u1000"] {
+            assert!(valid_user(ok), "{ok}");
+        }
+        for bad in ["", "-rf", "a b", "a\nb", "æ", &"x".repeat(65)] {
+            assert!(!valid_user(bad), "{bad:?}");
+        }
+        assert_eq!(clean("a b\n"), "a?b?");
+    }
+
+    #[test]
+    fn write_read_authorize_and_audit_in_a_store() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::open(d.path().join("s")).unwrap();
+        let dir = store.dir().to_path_buf();
+        assert_eq!(read(&dir).unwrap(), None);
+        // Off: allowed, nothing logged but turning roles on.
+        assert_eq!(authorize(&dir, Action::Configure, "brand add").unwrap(), Grant::Open);
+        assert!(!dir.join(AUDIT).exists());
+        assert_eq!(authorize(&dir, Action::ManageAccess, "access grant").unwrap(), Grant::Open);
+        let log = std::fs::read_to_string(dir.join(AUDIT)).unwrap();
+        assert!(
+            log.ends_with("role=open action=manage-access command=access grant allowed\n"),
+            "{log}"
+        );
+        if Caller::current().via_sudo {
+            return; // run through sudo: not the owner acting directly
+        }
+        write(&store, &access()).unwrap();
+        assert_eq!(read(&dir).unwrap(), Some(access()));
+        // This test runs as the store's owner: allowed as owner, and logged.
+        let g = authorize(&dir, Action::ManageAccess, "access grant").unwrap();
+        assert!(matches!(g, Grant::Owner(_)), "{g:?}");
+        let log = std::fs::read_to_string(dir.join(AUDIT)).unwrap();
+        assert!(
+            log.ends_with("role=owner action=manage-access command=access grant allowed\n"),
+            "{log}"
+        );
+        use std::os::unix::fs::PermissionsExt;
+        for f in [FILE, AUDIT] {
+            let mode = std::fs::metadata(dir.join(f)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{f}");
+        }
+        // A damaged file: the owner may still act (to repair it).
+        std::fs::write(dir.join(FILE), "garbage").unwrap();
+        assert!(authorize(&dir, Action::Inspect, "info").is_ok());
+        // No store yet: nothing to protect.
+        let none = d.path().join("none");
+        assert_eq!(authorize(&none, Action::Record, "import").unwrap(), Grant::Open);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(text in ".{0,200}") {
+            let _ = Access::from_text(&text, Path::new("a"));
+        }
+    }
+}
