@@ -234,6 +234,13 @@ fn run_with_source<S: StandingSource>(
 ) -> anyhow::Result<ExitCode> {
     let stdin = std::io::stdin();
 
+    // Before any file is created (and truncated): an output naming the input, stdout,
+    // stderr or another output would destroy it.
+    let outputs =
+        [("--rejects", &args.rejects), ("--receipts", &args.receipts), ("--report", &args.report)];
+    let outputs: Vec<(&str, &Path)> =
+        outputs.iter().filter_map(|(n, p)| Some((*n, p.as_deref()?))).collect();
+    refuse_clobbering(&outputs)?;
     let mut rejects = match &args.rejects {
         Some(p) => Some(std::io::BufWriter::with_capacity(1 << 16, create_private(p)?)),
         None => None,
@@ -249,12 +256,6 @@ fn run_with_source<S: StandingSource>(
         }
         None => None,
     };
-    let files = [
-        ("--rejects", rejects.as_ref().map(|w| w.get_ref())),
-        ("--receipts", receipts.as_ref().map(|w| w.get_ref())),
-        ("--report", report_file.as_ref()),
-    ];
-    refuse_shared_files(&files)?;
     let pipe = opts.live.is_some() && stdout_is_pipe();
     if pipe {
         // What waits in the pipe cannot be recalled when a stop arrives: keep it short.
@@ -350,25 +351,51 @@ fn stdout_is_pipe() -> bool {
     fd.map(File::from).and_then(|f| f.metadata().ok()).is_some_and(|m| m.file_type().is_fifo())
 }
 
-/// Refuses two outputs that are one file (`--rejects x --report x`, or stdout redirected to
-/// the rejects file): one would overwrite the other.
-fn refuse_shared_files(files: &[(&str, Option<&File>)]) -> anyhow::Result<()> {
+/// Refuses outputs that would overwrite what the run reads or writes elsewhere: the file
+/// on stdin (`--rejects c.txt < c.txt` would empty the campaign before reading it), on
+/// stdout or stderr, or another output (`--rejects x --report x`). Checked before any of
+/// them is created, so a refused run leaves every file as it was.
+fn refuse_clobbering(outputs: &[(&str, &Path)]) -> anyhow::Result<()> {
+    use std::os::fd::AsFd;
     use std::os::unix::fs::MetadataExt;
     // Regular files only: two outputs to one pipe or terminal (`/dev/stderr`) are fine.
-    let id = |f: &File| {
-        let m = f.metadata().ok()?;
-        m.file_type().is_file().then_some((m.dev(), m.ino()))
+    let id = |m: std::fs::Metadata| m.file_type().is_file().then_some((m.dev(), m.ino()));
+    let of_fd = |fd: std::os::fd::BorrowedFd<'_>| {
+        File::from(fd.try_clone_to_owned().ok()?).metadata().ok().and_then(id)
     };
-    let stdout = std::os::fd::AsFd::as_fd(&std::io::stdout()).try_clone_to_owned().ok();
-    let stdout_id = stdout.map(File::from).as_ref().and_then(id);
-    let named: Vec<(&str, (u64, u64))> =
-        files.iter().filter_map(|(n, f)| Some((*n, id((*f)?)?))).collect();
-    for (i, (a, ida)) in named.iter().enumerate() {
-        if stdout_id == Some(*ida) {
-            anyhow::bail!("{a} names the file stdout is written to: give it a file of its own");
+    let standard = [
+        ("standard input is read from", of_fd(std::io::stdin().as_fd())),
+        ("standard output is written to", of_fd(std::io::stdout().as_fd())),
+        ("standard error is written to", of_fd(std::io::stderr().as_fd())),
+    ];
+    // An existing file by identity; a new one by its directory's real path and its name.
+    #[derive(PartialEq)]
+    enum Key {
+        File((u64, u64)),
+        New(PathBuf),
+    }
+    let key = |p: &Path| -> Key {
+        if let Some(i) = std::fs::metadata(p).ok().and_then(id) {
+            return Key::File(i);
         }
-        if let Some((b, _)) = named[i + 1..].iter().find(|(_, idb)| idb == ida) {
-            anyhow::bail!("{a} and {b} name the same file: give each a file of its own");
+        let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        Key::New(dir.join(p.file_name().unwrap_or_default()))
+    };
+    for (i, (flag, path)) in outputs.iter().enumerate() {
+        let k = key(path);
+        if let Key::File(k) = k
+            && let Some((what, _)) = standard.iter().find(|(_, s)| *s == Some(k))
+        {
+            anyhow::bail!(
+                "{flag} names the file {what}: give it a file of its own (nothing was written)"
+            );
+        }
+        if let Some((other, _)) = outputs[i + 1..].iter().find(|(_, o)| key(o) == k) {
+            anyhow::bail!(
+                "{flag} and {other} name the same file: give each a file of its own (nothing \
+                 was written)"
+            );
         }
     }
     Ok(())

@@ -301,7 +301,38 @@ fn output_files_are_checked_before_any_record() {
         .unwrap();
     assert_eq!(res.status.code(), Some(2));
     let err = String::from_utf8_lossy(&res.stderr);
-    assert!(err.contains("--rejects names the file stdout is written to"), "{err}");
+    assert!(err.contains("--rejects names the file standard output is written to"), "{err}");
+
+    // An output naming the campaign being read, stderr's file, or an existing file named
+    // twice: refused before anything is truncated.
+    let campaign = "+4791000001\n+4791000002\n";
+    let stdin_file = |name: &str| std::fs::File::open(wd.write(name, campaign)).unwrap();
+    for (flags, what) in [
+        (&["--rejects", "c.txt"][..], "--rejects names the file standard input is read from"),
+        (&["--report", "c.txt"], "--report names the file standard input is read from"),
+        (&["--receipts", "c.txt"], "--receipts names the file standard input is read from"),
+        (&["--rejects", "e.txt"], "--rejects names the file standard error is written to"),
+        (
+            &["--rejects", "k.txt", "--receipts", "./k.txt"],
+            "--rejects and --receipts name the same file",
+        ),
+    ] {
+        wd.write("k.txt", "keep me\n");
+        let err = std::fs::File::create(wd.join("e.txt")).unwrap();
+        let res = wd.command(&args(flags)).stdin(stdin_file("c.txt")).stderr(err).output().unwrap();
+        let stderr = wd.read("e.txt");
+        assert_eq!(res.status.code(), Some(2), "{flags:?}: {stderr}");
+        assert!(res.stdout.is_empty());
+        assert!(stderr.contains(what), "{flags:?}: {stderr}");
+        assert_eq!(wd.read("c.txt"), campaign, "{flags:?}");
+        assert_eq!(wd.read("k.txt"), "keep me\n", "{flags:?}");
+    }
+    // Two new files under one name are one file too.
+    std::fs::create_dir(wd.join("sub")).unwrap();
+    let r = wd.run(&args(&["--rejects", "n.txt", "--report", "sub/../n.txt"]), "+4791000001\n");
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--rejects and --report name the same file"), "{}", r.stderr);
+    assert!(!wd.join("n.txt").exists());
 
     // One file each still works, and the report is written at the end.
     let r = wd.run(&args(&["--rejects", "x.txt", "--report", "r.json"]), "+4791000001\n");
