@@ -209,6 +209,18 @@ pub enum StoreError {
         /// Last sequence number in the snapshot.
         snapshot_seq: u64,
     },
+    /// The store has a config but no journal: acknowledged events after the snapshot (or
+    /// all of them) are gone. Nothing is decided from what is left (fail closed).
+    #[error(
+        "journal {} is missing: the events recorded after the last compaction are lost; \
+         restore the store from a backup (a store that never recorded anything can be \
+         removed and created again)",
+        path.display()
+    )]
+    JournalMissing {
+        /// The expected journal file.
+        path: PathBuf,
+    },
     /// The snapshot is damaged; it will not serve.
     #[error("snapshot {} is corrupt at offset {offset}: {what}; re-run compact from a backup", path.display())]
     SnapshotCorrupt {

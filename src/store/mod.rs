@@ -249,7 +249,8 @@ fn read_unlocked<T: Default>(
         }) {
             Ok(scan) => scan,
             Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                return Ok((snapshot, acc, folded));
+                // Journals are replaced by rename, never removed: its events are lost.
+                return Err(StoreError::JournalMissing { path: jpath });
             }
             Err(e) => return Err(e),
         };
@@ -366,9 +367,15 @@ impl Store {
         reuse: Option<Arc<Snapshot<Mmap>>>,
     ) -> Result<Store, StoreError> {
         let config = dir.join(CONFIG);
+        let jpath = dir.join(JOURNAL);
         let region = if config.exists() {
             read_config(&config)?
         } else {
+            // A new store: the journal first, so that every store with a config has one (a
+            // missing journal is then always a lost one).
+            if !jpath.exists() {
+                journal::create(&jpath, 0)?;
+            }
             let region = opts.region.unwrap_or(Region::NO);
             journal::replace_file(&config, config_text(region).as_bytes())?;
             region
@@ -399,10 +406,9 @@ impl Store {
             None
         };
         let folded = snapshot.as_ref().map_or(0, |s| s.last_seq());
-        let jpath = dir.join(JOURNAL);
         let mut report = OpenReport::default();
         if !jpath.exists() {
-            journal::create(&jpath, folded)?;
+            return Err(StoreError::JournalMissing { path: jpath });
         }
         let mut scan = journal::scan_file(&jpath, |_, _| Ok(()))?;
         if scan.base_seq > folded {

@@ -391,3 +391,26 @@ fn kill_9_during_compact_keeps_a_consistent_store() {
     let r = wd.run(&["info", "--store", "st", "--json"], "").ok();
     assert!(r.stdout.contains("\"integrity\": \"ok\""), "{}", r.stdout);
 }
+
+#[test]
+fn a_missing_journal_fails_closed_everywhere() {
+    let wd = Workdir::new();
+    let stop = |n: &str| wd.run(&["stop", "--store", "s", "--brand", "ACME", n], "");
+    stop("+4791000001").ok();
+    wd.run(&["compact", "--store", "s"], "").ok();
+    // Acknowledged after the compaction: only the journal holds it.
+    stop("+4791000002").ok();
+    std::fs::remove_file(wd.join("s/journal")).unwrap();
+    let filter =
+        ["filter", "--store", "s", "--brand", "ACME", "--purpose", "o", "--shortcode", "1"];
+    for args in [&filter[..], &["info", "--store", "s"], &["compact", "--store", "s"]] {
+        let r = wd.run(args, "+4791000002\n");
+        assert_eq!((r.code, r.stdout.as_str()), (2, ""), "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("journal s/journal is missing"), "{args:?}: {}", r.stderr);
+    }
+    assert_eq!(stop("+4791000003").code, 2);
+    assert!(!wd.join("s/journal").exists(), "never recreated behind the user's back");
+    // A new store still starts with an empty journal.
+    wd.run(&["stop", "--store", "t", "--brand", "ACME", "+4791000001"], "").ok();
+    assert!(wd.join("t/journal").exists());
+}
