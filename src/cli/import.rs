@@ -95,9 +95,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             r.not_lifted
         );
     }
+    // Nothing imported: the store's own last sequence (the report's is 0).
+    let last = if r.imported > 0 { r.last_seq } else { store.last_seq() };
     eprintln!(
-        "sendfilter: imported {} of {} rows ({} bad); last sequence {}",
-        r.imported, r.rows, r.bad, r.last_seq
+        "sendfilter: imported {} of {} rows ({} bad); last sequence {last}",
+        r.imported, r.rows, r.bad
     );
     if store.compaction_advised() {
         eprintln!("sendfilter: hint: run `sendfilter compact --store {}`", args.store.display());

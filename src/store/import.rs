@@ -150,6 +150,34 @@ fn time(rec: &csv::ByteRecord, col: usize, f: Field) -> Result<Option<Timestamp>
     Ok(Some(t))
 }
 
+/// `s` with every run of five or more digits masked like a number (`+47*****567`: the
+/// first two and last three digits kept), for messages that echo input.
+fn mask_digit_runs(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        let n = run.len();
+        if n >= 5 {
+            out.push_str(&run[..2]);
+            out.extend(std::iter::repeat_n('*', n - 5));
+            out.push_str(&run[n - 3..]);
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
 fn check_header(kind: Kind, header: &csv::ByteRecord) -> Result<Vec<usize>, StoreError> {
     let names: Vec<String> = header
         .iter()
@@ -178,7 +206,8 @@ fn check_header(kind: Kind, header: &csv::ByteRecord) -> Result<Vec<usize>, Stor
             err.extra.push(if n.is_empty() {
                 format!("(empty, column {})", i + 1)
             } else {
-                n.clone()
+                // A file without a header starts with a data row: never echo its numbers.
+                mask_digit_runs(n)
             });
         } else if names[..i].contains(n) {
             err.duplicate.push(n.clone());
