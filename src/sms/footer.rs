@@ -43,7 +43,9 @@ fn unknown_placeholder(template: &str) -> Option<&str> {
 ///
 /// Stamping appends the footer after one space (no space when the message is empty or
 /// already ends in whitespace) unless the message already contains it, compared
-/// case-insensitively (Unicode simple case folding).
+/// case-insensitively (Unicode simple case folding) and as a whole: where the footer begins
+/// or ends with a letter or digit, the message must not continue it with another one
+/// (`… til 24011` names another short code, so it does not carry `… til 2401`).
 #[derive(Clone, Debug)]
 pub struct Footer {
     text: String,
@@ -54,6 +56,10 @@ pub struct Footer {
     /// [`rare_index`]), so a scan stops at few false candidates.
     rare: usize,
     matcher: regex::Regex,
+    /// The footer's first character is a letter or digit: a match must not follow one.
+    word_start: bool,
+    /// The footer's last character is a letter or digit: a match must not precede one.
+    word_end: bool,
     measure: Measure,
 }
 
@@ -119,7 +125,9 @@ impl Footer {
         let measure = Measure::of(&text);
         let ascii_lower = text.is_ascii().then(|| text.to_ascii_lowercase().into_bytes());
         let rare = ascii_lower.as_deref().map_or(0, rare_index);
-        Ok(Footer { text, ascii_lower, rare, matcher, measure })
+        let word_start = text.chars().next().is_some_and(char::is_alphanumeric);
+        let word_end = text.chars().next_back().is_some_and(char::is_alphanumeric);
+        Ok(Footer { text, ascii_lower, rare, matcher, word_start, word_end, measure })
     }
 
     /// The footer text.
@@ -129,17 +137,43 @@ impl Footer {
 
     /// Decides how `message` is stamped, without building the stamped text.
     pub fn plan(&self, message: &str) -> Stamp {
-        let present = match &self.ascii_lower {
-            Some(needle) => contains_ascii_ci_at(message.as_bytes(), needle, self.rare),
-            None => self.matcher.is_match(message),
-        };
-        if present {
+        if self.present(message) {
             Stamp::Present
         } else {
             Stamp::Appended {
                 space: message.chars().next_back().is_some_and(|c| !c.is_whitespace()),
             }
         }
+    }
+
+    /// True when `message` carries the footer: a case-insensitive match that stands alone
+    /// (see [`Footer::stands_alone`]). Every match is tried, overlapping ones included,
+    /// since one run together with a neighbour may overlap one that is not.
+    fn present(&self, message: &str) -> bool {
+        if let Some(needle) = &self.ascii_lower {
+            let alone = |at: usize| self.stands_alone(message, at, at + needle.len());
+            return contains_ascii_ci_at(message.as_bytes(), needle, self.rare, alone);
+        }
+        let mut from = 0;
+        while let Some(m) = self.matcher.find_at(message, from) {
+            if self.stands_alone(message, m.start(), m.end()) {
+                return true;
+            }
+            // The footer is not empty, so neither is a match: it starts with a character.
+            from = m.start() + message[m.start()..].chars().next().map_or(1, char::len_utf8);
+        }
+        false
+    }
+
+    /// True when the footer matched at `start..end` of `message` is not run together with a
+    /// letter or digit: none right before it when the footer begins with one, none right
+    /// after it when it ends with one. `start` and `end` are character boundaries (regex
+    /// matches are; an ASCII match is all single-byte characters).
+    fn stands_alone(&self, message: &str, start: usize, end: usize) -> bool {
+        let word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+        let joined_before = self.word_start && word(message[..start].chars().next_back());
+        let joined_after = self.word_end && word(message[end..].chars().next());
+        !(joined_before || joined_after)
     }
 
     /// Stamps `message` into `out` (cleared first) and returns what was done.
@@ -199,14 +233,20 @@ fn rare_index(needle: &[u8]) -> usize {
     needle.iter().enumerate().min_by_key(|&(_, &c)| rank(c)).map_or(0, |(i, _)| i)
 }
 
-/// True when `hay` contains `needle` (ASCII, lower-case), ignoring ASCII case: finds the
-/// candidates by `needle[rare]` (either case), then compares the whole window.
-fn contains_ascii_ci_at(hay: &[u8], needle: &[u8], rare: usize) -> bool {
+/// True when `hay` contains `needle` (ASCII, lower-case), ignoring ASCII case, at a start
+/// `accept` takes: finds the candidates by `needle[rare]` (either case), then compares the
+/// whole window, then asks `accept`. Every match is offered, overlapping ones included.
+fn contains_ascii_ci_at(
+    hay: &[u8],
+    needle: &[u8],
+    rare: usize,
+    accept: impl Fn(usize) -> bool,
+) -> bool {
     let Some(&anchor) = needle.get(rare) else { return true };
     let Some(last_start) = hay.len().checked_sub(needle.len()) else { return false };
     // Positions of the anchor byte that can start a match: `rare..=last_start + rare`.
     let hay_anchor = &hay[rare..=last_start + rare];
-    let check = |at: usize| hay[at..at + needle.len()].eq_ignore_ascii_case(needle);
+    let check = |at: usize| hay[at..at + needle.len()].eq_ignore_ascii_case(needle) && accept(at);
     super::scan::any_position_of(hay_anchor, anchor, anchor.to_ascii_uppercase(), check)
 }
 
@@ -283,24 +323,78 @@ mod tests {
         assert_eq!(out, "Hei. Svar STOPP til 2401 Svar ACME STOPP til 2401");
     }
 
+    /// The "carries the footer" rule as one regex (the model): the footer, ignoring case,
+    /// with no letter or digit right before it (when it begins with one) or right after it
+    /// (when it ends with one). `is_match` finds any such match, overlapping ones included.
+    fn bounded_model(f: &Footer) -> regex::Regex {
+        let edge = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+        let (t, other) = (f.text(), r"[^\p{Alphabetic}\p{N}]");
+        let before = if edge(t.chars().next()) { format!("(?:^|{other})") } else { String::new() };
+        let after =
+            if edge(t.chars().next_back()) { format!("(?:{other}|$)") } else { String::new() };
+        regex::Regex::new(&format!("{before}(?i:{}){after}", regex::escape(t))).unwrap()
+    }
+
+    /// Regression: a match run together with a letter or digit is not the footer (`… til
+    /// 24011` tells people to text 24011), on the ASCII and the regex path, overlapping
+    /// matches included.
+    #[test]
+    fn footer_counts_only_as_a_whole() {
+        let f = no();
+        let cases = [
+            ("Hei svar acme stopp til 24011", false),
+            ("Hei svar acme stopp til 2401", true),
+            ("Hei svar acme stopp til 2401x", false),
+            ("Hei svar acme stopp til 2401å", false),
+            ("Hei xsvar acme stopp til 2401", false),
+            ("Hei 9Svar ACME STOPP til 2401", false),
+            ("Hei æSvar ACME STOPP til 2401", false),
+            ("Hei svar acme stopp til 2401.", true),
+            ("Hei svar acme stopp til 2401!\n", true),
+            ("(Svar ACME STOPP til 2401)", true),
+            ("Hei svar acme stopp til 2401🎉", true),
+            ("Svar ACME STOPP til 2401_", true),
+            ("Svar ACME STOPP til 24011, Svar ACME STOPP til 2401", true),
+            ("Svar ACME STOPP til 24011, Svar ACME STOPP til 24012", false),
+        ];
+        for (m, present) in cases {
+            assert_eq!(f.plan(m) == Stamp::Present, present, "{m:?}");
+        }
+        let mut out = String::new();
+        f.stamp("Hei svar acme stopp til 24011", &mut out);
+        assert_eq!(out, "Hei svar acme stopp til 24011 Svar ACME STOPP til 2401");
+        // Non-ASCII footer (the regex path).
+        let f = Footer::new("Svar {brand} STOPP til {shortcode}", "ÆRLIG", Some("2401")).unwrap();
+        assert_ne!(f.plan("x svar ærlig stopp til 24011"), Stamp::Present);
+        assert_eq!(f.plan("x svar ærlig stopp til 2401"), Stamp::Present);
+        assert_ne!(f.plan("xsvar ærlig stopp til 2401"), Stamp::Present);
+        // Overlapping matches: the first is run together with `x`, the second stands alone.
+        for (text, m) in [("ab ab", "xab ab ab"), ("æb æb", "xæb æb æb")] {
+            let f = Footer::new(text, "ACME", None).unwrap();
+            assert_eq!(f.plan(m), Stamp::Present, "{m:?}");
+            assert_ne!(f.plan(&format!("{m}c")), Stamp::Present, "{m:?}");
+        }
+        // A footer that ends in a symbol checks no neighbour there.
+        let f = Footer::new("Svar {brand} STOPP til {shortcode} €", "ACME", Some("2401")).unwrap();
+        assert_eq!(f.plan("Svar ACME STOPP til 2401 €x"), Stamp::Present);
+        assert_ne!(f.plan("xSvar ACME STOPP til 2401 €"), Stamp::Present);
+    }
+
     proptest::proptest! {
         #[test]
         fn ascii_matcher_agrees_with_regex_prop(m in "[sSvVaArR AaCcMmEe tTiIlL24å0]{0,40}", pre in "[sS ]{0,3}") {
             let f = Footer::new("Svar {brand} STOPP til {shortcode}", "ACME", Some("2401")).unwrap();
-            let re = regex::RegexBuilder::new(&regex::escape(f.text())).case_insensitive(true).build().unwrap();
+            let re = bounded_model(&f);
             for msg in [m.clone(), format!("{pre}{m} SVAR acme stopp TIL 2401{pre}")] {
                 proptest::prop_assert_eq!(f.plan(&msg) == Stamp::Present, re.is_match(&msg));
             }
         }
     }
 
-    /// The plan and counts as they were computed before the fast paths (first-byte
-    /// search, per-character measure of the built stamped text): the model.
+    /// The plan and counts as they were computed before the fast paths (one regex search,
+    /// per-character measure of the built stamped text): the model.
     fn plan_and_counts_reference(f: &Footer, m: &str) -> (Stamp, Count, Count) {
-        let present = match &f.ascii_lower {
-            Some(needle) => contains_ascii_ci(m.as_bytes(), needle),
-            None => f.matcher.is_match(m),
-        };
+        let present = bounded_model(f).is_match(m);
         let plan = if present {
             Stamp::Present
         } else {
@@ -370,7 +464,7 @@ mod tests {
         let needle = f.ascii_lower.as_deref().unwrap();
         for m in ["", "Svar ACME STOPP til 2401", "x SVAR acme stopp til 2401", "2401 Svar ACME"] {
             for rare in 0..needle.len() {
-                let got = contains_ascii_ci_at(m.as_bytes(), needle, rare);
+                let got = contains_ascii_ci_at(m.as_bytes(), needle, rare, |_| true);
                 assert_eq!(got, contains_ascii_ci(m.as_bytes(), needle), "{m:?} at {rare}");
             }
         }
@@ -379,10 +473,7 @@ mod tests {
     #[test]
     fn ascii_matcher_agrees_with_regex() {
         let f = no();
-        let re = regex::RegexBuilder::new(&regex::escape(f.text()))
-            .case_insensitive(true)
-            .build()
-            .unwrap();
+        let re = bounded_model(&f);
         for m in [
             "",
             "Svar ACME STOPP til 2401",
