@@ -359,20 +359,62 @@ fn json_field(v: serde_json::Value, name: &str) -> Result<String, String> {
     }
 }
 
+/// A JSON object's top-level members, and the first key that appeared twice (if one did).
+/// serde_json's own `Map` keeps the last value of a repeated key silently; for an inbound
+/// record that would be a guess at which `from` (or `text`) the sender meant.
+struct Members {
+    map: serde_json::Map<String, serde_json::Value>,
+    repeated: Option<String>,
+}
+
+impl<'de> serde::Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Members, D::Error> {
+        d.deserialize_map(MembersVisitor)
+    }
+}
+
+struct MembersVisitor;
+
+impl<'de> serde::de::Visitor<'de> for MembersVisitor {
+    type Value = Members;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Members, A::Error> {
+        let mut m = Members { map: serde_json::Map::new(), repeated: None };
+        // Read to the end either way, so bad JSON later in the line is reported as such.
+        while let Some((k, v)) = a.next_entry::<String, serde_json::Value>()? {
+            if m.map.contains_key(&k) {
+                m.repeated.get_or_insert(k);
+            } else {
+                m.map.insert(k, v);
+            }
+        }
+        Ok(m)
+    }
+}
+
 /// Parses one jsonl input line.
 ///
 /// # Errors
-/// A short reason (bad JSON, a missing or non-string field); never the number itself.
+/// A short reason (bad JSON, a repeated key, a missing or non-string field); never the
+/// number itself.
 pub fn parse_json_line(line: &str) -> Result<RawMessage, String> {
-    let mut m: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(line).map_err(|e| {
-            if e.is_data() {
-                // serde's message may quote a value (a number): say what is wanted instead.
-                "bad record: not an object with from, to, text, received_at".to_string()
-            } else {
-                format!("bad JSON at column {}", e.column())
-            }
-        })?;
+    let Members { map: mut m, repeated } = serde_json::from_str(line).map_err(|e| {
+        if e.is_data() {
+            // serde's message may quote a value (a number): say what is wanted instead.
+            "bad record: not an object with from, to, text, received_at".to_string()
+        } else {
+            format!("bad JSON at column {}", e.column())
+        }
+    })?;
+    if let Some(k) = repeated {
+        // Only our own field names are echoed: any other key is the sender's text.
+        return Err(match k.as_str() {
+            "from" | "to" | "text" | "received_at" => format!("bad record: {k} appears twice"),
+            _ => "bad record: a key appears twice".to_string(),
+        });
+    }
     let mut field = |name: &str| json_field(m.remove(name).unwrap_or_default(), name);
     Ok(RawMessage {
         from: field("from")?,
@@ -428,8 +470,19 @@ fn read_csv<R: Read>(
         line: 1,
         detail: format!("cannot read the header ({e})"),
     })?;
-    let col =
-        |name: &str| headers.iter().position(|h| h.trim().trim_start_matches('\u{feff}') == name);
+    fn name(h: &str) -> &str {
+        h.trim().trim_start_matches('\u{feff}')
+    }
+    let col = |want: &str| headers.iter().position(|h| name(h) == want);
+    // A repeated column would leave us to guess which of the two is meant (as in jsonl).
+    for want in ["from", "to", "text", "received_at"] {
+        if headers.iter().filter(|h| name(h) == want).count() > 1 {
+            return Err(crate::error::Error::Csv {
+                line: 1,
+                detail: format!("the header names the column {want} twice"),
+            });
+        }
+    }
     let cols = [col("from"), col("to"), col("text"), col("received_at")];
     let [Some(f), Some(t), Some(x), Some(a)] = cols else {
         return Err(crate::error::Error::Csv {

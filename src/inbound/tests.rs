@@ -385,6 +385,65 @@ fn run_csv_with_quoted_text_and_a_bad_header() {
     assert!(err.unwrap_err().to_string().contains("from,to,text,received_at"));
 }
 
+/// A repeated key is refused, not resolved by taking its last value: consent was once
+/// recorded for the second `from` of such a line.
+#[test]
+fn run_refuses_records_with_a_repeated_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let reg = registry();
+    let input = concat!(
+        r#"{"from":"+4791111111","to":"2401","text":"ACME START","received_at":"2026-06-01T10:00:00Z","from":"+4792222222"}"#,
+        "\n",
+        r#"{"from":"+4791111111","to":"2401","text":"ACME START","received_at":"2026-06-01T10:00:00Z","x":1,"x":2}"#,
+        "\n",
+        r#"{"from":"+4791111111","to":"2401","text":"ACME START","received_at":"2026-06-01T10:00:00Z"}"#,
+        "\n",
+    );
+    let (lines, s) = run_text(&mut store, &reg, input, Format::Jsonl);
+    let actions: Vec<&str> = lines.iter().map(|l| l["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["ERROR", "ERROR", "START"]);
+    assert_eq!(lines[0]["reason"], "bad record: from appears twice");
+    assert_eq!(lines[1]["reason"], "bad record: a key appears twice");
+    for l in &lines {
+        assert!(!l.to_string().contains("92222222"), "{l}");
+    }
+    assert_eq!((s.count(Action::Error), s.events, store.last_seq()), (2, 1, 1));
+    let view = store.view().unwrap();
+    let st = view.standing(&view.scope("ACME", "offers"), n(4792222222));
+    assert_eq!(st.consent, None);
+    let st = view.standing(&view.scope("ACME", "offers"), n(4791111111));
+    assert!(st.consent.is_some());
+}
+
+/// The CSV counterpart: a header naming one of our columns twice is refused outright.
+#[test]
+fn run_csv_refuses_a_repeated_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let reg = registry();
+    let input = "from,to,text,received_at,from\n\
+                 +4791111111,2401,ACME START,2026-06-01T10:00:00Z,+4792222222\n";
+    let mut out = Vec::new();
+    let err = run(
+        &mut store,
+        &reg,
+        std::io::Cursor::new(input.as_bytes().to_vec()),
+        Format::Csv,
+        &mut out,
+        &opts(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("names the column from twice"), "{err}");
+    assert!(out.is_empty());
+    assert_eq!(store.last_seq(), 0);
+    // Extra columns may repeat: they are ignored.
+    let input = "note,from,to,text,received_at,note\n\
+                 a,+4791111111,2401,ACME START,2026-06-01T10:00:00Z,b\n";
+    let (lines, _) = run_text(&mut store, &reg, input, Format::Csv);
+    assert_eq!(lines[0]["action"], "START");
+}
+
 proptest! {
     /// Any text to any receiving number: resolution never panics, a STOP keyword always
     /// records at least one stop, and only START or a confirmation ever adds a consent.
@@ -426,6 +485,12 @@ fn json_line_parser_rejects_bad_input_with_reasons() {
             "from must be a string",
         ),
         (r#"{"from":"+4791234567","to":null,"text":"x","received_at":"x"}"#, "to is missing"),
+        (
+            r#"{"from":"+4791234567","to":"2401","text":"x","received_at":"x","text":"y"}"#,
+            "text appears twice",
+        ),
+        // Bad JSON after a repeated key is reported as bad JSON.
+        (r#"{"from":"+4791234567","from":"+4791234567","#, "bad JSON"),
     ];
     for (line, want) in cases {
         let e = parse_json_line(line).unwrap_err();
