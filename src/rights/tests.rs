@@ -30,8 +30,9 @@ fn event() -> impl Strategy<Value = Event> {
             0..2usize,
             prop_oneof![3 => Just("sms"), 1 => Just("email")],
             t.clone(),
-            proptest::option::of(t.clone()),
             proptest::option::of(t),
+            // Confirmed at or after it was granted (an earlier confirmation is invalid).
+            proptest::option::of(0i64..40),
         )
             .prop_map(|(i, b, p, c, g, e, conf)| Event::Consent(Consent {
                 number: n(NUMBERS[i]),
@@ -44,7 +45,7 @@ fn event() -> impl Strategy<Value = Event> {
                 // Free text naming the number, as real evidence sometimes does.
                 source: format!("typed +{}", NUMBERS[i]),
                 expires_at: e,
-                confirmed_at: conf,
+                confirmed_at: conf.map(|d| g + d),
             })),
     ]
 }
@@ -168,7 +169,10 @@ fn consent_after_erasure_lifts_suppression_only_when_confirmed_after_it() {
         decide(&rules, &v.standing(&v.scope("A", "p"), x))
     };
     assert_eq!(ok(&s), crate::Reason::NoConsent);
-    s.append_consent(c(30, Some(15))).unwrap();
+    // Granted after the erasure but unconfirmed; or confirmed after it but granted before.
+    s.append_consent(c(30, None)).unwrap();
+    assert_eq!(ok(&s), crate::Reason::Stopped);
+    s.append_consent(c(15, Some(25))).unwrap();
     assert_eq!(ok(&s), crate::Reason::Stopped);
     s.append_consent(c(31, Some(32))).unwrap();
     assert_eq!(ok(&s), crate::Reason::Allowed);

@@ -99,6 +99,8 @@ pub enum Invalid {
     NoCorrectedSeq,
     /// A number move has the same old and new number.
     MoveToSelf,
+    /// A consent's `confirmed_at` is before its `granted_at` (swapped columns?).
+    ConfirmedBeforeGranted,
 }
 
 impl fmt::Display for Invalid {
@@ -122,6 +124,9 @@ impl fmt::Display for Invalid {
             Invalid::NothingToCorrect => f.write_str("the correction changes no field"),
             Invalid::NoCorrectedSeq => f.write_str("the correction names no consent sequence"),
             Invalid::MoveToSelf => f.write_str("old and new number are the same"),
+            Invalid::ConfirmedBeforeGranted => f.write_str(
+                "confirmed_at is before granted_at (a consent is confirmed after it is given)",
+            ),
         }
     }
 }

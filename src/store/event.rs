@@ -262,7 +262,8 @@ impl Event {
     }
 
     /// Checks every field: text non-empty where required, bounded, no control characters;
-    /// times within the stored range; no `*` brand on a consent.
+    /// times within the stored range; no `*` brand on a consent; a consent not confirmed
+    /// before it was granted.
     ///
     /// # Errors
     /// The first problem found, as an [`Invalid`] code.
@@ -381,6 +382,10 @@ impl<'a> EventRef<'a> {
                 }
                 if let Some(t) = confirmed_at {
                     check_time(t, Field::ConfirmedAt)?;
+                    // A consent cannot be confirmed before it was given.
+                    if t < granted_at {
+                        return Err(Invalid::ConfirmedBeforeGranted);
+                    }
                 }
                 Ok(())
             }
@@ -708,7 +713,14 @@ mod tests {
             Event::Consent(c.clone()).validate(),
             Err(Invalid::TimeOutOfRange(Field::GrantedAt))
         );
-        c.granted_at = 1;
+        // Confirmed before granted: refused; confirmed at or after: fine.
+        c.granted_at = 100;
+        c.confirmed_at = Some(99);
+        assert_eq!(Event::Consent(c.clone()).validate(), Err(Invalid::ConfirmedBeforeGranted));
+        c.confirmed_at = Some(100);
+        assert_eq!(Event::Consent(c.clone()).validate(), Ok(()));
+        c.confirmed_at = Some(101);
+        assert_eq!(Event::Consent(c.clone()).validate(), Ok(()));
         c.method = "a\nb".into();
         assert_eq!(Event::Consent(c).validate(), Err(Invalid::ControlChar(Field::Method)));
         let mut r = Relationship {

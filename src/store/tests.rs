@@ -39,8 +39,9 @@ fn event() -> impl Strategy<Value = Event> {
             0..2usize,
             prop_oneof![3 => Just("sms"), 1 => Just("email")],
             t.clone(),
-            proptest::option::of(t.clone()),
             proptest::option::of(t),
+            // Confirmed at or after it was granted (an earlier confirmation is invalid).
+            proptest::option::of(0i64..40),
         )
             .prop_map(|(n, b, p, c, g, e, conf)| Event::Consent(Consent {
                 number: E164::from_u64(NUMBERS[n]).unwrap(),
@@ -52,7 +53,7 @@ fn event() -> impl Strategy<Value = Event> {
                 text_ref: format!("v{g}"),
                 source: "test".into(),
                 expires_at: e,
-                confirmed_at: conf,
+                confirmed_at: conf.map(|d| g + d),
             })),
     ]
 }
