@@ -34,7 +34,10 @@ use sendfilter::{Class, StandingSource, timefmt};
     object plus a \"reason\" field). Blank lines are skipped. A UTF-8 BOM is dropped. CSV output \
     lines end in \\n.\n\n\
     The footer only matters where there is a message: a lines run without --message writes \
-    numbers only and needs no --shortcode/--footer; csv and jsonl marketing runs do."
+    numbers only and needs no --shortcode/--footer; csv and jsonl marketing runs do. An empty \
+    message (\"\" or an empty cell) is stamped too: it goes out as the footer alone unless \
+    --message fills it. A record with no message at all (no such column or field, or null) \
+    is written without one."
 )]
 pub struct Args {
     /// The store directory (stops and consents).

@@ -760,8 +760,10 @@ fn message<'w, S: StandingSource>(
         Kind::Csv { message: Some(m), .. } => {
             let f = fields[r.a as usize + m];
             let v = f.value_into(rec, bytes);
-            if v.is_empty() {
-                return fill_or_absent;
+            // An empty message is a message: without --message it is stamped (the footer
+            // alone), never sent on without the opt-out.
+            if v.is_empty() && ctx.fill.is_some() {
+                return Msg::Fill;
             }
             // SAFETY: `parse` rejected the record as MALFORMED unless this very value (the
             // same field of the same bytes, unescaped the same way) is UTF-8.
@@ -772,7 +774,7 @@ fn message<'w, S: StandingSource>(
                 return fill_or_absent;
             }
             match json::decode_str(&rec[r.c as usize..r.d as usize], text) {
-                Some(()) if text.is_empty() => fill_or_absent,
+                Some(()) if text.is_empty() && ctx.fill.is_some() => Msg::Fill,
                 Some(()) => Msg::Text(text),
                 None => Msg::Absent, // not reached: parse rejects bad strings
             }

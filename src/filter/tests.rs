@@ -174,6 +174,28 @@ fn csv_message_fill_for_missing_column_and_empty_cells() {
     );
 }
 
+/// Without --message an empty message is still a marketing message: it gets the footer
+/// (alone), never goes out without the opt-out. No message at all (no column, no field,
+/// `null`) is left as it is, as for `lines`: the filter stamps the messages it is given.
+#[test]
+fn empty_messages_get_the_footer_alone() {
+    let (out, _, report) =
+        run(&source(), &options(Format::Csv), b"number,message\n+4791000001,\n+4791000006,\"\"\n");
+    assert_eq!(
+        out,
+        "number,message\n+4791000001,Svar ACME STOPP til 2401\n+4791000006,\"Svar ACME STOPP til 2401\"\n"
+    );
+    assert_eq!((report.counts.messages, report.counts.footer_added), (2, 2));
+    let input = "{\"to\":\"+4791000001\",\"body\":\"\"}\n{\"to\":\"+4791000006\"}\n{\"to\":\"+4791000006\",\"body\":null}\n";
+    let (out, _, _) = run(&source(), &options(Format::Jsonl), input.as_bytes());
+    assert_eq!(
+        out,
+        "{\"to\":\"+4791000001\",\"body\":\"Svar ACME STOPP til 2401\"}\n{\"to\":\"+4791000006\"}\n"
+    );
+    let (out, _, _) = run(&source(), &options(Format::Csv), b"number\n+4791000001\n");
+    assert_eq!(out, "number\n+4791000001\n");
+}
+
 #[test]
 fn csv_custom_columns_and_missing_column_error() {
     let mut o = options(Format::Csv);
