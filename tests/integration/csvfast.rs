@@ -49,7 +49,7 @@ fn awkward_csv_records_render_and_count_exactly() {
          5,Tilbud {footer},+4791000014,e\n\
          6,{long} {footer},+4791000015,f\n\
          7,Tilbud 🎉 {footer},+4791000016,g\n\
-         8,,+4791000017,h\n\
+         8,{footer},+4791000017,h\n\
          9,€ {{x}} {footer},+4791000018,i\n"
     );
     for threads in ["1", "2"] {
@@ -63,11 +63,12 @@ fn awkward_csv_records_render_and_count_exactly() {
              \"11,bad\"\"quote,+4791000019,j\",MALFORMED\n",
             "a record that does not split is kept whole as one quoted field"
         );
-        // 8 messages (row 8 has none), one segment each before; row 6 needs a second
-        // after stamping (140 + 1 + 24 septets); row 4 already carries the footer.
+        // 9 messages (row 8's is empty: it gets the footer alone), one segment each
+        // before; row 6 needs a second after stamping (140 + 1 + 24 septets); row 4
+        // already carries the footer.
         assert!(
             r.stderr.contains(
-                "8 messages, 8 -> 9 segments, footer added to 7 (1 into an extra segment)"
+                "9 messages, 9 -> 10 segments, footer added to 8 (1 into an extra segment)"
             ),
             "{}",
             r.stderr
