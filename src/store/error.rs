@@ -186,10 +186,12 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
-    /// The journal is damaged before its end: valid records follow a bad one.
+    /// The journal is damaged: valid records follow a bad one, or its last record is
+    /// complete but does not check (not what an interrupted append leaves).
     #[error(
-        "journal {} is corrupt at offset {offset}: {what}; valid records follow, so this is \
-         not a torn tail: restore the store from a backup",
+        "journal {} is corrupt at offset {offset}: {what}; this is damage, not an \
+         interrupted append (valid records follow it, or the record is complete), so it may \
+         hold acknowledged events: restore the store from a backup",
         path.display()
     )]
     JournalCorrupt {

@@ -10,9 +10,10 @@
 //! record (rewriting that record's hash and length) before the final fsync.
 //!
 //! Durability: an append is acknowledged only after `sync_data`. On open, records after the
-//! last committed one (a batch cut short by a crash) and a damaged record with no
-//! committed record after it form a *torn tail*: reported and truncated. A damaged record
-//! followed by a committed one is corruption, never skipped. So a batch is all or nothing,
+//! last committed one (a batch cut short by a crash) and a last record damaged the way an
+//! unfinished append leaves it (cut short, zeros, a half-rewritten commit header) form a
+//! *torn tail*: reported and truncated. A damaged record followed by a committed one, or a
+//! complete last record with a bad checksum, is corruption, never skipped. So a batch is all or nothing,
 //! even across a crash, and readers never see a batch that was not committed.
 
 use std::fs::{File, OpenOptions};
@@ -143,6 +144,51 @@ fn valid_record_after(data: &[u8], from: usize, expect: u64) -> bool {
     false
 }
 
+/// Whether the damaged last record at `pos` looks like an append that never finished (a
+/// torn tail, whose batch was never acknowledged) rather than damage to what was written:
+///
+/// * the file ends inside it (a process killed while writing);
+/// * it reads as zeros from a 512-byte boundary to its end, or from its length field (or a
+///   boundary before it) to the end of the file (a power loss after the file grew, before
+///   its blocks were written);
+/// * its 12-byte head (checksum, length) is part old, part new: the commit's rewrite that
+///   clears the batch flag, cut short (or seen half done by a reader without the lock).
+///
+/// Anything else, such as a flipped bit in a complete record, is corruption: it may hold an
+/// acknowledged event, so it is never cut silently. (A flip of the batch flag alone looks
+/// exactly like a cut-short commit and stays a torn tail.)
+fn torn_like(data: &[u8], pos: usize, what: Corruption) -> bool {
+    let zeros = |from: usize, to: usize| data[from..to].iter().all(|&b| b == 0);
+    match what {
+        Corruption::Truncated => true,
+        // Zeros over the length field (from the record or a 512-byte boundary on).
+        Corruption::BadLength => std::iter::once(pos)
+            .chain((pos.next_multiple_of(512)..pos + 12).step_by(512))
+            .any(|z| zeros(z, data.len())),
+        Corruption::RecordChecksum => {
+            let raw = u32_at(data, pos + 8);
+            let end = pos + RECORD_HEADER + (raw & !CONTINUES) as usize;
+            // The head with the batch flag set (before the commit) and clear (after it).
+            let head = |flag: u32| {
+                let mut body = data[pos + 8..end].to_vec();
+                body[..4].copy_from_slice(&((raw & !CONTINUES) | flag).to_le_bytes());
+                let mut h = [0u8; 12];
+                h[..8].copy_from_slice(&xxh3_64(&body).to_le_bytes());
+                h[8..].copy_from_slice(&body[..4]);
+                h
+            };
+            let (old, new) = (head(CONTINUES), head(0));
+            let got = &data[pos..pos + 12];
+            let mixed = (0..=12).any(|k| {
+                (got[..k] == new[..k] && got[k..] == old[k..])
+                    || (got[..k] == old[..k] && got[k..] == new[k..])
+            });
+            mixed || (pos.next_multiple_of(512)..end).step_by(512).any(|z| zeros(z, end))
+        }
+        _ => false,
+    }
+}
+
 /// Scans journal bytes, calling `each(seq, event)` for every good record, in order.
 ///
 /// # Errors
@@ -184,7 +230,7 @@ pub fn scan(
             }
             Err(Corruption::SequenceGap) => return Err(corrupt(pos, Corruption::SequenceGap)),
             Err(what) => {
-                if valid_record_after(data, pos + 1, seq + 1) {
+                if valid_record_after(data, pos + 1, seq + 1) || !torn_like(data, pos, what) {
                     return Err(corrupt(pos, what));
                 }
                 break;
@@ -578,6 +624,78 @@ mod tests {
             b[i] ^= 1;
             assert!(scan(&p, &b, |_, _| Ok(())).is_err(), "header byte {i}");
         }
+    }
+
+    #[test]
+    fn a_flipped_bit_in_the_last_record_is_corruption_not_a_torn_tail() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write_journal(d.path(), 5);
+        let full = std::fs::read(&p).unwrap();
+        let rec = (full.len() - HEADER_LEN) / 5;
+        let last = HEADER_LEN + 4 * rec;
+        for i in last..full.len() {
+            for bit in [0x01u8, 0x40] {
+                let mut b = full.clone();
+                b[i] ^= bit;
+                let len = u32_at(&b, last + 8) & !CONTINUES;
+                match scan(&p, &b, |_, _| Ok(())) {
+                    Err(StoreError::JournalCorrupt { offset, .. }) => {
+                        assert_eq!(offset as usize, last, "byte {i}")
+                    }
+                    // A longer length runs past the end of the file: a cut-short append.
+                    Ok(s) if last + RECORD_HEADER + len as usize > b.len() => {
+                        assert_eq!(s.last_seq, 4, "byte {i}")
+                    }
+                    other => panic!("byte {i} ^ {bit:#x}: {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_half_done_commit_or_unwritten_blocks_are_a_torn_tail() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write_journal(d.path(), 3);
+        let full = std::fs::read(&p).unwrap();
+        let rec = (full.len() - HEADER_LEN) / 3;
+        let last = HEADER_LEN + 2 * rec;
+        // The last record as it was before its commit: batch flag set, checksum to match.
+        let mut before = full.clone();
+        let raw = u32_at(&full, last + 8) | CONTINUES;
+        before[last + 8..last + 12].copy_from_slice(&raw.to_le_bytes());
+        let sum = xxh3_64(&before[last + 8..]);
+        before[last..last + 8].copy_from_slice(&sum.to_le_bytes());
+        assert_eq!(scan(&p, &before, |_, _| Ok(())).unwrap().last_seq, 2, "uncommitted");
+        // The commit's 12-byte rewrite cut anywhere, either part first.
+        for k in 0..=12 {
+            for (a, b) in [(&full, &before), (&before, &full)] {
+                let mut mix = full.clone();
+                mix[last..last + k].copy_from_slice(&a[last..last + k]);
+                mix[last + k..last + 12].copy_from_slice(&b[last + k..last + 12]);
+                let s = scan(&p, &mix, |_, _| Ok(())).unwrap();
+                assert!(s.last_seq == 2 || (s.last_seq == 3 && mix == full), "k {k}");
+            }
+        }
+        // Zeros after the last record (the file grew, nothing was written) ...
+        let mut z = full.clone();
+        z.resize(1024, 0);
+        assert_eq!(scan(&p, &z, |_, _| Ok(())).unwrap().last_seq, 3);
+        // ... or from a 512-byte boundary inside it to its end.
+        // The first record that crosses 512 is the last of a journal of n records.
+        let n = (1..).find(|&n| (HEADER_LEN + n * rec) % 512 < rec).unwrap();
+        let d = tempfile::tempdir().unwrap();
+        let p = write_journal(d.path(), n as u64);
+        let full = std::fs::read(&p).unwrap();
+        let last = HEADER_LEN + (n - 1) * rec;
+        let boundary = (last + 1).next_multiple_of(512);
+        assert!(boundary < full.len(), "the last record crosses a 512-byte boundary");
+        let mut zr = full.clone();
+        zr[boundary..].fill(0);
+        assert_eq!(scan(&p, &zr, |_, _| Ok(())).unwrap().last_seq, n as u64 - 1);
+        // Zeros that do not reach its end are damage.
+        let mut hole = full.clone();
+        hole[boundary..full.len() - 1].fill(0);
+        assert!(scan(&p, &hole, |_, _| Ok(())).is_err());
     }
 
     #[test]

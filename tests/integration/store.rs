@@ -430,3 +430,23 @@ fn a_missing_journal_fails_closed_everywhere() {
     wd.run(&["stop", "--store", "t", "--brand", "ACME", "+4791000001"], "").ok();
     assert!(wd.join("t/journal").exists());
 }
+
+#[test]
+fn a_flipped_bit_in_the_last_journal_record_fails_closed() {
+    let wd = Workdir::new();
+    wd.run(&["stop", "--store", "s", "--brand", "ACME", "+4791000001"], "").ok();
+    let j = wd.join("s/journal");
+    let mut b = std::fs::read(&j).unwrap();
+    let at = b.len() - 5; // inside the stop's brand text
+    b[at] ^= 1;
+    std::fs::write(&j, &b).unwrap();
+    let filter =
+        ["filter", "--store", "s", "--brand", "ACME", "--purpose", "o", "--shortcode", "1"];
+    for args in [&filter[..], &["info", "--store", "s"], &["stop", "--store", "s", "+4791000002"]] {
+        let r = wd.run(args, "+4791000001\n");
+        assert_eq!((r.code, r.stdout.as_str()), (2, ""), "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("is corrupt at offset 32"), "{args:?}: {}", r.stderr);
+        assert!(!r.stderr.contains("4791000001"), "{}", r.stderr);
+    }
+    assert_eq!(std::fs::read(&j).unwrap(), b, "nothing was cut");
+}
