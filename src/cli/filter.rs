@@ -137,6 +137,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let opening = Instant::now();
     let source = open_source(&args.store)?;
     advise_compaction(&args.store, &source, opening.elapsed());
+    let variants = source.brand_variants(&args.brand);
+    if !variants.is_empty() {
+        eprintln!(
+            "sendfilter filter: note: the store also holds the brand spelled {}: their stops \
+             apply to this run (fail safe), their consents do not (brands are matched exactly)",
+            variants.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", ")
+        );
+    }
     let policy = sendfilter::store::policy::read(&args.store)
         .with_context(|| format!("reading the policy of store {}", args.store.display()))?
         .brand(&args.brand);

@@ -306,8 +306,11 @@ impl Tail {
         }
     }
 
+    /// A stop for the run's brand (in any case: see `view::other_case`) or every brand.
     fn applies(&self, brand: &str) -> bool {
-        brand == self.brand || brand == EVERY_BRAND
+        brand == self.brand
+            || brand == EVERY_BRAND
+            || crate::store::view::other_case(brand, &self.brand)
     }
 
     /// Reads what was appended since the last poll; returns the stops that apply, and the
@@ -459,6 +462,17 @@ mod tests {
         }
         assert!(stops.failure().is_some(), "gave up");
         assert!(t.elapsed() >= GIVE_UP_AFTER, "not before the grace period");
+    }
+
+    #[test]
+    fn a_stop_for_the_brand_in_another_case_applies_live() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let view = crate::store::open_view(dir.path()).unwrap();
+        let mut t = Tail::new(dir.path(), "ACME", view.journal_seq());
+        store.append_stop(n(4790000001), "acme", 100).unwrap();
+        store.append_stop(n(4790000002), "ACMEX", 100).unwrap();
+        assert_eq!(got(&mut t), vec![(4790000001, 100)]);
     }
 
     #[test]

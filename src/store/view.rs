@@ -144,6 +144,39 @@ pub struct ViewScope {
     ov_brand: Option<u32>,
     ov_purpose: Option<u32>,
     ov_star: Option<u32>,
+    /// Snapshot string ids and overlay name ids of other spellings of the brand (`acme`
+    /// for `ACME`; [`NO_ID`] = none): their stops apply too, their consents do not (fail
+    /// safe: a stop typed in the wrong case still stops).
+    variants: [u32; VARIANTS],
+    ov_variants: [u32; VARIANTS],
+}
+
+/// Most other spellings of one brand a scope honours the stops of.
+const VARIANTS: usize = 4;
+/// No id (an unused variant slot).
+const NO_ID: u32 = u32::MAX;
+
+/// True when `a` and `b` are the same brand name spelled in a different case (`acme`,
+/// `ACME`): a stop recorded under one applies to the other.
+pub fn other_case(a: &str, b: &str) -> bool {
+    a != b
+        && if a.is_ascii() && b.is_ascii() {
+            a.eq_ignore_ascii_case(b)
+        } else {
+            a.to_lowercase() == b.to_lowercase()
+        }
+}
+
+/// The ids of up to [`VARIANTS`] names in `names` that are `brand` in another case.
+fn variant_ids<'a>(brand: &str, names: impl Iterator<Item = (&'a str, u32)>) -> [u32; VARIANTS] {
+    let mut out = [NO_ID; VARIANTS];
+    // A cheap test first: ASCII case variants have the same length (most names differ).
+    let candidates = names
+        .filter(|(s, _)| (s.len() == brand.len() || !brand.is_ascii()) && other_case(s, brand));
+    for (slot, (_, id)) in out.iter_mut().zip(candidates) {
+        *slot = id;
+    }
+    out
 }
 
 /// A consistent read view of a store: one snapshot generation plus the journal tail as of
@@ -261,11 +294,45 @@ impl StoreView {
         Standing { stopped_at: by_brand.max(by_star).map(i64::from), consent: None }
     }
 
+    /// The newest stop of `n` under another spelling of the scope's brand (rare: only
+    /// asked when the store holds one).
+    #[cold]
+    fn variant_stop(&self, scope: &ViewScope, n: u64) -> Option<i64> {
+        let ids =
+            |v: &[u32; VARIANTS]| v.iter().copied().filter(|&i| i != NO_ID).collect::<Vec<_>>();
+        let snap = self.snap.as_ref().map_or(Vec::new(), |s| {
+            ids(&scope.variants).into_iter().filter_map(|b| s.stop(n, b)).map(i64::from).collect()
+        });
+        let o = &self.overlay;
+        let tail =
+            ids(&scope.ov_variants).into_iter().filter_map(|b| o.stops.get(&(n, b)).copied());
+        snap.into_iter().chain(tail).max()
+    }
+
+    /// The other spellings of `brand` (case only) that the store holds: their stops apply
+    /// to `brand`'s runs, their consents do not. For a run to say so.
+    pub fn brand_variants(&self, brand: &str) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .snap
+            .iter()
+            .flat_map(|s| s.strings().iter())
+            .chain(self.overlay.names.keys())
+            .filter(|s| other_case(s, brand))
+            .cloned()
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// The snapshot's standing `st` of `number` with the journal tail and the erasures
     /// folded in.
     #[inline]
     fn fold(&self, scope: &ViewScope, number: E164, mut st: Standing) -> Standing {
         let n = number.as_u64();
+        if scope.variants[0] != NO_ID || scope.ov_variants[0] != NO_ID {
+            st.stopped_at = st.stopped_at.max(self.variant_stop(scope, n));
+        }
         if !self.overlay.is_empty() {
             let o = &self.overlay;
             let stop = |b: Option<u32>| b.and_then(|b| o.stops.get(&(n, b)).copied());
@@ -334,6 +401,9 @@ impl StandingSource for StoreView {
             }
         }
         let o = &self.overlay;
+        let variants = self.snap.as_ref().map_or([NO_ID; VARIANTS], |s| {
+            variant_ids(brand, s.strings().iter().enumerate().map(|(i, x)| (x.as_str(), i as u32)))
+        });
         ViewScope {
             table,
             brand: b,
@@ -341,6 +411,8 @@ impl StandingSource for StoreView {
             ov_brand: o.names.get(brand).copied(),
             ov_purpose: o.names.get(purpose).copied(),
             ov_star: o.names.get(EVERY_BRAND).copied(),
+            variants,
+            ov_variants: variant_ids(brand, o.names.iter().map(|(k, &v)| (k.as_str(), v))),
         }
     }
 

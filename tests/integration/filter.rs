@@ -538,3 +538,57 @@ fn a_large_uncompacted_journal_is_pointed_out_until_compacted() {
     let run = wd.run(&args(&["--shortcode", "2401"]), "+4791000007\n").ok();
     assert!(!run.stderr.contains(note), "{}", run.stderr);
 }
+
+/// A stop recorded under another spelling of the brand (`acme` for `ACME`) still stops:
+/// from the journal, from the snapshot, and on a stops-only scope. Consents under the other
+/// spelling do not count (fail safe), and the run says the store holds it.
+#[test]
+fn a_stop_in_another_case_of_the_brand_still_stops() {
+    let wd = Workdir::new();
+    let consent = |n: &str| {
+        format!("{n},ACME,offers,sms,2026-01-01T00:00:00Z,web_form,v1,web,,2026-01-01T00:00:00Z\n")
+    };
+    wd.import_store("", &(consent("+4791000001") + &consent("+4791000002")));
+    let stop = |brand: &str, n: &str| {
+        wd.run(
+            &["stop", "--store", "store", "--brand", brand, "--at", "2026-02-01T00:00:00Z", n],
+            "",
+        )
+        .ok();
+    };
+    stop("acme", "+4791000001");
+    let input = "+4791000001\n+4791000002\n";
+    let check = |purpose: &str, want: &str| {
+        let run = wd.run(
+            &[
+                "filter",
+                "--store",
+                "store",
+                "--brand",
+                "ACME",
+                "--purpose",
+                purpose,
+                "--now=2026-11-23T10:00:00Z",
+                "--rejects",
+                "rej.txt",
+            ],
+            input,
+        );
+        let run = run.ok();
+        assert_eq!(run.stdout, want, "{purpose}: {}", run.stderr);
+        assert!(wd.read("rej.txt").contains("+4791000001\tSTOPPED"), "{}", wd.read("rej.txt"));
+        assert!(
+            run.stderr.contains("the store also holds the brand spelled")
+                && run.stderr.contains("\"acme\""),
+            "{}",
+            run.stderr
+        );
+    };
+    check("offers", "+4791000002\n");
+    wd.run(&["compact", "--store", "store"], "").ok();
+    check("offers", "+4791000002\n");
+    // A scope without consents (stops only) and a stop in the journal after the compaction.
+    stop("Acme", "+4791000002");
+    check("offers", "");
+    check("news", "");
+}
