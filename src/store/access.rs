@@ -45,6 +45,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::store::error::{StoreError, io};
+use crate::store::sealed::{self, Unsealed};
 use crate::store::{Store, journal};
 
 /// The roles file in the store directory.
@@ -209,9 +210,7 @@ impl Access {
     pub fn to_text(&self) -> String {
         // Serialising a map of strings to unit enums cannot fail.
         let json = serde_json::to_string(self).unwrap_or_else(|_| "{\"users\":{}}".into());
-        let body = format!("{MAGIC_LINE}\n{json}\n");
-        let sum = xxhash_rust::xxh3::xxh3_64(body.as_bytes());
-        format!("{body}check {sum:016x}\n")
+        sealed::seal(MAGIC_LINE, &json)
     }
 
     /// Parses the file's text; `path` names it in errors.
@@ -220,20 +219,12 @@ impl Access {
     /// [`StoreError::Config`] for a wrong magic line, checksum or content.
     pub fn from_text(text: &str, path: &Path) -> Result<Access, StoreError> {
         let bad = |reason: &str| StoreError::Config { path: path.into(), reason: reason.into() };
-        let mut lines = text.lines();
-        if lines.next() != Some(MAGIC_LINE) {
-            return Err(bad("not a sendfilter access file (or a newer format)"));
-        }
-        let json = lines.next().ok_or_else(|| bad("truncated"))?;
-        let check =
-            lines.next().and_then(|l| l.strip_prefix("check ")).ok_or_else(|| bad("truncated"))?;
-        let body = format!("{MAGIC_LINE}\n{json}\n");
-        let sum = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(body.as_bytes()));
-        if lines.next().is_some() || check != sum || !text.ends_with('\n') {
-            return Err(bad(
-                "checksum or format mismatch; the store's owner must grant the roles again",
-            ));
-        }
+        let json = sealed::unseal(text, MAGIC_LINE).map_err(|e| match e {
+            Unsealed::Magic => bad("not a sendfilter access file (or a newer format)"),
+            Unsealed::Damaged => {
+                bad("checksum or format mismatch; the store's owner must grant the roles again")
+            }
+        })?;
         let a: Access = serde_json::from_str(json).map_err(|_| bad("unreadable content"))?;
         if !a.users.keys().all(|u| valid_user(u)) {
             return Err(bad("invalid user name"));

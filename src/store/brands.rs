@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use crate::inbound::keyword::{self, MAX_WORDS};
 use crate::phone::Region;
 use crate::store::error::io;
+use crate::store::sealed::{self, Unsealed};
 use crate::store::{Store, StoreError, journal};
 
 /// File name of the registry inside the store directory.
@@ -232,18 +233,14 @@ impl Registry {
             Err(e) => return Err(io("reading", &path)(e).into()),
         };
         let bad = |reason: &str| BrandError::Corrupt { path: path.clone(), reason: reason.into() };
-        let body_end = text.rfind("check ").ok_or_else(|| bad("no check line"))?;
-        let (body, check) = text.split_at(body_end);
-        let want = format!("check {:016x}\n", xxhash_rust::xxh3::xxh3_64(body.as_bytes()));
-        if check != want {
-            return Err(bad("checksum mismatch; restore it from a backup or re-add the brands"));
-        }
-        let json = body
-            .strip_prefix(MAGIC_LINE)
-            .and_then(|r| r.strip_prefix('\n'))
-            .ok_or_else(|| bad("not a sendfilter brand registry (version 1)"))?;
+        let json = sealed::unseal(&text, MAGIC_LINE).map_err(|e| match e {
+            Unsealed::Magic => bad("not a sendfilter brand registry (version 1)"),
+            Unsealed::Damaged => {
+                bad("checksum mismatch; restore it from a backup or re-add the brands")
+            }
+        })?;
         let reg: Registry =
-            serde_json::from_str(json.trim_end()).map_err(|e| bad(&format!("bad JSON ({e})")))?;
+            serde_json::from_str(json).map_err(|e| bad(&format!("bad JSON ({e})")))?;
         for b in &reg.brands {
             reg.check(b, Some(&b.name)).map_err(|e| bad(&e.to_string()))?;
         }
@@ -258,9 +255,7 @@ impl Registry {
     pub fn save(&self, store: &Store) -> Result<(), BrandError> {
         let json = serde_json::to_string(self)
             .map_err(|e| BrandError::Invalid(format!("cannot encode registry ({e})")))?;
-        let body = format!("{MAGIC_LINE}\n{json}\n");
-        let sum = xxhash_rust::xxh3::xxh3_64(body.as_bytes());
-        let text = format!("{body}check {sum:016x}\n");
+        let text = sealed::seal(MAGIC_LINE, &json);
         journal::replace_file(&store.dir().join(FILE), text.as_bytes())?;
         Ok(())
     }

@@ -22,6 +22,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::store::error::{StoreError, io};
+use crate::store::sealed::{self, Unsealed};
 use crate::store::{Store, journal};
 
 /// The file name in the store directory.
@@ -60,9 +61,7 @@ impl Policy {
     pub fn to_text(&self) -> String {
         // Serialising plain maps of strings, bools and integers cannot fail.
         let json = serde_json::to_string(self).unwrap_or_else(|_| "{\"brands\":{}}".into());
-        let body = format!("{MAGIC_LINE}\n{json}\n");
-        let sum = xxhash_rust::xxh3::xxh3_64(body.as_bytes());
-        format!("{body}check {sum:016x}\n")
+        sealed::seal(MAGIC_LINE, &json)
     }
 
     /// Parses the file's text; `path` names it in errors.
@@ -71,18 +70,10 @@ impl Policy {
     /// [`StoreError::Config`] for a wrong magic line, checksum or content.
     pub fn from_text(text: &str, path: &Path) -> Result<Policy, StoreError> {
         let bad = |reason: &str| StoreError::Config { path: path.into(), reason: reason.into() };
-        let mut lines = text.lines();
-        if lines.next() != Some(MAGIC_LINE) {
-            return Err(bad("not a sendfilter policy file (or a newer format)"));
-        }
-        let json = lines.next().ok_or_else(|| bad("truncated"))?;
-        let check =
-            lines.next().and_then(|l| l.strip_prefix("check ")).ok_or_else(|| bad("truncated"))?;
-        let body = format!("{MAGIC_LINE}\n{json}\n");
-        let sum = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(body.as_bytes()));
-        if lines.next().is_some() || check != sum || !text.ends_with('\n') {
-            return Err(bad("checksum or format mismatch; set the policy again"));
-        }
+        let json = sealed::unseal(text, MAGIC_LINE).map_err(|e| match e {
+            Unsealed::Magic => bad("not a sendfilter policy file (or a newer format)"),
+            Unsealed::Damaged => bad("checksum or format mismatch; set the policy again"),
+        })?;
         let p: Policy = serde_json::from_str(json).map_err(|_| bad("unreadable content"))?;
         if p.brands
             .values()
