@@ -41,6 +41,10 @@ pub struct Moved {
     pub consents_copied: u64,
     /// Stops copied to the new number (they also stay on the old one).
     pub stops_copied: u64,
+    /// Consents whose confirmation is dated before their grant (recorded before such
+    /// consents were refused), copied without it: the new number's consent counts as
+    /// unconfirmed, the safe reading of an impossible date.
+    pub confirmations_dropped: u64,
 }
 
 /// Corrects the evidence of the consent recorded under sequence `seq` for `number`: a
@@ -92,6 +96,7 @@ pub fn rectify_number(
     }
     let held = store.evidence(from)?;
     let mut copies: Vec<Event> = Vec::new();
+    let mut dropped = 0;
     for r in &held {
         match &r.event {
             Event::Consent(c) if c.number == from => {
@@ -111,6 +116,10 @@ pub fn rectify_number(
                     }
                 }
                 c.number = to;
+                if c.confirmed_at.is_some_and(|t| t < c.granted_at) {
+                    c.confirmed_at = None;
+                    dropped += 1;
+                }
                 copies.push(Event::Consent(c));
             }
             Event::Stop(s) => copies.push(Event::Stop(Stop { number: to, ..s.clone() })),
@@ -134,5 +143,6 @@ pub fn rectify_number(
         to: to.masked(),
         consents_copied: copies.iter().filter(|e| matches!(e, Event::Consent(_))).count() as u64,
         stops_copied: stops,
+        confirmations_dropped: dropped,
     })
 }

@@ -746,3 +746,54 @@ fn purge_drops_relationships_over_before_the_cutoff() {
     assert!(view.relationship(&view.scope("A", "p"), n(4791234567)).is_none());
     assert!(view.relationship(&view.scope("A", "p"), n(4791234568)).is_some());
 }
+
+#[test]
+fn a_move_copies_a_legacy_consent_confirmed_before_its_grant_as_unconfirmed() {
+    // Journals written before such consents were refused may hold one; the move must not
+    // fail on it, nor carry the impossible confirmation to the new number.
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(d.path()).unwrap();
+    let (x, y) = (n(4791234567), n(4791234568));
+    let legacy = Consent {
+        number: x,
+        brand: "A".into(),
+        purpose: "p".into(),
+        channel: "sms".into(),
+        granted_at: 20,
+        method: "m".into(),
+        text_ref: "t".into(),
+        source: "s".into(),
+        expires_at: None,
+        confirmed_at: Some(10),
+    };
+    assert!(s.append_consent(legacy.clone()).is_err(), "refused when recorded today");
+    let mut b = s.batch();
+    b.push_unvalidated(&Event::Consent(legacy)).unwrap();
+    b.commit().unwrap();
+    s.append_consent(Consent {
+        granted_at: 21,
+        confirmed_at: Some(22),
+        purpose: "q".into(),
+        ..match s.evidence(x).unwrap()[0].event.clone() {
+            Event::Consent(c) => c,
+            _ => unreachable!(),
+        }
+    })
+    .unwrap();
+
+    let m = rectify_number(&mut s, x, y, 30).unwrap();
+    assert_eq!((m.consents_copied, m.confirmations_dropped), (2, 1));
+    for compact in [false, true] {
+        if compact {
+            s.compact().unwrap();
+        }
+        let ex = export(&s, y, 40).unwrap();
+        let mut confirmed: Vec<_> = ex
+            .consents
+            .iter()
+            .map(|c| (c.purpose.clone(), c.confirmed_at.is_some()))
+            .collect();
+        confirmed.sort();
+        assert_eq!(confirmed, [("p".to_string(), false), ("q".to_string(), true)]);
+    }
+}
