@@ -788,11 +788,8 @@ fn a_move_copies_a_legacy_consent_confirmed_before_its_grant_as_unconfirmed() {
             s.compact().unwrap();
         }
         let ex = export(&s, y, 40).unwrap();
-        let mut confirmed: Vec<_> = ex
-            .consents
-            .iter()
-            .map(|c| (c.purpose.clone(), c.confirmed_at.is_some()))
-            .collect();
+        let mut confirmed: Vec<_> =
+            ex.consents.iter().map(|c| (c.purpose.clone(), c.confirmed_at.is_some())).collect();
         confirmed.sort();
         assert_eq!(confirmed, [("p".to_string(), false), ("q".to_string(), true)]);
     }
