@@ -208,16 +208,33 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
                 line: 1,
                 detail: format!("bad header: {}", e.as_str()),
             })?;
-            let find =
-                |name: &str| fields.iter().position(|f| *f.value(&header) == *name.as_bytes());
-            let number = find(&opts.number_column).ok_or_else(|| Error::Csv {
+            // A column named twice is refused: the run would decide and stamp the first,
+            // while a consumer reading by name may take the other, undecided or unstamped.
+            let find = |name: &str| -> Result<Option<usize>, Error> {
+                let mut at = fields
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, f)| *f.value(&header) == *name.as_bytes());
+                let first = at.next().map(|(i, _)| i);
+                if at.next().is_some() {
+                    return Err(Error::Csv {
+                        line: 1,
+                        detail: format!(
+                            "the header names the {name:?} column more than once: which one \
+                             holds the recipient's value is ambiguous (rename the others)"
+                        ),
+                    });
+                }
+                Ok(first)
+            };
+            let number = find(&opts.number_column)?.ok_or_else(|| Error::Csv {
                 line: 1,
                 detail: format!(
                     "no {:?} column in the header (choose one with --number-column)",
                     opts.number_column
                 ),
             })?;
-            let message = find(&opts.message_column);
+            let message = find(&opts.message_column)?;
             out_header.extend_from_slice(&header);
             if message.is_none() && fill.is_some() {
                 out_header.push(b',');

@@ -217,6 +217,29 @@ fn csv_custom_columns_and_missing_column_error() {
     ));
 }
 
+/// Regression: a header naming the number or the message column twice was accepted; the
+/// run decided and stamped the first while the other went out as it came, so a consumer
+/// reading columns by name (the last one wins in many) could send to a number never
+/// decided, or a message without the opt-out footer. Refused before any output.
+#[test]
+fn csv_header_naming_a_column_twice_is_refused() {
+    for input in [
+        &b"number,message,number\n+4791000001,Hei,+4740000000\n"[..],
+        b"number,message,message\n+4791000001,Hei,Uten bunntekst\n",
+        b"\"number\",message,number\n+4791000001,Hei,+4740000000\n",
+    ] {
+        let mut sink = Vec::new();
+        let sinks = Sinks { output: &mut sink, rejects: None, progress: None };
+        let err = run_with(&source(), &options(Format::Csv), input, sinks).unwrap_err();
+        assert!(matches!(err, Error::Csv { line: 1, .. }), "{err}");
+        assert!(err.to_string().contains("more than once"), "{err}");
+        assert!(sink.is_empty(), "nothing may be written before the header is checked");
+    }
+    // Other columns may repeat.
+    let (out, _, _) = run(&source(), &options(Format::Csv), b"x,number,x\n1,+4791000001,2\n");
+    assert_eq!(out, "x,number,x\n1,+4791000001,2\n");
+}
+
 #[test]
 fn same_number_and_message_column_is_refused() {
     let mut o = options(Format::Csv);
