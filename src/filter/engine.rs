@@ -203,6 +203,17 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
             let header = head[range].to_vec();
             header_lines = nl;
             head.drain(..next);
+            // A carriage return left in the header does not end a line here, but it does
+            // for many CSV readers: with CR-only line ends the whole file is this "header"
+            // and would be written out as it came, every number in it undecided.
+            if header.contains(&b'\r') {
+                return Err(Error::Csv {
+                    line: 1,
+                    detail: "the header line holds a carriage return that does not end it \
+                             (CR-only line ends?): lines must end in LF or CRLF"
+                        .into(),
+                });
+            }
             let mut fields = Vec::new();
             csv::split_fields(&header, &mut fields).map_err(|e| Error::Csv {
                 line: 1,

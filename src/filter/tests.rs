@@ -240,6 +240,28 @@ fn csv_header_naming_a_column_twice_is_refused() {
     assert_eq!(out, "x,number,x\n1,+4791000001,2\n");
 }
 
+/// Regression: with CR-only line ends (classic Mac) the input has no line end the reader
+/// knows, so the whole file became the header: 0 records, exit 0, and the file written to
+/// the output as its header line, numbers and messages undecided, where a reader that
+/// ends lines at CR (Python's csv, spreadsheets) finds every record again. A carriage
+/// return left in the header line is refused before any output.
+#[test]
+fn csv_header_with_a_bare_carriage_return_is_refused() {
+    for input in [
+        &b"number,message\r+4791000002,Hei\r+4791000003,Hei\r"[..],
+        b"id,number,message\r1,+4791000002,Hei\r",
+        b"number,message\r\r\n+4791000001,Hei\n",
+    ] {
+        let mut sink = Vec::new();
+        let sinks = Sinks { output: &mut sink, rejects: None, progress: None };
+        let err = run_with(&source(), &options(Format::Csv), input, sinks).unwrap_err();
+        assert!(matches!(err, Error::Csv { line: 1, .. }), "{err}");
+        assert!(err.to_string().contains("carriage return"), "{err}");
+        assert!(!err.to_string().contains("9100000"), "no number in the error: {err}");
+        assert!(sink.is_empty(), "nothing may be written before the header is checked");
+    }
+}
+
 #[test]
 fn same_number_and_message_column_is_refused() {
     let mut o = options(Format::Csv);
