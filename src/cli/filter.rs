@@ -30,7 +30,9 @@ use sendfilter::{Class, StandingSource, timefmt};
     pipe) ends the run quietly with 0.\n\n\
     Formats: lines = one number per line (rejects: original<TAB>REASON); csv = RFC 4180 with a \
     header (rejects: the record plus a reason column; a record that does not split into fields, \
-    such as one with a stray or unclosed quote, is kept whole as one quoted field); jsonl = one object per line (rejects: the \
+    such as one with a stray or unclosed quote, is kept whole as one quoted field; a header that \
+    names the number or message column twice, or holds a carriage return not followed by a \
+    line feed, is an error); jsonl = one object per line (rejects: the \
     object plus a \"reason\" field). Blank lines are skipped. A UTF-8 BOM is dropped. CSV output \
     lines end in \\n.\n\n\
     The footer only matters where there is a message: a lines run without --message writes \
