@@ -91,6 +91,9 @@ pub(crate) enum CsvError {
     BareQuote,
     /// Text between a closing quote and the next comma.
     AfterQuote,
+    /// A carriage return inside an unquoted field: many readers end a line there, so
+    /// the record would not read back as one (RFC 4180 allows it only in quotes).
+    BareCr,
 }
 
 impl CsvError {
@@ -99,6 +102,7 @@ impl CsvError {
             CsvError::Unterminated => "unterminated quoted field",
             CsvError::BareQuote => "a quote inside an unquoted field",
             CsvError::AfterQuote => "text after a closing quote",
+            CsvError::BareCr => "a carriage return inside an unquoted field",
         }
     }
 }
@@ -145,7 +149,7 @@ pub(crate) fn split_fields(rec: &[u8], fields: &mut Vec<Field>) -> Result<(), Cs
 /// [`split_fields`] appending to `fields` (on error, some fields may have been appended).
 #[inline]
 pub(crate) fn append_fields(rec: &[u8], fields: &mut Vec<Field>) -> Result<(), CsvError> {
-    let mut specials = Specials::new(rec, 0, [b',', b'"']);
+    let mut specials = Specials::new(rec, 0, [b',', b'"', b'\r']);
     let mut start = 0usize;
     let unquoted = |start: usize, end: usize| Field {
         start: start as u32,
@@ -164,15 +168,17 @@ pub(crate) fn append_fields(rec: &[u8], fields: &mut Vec<Field>) -> Result<(), C
                 fields.push(unquoted(start, at));
                 start = at + 1;
             }
+            Some(at) if rec[at] == b'\r' => return Err(CsvError::BareCr),
             Some(at) if at != start => return Err(CsvError::BareQuote),
             Some(_) => {
-                // An opening quote: find its closing partner, skipping commas and doubled
-                // quotes (both bytes of a pair are specials, taken together).
+                // An opening quote: find its closing partner, skipping commas, carriage
+                // returns and doubled quotes (both bytes of a pair are specials, taken
+                // together).
                 let mut escaped = false;
                 let end = loop {
                     match specials.next() {
                         None => return Err(CsvError::Unterminated),
-                        Some(at) if rec[at] == b',' => {}
+                        Some(at) if rec[at] != b'"' => {}
                         Some(at) if rec.get(at + 1) == Some(&b'"') => {
                             escaped = true;
                             specials.next();
@@ -338,9 +344,10 @@ pub(crate) fn split_fields_reference(rec: &[u8], fields: &mut Vec<Field>) -> Res
                 Some(_) => return Err(CsvError::AfterQuote),
             }
         } else {
-            let stop = memchr::memchr2(b',', b'"', &rec[pos..]).map(|j| pos + j);
+            let stop = memchr::memchr3(b',', b'"', b'\r', &rec[pos..]).map(|j| pos + j);
             match stop {
                 Some(at) if rec[at] == b'"' => return Err(CsvError::BareQuote),
+                Some(at) if rec[at] == b'\r' => return Err(CsvError::BareCr),
                 Some(at) => {
                     fields.push(Field {
                         start: pos as u32,
@@ -413,6 +420,10 @@ mod tests {
         assert_eq!(values(b"a\"b,c"), Err(CsvError::BareQuote));
         assert_eq!(values(b"\"ab\"c,d"), Err(CsvError::AfterQuote));
         assert_eq!(values(b"\"ab,c"), Err(CsvError::Unterminated));
+        // A lone CR ends a line for many readers: only inside quotes is it a field's text.
+        assert_eq!(values(b"a\rb,c"), Err(CsvError::BareCr));
+        assert_eq!(values(b"a,b\r"), Err(CsvError::BareCr));
+        assert_eq!(values(b"\"a\rb\",c").unwrap(), ["a\rb", "c"]);
     }
 
     #[test]

@@ -321,6 +321,25 @@ fn csv_bad_records_are_malformed_and_the_run_continues() {
     assert!(originals.contains(&b"+4791000003,\"never closed\nat all\n".to_vec()));
 }
 
+/// A carriage return inside an unquoted field (a lone CR, or `\r\r\n`) ends the line for
+/// many CSV readers: written out as it came, the record would read back as a message
+/// without the footer and a second record. It is MALFORMED, kept whole (quoted) in the
+/// rejects; inside quotes it is the field's text and goes out quoted.
+#[test]
+fn csv_carriage_return_outside_quotes_is_malformed() {
+    let input = b"number,message\n\
+                 +4791000006,a\rb\n\
+                 +4791000006,Hei\r\r\n\
+                 +4791000001,\"line\rbreak\"\n";
+    let (out, rej, report) = run(&source(), &options(Format::Csv), input);
+    assert_eq!(out, "number,message\n+4791000001,\"line\rbreak Svar ACME STOPP til 2401\"\n");
+    assert_eq!(report.malformed_lines, [2, 3]);
+    assert_eq!(
+        rej,
+        "number,message,reason\n\"+4791000006,a\rb\",MALFORMED\n\"+4791000006,Hei\r\",MALFORMED\n"
+    );
+}
+
 /// Messages longer than one SIMD block (the UTF-8 check works in 64-byte blocks) are
 /// checked to their last byte: any invalid sequence anywhere makes the record MALFORMED.
 #[test]
