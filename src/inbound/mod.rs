@@ -724,7 +724,14 @@ fn decide(
         .map_err(|_| fail("received_at is out of the storable range".into()))?;
     let parsed = keyword::parse(&raw.text);
     let evidence = if needs_evidence(&parsed) {
-        cache.evidence(store, from).map_err(|e| fail(format!("reading evidence failed: {e}")))?
+        let read = |e: StoreError| fail(format!("reading evidence failed: {e}"));
+        let mut ev = cache.evidence(store, from).map_err(read)?;
+        // Consents recorded before an erasure of the number are erased data (gone at the
+        // next compaction): a JA must not confirm, and so copy, one of them.
+        if let Some(e) = store.erasure(from).map_err(read)? {
+            ev.retain(|r| r.seq > e.seq);
+        }
+        ev
     } else {
         Vec::new()
     };

@@ -540,6 +540,29 @@ fn run_confirms_from_snapshot_tail_and_same_batch() {
     assert_eq!(st.consent.map(|c| c.confirmed_at), Some(Some(T)));
 }
 
+/// A consent recorded before an erasure is erased data even while the compaction that
+/// drops it is still to run: a JA must not confirm it (the confirmed copy would be a new
+/// event holding the erased number and its old evidence, surviving the compaction).
+#[test]
+fn a_confirmation_after_an_erasure_finds_nothing_pending_from_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let x = n(4791234567);
+    store.append_consent(consent("ACME", "offers", T - 100, None)).unwrap();
+    crate::rights::erase(&mut store, x, T - 50, false).unwrap();
+    let reg = registry();
+    let ja = format!(r#"{{"from":"+4791234567","to":"2401","text":"JA","received_at":"{T}"}}"#);
+    let (lines, s) = run_text(&mut store, &reg, &(ja.clone() + "\n"), Format::Jsonl);
+    assert_eq!(lines[0]["action"], "NO_PENDING", "{lines:?}");
+    assert_eq!(s.events, 0);
+    store.compact().unwrap();
+    assert!(store.evidence(x).unwrap().is_empty());
+    // A consent given after the erasure is the person's again and can be confirmed.
+    store.append_consent(consent("ACME", "offers", T - 10, None)).unwrap();
+    let (lines, _) = run_text(&mut store, &reg, &(ja + "\n"), Format::Jsonl);
+    assert_eq!(lines[0]["action"], "CONFIRM", "{lines:?}");
+}
+
 /// With a compaction policy, a long run compacts as it goes and confirmations still see
 /// every consent (snapshot, tail and cache overlap without changing answers).
 #[test]

@@ -103,4 +103,36 @@ pub enum RightsError {
     /// A move between numbers that is refused.
     #[error("{0}")]
     BadMove(String),
+    /// The data asked for was erased (the compaction that removes it may not have run
+    /// yet): it can be neither corrected nor moved, or the erased number would be
+    /// written to the store again.
+    #[error("{number} was erased at {erased_at}; its data from before then is gone")]
+    Erased {
+        /// The masked number.
+        number: String,
+        /// When it was erased (RFC 3339).
+        erased_at: String,
+    },
+}
+
+/// The number's evidence still held as its own: everything recorded after its newest
+/// erasure (all of it when it was never erased), and that erasure.
+fn held_evidence(
+    store: &crate::store::Store,
+    number: crate::E164,
+) -> Result<(Vec<crate::store::Recorded>, Option<crate::store::suppress::Entry>), StoreError> {
+    let erased = store.erasure(number)?;
+    let mut held = store.evidence(number)?;
+    if let Some(e) = erased {
+        held.retain(|r| r.seq > e.seq);
+    }
+    Ok((held, erased))
+}
+
+/// [`RightsError::Erased`] for `number` erased by `entry`.
+fn erased_error(number: crate::E164, entry: crate::store::suppress::Entry) -> RightsError {
+    RightsError::Erased {
+        number: number.masked(),
+        erased_at: crate::timefmt::format_rfc3339(entry.erased_at),
+    }
 }

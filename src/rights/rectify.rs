@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::RightsError;
+use super::{RightsError, erased_error, held_evidence};
 use crate::store::event::Relationship;
 use crate::store::{Consent, Correction, Event, Move, Stop, Store};
 use crate::{E164, Timestamp};
@@ -51,7 +51,8 @@ pub struct Moved {
 /// correction event referencing it (the consent itself is kept as recorded).
 ///
 /// # Errors
-/// [`RightsError::NotAConsent`] when `seq` is not a consent of `number`; an invalid
+/// [`RightsError::NotAConsent`] when `seq` is not a consent of `number`;
+/// [`RightsError::Erased`] when it was one recorded before an erasure of `number`; an invalid
 /// correction (no field changed, control characters) as a store error; I/O errors.
 pub fn rectify_consent(
     store: &mut Store,
@@ -60,11 +61,16 @@ pub fn rectify_consent(
     fix: EvidenceFix,
     at: Timestamp,
 ) -> Result<Rectified, RightsError> {
-    let is_consent = store
-        .evidence(number)?
+    let (held, erased) = held_evidence(store, number)?;
+    let is_consent = held
         .iter()
         .any(|r| r.seq == seq && matches!(&r.event, Event::Consent(c) if c.number == number));
     if !is_consent {
+        // A consent from before an erasure is erased data, even while the compaction that
+        // drops it is still to run: a correction would keep the number in the store.
+        if let Some(e) = erased.filter(|e| seq < e.seq) {
+            return Err(erased_error(number, e));
+        }
         return Err(RightsError::NotAConsent { seq, number: number.masked() });
     }
     let c = Correction {
@@ -83,8 +89,11 @@ pub fn rectify_consent(
 /// (from then on `from` is stopped for every brand: it may be reassigned), then a copy
 /// of each of `from`'s consents (evidence as corrected) and stops under `to`.
 ///
+/// Only what `from` holds since its newest erasure (if it was erased) is copied.
+///
 /// # Errors
-/// [`RightsError::BadMove`] for `from == to`; store and I/O errors.
+/// [`RightsError::BadMove`] for `from == to`; [`RightsError::Erased`] when `from` was
+/// erased and holds nothing recorded since; store and I/O errors.
 pub fn rectify_number(
     store: &mut Store,
     from: E164,
@@ -94,7 +103,15 @@ pub fn rectify_number(
     if from == to {
         return Err(RightsError::BadMove("old and new number are the same".into()));
     }
-    let held = store.evidence(from)?;
+    // What was recorded before an erasure of `from` is erased data: not copied, and a
+    // number with nothing recorded since is not moved at all (the move event would hold
+    // the erased number).
+    let (held, erased) = held_evidence(store, from)?;
+    if let Some(e) = erased
+        && held.is_empty()
+    {
+        return Err(erased_error(from, e));
+    }
     let mut copies: Vec<Event> = Vec::new();
     let mut dropped = 0;
     for r in &held {

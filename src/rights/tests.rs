@@ -295,13 +295,17 @@ proptest! {
             match o {
                 Op::Ev(e) => { s.append(&e).unwrap(); }
                 Op::Move(a, b, t) if a != b => {
-                    rectify_number(&mut s, n(NUMBERS[a]), n(NUMBERS[b]), t).unwrap();
+                    // An erased number with nothing recorded since is not moved.
+                    match rectify_number(&mut s, n(NUMBERS[a]), n(NUMBERS[b]), t) {
+                        Ok(_) | Err(RightsError::Erased { .. }) => {}
+                        Err(e) => panic!("{e}"),
+                    }
                 }
                 Op::Move(..) => {}
                 Op::Correct(a, seq) => {
                     let fix = EvidenceFix { source: Some(format!("fixed{seq}")), ..EvidenceFix::default() };
                     match rectify_consent(&mut s, n(NUMBERS[a]), seq, fix, 30) {
-                        Ok(_) | Err(RightsError::NotAConsent { .. }) => {}
+                        Ok(_) | Err(RightsError::NotAConsent { .. } | RightsError::Erased { .. }) => {}
                         Err(e) => panic!("{e}"),
                     }
                 }
@@ -793,4 +797,49 @@ fn a_move_copies_a_legacy_consent_confirmed_before_its_grant_as_unconfirmed() {
         confirmed.sort();
         assert_eq!(confirmed, [("p".to_string(), false), ("q".to_string(), true)]);
     }
+}
+
+/// Between an erasure and the compaction that drops the number's data, that data is
+/// erased all the same: a correction of one of its consents or a move of the number
+/// would record the number again (and copy its old evidence), outliving the compaction.
+#[test]
+fn an_erased_number_is_neither_corrected_nor_moved_before_the_compaction() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("s");
+    let mut s = Store::open(&dir).unwrap();
+    let (x, y) = (n(4791234567), n(4791234568));
+    let c = Consent {
+        number: x,
+        brand: "A".into(),
+        purpose: "p".into(),
+        channel: "sms".into(),
+        granted_at: 10,
+        method: "m".into(),
+        text_ref: "t".into(),
+        source: "s".into(),
+        expires_at: None,
+        confirmed_at: Some(11),
+    };
+    let seq = s.append_consent(c.clone()).unwrap();
+    erase(&mut s, x, 20, false).unwrap();
+    let fix = EvidenceFix { source: Some("shop".into()), ..EvidenceFix::default() };
+    let e = rectify_consent(&mut s, x, seq, fix.clone(), 30).unwrap_err();
+    assert!(matches!(e, RightsError::Erased { .. }), "{e}");
+    assert!(!e.to_string().contains("4791234567"), "{e}");
+    let e = rectify_number(&mut s, x, y, 30).unwrap_err();
+    assert!(matches!(e, RightsError::Erased { .. }), "{e}");
+    s.compact().unwrap();
+    assert_eq!(files_holding(&dir, 4791234567), Vec::<String>::new());
+    assert!(s.evidence(y).unwrap().is_empty());
+    // After the compaction too.
+    assert!(matches!(rectify_number(&mut s, x, y, 31), Err(RightsError::Erased { .. })));
+    // A consent given after the erasure is held again: it can be corrected and moved,
+    // and only it is copied.
+    let seq2 = s.append_consent(Consent { granted_at: 40, confirmed_at: Some(41), ..c }).unwrap();
+    rectify_consent(&mut s, x, seq2, fix, 42).unwrap();
+    let m = rectify_number(&mut s, x, y, 43).unwrap();
+    assert_eq!(m.consents_copied, 1);
+    let copied: Vec<_> =
+        export(&s, y, 50).unwrap().consents.iter().map(|c| c.granted_at.clone()).collect();
+    assert_eq!(copied.len(), 1);
 }

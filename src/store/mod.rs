@@ -674,6 +674,17 @@ impl Store {
         Ok(stop.filter(|&s| consent.granted_at > s && consent.confirmed_at.is_none_or(|c| c <= s)))
     }
 
+    /// The newest erasure of `number` (snapshot suppression list or journal tail), if it
+    /// was erased. Events of the number recorded before it (`seq` below the entry's) are
+    /// erased data awaiting the next compaction: they must not be used, corrected or
+    /// copied, or the erased number would be written to the store again.
+    ///
+    /// # Errors
+    /// As [`Store::view`]; [`StoreError::KeyMissing`] with erasures but no key file.
+    pub fn erasure(&self, number: E164) -> Result<Option<suppress::Entry>, StoreError> {
+        Ok(self.view()?.suppression().lookup(number))
+    }
+
     /// Every event recorded for `number`, in journal order: the evidence for an access
     /// request (GDPR export).
     ///
