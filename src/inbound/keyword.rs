@@ -124,10 +124,45 @@ pub fn keyword_of(word: &str) -> Option<Keyword> {
     }
 }
 
-/// Folds one character into `out`: lower case, accents removed; anything that is not a
-/// letter or digit becomes a space.
+/// The plain ASCII letter or digit a styled one stands for: full-width forms (`ＳＴＯＰ`, as
+/// East Asian keyboards type them) and the mathematical alphanumerics (`𝐒𝐓𝐎𝐏`, `𝘚𝘛𝘖𝘗`, as
+/// "fancy text" generators produce them); other characters as they are.
+fn plain(c: char) -> char {
+    let u = c as u32;
+    let shifted = match u {
+        // Full-width ASCII.
+        0xFF01..=0xFF5E => u - 0xFEE0,
+        // Mathematical letters: 13 styles of A–Z then a–z (a few code points are
+        // unassigned, their letters live elsewhere; the rest map by position).
+        0x1D400..=0x1D6A3 => {
+            let i = (u - 0x1D400) % 52;
+            if i < 26 { u32::from(b'A') + i } else { u32::from(b'a') + i - 26 }
+        }
+        // Mathematical digits: 5 styles of 0–9.
+        0x1D7CE..=0x1D7FF => u32::from(b'0') + (u - 0x1D7CE) % 10,
+        _ => return c,
+    };
+    char::from_u32(shifted).unwrap_or(c)
+}
+
+/// Folds one character into `out`: lower case, accents removed, styled letters plain;
+/// invisible format characters (soft hyphen, zero-width joiners, word joiner, byte-order
+/// mark, direction marks) vanish; anything else that is not a letter or digit becomes a
+/// space.
 fn fold_char(c: char, out: &mut String) {
-    for l in c.to_lowercase() {
+    if matches!(
+        c,
+        '\u{AD}'
+            | '\u{180E}'
+            | '\u{200C}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    ) {
+        return;
+    }
+    for l in plain(c).to_lowercase() {
         let s: &str = match l {
             'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ą' => "a",
             'æ' | 'ǽ' => "ae",

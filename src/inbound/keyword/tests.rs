@@ -25,6 +25,14 @@ table! {
     "\tStopp\n" => S, None;
     "STOPP!!!" => S, None;
     "ACME STOPP" => S, Some("acme");
+    // Styled and invisible characters (full-width, "fancy text", soft hyphen, joiners).
+    "ＳＴＯＰ" => S, None;
+    "ＡＣＭＥ　ＳＴＯＰＰ" => S, Some("acme");
+    "𝐒𝐓𝐎𝐏" => S, None;
+    "𝘴𝘵𝘰𝘱𝘱 𝘢𝘤𝘮𝘦" => S, Some("acme");
+    "ACME ST\u{AD}OPP" => S, Some("acme");
+    "AC\u{200D}ME STOPP" => S, Some("acme");
+    "\u{FEFF}STOPP\u{200E}" => S, None;
     "acme stopp" => S, Some("acme");
     "stopp acme" => S, Some("acme");
     "STOPP ACME" => S, Some("acme");
