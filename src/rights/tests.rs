@@ -14,6 +14,22 @@ const NUMBERS: [u64; 3] = [4791234567, 4791234568, 46701234567];
 const BRANDS: [&str; 2] = ["A", "B"];
 const PURPOSES: [&str; 2] = ["p", "q"];
 
+/// A consent for brand A, purpose p by sms, granted at `granted_at`, never expiring.
+fn sms_consent(number: E164, granted_at: Timestamp, confirmed_at: Option<Timestamp>) -> Consent {
+    Consent {
+        number,
+        brand: "A".into(),
+        purpose: "p".into(),
+        channel: "sms".into(),
+        granted_at,
+        method: "m".into(),
+        text_ref: "t".into(),
+        source: "s".into(),
+        expires_at: None,
+        confirmed_at,
+    }
+}
+
 fn n(v: u64) -> E164 {
     E164::from_u64(v).unwrap()
 }
@@ -149,18 +165,7 @@ fn consent_after_erasure_lifts_suppression_only_when_confirmed_after_it() {
     let d = tempfile::tempdir().unwrap();
     let mut s = Store::open(d.path()).unwrap();
     let x = n(4791234567);
-    let c = |g, conf| Consent {
-        number: x,
-        brand: "A".into(),
-        purpose: "p".into(),
-        channel: "sms".into(),
-        granted_at: g,
-        method: "m".into(),
-        text_ref: "t".into(),
-        source: "s".into(),
-        expires_at: None,
-        confirmed_at: conf,
-    };
+    let c = |g, conf| sms_consent(x, g, conf);
     s.append_consent(c(10, Some(11))).unwrap();
     erase(&mut s, x, 20, true).unwrap();
     let ok = |s: &Store| {
@@ -242,19 +247,7 @@ fn events_recorded_before_erasure_never_lift_it_even_with_later_times() {
     let d = tempfile::tempdir().unwrap();
     let mut s = Store::open(d.path()).unwrap();
     let x = n(4791234567);
-    s.append_consent(Consent {
-        number: x,
-        brand: "A".into(),
-        purpose: "p".into(),
-        channel: "sms".into(),
-        granted_at: 50,
-        method: "m".into(),
-        text_ref: "t".into(),
-        source: "s".into(),
-        expires_at: None,
-        confirmed_at: Some(55),
-    })
-    .unwrap();
+    s.append_consent(sms_consent(x, 50, Some(55))).unwrap();
     erase(&mut s, x, 10, false).unwrap();
     let v = s.view().unwrap();
     let rules = Rules::new(Class::Marketing, 100);
@@ -539,18 +532,7 @@ fn a_running_filter_honours_an_erasure_compacted_between_two_polls() {
     let d = tempfile::tempdir().unwrap();
     let mut s = Store::open(d.path()).unwrap();
     let (x, y) = (n(4791234567), n(4791234568));
-    let c = |number| Consent {
-        number,
-        brand: "A".into(),
-        purpose: "p".into(),
-        channel: "sms".into(),
-        granted_at: 10,
-        method: "m".into(),
-        text_ref: "t".into(),
-        source: "s".into(),
-        expires_at: None,
-        confirmed_at: Some(11),
-    };
+    let c = |number| sms_consent(number, 10, Some(11));
     s.append_consent(c(x)).unwrap();
     s.append_consent(c(y)).unwrap();
     s.compact().unwrap();
@@ -758,18 +740,7 @@ fn a_move_copies_a_legacy_consent_confirmed_before_its_grant_as_unconfirmed() {
     let d = tempfile::tempdir().unwrap();
     let mut s = Store::open(d.path()).unwrap();
     let (x, y) = (n(4791234567), n(4791234568));
-    let legacy = Consent {
-        number: x,
-        brand: "A".into(),
-        purpose: "p".into(),
-        channel: "sms".into(),
-        granted_at: 20,
-        method: "m".into(),
-        text_ref: "t".into(),
-        source: "s".into(),
-        expires_at: None,
-        confirmed_at: Some(10),
-    };
+    let legacy = sms_consent(x, 20, Some(10));
     assert!(s.append_consent(legacy.clone()).is_err(), "refused when recorded today");
     let mut b = s.batch();
     b.push_unvalidated(&Event::Consent(legacy)).unwrap();
@@ -808,18 +779,7 @@ fn an_erased_number_is_neither_corrected_nor_moved_before_the_compaction() {
     let dir = d.path().join("s");
     let mut s = Store::open(&dir).unwrap();
     let (x, y) = (n(4791234567), n(4791234568));
-    let c = Consent {
-        number: x,
-        brand: "A".into(),
-        purpose: "p".into(),
-        channel: "sms".into(),
-        granted_at: 10,
-        method: "m".into(),
-        text_ref: "t".into(),
-        source: "s".into(),
-        expires_at: None,
-        confirmed_at: Some(11),
-    };
+    let c = sms_consent(x, 10, Some(11));
     let seq = s.append_consent(c.clone()).unwrap();
     erase(&mut s, x, 20, false).unwrap();
     let fix = EvidenceFix { source: Some("shop".into()), ..EvidenceFix::default() };
