@@ -59,6 +59,7 @@
 #![deny(missing_docs)]
 
 pub mod decision;
+pub mod duration;
 pub mod error;
 pub mod filter;
 mod hint;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use sendfilter::timefmt;
+use sendfilter::{duration, timefmt};
 
 /// List numbers whose consent for a brand ends soon, as CSV on stdout
 /// (`number,purpose,ends_at,event_seq`), soonest first.
@@ -22,29 +22,13 @@ pub struct Args {
     /// The brand.
     #[arg(long)]
     brand: String,
-    /// The window: consents ending after now and at most this much later (`30d`, `12h`,
-    /// `2w`, `90m` = 90 minutes).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    within: i64,
+    /// The window: consents ending after now and at most this much later (`30d`, `24h`,
+    /// `2w`, `3mo`, `1y`, `90min`; a bare `m` is refused as ambiguous).
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
+    within: duration::Duration,
     /// Decide as of this instant (RFC 3339) instead of the current time.
     #[arg(long, value_name = "RFC3339", value_parser = timefmt::parse_rfc3339)]
     now: Option<i64>,
-}
-
-/// Parses `30d`, `12h`, `2w`, `90m`, `45s` into seconds.
-fn parse_duration(s: &str) -> Result<i64, String> {
-    let err = || format!("{s:?} is not a duration such as 30d, 12h, 2w, 90m or 45s");
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?);
-    let n: i64 = num.parse().map_err(|_| err())?;
-    let mult = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => return Err(err()),
-    };
-    n.checked_mul(mult).filter(|&v| v > 0).ok_or_else(err)
 }
 
 /// Runs the command.
@@ -59,7 +43,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &view,
         &args.brand,
         now,
-        args.within,
+        args.within.seconds(),
         policy.consent_lifetime_months,
     );
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -96,20 +80,5 @@ impl Args {
     ) -> (&std::path::Path, sendfilter::store::access::Action, &'static str) {
         use sendfilter::store::access::Action;
         (&self.store, Action::ListNumbers, "expiring")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_duration;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30d"), Ok(30 * 86_400));
-        assert_eq!(parse_duration("2w"), Ok(14 * 86_400));
-        assert_eq!(parse_duration("90m"), Ok(5_400));
-        for bad in ["", "d", "30", "30x", "-1d", "0d", "99999999999999999999d", "1.5d"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
     }
 }

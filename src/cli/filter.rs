@@ -86,8 +86,9 @@ pub struct Args {
     /// Message for records without one (missing column/field or empty value).
     #[arg(long, value_name = "TEXT")]
     message: Option<String>,
-    /// Reject (TOO_LONG) messages needing more SMS segments than N after stamping.
-    #[arg(long, value_name = "N")]
+    /// Reject (TOO_LONG) messages needing more SMS segments than N (1 or more) after
+    /// stamping.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_segments: Option<u32>,
     /// Require a confirmed (double opt-in) consent (also on when the store's policy for
     /// the brand requires it).

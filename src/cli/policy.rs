@@ -32,9 +32,9 @@ enum Action {
         /// Require confirmed (double opt-in) consents for this brand.
         #[arg(long, value_name = "BOOL")]
         require_confirmed: Option<bool>,
-        /// Lifetime of consents without expires_at, in calendar months (`24m` or `24`),
-        /// or `none`.
-        #[arg(long, value_name = "MONTHS", value_parser = parse_lifetime)]
+        /// Lifetime of consents without expires_at, in calendar months or years (`24mo`,
+        /// `2y`), or `none`.
+        #[arg(long, value_name = "DURATION", value_parser = parse_lifetime)]
         consent_lifetime: Option<Lifetime>,
     },
 }
@@ -46,10 +46,13 @@ fn parse_lifetime(s: &str) -> Result<Lifetime, String> {
     if s == "none" {
         return Ok(Lifetime(None));
     }
-    let digits = s.strip_suffix('m').unwrap_or(s);
-    match digits.parse::<u32>() {
-        Ok(m) if (1..=MAX_MONTHS).contains(&m) => Ok(Lifetime(Some(m))),
-        _ => Err(format!("use a number of months 1..={MAX_MONTHS} such as 24m, or none")),
+    let d = sendfilter::duration::parse(s)?;
+    match d.months() {
+        Some(m) if (1..=MAX_MONTHS).contains(&m) => Ok(Lifetime(Some(m))),
+        Some(_) => Err(format!("{d} is longer than the {MAX_MONTHS} months allowed")),
+        None => Err(format!(
+            "{d}: a consent lifetime is calendar months or years, such as 24mo or 2y (or none)"
+        )),
     }
 }
 

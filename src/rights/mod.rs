@@ -98,8 +98,8 @@ pub enum RightsError {
         left: u64,
     },
     /// A retention period that does not parse.
-    #[error("bad period {0:?}: use a number and a unit d, w, m (months) or y, e.g. 24m")]
-    BadPeriod(String),
+    #[error("bad period: {0}")]
+    BadPeriod(crate::duration::DurationError),
     /// A move between numbers that is refused.
     #[error("{0}")]
     BadMove(String),

@@ -7,35 +7,22 @@ use crate::Timestamp;
 use crate::store::{CompactOptions, Store};
 use crate::timefmt::format_rfc3339;
 
-const DAY: i64 = 86_400;
-
-/// Parses a retention period: a positive number and a unit, `d` (days), `w` (weeks),
-/// `m` (months of 30.436875 days, the Gregorian mean) or `y` (365.2425 days); returns
-/// seconds.
+/// Parses a retention period in the one duration syntax of [`crate::duration`] (`30d`,
+/// `2w`, `24mo`, `1y`, …; a bare `m` is refused as ambiguous); returns seconds (months and
+/// years as Gregorian averages: a month is 30.436875 days).
 ///
 /// ```
 /// assert_eq!(sendfilter::rights::parse_period("2w").unwrap(), 14 * 86_400);
 /// assert!(sendfilter::rights::parse_period("24").is_err());
+/// assert!(sendfilter::rights::parse_period("24m").is_err());
 /// ```
 ///
 /// # Errors
-/// [`RightsError::BadPeriod`] for anything else (no unit, zero, overflow).
+/// [`RightsError::BadPeriod`] for anything else (no unit, `m`, zero, overflow).
 pub fn parse_period(s: &str) -> Result<i64, RightsError> {
-    let bad = || RightsError::BadPeriod(s.to_string());
-    let s = s.trim();
-    let unit = s.chars().last().ok_or_else(bad)?;
-    let n: i64 = s[..s.len() - unit.len_utf8()].parse().map_err(|_| bad())?;
-    let per = match unit {
-        'd' => DAY,
-        'w' => 7 * DAY,
-        'm' => 2_629_746,
-        'y' => 31_556_952,
-        _ => return Err(bad()),
-    };
-    if n <= 0 {
-        return Err(bad());
-    }
-    n.checked_mul(per).filter(|&v| v <= 200 * 31_556_952).ok_or_else(bad)
+    s.parse::<crate::duration::Duration>()
+        .map(crate::duration::Duration::seconds)
+        .map_err(RightsError::BadPeriod)
 }
 
 /// Proof of a retention purge.

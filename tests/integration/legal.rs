@@ -157,7 +157,7 @@ fn store_policy_requires_confirmation_and_limits_lifetime() {
         .ok();
     assert_eq!(r.stdout, "");
     // A 24-month default lifetime: ...008 granted 2024-05-20T12:00:00Z, no expires_at.
-    w.run(&["policy", "--store", "s", "set", "--brand", "ACME", "--consent-lifetime", "24m"], "")
+    w.run(&["policy", "--store", "s", "set", "--brand", "ACME", "--consent-lifetime", "24mo"], "")
         .ok();
     let show = w.run(&["policy", "--store", "s", "show"], "").ok().stdout;
     let v: serde_json::Value = serde_json::from_str(&show).unwrap();
@@ -243,7 +243,7 @@ fn expiring_lists_consents_ending_in_the_window() {
         .ok();
     assert_eq!(r.stdout, "number,purpose,ends_at,event_seq\n");
     // With a default lifetime, open-ended consents get an end too.
-    w.run(&["policy", "--store", "s", "set", "--brand", "ACME", "--consent-lifetime", "24"], "")
+    w.run(&["policy", "--store", "s", "set", "--brand", "ACME", "--consent-lifetime", "2y"], "")
         .ok();
     let r = w
         .run(

@@ -4,6 +4,7 @@ mod access;
 mod bench;
 mod csvfast;
 mod demo;
+mod durations;
 mod filter;
 mod harness;
 mod inbound;

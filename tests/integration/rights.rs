@@ -355,7 +355,7 @@ fn purge_drops_ended_consents_past_retention_and_keeps_stops() {
     .ok();
     let r = wd
         .run(
-            &["purge", "--store", "store", "--older-than", "24m", "--now", "2026-06-01T00:00:00Z"],
+            &["purge", "--store", "store", "--older-than", "24mo", "--now", "2026-06-01T00:00:00Z"],
             "",
         )
         .ok();
