@@ -125,6 +125,13 @@ impl E164 {
         n + 1
     }
 
+    /// The number of digits of the country calling code (1–3); `None` when no assigned
+    /// code starts the number.
+    pub fn country_code_len(self) -> Option<usize> {
+        let digits = self.0.to_string();
+        parse::extract_country_code(digits.as_bytes()).map(|(_, len)| len)
+    }
+
     /// A masked form for logs and errors, e.g. `+47*****567`.
     pub fn masked(self) -> String {
         let s = self.to_string();

@@ -22,7 +22,10 @@
 //!   started, last purchase and end all before it (soft opt-in then cannot allow again
 //!   for any window up to the retention period).
 //! * **Strings**: interned strings no kept record refers to are blanked (ids stay stable),
-//!   so free text of erased or purged evidence (a source naming a number) goes too.
+//!   so free text of erased or purged evidence (a source naming a number) goes too. The
+//!   free text (method, text_ref, source) of everyone else's consents and corrections is
+//!   searched for the numbers erased now ([`crate::store::scrub`]): a text naming one is
+//!   replaced by a copy with its digits blanked, and the original, unreferenced, goes.
 //!   Records of kinds this module does not know keep all their strings (fail safe).
 
 use std::collections::{BTreeMap, HashMap};
@@ -31,6 +34,7 @@ use std::path::{Path, PathBuf};
 use crate::store::error::StoreError;
 use crate::store::event::{EVERY_BRAND, EventRef, LASTING_RELATIONSHIPS};
 use crate::store::journal;
+use crate::store::scrub::Patterns;
 use crate::store::snapshot::Snapshot;
 use crate::store::snapshot::build::{Builder, Parts, ScopeTable};
 use crate::store::snapshot::format::{
@@ -526,6 +530,25 @@ pub fn build_with<D: AsRef<[u8]>>(
         (None, false) => return Err(StoreError::KeyMissing { path: opts.key_path.clone() }),
         (_, true) => None,
     };
+    // The numbers erased now, for blanking their digits out of everyone's free text:
+    // each erasure's bridging stop (see `rights::erase`) puts its number in the tail.
+    let mut erased_now: Vec<E164> = Vec::new();
+    if let Some(k) = keyer {
+        let mut last = None;
+        for r in &tail {
+            if last != Some(r.number) {
+                last = Some(r.number);
+                if let Some(n) = E164::from_u64(r.number)
+                    && erase_seq.contains_key(&k.hash(n))
+                {
+                    erased_now.push(n);
+                }
+            }
+        }
+    }
+    let mut scrub = Patterns::new(&erased_now);
+    // Free-text string id -> the id of its blanked form (itself when it holds none).
+    let mut scrubbed: HashMap<u32, u32> = HashMap::new();
     let mut suppressed: Vec<Entry> = old.map_or_else(Vec::new, Snapshot::suppressed);
     suppressed.extend(erasures.iter().map(|&(_, e)| e));
     suppressed.sort_unstable_by_key(|e| (e.key.lo(), e.key, std::cmp::Reverse(e.seq)));
@@ -581,6 +604,12 @@ pub fn build_with<D: AsRef<[u8]>>(
             let before = group.len();
             group.retain(|r| r.seq > s);
             dropped.erased_numbers += 1;
+            if !erased_now.contains(&n) {
+                // Not found in the tail (no bridging stop): blank it from here on.
+                erased_now.push(n);
+                scrub = Patterns::new(&erased_now);
+                scrubbed.clear();
+            }
             dropped.erased_events += (before - group.len()) as u64;
         }
         if let Some(cut) = cut {
@@ -601,6 +630,20 @@ pub fn build_with<D: AsRef<[u8]>>(
                 });
                 dropped.purged_corrections += (before - group.len() - gone.len()) as u64;
             }
+        }
+        if !scrub.is_empty() {
+            for r in group.iter_mut().filter(|r| matches!(r.kind, KIND_CONSENT | KIND_CORRECT)) {
+                // method, text_ref, source: free text that may name someone else.
+                for t in &mut r.text[3..] {
+                    *t = *scrubbed.entry(*t).or_insert_with(|| {
+                        match it.strings.get(*t as usize).and_then(|s| scrub.scrub(s)) {
+                            Some(clean) => it.id(&clean),
+                            None => *t,
+                        }
+                    });
+                }
+            }
+            used.resize(used.len().max(it.strings.len()), false);
         }
         for r in group.iter() {
             builder.evidence(r)?;

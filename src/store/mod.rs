@@ -68,6 +68,7 @@ pub mod import;
 pub mod journal;
 pub mod live;
 pub mod policy;
+pub mod scrub;
 mod sealed;
 pub mod snapshot;
 pub mod suppress;

@@ -152,6 +152,25 @@ fn erase_leaves_no_form_of_the_number_in_any_file_after_compaction() {
 }
 
 #[test]
+fn erase_blanks_the_number_in_other_peoples_free_text() {
+    let wd = rich_store();
+    let g = ["--granted-at", "2025-06-01T00:00:00Z", "--confirmed-at", "2025-06-02T00:00:00Z"];
+    consent(&wd, OTHER, "BETA", "referred by 91234567 (Kari)", &g);
+    wd.run(&["compact", "--store", "store"], "").ok();
+    // One in the snapshot, one only in the journal tail.
+    consent(&wd, OTHER, "GAMMA", "tlf +47 912 34 567, shop 12", &g);
+    wd.run(&["subject", "erase", "--store", "store", N], "").ok();
+    assert_eq!(files_holding(&wd, 4791234567), Vec::<String>::new());
+    let other = json(&wd.run(&["subject", "export", "--store", "store", OTHER], "").ok());
+    let sources: Vec<&str> =
+        other["events"].as_array().unwrap().iter().filter_map(|e| e["source"].as_str()).collect();
+    assert_eq!(sources, ["web form", "referred by [erased] (Kari)", "tlf [erased], shop 12"]);
+    // Their own number and their consents are untouched.
+    assert!(!files_holding(&wd, 4798765432).is_empty());
+    assert_eq!(other["events"].as_array().unwrap().len(), 4);
+}
+
+#[test]
 fn erase_without_compaction_takes_effect_at_the_next_one() {
     let wd = rich_store();
     let r = wd.run(&["subject", "erase", "--store", "store", "--no-compact", N], "").ok();
