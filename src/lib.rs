@@ -60,6 +60,7 @@
 
 pub mod decision;
 pub mod duration;
+pub mod echo;
 pub mod error;
 pub mod filter;
 mod hint;
@@ -69,6 +70,7 @@ pub mod pipeline;
 pub mod report;
 pub mod rights;
 pub mod sms;
+pub mod spreadsheet;
 pub mod standing;
 pub mod store;
 pub mod synth;

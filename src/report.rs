@@ -23,6 +23,9 @@ pub struct Counts {
     pub allowed_by_consent: u64,
     /// Allowed by soft opt-in (existing customer).
     pub allowed_by_soft_opt_in: u64,
+    /// `INVALID_NUMBER` records whose number is in scientific notation (`4.79123E+10`, a
+    /// spreadsheet's doing): counted to name the cause once in the summary.
+    pub scientific_numbers: u64,
 }
 
 impl Counts {
@@ -59,6 +62,7 @@ impl Counts {
         self.footer_extra_segment += o.footer_extra_segment;
         self.allowed_by_consent += o.allowed_by_consent;
         self.allowed_by_soft_opt_in += o.allowed_by_soft_opt_in;
+        self.scientific_numbers += o.scientific_numbers;
     }
 }
 
@@ -70,6 +74,9 @@ pub struct Report {
     /// Line numbers (1-based, in the input) of the first malformed records, at most
     /// [`Report::MAX_MALFORMED_LINES`]. The records themselves are never echoed.
     pub malformed_lines: Vec<u64>,
+    /// Set when the start of the input is not UTF-8 (see [`crate::spreadsheet::not_utf8`]):
+    /// the likely cause of `MALFORMED` messages, named in the summary.
+    pub not_utf8: Option<crate::spreadsheet::NotUtf8>,
     /// Snapshot generation of the standing source used.
     pub generation: u64,
     /// Last journal sequence number the source included.
@@ -97,8 +104,8 @@ impl Report {
     ///
     /// ```
     /// let r = sendfilter::Report {
-    ///     counts: Default::default(), malformed_lines: vec![], generation: 3, journal_seq: 9,
-    ///     now: 0, elapsed_seconds: 0.5,
+    ///     counts: Default::default(), malformed_lines: vec![], not_utf8: None, generation: 3,
+    ///     journal_seq: 9, now: 0, elapsed_seconds: 0.5,
     /// };
     /// let v = r.to_json();
     /// assert_eq!(v["input"], 0);
@@ -123,6 +130,11 @@ impl Report {
             "reasons": reasons,
             "blank_lines": c.blank_lines,
             "malformed_lines": self.malformed_lines,
+            "scientific_numbers": c.scientific_numbers,
+            "input_not_utf8": self.not_utf8.map(|n| match n {
+                crate::spreadsheet::NotUtf8::LooksLikeWindows1252 => "looks like windows-1252",
+                crate::spreadsheet::NotUtf8::Other => "unknown encoding",
+            }),
             "messages": c.messages,
             "segments_before": c.segments_before,
             "segments_after": c.segments_after,
@@ -166,6 +178,15 @@ impl Report {
             if c.reasons[Reason::Malformed.index()] > 10 {
                 s.push_str(", ...");
             }
+            if let Some(why) = self.not_utf8 {
+                s.push_str(&format!(" ({})", why.explain()));
+            }
+        }
+        if c.scientific_numbers > 0 {
+            s.push_str(&format!(
+                "; {}",
+                crate::spreadsheet::explain_scientific(c.scientific_numbers)
+            ));
         }
         s.push_str(&format!(
             "; {:.2}s, {:.1} M recipients/s",

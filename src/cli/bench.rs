@@ -85,7 +85,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     say("importing stops and consents ...");
     let mut store =
         Store::open(&dir).with_context(|| format!("creating store {}", dir.display()))?;
-    let opts = ImportOptions { region: Region::NO, strict: true };
+    let opts = ImportOptions { region: Region::NO, strict: true, delimiter: b',' };
     let t = Instant::now();
     import::import(&mut store, Kind::Stops, &data.stops_csv[..], opts, |_| {})?;
     import::import(&mut store, Kind::Consents, &data.consents_csv[..], opts, |_| {})?;

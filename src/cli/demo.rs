@@ -52,7 +52,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     )?;
     let mut store =
         Store::open(&dir).with_context(|| format!("creating store {}", dir.display()))?;
-    let opts = ImportOptions { region: Region::NO, strict: true };
+    let opts = ImportOptions { region: Region::NO, strict: true, delimiter: b',' };
     let s = import::import(&mut store, Kind::Stops, STOPS.as_bytes(), opts, |_| {})?;
     let c = import::import(&mut store, Kind::Consents, CONSENTS.as_bytes(), opts, |_| {})?;
     writeln!(

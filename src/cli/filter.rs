@@ -10,6 +10,7 @@ use anyhow::Context;
 use sendfilter::filter::{FilterOptions, Format, RunOptions, Sinks};
 use sendfilter::phone::Regions;
 use sendfilter::sms::{Footer, default_template};
+use sendfilter::spreadsheet::{Decoded, Encoding};
 use sendfilter::store::CompactPolicy;
 use sendfilter::{Class, StandingSource, timefmt};
 
@@ -68,6 +69,14 @@ pub struct Args {
     /// csv: the column with the message.
     #[arg(long, default_value = "message")]
     message_column: String,
+    /// csv: the field separator: `,` (default), `;` (spreadsheet exports where the decimal
+    /// mark is a comma), `tab` or `|`. Output and rejects keep it.
+    #[arg(long, value_name = "SEP", default_value = ",", value_parser = sendfilter::spreadsheet::parse_delimiter)]
+    delimiter: u8,
+    /// Text encoding of the input: utf-8 (default) or windows-1252 (a spreadsheet's default
+    /// "CSV" export in the Nordics), decoded to UTF-8 before reading; output is UTF-8.
+    #[arg(long, value_name = "ENCODING", default_value = "utf-8")]
+    encoding: sendfilter::spreadsheet::Encoding,
     /// jsonl: the field with the number.
     #[arg(long, default_value = "to")]
     number_field: String,
@@ -212,6 +221,7 @@ fn run_options(args: &Args) -> anyhow::Result<RunOptions> {
     opts.number_field = args.number_field.clone();
     opts.message_field = args.message_field.clone();
     opts.message = args.message.clone();
+    opts.delimiter = args.delimiter;
     if let Some(t) = args.threads {
         anyhow::ensure!(t >= 1, "--threads must be at least 1");
         opts.threads = t;
@@ -294,8 +304,17 @@ fn run_with_source<S: StandingSource>(
         progress: Some(&mut progress),
     };
     let receipts = receipts.as_mut().map(|w| w as &mut dyn Write);
-    let report = sendfilter::filter::run_with_receipts(source, opts, stdin, sinks, receipts)
-        .context("filtering")?;
+    let report = match args.encoding {
+        // The default path reads stdin as it is.
+        Encoding::Utf8 => {
+            sendfilter::filter::run_with_receipts(source, opts, stdin, sinks, receipts)
+        }
+        Encoding::Windows1252 => {
+            let input = Decoded::new(stdin, sendfilter::spreadsheet::WINDOWS_1252);
+            sendfilter::filter::run_with_receipts(source, opts, input, sinks, receipts)
+        }
+    }
+    .context("filtering")?;
     if tty && started.elapsed().as_secs() >= 2 {
         eprintln!();
     }

@@ -38,6 +38,14 @@ pub struct Args {
     /// Abort the whole import, writing nothing, if any row is bad.
     #[arg(long)]
     strict: bool,
+    /// Field separator: `,` (default), `;` (spreadsheet exports where the decimal mark is
+    /// a comma), `tab` or `|`.
+    #[arg(long, value_name = "SEP", default_value = ",", value_parser = sendfilter::spreadsheet::parse_delimiter)]
+    delimiter: u8,
+    /// Text encoding of the file: utf-8 (default) or windows-1252 (a spreadsheet's
+    /// default "CSV" export in the Nordics), decoded to UTF-8 before reading.
+    #[arg(long, value_name = "ENCODING", default_value = "utf-8")]
+    encoding: sendfilter::spreadsheet::Encoding,
     /// CSV file, or `-` for stdin.
     #[arg(default_value = "-")]
     file: PathBuf,
@@ -58,7 +66,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         KindArg::Consents => Kind::Consents,
         KindArg::Customers => Kind::Customers,
     };
-    let opts = ImportOptions { region: args.region.unwrap_or(store.region()), strict: args.strict };
+    let opts = ImportOptions {
+        region: args.region.unwrap_or(store.region()),
+        strict: args.strict,
+        delimiter: args.delimiter,
+    };
     let tty = std::io::stderr().is_terminal();
     let progress = |rows: u64| {
         if tty {
@@ -73,6 +85,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("opening {}", args.file.display()))?,
         )
     };
+    let input = args.encoding.reader(input);
     let r = import::import(&mut store, kind, input, opts, progress)
         .with_context(|| format!("importing {}", args.file.display()))?;
     if tty && r.rows >= 1_000_000 {

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use sendfilter::Region;
 use sendfilter::inbound::{self, Action, Format, Options};
+use sendfilter::spreadsheet::{Decoded, Encoding, WINDOWS_1252, recomma};
 use sendfilter::store::CompactPolicy;
 use sendfilter::store::brands::Registry;
 
@@ -53,6 +54,13 @@ pub struct Args {
     /// Input format: jsonl or csv.
     #[arg(long, default_value = "jsonl")]
     format: Format,
+    /// csv: the field separator: `,` (default), `;`, `tab` or `|`.
+    #[arg(long, value_name = "SEP", default_value = ",", value_parser = sendfilter::spreadsheet::parse_delimiter)]
+    delimiter: u8,
+    /// Text encoding of the input: utf-8 (default) or windows-1252, decoded to UTF-8
+    /// before reading.
+    #[arg(long, value_name = "ENCODING", default_value = "utf-8")]
+    encoding: sendfilter::spreadsheet::Encoding,
     /// Region for national-format "from" numbers (default: the store's).
     #[arg(long)]
     region: Option<Region>,
@@ -79,9 +87,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         reload_registry: true,
     };
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let summary =
-        inbound::run(&mut store, &registry, std::io::stdin(), args.format, &mut out, &opts)
-            .context("handling inbound messages")?;
+    // The default (UTF-8, commas) reads stdin as it is.
+    let input: Box<dyn std::io::Read + Send> = match args.encoding {
+        Encoding::Utf8 => Box::new(std::io::stdin()),
+        Encoding::Windows1252 => Box::new(Decoded::new(std::io::stdin(), WINDOWS_1252)),
+    };
+    let input: Box<dyn std::io::Read + Send> = match (args.format, args.delimiter) {
+        (Format::Csv, d) if d != b',' => Box::new(recomma(input, d)),
+        _ => input,
+    };
+    let summary = inbound::run(&mut store, &registry, input, args.format, &mut out, &opts)
+        .context("handling inbound messages")?;
     out.flush()?;
     eprintln!("sendfilter inbound: {}", summary.line());
     Ok(if summary.count(Action::Error) > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })

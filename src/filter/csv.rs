@@ -141,15 +141,50 @@ pub(crate) fn next_record(data: &[u8], pos: usize) -> (Range<usize>, usize, u64)
 ///
 /// One pass over the record's commas and quotes, 16 bytes at a time ([`Specials`]).
 #[inline]
+#[cfg(test)]
 pub(crate) fn split_fields(rec: &[u8], fields: &mut Vec<Field>) -> Result<(), CsvError> {
     fields.clear();
     append_fields(rec, fields)
 }
 
+/// [`split_fields`] with another field separator (`--delimiter`).
+pub(crate) fn split_fields_by(
+    rec: &[u8],
+    fields: &mut Vec<Field>,
+    delimiter: u8,
+) -> Result<(), CsvError> {
+    fields.clear();
+    append_fields_by(rec, fields, delimiter)
+}
+
+/// [`append_fields`] with the separator `delimiter`: one of `,` `;` tab `|` (see
+/// [`crate::spreadsheet::parse_delimiter`]; anything else reads as `|`), each scanned with
+/// the separator as a constant.
+#[inline(always)]
+pub(crate) fn append_fields_by(
+    rec: &[u8],
+    fields: &mut Vec<Field>,
+    delimiter: u8,
+) -> Result<(), CsvError> {
+    match delimiter {
+        b',' => append_fields_sep::<b','>(rec, fields),
+        b';' => append_fields_sep::<b';'>(rec, fields),
+        b'\t' => append_fields_sep::<b'\t'>(rec, fields),
+        _ => append_fields_sep::<b'|'>(rec, fields),
+    }
+}
+
 /// [`split_fields`] appending to `fields` (on error, some fields may have been appended).
 #[inline]
+#[cfg(test)]
 pub(crate) fn append_fields(rec: &[u8], fields: &mut Vec<Field>) -> Result<(), CsvError> {
-    let mut specials = Specials::new(rec, 0, [b',', b'"', b'\r']);
+    append_fields_sep::<b','>(rec, fields)
+}
+
+/// [`append_fields`] with the separator `D`.
+#[inline]
+fn append_fields_sep<const D: u8>(rec: &[u8], fields: &mut Vec<Field>) -> Result<(), CsvError> {
+    let mut specials = Specials::new(rec, 0, [D, b'"', b'\r']);
     let mut start = 0usize;
     let unquoted = |start: usize, end: usize| Field {
         start: start as u32,
@@ -164,7 +199,7 @@ pub(crate) fn append_fields(rec: &[u8], fields: &mut Vec<Field>) -> Result<(), C
                 fields.push(unquoted(start, rec.len()));
                 return Ok(());
             }
-            Some(at) if rec[at] == b',' => {
+            Some(at) if rec[at] == D => {
                 fields.push(unquoted(start, at));
                 start = at + 1;
             }
@@ -189,8 +224,8 @@ pub(crate) fn append_fields(rec: &[u8], fields: &mut Vec<Field>) -> Result<(), C
                 fields.push(Field { start: start as u32, end: end as u32, quoted: true, escaped });
                 match rec.get(end) {
                     None => return Ok(()),
-                    Some(b',') => {
-                        specials.next(); // that comma
+                    Some(&c) if c == D => {
+                        specials.next(); // that separator
                         start = end + 1;
                     }
                     Some(_) => return Err(CsvError::AfterQuote),
@@ -377,6 +412,26 @@ pub(crate) fn needs_quotes(v: &[u8]) -> bool {
     Specials::new(v, 0, [b',', b'"', b'\n', b'\r']).next().is_some()
 }
 
+/// [`needs_quotes`] for output separated by `delimiter`.
+#[inline]
+pub(crate) fn needs_quotes_by(v: &[u8], delimiter: u8) -> bool {
+    if delimiter == b',' {
+        return needs_quotes(v);
+    }
+    Specials::new(v, 0, [delimiter, b'"', b'\n', b'\r']).next().is_some()
+}
+
+/// [`push_field`] for output separated by `delimiter`.
+pub(crate) fn push_field_by(out: &mut Vec<u8>, v: &[u8], delimiter: u8) {
+    if needs_quotes_by(v, delimiter) {
+        out.push(b'"');
+        push_escaped(out, v);
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(v);
+    }
+}
+
 /// Appends `v` with its quotes doubled (no surrounding quotes).
 pub(crate) fn push_escaped(out: &mut Vec<u8>, v: &[u8]) {
     let mut i = 0;
@@ -389,6 +444,7 @@ pub(crate) fn push_escaped(out: &mut Vec<u8>, v: &[u8]) {
 }
 
 /// Appends `v` as one CSV field, quoted only when needed.
+#[cfg(test)]
 pub(crate) fn push_field(out: &mut Vec<u8>, v: &[u8]) {
     if needs_quotes(v) {
         out.push(b'"');
@@ -424,6 +480,27 @@ mod tests {
         assert_eq!(values(b"a\rb,c"), Err(CsvError::BareCr));
         assert_eq!(values(b"a,b\r"), Err(CsvError::BareCr));
         assert_eq!(values(b"\"a\rb\",c").unwrap(), ["a\rb", "c"]);
+    }
+
+    #[test]
+    fn other_separators() {
+        let split = |rec: &[u8], d: u8| {
+            let mut f = Vec::new();
+            split_fields_by(rec, &mut f, d).map(|()| {
+                f.iter()
+                    .map(|x| String::from_utf8(x.value(rec).into_owned()).unwrap())
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(split(b"a;b,c;\"d;e\"", b';').unwrap(), ["a", "b,c", "d;e"]);
+        assert_eq!(split(b"a\tb;c", b'\t').unwrap(), ["a", "b;c"]);
+        assert_eq!(split(b"a|\"b\"|", b'|').unwrap(), ["a", "b", ""]);
+        assert_eq!(split(b"\"a\"x;b", b';'), Err(CsvError::AfterQuote));
+        assert_eq!(split(b"a,b", b',').unwrap(), ["a", "b"]);
+        assert!(needs_quotes_by(b"x;y", b';') && !needs_quotes_by(b"x,y", b';'));
+        let mut out = Vec::new();
+        push_field_by(&mut out, b"x;y", b';');
+        assert_eq!(out, b"\"x;y\"");
     }
 
     #[test]

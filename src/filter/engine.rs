@@ -12,6 +12,7 @@ use crate::phone::E164;
 use crate::pipeline::{self as chunked, Chunk as Piece, RecordTooLong};
 use crate::report::{Counts, Report};
 use crate::sms::{Footer, Stamp};
+use crate::spreadsheet::NotUtf8;
 use crate::standing::StandingSource;
 use crate::store::live::{LiveStops, StopMap};
 use std::io;
@@ -81,7 +82,13 @@ impl ChunkOut {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Lines,
-    Csv { number: usize, message: Option<usize>, fields: usize },
+    /// `sep`: the field separator (`,` unless `--delimiter`).
+    Csv {
+        number: usize,
+        message: Option<usize>,
+        fields: usize,
+        sep: u8,
+    },
     Jsonl,
 }
 
@@ -142,6 +149,8 @@ struct Worker {
     text: String,
     /// Messages already checked and measured (a campaign repeats a few texts).
     msgs: super::msgcache::MessageCache,
+    /// `INVALID_NUMBER` records of the chunk in scientific notation (moved to the counts).
+    scientific: u64,
     /// The live stops this worker decides with (version, set), refreshed per chunk.
     live: (u64, Arc<StopMap>),
     /// When a chunk is decided again after some of it was written: per written prefix
@@ -164,7 +173,7 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
     mut input: R,
     sinks: Sinks<'_>,
     mut receipts: Option<&mut dyn std::io::Write>, // legal: `--receipts`
-) -> Result<(Counts, Vec<u64>), Error> {
+) -> Result<(Counts, Vec<u64>, Option<NotUtf8>), Error> {
     let Sinks { output, mut rejects, mut progress } = sinks;
     let mut head = Vec::new();
     let eager = opts.live.is_some();
@@ -172,9 +181,13 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
     if head.starts_with(BOM) {
         head.drain(..BOM.len());
     }
+    // Once per run (the first 64 KiB): a spreadsheet's Windows-1252 export makes every
+    // message with æ, ø, å MALFORMED, and the summary should say why.
+    let not_utf8 = crate::spreadsheet::not_utf8(&head);
+    let sep = opts.delimiter;
     let marketing = filter.options().class == Class::Marketing;
     let footer = if marketing { filter.options().footer.as_ref() } else { None };
-    let fill = opts.message.as_deref().map(|m| make_fill(footer, m));
+    let fill = opts.message.as_deref().map(|m| make_fill(footer, m, opts.delimiter));
 
     let mut header_lines = 0u64;
     let mut out_header = Vec::new();
@@ -215,7 +228,7 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
                 });
             }
             let mut fields = Vec::new();
-            csv::split_fields(&header, &mut fields).map_err(|e| Error::Csv {
+            csv::split_fields_by(&header, &mut fields, sep).map_err(|e| Error::Csv {
                 line: 1,
                 detail: format!("bad header: {}", e.as_str()),
             })?;
@@ -238,23 +251,30 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
                 }
                 Ok(first)
             };
-            let number = find(&opts.number_column)?.ok_or_else(|| Error::Csv {
-                line: 1,
-                detail: format!(
-                    "no {:?} column in the header (choose one with --number-column)",
-                    opts.number_column
-                ),
+            let number = find(&opts.number_column)?.ok_or_else(|| {
+                // Why, when it can be told: another separator, another encoding.
+                let why = crate::spreadsheet::delimiter_hint(&header, sep)
+                    .or_else(|| not_utf8.map(|n| n.explain().to_string()))
+                    .map_or(String::new(), |h| format!("; {h}"));
+                Error::Csv {
+                    line: 1,
+                    detail: format!(
+                        "no {:?} column in the header (choose one with --number-column){why}",
+                        opts.number_column
+                    ),
+                }
             })?;
             let message = find(&opts.message_column)?;
             out_header.extend_from_slice(&header);
             if message.is_none() && fill.is_some() {
-                out_header.push(b',');
-                csv::push_field(&mut out_header, opts.message_column.as_bytes());
+                out_header.push(sep);
+                csv::push_field_by(&mut out_header, opts.message_column.as_bytes(), sep);
             }
             out_header.push(b'\n');
             rej_header.extend_from_slice(&header);
-            rej_header.extend_from_slice(b",reason\n");
-            Kind::Csv { number, message, fields: fields.len() }
+            rej_header.push(sep);
+            rej_header.extend_from_slice(b"reason\n");
+            Kind::Csv { number, message, fields: fields.len(), sep }
         }
     };
 
@@ -387,7 +407,7 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
         None => Error::Io(e),
     })?;
     flushed?;
-    Ok((total, malformed))
+    Ok((total, malformed, not_utf8))
 }
 
 /// [`read_some`], or with `eager` (a live run) as little as a short read gives, as long
@@ -425,7 +445,7 @@ fn read_head<R: Read>(
     }
 }
 
-fn make_fill(footer: Option<&Footer>, m: &str) -> Fill {
+fn make_fill(footer: Option<&Footer>, m: &str, sep: u8) -> Fill {
     let mut text = String::new();
     let (mut before, mut after, mut appended) = (0, 0, false);
     match footer {
@@ -437,7 +457,7 @@ fn make_fill(footer: Option<&Footer>, m: &str) -> Fill {
         None => text.push_str(m),
     }
     let mut csv = Vec::new();
-    csv::push_field(&mut csv, text.as_bytes());
+    csv::push_field_by(&mut csv, text.as_bytes(), sep);
     let mut json = vec![b'"'];
     json::push_escaped(&mut json, &text);
     json.push(b'"');
@@ -530,6 +550,7 @@ fn process<S: StandingSource>(
         parse(ctx, w, rec, &mut r);
         recs.push(r);
     }
+    out.counts.scientific_numbers += std::mem::take(&mut w.scientific);
     if let Some(turn) = turn {
         out.dups.clear();
         // `number` is a valid E.164 when `pre` is Allowed (set by parse).
@@ -596,12 +617,12 @@ fn process<S: StandingSource>(
 fn parse<S: StandingSource>(ctx: &Ctx<'_, '_, S>, w: &mut Worker, rec: &[u8], r: &mut Rec) {
     let filter = ctx.filter;
     let number = match ctx.kind {
-        Kind::Lines => filter.normalize(rec),
-        Kind::Csv { number, message, fields } => {
+        Kind::Lines => scientific(&mut w.scientific, rec, filter.normalize(rec)),
+        Kind::Csv { number, message, fields, sep } => {
             // Split straight into the chunk's field list (no copy from a scratch list).
             let all = &mut w.fields;
             let base = all.len();
-            if csv::append_fields(rec, all).is_err() || all.len() - base != fields {
+            if csv::append_fields_by(rec, all, sep).is_err() || all.len() - base != fields {
                 all.truncate(base);
                 r.pre = Reason::Malformed;
                 return;
@@ -617,7 +638,8 @@ fn parse<S: StandingSource>(ctx: &Ctx<'_, '_, S>, w: &mut Worker, rec: &[u8], r:
                     }
                 }
             }
-            filter.normalize(f[number].value_into(rec, &mut w.bytes))
+            let v = f[number].value_into(rec, &mut w.bytes);
+            scientific(&mut w.scientific, v, filter.normalize(v))
         }
         Kind::Jsonl => {
             let Ok(spans) = json::scan(rec, &ctx.opts.number_field, &ctx.opts.message_field) else {
@@ -642,11 +664,14 @@ fn parse<S: StandingSource>(ctx: &Ctx<'_, '_, S>, w: &mut Worker, rec: &[u8], r:
             let raw = &rec[n];
             match raw.first() {
                 Some(b'"') => match json::decode_str(raw, &mut w.text) {
-                    Some(()) => filter.normalize(w.text.as_bytes()),
+                    Some(()) => {
+                        let v = w.text.as_bytes();
+                        scientific(&mut w.scientific, v, filter.normalize(v))
+                    }
                     None => Err(Reason::Malformed),
                 },
                 // A bare JSON number: give its digits to the normaliser.
-                Some(b'0'..=b'9') => filter.normalize(raw),
+                Some(b'0'..=b'9') => scientific(&mut w.scientific, raw, filter.normalize(raw)),
                 _ => Err(Reason::Malformed),
             }
         }
@@ -655,6 +680,18 @@ fn parse<S: StandingSource>(ctx: &Ctx<'_, '_, S>, w: &mut Worker, rec: &[u8], r:
         Ok(e) => r.number = e.as_u64(),
         Err(reason) => r.pre = reason,
     }
+}
+
+/// `result` of normalising `raw`, counting in `count` an invalid number that is in
+/// scientific notation (a cold path: only invalid numbers are looked at).
+#[inline(always)]
+fn scientific(count: &mut u64, raw: &[u8], result: Result<E164, Reason>) -> Result<E164, Reason> {
+    if let Err(Reason::InvalidNumber) = result
+        && crate::spreadsheet::is_scientific(raw)
+    {
+        *count += 1;
+    }
+    result
 }
 
 /// Rules 3–9 for one parsed record, then rendering.
@@ -858,7 +895,7 @@ fn render_allowed<S: StandingSource>(
     let footer = ctx.footer.map_or("", |f| f.text());
     match ctx.kind {
         Kind::Lines => push_number(out, rec, e),
-        Kind::Csv { number, message, .. } => {
+        Kind::Csv { number, message, sep, .. } => {
             // The record is its fields' raw bytes joined by commas (see `csv::split_fields`):
             // copy it in runs, replacing only the number (unless already clean E.164) and a
             // stamped or filled message, in record order.
@@ -877,7 +914,9 @@ fn render_allowed<S: StandingSource>(
             let write_num = |out: &mut Vec<u8>| push_e164(out, e);
             let write_msg = |out: &mut Vec<u8>, f: Field, plan: Option<Stamp>| match plan {
                 None => out.extend_from_slice(ctx.fill_bytes_csv()),
-                Some(plan) => push_csv_stamped(out, f.raw(rec), f.quoted, plan.separator(), footer),
+                Some(plan) => {
+                    push_csv_stamped(out, f.raw(rec), f.quoted, plan.separator(), footer, sep)
+                }
             };
             let mut pos = 0usize;
             match (num, msg) {
@@ -902,7 +941,7 @@ fn render_allowed<S: StandingSource>(
             if message.is_none()
                 && let Some(fill) = &ctx.fill
             {
-                out.push(b',');
+                out.push(sep);
                 out.extend_from_slice(&fill.csv);
             }
             #[cfg(test)]
@@ -995,9 +1034,10 @@ fn render_csv_reference<S: StandingSource>(
     out: &mut Vec<u8>,
 ) {
     let footer = ctx.footer.map_or("", |f| f.text());
+    let sep = ctx.opts.delimiter;
     for (i, f) in fields.iter().enumerate() {
         if i > 0 {
-            out.push(b',');
+            out.push(sep);
         }
         if i == number {
             push_number(out, f.raw(rec), e);
@@ -1005,7 +1045,7 @@ fn render_csv_reference<S: StandingSource>(
             match stamp {
                 Some((_, true)) => out.extend_from_slice(ctx.fill_bytes_csv()),
                 Some((plan @ Stamp::Appended { .. }, false)) => {
-                    push_csv_stamped(out, f.raw(rec), f.quoted, plan.separator(), footer)
+                    push_csv_stamped(out, f.raw(rec), f.quoted, plan.separator(), footer, sep)
                 }
                 _ => out.extend_from_slice(f.raw(rec)),
             }
@@ -1016,19 +1056,29 @@ fn render_csv_reference<S: StandingSource>(
     if message.is_none()
         && let Some(fill) = &ctx.fill
     {
-        out.push(b',');
+        out.push(sep);
         out.extend_from_slice(&fill.csv);
     }
 }
 
-/// A CSV message field with the footer appended, quoted as needed.
-fn push_csv_stamped(out: &mut Vec<u8>, raw: &[u8], quoted: bool, sep: &str, footer: &str) {
+/// A CSV message field with the footer appended, quoted as needed for output separated by
+/// `delimiter`.
+fn push_csv_stamped(
+    out: &mut Vec<u8>,
+    raw: &[u8],
+    quoted: bool,
+    sep: &str,
+    footer: &str,
+    delimiter: u8,
+) {
     if quoted {
         out.extend_from_slice(&raw[..raw.len() - 1]);
         csv::push_escaped(out, sep.as_bytes());
         csv::push_escaped(out, footer.as_bytes());
         out.push(b'"');
-    } else if csv::needs_quotes(sep.as_bytes()) || csv::needs_quotes(footer.as_bytes()) {
+    } else if csv::needs_quotes_by(sep.as_bytes(), delimiter)
+        || csv::needs_quotes_by(footer.as_bytes(), delimiter)
+    {
         out.push(b'"');
         out.extend_from_slice(raw); // unquoted raw holds no quote (parser rule)
         csv::push_escaped(out, sep.as_bytes());
@@ -1049,18 +1099,20 @@ fn render_reject(kind: Kind, rec: &[u8], r: &Rec, reason: Reason, out: &mut Vec<
             out.push(b'\t');
             out.extend_from_slice(reason.as_str().as_bytes());
         }
-        Kind::Csv { .. } => {
+        Kind::Csv { sep, .. } => {
             // A record that does not split into fields (a stray or unclosed quote) is kept
             // whole as one quoted field: the rejects file stays valid CSV, the reason stays
             // its own column, and unquoting gives the original bytes back.
-            if reason == Reason::Malformed && csv::split_fields(rec, &mut Vec::new()).is_err() {
+            if reason == Reason::Malformed
+                && csv::split_fields_by(rec, &mut Vec::new(), sep).is_err()
+            {
                 out.push(b'"');
                 csv::push_escaped(out, rec);
                 out.push(b'"');
             } else {
                 out.extend_from_slice(rec);
             }
-            out.push(b',');
+            out.push(sep);
             out.extend_from_slice(reason.as_str().as_bytes());
         }
         Kind::Jsonl if r.close != NONE => {

@@ -342,6 +342,9 @@ pub struct RunOptions {
     pub message_field: String,
     /// The message for records without one (a missing column or field, or an empty one).
     pub message: Option<String>,
+    /// CSV: the field separator (`,`; or `;`, tab, `|`: see
+    /// [`crate::spreadsheet::parse_delimiter`]). Output keeps the input's separator.
+    pub delimiter: u8,
     /// Worker threads.
     pub threads: usize,
     /// Target chunk size in bytes (default 256 KiB: a chunk's parsed records then stay in
@@ -366,6 +369,7 @@ impl RunOptions {
             number_field: "to".into(),
             message_field: "body".into(),
             message: None,
+            delimiter: b',',
             threads: crate::pipeline::default_threads(),
             chunk_bytes: 256 << 10,
             live: None,
@@ -449,6 +453,7 @@ pub fn run_with_receipts<S: StandingSource, R: Read + Send>(
     Ok(Report {
         counts: counts.0,
         malformed_lines: counts.1,
+        not_utf8: counts.2,
         generation: source.generation(),
         journal_seq: source.journal_seq(),
         now: opts.filter.now,

@@ -120,7 +120,11 @@ impl fmt::Display for Invalid {
             }
             Invalid::Number(e) => write!(f, "number: {e}"),
             Invalid::FieldCount => f.write_str("wrong number of fields"),
-            Invalid::NotUtf8(c) => write!(f, "{c} is not valid UTF-8"),
+            Invalid::NotUtf8(c) => write!(
+                f,
+                "{c} is not valid UTF-8 (a Windows-1252 spreadsheet export? pass --encoding \
+                 windows-1252)"
+            ),
             Invalid::NothingToCorrect => f.write_str("the correction changes no field"),
             Invalid::NoCorrectedSeq => f.write_str("the correction names no consent sequence"),
             Invalid::MoveToSelf => f.write_str("old and new number are the same"),
@@ -329,6 +333,9 @@ pub struct HeaderError {
     pub duplicate: Vec<String>,
     /// The expected header, for the message.
     pub expected: &'static str,
+    /// What the line seems to be instead, when that is recognisable (a data row, another
+    /// separator, another encoding): a sentence.
+    pub hint: Option<String>,
 }
 
 impl fmt::Display for HeaderError {
@@ -343,7 +350,11 @@ impl fmt::Display for HeaderError {
         if !self.duplicate.is_empty() {
             write!(f, " repeated column(s) {};", self.duplicate.join(", "))?;
         }
-        write!(f, " expected exactly: {}", self.expected)
+        write!(f, " expected exactly: {}", self.expected)?;
+        if let Some(h) = &self.hint {
+            write!(f, "; {h}")?;
+        }
+        Ok(())
     }
 }
 

@@ -89,6 +89,9 @@ pub struct ImportOptions {
     pub region: Region,
     /// Abort with nothing written on any bad row.
     pub strict: bool,
+    /// The field separator (`,`; `;`, tab or `|` for spreadsheet exports, see
+    /// [`crate::spreadsheet::parse_delimiter`]).
+    pub delimiter: u8,
 }
 
 /// A refused row.
@@ -150,74 +153,73 @@ fn time(rec: &csv::ByteRecord, col: usize, f: Field) -> Result<Option<Timestamp>
     Ok(Some(t))
 }
 
-/// `s` with every run of five or more digits masked like a number (`+47*****567`: the
-/// first two and last three digits kept), for messages that echo input.
-fn mask_digit_runs(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut run = String::new();
-    let flush = |run: &mut String, out: &mut String| {
-        let n = run.len();
-        if n >= 5 {
-            out.push_str(&run[..2]);
-            out.extend(std::iter::repeat_n('*', n - 5));
-            out.push_str(&run[n - 3..]);
-        } else {
-            out.push_str(run);
-        }
-        run.clear();
-    };
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            run.push(c);
-        } else {
-            flush(&mut run, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut run, &mut out);
-    out
-}
-
-fn check_header(kind: Kind, header: &csv::ByteRecord) -> Result<Vec<usize>, StoreError> {
-    let names: Vec<String> = header
+fn check_header(
+    kind: Kind,
+    header: &csv::ByteRecord,
+    delimiter: u8,
+) -> Result<Vec<usize>, StoreError> {
+    let cells: Vec<&[u8]> = header
         .iter()
         .enumerate()
-        .map(|(i, h)| {
-            let h = if i == 0 { h.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(h) } else { h };
-            String::from_utf8_lossy(h).trim().to_string()
-        })
+        .map(|(i, h)| if i == 0 { h.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(h) } else { h })
         .collect();
+    // Names compare as text; a cell that is not UTF-8 matches nothing.
+    let names: Vec<Option<&str>> =
+        cells.iter().map(|c| std::str::from_utf8(c).ok().map(str::trim)).collect();
     let want = kind.fields();
     let mut err = HeaderError {
         missing: Vec::new(),
         extra: Vec::new(),
         duplicate: Vec::new(),
         expected: kind.header(),
+        hint: None,
     };
     let mut cols = Vec::with_capacity(want.len());
     for f in want {
-        match names.iter().position(|n| n == f.name()) {
+        match names.iter().position(|n| *n == Some(f.name())) {
             Some(i) => cols.push(i),
             None => err.missing.push(f.name().to_string()),
         }
     }
+    let mut unknown: Vec<(usize, &[u8])> = Vec::new();
     for (i, n) in names.iter().enumerate() {
-        if !want.iter().any(|f| f.name() == n) {
-            err.extra.push(if n.is_empty() {
-                format!("(empty, column {})", i + 1)
-            } else {
-                // A file without a header starts with a data row: never echo its numbers.
-                mask_digit_runs(n)
-            });
-        } else if names[..i].contains(n) {
-            err.duplicate.push(n.clone());
+        match n {
+            Some(n) if want.iter().any(|f| f.name() == *n) => {
+                if names[..i].contains(&Some(n)) {
+                    err.duplicate.push(n.to_string());
+                }
+            }
+            _ => unknown.push((i + 1, cells[i])),
         }
     }
-    if err.missing.is_empty() && err.extra.is_empty() && err.duplicate.is_empty() {
-        Ok(cols)
-    } else {
-        Err(StoreError::Header(err))
+    if err.missing.is_empty() && unknown.is_empty() && err.duplicate.is_empty() {
+        return Ok(cols);
     }
+    // Never echo a data row (a file without a header) or raw bytes: see `crate::echo`.
+    let line: Vec<u8> = cells.join(&delimiter);
+    err.hint = if let Some(why) = crate::spreadsheet::not_utf8(&line) {
+        Some(why.explain().to_string())
+    } else if let Some(h) = crate::spreadsheet::delimiter_hint(&line, delimiter) {
+        Some(h)
+    } else if crate::echo::looks_like_data(cells.iter().copied()) {
+        Some(
+            "the first line looks like a data row, not a header (it holds numbers): add the \
+              header line"
+                .to_string(),
+        )
+    } else {
+        None
+    };
+    err.extra = if unknown.is_empty() || crate::echo::looks_like_data(cells.iter().copied()) {
+        // Counted, not shown.
+        match unknown.len() {
+            0 => Vec::new(),
+            n => vec![format!("{n} not shown")],
+        }
+    } else {
+        crate::echo::cells(&unknown)
+    };
+    Err(StoreError::Header(err))
 }
 
 /// How far the CSV reader may read past the last whole record: a record longer than about
@@ -242,6 +244,7 @@ pub fn import<R: Read>(
     mut progress: impl FnMut(u64),
 ) -> Result<ImportReport, StoreError> {
     let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(opts.delimiter)
         .has_headers(false)
         .flexible(true)
         .buffer_capacity(1 << 20)
@@ -254,10 +257,11 @@ pub fn import<R: Read>(
             extra: Vec::new(),
             duplicate: Vec::new(),
             expected: kind.header(),
+            hint: None,
         }));
     }
     rdr.get_mut().reset();
-    let cols = check_header(kind, &rec)?;
+    let cols = check_header(kind, &rec, opts.delimiter)?;
     let width = rec.len();
 
     // Stops already in the store, to count consents that do not lift them.

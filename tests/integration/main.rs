@@ -13,4 +13,5 @@ mod live;
 mod normalize;
 mod phonefast;
 mod rights;
+mod spreadsheet;
 mod store;

@@ -13,7 +13,13 @@ fn store() -> (tempfile::TempDir, Store) {
 
 fn run(kind: Kind, csv: &str, strict: bool) -> Result<ImportReport, StoreError> {
     let (_d, mut s) = store();
-    import(&mut s, kind, csv.as_bytes(), ImportOptions { region: Region::NO, strict }, |_| {})
+    import(
+        &mut s,
+        kind,
+        csv.as_bytes(),
+        ImportOptions { region: Region::NO, strict, delimiter: b',' },
+        |_| {},
+    )
 }
 
 const C: &str =
@@ -90,7 +96,7 @@ fn not_utf8_is_reported() {
         &mut s,
         Kind::Stops,
         &csv[..],
-        ImportOptions { region: Region::NO, strict: false },
+        ImportOptions { region: Region::NO, strict: false, delimiter: b',' },
         |_| {},
     )
     .unwrap();
@@ -135,7 +141,7 @@ fn strict_writes_nothing_default_writes_good_rows() {
         &mut s,
         Kind::Consents,
         csv.as_bytes(),
-        ImportOptions { region: Region::NO, strict: true },
+        ImportOptions { region: Region::NO, strict: true, delimiter: b',' },
         |_| {},
     )
     .unwrap();
@@ -145,7 +151,7 @@ fn strict_writes_nothing_default_writes_good_rows() {
         &mut s,
         Kind::Consents,
         csv.as_bytes(),
-        ImportOptions { region: Region::NO, strict: false },
+        ImportOptions { region: Region::NO, strict: false, delimiter: b',' },
         |_| {},
     )
     .unwrap();
@@ -175,7 +181,7 @@ fn counts_consents_that_do_not_lift_a_stop() {
         &mut s,
         Kind::Consents,
         csv.as_bytes(),
-        ImportOptions { region: Region::NO, strict: false },
+        ImportOptions { region: Region::NO, strict: false, delimiter: b',' },
         |_| {},
     )
     .unwrap();
@@ -189,8 +195,8 @@ proptest! {
         let kind = if stops { Kind::Stops } else { Kind::Consents };
         let mut input = if stops { b"number,brand,stopped_at\n".to_vec() } else { C.as_bytes().to_vec() };
         input.extend_from_slice(&body);
-        let _ = import(&mut s, kind, &input[..], ImportOptions { region: Region::NO, strict: false }, |_| {});
-        let _ = import(&mut s, kind, &body[..], ImportOptions { region: Region::NO, strict: true }, |_| {});
+        let _ = import(&mut s, kind, &input[..], ImportOptions { region: Region::NO, strict: false, delimiter: b',' }, |_| {});
+        let _ = import(&mut s, kind, &body[..], ImportOptions { region: Region::NO, strict: true, delimiter: b',' }, |_| {});
     }
 
     #[test]
@@ -208,7 +214,7 @@ fn channel_is_lowercased() {
         &mut s,
         Kind::Consents,
         csv.as_bytes(),
-        ImportOptions { region: Region::NO, strict: false },
+        ImportOptions { region: Region::NO, strict: false, delimiter: b',' },
         |_| {},
     )
     .unwrap();
@@ -229,7 +235,7 @@ fn customers_import_and_fold() {
         &mut s,
         Kind::Customers,
         csv.as_bytes(),
-        ImportOptions { region: Region::NO, strict: true },
+        ImportOptions { region: Region::NO, strict: true, delimiter: b',' },
         |_| {},
     )
     .unwrap();
@@ -264,7 +270,7 @@ fn overlong_record_is_an_error_with_its_line_and_imports_nothing() {
     let (_d, mut s) = store();
     let mut csv = format!("{C}{GOOD}+4791234568,\"ACME,offers\n");
     csv.push_str(&"a".repeat(IMPORT_RECORD_LIMIT + (2 << 20))); // past the read-ahead too
-    let opts = ImportOptions { region: Region::NO, strict: false };
+    let opts = ImportOptions { region: Region::NO, strict: false, delimiter: b',' };
     let err = import(&mut s, Kind::Consents, csv.as_bytes(), opts, |_| {}).unwrap_err();
     assert!(matches!(err, StoreError::Csv { line: 3, .. }), "{err:?}");
     assert!(err.to_string().contains("line 3"), "{err}");
