@@ -221,6 +221,10 @@ fn run_options(args: &Args) -> anyhow::Result<RunOptions> {
     opts.number_field = args.number_field.clone();
     opts.message_field = args.message_field.clone();
     opts.message = args.message.clone();
+    anyhow::ensure!(
+        args.delimiter == b',' || args.format == Format::Csv,
+        "--delimiter applies to --format csv only"
+    );
     opts.delimiter = args.delimiter;
     if let Some(t) = args.threads {
         anyhow::ensure!(t >= 1, "--threads must be at least 1");

@@ -87,6 +87,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         reload_registry: true,
     };
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    anyhow::ensure!(
+        args.delimiter == b',' || args.format == Format::Csv,
+        "--delimiter applies to --format csv only"
+    );
     // The default (UTF-8, commas) reads stdin as it is.
     let input: Box<dyn std::io::Read + Send> = match args.encoding {
         Encoding::Utf8 => Box::new(std::io::stdin()),

@@ -54,6 +54,16 @@ fn filter_says_a_semicolon_file_is_one_and_reads_it_with_delimiter() {
     assert!(kari.ends_with("STOPP til 2401\""), "{kari}");
     assert_eq!(lines.next(), None);
     assert_eq!(w.read("rej.csv"), "name;number;message;reason\nOla;12;Hei;INVALID_NUMBER\n");
+    // A separator for a format without one is a mistake, not something to ignore.
+    let r = w.run(
+        &["filter", "--store", "s", "--brand", "ACME", "--purpose", "offers", "--delimiter", ";"],
+        "+4791000001\n",
+    );
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--format csv only"), "{}", r.stderr);
+    let r = filter(&w, &["--delimiter", ";;"], SEMICOLONS);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("use `,` (default), `;`, `tab` or `|`"), "{}", r.stderr);
 }
 
 #[test]
