@@ -97,6 +97,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if r.bad as usize > r.errors.len() {
         eprintln!("sendfilter: … and {} more bad rows", r.bad as usize - r.errors.len());
     }
+    if r.scientific_numbers > 0 {
+        eprintln!(
+            "sendfilter: {} of the bad rows have their number in scientific notation (like \
+             4.79123E+10): a spreadsheet turned the number column into numbers and dropped \
+             digits; format the column as text and export again",
+            r.scientific_numbers
+        );
+    }
     if r.aborted {
         eprintln!("sendfilter: --strict: {} bad of {} rows; nothing imported", r.bad, r.rows);
         return Ok(ExitCode::from(1));

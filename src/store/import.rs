@@ -131,6 +131,9 @@ pub struct ImportReport {
     pub not_lifted: u64,
     /// True when strict mode refused the import (nothing written).
     pub aborted: bool,
+    /// Bad rows whose number is in scientific notation (`4.79123E+10`: a spreadsheet's
+    /// doing, see [`crate::spreadsheet::is_scientific`]).
+    pub scientific_numbers: u64,
     /// Last sequence number written (0 if none).
     pub last_seq: u64,
 }
@@ -288,6 +291,7 @@ pub fn import<R: Read>(
             progress(report.rows);
         }
         let mut number_seen: Option<E164> = None;
+        let mut scientific = false;
         channel.clear();
         let code_col = match kind {
             Kind::Consents => Some(cols[3]),
@@ -305,7 +309,10 @@ pub fn import<R: Read>(
             if num.is_empty() {
                 return Err(Invalid::Empty(Field::Number));
             }
-            let number = phone::normalize(num.as_bytes(), opts.region).map_err(Invalid::Number)?;
+            let number = phone::normalize(num.as_bytes(), opts.region).map_err(|e| {
+                scientific = crate::spreadsheet::is_scientific(num.as_bytes());
+                Invalid::Number(e)
+            })?;
             number_seen = Some(number);
             let brand = field_str(&rec, cols[1], Field::Brand)?;
             match kind {
@@ -368,6 +375,7 @@ pub fn import<R: Read>(
             }
             Err(reason) => {
                 report.bad += 1;
+                report.scientific_numbers += u64::from(scientific);
                 if report.errors.len() < MAX_REPORTED {
                     report.errors.push(RowError {
                         line,

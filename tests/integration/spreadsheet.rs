@@ -98,6 +98,17 @@ fn scientific_notation_is_named_once_in_the_summary() {
 }
 
 #[test]
+fn import_names_scientific_notation_once() {
+    let w = Workdir::new();
+    let stops = "number,brand,stopped_at\n4.79123E+10,ACME,2026-01-01T00:00:00Z\n\
+                 4.79123E+10,ACME,2026-01-01T00:00:00Z\n12,ACME,2026-01-01T00:00:00Z\n";
+    let r = w.run(&["import", "stops", "--store", "s", "-"], stops);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("2 of the bad rows have their number in scientific"), "{}", r.stderr);
+    assert_eq!(r.stderr.matches("scientific").count(), 1, "{}", r.stderr);
+}
+
+#[test]
 fn import_reads_semicolons_and_windows_1252() {
     let w = Workdir::new();
     let stops = "number;brand;stopped_at\n+4791000001;ACME;2026-01-01T00:00:00Z\n";
