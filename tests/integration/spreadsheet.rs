@@ -163,3 +163,15 @@ fn inbound_csv_reads_semicolons() {
     let r = w.run(&["inbound", "--store", "s", "--format", "csv", "--delimiter", ";"], input).ok();
     assert!(r.stdout.contains("\"action\":\"STOP\""), "{}", r.stdout);
 }
+
+#[test]
+fn inbound_reads_windows_1252() {
+    let w = Workdir::new();
+    let input = b"from,to,text,received_at\n+4791234567,2401,HJ\xc4LP,2026-06-01T10:00:00Z\n";
+    let r = w.run(&["inbound", "--store", "s", "--format", "csv"], input);
+    assert!(!r.stdout.contains("\"action\":\"HELP\""), "{}", r.stdout);
+    let r = w
+        .run(&["inbound", "--store", "s", "--format", "csv", "--encoding", "windows-1252"], input)
+        .ok();
+    assert!(r.stdout.contains("\"action\":\"HELP\""), "{}", r.stdout);
+}
