@@ -10,7 +10,7 @@ use sendfilter::store::policy::{self, MAX_MONTHS};
 /// lifetime. Every `filter` run for the brand applies it (no flag needed).
 ///
 /// Examples: `sendfilter policy --store DIR set --brand ACME --require-confirmed true
-/// --consent-lifetime 24m`; `sendfilter policy --store DIR show`.
+/// --consent-lifetime 24mo`; `sendfilter policy --store DIR show`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Store directory.

@@ -1,4 +1,4 @@
-//! `sendfilter purge --store DIR --older-than 24m`: retention purge of ended consents.
+//! `sendfilter purge --store DIR --older-than 24mo`: retention purge of ended consents.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,7 +19,8 @@ pub struct Args {
     /// Store directory.
     #[arg(long, env = "SENDFILTER_STORE")]
     store: PathBuf,
-    /// Retention period: a number and d, w, m (months) or y, e.g. 24m.
+    /// Retention period: a whole number and a unit s, min, h, d, w, mo (months) or y,
+    /// e.g. 24mo or 2y (a bare `m` is refused as ambiguous).
     #[arg(long)]
     older_than: String,
     /// Treat this time (RFC 3339) as now; default now.
