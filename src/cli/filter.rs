@@ -45,8 +45,9 @@ pub struct Args {
     /// The store directory (stops and consents).
     #[arg(long, value_name = "DIR")]
     store: PathBuf,
-    /// The brand whose stops and consents apply.
-    #[arg(long)]
+    /// The brand whose stops and consents apply (trimmed, in Unicode NFC; stops recorded
+    /// under another spelling of it apply too).
+    #[arg(long, value_parser = super::brand_arg)]
     brand: String,
     /// The consent purpose, e.g. offers.
     #[arg(long)]

@@ -64,6 +64,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if info.compaction_advised {
             writeln!(out, "advice:              run `sendfilter compact`")?;
         }
+        if !info.non_canonical_brands.is_empty() {
+            let names: Vec<String> =
+                info.non_canonical_brands.iter().map(|b| format!("{b:?}")).collect();
+            writeln!(
+                out,
+                "brand spellings:     {} not canonical (untrimmed or not Unicode NFC, from an \
+                 older version): their stops still apply to the canonical brand, their \
+                 consents count for no run; record those again under the canonical name",
+                names.join(", ")
+            )?;
+        }
         writeln!(out, "integrity:           {}", info.integrity)?;
     }
     out.flush()?;

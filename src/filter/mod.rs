@@ -134,8 +134,15 @@ pub struct Filter<'s, S: StandingSource> {
 }
 
 impl<'s, S: StandingSource> Filter<'s, S> {
-    /// A filter for `brand` and `purpose` (resolved once, here).
+    /// A filter for `brand` and `purpose` (resolved once, here). The brand is taken in its
+    /// canonical form (trimmed, NFC: [`crate::brand::canonical`]), as the store holds it; a
+    /// name that cannot be canonical (empty, `*`, control characters) matches no consent,
+    /// so every marketing record is refused (fail closed). Check a name taken from a user
+    /// with [`crate::brand::canonical`] first to tell them why; [`run_with`] does.
     pub fn new(source: &'s S, brand: &str, purpose: &str, opts: FilterOptions) -> Filter<'s, S> {
+        let brand = crate::brand::normalize(brand);
+        // Never the every-brand name: its stops apply to every scope already.
+        let brand: &str = if brand == crate::brand::EVERY_BRAND { "" } else { &brand };
         let rules = Rules {
             require_confirmed: opts.require_confirmed,
             consent_lifetime_months: opts.consent_lifetime_months,
@@ -406,7 +413,8 @@ pub struct Sinks<'a> {
 /// checked.
 ///
 /// # Errors
-/// [`Error::Footer`] when marketing messages have no footer, [`Error::Options`] for
+/// [`Error::Brand`] for a brand name that cannot be canonical (empty, `*`, control
+/// characters); [`Error::Footer`] when marketing messages have no footer, [`Error::Options`] for
 /// contradictory options, [`Error::Csv`] for a missing or unreadable header or column,
 /// [`Error::Io`] for read and write errors.
 pub fn run_with<S: StandingSource, R: Read + Send>(
@@ -444,7 +452,8 @@ pub fn run_with_receipts<S: StandingSource, R: Read + Send>(
             "the number and the message must be different columns/fields".into(),
         ));
     }
-    let filter = Filter::new(source, &opts.brand, &opts.purpose, opts.filter.clone());
+    let brand = crate::brand::canonical(&opts.brand).map_err(Error::Brand)?;
+    let filter = Filter::new(source, &brand, &opts.purpose, opts.filter.clone());
     let counts = engine::run(&filter, opts, input, sinks, receipts)?;
     Ok(Report {
         counts: counts.0,

@@ -94,7 +94,8 @@ pub fn erase(
     at: Timestamp,
     compact: bool,
 ) -> Result<ErasureReceipt, RightsError> {
-    let keyer = load_or_create_key(store.dir())?;
+    // Never a new key while erasures are held under a lost one (see `load_or_create_key`).
+    let keyer = load_or_create_key(store.dir(), store.suppression_entries()?)?;
     // The person's numbers: this one and any linked by moves, transitively.
     let mut chain = vec![number];
     let mut held = Vec::new();

@@ -130,13 +130,24 @@ pub fn load_key(dir: &Path) -> Result<Option<Keyer>, StoreError> {
 }
 
 /// Loads the store's suppression key, creating it (32 bytes from `/dev/urandom`, file
-/// `0600`, fsynced, directory fsynced) when missing.
+/// `0600`, fsynced, directory fsynced) when missing and the store holds no suppression
+/// entry yet (`entries_held`: entries in the snapshot plus erasures in the journal tail,
+/// see [`crate::store::Store::suppression_entries`]).
+///
+/// A key is never minted while suppression entries exist: the entries are hashes under
+/// the lost key, and a new key would recognise none of them, so every erased number whose
+/// old consent is re-imported would be allowed again. The store stays closed
+/// ([`StoreError::KeyMissing`], saying how to restore the key) until the key file is back.
 ///
 /// # Errors
-/// I/O errors naming the file, [`StoreError::Config`] for a damaged file.
-pub fn load_or_create_key(dir: &Path) -> Result<Keyer, StoreError> {
+/// [`StoreError::KeyMissing`] (see above), I/O errors naming the file,
+/// [`StoreError::Config`] for a damaged file.
+pub fn load_or_create_key(dir: &Path, entries_held: usize) -> Result<Keyer, StoreError> {
     if let Some(k) = load_key(dir)? {
         return Ok(k);
+    }
+    if entries_held > 0 {
+        return Err(StoreError::KeyMissing { path: dir.join(KEY_FILE) });
     }
     let mut key = [0u8; KEY_LEN];
     let rnd = Path::new("/dev/urandom");
@@ -277,8 +288,8 @@ mod tests {
     fn key_file_round_trip_and_private() {
         let dir = tempfile::tempdir().unwrap();
         assert!(load_key(dir.path()).unwrap().is_none());
-        let k1 = load_or_create_key(dir.path()).unwrap();
-        let k2 = load_or_create_key(dir.path()).unwrap();
+        let k1 = load_or_create_key(dir.path(), 0).unwrap();
+        let k2 = load_or_create_key(dir.path(), 1).unwrap();
         assert_eq!(k1.hash(n(4791234567)), k2.hash(n(4791234567)));
         assert_ne!(k1.hash(n(4791234567)), k1.hash(n(4791234568)));
         use std::os::unix::fs::PermissionsExt;
@@ -286,14 +297,14 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         // Another store gets another key.
         let other = tempfile::tempdir().unwrap();
-        let k3 = load_or_create_key(other.path()).unwrap();
+        let k3 = load_or_create_key(other.path(), 0).unwrap();
         assert_ne!(k1.hash(n(4791234567)), k3.hash(n(4791234567)));
     }
 
     #[test]
     fn damaged_key_file_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        load_or_create_key(dir.path()).unwrap();
+        load_or_create_key(dir.path(), 0).unwrap();
         let p = dir.path().join(KEY_FILE);
         let mut b = std::fs::read(&p).unwrap();
         b[10] ^= 1;
@@ -301,6 +312,15 @@ mod tests {
         assert!(matches!(load_key(dir.path()), Err(StoreError::Config { .. })));
         std::fs::write(&p, b"short").unwrap();
         assert!(matches!(load_key(dir.path()), Err(StoreError::Config { .. })));
+    }
+
+    #[test]
+    fn a_lost_key_is_never_replaced_while_entries_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = load_or_create_key(dir.path(), 1).unwrap_err();
+        assert!(matches!(err, StoreError::KeyMissing { .. }), "{err}");
+        assert!(err.to_string().contains("backup"), "{err}");
+        assert!(!dir.path().join(KEY_FILE).exists(), "no key minted");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 mod access;
 mod bench;
+mod brand_names;
 mod csvfast;
 mod demo;
 mod filter;
@@ -13,3 +14,4 @@ mod normalize;
 mod phonefast;
 mod rights;
 mod store;
+mod suppress_key;
