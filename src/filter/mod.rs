@@ -358,6 +358,9 @@ pub struct RunOptions {
     /// every decision, and records decided before a stop arrived are decided again before
     /// they are written. `None`: the run sees only its source.
     pub live: Option<std::sync::Arc<crate::store::live::LiveStops>>,
+    /// The key of receipt hashes ([`receipts::ReceiptKey::load_or_create`] for a store):
+    /// required when receipts are written.
+    pub receipt_key: Option<receipts::ReceiptKey>,
 }
 
 impl RunOptions {
@@ -376,6 +379,7 @@ impl RunOptions {
             threads: crate::pipeline::default_threads(),
             chunk_bytes: 256 << 10,
             live: None,
+            receipt_key: None,
         }
     }
 
@@ -427,10 +431,11 @@ pub fn run_with<S: StandingSource, R: Read + Send>(
 }
 
 /// [`run_with`], also writing one decision receipt per record to `receipts` (see
-/// [`receipts`]), in input order.
+/// [`receipts`]), in input order, hashing numbers under `opts.receipt_key`.
 ///
 /// # Errors
-/// As [`run_with`]; write errors on `receipts` too.
+/// As [`run_with`]; write errors on `receipts` too; [`Error::Options`] when receipts are
+/// asked for without a receipt key.
 pub fn run_with_receipts<S: StandingSource, R: Read + Send>(
     source: &S,
     opts: &RunOptions,
@@ -450,6 +455,13 @@ pub fn run_with_receipts<S: StandingSource, R: Read + Send>(
     if same {
         return Err(Error::Options(
             "the number and the message must be different columns/fields".into(),
+        ));
+    }
+    if receipts.is_some() && opts.receipt_key.is_none() {
+        return Err(Error::Options(
+            "receipts need the store's receipt key (RunOptions::receipt_key): numbers are \
+             never written under an unkeyed hash"
+                .into(),
         ));
     }
     let brand = crate::brand::canonical(&opts.brand).map_err(Error::Brand)?;
