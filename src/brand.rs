@@ -129,11 +129,18 @@ fn fold(s: &str) -> String {
     normalize(s).chars().flat_map(char::to_lowercase).collect()
 }
 
-/// A cheap test that `candidate` may be a [`same_name`] spelling of `brand` (same
-/// trimmed length where both are ASCII): run before [`same_name`] over many strings.
+/// A cheap test that `candidate` may be a [`same_name`] spelling of `brand`, run before
+/// [`same_name`] over many strings (a snapshot's every text): for an ASCII brand, an ASCII
+/// candidate has the same trimmed length, and any candidate at most 4 bytes per character
+/// of the brand (a character that NFC or lower case turns into ASCII, such as the Kelvin
+/// sign, takes at most that many).
 #[inline]
 pub fn may_be_same_name(candidate: &str, brand: &str) -> bool {
-    !(candidate.is_ascii() && brand.is_ascii()) || candidate.trim().len() == brand.trim().len()
+    let (c, b) = (candidate.trim(), brand.trim());
+    if !b.is_ascii() {
+        return true;
+    }
+    if c.is_ascii() { c.len() == b.len() } else { c.len() >= b.len() && c.len() <= 4 * b.len() }
 }
 
 #[cfg(test)]
@@ -185,5 +192,8 @@ mod tests {
         assert!(!same_name("ACMEX", "ACME"));
         assert!(may_be_same_name(" ACME ", "ACME") && !may_be_same_name("ACMEX", "ACME"));
         assert!(may_be_same_name("Cafe\u{301}", "Caf\u{e9}"));
+        // The Kelvin sign is K under NFC: a non-ASCII spelling of an ASCII name.
+        assert!(same_name("\u{212a}EA", "KEA") && may_be_same_name("\u{212a}EA", "KEA"));
+        assert!(!may_be_same_name("web form, Troms\u{f8} kundesenter", "ACME"));
     }
 }

@@ -10,8 +10,10 @@ use anyhow::Context;
 ///
 /// Counts: numbers, stops, consents by brand/purpose/channel; snapshot generation, last
 /// journal sequence, file sizes and the result of a full integrity check.
-/// Reads without the store's lock (it answers while `inbound` or an import runs).
-/// Exit 0 when the store is intact, 2 when it is not.
+/// Brand names held in a non-canonical spelling (untrimmed, not Unicode NFC: written by an
+/// older version) are listed. Reads without the store's lock (it answers while `inbound`
+/// or an import runs). Exit 0 when the store is intact, 2 when it is not: a damaged
+/// snapshot, or erased numbers whose suppression key is missing or damaged.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Store directory.

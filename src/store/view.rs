@@ -321,7 +321,7 @@ impl StoreView {
             .iter()
             .flat_map(|s| s.strings().iter())
             .chain(self.overlay.names.keys())
-            .filter(|s| other_spelling(s, brand))
+            .filter(|s| crate::brand::may_be_same_name(s, brand) && other_spelling(s, brand))
             .cloned()
             .collect();
         out.sort();
