@@ -28,7 +28,8 @@
 //! * Why SipHash and not a seeded xxh3: on an 8-byte input xxh3 is a fixed bijection
 //!   after XOR with a key-derived mask, so a single known (number, hash) pair — a number
 //!   the reader knows is in the campaign — would reveal the mask and then every number.
-//!   SipHash is a keyed pseudo-random function; it costs ~15 ns per record, paid only
+//!   SipHash is a keyed pseudo-random function; it costs ~30 ns per record (measured on
+//!   the 2-core development VM, `rustc -O`, while other builds ran), paid only
 //!   with `--receipts`.
 //! * `basis`/`event_seq`: what allowed the record (`consent`, `soft_opt_in`, `service`) and
 //!   the journal sequence number of that consent or relationship event (0 for none); the
