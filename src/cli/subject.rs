@@ -8,7 +8,8 @@ use anyhow::Context;
 use sendfilter::rights::{self, EvidenceFix};
 use sendfilter::{E164, Region, phone};
 
-/// Exercise a data subject's rights: export, correct, move, erase (GDPR art. 15–17, 20).
+/// Exercise a data subject's rights: export, correct, move, erase (GDPR art. 15–17, 20);
+/// find a number's lines in decision receipts (receipt-hash).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]
