@@ -20,7 +20,12 @@
 //!   count and times of erasures.
 //! * Failing closed: a store with suppression entries but no readable key cannot tell
 //!   whom they suppress, so opening a view fails ([`StoreError::KeyMissing`]) instead of
-//!   sending to erased numbers.
+//!   sending to erased numbers, and no new key is ever made while entries exist (a new
+//!   key would recognise none of them: [`load_or_create_key`]); the key file must be
+//!   restored from a backup.
+//! * The same file format holds the store's *receipt* key ([`RECEIPT_KEY_FILE`], see
+//!   [`crate::filter::receipts`]), a separate secret made by the first run that writes
+//!   decision receipts.
 //!
 //! The set is small (erasures are rare) and sorted by the hash's first 64 bits, so a
 //! lookup is one SipHash and a binary search over a few cache lines; the filter asks only
