@@ -37,6 +37,9 @@ pub enum Error {
     /// The brand registry cannot be read.
     #[error(transparent)]
     Brands(#[from] crate::store::brands::BrandError),
+    /// A brand name that cannot be canonical (see [`crate::brand::canonical`]).
+    #[error("{0}")]
+    Brand(crate::brand::BrandNameError),
     /// Options that contradict each other.
     #[error("{0}")]
     Options(String),

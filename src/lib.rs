@@ -22,6 +22,8 @@
 //!   folded by compaction into an immutable, checksummed, memory-mapped snapshot.
 //! * [`inbound`] understands replies (STOP, START, JA, HELP), records them durably and picks
 //!   the auto-reply; [`store::brands`] maps brands to keywords and short codes.
+//! * [`brand`] gives every brand name one canonical spelling (trimmed, Unicode NFC) and
+//!   refuses names that cannot have one.
 //! * [`synth`] generates deterministic benchmark data (`sendfilter bench`).
 //! * [`decision`] holds the [`Reason`] codes and the pure rule function; [`filter`] applies
 //!   them to one number ([`Filter::decide`]) or to a stream ([`run_with`]); [`sms`] counts
@@ -58,6 +60,7 @@
 //! MALFORMED record run on to the next quote; output CSV lines end in `\n`.
 #![deny(missing_docs)]
 
+pub mod brand;
 pub mod decision;
 pub mod duration;
 pub mod echo;

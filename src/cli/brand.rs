@@ -23,7 +23,8 @@ enum Command {
         /// Store directory (created if missing).
         #[arg(long, env = "SENDFILTER_STORE")]
         store: PathBuf,
-        /// Brand name, as used by `filter --brand` and in events.
+        /// Brand name, as used by `filter --brand` and in events (trimmed, in Unicode NFC).
+        #[arg(value_parser = super::brand_arg)]
         name: String,
         /// The short code or number receiving the brand's replies.
         #[arg(long, value_name = "N")]
@@ -59,6 +60,7 @@ enum Command {
         #[arg(long, env = "SENDFILTER_STORE")]
         store: PathBuf,
         /// Brand name.
+        #[arg(value_parser = super::brand_arg)]
         name: String,
         /// stop, start, confirm, help or unknown.
         kind: String,
@@ -75,6 +77,7 @@ enum Command {
         #[arg(long, env = "SENDFILTER_STORE")]
         store: PathBuf,
         /// Brand name.
+        #[arg(value_parser = super::brand_arg)]
         name: String,
     },
 }

@@ -20,8 +20,8 @@ pub struct Args {
     store: PathBuf,
     /// The phone number.
     number: String,
-    /// Brand the consent is for.
-    #[arg(long)]
+    /// Brand the consent is for (stored trimmed, in Unicode NFC).
+    #[arg(long, value_parser = super::brand_arg)]
     brand: String,
     /// Purpose (e.g. offers).
     #[arg(long)]

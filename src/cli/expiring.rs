@@ -20,7 +20,7 @@ pub struct Args {
     #[arg(long, env = "SENDFILTER_STORE")]
     store: PathBuf,
     /// The brand.
-    #[arg(long)]
+    #[arg(long, value_parser = super::brand_arg)]
     brand: String,
     /// The window: consents ending after now and at most this much later (`30d`, `24h`,
     /// `2w`, `3mo`, `1y`, `90min`; a bare `m` is refused as ambiguous).

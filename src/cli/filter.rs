@@ -46,8 +46,9 @@ pub struct Args {
     /// The store directory (stops and consents).
     #[arg(long, value_name = "DIR")]
     store: PathBuf,
-    /// The brand whose stops and consents apply.
-    #[arg(long)]
+    /// The brand whose stops and consents apply (trimmed, in Unicode NFC; stops recorded
+    /// under another spelling of it apply too).
+    #[arg(long, value_parser = super::brand_arg)]
     brand: String,
     /// The consent purpose, e.g. offers.
     #[arg(long)]
@@ -111,8 +112,9 @@ pub struct Args {
     /// Soft opt-in: a last purchase qualifies for this many calendar months.
     #[arg(long, value_name = "MONTHS", default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=1200))]
     soft_opt_in_months: u32,
-    /// Write one decision receipt per record here (hashed number, verdict, reason, basis
-    /// and its event id, snapshot generation, journal sequence; created mode 0600).
+    /// Write one decision receipt per record here (number hashed under the store's receipt
+    /// key, verdict, reason, basis and its event id, snapshot generation, journal sequence;
+    /// created mode 0600). Find a number's lines with `subject receipt-hash`.
     #[arg(long, value_name = "FILE")]
     receipts: Option<PathBuf>,
     /// Write rejected records with their reason here (created mode 0600).
@@ -161,6 +163,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("reading the policy of store {}", args.store.display()))?
         .brand(&args.brand);
     opts.filter = opts.filter.with_policy(policy);
+    if args.receipts.is_some() {
+        // Receipts hash numbers under the store's receipt key (made on first need).
+        let key = sendfilter::filter::receipts::ReceiptKey::load_or_create(&args.store)
+            .with_context(|| {
+                format!("reading the receipt key of store {}", args.store.display())
+            })?;
+        opts.receipt_key = Some(key);
+    }
     // Live stops: a watcher thread folds stops appended during the run (see store::live).
     let _watcher = if args.no_live {
         None

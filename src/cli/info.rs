@@ -10,8 +10,10 @@ use anyhow::Context;
 ///
 /// Counts: numbers, stops, consents by brand/purpose/channel; snapshot generation, last
 /// journal sequence, file sizes and the result of a full integrity check.
-/// Reads without the store's lock (it answers while `inbound` or an import runs).
-/// Exit 0 when the store is intact, 2 when it is not.
+/// Brand names held in a non-canonical spelling (untrimmed, not Unicode NFC: written by an
+/// older version) are listed. Reads without the store's lock (it answers while `inbound`
+/// or an import runs). Exit 0 when the store is intact, 2 when it is not: a damaged
+/// snapshot, or erased numbers whose suppression key is missing or damaged.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Store directory.
@@ -63,6 +65,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         if info.compaction_advised {
             writeln!(out, "advice:              run `sendfilter compact`")?;
+        }
+        if !info.non_canonical_brands.is_empty() {
+            let names: Vec<String> =
+                info.non_canonical_brands.iter().map(|b| format!("{b:?}")).collect();
+            writeln!(
+                out,
+                "brand spellings:     {} not canonical (untrimmed or not Unicode NFC, from an \
+                 older version): their stops still apply to the canonical brand, their \
+                 consents count for no run; record those again under the canonical name",
+                names.join(", ")
+            )?;
         }
         writeln!(out, "integrity:           {}", info.integrity)?;
     }

@@ -106,6 +106,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Parses a brand-name argument (`--brand`, `brand add NAME`) into its canonical form
+/// (trimmed, Unicode NFC: [`sendfilter::brand::canonical`]), refusing names that cannot be
+/// canonical (empty, `*`, control characters) with a clear error.
+pub(crate) fn brand_arg(s: &str) -> Result<String, String> {
+    sendfilter::brand::canonical(s).map(|c| c.into_owned()).map_err(|e| e.to_string())
+}
+
+/// [`brand_arg`] for a stop, where `*` means every brand.
+pub(crate) fn stop_brand_arg(s: &str) -> Result<String, String> {
+    sendfilter::brand::canonical_stop(s).map(|c| c.into_owned()).map_err(|e| e.to_string())
+}
+
 /// True when the error chain ends in a broken pipe (the reader went away): a quiet success.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {

@@ -27,7 +27,7 @@ enum Action {
     /// Change a brand's policy (settings not given are kept).
     Set {
         /// The brand.
-        #[arg(long)]
+        #[arg(long, value_parser = super::brand_arg)]
         brand: String,
         /// Require confirmed (double opt-in) consents for this brand.
         #[arg(long, value_name = "BOOL")]
@@ -65,7 +65,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&p)?);
         }
         Action::Set { brand, require_confirmed, consent_lifetime } => {
-            anyhow::ensure!(!brand.is_empty() && brand != "*", "--brand must name one brand");
             // The store's lock serialises policy writers with each other.
             let store = super::stop::open_store(&args.store, false, None)?;
             let mut p = policy::read(store.dir())

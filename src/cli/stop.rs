@@ -19,8 +19,9 @@ pub struct Args {
     store: PathBuf,
     /// The phone number.
     number: String,
-    /// Brand the stop is for; `*` (the default) means every brand.
-    #[arg(long, default_value = "*")]
+    /// Brand the stop is for (stored trimmed, in Unicode NFC); `*` (the default) means
+    /// every brand.
+    #[arg(long, default_value = "*", value_parser = super::stop_brand_arg)]
     brand: String,
     /// When the person stopped (RFC 3339); default now.
     #[arg(long)]

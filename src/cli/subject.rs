@@ -8,7 +8,8 @@ use anyhow::Context;
 use sendfilter::rights::{self, EvidenceFix};
 use sendfilter::{E164, Region, phone};
 
-/// Exercise a data subject's rights: export, correct, move, erase (GDPR art. 15–17, 20).
+/// Exercise a data subject's rights: export, correct, move, erase (GDPR art. 15–17, 20);
+/// find a number's lines in decision receipts (receipt-hash).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -60,6 +61,13 @@ enum Command {
         #[arg(long)]
         at: Option<String>,
     },
+    /// Print the hash NUMBER has in receipt files (`filter --receipts`) of this store, to
+    /// find its lines there: receipts hold numbers only hashed under the store's receipt
+    /// key (`DIR/receipt.key`), so this needs the store.
+    ReceiptHash {
+        #[command(flatten)]
+        common: Common,
+    },
     /// Move a person from NUMBER to NEW: NUMBER's consents and stops are copied to NEW;
     /// NUMBER keeps its stops and is stopped for every brand from now on.
     Move {
@@ -103,8 +111,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Export { common, .. }
         | Command::Erase { common, .. }
         | Command::Correct { common, .. }
-        | Command::Move { common, .. } => common,
+        | Command::Move { common, .. }
+        | Command::ReceiptHash { common } => common,
     };
+    if let Command::ReceiptHash { .. } = &args.command {
+        return receipt_hash(c);
+    }
     let mut store = super::stop::open_store(&c.store, false, None)?;
     let region = c.region.unwrap_or(store.region());
     let n = number(&c.number, region, "NUMBER")?;
@@ -140,7 +152,34 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let to = number(new, region, "NEW")?;
             print_json(&rights::rectify_number(&mut store, n, to, time(at, "at")?)?)?;
         }
+        Command::ReceiptHash { .. } => {} // answered above, without the store's lock
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `subject receipt-hash`: reads only the config (region) and the receipt key, no lock.
+fn receipt_hash(c: &Common) -> anyhow::Result<ExitCode> {
+    use sendfilter::filter::receipts::{ReceiptKey, number_hash};
+    let info = sendfilter::store::read_info(&c.store)
+        .with_context(|| format!("reading store {}", c.store.display()))?;
+    let region = match c.region {
+        Some(r) => r,
+        None => info.region.parse().map_err(|e| anyhow::anyhow!("store region: {e}"))?,
+    };
+    let n = number(&c.number, region, "NUMBER")?;
+    let key = ReceiptKey::load(&c.store)
+        .with_context(|| format!("reading the receipt key of store {}", c.store.display()))?
+        .with_context(|| {
+            format!(
+                "store {} has no receipt key: no `filter --receipts` has run on it (or the key \
+                 was lost: restore receipt.key from a backup to find older receipts)",
+                c.store.display()
+            )
+        })?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{:016x}", number_hash(&key, n))?;
+    out.flush()?;
+    eprintln!("sendfilter: receipt key {} (receipt files name theirs in `key=`)", key.id());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -153,6 +192,9 @@ impl Args {
         match &self.command {
             Command::Export { common, .. } => {
                 (&common.store, Action::ExportSubject, "subject export")
+            }
+            Command::ReceiptHash { common } => {
+                (&common.store, Action::ExportSubject, "subject receipt-hash")
             }
             Command::Erase { common, .. } => {
                 (&common.store, Action::ChangeSubject, "subject erase")

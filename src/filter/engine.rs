@@ -111,8 +111,8 @@ struct Ctx<'a, 's, S: StandingSource> {
     rejects: bool,
     /// Numbers seen so far, for duplicates.
     seen: InOrder,
-    /// legal: `Some(line suffix)` when receipts are written (see `receipts.rs`).
-    receipt_suffix: Option<Vec<u8>>,
+    /// legal: `Some((key, line suffix))` when receipts are written (see `receipts.rs`).
+    receipt: Option<(super::receipts::ReceiptKey, Vec<u8>)>,
     live: Option<&'a LiveStops>,
 }
 
@@ -286,9 +286,9 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
         fill,
         rejects: rejects.is_some(),
         seen: InOrder::default(),
-        receipt_suffix: receipts.as_ref().map(|_| {
+        receipt: receipts.as_ref().zip(opts.receipt_key).map(|(_, key)| {
             let src = filter.source();
-            super::receipts::line_suffix(src.generation(), src.journal_seq())
+            (key, super::receipts::line_suffix(src.generation(), src.journal_seq()))
         }),
         live: opts.live.as_deref(),
     };
@@ -296,9 +296,10 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
     if let Some(r) = rejects.as_mut() {
         r.write_all(&rej_header)?;
     }
-    if let Some(w) = receipts.as_mut() {
+    if let (Some(w), Some(key)) = (receipts.as_mut(), &opts.receipt_key) {
         let src = filter.source();
-        w.write_all(super::receipts::header(opts, src.generation(), src.journal_seq()).as_bytes())?;
+        let head = super::receipts::header(opts, key, src.generation(), src.journal_seq());
+        w.write_all(head.as_bytes())?;
     }
 
     let mut total = Counts::default();
@@ -756,8 +757,8 @@ fn decide<S: StandingSource>(
     // legal: counts by basis and the decision receipt.
     let basis = if reason == Reason::Allowed { basis } else { crate::decision::Basis::None };
     out.counts.count_basis(basis);
-    if let Some(suffix) = &ctx.receipt_suffix {
-        super::receipts::push(&mut out.receipts, e164, reason, basis, suffix);
+    if let Some((key, suffix)) = &ctx.receipt {
+        super::receipts::push(&mut out.receipts, key, e164, reason, basis, suffix);
     }
     if reason == Reason::Allowed {
         // Allowed implies a valid number.
@@ -1262,6 +1263,7 @@ mod live_tests {
         let mut opts = RunOptions::new("ACME", "offers", FilterOptions::at(100));
         (opts.threads, opts.chunk_bytes) = (1, 1 << 20);
         opts.live = Some(Arc::clone(&live));
+        opts.receipt_key = Some(crate::filter::receipts::ReceiptKey::from_bytes(&[3; 32]));
         let input: String = nums.iter().map(|n| format!("+{n}\n")).collect();
         let later = nums[4_000];
         let mut w = StopOnFirstWrite { out: Vec::new(), live: &live, later };

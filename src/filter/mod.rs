@@ -134,8 +134,15 @@ pub struct Filter<'s, S: StandingSource> {
 }
 
 impl<'s, S: StandingSource> Filter<'s, S> {
-    /// A filter for `brand` and `purpose` (resolved once, here).
+    /// A filter for `brand` and `purpose` (resolved once, here). The brand is taken in its
+    /// canonical form (trimmed, NFC: [`crate::brand::canonical`]), as the store holds it; a
+    /// name that cannot be canonical (empty, `*`, control characters) matches no consent,
+    /// so every marketing record is refused (fail closed). Check a name taken from a user
+    /// with [`crate::brand::canonical`] first to tell them why; [`run_with`] does.
     pub fn new(source: &'s S, brand: &str, purpose: &str, opts: FilterOptions) -> Filter<'s, S> {
+        let brand = crate::brand::normalize(brand);
+        // Never the every-brand name: its stops apply to every scope already.
+        let brand: &str = if brand == crate::brand::EVERY_BRAND { "" } else { &brand };
         let rules = Rules {
             require_confirmed: opts.require_confirmed,
             consent_lifetime_months: opts.consent_lifetime_months,
@@ -354,6 +361,9 @@ pub struct RunOptions {
     /// every decision, and records decided before a stop arrived are decided again before
     /// they are written. `None`: the run sees only its source.
     pub live: Option<std::sync::Arc<crate::store::live::LiveStops>>,
+    /// The key of receipt hashes ([`receipts::ReceiptKey::load_or_create`] for a store):
+    /// required when receipts are written.
+    pub receipt_key: Option<receipts::ReceiptKey>,
 }
 
 impl RunOptions {
@@ -373,6 +383,7 @@ impl RunOptions {
             threads: crate::pipeline::default_threads(),
             chunk_bytes: 256 << 10,
             live: None,
+            receipt_key: None,
         }
     }
 
@@ -410,7 +421,8 @@ pub struct Sinks<'a> {
 /// checked.
 ///
 /// # Errors
-/// [`Error::Footer`] when marketing messages have no footer, [`Error::Options`] for
+/// [`Error::Brand`] for a brand name that cannot be canonical (empty, `*`, control
+/// characters); [`Error::Footer`] when marketing messages have no footer, [`Error::Options`] for
 /// contradictory options, [`Error::Csv`] for a missing or unreadable header or column,
 /// [`Error::Io`] for read and write errors.
 pub fn run_with<S: StandingSource, R: Read + Send>(
@@ -423,10 +435,11 @@ pub fn run_with<S: StandingSource, R: Read + Send>(
 }
 
 /// [`run_with`], also writing one decision receipt per record to `receipts` (see
-/// [`receipts`]), in input order.
+/// [`receipts`]), in input order, hashing numbers under `opts.receipt_key`.
 ///
 /// # Errors
-/// As [`run_with`]; write errors on `receipts` too.
+/// As [`run_with`]; write errors on `receipts` too; [`Error::Options`] when receipts are
+/// asked for without a receipt key.
 pub fn run_with_receipts<S: StandingSource, R: Read + Send>(
     source: &S,
     opts: &RunOptions,
@@ -448,7 +461,15 @@ pub fn run_with_receipts<S: StandingSource, R: Read + Send>(
             "the number and the message must be different columns/fields".into(),
         ));
     }
-    let filter = Filter::new(source, &opts.brand, &opts.purpose, opts.filter.clone());
+    if receipts.is_some() && opts.receipt_key.is_none() {
+        return Err(Error::Options(
+            "receipts need the store's receipt key (RunOptions::receipt_key): numbers are \
+             never written under an unkeyed hash"
+                .into(),
+        ));
+    }
+    let brand = crate::brand::canonical(&opts.brand).map_err(Error::Brand)?;
+    let filter = Filter::new(source, &brand, &opts.purpose, opts.filter.clone());
     let counts = engine::run(&filter, opts, input, sinks, receipts)?;
     Ok(Report {
         counts: counts.0,

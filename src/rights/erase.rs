@@ -59,7 +59,18 @@ pub struct ErasureReceipt {
     pub verified: bool,
     /// What is kept, and why.
     pub kept: &'static str,
+    /// What becomes of decision receipt files (`filter --receipts`).
+    pub receipt_files: &'static str,
 }
+
+/// What an erasure does to decision receipt files, for the receipt.
+pub const RECEIPT_FILES: &str = "Decision receipts written by `filter --receipts` are files \
+    outside the store; an erasure does not change them. They never hold the number: each line \
+    holds a hash of it keyed with the store's receipt key (receipt.key), which cannot be \
+    linked to the number without that key. The key is kept (replacing it would make every \
+    other person's receipts unfindable), so whoever holds the store can still find this \
+    number's earlier receipt lines by its hash: delete receipt files when their retention \
+    period ends, as with backups.";
 
 fn count(held: &[Recorded], before: u64) -> Removed {
     let mut r = Removed::default();
@@ -94,7 +105,8 @@ pub fn erase(
     at: Timestamp,
     compact: bool,
 ) -> Result<ErasureReceipt, RightsError> {
-    let keyer = load_or_create_key(store.dir())?;
+    // Never a new key while erasures are held under a lost one (see `load_or_create_key`).
+    let keyer = load_or_create_key(store.dir(), store.suppression_entries()?)?;
     // The person's numbers: this one and any linked by moves, transitively.
     let mut chain = vec![number];
     let mut held = Vec::new();
@@ -149,6 +161,7 @@ pub fn erase(
         events_dropped: 0,
         verified: false,
         kept: KEPT_AFTER_ERASURE,
+        receipt_files: RECEIPT_FILES,
     };
     if compact {
         let c = store.compact()?;

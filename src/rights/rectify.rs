@@ -45,6 +45,12 @@ pub struct Moved {
     /// consents were refused), copied without it: the new number's consent counts as
     /// unconfirmed, the safe reading of an impossible date.
     pub confirmations_dropped: u64,
+    /// Consents and customer relationships under a brand spelled in a non-canonical form
+    /// (recorded by an older version, `" ACME "`: they count for no run) that are not
+    /// copied, since the copy would have to be canonical and would then count. They stay
+    /// with the old number as evidence. (Stops under such a spelling are copied under the
+    /// canonical brand: that only stops more.)
+    pub not_copied_brand_not_canonical: u64,
 }
 
 /// Corrects the evidence of the consent recorded under sequence `seq` for `number`: a
@@ -113,9 +119,17 @@ pub fn rectify_number(
         return Err(erased_error(from, e));
     }
     let mut copies: Vec<Event> = Vec::new();
-    let mut dropped = 0;
+    let (mut dropped, mut not_canonical) = (0, 0);
     for r in &held {
         match &r.event {
+            Event::Consent(c) if c.number == from && !crate::brand::is_canonical(&c.brand) => {
+                not_canonical += 1;
+            }
+            Event::Relationship(rel)
+                if rel.number == from && !crate::brand::is_canonical(&rel.brand) =>
+            {
+                not_canonical += 1;
+            }
             Event::Consent(c) if c.number == from => {
                 let mut c: Consent = c.clone();
                 for k in held.iter().filter_map(|k| match &k.event {
@@ -139,7 +153,12 @@ pub fn rectify_number(
                 }
                 copies.push(Event::Consent(c));
             }
-            Event::Stop(s) => copies.push(Event::Stop(Stop { number: to, ..s.clone() })),
+            Event::Stop(s) => {
+                // Legacy spellings are stopped under the canonical name (fail safe).
+                let brand = crate::brand::canonical_stop(&s.brand)
+                    .map_or_else(|_| crate::brand::EVERY_BRAND.to_string(), |b| b.into_owned());
+                copies.push(Event::Stop(Stop { number: to, brand, ..s.clone() }));
+            }
             // The customer relationship is the person's, so it moves with them.
             Event::Relationship(rel) if rel.number == from => {
                 copies.push(Event::Relationship(Relationship { number: to, ..rel.clone() }));
@@ -161,5 +180,6 @@ pub fn rectify_number(
         consents_copied: copies.iter().filter(|e| matches!(e, Event::Consent(_))).count() as u64,
         stops_copied: stops,
         confirmations_dropped: dropped,
+        not_copied_brand_not_canonical: not_canonical,
     })
 }

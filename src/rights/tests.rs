@@ -803,3 +803,28 @@ fn an_erased_number_is_neither_corrected_nor_moved_before_the_compaction() {
         export(&s, y, 50).unwrap().consents.iter().map(|c| c.granted_at.clone()).collect();
     assert_eq!(copied.len(), 1);
 }
+
+/// A journal written before brand names were canonical may hold a stop under `" A "` and a
+/// consent under `"A "`: the move must not fail on them. The stop moves under the
+/// canonical brand (it only stops more); the consent, which counted for no run, is not
+/// copied as a canonical one that would count.
+#[test]
+fn a_move_carries_legacy_brand_spellings_the_safe_way() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(d.path()).unwrap();
+    let (x, y) = (n(4791234567), n(4791234568));
+    s.append_consent(sms_consent(x, 10, Some(10))).unwrap();
+    let mut b = s.batch();
+    let legacy_stop = Stop { number: x, brand: " A ".into(), stopped_at: 20 };
+    b.push_unvalidated(&Event::Stop(legacy_stop)).unwrap();
+    let legacy_consent = Consent { brand: "B\u{301} ".into(), ..sms_consent(x, 30, Some(30)) };
+    b.push_unvalidated(&Event::Consent(legacy_consent)).unwrap();
+    b.commit().unwrap();
+    let m = rectify_number(&mut s, x, y, 40).unwrap();
+    assert_eq!((m.consents_copied, m.stops_copied, m.not_copied_brand_not_canonical), (1, 1, 1));
+    let view = s.view().unwrap();
+    let st = view.standing(&view.scope("A", "p"), y);
+    assert_eq!(st.stopped_at, Some(20), "the stop moved under the canonical brand");
+    let canonical = crate::brand::canonical("B\u{301}").unwrap();
+    assert!(view.standing(&view.scope(&canonical, "p"), y).consent.is_none());
+}

@@ -239,8 +239,15 @@ impl Registry {
                 bad("checksum mismatch; restore it from a backup or re-add the brands")
             }
         })?;
-        let reg: Registry =
+        let mut reg: Registry =
             serde_json::from_str(json).map_err(|e| bad(&format!("bad JSON ({e})")))?;
+        // Names saved before they were canonical (" ACME ") are read in canonical form, so
+        // that inbound records events under the one spelling the store holds.
+        for b in &mut reg.brands {
+            if let Ok(c) = crate::brand::canonical(&b.name) {
+                b.name = c.into_owned();
+            }
+        }
         for b in &reg.brands {
             reg.check(b, Some(&b.name)).map_err(|e| bad(&e.to_string()))?;
         }
@@ -267,11 +274,13 @@ impl Registry {
 
     /// The brand named `name` (exact).
     pub fn get(&self, name: &str) -> Option<&Brand> {
+        let name = crate::brand::normalize(name);
         self.brands.iter().find(|b| b.name == name)
     }
 
     /// The brand named `name`, mutable.
     pub fn get_mut(&mut self, name: &str) -> Option<&mut Brand> {
+        let name = crate::brand::normalize(name);
         self.brands.iter_mut().find(|b| b.name == name)
     }
 
@@ -362,13 +371,17 @@ impl Registry {
         Ok(())
     }
 
-    /// Adds a brand after checking it: valid name, short code and keyword (not a STOP/
+    /// Adds a brand after checking it: a name that can be canonical (stored in canonical
+    /// form, see [`crate::brand::canonical`]), short code and keyword (not a STOP/
     /// START/JA/HELP word), unique name, unique keyword per short code, a dedicated number
     /// holds one brand only, valid reply templates.
     ///
     /// # Errors
     /// [`BrandError::Invalid`] saying what is wrong; the registry is unchanged.
     pub fn add(&mut self, mut brand: Brand) -> Result<(), BrandError> {
+        brand.name = crate::brand::canonical(&brand.name)
+            .map_err(|e| BrandError::Invalid(e.to_string()))?
+            .into_owned();
         brand.shortcode = normalize_shortcode(&brand.shortcode);
         brand.keyword = keyword::fold(&brand.keyword);
         self.check(&brand, None)?;
@@ -394,8 +407,9 @@ impl Registry {
             Some(t) => b.replies.insert(kind.to_string(), t.to_string()),
             None => b.replies.remove(kind),
         };
-        self.check(&b, Some(name))?;
-        if let Some(slot) = self.get_mut(name) {
+        let name = b.name.clone();
+        self.check(&b, Some(&name))?;
+        if let Some(slot) = self.get_mut(&name) {
             *slot = b;
         }
         Ok(())
@@ -404,6 +418,7 @@ impl Registry {
     /// Removes brand `name`; returns whether it was there.
     pub fn remove(&mut self, name: &str) -> bool {
         let before = self.brands.len();
+        let name = crate::brand::normalize(name);
         self.brands.retain(|b| b.name != name);
         before != self.brands.len()
     }

@@ -101,6 +101,9 @@ pub enum Invalid {
     MoveToSelf,
     /// A consent's `confirmed_at` is before its `granted_at` (swapped columns?).
     ConfirmedBeforeGranted,
+    /// A brand name is not canonical (untrimmed, or not NFC): see
+    /// [`crate::brand::canonical`].
+    BrandNotCanonical,
 }
 
 impl fmt::Display for Invalid {
@@ -130,6 +133,9 @@ impl fmt::Display for Invalid {
             Invalid::MoveToSelf => f.write_str("old and new number are the same"),
             Invalid::ConfirmedBeforeGranted => f.write_str(
                 "confirmed_at is before granted_at (a consent is confirmed after it is given)",
+            ),
+            Invalid::BrandNotCanonical => f.write_str(
+                "brand is not in canonical form (trimmed, Unicode NFC; sendfilter::brand::canonical)",
             ),
         }
     }
@@ -289,8 +295,10 @@ pub enum StoreError {
     /// The store has suppression entries (erased numbers) but its key file is missing:
     /// the erased numbers cannot be recognised, so nothing is decided (fail closed).
     #[error(
-        "suppression key {} is missing but the store has erased numbers: restore the key file \
-         from backup (without it erased numbers cannot be honoured)",
+        "suppression key {} is missing but the store has erased numbers: copy that file back \
+         from a backup of this store (mode 0600). A new key cannot replace it: erased numbers \
+         are held only as hashes under the lost key, so until it is back the store refuses to \
+         filter and to record erasures",
         path.display()
     )]
     KeyMissing {

@@ -24,7 +24,7 @@ use crate::store::error::{Field, Invalid};
 use crate::store::suppress::SubjectKey;
 
 /// Brand name meaning "every brand" in a stop.
-pub const EVERY_BRAND: &str = "*";
+pub use crate::brand::EVERY_BRAND;
 /// Longest accepted text field, in bytes.
 pub const MAX_TEXT: usize = 1024;
 /// Earliest storable time (1970-01-01T00:00:01Z): snapshots keep times as `u32`, 0 = none.
@@ -246,6 +246,12 @@ fn check_text(s: &str, field: Field, required: bool) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// Checks that a brand name is in its canonical form ([`crate::brand::canonical`]):
+/// the store holds one spelling per brand.
+fn check_canonical(brand: &str) -> Result<(), Invalid> {
+    if crate::brand::is_canonical(brand) { Ok(()) } else { Err(Invalid::BrandNotCanonical) }
+}
+
 /// Checks that a time fits the stored range.
 ///
 /// # Errors
@@ -364,6 +370,9 @@ impl<'a> EventRef<'a> {
         match *self {
             EventRef::Stop { brand, stopped_at, .. } => {
                 check_text(brand, Field::Brand, true)?;
+                if brand != EVERY_BRAND {
+                    check_canonical(brand)?;
+                }
                 check_time(stopped_at, Field::StoppedAt)
             }
             EventRef::Consent { text, granted_at, expires_at, confirmed_at, .. } => {
@@ -371,6 +380,7 @@ impl<'a> EventRef<'a> {
                 if text[0] == EVERY_BRAND {
                     return Err(Invalid::StarBrandInConsent);
                 }
+                check_canonical(text[0])?;
                 let fields =
                     [Field::Purpose, Field::Channel, Field::Method, Field::TextRef, Field::Source];
                 for (t, f) in text[1..].iter().zip(fields) {
@@ -401,6 +411,7 @@ impl<'a> EventRef<'a> {
                 if text[0] == EVERY_BRAND {
                     return Err(Invalid::StarBrandInConsent);
                 }
+                check_canonical(text[0])?;
                 check_text(text[1], Field::Relationship, true)?;
                 check_time(started_at, Field::StartedAt)?;
                 let opts = [

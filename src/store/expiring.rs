@@ -23,7 +23,8 @@ pub struct Expiring {
 /// Every consent for `brand` that is valid at `now` (no standing stop, granted, not
 /// expired; confirmation is not required: confirming is what the message is for) and ends
 /// in `(now, now + within]`, soonest first. `lifetime_months` is the store policy's
-/// default lifetime for consents without `expires_at`.
+/// default lifetime for consents without `expires_at`. `brand` is compared in canonical
+/// form ([`crate::brand::normalize`]).
 pub fn expiring(
     view: &StoreView,
     brand: &str,
@@ -33,6 +34,7 @@ pub fn expiring(
 ) -> Vec<Expiring> {
     let rules =
         Rules { consent_lifetime_months: lifetime_months, ..Rules::new(Class::Marketing, now) };
+    let brand: &str = &crate::brand::normalize(brand);
     let mut out = Vec::new();
     let mut cached: Option<(String, <StoreView as StandingSource>::Scope)> = None;
     for (number, purpose) in view.consent_keys(brand) {

@@ -275,6 +275,8 @@ pub fn import<R: Read>(
     // Channel names are codes (`sms`, `email`): `SMS` is stored as `sms`, so a consent is
     // not silently ignored by the sms-only decision for its spelling.
     let mut channel = String::new();
+    // The row's brand in canonical form (trimmed, NFC: `crate::brand`), reused per row.
+    let mut brand_buf = String::new();
 
     let mut report = ImportReport::default();
     let mut batch = store.batch();
@@ -301,6 +303,10 @@ pub fn import<R: Read>(
         if let Some(c) = code_col.and_then(|i| rec.get(i)) {
             channel.push_str(&String::from_utf8_lossy(c.trim_ascii()).to_ascii_lowercase());
         }
+        brand_buf.clear();
+        if let Some(b) = rec.get(cols[1]).and_then(|b| std::str::from_utf8(b).ok()) {
+            brand_buf.push_str(&crate::brand::normalize(b));
+        }
         let parsed = (|| -> Result<EventRef<'_>, Invalid> {
             if rec.len() != width {
                 return Err(Invalid::FieldCount);
@@ -314,7 +320,8 @@ pub fn import<R: Read>(
                 Invalid::Number(e)
             })?;
             number_seen = Some(number);
-            let brand = field_str(&rec, cols[1], Field::Brand)?;
+            field_str(&rec, cols[1], Field::Brand)?;
+            let brand = brand_buf.as_str();
             match kind {
                 Kind::Stops => {
                     let stopped_at = time(&rec, cols[2], Field::StoppedAt)?

@@ -300,17 +300,17 @@ impl Tail {
             dir: dir.to_path_buf(),
             journal: dir.join(JOURNAL),
             snapshot: dir.join(SNAPSHOT),
-            brand: brand.to_string(),
+            brand: crate::brand::normalize(brand).into_owned(),
             seq,
             at: None,
         }
     }
 
-    /// A stop for the run's brand (in any case: see `view::other_case`) or every brand.
+    /// A stop for the run's brand (in any spelling: see `view::other_spelling`) or every brand.
     fn applies(&self, brand: &str) -> bool {
         brand == self.brand
             || brand == EVERY_BRAND
-            || crate::store::view::other_case(brand, &self.brand)
+            || crate::store::view::other_spelling(brand, &self.brand)
     }
 
     /// Reads what was appended since the last poll; returns the stops that apply, and the
@@ -472,6 +472,28 @@ mod tests {
         let mut t = Tail::new(dir.path(), "ACME", view.journal_seq());
         store.append_stop(n(4790000001), "acme", 100).unwrap();
         store.append_stop(n(4790000002), "ACMEX", 100).unwrap();
+        assert_eq!(got(&mut t), vec![(4790000001, 100)]);
+    }
+
+    /// A stop written by an older version under an untrimmed or decomposed spelling of the
+    /// brand applies live too.
+    #[test]
+    fn a_stop_under_a_legacy_spelling_of_the_brand_applies_live() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let view = crate::store::open_view(dir.path()).unwrap();
+        let mut t = Tail::new(dir.path(), "Caf\u{e9}", view.journal_seq());
+        let stop = |v: u64, brand: &str| {
+            crate::store::Event::Stop(crate::store::Stop {
+                number: n(v),
+                brand: brand.into(),
+                stopped_at: 100,
+            })
+        };
+        let mut b = store.batch();
+        b.push_unvalidated(&stop(4790000001, " Cafe\u{301} ")).unwrap();
+        b.push_unvalidated(&stop(4790000002, "Cafe")).unwrap();
+        b.commit().unwrap();
         assert_eq!(got(&mut t), vec![(4790000001, 100)]);
     }
 

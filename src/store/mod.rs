@@ -292,11 +292,40 @@ fn info_of<D: AsRef<[u8]>>(
     tail: TailCounts,
     journal: (u64, u64),
 ) -> Info {
-    let integrity = match snap.map(|s| s.verify()) {
-        Some(Err(e)) => format!("snapshot: {e}"),
-        _ => "ok".to_string(),
-    };
+    let mut problems = Vec::new();
+    if let Some(Err(e)) = snap.map(|s| s.verify()) {
+        problems.push(format!("snapshot: {e}"));
+    }
+    // Erased numbers are recognised only with the key: without it the store cannot filter.
+    let erased = snap.map_or(0, |s| s.suppressed().len()) as u64 + tail.erasures;
+    if erased > 0 {
+        match suppress::load_key(dir) {
+            Ok(Some(_)) => {}
+            Ok(None) => problems
+                .push(StoreError::KeyMissing { path: dir.join(suppress::KEY_FILE) }.to_string()),
+            Err(e) => problems.push(format!("suppression key: {e}")),
+        }
+    }
+    let integrity = if problems.is_empty() { "ok".to_string() } else { problems.join("; ") };
     let folded = snap.map_or(0, |s| s.last_seq());
+    let mut odd = tail.non_canonical_brands.clone();
+    if let Some(stats) =
+        snap.and_then(|s| serde_json::from_slice::<serde_json::Value>(s.stats_json()).ok())
+    {
+        let keys = |k: &str| {
+            stats.get(k).and_then(|v| v.as_object()).into_iter().flat_map(|m| m.keys().cloned())
+        };
+        let consents = stats.get("consents").and_then(|v| v.as_array()).into_iter().flatten();
+        let names = keys("stops_by_brand")
+            .chain(keys("relationships_by_brand"))
+            .chain(consents.filter_map(|c| c.get("brand")?.as_str().map(str::to_string)))
+            .collect::<Vec<_>>();
+        odd.extend(
+            names
+                .into_iter()
+                .filter(|b| b != crate::brand::EVERY_BRAND && !crate::brand::is_canonical(b)),
+        );
+    }
     Info {
         dir: dir.display().to_string(),
         region: region.as_str().to_string(),
@@ -320,6 +349,7 @@ fn info_of<D: AsRef<[u8]>>(
             || CompactPolicy::default()
                 .should_compact(snap.map_or(0, |s| s.evidence_len() as u64), tail.events),
         journal_tail: tail,
+        non_canonical_brands: odd.into_iter().collect(),
         integrity,
     }
 }
@@ -675,6 +705,16 @@ impl Store {
         Ok(stop.filter(|&s| consent.granted_at > s && consent.confirmed_at.is_none_or(|c| c <= s)))
     }
 
+    /// Suppression entries the store holds: in the snapshot plus erasures in the journal
+    /// tail (readable without the key).
+    ///
+    /// # Errors
+    /// Journal I/O or corruption while folding the journal tail.
+    pub fn suppression_entries(&self) -> Result<usize, StoreError> {
+        let snap = self.snapshot.as_ref().map_or(0, |s| s.suppressed().len());
+        Ok(snap + self.overlay()?.erasures())
+    }
+
     /// The newest erasure of `number` (snapshot suppression list or journal tail), if it
     /// was erased. Events of the number recorded before it (`seq` below the entry's) are
     /// erased data awaiting the next compaction: they must not be used, corrected or
@@ -764,11 +804,27 @@ pub struct TailCounts {
     pub relationships: u64,
     /// Erasures (applied at the next compaction).
     pub erasures: u64,
+    /// Brand names in the tail that are not canonical (written by older versions; see
+    /// [`Info::non_canonical_brands`]).
+    #[serde(skip)]
+    pub non_canonical_brands: std::collections::BTreeSet<String>,
 }
 
 impl TailCounts {
     fn add(&mut self, ev: EventRef<'_>) {
         self.events += 1;
+        let brand = match ev {
+            EventRef::Stop { brand, .. } => Some(brand),
+            EventRef::Consent { text, .. } => Some(text[0]),
+            EventRef::Relationship { text, .. } => Some(text[0]),
+            _ => None,
+        };
+        if let Some(b) = brand
+            && b != crate::brand::EVERY_BRAND
+            && !crate::brand::is_canonical(b)
+        {
+            self.non_canonical_brands.insert(b.to_string());
+        }
         match ev {
             EventRef::Stop { .. } => self.stops += 1,
             EventRef::Consent { text, .. } => {
@@ -821,7 +877,11 @@ pub struct Info {
     pub journal_tail: TailCounts,
     /// Whether the compaction policy advises compacting now.
     pub compaction_advised: bool,
-    /// `ok`, or what the full checksum check found.
+    /// Brand names the store holds in a form that is not canonical (untrimmed, not NFC,
+    /// …: written before names were canonical, see [`crate::brand`]). Their stops still
+    /// apply to the canonical brand (fail safe); their consents count for no run.
+    pub non_canonical_brands: Vec<String>,
+    /// `ok`, or what the full checksum check and the suppression key check found.
     pub integrity: String,
 }
 

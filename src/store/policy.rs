@@ -52,9 +52,18 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// The policy of `brand` (the default, nothing required, when it has none).
+    /// The policy of `brand` (the default, nothing required, when it has none). The name
+    /// is compared in canonical form ([`crate::brand::normalize`]), also against entries
+    /// written before names were canonical (`" ACME "`).
     pub fn brand(&self, brand: &str) -> BrandPolicy {
-        self.brands.get(brand).copied().unwrap_or_default()
+        let brand = crate::brand::normalize(brand);
+        self.brands
+            .get(&*brand)
+            .or_else(|| {
+                self.brands.iter().find(|(k, _)| crate::brand::normalize(k) == brand).map(|e| e.1)
+            })
+            .copied()
+            .unwrap_or_default()
     }
 
     /// The file's text.

@@ -20,7 +20,12 @@
 //!   count and times of erasures.
 //! * Failing closed: a store with suppression entries but no readable key cannot tell
 //!   whom they suppress, so opening a view fails ([`StoreError::KeyMissing`]) instead of
-//!   sending to erased numbers.
+//!   sending to erased numbers, and no new key is ever made while entries exist (a new
+//!   key would recognise none of them: [`load_or_create_key`]); the key file must be
+//!   restored from a backup.
+//! * The same file format holds the store's *receipt* key ([`RECEIPT_KEY_FILE`], see
+//!   [`crate::filter::receipts`]), a separate secret made by the first run that writes
+//!   decision receipts.
 //!
 //! The set is small (erasures are rare) and sorted by the hash's first 64 bits, so a
 //! lookup is one SipHash and a binary search over a few cache lines; the filter asks only
@@ -70,7 +75,7 @@ impl std::fmt::Debug for Keyer {
 }
 
 #[allow(deprecated)] // SipHasher is deprecated for HashMaps, still a sound keyed PRF
-fn sip(k0: u64, k1: u64, v: u64) -> u64 {
+pub(crate) fn sip(k0: u64, k1: u64, v: u64) -> u64 {
     use std::hash::Hasher;
     let mut h = std::hash::SipHasher::new_with_keys(k0, k1);
     h.write(&v.to_le_bytes());
@@ -102,10 +107,11 @@ impl Keyer {
     }
 }
 
-fn parse_key(path: &Path, b: &[u8]) -> Result<Keyer, StoreError> {
+/// The 32 key bytes of a key file's contents `b` with magic `magic`.
+fn parse_key_bytes(path: &Path, b: &[u8], magic: &[u8; 8]) -> Result<[u8; KEY_LEN], StoreError> {
     let bad = |reason: &str| StoreError::Config { path: path.into(), reason: reason.into() };
-    if b.len() != KEY_FILE_LEN || b[..8] != KEY_MAGIC {
-        return Err(bad("not a sendfilter suppression key file (bad length or magic)"));
+    if b.len() != KEY_FILE_LEN || b[..8] != magic[..] {
+        return Err(bad("not a sendfilter key file of this kind (bad length or magic)"));
     }
     let sum = u64::from_le_bytes(b[8 + KEY_LEN..].try_into().map_err(|_| bad("bad length"))?);
     if xxh3_64(&b[..8 + KEY_LEN]) != sum {
@@ -113,7 +119,82 @@ fn parse_key(path: &Path, b: &[u8]) -> Result<Keyer, StoreError> {
     }
     let mut k = [0u8; KEY_LEN];
     k.copy_from_slice(&b[8..8 + KEY_LEN]);
-    Ok(Keyer::from_bytes(&k))
+    Ok(k)
+}
+
+/// Reads key file `name` in `dir`: `None` when absent.
+fn read_key_file(
+    dir: &Path,
+    name: &str,
+    magic: &[u8; 8],
+) -> Result<Option<[u8; KEY_LEN]>, StoreError> {
+    let path = dir.join(name);
+    match std::fs::read(&path) {
+        Ok(b) => parse_key_bytes(&path, &b, magic).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io("reading", &path)(e)),
+    }
+}
+
+/// Creates key file `name` in `dir` with 32 bytes from `/dev/urandom` (`0600`, fsynced,
+/// directory fsynced), never replacing an existing one (a concurrent creator wins), and
+/// returns the key the file then holds.
+fn create_key_file(dir: &Path, name: &str, magic: &[u8; 8]) -> Result<[u8; KEY_LEN], StoreError> {
+    let mut key = [0u8; KEY_LEN];
+    let rnd = Path::new("/dev/urandom");
+    std::fs::File::open(rnd)
+        .and_then(|mut f| f.read_exact(&mut key))
+        .map_err(io("reading", rnd))?;
+    let mut b = Vec::with_capacity(KEY_FILE_LEN);
+    b.extend_from_slice(magic);
+    b.extend_from_slice(&key);
+    b.extend_from_slice(&xxh3_64(&b).to_le_bytes());
+    let path = dir.join(name);
+    // A temporary file of its own (0600, created exclusively, removed on drop): creators
+    // that hold no lock (a `filter` making the receipt key) never write into each other's.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!("{name}.tmp"))
+        .tempfile_in(dir)
+        .map_err(io("creating a temporary file in", dir))?;
+    let tmp_path = tmp.path().to_path_buf();
+    tmp.write_all(&b).map_err(io("writing", &tmp_path))?;
+    tmp.as_file().sync_all().map_err(io("fsync of", &tmp_path))?;
+    // Never replace an existing key (a concurrent creator): link fails if it exists.
+    match std::fs::hard_link(&tmp_path, &path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io("creating", &path)(e)),
+    }
+    tmp.close().map_err(io("removing", &tmp_path))?;
+    crate::store::journal::sync_dir(&path)?;
+    read_key_file(dir, name, magic)?.ok_or(StoreError::KeyMissing { path })
+}
+
+/// Name of the receipt key file inside the store directory (see
+/// [`crate::filter::receipts`]).
+pub const RECEIPT_KEY_FILE: &str = "receipt.key";
+const RECEIPT_KEY_MAGIC: [u8; 8] = *b"SFRKEY\n\x01";
+
+/// The store's receipt key bytes; `None` when no receipts were written yet.
+///
+/// # Errors
+/// I/O errors other than absence, [`StoreError::Config`] for a damaged file.
+pub fn load_receipt_key(dir: &Path) -> Result<Option<[u8; KEY_LEN]>, StoreError> {
+    read_key_file(dir, RECEIPT_KEY_FILE, &RECEIPT_KEY_MAGIC)
+}
+
+/// The store's receipt key bytes, created (`0600`) on first need. Independent of the
+/// suppression key: it is made by the first `filter --receipts`, kept across erasures
+/// (receipts of everyone else stay findable), and losing it only makes older receipts
+/// unfindable (a new one is then made; the receipts' header names the key they used).
+///
+/// # Errors
+/// I/O errors naming the file, [`StoreError::Config`] for a damaged file.
+pub fn load_or_create_receipt_key(dir: &Path) -> Result<[u8; KEY_LEN], StoreError> {
+    match load_receipt_key(dir)? {
+        Some(k) => Ok(k),
+        None => create_key_file(dir, RECEIPT_KEY_FILE, &RECEIPT_KEY_MAGIC),
+    }
 }
 
 /// Loads the store's suppression key; `None` when the store has none yet.
@@ -121,47 +202,30 @@ fn parse_key(path: &Path, b: &[u8]) -> Result<Keyer, StoreError> {
 /// # Errors
 /// I/O errors other than absence, [`StoreError::Config`] for a damaged file.
 pub fn load_key(dir: &Path) -> Result<Option<Keyer>, StoreError> {
-    let path = dir.join(KEY_FILE);
-    match std::fs::read(&path) {
-        Ok(b) => parse_key(&path, &b).map(Some),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io("reading", &path)(e)),
-    }
+    Ok(read_key_file(dir, KEY_FILE, &KEY_MAGIC)?.map(|k| Keyer::from_bytes(&k)))
 }
 
 /// Loads the store's suppression key, creating it (32 bytes from `/dev/urandom`, file
-/// `0600`, fsynced, directory fsynced) when missing.
+/// `0600`, fsynced, directory fsynced) when missing and the store holds no suppression
+/// entry yet (`entries_held`: entries in the snapshot plus erasures in the journal tail,
+/// see [`crate::store::Store::suppression_entries`]).
+///
+/// A key is never minted while suppression entries exist: the entries are hashes under
+/// the lost key, and a new key would recognise none of them, so every erased number whose
+/// old consent is re-imported would be allowed again. The store stays closed
+/// ([`StoreError::KeyMissing`], saying how to restore the key) until the key file is back.
 ///
 /// # Errors
-/// I/O errors naming the file, [`StoreError::Config`] for a damaged file.
-pub fn load_or_create_key(dir: &Path) -> Result<Keyer, StoreError> {
+/// [`StoreError::KeyMissing`] (see above), I/O errors naming the file,
+/// [`StoreError::Config`] for a damaged file.
+pub fn load_or_create_key(dir: &Path, entries_held: usize) -> Result<Keyer, StoreError> {
     if let Some(k) = load_key(dir)? {
         return Ok(k);
     }
-    let mut key = [0u8; KEY_LEN];
-    let rnd = Path::new("/dev/urandom");
-    std::fs::File::open(rnd)
-        .and_then(|mut f| f.read_exact(&mut key))
-        .map_err(io("reading", rnd))?;
-    let mut b = Vec::with_capacity(KEY_FILE_LEN);
-    b.extend_from_slice(&KEY_MAGIC);
-    b.extend_from_slice(&key);
-    b.extend_from_slice(&xxh3_64(&b).to_le_bytes());
-    let path = dir.join(KEY_FILE);
-    let tmp = dir.join("suppress.key.tmp");
-    let mut f = crate::store::journal::create_private(&tmp)?;
-    f.write_all(&b).map_err(io("writing", &tmp))?;
-    f.sync_all().map_err(io("fsync of", &tmp))?;
-    drop(f);
-    // Never replace an existing key (a concurrent creator): link fails if it exists.
-    match std::fs::hard_link(&tmp, &path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(io("creating", &path)(e)),
+    if entries_held > 0 {
+        return Err(StoreError::KeyMissing { path: dir.join(KEY_FILE) });
     }
-    std::fs::remove_file(&tmp).map_err(io("removing", &tmp))?;
-    crate::store::journal::sync_dir(&path)?;
-    load_key(dir)?.ok_or(StoreError::KeyMissing { path })
+    create_key_file(dir, KEY_FILE, &KEY_MAGIC).map(|k| Keyer::from_bytes(&k))
 }
 
 /// One suppression entry: the keyed hash of an erased number and when it was erased.
@@ -277,8 +341,8 @@ mod tests {
     fn key_file_round_trip_and_private() {
         let dir = tempfile::tempdir().unwrap();
         assert!(load_key(dir.path()).unwrap().is_none());
-        let k1 = load_or_create_key(dir.path()).unwrap();
-        let k2 = load_or_create_key(dir.path()).unwrap();
+        let k1 = load_or_create_key(dir.path(), 0).unwrap();
+        let k2 = load_or_create_key(dir.path(), 1).unwrap();
         assert_eq!(k1.hash(n(4791234567)), k2.hash(n(4791234567)));
         assert_ne!(k1.hash(n(4791234567)), k1.hash(n(4791234568)));
         use std::os::unix::fs::PermissionsExt;
@@ -286,14 +350,14 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         // Another store gets another key.
         let other = tempfile::tempdir().unwrap();
-        let k3 = load_or_create_key(other.path()).unwrap();
+        let k3 = load_or_create_key(other.path(), 0).unwrap();
         assert_ne!(k1.hash(n(4791234567)), k3.hash(n(4791234567)));
     }
 
     #[test]
     fn damaged_key_file_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        load_or_create_key(dir.path()).unwrap();
+        load_or_create_key(dir.path(), 0).unwrap();
         let p = dir.path().join(KEY_FILE);
         let mut b = std::fs::read(&p).unwrap();
         b[10] ^= 1;
@@ -301,6 +365,15 @@ mod tests {
         assert!(matches!(load_key(dir.path()), Err(StoreError::Config { .. })));
         std::fs::write(&p, b"short").unwrap();
         assert!(matches!(load_key(dir.path()), Err(StoreError::Config { .. })));
+    }
+
+    #[test]
+    fn a_lost_key_is_never_replaced_while_entries_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = load_or_create_key(dir.path(), 1).unwrap_err();
+        assert!(matches!(err, StoreError::KeyMissing { .. }), "{err}");
+        assert!(err.to_string().contains("backup"), "{err}");
+        assert!(!dir.path().join(KEY_FILE).exists(), "no key minted");
     }
 
     #[test]

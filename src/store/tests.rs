@@ -502,3 +502,76 @@ fn unlocked_lets_other_writers_in_and_carries_on_from_their_changes() {
     let c = Store::open(d.path()).unwrap();
     assert_eq!(c.last_seq(), 6);
 }
+
+/// Journals written before brand names were canonical may hold stops under `" ACME "` or a
+/// decomposed `Café`: they still stop the canonical brand (fail safe), from the journal
+/// tail and from the snapshot, their consents do not count, and `info` names them. The
+/// store refuses to record such spellings today.
+#[test]
+fn legacy_non_canonical_brand_spellings_still_stop() {
+    let d = tempfile::tempdir().unwrap();
+    let n = |v: u64| E164::from_u64(v).unwrap();
+    let mut s = Store::open(d.path()).unwrap();
+    let consent = |v: u64, brand: &str| Consent {
+        number: n(v),
+        brand: brand.into(),
+        purpose: "offers".into(),
+        channel: "sms".into(),
+        granted_at: 10,
+        method: "web_form".into(),
+        text_ref: "v1".into(),
+        source: "web".into(),
+        expires_at: None,
+        confirmed_at: Some(10),
+    };
+    for v in 4790000001..=4790000003 {
+        s.append_consent(consent(v, "ACME")).unwrap();
+        s.append_consent(consent(v, "Caf\u{e9}")).unwrap();
+    }
+    let stop = |v: u64, brand: &str| {
+        Event::Stop(Stop { number: n(v), brand: brand.into(), stopped_at: 20 })
+    };
+    // Refused today, through every append path.
+    assert!(matches!(
+        s.append_stop(n(4790000001), " ACME ", 20),
+        Err(StoreError::InvalidEvent { reason: Invalid::BrandNotCanonical, .. })
+    ));
+    assert!(s.append(&stop(4790000001, "Cafe\u{301}")).is_err());
+    assert!(s.append_consent(consent(4790000004, " ACME")).is_err());
+    // Written as an older version did.
+    let mut b = s.batch();
+    b.push_unvalidated(&stop(4790000001, " ACME ")).unwrap();
+    b.push_unvalidated(&stop(4790000002, "Cafe\u{301}")).unwrap();
+    b.push_unvalidated(&Event::Consent(consent(4790000005, "ACME "))).unwrap();
+    b.commit().unwrap();
+    let check = |s: &Store| {
+        let view = s.view().unwrap();
+        let stopped = |brand: &str, v: u64| {
+            let scope = view.scope(brand, "offers");
+            view.standing(&scope, n(v)).stopped_at.is_some()
+        };
+        assert!(stopped("ACME", 4790000001));
+        assert!(!stopped("ACME", 4790000002) && !stopped("ACME", 4790000003));
+        assert!(stopped("Caf\u{e9}", 4790000002));
+        assert!(!stopped("Caf\u{e9}", 4790000001));
+        // A consent under the untrimmed spelling does not count for ACME.
+        let scope = view.scope("ACME", "offers");
+        assert!(view.standing(&scope, n(4790000005)).consent.is_none());
+        let mut v = view.brand_variants("ACME");
+        v.sort();
+        assert_eq!(v, vec![" ACME ".to_string(), "ACME ".to_string()]);
+        let info = s.info().unwrap();
+        assert_eq!(
+            info.non_canonical_brands,
+            vec![" ACME ".to_string(), "ACME ".to_string(), "Cafe\u{301}".to_string()]
+        );
+    };
+    check(&s);
+    s.compact().unwrap();
+    check(&s);
+    drop(s);
+    let s = Store::open(d.path()).unwrap();
+    check(&s);
+    // The lock-free reader agrees.
+    assert_eq!(read_info(d.path()).unwrap().non_canonical_brands.len(), 3);
+}

@@ -57,6 +57,11 @@ pub struct Overlay {
 }
 
 impl Overlay {
+    /// Erasures in the journal tail.
+    pub(crate) fn erasures(&self) -> usize {
+        self.erased.len()
+    }
+
     fn name(&mut self, s: &str) -> u32 {
         if let Some(&i) = self.names.get(s) {
             return i;
@@ -145,8 +150,9 @@ pub struct ViewScope {
     ov_purpose: Option<u32>,
     ov_star: Option<u32>,
     /// Snapshot string ids and overlay name ids of other spellings of the brand (`acme`
-    /// for `ACME`; [`NO_ID`] = none): their stops apply too, their consents do not (fail
-    /// safe: a stop typed in the wrong case still stops).
+    /// or `" ACME "` for `ACME`; [`NO_ID`] = none): their stops apply too, their consents
+    /// do not (fail safe: a stop typed in the wrong case, or recorded untrimmed or
+    /// decomposed by an older version, still stops).
     variants: [u32; VARIANTS],
     ov_variants: [u32; VARIANTS],
 }
@@ -156,23 +162,20 @@ const VARIANTS: usize = 4;
 /// No id (an unused variant slot).
 const NO_ID: u32 = u32::MAX;
 
-/// True when `a` and `b` are the same brand name spelled in a different case (`acme`,
-/// `ACME`): a stop recorded under one applies to the other.
-pub fn other_case(a: &str, b: &str) -> bool {
-    a != b
-        && if a.is_ascii() && b.is_ascii() {
-            a.eq_ignore_ascii_case(b)
-        } else {
-            a.to_lowercase() == b.to_lowercase()
-        }
+/// True when `a` and `b` are different spellings of one brand name (`acme`, `" ACME "`,
+/// a decomposed `Café`: see [`crate::brand::same_name`]): a stop recorded under one
+/// applies to the other.
+pub fn other_spelling(a: &str, b: &str) -> bool {
+    crate::brand::same_name(a, b)
 }
 
-/// The ids of up to [`VARIANTS`] names in `names` that are `brand` in another case.
+/// The ids of up to [`VARIANTS`] names in `names` that are other spellings of `brand`.
 fn variant_ids<'a>(brand: &str, names: impl Iterator<Item = (&'a str, u32)>) -> [u32; VARIANTS] {
     let mut out = [NO_ID; VARIANTS];
-    // A cheap test first: ASCII case variants have the same length (most names differ).
-    let candidates = names
-        .filter(|(s, _)| (s.len() == brand.len() || !brand.is_ascii()) && other_case(s, brand));
+    // A cheap test first: ASCII spellings of one name have the same trimmed length (most
+    // names differ).
+    let candidates =
+        names.filter(|(s, _)| crate::brand::may_be_same_name(s, brand) && other_spelling(s, brand));
     for (slot, (_, id)) in out.iter_mut().zip(candidates) {
         *slot = id;
     }
@@ -309,15 +312,16 @@ impl StoreView {
         snap.into_iter().chain(tail).max()
     }
 
-    /// The other spellings of `brand` (case only) that the store holds: their stops apply
-    /// to `brand`'s runs, their consents do not. For a run to say so.
+    /// The other spellings of `brand` (case, white space around it, Unicode composition)
+    /// that the store holds: their stops apply to `brand`'s runs, their consents do not.
+    /// For a run to say so.
     pub fn brand_variants(&self, brand: &str) -> Vec<String> {
         let mut out: Vec<String> = self
             .snap
             .iter()
             .flat_map(|s| s.strings().iter())
             .chain(self.overlay.names.keys())
-            .filter(|s| other_case(s, brand))
+            .filter(|s| crate::brand::may_be_same_name(s, brand) && other_spelling(s, brand))
             .cloned()
             .collect();
         out.sort();

@@ -294,7 +294,7 @@ fn receipts_explain_every_record() {
     let text = w.read("receipts.csv");
     let mut lines = text.lines();
     let comment = lines.next().unwrap();
-    assert!(comment.starts_with("# sendfilter receipts v1 brand=ACME purpose=offers"), "{comment}");
+    assert!(comment.starts_with("# sendfilter receipts v2 brand=ACME purpose=offers"), "{comment}");
     assert!(comment.contains("soft_opt_in=12m"), "{comment}");
     assert_eq!(
         lines.next().unwrap(),
@@ -302,9 +302,14 @@ fn receipts_explain_every_record() {
     );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.len(), 12, "one line per record, in input order");
+    // Keyed: found again through the store (`subject receipt-hash`), never the unkeyed
+    // xxh3 of the number that anyone could compute for every number.
     let hash = |n: &str| {
+        let r = w.run(&["subject", "receipt-hash", "--store", "s", n], "").ok();
         let v: u64 = n.trim_start_matches('+').parse().unwrap();
-        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&v.to_le_bytes()))
+        let h = r.stdout.trim().to_string();
+        assert_ne!(h, format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&v.to_le_bytes())));
+        h
     };
     // ...001 is the first customer row (seq 1); ...007's consent is seq 8; gen 1, seq 11.
     assert_eq!(

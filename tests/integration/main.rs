@@ -2,6 +2,7 @@
 
 mod access;
 mod bench;
+mod brand_names;
 mod csvfast;
 mod demo;
 mod durations;
@@ -15,3 +16,4 @@ mod phonefast;
 mod rights;
 mod spreadsheet;
 mod store;
+mod suppress_key;
