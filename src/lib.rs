@@ -65,6 +65,7 @@ mod hint;
 pub mod inbound;
 pub mod phone;
 pub mod pipeline;
+pub mod replay;
 pub mod report;
 pub mod rights;
 pub mod sms;

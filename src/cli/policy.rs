@@ -4,10 +4,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use sendfilter::store::policy::{self, MAX_MONTHS};
+use sendfilter::store::policy::{self, MAX_GRACE_DAYS, MAX_MONTHS};
 
-/// Show or set the store's per-brand policy: required double opt-in and a default consent
-/// lifetime. Every `filter` run for the brand applies it (no flag needed).
+/// Show or set the store's per-brand policy: required double opt-in, a default consent
+/// lifetime and the soft opt-in informed grace. Every `filter` run for the brand applies it
+/// (no flag needed).
 ///
 /// Examples: `sendfilter policy --store DIR set --brand ACME --require-confirmed true
 /// --consent-lifetime 24m`; `sendfilter policy --store DIR show`.
@@ -36,6 +37,11 @@ enum Action {
         /// or `none`.
         #[arg(long, value_name = "MONTHS", value_parser = parse_lifetime)]
         consent_lifetime: Option<Lifetime>,
+        /// Soft opt-in: a customer informed later than this after the relationship began
+        /// was not informed at collection (SOFT_OPT_IN_NOT_INFORMED). Days (`7d`, `0d`,
+        /// up to 365d) or weeks (`2w`); `default` goes back to 7 days.
+        #[arg(long, value_name = "DAYS", value_parser = parse_grace)]
+        informed_grace: Option<Grace>,
     },
 }
 
@@ -53,6 +59,26 @@ fn parse_lifetime(s: &str) -> Result<Lifetime, String> {
     }
 }
 
+#[derive(Clone, Copy, Debug)]
+struct Grace(Option<u32>);
+
+fn parse_grace(s: &str) -> Result<Grace, String> {
+    if s == "default" {
+        return Ok(Grace(None));
+    }
+    let err =
+        || format!("use a number of days such as 7d (0d to {MAX_GRACE_DAYS}d), 2w, or default");
+    let (digits, per) = match (s.strip_suffix('d'), s.strip_suffix('w')) {
+        (Some(d), _) => (d, 1),
+        (_, Some(w)) => (w, 7),
+        _ => return Err(err()),
+    };
+    match digits.parse::<u32>().ok().and_then(|n| n.checked_mul(per)) {
+        Some(d) if d <= MAX_GRACE_DAYS && !digits.starts_with('+') => Ok(Grace(Some(d))),
+        _ => Err(err()),
+    }
+}
+
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.action {
@@ -61,7 +87,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("reading the policy of {}", args.store.display()))?;
             println!("{}", serde_json::to_string_pretty(&p)?);
         }
-        Action::Set { brand, require_confirmed, consent_lifetime } => {
+        Action::Set { brand, require_confirmed, consent_lifetime, informed_grace } => {
             anyhow::ensure!(!brand.is_empty() && brand != "*", "--brand must name one brand");
             // The store's lock serialises policy writers with each other.
             let store = super::stop::open_store(&args.store, false, None)?;
@@ -73,6 +99,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             if let Some(Lifetime(l)) = consent_lifetime {
                 entry.consent_lifetime_months = l;
+            }
+            if let Some(Grace(g)) = informed_grace {
+                entry.informed_grace_days = g;
             }
             policy::write(&store, &p)
                 .with_context(|| format!("writing the policy of {}", args.store.display()))?;

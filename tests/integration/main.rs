@@ -2,6 +2,7 @@
 
 mod access;
 mod bench;
+mod bending;
 mod csvfast;
 mod demo;
 mod filter;
@@ -12,4 +13,5 @@ mod live;
 mod normalize;
 mod phonefast;
 mod rights;
+mod routes;
 mod store;
