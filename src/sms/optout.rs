@@ -36,14 +36,22 @@ pub fn check_opt_out(template: &str) -> Result<(), Error> {
     }
 }
 
-/// True when `s` holds a run of three or more digits (a short code or a phone number,
-/// possibly spaced: `+45 70 20 20 20` has one).
+/// True when `s` holds a number of three or more digits: a short code or a phone number,
+/// its digit groups possibly split by single spaces, dashes or dots (`+45 70 20 20 20`).
 fn has_number(s: &str) -> bool {
-    let mut run = 0;
+    let (mut run, mut after_digit) = (0, false);
     for b in s.bytes() {
-        run = if b.is_ascii_digit() { run + 1 } else { 0 };
-        if run >= 3 {
-            return true;
+        if b.is_ascii_digit() {
+            run += 1;
+            after_digit = true;
+            if run >= 3 {
+                return true;
+            }
+        } else {
+            if !(after_digit && matches!(b, b' ' | b'-' | b'.')) {
+                run = 0;
+            }
+            after_digit = false;
         }
     }
     false
@@ -63,6 +71,8 @@ mod tests {
             "Reply STOP to 2401",
             "Avmeld: send AVMELD til 2401.",
             "Reply STOP to +4570202020",
+            "Reply STOP to +45 70 20 20 20",
+            "Svar STOPP til 24-01",
         ] {
             assert!(check_opt_out(ok).is_ok(), "{ok}");
         }
@@ -73,6 +83,8 @@ mod tests {
             "Reply {brand} STOP to 24",
             "Reply STOP-ACME to {brand}",
             "Stoppested: {brand} 2401",
+            "Reply STOP to 1, 2",
+            "Reply STOP to 1  2 3",
         ] {
             assert!(check_opt_out(bad).is_err(), "{bad}");
         }
