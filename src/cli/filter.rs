@@ -83,8 +83,11 @@ pub struct Args {
     /// country without a route is rejected (NO_OPT_OUT_ROUTE): short codes are national.
     #[arg(long, value_name = "N", value_parser = parse_route)]
     shortcode: Option<String>,
-    /// Footer template with {brand} and {shortcode}. Default by --region, e.g. NO:
-    /// "Svar {brand} STOPP til {shortcode}", SE: "Svara {brand} STOPP till {shortcode}".
+    /// Footer template with {brand} and {shortcode} ({shortcode} renders the recipient's
+    /// country's route). It must name an opt-out keyword (STOP, STOPP, …) and a route
+    /// ({shortcode} or a number written out), else the run is refused. Default by route
+    /// language, e.g. NO: "Svar {brand} STOPP til {shortcode}", SE: "Svara {brand} STOPP
+    /// till {shortcode}".
     #[arg(long, value_name = "TEMPLATE")]
     footer: Option<String>,
     /// Message for records without one (missing column/field or empty value).
