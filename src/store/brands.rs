@@ -497,11 +497,12 @@ impl Registry {
             .get(name)
             .cloned()
             .ok_or_else(|| BrandError::Invalid(format!("no brand named {name}")))?;
+        let stored = b.name.clone();
         change(&mut b);
-        b.name = name.to_string();
+        b.name = stored; // a change never renames
         b.shortcode = normalize_shortcode(&b.shortcode);
         b.keyword = keyword::fold(&b.keyword);
-        self.check(&b, Some(name))?;
+        self.check(&b, Some(&b.name))?;
         if let Some(slot) = self.get_mut(name) {
             *slot = b;
         }
