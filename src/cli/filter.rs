@@ -250,10 +250,13 @@ fn run_options(args: &Args) -> anyhow::Result<RunOptions> {
             let template = args.footer.as_deref().unwrap_or(default_template(region));
             Footer::new(template, &args.brand, number)
         };
-        if routes.is_empty() {
+        if routes.is_empty() || !opts.needs_footer() {
             // No route known: a footer without {shortcode} still works for everyone (it
             // names its route itself); one with it fails here, asking for --shortcode.
-            opts.filter.footer = Some(render(None, None)?);
+            // Numbers only (lines without --message): nothing is stamped, so no route is
+            // checked either.
+            let first_route = routes.first().map(|(_, r)| (r.language, r.number.as_str()));
+            opts.filter.footer = Some(render(first_route.map(|r| r.0), first_route.map(|r| r.1))?);
         } else {
             let mut footers = Vec::new();
             for (country, r) in &routes {

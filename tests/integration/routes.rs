@@ -41,6 +41,13 @@ fn a_country_without_a_route_is_rejected_and_counted() {
     assert_eq!(rep["reasons"]["NO_OPT_OUT_ROUTE"], 2);
     assert_eq!(rep["no_opt_out_route_by_country"]["DK"], 1);
     assert_eq!(rep["no_opt_out_route_by_country"]["SE"], 1);
+    // Numbers only (lines without --message): nothing is stamped, no route is checked;
+    // with --message the same list is.
+    let lines = "+4791000001\n+4540100011\n";
+    let run = wd.run(&filter(&["--shortcode", "2401"]), lines).ok();
+    assert_eq!(run.stdout, lines);
+    let run = wd.run(&filter(&["--message", "Hei"]), lines).ok();
+    assert_eq!(run.stdout, "+4791000001\n");
     // The consent reasons come first: a stopped Dane is STOPPED.
     wd.run(&["stop", "--store", "store", "--brand", "ACME", "+4540100011"], "").ok();
     wd.run(&args, CSV).ok();
