@@ -17,14 +17,21 @@
 //!
 //!    **8a.** Soft opt-in (only with `--soft-opt-in`, only where rule 6 failed, never
 //!    after a stop): with no customer relationship the record stays [`Reason::NoConsent`];
-//!    [`Reason::SoftOptInNotInformed`] when the customer was never informed (or only after
-//!    now); [`Reason::SoftOptInLapsed`] when the relationship is not live (a
+//!    [`Reason::SoftOptInNotInformed`] when the customer was never informed, only after
+//!    now, or later than the collection: `informed_at` after the relationship's
+//!    `started_at` plus a grace ([`DEFAULT_INFORMED_GRACE`], 7 days, or the store policy's);
+//!    [`Reason::SoftOptInLapsed`] when the relationship is not live (a
 //!    subscription/membership that ended at or before now, no purchase within the window,
 //!    or one that has not started yet). Otherwise allowed by soft opt-in.
 //!
+//!    **8b.** [`Reason::NoOptOutRoute`]: the brand has no opt-out route (short code or
+//!    international number) for the recipient's country, so a footer could not tell the
+//!    person how to opt out (only in runs that stamp a footer; see
+//!    [`crate::filter::Routes`]).
+//!
 //! 9. [`Reason::TooLong`]: the stamped message needs more segments than allowed.
 //!
-//! Rules 1–3 and 9 need the record (see [`crate::filter`]); rules 4–8a need only a
+//! Rules 1–3, 8b and 9 need the record or the run's routes (see [`crate::filter`]); rules 4–8a need only a
 //! [`Standing`] (and, lazily, the relationship) and are the pure function [`decide_full`]
 //! here, so they can be tested without a store.
 //!
@@ -68,13 +75,16 @@ pub enum Reason {
     SoftOptInLapsed,
     /// Soft opt-in: the customer was never informed and offered an opt-out.
     SoftOptInNotInformed,
+    /// No opt-out route (short code or international number) reaches the recipient's
+    /// country: the footer could not tell them how to opt out.
+    NoOptOutRoute,
     /// The message, with its opt-out footer, needs more SMS segments than allowed.
     TooLong,
 }
 
 impl Reason {
     /// Number of reason codes (the length of [`Reason::ALL`]).
-    pub const COUNT: usize = 11;
+    pub const COUNT: usize = 12;
 
     /// Every reason, in rule order, `Allowed` first.
     pub const ALL: [Reason; Reason::COUNT] = [
@@ -88,6 +98,7 @@ impl Reason {
         Reason::ConsentUnconfirmed,
         Reason::SoftOptInLapsed,
         Reason::SoftOptInNotInformed,
+        Reason::NoOptOutRoute,
         Reason::TooLong,
     ];
 
@@ -109,6 +120,7 @@ impl Reason {
             Reason::ConsentUnconfirmed => "CONSENT_UNCONFIRMED",
             Reason::SoftOptInLapsed => "SOFT_OPT_IN_LAPSED",
             Reason::SoftOptInNotInformed => "SOFT_OPT_IN_NOT_INFORMED",
+            Reason::NoOptOutRoute => "NO_OPT_OUT_ROUTE",
             Reason::TooLong => "TOO_LONG",
         }
     }
@@ -193,10 +205,18 @@ pub struct Rules {
     /// Soft opt-in allowed, with this purchase window in calendar months
     /// (`--soft-opt-in`, `--soft-opt-in-months`); `None`: off.
     pub soft_opt_in_months: Option<u32>,
+    /// Soft opt-in: how long after the relationship began (`started_at`) the customer may
+    /// have been informed, in seconds. The law asks that the person is told at collection;
+    /// informed later than this is [`Reason::SoftOptInNotInformed`].
+    pub informed_grace: Timestamp,
 }
 
+/// The default [`Rules::informed_grace`]: 7 days.
+pub const DEFAULT_INFORMED_GRACE: Timestamp = 7 * 86_400;
+
 impl Rules {
-    /// Marketing at `now`: no confirmation required, no default lifetime, no soft opt-in.
+    /// Marketing at `now`: no confirmation required, no default lifetime, no soft opt-in
+    /// (a 7-day informed grace when it is turned on).
     pub const fn new(class: Class, now: Timestamp) -> Rules {
         Rules {
             class,
@@ -204,6 +224,7 @@ impl Rules {
             require_confirmed: false,
             consent_lifetime_months: None,
             soft_opt_in_months: None,
+            informed_grace: DEFAULT_INFORMED_GRACE,
         }
     }
 }
@@ -375,7 +396,7 @@ pub fn decide_full(
         _ => {
             return match rules.soft_opt_in_months {
                 Some(months) if standing.stopped_at.is_none() => {
-                    soft_opt_in(now, months, relationship())
+                    soft_opt_in(rules, months, relationship())
                 }
                 _ => Decision::reject(Reason::NoConsent),
             };
@@ -397,11 +418,14 @@ pub fn decide_full(
 }
 
 /// Rule 8a for a number with no consent and no stop.
-fn soft_opt_in(now: Timestamp, months: u32, rel: Option<RelationshipState>) -> Decision {
+fn soft_opt_in(rules: &Rules, months: u32, rel: Option<RelationshipState>) -> Decision {
+    let now = rules.now;
     let Some(r) = rel else {
         return Decision::reject(Reason::NoConsent);
     };
-    if r.informed_at.is_none_or(|i| i > now) {
+    // Informed at collection: not after now, and within the grace of the start.
+    let deadline = r.started_at.saturating_add(rules.informed_grace);
+    if r.informed_at.is_none_or(|i| i > now || i > deadline) {
         return Decision::reject(Reason::SoftOptInNotInformed);
     }
     let started = r.started_at <= now;

@@ -70,6 +70,7 @@ mod hint;
 pub mod inbound;
 pub mod phone;
 pub mod pipeline;
+pub mod replay;
 pub mod report;
 pub mod rights;
 pub mod sms;

@@ -3,7 +3,7 @@
 use crate::decision::{Basis, Reason};
 
 /// Counters a run (or one chunk of it) adds up. Plain integers, summed at the edge.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
     /// Records per reason, indexed by [`Reason::index`].
     pub reasons: [u64; Reason::COUNT],
@@ -26,6 +26,9 @@ pub struct Counts {
     /// `INVALID_NUMBER` records whose number is in scientific notation (`4.79123E+10`, a
     /// spreadsheet's doing): counted to name the cause once in the summary.
     pub scientific_numbers: u64,
+    /// [`Reason::NoOptOutRoute`] records by country calling code (a map: only countries
+    /// without a route appear, and a chunk touches it only for such records).
+    pub no_route_by_code: std::collections::BTreeMap<u16, u64>,
 }
 
 impl Counts {
@@ -63,6 +66,22 @@ impl Counts {
         self.allowed_by_consent += o.allowed_by_consent;
         self.allowed_by_soft_opt_in += o.allowed_by_soft_opt_in;
         self.scientific_numbers += o.scientific_numbers;
+        for (&cc, &n) in &o.no_route_by_code {
+            *self.no_route_by_code.entry(cc).or_insert(0) += n;
+        }
+    }
+
+    /// [`Counts::no_route_by_code`] by country: the ISO code of the calling code's main
+    /// region (`+45` → `DK`), or `+CC` for a code without one.
+    pub fn no_route_by_country(&self) -> Vec<(String, u64)> {
+        self.no_route_by_code
+            .iter()
+            .map(|(&cc, &n)| {
+                let name = crate::phone::Region::of_country_code(cc)
+                    .map_or_else(|| format!("+{cc}"), |r| r.as_str().to_string());
+                (name, n)
+            })
+            .collect()
     }
 }
 
@@ -83,6 +102,9 @@ pub struct Report {
     pub journal_seq: u64,
     /// The instant decisions were made at (Unix seconds).
     pub now: i64,
+    /// True when `now` was given (`--now`) more than an hour from the clock: a replay, not
+    /// a live decision (see [`crate::replay`]). Set by the caller that knows the clock.
+    pub now_overridden: bool,
     /// Wall-clock seconds the run took.
     pub elapsed_seconds: f64,
 }
@@ -105,7 +127,7 @@ impl Report {
     /// ```
     /// let r = sendfilter::Report {
     ///     counts: Default::default(), malformed_lines: vec![], not_utf8: None, generation: 3,
-    ///     journal_seq: 9, now: 0, elapsed_seconds: 0.5,
+    ///     journal_seq: 9, now: 0, now_overridden: false, elapsed_seconds: 0.5,
     /// };
     /// let v = r.to_json();
     /// assert_eq!(v["input"], 0);
@@ -128,6 +150,11 @@ impl Report {
             },
             "rejected": c.input() - c.allowed(),
             "reasons": reasons,
+            "no_opt_out_route_by_country": c
+                .no_route_by_country()
+                .into_iter()
+                .map(|(k, n)| (k, serde_json::Value::from(n)))
+                .collect::<serde_json::Map<_, _>>(),
             "blank_lines": c.blank_lines,
             "malformed_lines": self.malformed_lines,
             "scientific_numbers": c.scientific_numbers,
@@ -143,6 +170,7 @@ impl Report {
             "snapshot_generation": self.generation,
             "journal_seq": self.journal_seq,
             "now": crate::timefmt::format_rfc3339(self.now),
+            "now_overridden": self.now_overridden,
             "elapsed_seconds": self.elapsed_seconds,
             "recipients_per_second": self.recipients_per_second(),
         })
@@ -151,7 +179,14 @@ impl Report {
     /// A one-paragraph human summary for stderr. Holds counts only, never data.
     pub fn summary(&self) -> String {
         let c = &self.counts;
-        let mut s = format!("{} in, {} allowed", c.input(), c.allowed());
+        let mut s = String::new();
+        if self.now_overridden {
+            s.push_str(&format!(
+                "NOW OVERRIDDEN: decided as of {}, not the clock; ",
+                crate::timefmt::format_rfc3339(self.now)
+            ));
+        }
+        s.push_str(&format!("{} in, {} allowed", c.input(), c.allowed()));
         if c.allowed_by_soft_opt_in > 0 {
             s.push_str(&format!(
                 " ({} by consent, {} by soft opt-in)",
@@ -160,6 +195,11 @@ impl Report {
         }
         for r in Reason::ALL.iter().filter(|r| !r.is_allowed() && c.reasons[r.index()] > 0) {
             s.push_str(&format!(", {} {}", c.reasons[r.index()], r.as_str()));
+            if *r == Reason::NoOptOutRoute {
+                let by: Vec<String> =
+                    c.no_route_by_country().iter().map(|(k, n)| format!("{k} {n}")).collect();
+                s.push_str(&format!(" ({})", by.join(", ")));
+            }
         }
         if c.messages > 0 {
             s.push_str(&format!(

@@ -1,15 +1,16 @@
-//! `sendfilter brand add|list|set-reply|remove`: the store's brand registry.
+//! `sendfilter brand add|set|route|list|set-reply|remove`: the store's brand registry.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use sendfilter::store::brands::{Brand, Language, Registry};
+use sendfilter::phone::Region;
+use sendfilter::store::brands::{Brand, Language, Registry, check_route_number};
 
 /// Manage the brand registry: brand ↔ keyword ↔ short code, purpose, reply language.
 ///
-/// `inbound` reads it to know which brand a reply concerns; `filter` takes its default
-/// --shortcode and footer language from it.
+/// `inbound` reads it to know which brand a reply concerns; `filter` takes the opt-out
+/// route per country (short code or international number) and footer language from it.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -26,8 +27,10 @@ enum Command {
         /// Brand name, as used by `filter --brand` and in events (trimmed, in Unicode NFC).
         #[arg(value_parser = super::brand_arg)]
         name: String,
-        /// The short code or number receiving the brand's replies.
-        #[arg(long, value_name = "N")]
+        /// The short code (3 to 8 digits) or E.164 number (+4570202020) receiving the
+        /// brand's replies: also its opt-out route in the first --region country of a
+        /// `filter` run unless `brand route` names another.
+        #[arg(long, value_name = "N", value_parser = parse_route)]
         shortcode: String,
         /// The brand word people text (`ACME STOPP`); default: the name.
         #[arg(long, value_name = "WORD")]
@@ -44,6 +47,55 @@ enum Command {
         /// Reply and footer language: no, sv, da, fi or en.
         #[arg(long, default_value = "no")]
         language: Language,
+    },
+    /// Change settings of a registered brand; what is not given is kept, reply overrides
+    /// and routes included.
+    Set {
+        /// Store directory.
+        #[arg(long, env = "SENDFILTER_STORE")]
+        store: PathBuf,
+        /// Brand name.
+        name: String,
+        /// The short code (3 to 8 digits) or E.164 number receiving the brand's replies.
+        #[arg(long, value_name = "N", value_parser = parse_route)]
+        shortcode: Option<String>,
+        /// The brand word people text.
+        #[arg(long, value_name = "WORD")]
+        keyword: Option<String>,
+        /// Whether the number belongs to this brand alone.
+        #[arg(long, value_name = "BOOL")]
+        dedicated: Option<bool>,
+        /// Consent purpose recorded by `BRAND START`.
+        #[arg(long, value_name = "P")]
+        purpose: Option<String>,
+        /// Consent text reference recorded by `BRAND START`.
+        #[arg(long, value_name = "REF")]
+        consent_text_ref: Option<String>,
+        /// Reply and footer language: no, sv, da, fi or en.
+        #[arg(long)]
+        language: Option<Language>,
+    },
+    /// Set (or with --clear, remove) the brand's opt-out route for one country: where
+    /// people there send STOP. Short codes are national; an international number in E.164
+    /// reaches every network. `filter` rejects recipients in countries without a route
+    /// (NO_OPT_OUT_ROUTE). Example: `brand route --store S ACME DK +4570202020`.
+    Route {
+        /// Store directory.
+        #[arg(long, env = "SENDFILTER_STORE")]
+        store: PathBuf,
+        /// Brand name.
+        name: String,
+        /// The country (ISO code: NO, SE, DK, FI, …).
+        country: Region,
+        /// The short code (3 to 8 digits) or E.164 number.
+        #[arg(required_unless_present = "clear", value_parser = parse_route)]
+        number: Option<String>,
+        /// Footer language there: no, sv, da, fi or en (default: the country's).
+        #[arg(long)]
+        language: Option<Language>,
+        /// Remove the country's route.
+        #[arg(long, conflicts_with = "number")]
+        clear: bool,
     },
     /// List registered brands.
     List {
@@ -82,6 +134,10 @@ enum Command {
     },
 }
 
+fn parse_route(s: &str) -> Result<String, String> {
+    check_route_number(s).map_err(|e| e.to_string())
+}
+
 fn load(dir: &std::path::Path) -> anyhow::Result<Registry> {
     Registry::load(dir).with_context(|| format!("reading the brand registry of {}", dir.display()))
 }
@@ -110,9 +166,57 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             b.purpose = purpose;
             b.consent_text_ref = consent_text_ref;
             b.language = language;
-            reg.add(b)?;
+            if let Err(e) = reg.add(b) {
+                if reg.get(&name).is_some() {
+                    anyhow::bail!("{e}: change it with `sendfilter brand set` (keeps its replies)");
+                }
+                return Err(e.into());
+            }
             reg.save(&st)?;
             eprintln!("sendfilter brand: {name} registered");
+        }
+        Command::Set {
+            store,
+            name,
+            shortcode,
+            keyword,
+            dedicated,
+            purpose,
+            consent_text_ref,
+            language,
+        } => {
+            let st = super::stop::open_store(&store, false, None)?;
+            let mut reg = load(&store)?;
+            reg.update(&name, |b| {
+                if let Some(v) = shortcode {
+                    b.shortcode = v;
+                }
+                if let Some(v) = keyword {
+                    b.keyword = v;
+                }
+                if let Some(v) = dedicated {
+                    b.dedicated = v;
+                }
+                if let Some(v) = purpose {
+                    b.purpose = v;
+                }
+                if let Some(v) = consent_text_ref {
+                    b.consent_text_ref = Some(v);
+                }
+                if let Some(v) = language {
+                    b.language = v;
+                }
+            })?;
+            reg.save(&st)?;
+            eprintln!("sendfilter brand: {name} updated");
+        }
+        Command::Route { store, name, country, number, language, clear } => {
+            let st = super::stop::open_store(&store, false, None)?;
+            let mut reg = load(&store)?;
+            let route = if clear { None } else { number.as_deref().map(|n| (n, language)) };
+            reg.set_route(&name, country, route)?;
+            reg.save(&st)?;
+            eprintln!("sendfilter brand: {name}'s opt-out route for {country} updated");
         }
         Command::List { store, json } => {
             if !store.join("config").exists() {
@@ -123,12 +227,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(reg.brands())?);
             } else {
                 println!(
-                    "name\tshortcode\tkeyword\tdedicated\tpurpose\tconsent_text_ref\tlanguage\treplies"
+                    "name\tshortcode\tkeyword\tdedicated\tpurpose\tconsent_text_ref\tlanguage\treplies\troutes"
                 );
                 for b in reg.brands() {
                     let replies: Vec<&str> = b.replies.keys().map(String::as_str).collect();
+                    let routes: Vec<String> = b
+                        .routes
+                        .iter()
+                        .map(|(c, r)| format!("{c}={}({})", r.number, r.language.as_str()))
+                        .collect();
                     println!(
-                        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                         b.name,
                         b.shortcode,
                         b.keyword,
@@ -136,7 +245,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         b.purpose,
                         b.consent_text_ref.as_deref().unwrap_or("-"),
                         b.language.as_str(),
-                        if replies.is_empty() { "-".to_string() } else { replies.join(",") }
+                        if replies.is_empty() { "-".to_string() } else { replies.join(",") },
+                        if routes.is_empty() { "-".to_string() } else { routes.join(",") }
                     );
                 }
             }
@@ -165,6 +275,8 @@ impl Args {
         use sendfilter::store::access::Action;
         match &self.command {
             Command::Add { store, .. } => (store, Action::Configure, "brand add"),
+            Command::Set { store, .. } => (store, Action::Configure, "brand set"),
+            Command::Route { store, .. } => (store, Action::Configure, "brand route"),
             Command::List { store, .. } => (store, Action::Inspect, "brand list"),
             Command::SetReply { store, .. } => (store, Action::Configure, "brand set-reply"),
             Command::Remove { store, .. } => (store, Action::Configure, "brand remove"),

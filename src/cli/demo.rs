@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use sendfilter::filter::{FilterOptions, Format, RunOptions, Sinks, run_with};
+use sendfilter::filter::{FilterOptions, Format, Routes, RunOptions, Sinks, run_with};
 use sendfilter::phone::Region;
 use sendfilter::sms::{Footer, default_template};
 use sendfilter::store::import::{self, ImportOptions, Kind};
@@ -21,8 +21,10 @@ const NOW: &str = "2026-11-01T00:00:00Z";
 ///
 /// Imports data/example/stops.csv and consents.csv (embedded in the binary) into a fresh
 /// store, filters data/example/campaign.csv for brand ACME, purpose offers, short code
-/// 2401, as of 2026-11-01, and prints the allowed messages (footer stamped), the rejected
-/// ones with their reasons, and the run report. It shows the equivalent commands.
+/// 2401 (the opt-out route in Norway only: the Danish recipient cannot reply to it and is
+/// rejected as NO_OPT_OUT_ROUTE), as of 2026-11-01, and prints the allowed messages (footer
+/// stamped), the rejected ones with their reasons, and the run report. It shows the
+/// equivalent commands.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Keep the example store in this directory (default: a temporary one).
@@ -48,7 +50,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         out,
         "#   sendfilter filter --store STORE --brand ACME --purpose offers --format csv \\\n\
          #       --shortcode 2401 --now {NOW} --rejects rejects.csv --report report.json \\\n\
-         #       < data/example/campaign.csv"
+         #       < data/example/campaign.csv\n\
+         # 2401 is a Norwegian short code: the Danish number cannot reply to it and is rejected\n\
+         # (NO_OPT_OUT_ROUTE). A route for Denmark, a Danish short code or an international\n\
+         # number, lets it through with a Danish footer:\n\
+         #   sendfilter brand add   --store STORE ACME --shortcode 2401\n\
+         #   sendfilter brand route --store STORE ACME DK +4570202020"
     )?;
     let mut store =
         Store::open(&dir).with_context(|| format!("creating store {}", dir.display()))?;
@@ -67,7 +74,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let now = timefmt::parse_rfc3339(NOW).map_err(anyhow::Error::msg)?;
     let mut filter = FilterOptions::at(now);
-    filter.footer = Some(Footer::new(default_template(Region::NO), "ACME", Some("2401"))?);
+    let footer = Footer::new(default_template(Region::NO), "ACME", Some("2401"))?;
+    filter.routes = Some(std::sync::Arc::new(Routes::new(vec![(Region::NO, footer.clone())])));
+    filter.footer = Some(footer);
     let opts = RunOptions::new("ACME", "offers", filter).with_format(Format::Csv);
     let (mut allowed, mut rejected) = (Vec::new(), Vec::new());
     let report = run_with(

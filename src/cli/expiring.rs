@@ -26,14 +26,22 @@ pub struct Args {
     /// `2w`, `3mo`, `1y`, `90min`; a bare `m` is refused as ambiguous).
     #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
     within: duration::Duration,
-    /// Decide as of this instant (RFC 3339) instead of the current time.
-    #[arg(long, value_name = "RFC3339", value_parser = timefmt::parse_rfc3339)]
+    /// Decide as of this instant (RFC 3339, years 2000-2099) instead of the current time.
+    /// More than an hour from the clock it is a replay: refused for the `campaign` role,
+    /// noted on stderr and in the audit log.
+    #[arg(long, value_name = "RFC3339", value_parser = sendfilter::replay::parse_now)]
     now: Option<i64>,
 }
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let now = args.now.unwrap_or_else(timefmt::now);
+    if args.now_overridden() {
+        eprintln!(
+            "sendfilter expiring: NOW OVERRIDDEN: listing as of {}, not the clock",
+            timefmt::format_rfc3339(now)
+        );
+    }
     let view = sendfilter::store::open_view(&args.store)
         .with_context(|| format!("opening store {}", args.store.display()))?;
     let policy = sendfilter::store::policy::read(&args.store)
@@ -74,6 +82,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 impl Args {
+    /// True when `--now` is more than an hour from the clock (a replay).
+    pub(super) fn now_overridden(&self) -> bool {
+        self.now.is_some_and(|t| sendfilter::replay::is_overridden(t, timefmt::now()))
+    }
+
     /// The store this command works on and what it does there (for the store's roles).
     pub(super) fn need(
         &self,

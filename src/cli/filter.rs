@@ -7,11 +7,12 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use sendfilter::filter::{FilterOptions, Format, RunOptions, Sinks};
-use sendfilter::phone::Regions;
+use sendfilter::filter::{FilterOptions, Format, Routes, RunOptions, Sinks};
+use sendfilter::phone::{Region, Regions};
 use sendfilter::sms::{Footer, default_template};
 use sendfilter::spreadsheet::{Decoded, Encoding};
 use sendfilter::store::CompactPolicy;
+use sendfilter::store::brands::{Language, Route};
 use sendfilter::{Class, StandingSource, timefmt};
 
 /// Decide, for every recipient on stdin, whether a message may be sent.
@@ -19,8 +20,8 @@ use sendfilter::{Class, StandingSource, timefmt};
 /// Allowed records go to stdout in input order: numbers in E.164, marketing messages
 /// stamped with the opt-out footer. Every record gets exactly one reason: MALFORMED,
 /// INVALID_NUMBER, DUPLICATE, STOPPED, NO_CONSENT, CONSENT_EXPIRED, CONSENT_UNCONFIRMED,
-/// SOFT_OPT_IN_LAPSED, SOFT_OPT_IN_NOT_INFORMED, TOO_LONG, or allowed. Rejected records go
-/// to --rejects with their reason. The store's policy for the brand (`sendfilter policy`)
+/// SOFT_OPT_IN_LAPSED, SOFT_OPT_IN_NOT_INFORMED, NO_OPT_OUT_ROUTE, TOO_LONG, or allowed.
+/// Rejected records go to --rejects with their reason. The store's policy for the brand (`sendfilter policy`)
 /// applies: required double opt-in, default consent lifetime.
 #[derive(Debug, clap::Args)]
 #[command(
@@ -84,13 +85,19 @@ pub struct Args {
     /// jsonl: the field with the message.
     #[arg(long, default_value = "body")]
     message_field: String,
-    /// Short code for the opt-out reply, used by the footer's {shortcode}. Default: the
-    /// brand's in the brand registry (`sendfilter brand add`), which also sets the default
-    /// footer language.
-    #[arg(long, value_name = "N")]
+    /// The opt-out route for the first --region country, used by the footer's
+    /// {shortcode}: a short code (3 to 8 digits) or an international number in E.164
+    /// (+4570202020). Default: the brand's route for that country in the brand registry
+    /// (`sendfilter brand route`), else its short code. The registry's routes for other
+    /// countries apply too, each with its country's footer language; a recipient in a
+    /// country without a route is rejected (NO_OPT_OUT_ROUTE): short codes are national.
+    #[arg(long, value_name = "N", value_parser = parse_route)]
     shortcode: Option<String>,
-    /// Footer template with {brand} and {shortcode}. Default by --region, e.g. NO:
-    /// "Svar {brand} STOPP til {shortcode}", SE: "Svara {brand} STOPP till {shortcode}".
+    /// Footer template with {brand} and {shortcode} ({shortcode} renders the recipient's
+    /// country's route). It must name an opt-out keyword (STOP, STOPP, …) and a route
+    /// ({shortcode} or a number written out), else the run is refused. Default by route
+    /// language, e.g. NO: "Svar {brand} STOPP til {shortcode}", SE: "Svara {brand} STOPP
+    /// till {shortcode}".
     #[arg(long, value_name = "TEMPLATE")]
     footer: Option<String>,
     /// Message for records without one (missing column/field or empty value).
@@ -123,8 +130,10 @@ pub struct Args {
     /// Write a JSON report (counts per reason, segments, store version, speed) here.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
-    /// Decide as of this instant (RFC 3339) instead of the current time.
-    #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
+    /// Decide as of this instant (RFC 3339, years 2000-2099) instead of the current time.
+    /// More than an hour from the clock it is a replay: refused for the `campaign` role
+    /// and stamped in the report (`now_overridden`), the summary and the audit log.
+    #[arg(long, value_name = "RFC3339", value_parser = sendfilter::replay::parse_now)]
     now: Option<i64>,
     /// Worker threads (default: all cores).
     #[arg(long, value_name = "N")]
@@ -140,8 +149,8 @@ pub struct Args {
     live_interval: u64,
 }
 
-fn parse_now(s: &str) -> Result<i64, String> {
-    timefmt::parse_rfc3339(s)
+fn parse_route(s: &str) -> Result<String, String> {
+    sendfilter::store::brands::check_route_number(s).map_err(|e| e.to_string())
 }
 
 /// Runs the command.
@@ -240,27 +249,47 @@ fn run_options(args: &Args) -> anyhow::Result<RunOptions> {
         anyhow::ensure!(t >= 1, "--threads must be at least 1");
         opts.threads = t;
     }
-    // The brand registry supplies the default short code and footer language.
+    // The brand registry supplies the opt-out routes per country and their languages.
     let registered =
         sendfilter::store::brands::Registry::load(&args.store)?.get(&args.brand).cloned();
-    let shortcode =
-        args.shortcode.clone().or_else(|| registered.as_ref().map(|b| b.shortcode.clone()));
-    let region = registered.as_ref().map_or(args.region.primary(), |b| b.language.footer_region());
+    let first = args.region.primary();
     if args.class == Class::Marketing
         && (opts.needs_footer() || args.footer.is_some() || args.shortcode.is_some())
     {
-        let template = args.footer.as_deref().unwrap_or(default_template(region));
-        let footer = Footer::new(template, &args.brand, shortcode.as_deref())?;
-        // Every Nordic and English opt-out keyword contains STOP (STOPP, STOPPA, …).
-        if !footer.text().to_uppercase().contains("STOP") {
-            eprintln!(
-                "sendfilter filter: warning: the footer {:?} names no STOP keyword: every \
-                 marketing message must tell how to opt out (e.g. \"Svar {{brand}} STOPP til \
-                 {{shortcode}}\")",
-                footer.text()
-            );
+        if let Some(t) = &args.footer {
+            // Fail closed: a footer must tell how to opt out (keyword and route).
+            sendfilter::sms::check_opt_out(t)?;
         }
-        opts.filter.footer = Some(footer);
+        let mut routes: Vec<(Region, Route)> =
+            registered.as_ref().map(|b| b.routes_for(first)).unwrap_or_default();
+        if let Some(sc) = &args.shortcode {
+            let language = routes
+                .iter()
+                .find(|(c, _)| *c == first)
+                .map_or(Language::of_region(first), |(_, r)| r.language);
+            routes.retain(|(c, _)| *c != first);
+            routes.insert(0, (first, Route { number: sc.clone(), language }));
+        }
+        let render = |language: Option<Language>, number: Option<&str>| {
+            let region = language.map_or(first, Language::footer_region);
+            let template = args.footer.as_deref().unwrap_or(default_template(region));
+            Footer::new(template, &args.brand, number)
+        };
+        if routes.is_empty() || !opts.needs_footer() {
+            // No route known: a footer without {shortcode} still works for everyone (it
+            // names its route itself); one with it fails here, asking for --shortcode.
+            // Numbers only (lines without --message): nothing is stamped, so no route is
+            // checked either.
+            let first_route = routes.first().map(|(_, r)| (r.language, r.number.as_str()));
+            opts.filter.footer = Some(render(first_route.map(|r| r.0), first_route.map(|r| r.1))?);
+        } else {
+            let mut footers = Vec::new();
+            for (country, r) in &routes {
+                footers.push((*country, render(Some(r.language), Some(&r.number))?));
+            }
+            opts.filter.footer = footers.first().map(|(_, f)| f.clone());
+            opts.filter.routes = Some(std::sync::Arc::new(Routes::new(footers)));
+        }
     }
     Ok(opts)
 }
@@ -318,7 +347,7 @@ fn run_with_source<S: StandingSource>(
         progress: Some(&mut progress),
     };
     let receipts = receipts.as_mut().map(|w| w as &mut dyn Write);
-    let report = match args.encoding {
+    let mut report = match args.encoding {
         // The default path reads stdin as it is.
         Encoding::Utf8 => {
             sendfilter::filter::run_with_receipts(source, opts, stdin, sinks, receipts)
@@ -329,6 +358,7 @@ fn run_with_source<S: StandingSource>(
         }
     }
     .context("filtering")?;
+    report.now_overridden = args.now_overridden();
     if tty && started.elapsed().as_secs() >= 2 {
         eprintln!();
     }
@@ -466,6 +496,11 @@ fn create_private(path: &Path) -> anyhow::Result<File> {
 }
 
 impl Args {
+    /// True when `--now` is more than an hour from the clock (a replay).
+    pub(super) fn now_overridden(&self) -> bool {
+        self.now.is_some_and(|t| sendfilter::replay::is_overridden(t, timefmt::now()))
+    }
+
     /// The store this command works on and what it does there (for the store's roles).
     pub(super) fn need(
         &self,

@@ -79,9 +79,33 @@ impl Command {
     }
 }
 
+impl Command {
+    /// The store and the command's name when it decides as of another time than the clock
+    /// (`--now` more than an hour off, see [`sendfilter::replay`]): a separate permission.
+    fn replay(&self) -> Option<(&std::path::Path, &'static str)> {
+        match self {
+            Command::Filter(a) if a.now_overridden() => Some((a.need().0, "filter --now")),
+            Command::Expiring(a) if a.now_overridden() => Some((a.need().0, "expiring --now")),
+            Command::Purge(a) if a.now_overridden() => Some((a.need().0, "purge --now")),
+            _ => None,
+        }
+    }
+}
+
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    // Roles first: a refused command touches nothing (see `sendfilter access`).
+    // Roles first: a refused command touches nothing (see `sendfilter access`). A replay
+    // (`--now` far from the clock) is checked, and logged, first.
+    if let Some((store, name)) = cli.command.replay() {
+        sendfilter::store::access::authorize(
+            store,
+            sendfilter::store::access::Action::Replay,
+            name,
+        )
+        .with_context(|| {
+            format!("checking your role on store {} (--now is a replay)", store.display())
+        })?;
+    }
     if let Some((store, action, name)) = cli.command.need() {
         sendfilter::store::access::authorize(store, action, name)
             .with_context(|| format!("checking your role on store {}", store.display()))?;

@@ -4,10 +4,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use sendfilter::store::policy::{self, MAX_MONTHS};
+use sendfilter::store::policy::{self, MAX_GRACE_DAYS, MAX_MONTHS};
 
-/// Show or set the store's per-brand policy: required double opt-in and a default consent
-/// lifetime. Every `filter` run for the brand applies it (no flag needed).
+/// Show or set the store's per-brand policy: required double opt-in, a default consent
+/// lifetime and the soft opt-in informed grace. Every `filter` run for the brand applies it
+/// (no flag needed).
 ///
 /// Examples: `sendfilter policy --store DIR set --brand ACME --require-confirmed true
 /// --consent-lifetime 24mo`; `sendfilter policy --store DIR show`.
@@ -36,6 +37,11 @@ enum Action {
         /// `2y`), or `none`.
         #[arg(long, value_name = "DURATION", value_parser = parse_lifetime)]
         consent_lifetime: Option<Lifetime>,
+        /// Soft opt-in: a customer informed later than this after the relationship began
+        /// was not informed at collection (SOFT_OPT_IN_NOT_INFORMED). Days (`7d`, `0d`,
+        /// up to 365d) or weeks (`2w`); `default` goes back to 7 days.
+        #[arg(long, value_name = "DAYS", value_parser = parse_grace)]
+        informed_grace: Option<Grace>,
     },
 }
 
@@ -56,6 +62,32 @@ fn parse_lifetime(s: &str) -> Result<Lifetime, String> {
     }
 }
 
+#[derive(Clone, Copy, Debug)]
+struct Grace(Option<u32>);
+
+fn parse_grace(s: &str) -> Result<Grace, String> {
+    use sendfilter::duration::Unit;
+    if s == "default" {
+        return Ok(Grace(None));
+    }
+    let err =
+        || format!("use a number of days such as 7d (0d to {MAX_GRACE_DAYS}d), 2w, or default");
+    // No grace at all is a valid policy (the one duration syntax refuses zero elsewhere).
+    if s == "0d" || s == "0w" {
+        return Ok(Grace(Some(0)));
+    }
+    let d = sendfilter::duration::parse(s).map_err(|e| format!("{e}; {}", err()))?;
+    let days = match d.unit {
+        Unit::Days => Some(d.count),
+        Unit::Weeks => d.count.checked_mul(7),
+        _ => None,
+    };
+    match days {
+        Some(n) if n <= MAX_GRACE_DAYS => Ok(Grace(Some(n))),
+        _ => Err(err()),
+    }
+}
+
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.action {
@@ -64,7 +96,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("reading the policy of {}", args.store.display()))?;
             println!("{}", serde_json::to_string_pretty(&p)?);
         }
-        Action::Set { brand, require_confirmed, consent_lifetime } => {
+        Action::Set { brand, require_confirmed, consent_lifetime, informed_grace } => {
+            anyhow::ensure!(!brand.is_empty() && brand != "*", "--brand must name one brand");
             // The store's lock serialises policy writers with each other.
             let store = super::stop::open_store(&args.store, false, None)?;
             let mut p = policy::read(store.dir())
@@ -75,6 +108,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             if let Some(Lifetime(l)) = consent_lifetime {
                 entry.consent_lifetime_months = l;
+            }
+            if let Some(Grace(g)) = informed_grace {
+                entry.informed_grace_days = g;
             }
             policy::write(&store, &p)
                 .with_context(|| format!("writing the policy of {}", args.store.display()))?;

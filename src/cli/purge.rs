@@ -23,15 +23,23 @@ pub struct Args {
     /// e.g. 24mo or 2y (a bare `m` is refused as ambiguous).
     #[arg(long)]
     older_than: String,
-    /// Treat this time (RFC 3339) as now; default now.
-    #[arg(long)]
-    now: Option<String>,
+    /// Treat this time (RFC 3339, years 2000-2099) as now; default the clock. More than an
+    /// hour from the clock it is a replay: refused for roles that may not replay, noted on
+    /// stderr and in the audit log.
+    #[arg(long, value_name = "RFC3339", value_parser = sendfilter::replay::parse_now)]
+    now: Option<i64>,
 }
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let period = rights::parse_period(&args.older_than).context("--older-than")?;
-    let now = super::stop::time_or_now(args.now.as_deref(), "now")?;
+    let now = args.now.unwrap_or_else(sendfilter::timefmt::now);
+    if args.now_overridden() {
+        eprintln!(
+            "sendfilter purge: NOW OVERRIDDEN: purging as of {}, not the clock",
+            sendfilter::timefmt::format_rfc3339(now)
+        );
+    }
     let mut store = super::stop::open_store(&args.store, false, None)?;
     let r = rights::purge(&mut store, period, now)
         .with_context(|| format!("purging {}", args.store.display()))?;
@@ -44,6 +52,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 impl Args {
+    /// True when `--now` is more than an hour from the clock (a replay).
+    pub(super) fn now_overridden(&self) -> bool {
+        self.now.is_some_and(|t| sendfilter::replay::is_overridden(t, sendfilter::timefmt::now()))
+    }
+
     /// The store this command works on and what it does there (for the store's roles).
     pub(super) fn need(
         &self,

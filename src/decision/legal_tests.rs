@@ -113,7 +113,8 @@ fn not_started_is_lapsed() {
 fn informed_is_required() {
     let mut r = rel(true, None, None);
     r.informed_at = None;
-    let now = t("2025-01-01T00:00:00Z");
+    // Within the informed grace of the start (see informed_long_after_collection_…).
+    let now = t("2024-01-03T00:00:00Z");
     assert_eq!(run(&soft(now), &Standing::default(), Some(r)).reason, Reason::SoftOptInNotInformed);
     r.informed_at = Some(now + 1);
     assert_eq!(run(&soft(now), &Standing::default(), Some(r)).reason, Reason::SoftOptInNotInformed);
@@ -123,6 +124,31 @@ fn informed_is_required() {
     r.informed_at = None;
     r.lasting = false;
     assert_eq!(run(&soft(now), &Standing::default(), Some(r)).reason, Reason::SoftOptInNotInformed);
+}
+
+/// Regression (issue 22): a customer told about marketing six years after the relationship
+/// began was not informed at collection; the grace (7 days by default) is configurable.
+#[test]
+fn informed_long_after_collection_is_not_informed() {
+    let mut r = rel(true, None, None);
+    let now = t("2030-01-01T00:00:00Z");
+    r.informed_at = Some(t("2029-12-01T00:00:00Z"));
+    assert_eq!(run(&soft(now), &Standing::default(), Some(r)).reason, Reason::SoftOptInNotInformed);
+    // At the edge of the grace, and past it.
+    r.informed_at = Some(r.started_at + DEFAULT_INFORMED_GRACE);
+    assert_eq!(run(&soft(now), &Standing::default(), Some(r)).reason, Reason::Allowed);
+    r.informed_at = Some(r.started_at + DEFAULT_INFORMED_GRACE + 1);
+    assert_eq!(run(&soft(now), &Standing::default(), Some(r)).reason, Reason::SoftOptInNotInformed);
+    // Informed before the start (at sign-up) is fine.
+    r.informed_at = Some(r.started_at - 86_400);
+    assert_eq!(run(&soft(now), &Standing::default(), Some(r)).reason, Reason::Allowed);
+    // A policy grace of 30 days.
+    let mut rules = soft(now);
+    rules.informed_grace = 30 * 86_400;
+    r.informed_at = Some(r.started_at + 29 * 86_400);
+    assert_eq!(run(&rules, &Standing::default(), Some(r)).reason, Reason::Allowed);
+    rules.informed_grace = 0;
+    assert_eq!(run(&rules, &Standing::default(), Some(r)).reason, Reason::SoftOptInNotInformed);
 }
 
 #[test]
@@ -263,7 +289,9 @@ fn model(rules: &Rules, s: &Standing, r: Option<RelationshipState>) -> (Reason, 
         }
         None => match (rules.soft_opt_in_months, r, s.stopped_at) {
             (Some(m), Some(r), None) => {
-                let informed = r.informed_at.is_some_and(|i| i <= now);
+                let informed = r
+                    .informed_at
+                    .is_some_and(|i| i <= now && i - r.started_at <= rules.informed_grace);
                 let live = r.started_at <= now
                     && ((r.lasting && r.ends_at.is_none_or(|e| now < e))
                         || r.last_purchase_at.is_some_and(|p| p <= now && now < plus_months(p, m)));
@@ -302,12 +330,13 @@ proptest! {
         require_confirmed: bool,
         lifetime in proptest::option::of(prop_oneof![Just(1u32), Just(12), Just(24)]),
         soft_months in proptest::option::of(prop_oneof![Just(1u32), Just(12), Just(13)]),
+        grace in prop_oneof![Just(0i64), Just(DEFAULT_INFORMED_GRACE), Just(400 * 86_400)],
         stop in opt_instant(),
         consent in proptest::option::of((instant(), opt_instant(), opt_instant())),
         rel in proptest::option::of((any::<bool>(), instant(), opt_instant(), opt_instant(), opt_instant())),
     ) {
         let class = if service { Class::Service } else { Class::Marketing };
-        let rules = Rules { require_confirmed, consent_lifetime_months: lifetime, soft_opt_in_months: soft_months, ..Rules::new(class, now) };
+        let rules = Rules { require_confirmed, consent_lifetime_months: lifetime, soft_opt_in_months: soft_months, informed_grace: grace, ..Rules::new(class, now) };
         let s = Standing {
             stopped_at: stop,
             consent: consent.map(|(g, k, e)| ConsentState { granted_at: g, confirmed_at: k, expires_at: e, event_seq: 7 }),

@@ -105,9 +105,14 @@ struct Ctx<'a, 's, S: StandingSource> {
     filter: &'a Filter<'s, S>,
     opts: &'a RunOptions,
     kind: Kind,
-    /// The footer when allowed records get stamped (marketing only).
-    footer: Option<&'a Footer>,
-    fill: Option<Fill>,
+    /// The footers allowed records get stamped with (marketing only): the run's one, or
+    /// one per opt-out route (indexed as [`super::Routes::entries`]).
+    footers: Vec<&'a Footer>,
+    /// The run's routes, when it has them: pick a record's footer by its country.
+    routes: Option<&'a super::Routes>,
+    /// `--message` stamped with each footer (one, unstamped, when there is no footer);
+    /// empty without `--message`.
+    fills: Vec<Fill>,
     rejects: bool,
     /// Numbers seen so far, for duplicates.
     seen: InOrder,
@@ -186,8 +191,17 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
     let not_utf8 = crate::spreadsheet::not_utf8(&head);
     let sep = opts.delimiter;
     let marketing = filter.options().class == Class::Marketing;
-    let footer = if marketing { filter.options().footer.as_ref() } else { None };
-    let fill = opts.message.as_deref().map(|m| make_fill(footer, m, opts.delimiter));
+    let routes = if marketing { filter.options().routes.as_deref() } else { None };
+    let footers: Vec<&Footer> = match routes {
+        Some(r) => r.entries().iter().map(|(_, f)| f).collect(),
+        None if marketing => filter.options().footer.iter().collect(),
+        None => Vec::new(),
+    };
+    let fills: Vec<Fill> = match opts.message.as_deref() {
+        None => Vec::new(),
+        Some(m) if footers.is_empty() => vec![make_fill(None, m, opts.delimiter)],
+        Some(m) => footers.iter().map(|f| make_fill(Some(f), m, opts.delimiter)).collect(),
+    };
 
     let mut header_lines = 0u64;
     let mut out_header = Vec::new();
@@ -266,7 +280,7 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
             })?;
             let message = find(&opts.message_column)?;
             out_header.extend_from_slice(&header);
-            if message.is_none() && fill.is_some() {
+            if message.is_none() && !fills.is_empty() {
                 out_header.push(sep);
                 csv::push_field_by(&mut out_header, opts.message_column.as_bytes(), sep);
             }
@@ -282,8 +296,9 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
         filter,
         opts,
         kind,
-        footer,
-        fill,
+        footers,
+        routes,
+        fills,
         rejects: rejects.is_some(),
         seen: InOrder::default(),
         receipt: receipts.as_ref().zip(opts.receipt_key).map(|(_, key)| {
@@ -719,10 +734,15 @@ fn decide<S: StandingSource>(
         };
     }
 
-    // Rule 9 and stamping, for allowed marketing messages.
+    // Rule 9 and stamping, for allowed marketing messages, with the footer of the
+    // number's country (allowed implies a route when the run has routes).
     let mut stamp = None;
+    let fidx = match (ctx.routes, e164) {
+        (Some(routes), Some(e)) if reason == Reason::Allowed => routes.index(e).unwrap_or(0),
+        _ => 0,
+    };
     if reason == Reason::Allowed
-        && let Some(footer) = ctx.footer
+        && let Some(&footer) = ctx.footers.get(fidx)
     {
         let found = match message(ctx, &w.fields, &mut w.bytes, &mut w.text, rec, r) {
             Msg::Text(t) => {
@@ -730,11 +750,11 @@ fn decide<S: StandingSource>(
                     Kind::Csv { .. } => Ticket::from_parts(r.c, r.d),
                     _ => Ticket::NONE,
                 };
-                let s = w.msgs.stamped(footer, t, ticket);
+                let s = w.msgs.stamped(footer, fidx, t, ticket);
                 Some((s.before, s.after, s.plan != Stamp::Present, s.plan, false))
             }
             Msg::Fill => {
-                ctx.fill.as_ref().map(|f| (f.before, f.after, f.appended, Stamp::Present, true))
+                ctx.fill(fidx).map(|f| (f.before, f.after, f.appended, Stamp::Present, true))
             }
             Msg::Absent => None,
         };
@@ -754,6 +774,11 @@ fn decide<S: StandingSource>(
     }
 
     out.counts.reasons[reason.index()] += 1;
+    if reason == Reason::NoOptOutRoute
+        && let Some(e) = e164
+    {
+        *out.counts.no_route_by_code.entry(e.country_code()).or_insert(0) += 1;
+    }
     // legal: counts by basis and the decision receipt.
     let basis = if reason == Reason::Allowed { basis } else { crate::decision::Basis::None };
     out.counts.count_basis(basis);
@@ -763,7 +788,7 @@ fn decide<S: StandingSource>(
     if reason == Reason::Allowed {
         // Allowed implies a valid number.
         if let Some(e) = e164 {
-            render_allowed(ctx, w, rec, r, e, stamp, &mut out.out);
+            render_allowed(ctx, w, rec, r, e, (stamp, fidx), &mut out.out);
             if ctx.live.is_some() {
                 out.allowed.push((r.order, out.out.len()));
             }
@@ -805,7 +830,8 @@ fn decide_first<S: StandingSource>(
         let f = ctx.filter;
         let mut st = f.source.standing(&f.scope, e);
         st.stopped_at = st.stopped_at.max(Some(t));
-        return crate::decision::decide_full(&f.rules, &st, || f.source.relationship(&f.scope, e));
+        let d = crate::decision::decide_full(&f.rules, &st, || f.source.relationship(&f.scope, e));
+        return f.route_checked(e, d);
     }
     d
 }
@@ -819,7 +845,7 @@ fn message<'w, S: StandingSource>(
     rec: &'w [u8],
     r: &Rec,
 ) -> Msg<'w> {
-    let fill_or_absent = if ctx.fill.is_some() { Msg::Fill } else { Msg::Absent };
+    let fill_or_absent = if ctx.has_fill() { Msg::Fill } else { Msg::Absent };
     match ctx.kind {
         Kind::Lines => fill_or_absent,
         Kind::Csv { message: None, .. } => fill_or_absent,
@@ -828,7 +854,7 @@ fn message<'w, S: StandingSource>(
             let v = f.value_into(rec, bytes);
             // An empty message is a message: without --message it is stamped (the footer
             // alone), never sent on without the opt-out.
-            if v.is_empty() && ctx.fill.is_some() {
+            if v.is_empty() && ctx.has_fill() {
                 return Msg::Fill;
             }
             // SAFETY: `parse` rejected the record as MALFORMED unless this very value (the
@@ -840,7 +866,7 @@ fn message<'w, S: StandingSource>(
                 return fill_or_absent;
             }
             match json::decode_str(&rec[r.c as usize..r.d as usize], text) {
-                Some(()) if text.is_empty() && ctx.fill.is_some() => Msg::Fill,
+                Some(()) if text.is_empty() && ctx.has_fill() => Msg::Fill,
                 Some(()) => Msg::Text(text),
                 None => Msg::Absent, // not reached: parse rejects bad strings
             }
@@ -883,17 +909,17 @@ fn push_e164(out: &mut Vec<u8>, e: E164) {
 }
 
 /// Writes an allowed record: number in E.164, message stamped (`stamp` is the plan and
-/// whether the run's `--message` fills in).
+/// whether the run's `--message` fills in; `fidx` the footer's index).
 fn render_allowed<S: StandingSource>(
     ctx: &Ctx<'_, '_, S>,
     w: &Worker,
     rec: &[u8],
     r: &Rec,
     e: E164,
-    stamp: Option<(Stamp, bool)>,
+    (stamp, fidx): (Option<(Stamp, bool)>, usize),
     out: &mut Vec<u8>,
 ) {
-    let footer = ctx.footer.map_or("", |f| f.text());
+    let footer = ctx.footers.get(fidx).map_or("", |f| f.text());
     match ctx.kind {
         Kind::Lines => push_number(out, rec, e),
         Kind::Csv { number, message, sep, .. } => {
@@ -914,7 +940,7 @@ fn render_allowed<S: StandingSource>(
             };
             let write_num = |out: &mut Vec<u8>| push_e164(out, e);
             let write_msg = |out: &mut Vec<u8>, f: Field, plan: Option<Stamp>| match plan {
-                None => out.extend_from_slice(ctx.fill_bytes_csv()),
+                None => out.extend_from_slice(ctx.fill_bytes_csv(fidx)),
                 Some(plan) => {
                     push_csv_stamped(out, f.raw(rec), f.quoted, plan.separator(), footer, sep)
                 }
@@ -940,7 +966,7 @@ fn render_allowed<S: StandingSource>(
             }
             out.extend_from_slice(&rec[pos..]);
             if message.is_none()
-                && let Some(fill) = &ctx.fill
+                && let Some(fill) = ctx.fill(fidx)
             {
                 out.push(sep);
                 out.extend_from_slice(&fill.csv);
@@ -948,7 +974,8 @@ fn render_allowed<S: StandingSource>(
             #[cfg(test)]
             {
                 let mut model = Vec::new();
-                render_csv_reference(ctx, fields, rec, (number, message), e, stamp, &mut model);
+                let cols = (number, message);
+                render_csv_reference(ctx, fields, rec, cols, e, (stamp, fidx), &mut model);
                 let got = &out[start..];
                 assert_eq!(
                     String::from_utf8_lossy(got),
@@ -976,7 +1003,7 @@ fn render_allowed<S: StandingSource>(
                 let (s, t) = msg.unwrap_or((0, 0));
                 let raw = &rec[s..t];
                 match stamp {
-                    Some((_, true)) => o.extend_from_slice(ctx.fill_bytes_json()),
+                    Some((_, true)) => o.extend_from_slice(ctx.fill_bytes_json(fidx)),
                     Some((plan @ Stamp::Appended { .. }, false)) => {
                         o.extend_from_slice(&raw[..raw.len() - 1]);
                         json::push_escaped(o, plan.separator());
@@ -1000,7 +1027,7 @@ fn render_allowed<S: StandingSource>(
             let close = r.close as usize;
             out.extend_from_slice(&rec[pos..close]);
             if msg.is_none()
-                && let Some(fill) = &ctx.fill
+                && let Some(fill) = ctx.fill(fidx)
             {
                 out.extend_from_slice(b",\"");
                 json::push_escaped(out, &ctx.opts.message_field);
@@ -1014,11 +1041,19 @@ fn render_allowed<S: StandingSource>(
 }
 
 impl<S: StandingSource> Ctx<'_, '_, S> {
-    fn fill_bytes_csv(&self) -> &[u8] {
-        self.fill.as_ref().map_or(&[], |f| &f.csv)
+    /// Whether the run has a `--message` to fill in.
+    fn has_fill(&self) -> bool {
+        !self.fills.is_empty()
     }
-    fn fill_bytes_json(&self) -> &[u8] {
-        self.fill.as_ref().map_or(b"\"\"", |f| &f.json)
+    /// The `--message` stamped with footer `fidx`.
+    fn fill(&self, fidx: usize) -> Option<&Fill> {
+        self.fills.get(fidx).or(self.fills.first())
+    }
+    fn fill_bytes_csv(&self, fidx: usize) -> &[u8] {
+        self.fill(fidx).map_or(&[], |f| &f.csv)
+    }
+    fn fill_bytes_json(&self, fidx: usize) -> &[u8] {
+        self.fill(fidx).map_or(b"\"\"", |f| &f.json)
     }
 }
 
@@ -1031,10 +1066,10 @@ fn render_csv_reference<S: StandingSource>(
     rec: &[u8],
     (number, message): (usize, Option<usize>),
     e: E164,
-    stamp: Option<(Stamp, bool)>,
+    (stamp, fidx): (Option<(Stamp, bool)>, usize),
     out: &mut Vec<u8>,
 ) {
-    let footer = ctx.footer.map_or("", |f| f.text());
+    let footer = ctx.footers.get(fidx).map_or("", |f| f.text());
     let sep = ctx.opts.delimiter;
     for (i, f) in fields.iter().enumerate() {
         if i > 0 {
@@ -1044,7 +1079,7 @@ fn render_csv_reference<S: StandingSource>(
             push_number(out, f.raw(rec), e);
         } else if Some(i) == message {
             match stamp {
-                Some((_, true)) => out.extend_from_slice(ctx.fill_bytes_csv()),
+                Some((_, true)) => out.extend_from_slice(ctx.fill_bytes_csv(fidx)),
                 Some((plan @ Stamp::Appended { .. }, false)) => {
                     push_csv_stamped(out, f.raw(rec), f.quoted, plan.separator(), footer, sep)
                 }
@@ -1055,7 +1090,7 @@ fn render_csv_reference<S: StandingSource>(
         }
     }
     if message.is_none()
-        && let Some(fill) = &ctx.fill
+        && let Some(fill) = ctx.fill(fidx)
     {
         out.push(sep);
         out.extend_from_slice(&fill.csv);

@@ -54,7 +54,10 @@ mod engine;
 mod json;
 mod msgcache;
 pub mod receipts;
+mod routes;
 mod seen;
+
+pub use routes::Routes;
 
 use std::io::{self, Read, Write};
 use std::time::Instant;
@@ -79,6 +82,10 @@ pub struct FilterOptions {
     pub region: Regions,
     /// The opt-out footer stamped on allowed marketing messages.
     pub footer: Option<Footer>,
+    /// The opt-out route per country, with each country's footer: when set, marketing to a
+    /// country without a route is [`Reason::NoOptOutRoute`] and allowed messages get their
+    /// country's footer (instead of `footer`).
+    pub routes: Option<std::sync::Arc<Routes>>,
     /// Reject messages that need more SMS segments than this, after stamping.
     pub max_segments: Option<u32>,
     /// Soft opt-in (existing customers) allowed, with this purchase window in calendar
@@ -86,6 +93,9 @@ pub struct FilterOptions {
     pub soft_opt_in_months: Option<u32>,
     /// Lifetime in calendar months of consents without `expires_at` (store policy).
     pub consent_lifetime_months: Option<u32>,
+    /// Soft opt-in: seconds after the relationship began within which the customer must
+    /// have been informed (default 7 days; store policy `informed_grace_days`).
+    pub informed_grace: Timestamp,
 }
 
 impl FilterOptions {
@@ -97,27 +107,36 @@ impl FilterOptions {
             require_confirmed: false,
             region: Regions::from(crate::phone::Region::NO),
             footer: None,
+            routes: None,
             max_segments: None,
             soft_opt_in_months: None,
             consent_lifetime_months: None,
+            informed_grace: decision::DEFAULT_INFORMED_GRACE,
         }
     }
 
     /// Applies a store policy for the run's brand (see [`crate::store::policy`]): a
     /// required confirmation adds to `require_confirmed` (never removes it), and the
-    /// default consent lifetime replaces `consent_lifetime_months`.
+    /// default consent lifetime replaces `consent_lifetime_months`, and an informed grace
+    /// replaces the default 7 days.
     ///
     /// ```
     /// use sendfilter::filter::FilterOptions;
     /// use sendfilter::store::policy::BrandPolicy;
-    /// let p = BrandPolicy { require_confirmed: true, consent_lifetime_months: Some(24) };
+    /// let p = BrandPolicy {
+    ///     require_confirmed: true, consent_lifetime_months: Some(24), informed_grace_days: Some(3),
+    /// };
     /// let o = FilterOptions::at(0).with_policy(p);
     /// assert!(o.require_confirmed);
     /// assert_eq!(o.consent_lifetime_months, Some(24));
+    /// assert_eq!(o.informed_grace, 3 * 86_400);
     /// ```
     pub fn with_policy(mut self, policy: crate::store::policy::BrandPolicy) -> FilterOptions {
         self.require_confirmed |= policy.require_confirmed;
         self.consent_lifetime_months = policy.consent_lifetime_months;
+        if let Some(days) = policy.informed_grace_days {
+            self.informed_grace = Timestamp::from(days) * 86_400;
+        }
         self
     }
 }
@@ -147,6 +166,7 @@ impl<'s, S: StandingSource> Filter<'s, S> {
             require_confirmed: opts.require_confirmed,
             consent_lifetime_months: opts.consent_lifetime_months,
             soft_opt_in_months: opts.soft_opt_in_months,
+            informed_grace: opts.informed_grace,
             ..Rules::new(opts.class, opts.now)
         };
         Filter { scope: source.scope(brand, purpose), source, opts, rules }
@@ -223,7 +243,34 @@ impl<'s, S: StandingSource> Filter<'s, S> {
             return Decision { reason: Reason::Allowed, basis: Basis::Service };
         }
         let st = self.source.lookup_finish(&self.scope, number, token);
-        decision::decide_full(&self.rules, &st, || self.source.relationship(&self.scope, number))
+        let d = decision::decide_full(&self.rules, &st, || {
+            self.source.relationship(&self.scope, number)
+        });
+        self.route_checked(number, d)
+    }
+
+    /// Rule 8b: an allowed marketing decision for a country without an opt-out route
+    /// becomes [`Reason::NoOptOutRoute`] (when the run has routes).
+    #[inline]
+    pub fn route_checked(&self, number: E164, d: Decision) -> Decision {
+        match &self.opts.routes {
+            Some(r) if d.reason.is_allowed() && self.opts.class == Class::Marketing => {
+                match r.check(number, d.reason) {
+                    Reason::Allowed => d,
+                    reason => Decision { reason, basis: Basis::None },
+                }
+            }
+            _ => d,
+        }
+    }
+
+    /// The footer for `number`: its country's with routes, else the run's.
+    #[inline]
+    pub fn footer_for(&self, number: E164) -> Option<&Footer> {
+        match &self.opts.routes {
+            Some(r) => r.footer(number),
+            None => self.opts.footer.as_ref(),
+        }
     }
 
     /// Decides one written number (rules 2 and 4–8).
@@ -288,7 +335,8 @@ impl<'s, S: StandingSource> Filter<'s, S> {
         if !v.is_allowed() || self.opts.class == Class::Service {
             return Ok(v);
         }
-        let footer = self.opts.footer.as_ref().ok_or_else(no_footer)?;
+        let e = v.e164.ok_or_else(no_footer)?; // allowed implies a number
+        let footer = self.footer_for(e).ok_or_else(no_footer)?;
         let plan = footer.stamp(message, stamped);
         let (_, after) = footer.count_stamped(message, plan);
         if self.opts.max_segments.is_some_and(|m| after.segments > m as usize) {
@@ -448,7 +496,7 @@ pub fn run_with_receipts<S: StandingSource, R: Read + Send>(
     receipts: Option<&mut dyn Write>,
 ) -> Result<Report, Error> {
     let started = Instant::now();
-    if opts.needs_footer() && opts.filter.footer.is_none() {
+    if opts.needs_footer() && opts.filter.footer.is_none() && opts.filter.routes.is_none() {
         return Err(no_footer());
     }
     let same = match opts.format {
@@ -478,6 +526,7 @@ pub fn run_with_receipts<S: StandingSource, R: Read + Send>(
         generation: source.generation(),
         journal_seq: source.journal_seq(),
         now: opts.filter.now,
+        now_overridden: false,
         elapsed_seconds: started.elapsed().as_secs_f64(),
     })
 }

@@ -20,6 +20,9 @@ const ENTRIES: usize = 256;
 /// Longest message cached, in bytes (longer ones are checked and measured every time).
 const MAX_LEN: usize = 200;
 const EMPTY: u32 = u32::MAX;
+/// Footers (opt-out routes by country) whose plans an entry keeps; a run with more
+/// countries measures the others every time.
+pub(crate) const FOOTERS: usize = 4;
 
 /// What stamping a message does: the footer plan and the segments before and after.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,14 +74,15 @@ struct Entry {
     /// Message length in bytes; [`EMPTY`] = none. Only messages found to be valid UTF-8
     /// go in.
     len: u32,
-    /// Its footer plan and segment counts, once computed.
-    stamped: Option<Stamped>,
+    /// Its footer plan and segment counts per footer (the run's route index), once
+    /// computed.
+    stamped: [Option<Stamped>; FOOTERS],
     /// The cache's fill count when this message went in (0 = never filled).
     fill: u32,
     bytes: [u8; MAX_LEN],
 }
 
-const VACANT: Entry = Entry { len: EMPTY, stamped: None, fill: 0, bytes: [0; MAX_LEN] };
+const VACANT: Entry = Entry { len: EMPTY, stamped: [None; FOOTERS], fill: 0, bytes: [0; MAX_LEN] };
 
 /// Messages known to be valid UTF-8, with their footer plan and segment counts once
 /// computed.
@@ -143,9 +147,18 @@ impl MessageCache {
     /// them, else computed (and cached). `ticket` is what [`is_utf8`](Self::is_utf8) gave
     /// for this very message (or [`Ticket::NONE`]): while it matches, the message is not
     /// hashed or compared again. `footer` must be the same for every call on one cache
-    /// (one run's footer).
+    /// with the same `index` (the run's footer for one route, see [`super::Routes`]).
     #[inline]
-    pub(crate) fn stamped(&mut self, footer: &Footer, message: &str, ticket: Ticket) -> Stamped {
+    pub(crate) fn stamped(
+        &mut self,
+        footer: &Footer,
+        index: usize,
+        message: &str,
+        ticket: Ticket,
+    ) -> Stamped {
+        if index >= FOOTERS {
+            return Stamped::compute(footer, message);
+        }
         let bytes = message.as_bytes();
         let fill = self.next_fill();
         let e = match self.entries.get_mut(ticket.index as usize) {
@@ -160,11 +173,11 @@ impl MessageCache {
                 e
             }
         };
-        match e.stamped {
+        match e.stamped[index] {
             Some(s) => s,
             None => {
                 let s = Stamped::compute(footer, message);
-                e.stamped = Some(s);
+                e.stamped[index] = Some(s);
                 s
             }
         }
@@ -179,7 +192,7 @@ impl Entry {
         if let Some(b) = self.bytes.get_mut(..message.len()) {
             b.copy_from_slice(message);
             self.len = message.len() as u32;
-            self.stamped = None;
+            self.stamped = [None; FOOTERS];
             self.fill = fill;
         }
     }
@@ -211,9 +224,9 @@ mod tests {
         let mut c = MessageCache::default();
         let long = "Tilbud på alt! ".repeat(20);
         assert!(long.len() > MAX_LEN);
-        assert_eq!(c.stamped(&f, &long, Ticket::NONE), Stamped::compute(&f, &long));
+        assert_eq!(c.stamped(&f, 0, &long, Ticket::NONE), Stamped::compute(&f, &long));
         assert_eq!(c.is_utf8(long.as_bytes()), Some(Ticket::NONE));
-        assert_eq!(c.stamped(&f, &long, Ticket::NONE), Stamped::compute(&f, &long));
+        assert_eq!(c.stamped(&f, 0, &long, Ticket::NONE), Stamped::compute(&f, &long));
     }
 
     fn message() -> impl Strategy<Value = Vec<u8>> {
@@ -243,17 +256,24 @@ mod tests {
             msgs in proptest::collection::vec(message(), 0..400),
             chunk in 1usize..64,
         ) {
-            let f = footer();
+            // Two routes' footers (and one past the cached ones), as a mixed run uses them.
+            let fs = [
+                footer(),
+                Footer::new("Send {brand} STOP til {shortcode}", "ACME", Some("+4570202020")).expect("valid"),
+            ];
             let mut c = MessageCache::default();
-            for part in msgs.chunks(chunk) {
+            for (k, part) in msgs.chunks(chunk).enumerate() {
                 let tickets: Vec<Option<Ticket>> = part.iter().map(|m| c.is_utf8(m)).collect();
                 for (m, t) in part.iter().zip(tickets) {
                     let valid = std::str::from_utf8(m);
                     prop_assert_eq!(t.is_some(), valid.is_ok());
                     if let (Ok(text), Some(t)) = (valid, t) {
-                        prop_assert_eq!(c.stamped(&f, text, t), Stamped::compute(&f, text));
-                        // Without its ticket too.
-                        prop_assert_eq!(c.stamped(&f, text, Ticket::NONE), Stamped::compute(&f, text));
+                        let i = (k + text.len()) % 2;
+                        let f = &fs[i];
+                        prop_assert_eq!(c.stamped(f, i, text, t), Stamped::compute(f, text));
+                        // Without its ticket too, and under an index past the cached ones.
+                        prop_assert_eq!(c.stamped(f, i, text, Ticket::NONE), Stamped::compute(f, text));
+                        prop_assert_eq!(c.stamped(f, FOOTERS, text, t), Stamped::compute(f, text));
                     }
                 }
             }

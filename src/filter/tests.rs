@@ -756,3 +756,54 @@ fn cross_chunk_duplicates_stress() {
         assert_eq!(report.counts.input(), 20_000);
     }
 }
+
+/// Opt-out routes by country (issue 22): the library's `Filter` and the stream agree; a
+/// country without a route is NO_OPT_OUT_ROUTE only where the consent rules allowed, each
+/// country's footer is stamped, `--message` fills with each country's footer, and the
+/// report counts the rejected by country.
+#[test]
+fn routes_pick_the_footer_and_reject_countries_without_one() {
+    let mut src = source();
+    let dk = crate::phone::normalize(b"+4540100011", crate::phone::Region::NO).expect("valid");
+    let fi = crate::phone::normalize(b"+358401234567", crate::phone::Region::NO).expect("valid");
+    src.consents.insert((dk, ACME.into(), "offers".into()), consent(10, Some(11), None));
+    src.consents.insert((fi, ACME.into(), "offers".into()), consent(10, Some(11), None));
+    let dk_footer = Footer::new("Send {brand} STOP til {shortcode}", ACME, Some("+4570202020"))
+        .expect("valid template");
+    let routes = Routes::new(vec![
+        (crate::phone::Region::NO, footer()),
+        ("DK".parse().expect("region"), dk_footer),
+    ]);
+    let mut opts = options(Format::Csv);
+    opts.filter.routes = Some(std::sync::Arc::new(routes));
+    let f = Filter::new(&src, ACME, "offers", opts.filter.clone());
+    assert_eq!(f.decide("+4540100011").reason, Reason::Allowed);
+    assert_eq!(f.decide("+358401234567").reason, Reason::NoOptOutRoute);
+    assert_eq!(f.decide("+4791000002").reason, Reason::Stopped);
+    let mut stamped = String::new();
+    f.decide_message("+4540100011", "Hej", &mut stamped).expect("decided");
+    assert_eq!(stamped, "Hej Send ACME STOP til +4570202020");
+    let input =
+        "number,message\n+4791000001,Hei\n+4540100011,Hej\n+358401234567,Moi\n+4791000003,Hei\n";
+    let (out, rej, report) = run(&src, &opts, input.as_bytes());
+    assert_eq!(
+        out,
+        "number,message\n+4791000001,Hei Svar ACME STOPP til 2401\n\
+         +4540100011,Hej Send ACME STOP til +4570202020\n"
+    );
+    assert_eq!(
+        rej,
+        "number,message,reason\n+358401234567,Moi,NO_OPT_OUT_ROUTE\n+4791000003,Hei,NO_CONSENT\n"
+    );
+    assert_eq!(report.counts.no_route_by_country(), vec![("FI".to_string(), 1)]);
+    assert!(report.summary().contains("1 NO_OPT_OUT_ROUTE (FI 1)"), "{}", report.summary());
+    // --message: each country's footer.
+    opts.message = Some("Tilbud".into());
+    let input = "number\n+4791000001\n+4540100011\n";
+    let (out, _, _) = run(&src, &opts, input.as_bytes());
+    assert_eq!(
+        out,
+        "number,message\n+4791000001,Tilbud Svar ACME STOPP til 2401\n\
+         +4540100011,Tilbud Send ACME STOP til +4570202020\n"
+    );
+}

@@ -248,6 +248,31 @@ fn country_code(full: &[u8]) -> Option<(usize, u16)> {
     (e != 0).then_some((usize::from(e >> 8), e & 0xff))
 }
 
+/// The country calling code of an E.164 number given as the integer of its digits (`47`
+/// for 4791234567), 0 when no assigned code starts it: one lookup of the first three
+/// digits (country codes are prefix-free).
+#[inline]
+pub(crate) fn calling_code(v: u64) -> u16 {
+    // Down to three digits: by thousands first (divisions by constants are multiplies).
+    let mut head = v;
+    while head >= 1_000_000 {
+        head /= 1000;
+    }
+    while head >= 1000 {
+        head /= 10;
+    }
+    if head < 100 {
+        return 0;
+    }
+    let len = CC3.get(head as usize).map_or(0, |&e| e >> 8);
+    match len {
+        1 => (head / 100) as u16,
+        2 => (head / 10) as u16,
+        3 => head as u16,
+        _ => 0,
+    }
+}
+
 /// By the first three digits: 0 when no country code starts them, else the length of the
 /// shortest assigned code they start with (bits 8-9) and its main plan (bits 0-7): what
 /// `parse::extract_country_code` finds, tabulated at compile time from the same tables.
@@ -593,6 +618,21 @@ mod tests {
         }
         big.sort_unstable();
         eprintln!("largest product tables (states, cc): {:?}", &big[big.len().saturating_sub(5)..]);
+    }
+
+    #[test]
+    fn calling_code_of_numbers() {
+        assert_eq!(calling_code(4791234567), 47);
+        assert_eq!(calling_code(4540100011), 45);
+        assert_eq!(calling_code(358401234567), 358);
+        assert_eq!(calling_code(12025550123), 1);
+        assert_eq!(calling_code(79161234567), 7);
+        assert_eq!(calling_code(47), 0);
+        for d in 100u64..1000 {
+            let want = country_code(d.to_string().as_bytes())
+                .map_or(0, |(l, _)| d.to_string()[..l].parse::<u16>().unwrap_or(0));
+            assert_eq!(calling_code(d * 1_000_000), want, "{d}");
+        }
     }
 
     #[test]

@@ -49,7 +49,6 @@ pub struct GeneralDesc {
 /// One numbering plan (a region, or a non-geographic entity with id `001`).
 pub struct Meta {
     /// Region code, or `001`.
-    #[allow(dead_code)] // Identifies the entry when reading the tables and in debugging.
     pub id: &'static str,
     /// Country calling code.
     pub country_code: u16,
@@ -447,6 +446,16 @@ pub fn plans_for_cc(cc: u16) -> Option<&'static [u16]> {
         return None;
     }
     Some(CC_REGIONS[usize::from(slot) - 1].1)
+}
+
+/// The country calling code of plan `idx`.
+pub fn country_code_of(idx: u16) -> u16 {
+    METADATA.get(usize::from(idx)).map_or(0, |m| m.country_code)
+}
+
+/// The id of plan `idx`: its region code, or `001` for a non-geographic plan.
+pub fn plan_id(idx: u16) -> &'static str {
+    METADATA.get(usize::from(idx)).map_or("", |m| m.id)
 }
 
 /// Index of region `code` (upper-case ASCII), if the metadata knows it.

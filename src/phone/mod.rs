@@ -132,6 +132,17 @@ impl E164 {
         parse::extract_country_code(digits.as_bytes()).map(|(_, len)| len)
     }
 
+    /// The country calling code (`47` for `+4791234567`), 0 when none is assigned.
+    ///
+    /// ```
+    /// # use sendfilter::E164;
+    /// assert_eq!(E164::from_u64(4540100011).unwrap().country_code(), 45);
+    /// ```
+    #[inline]
+    pub fn country_code(self) -> u16 {
+        fast::calling_code(self.as_u64())
+    }
+
     /// A masked form for logs and errors, e.g. `+47*****567`.
     pub fn masked(self) -> String {
         let s = self.to_string();
@@ -181,10 +192,30 @@ impl Region {
     /// Norway, the default region.
     pub const NO: Region = Region { code: *b"NO", plan: metadata_gen::NO_INDEX };
 
+    /// The region's country calling code (`NO` → 47).
+    pub fn country_code(&self) -> u16 {
+        meta::country_code_of(self.plan)
+    }
+
+    /// The main region of country calling code `cc` (47 → `NO`), if it has one (a
+    /// non-geographic code such as 800 has none).
+    pub fn of_country_code(cc: u16) -> Option<Region> {
+        let main = *meta::plans_for_cc(cc)?.first()?;
+        main_region_code(main).and_then(|c| std::str::from_utf8(&c).ok()?.parse().ok())
+    }
+
     /// The code as text.
     pub fn as_str(&self) -> &str {
         // The two bytes are ASCII uppercase letters by construction.
         std::str::from_utf8(&self.code).unwrap_or("??")
+    }
+}
+
+/// The two-letter code of plan `idx`, unless it is a non-geographic plan (`001`).
+fn main_region_code(idx: u16) -> Option<[u8; 2]> {
+    match meta::plan_id(idx).as_bytes() {
+        &[a, b] if a.is_ascii_uppercase() && b.is_ascii_uppercase() => Some([a, b]),
+        _ => None,
     }
 }
 

@@ -19,9 +19,11 @@
 //! ```
 
 mod footer;
+mod optout;
 mod scan;
 
-pub use footer::{Footer, Stamp, default_template};
+pub use footer::{Footer, Stamp, default_template, is_trailing};
+pub use optout::check_opt_out;
 
 /// The character set a message is sent in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -46,51 +46,11 @@ fn special_mask_at(b: &[u8], at: usize) -> u32 {
     imp::special_mask(buf) & (0xFFFF >> over.min(16))
 }
 
-/// True when `check(i)` holds for some position `i` of `b` holding `x` or `y`, tried in
-/// order (16 bytes at a time: messages are short, and a memchr call per candidate cost
-/// more than the scanning).
-#[inline]
-pub(crate) fn any_position_of(
-    b: &[u8],
-    x: u8,
-    y: u8,
-    mut check: impl FnMut(usize) -> bool,
-) -> bool {
-    let mut i = 0;
-    while i < b.len() {
-        let mut m = eq2_mask_at(b, i, x, y);
-        while m != 0 {
-            if check(i + m.trailing_zeros() as usize) {
-                return true;
-            }
-            m &= m - 1;
-        }
-        i += 16;
-    }
-    false
-}
-
-/// Bit `k` set when `b[at + k]` is `x` or `y` (`at < b.len()`; bits past the end are 0).
-#[inline]
-fn eq2_mask_at(b: &[u8], at: usize, x: u8, y: u8) -> u32 {
-    if let Some(c) = b.get(at..).and_then(|r| r.first_chunk::<16>()) {
-        return imp::eq2_mask(*c, x, y);
-    }
-    let over = (at + 16).saturating_sub(b.len());
-    if let Some(c) = b.len().checked_sub(16).and_then(|s| b[s..].first_chunk::<16>()) {
-        return imp::eq2_mask(*c, x, y) >> over;
-    }
-    let mut buf = [0u8; 16];
-    let rest = b.get(at..).unwrap_or_default();
-    buf[..rest.len()].copy_from_slice(rest);
-    imp::eq2_mask(buf, x, y) & (0xFFFF >> over.min(16))
-}
-
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 mod imp {
     use std::arch::x86_64::{
-        __m128i, _mm_and_si128, _mm_cmpeq_epi8, _mm_cmpgt_epi8, _mm_cmplt_epi8, _mm_loadu_si128,
-        _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        __m128i, _mm_and_si128, _mm_cmpgt_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8,
+        _mm_or_si128, _mm_set1_epi8,
     };
 
     // SAFETY (every `unsafe` below): SSE2 is enabled (this module's cfg), and the only
@@ -116,29 +76,12 @@ mod imp {
             _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(low, high), gap)) as u32
         }
     }
-
-    /// Bit `i` set when `b[i]` is `x` or `y`.
-    #[inline(always)]
-    pub(super) fn eq2_mask(b: [u8; 16], x: u8, y: u8) -> u32 {
-        let v = load(&b);
-        unsafe {
-            let hits = _mm_or_si128(
-                _mm_cmpeq_epi8(v, _mm_set1_epi8(x as i8)),
-                _mm_cmpeq_epi8(v, _mm_set1_epi8(y as i8)),
-            );
-            _mm_movemask_epi8(hits) as u32
-        }
-    }
 }
 
 #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
 mod imp {
     pub(super) fn special_mask(b: [u8; 16]) -> u32 {
         b.iter().enumerate().fold(0, |m, (i, &c)| m | (u32::from(!super::is_plain(c)) << i))
-    }
-
-    pub(super) fn eq2_mask(b: [u8; 16], x: u8, y: u8) -> u32 {
-        b.iter().enumerate().fold(0, |m, (i, &c)| m | (u32::from(c == x || c == y) << i))
     }
 }
 
@@ -153,19 +96,6 @@ mod tests {
             4 => 0x20u8..0x7B, 1 => any::<u8>()], 0..80), at in 0usize..90) {
             let want = b.get(at..).map_or(0, |r| r.iter().take_while(|&&c| is_plain(c)).count());
             prop_assert_eq!(plain_prefix(&b, at.min(b.len())), if at <= b.len() { want } else { 0 });
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn any_position_of_visits_every_match_in_order(b in proptest::collection::vec(
-            prop_oneof![Just(b'x'), Just(b'Y'), any::<u8>()], 0..70), stop in 0usize..80) {
-            let want: Vec<usize> = (0..b.len()).filter(|&i| b[i] == b'x' || b[i] == b'Y').collect();
-            let mut seen = Vec::new();
-            let found = any_position_of(&b, b'x', b'Y', |i| { seen.push(i); i >= stop });
-            let until = want.iter().position(|&i| i >= stop).map_or(want.len(), |k| k + 1);
-            prop_assert_eq!(found, want.iter().any(|&i| i >= stop));
-            prop_assert_eq!(&seen[..], &want[..until]);
         }
     }
 

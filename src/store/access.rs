@@ -15,6 +15,7 @@
 //! | `change-subject`: `subject correct/move/erase`, `purge` | ✓ | | ✓ | | |
 //! | `configure`: `brand add/set-reply`, `policy set` | ✓ | | | | |
 //! | `manage-access`: `access grant/revoke` | ✓ | | | | |
+//! | `replay`: `--now` more than an hour from the clock (`filter`, `expiring`, `purge`) | ✓ | ✓ | ✓ | | |
 //!
 //! The file `access` in the store directory (0600) holds the roles:
 //! ```text
@@ -98,11 +99,18 @@ impl Role {
             Role::Admin => true,
             Role::Operator => matches!(
                 action,
-                A::Inspect | A::Filter | A::Stop | A::Record | A::Maintain | A::ListNumbers
+                A::Inspect
+                    | A::Filter
+                    | A::Stop
+                    | A::Record
+                    | A::Maintain
+                    | A::ListNumbers
+                    | A::Replay
             ),
-            Role::Privacy => {
-                matches!(action, A::Inspect | A::Stop | A::ExportSubject | A::ChangeSubject)
-            }
+            Role::Privacy => matches!(
+                action,
+                A::Inspect | A::Stop | A::ExportSubject | A::ChangeSubject | A::Replay
+            ),
             Role::Campaign => matches!(action, A::Inspect | A::Filter),
             Role::Auditor => matches!(action, A::Inspect | A::ExportSubject),
         }
@@ -148,11 +156,14 @@ pub enum Action {
     Configure,
     /// Grant and revoke roles.
     ManageAccess,
+    /// Decide as of another time than the clock (`--now` more than an hour off): replays
+    /// and tests, never a campaign (a past `--now` revives expired consents).
+    Replay,
 }
 
 impl Action {
     /// Every action, for tests and listings.
-    pub const ALL: [Action; 10] = [
+    pub const ALL: [Action; 11] = [
         Action::Inspect,
         Action::Filter,
         Action::Stop,
@@ -163,6 +174,7 @@ impl Action {
         Action::ChangeSubject,
         Action::Configure,
         Action::ManageAccess,
+        Action::Replay,
     ];
 
     /// The action's name (in the audit log and messages).
@@ -178,6 +190,7 @@ impl Action {
             Action::ChangeSubject => "change-subject",
             Action::Configure => "configure",
             Action::ManageAccess => "manage-access",
+            Action::Replay => "replay",
         }
     }
 }
@@ -462,6 +475,7 @@ mod tests {
             (A::ChangeSubject, "10100"),
             (A::Configure, "10000"),
             (A::ManageAccess, "10000"),
+            (A::Replay, "11100"),
         ];
         assert_eq!(table.len(), Action::ALL.len());
         for (action, row) in table {

@@ -1,6 +1,7 @@
 //! The brand registry: which brand answers to which keyword on which short code, the
-//! purpose and consent text a `BRAND START` records, the reply language and per-brand
-//! reply templates.
+//! purpose and consent text a `BRAND START` records, the reply language, per-brand reply
+//! templates, and the opt-out route per country ([`Route`]: short codes are national, so
+//! a Danish number cannot reply to a Norwegian short code).
 //!
 //! Stored as the file `brands` in the store directory (0600):
 //! ```text
@@ -136,6 +137,71 @@ pub struct Brand {
     /// Reply template overrides by kind (`stop`, `start`, `confirm`, `help`, `unknown`).
     #[serde(default)]
     pub replies: BTreeMap<String, String>,
+    /// Opt-out route per country (ISO code, e.g. `DK`). A country not listed here gets
+    /// `shortcode` (in `language`) only when it is the run's first region (see
+    /// [`Brand::routes_for`]); registries written before routes existed load unchanged.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub routes: BTreeMap<String, Route>,
+}
+
+/// Where a person in one country sends an opt-out: a short code of that country (3 to 8
+/// digits) or an international number in E.164 (`+4570202020`) that any network reaches,
+/// with the footer language used there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    /// The short code or E.164 number.
+    pub number: String,
+    /// The footer (and reply) language in that country.
+    pub language: Language,
+}
+
+/// Checks and normalises an opt-out route number: a short code of 3 to 8 digits, or an
+/// E.164 number (`+` and a number valid by the numbering plan). Spaces, dashes, dots and
+/// brackets are removed first (`24 01` → `2401`).
+///
+/// # Errors
+/// [`BrandError::Invalid`] saying what a route must be.
+///
+/// ```
+/// use sendfilter::store::brands::check_route_number;
+/// assert_eq!(check_route_number("24 01").unwrap(), "2401");
+/// assert_eq!(check_route_number("+45 70 20 20 20").unwrap(), "+4570202020");
+/// assert!(check_route_number("abc def").is_err());
+/// assert!(check_route_number("123456789").is_err());
+/// ```
+pub fn check_route_number(s: &str) -> Result<String, BrandError> {
+    let n = normalize_shortcode(s);
+    let bad = || {
+        BrandError::Invalid(format!(
+            "{s:?} is not an opt-out route: give a short code of 3 to 8 digits (2401) or an \
+             international number in E.164 (+4570202020)"
+        ))
+    };
+    match n.strip_prefix('+') {
+        Some(digits) => {
+            let e = crate::phone::normalize(n.as_bytes(), Region::NO).map_err(|_| bad())?;
+            (e.as_u64().to_string() == digits).then_some(n).ok_or_else(bad)
+        }
+        None if (3..=8).contains(&n.len()) && n.bytes().all(|c| c.is_ascii_digit()) => Ok(n),
+        None => Err(bad()),
+    }
+}
+
+impl Brand {
+    /// The brand's opt-out routes for a run whose first region is `first`: every country
+    /// in [`Brand::routes`], and `first` with the brand's `shortcode` (in its `language`)
+    /// when no route names it (how a registry from before routes reads).
+    pub fn routes_for(&self, first: Region) -> Vec<(Region, Route)> {
+        let mut out: Vec<(Region, Route)> =
+            self.routes.iter().filter_map(|(c, r)| Some((c.parse().ok()?, r.clone()))).collect();
+        if !out.iter().any(|(c, _)| *c == first) {
+            out.insert(
+                0,
+                (first, Route { number: self.shortcode.clone(), language: self.language }),
+            );
+        }
+        out
+    }
 }
 
 impl Brand {
@@ -151,6 +217,7 @@ impl Brand {
             consent_text_ref: None,
             language: Language::No,
             replies: BTreeMap::new(),
+            routes: BTreeMap::new(),
         }
     }
 }
@@ -338,6 +405,20 @@ impl Registry {
         if let Some(r) = &b.consent_text_ref {
             check_text("consent text reference", r, 1024)?;
         }
+        for (country, r) in &b.routes {
+            if country.parse::<Region>().map(|c| c.as_str() != country).unwrap_or(true) {
+                return Err(BrandError::Invalid(format!(
+                    "route country {country:?} must be an ISO code such as DK"
+                )));
+            }
+            if check_route_number(&r.number).ok().as_deref() != Some(r.number.as_str()) {
+                return Err(BrandError::Invalid(format!(
+                    "route {:?} for {country} must be a short code of 3 to 8 digits or an \
+                     E.164 number",
+                    r.number
+                )));
+            }
+        }
         for (kind, t) in &b.replies {
             if !REPLY_KINDS.contains(&kind.as_str()) {
                 return Err(BrandError::Invalid(format!(
@@ -413,6 +494,61 @@ impl Registry {
             *slot = b;
         }
         Ok(())
+    }
+
+    /// Changes brand `name` with `change` (its reply overrides and routes stay unless
+    /// `change` touches them), then checks it as [`Registry::add`] does.
+    ///
+    /// # Errors
+    /// [`BrandError::Invalid`] for an unknown brand or a change that cannot be accepted;
+    /// the registry is then unchanged.
+    pub fn update(
+        &mut self,
+        name: &str,
+        change: impl FnOnce(&mut Brand),
+    ) -> Result<(), BrandError> {
+        let mut b = self
+            .get(name)
+            .cloned()
+            .ok_or_else(|| BrandError::Invalid(format!("no brand named {name}")))?;
+        let stored = b.name.clone();
+        change(&mut b);
+        b.name = stored; // a change never renames
+        b.shortcode = normalize_shortcode(&b.shortcode);
+        b.keyword = keyword::fold(&b.keyword);
+        self.check(&b, Some(&b.name))?;
+        if let Some(slot) = self.get_mut(name) {
+            *slot = b;
+        }
+        Ok(())
+    }
+
+    /// Sets (or, with `None`, removes) brand `name`'s opt-out route for `country`:
+    /// `number` is checked by [`check_route_number`]; `language` defaults to the country's.
+    ///
+    /// # Errors
+    /// [`BrandError::Invalid`] for an unknown brand or a bad number.
+    pub fn set_route(
+        &mut self,
+        name: &str,
+        country: Region,
+        route: Option<(&str, Option<Language>)>,
+    ) -> Result<(), BrandError> {
+        let route = match route {
+            Some((n, lang)) => Some(Route {
+                number: check_route_number(n)?,
+                language: lang.unwrap_or(Language::of_region(country)),
+            }),
+            None => None,
+        };
+        self.update(name, |b| match route {
+            Some(r) => {
+                b.routes.insert(country.as_str().to_string(), r);
+            }
+            None => {
+                b.routes.remove(country.as_str());
+            }
+        })
     }
 
     /// Removes brand `name`; returns whether it was there.
@@ -504,6 +640,55 @@ mod tests {
         }
         std::fs::write(&path, b"").unwrap();
         assert!(Registry::load(dir.path()).is_err());
+    }
+
+    #[test]
+    fn routes_per_country_and_old_files() {
+        let mut r = reg();
+        let dk: Region = "DK".parse().unwrap();
+        r.set_route("ACME", dk, Some(("+45 70 20 20 20", None))).unwrap();
+        assert!(r.set_route("ACME", dk, Some(("abc def", None))).is_err());
+        assert!(r.set_route("ACME", dk, Some(("123456789", None))).is_err());
+        assert!(r.set_route("Nobody", dk, Some(("2401", None))).is_err());
+        let b = r.get("ACME").unwrap();
+        let routes = b.routes_for(Region::NO);
+        assert_eq!(routes.len(), 2);
+        assert_eq!((routes[0].0, routes[0].1.number.as_str()), (Region::NO, "2401"));
+        assert_eq!((routes[1].0, routes[1].1.number.as_str()), (dk, "+4570202020"));
+        assert_eq!(routes[1].1.language, Language::Da);
+        // A route for the first region wins over the brand's short code.
+        let routes = b.routes_for(dk);
+        assert_eq!(routes.len(), 1);
+        // A file written before routes existed loads, with the short code as the route.
+        let old = r#"{"brands":[{"name":"ACME","shortcode":"2401","keyword":"acme","dedicated":false,"purpose":"offers","consent_text_ref":null,"language":"no","replies":{"stop":"Bye"}}]}"#;
+        let reg: Registry = serde_json::from_str(old).unwrap();
+        let b = reg.get("ACME").unwrap();
+        assert!(b.routes.is_empty());
+        assert_eq!(b.routes_for(Region::NO)[0].1.number, "2401");
+    }
+
+    #[test]
+    fn update_keeps_replies_and_checks() {
+        let mut r = reg();
+        r.set_reply("ACME", "stop", Some("Bye {brand}")).unwrap();
+        r.update("ACME", |b| {
+            b.shortcode = "2402".into();
+            b.language = Language::Sv;
+        })
+        .unwrap();
+        let b = r.get("ACME").unwrap();
+        assert_eq!((b.shortcode.as_str(), b.language), ("2402", Language::Sv));
+        assert_eq!(b.replies["stop"], "Bye {brand}");
+        // Checked like add: Beta's keyword on Beta's number is taken.
+        assert!(
+            r.update("ACME", |b| {
+                b.shortcode = "2401".into();
+                b.keyword = "beta".into();
+            })
+            .is_err()
+        );
+        assert_eq!(r.get("ACME").unwrap().shortcode, "2402");
+        assert!(r.update("Nobody", |_| {}).is_err());
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //!   consents (`CONSENT_UNCONFIRMED`) whether or not it passes `--require-confirmed`.
 //! * `consent_lifetime_months`: a consent without `expires_at` ends this many calendar
 //!   months after it was granted (`CONSENT_EXPIRED` from then on).
+//! * `informed_grace_days`: soft opt-in needs the customer informed at collection; informed
+//!   more than this many days after the relationship began is `SOFT_OPT_IN_NOT_INFORMED`
+//!   (default 7, see [`crate::decision::DEFAULT_INFORMED_GRACE`]).
 //!
 //! The file `policy` in the store directory, 0600:
 //! ```text
@@ -30,6 +33,8 @@ pub const FILE: &str = "policy";
 const MAGIC_LINE: &str = "sendfilter-policy 1";
 /// Longest accepted lifetime (100 years).
 pub const MAX_MONTHS: u32 = 1200;
+/// Longest accepted informed grace, in days.
+pub const MAX_GRACE_DAYS: u32 = 365;
 
 /// The policy of one brand.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +46,10 @@ pub struct BrandPolicy {
     /// Lifetime of consents without `expires_at`, in calendar months.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consent_lifetime_months: Option<u32>,
+    /// Soft opt-in: days after the relationship began within which the customer must have
+    /// been informed; `None`: the default (7 days).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub informed_grace_days: Option<u32>,
 }
 
 /// Every brand's policy.
@@ -90,6 +99,9 @@ impl Policy {
         {
             return Err(bad("consent lifetime out of range"));
         }
+        if p.brands.values().any(|b| b.informed_grace_days.is_some_and(|d| d > MAX_GRACE_DAYS)) {
+            return Err(bad("informed grace out of range"));
+        }
         Ok(p)
     }
 }
@@ -130,7 +142,11 @@ mod tests {
         let mut p = Policy::default();
         p.brands.insert(
             "ACME".into(),
-            BrandPolicy { require_confirmed: true, consent_lifetime_months: Some(24) },
+            BrandPolicy {
+                require_confirmed: true,
+                consent_lifetime_months: Some(24),
+                informed_grace_days: Some(14),
+            },
         );
         p.brands.insert("Brand with space".into(), BrandPolicy::default());
         p
@@ -163,6 +179,20 @@ mod tests {
         let mut p = sample();
         p.brands.get_mut("ACME").unwrap().consent_lifetime_months = Some(0);
         assert!(Policy::from_text(&p.to_text(), path).is_err());
+        let mut p = sample();
+        p.brands.get_mut("ACME").unwrap().informed_grace_days = Some(MAX_GRACE_DAYS + 1);
+        assert!(Policy::from_text(&p.to_text(), path).is_err());
+    }
+
+    /// A policy file written before the informed grace existed still loads.
+    #[test]
+    fn older_files_load() {
+        let old = sealed::seal(
+            MAGIC_LINE,
+            r#"{"brands":{"ACME":{"require_confirmed":true,"consent_lifetime_months":24}}}"#,
+        );
+        let p = Policy::from_text(&old, Path::new("policy")).unwrap();
+        assert_eq!(p.brand("ACME").informed_grace_days, None);
     }
 
     #[test]

@@ -20,7 +20,6 @@ fn demo_decides_every_example_record() {
             "+4791000007,\"Hei Kari, takk for sist! Nå 30% på vinterjakker 🧥 Svar ACME STOPP til 2401\"",
             // The footer is already there: not stamped twice.
             "+4791000009,Velkommen tilbake! Her er 100 kr i bonus. Svar ACME STOPP til 2401",
-            "+4540100011,Ugens tilbud: 20% på alt. Svar ACME STOPP til 2401",
         ]
     );
     for (record, reason) in [
@@ -33,6 +32,8 @@ fn demo_decides_every_example_record() {
         ("ikke et nummer", "INVALID_NUMBER"),
         ("+47 910 00 001", "DUPLICATE"),
         ("91000012", "NO_CONSENT"), // consent for another purpose
+        // Regression (issue 22): a Danish number cannot reply to the Norwegian 2401.
+        ("+45 40 10 00 11", "NO_OPT_OUT_ROUTE"),
     ] {
         assert!(
             r.stdout.lines().any(|l| l.starts_with(record) && l.ends_with(&format!(",{reason}"))),
@@ -40,7 +41,8 @@ fn demo_decides_every_example_record() {
             r.stdout
         );
     }
-    assert!(r.stdout.contains("\"allowed\": 4"), "{}", r.stdout);
+    assert!(r.stdout.contains("\"allowed\": 3"), "{}", r.stdout);
+    assert!(r.stdout.contains("\"DK\": 1"), "{}", r.stdout);
     // The kept store is a real store the other commands can read.
     let info = wd.run(&["info", "--store", "kept", "--json"], "").ok();
     assert!(info.stdout.contains("\"integrity\""), "{}", info.stdout);

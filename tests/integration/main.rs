@@ -2,6 +2,7 @@
 
 mod access;
 mod bench;
+mod bending;
 mod brand_names;
 mod csvfast;
 mod demo;
@@ -14,6 +15,7 @@ mod live;
 mod normalize;
 mod phonefast;
 mod rights;
+mod routes;
 mod spreadsheet;
 mod store;
 mod suppress_key;

@@ -413,7 +413,7 @@ fn a_missing_journal_fails_closed_everywhere() {
     stop("+4791000002").ok();
     std::fs::remove_file(wd.join("s/journal")).unwrap();
     let filter =
-        ["filter", "--store", "s", "--brand", "ACME", "--purpose", "o", "--shortcode", "1"];
+        ["filter", "--store", "s", "--brand", "ACME", "--purpose", "o", "--shortcode", "2401"];
     for args in [&filter[..], &["info", "--store", "s"], &["compact", "--store", "s"]] {
         let r = wd.run(args, "+4791000002\n");
         assert_eq!((r.code, r.stdout.as_str()), (2, ""), "{args:?}: {}", r.stderr);
@@ -436,7 +436,7 @@ fn a_flipped_bit_in_the_last_journal_record_fails_closed() {
     b[at] ^= 1;
     std::fs::write(&j, &b).unwrap();
     let filter =
-        ["filter", "--store", "s", "--brand", "ACME", "--purpose", "o", "--shortcode", "1"];
+        ["filter", "--store", "s", "--brand", "ACME", "--purpose", "o", "--shortcode", "2401"];
     for args in [&filter[..], &["info", "--store", "s"], &["stop", "--store", "s", "+4791000002"]] {
         let r = wd.run(args, "+4791000001\n");
         assert_eq!((r.code, r.stdout.as_str()), (2, ""), "{args:?}: {}", r.stderr);
