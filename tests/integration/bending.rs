@@ -64,7 +64,7 @@ fn a_past_now_is_refused_for_campaign_and_stamped_for_others() {
     // expiring and purge: the same rule.
     for args in [
         &["expiring", "--store", "store", "--brand", "ACME", "--within", "30d"][..],
-        &["purge", "--store", "store", "--older-than", "24m"],
+        &["purge", "--store", "store", "--older-than", "24mo"],
     ] {
         let mut a = args.to_vec();
         a.extend(["--now", "2030-01-01T00:00:00Z"]);
@@ -84,7 +84,7 @@ fn absurd_now_is_refused_clearly() {
             vec![
                 "expiring", "--store", "store", "--brand", "ACME", "--within", "30d", "--now", now,
             ],
-            vec!["purge", "--store", "store", "--older-than", "24m", "--now", now],
+            vec!["purge", "--store", "store", "--older-than", "24mo", "--now", now],
         ] {
             let run = wd.run(&args, "+4791000001\n");
             assert_eq!(run.code, 2, "{args:?}");
