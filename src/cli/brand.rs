@@ -117,14 +117,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             let reg = load(&store)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(reg.brands())?);
+                outln!("{}", serde_json::to_string_pretty(reg.brands())?)?;
             } else {
-                println!(
+                outln!(
                     "name\tshortcode\tkeyword\tdedicated\tpurpose\tconsent_text_ref\tlanguage\treplies"
-                );
+                )?;
                 for b in reg.brands() {
                     let replies: Vec<&str> = b.replies.keys().map(String::as_str).collect();
-                    println!(
+                    outln!(
                         "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                         b.name,
                         b.shortcode,
@@ -134,7 +134,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         b.consent_text_ref.as_deref().unwrap_or("-"),
                         b.language.as_str(),
                         if replies.is_empty() { "-".to_string() } else { replies.join(",") }
-                    );
+                    )?;
                 }
             }
         }

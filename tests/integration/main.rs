@@ -10,6 +10,7 @@ mod inbound;
 mod legal;
 mod live;
 mod normalize;
+mod outputs;
 mod phonefast;
 mod rights;
 mod store;
