@@ -92,6 +92,10 @@ impl Command {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // Roles first: a refused command touches nothing (see `sendfilter access`).
     if let Some((store, action, name)) = cli.command.need() {
+        // An existing store only (a `config` file): never tighten a directory that is not one.
+        if store.join("config").is_file() {
+            secure_store_dir(store)?;
+        }
         sendfilter::store::access::authorize(store, action, name)
             .with_context(|| format!("checking your role on store {}", store.display()))?;
     }
@@ -125,4 +129,18 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
             || c.downcast_ref::<serde_json::Error>()
                 .is_some_and(|j| j.io_error_kind() == Some(BrokenPipe))
     })
+}
+
+/// Restricts the store directory `dir` to its owner (0700) when group or others may access
+/// it, saying so on stderr; refuses a store directory that is open and not ours.
+pub(crate) fn secure_store_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use sendfilter::store::dirmode::{self, DirMode};
+    if let DirMode::Tightened { was } = dirmode::secure(dir)? {
+        eprintln!(
+            "sendfilter: store directory {} was open to other users (mode {was:04o}); \
+             restricted it to 0700 (owner only)",
+            dir.display()
+        );
+    }
+    Ok(())
 }

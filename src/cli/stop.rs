@@ -42,6 +42,7 @@ pub fn open_store(
     region: Option<Region>,
 ) -> anyhow::Result<Store> {
     let opts = StoreOptions { create, region, wait: false };
+    let new = create && !dir.join("config").exists();
     let store = match Store::open_with(dir, opts) {
         Err(sendfilter::StoreError::Locked { .. }) => {
             eprintln!("sendfilter: waiting for another sendfilter process using {}", dir.display());
@@ -50,6 +51,10 @@ pub fn open_store(
         other => other,
     }
     .with_context(|| format!("opening store {}", dir.display()))?;
+    if new {
+        // A store made in an existing directory (created 0700 otherwise).
+        super::secure_store_dir(dir)?;
+    }
     warn_open_report(&store);
     Ok(store)
 }

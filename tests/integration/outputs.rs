@@ -1,6 +1,12 @@
-//! A closed stdout ends any command quietly.
+//! A closed stdout ends any command quietly, and an open store directory is tightened.
+
+use std::os::unix::fs::PermissionsExt;
 
 use crate::harness::Workdir;
+
+fn chmod(p: &std::path::Path, mode: u32) {
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
 
 /// Runs `args` with a stdout whose reader is already gone.
 fn run_with_closed_stdout(wd: &Workdir, args: &[&str]) -> (Option<i32>, String) {
@@ -49,4 +55,28 @@ fn a_closed_stdout_ends_any_command_quietly() {
             "{args:?}: {stderr}"
         );
     }
+}
+
+#[test]
+fn an_open_store_directory_is_tightened_and_said_so() {
+    let wd = Workdir::new();
+    wd.run(&["stop", "--store", "s", "+4791234567"], "").ok();
+    chmod(&wd.join("s"), 0o755);
+    let r = wd.run(&["info", "--store", "s"], "").ok();
+    assert!(
+        r.stderr.contains(
+            "store directory s was open to other users (mode 0755); restricted it to 0700"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(std::fs::metadata(wd.join("s")).unwrap().permissions().mode() & 0o7777, 0o700);
+    let r = wd.run(&["info", "--store", "s"], "").ok();
+    assert!(!r.stderr.contains("restricted"), "{}", r.stderr);
+    // A new store made in an existing open directory is tightened too.
+    std::fs::create_dir(wd.join("t")).unwrap();
+    chmod(&wd.join("t"), 0o750);
+    let r = wd.run(&["stop", "--store", "t", "+4791234567"], "").ok();
+    assert!(r.stderr.contains("store directory t was open"), "{}", r.stderr);
+    assert_eq!(std::fs::metadata(wd.join("t")).unwrap().permissions().mode() & 0o7777, 0o700);
 }
