@@ -43,6 +43,13 @@ pub fn open_store(
 ) -> anyhow::Result<Store> {
     let opts = StoreOptions { create, region, wait: false };
     let new = create && !dir.join("config").exists();
+    if new && !dir.exists() {
+        // A new store directory: under sudo only where the caller may create it, and never
+        // inside another store.
+        sendfilter::outfile::Paths::current(&[])
+            .and_then(|p| p.check_new_dir("--store", dir).map_err(|e| e.reason))
+            .map_err(|reason| anyhow::anyhow!("--store {}: {reason}", dir.display()))?;
+    }
     let store = match Store::open_with(dir, opts) {
         Err(sendfilter::StoreError::Locked { .. }) => {
             eprintln!("sendfilter: waiting for another sendfilter process using {}", dir.display());
