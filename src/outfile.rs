@@ -32,10 +32,9 @@
 //!    database), supplementary groups from `getgrouplist(SUDO_USER)`. The caller needs
 //!    search permission on every directory of the canonical path, write permission on the
 //!    directory for a new file, write permission on an existing file (read permission for
-//!    an input). Owner, group and other mode bits are applied as the kernel does; POSIX
-//!    ACLs are not read (a path the caller may use only through an ACL entry is refused,
-//!    and an ACL entry that denies what the mode bits allow is not honoured: do not rely on
-//!    ACLs to keep staff out of a directory). When the process runs as root, a new file is
+//!    an input). The owner, group and other mode bits, or the POSIX access ACL where an
+//!    object has one, are applied as the kernel does (an ACL that cannot be read refuses).
+//!    When the process runs as root, a new file is
 //!    given to the caller (`fchown`); otherwise it belongs to the store's owner, mode 0600.
 //! 4. **No leaks.** Files with personal data ([`Content::Private`]: rejects, receipts) are
 //!    created 0600; an existing one the process may restrict is set to 0600, and one it may
@@ -153,6 +152,58 @@ impl Credentials {
         bits & want == want
     }
 
+    /// Whether these credentials get `want` on the object open as `fd` (any descriptor,
+    /// `O_PATH` too): by its POSIX access ACL when it has one ([`Credentials::permits_acl`]),
+    /// else by its mode bits ([`Credentials::permits`]).
+    ///
+    /// # Errors
+    /// [`Reason::Io`] when the object or its ACL cannot be read (fail closed).
+    pub fn may(&self, fd: RawFd, want: u32) -> Result<bool, Reason> {
+        let st = fstat(fd).map_err(|e| io_reason("cannot check it", &e))?;
+        if self.uid == 0 {
+            return Ok(true);
+        }
+        Ok(match access_acl(fd)? {
+            Some(acl) => self.permits_acl(st.st_uid, st.st_gid, &acl, want),
+            None => self.permits(st.st_uid, st.st_gid, st.st_mode, want),
+        })
+    }
+
+    /// Whether these credentials get `want` by the access ACL `acl` of an object owned by
+    /// `uid`/`gid`, by the kernel's algorithm (`posix_acl_permission`): the owner entry for
+    /// the owner; a named user entry, limited by the mask; else any matching group entry
+    /// (owning or named) that grants it, limited by the mask, and none if groups matched
+    /// but none granted; else the other entry. A malformed ACL grants nothing.
+    pub fn permits_acl(&self, uid: u32, gid: u32, acl: &[AclEntry], want: u32) -> bool {
+        use acl_tag::*;
+        if self.uid == 0 {
+            return true;
+        }
+        let mask = acl.iter().find(|e| e.tag == MASK).map(|e| u32::from(e.perm));
+        let masked = |perm: u16| u32::from(perm) & mask.unwrap_or(7) & want == want;
+        let mut found = false;
+        for e in acl {
+            let perm = u32::from(e.perm);
+            match e.tag {
+                USER_OBJ if self.uid == uid => return perm & want == want,
+                USER if self.uid == e.id => return masked(e.perm),
+                GROUP_OBJ | GROUP => {
+                    let g = if e.tag == GROUP_OBJ { gid } else { e.id };
+                    if self.groups.contains(&g) {
+                        found = true;
+                        if perm & want == want {
+                            return masked(e.perm);
+                        }
+                    }
+                }
+                OTHER => return !found && perm & want == want,
+                USER_OBJ | USER | MASK => {}
+                _ => return false,
+            }
+        }
+        false
+    }
+
     /// The credentials of the person `sudo` ran this process for (`SUDO_UID`, `SUDO_GID`,
     /// and the groups of `SUDO_USER`).
     fn from_sudo(user: &str, uid: u32) -> Result<Credentials, Reason> {
@@ -168,6 +219,73 @@ impl Credentials {
         }
         Ok(Credentials { uid, gid, groups })
     }
+}
+
+/// One entry of a POSIX access ACL (`system.posix_acl_access`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AclEntry {
+    /// What the entry is for ([`acl_tag`]).
+    pub tag: u16,
+    /// Its [`perm`] bits.
+    pub perm: u16,
+    /// The user or group id of a named entry.
+    pub id: u32,
+}
+
+/// The tags of ACL entries, as stored.
+pub mod acl_tag {
+    /// The file's owner.
+    pub const USER_OBJ: u16 = 0x01;
+    /// A named user.
+    pub const USER: u16 = 0x02;
+    /// The file's group.
+    pub const GROUP_OBJ: u16 = 0x04;
+    /// A named group.
+    pub const GROUP: u16 = 0x08;
+    /// The most named entries and the group may get.
+    pub const MASK: u16 = 0x10;
+    /// Everyone else.
+    pub const OTHER: u16 = 0x20;
+}
+
+/// Parses the value of `system.posix_acl_access` (version 2: a 4-byte header, then 8-byte
+/// entries, little-endian); `None` when malformed.
+pub fn parse_acl(bytes: &[u8]) -> Option<Vec<AclEntry>> {
+    let (head, rest) = bytes.split_first_chunk::<4>()?;
+    if u32::from_le_bytes(*head) != 2 || rest.len() % 8 != 0 {
+        return None;
+    }
+    Some(
+        rest.chunks_exact(8)
+            .map(|c| AclEntry {
+                tag: u16::from_le_bytes([c[0], c[1]]),
+                perm: u16::from_le_bytes([c[2], c[3]]),
+                id: u32::from_le_bytes([c[4], c[5], c[6], c[7]]),
+            })
+            .collect(),
+    )
+}
+
+/// The access ACL of the object open as `fd`, read through `/proc/self/fd` (which works
+/// for `O_PATH` descriptors too); `None` when it has none.
+fn access_acl(fd: RawFd) -> Result<Option<Vec<AclEntry>>, Reason> {
+    let path = CString::new(format!("/proc/self/fd/{fd}")).map_err(|_| Reason::Changed)?;
+    let name = c"system.posix_acl_access";
+    let mut buf = vec![0u8; 1024];
+    // SAFETY: NUL-terminated path and name; `buf` is valid for `buf.len()` bytes.
+    let n =
+        unsafe { libc::getxattr(path.as_ptr(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        let e = last_error();
+        return match e.raw_os_error() {
+            Some(libc::ENODATA | libc::EOPNOTSUPP) => Ok(None),
+            _ => Err(io_reason("cannot read its access control list", &e)),
+        };
+    }
+    buf.truncate(n as usize);
+    parse_acl(&buf)
+        .map(Some)
+        .ok_or_else(|| Reason::Io("its access control list is unreadable".into()))
 }
 
 /// Who the files are opened for.
@@ -325,12 +443,8 @@ impl Paths {
                 Ok(None) => {}
                 Err(reason) => return Err(err(reason)),
             }
-            if let Requester::Caller(c) = &self.requester {
-                let st = fstat(dir.as_raw_fd()).map_err(|e| err(io_reason("cannot check", &e)))?;
-                if !c.permits(st.st_uid, st.st_gid, st.st_mode, perm::WRITE | perm::SEARCH) {
-                    return Err(err(Reason::CallerMayNot("create files in that directory".into())));
-                }
-            }
+            self.caller_may(&dir, perm::WRITE | perm::SEARCH, "create files in that directory")
+                .map_err(err)?;
             let flags =
                 libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
             // SAFETY: valid directory descriptor and NUL-terminated name.
@@ -417,7 +531,7 @@ impl Paths {
                 if kind != libc::S_IFREG {
                     return Err(err(Reason::NotRegular));
                 }
-                if !c.permits(st.st_uid, st.st_gid, st.st_mode, perm::READ) {
+                if !c.may(fd, perm::READ).map_err(err)? {
                     return Err(err(Reason::CallerMayNot("read that file".into())));
                 }
             }
@@ -442,12 +556,8 @@ impl Paths {
             }
             // An existing empty directory: the walk checks it like any other.
             let dir = self.walk(path).map_err(err)?;
-            if let Requester::Caller(c) = &self.requester {
-                let st = fstat(dir.as_raw_fd()).map_err(|e| err(io_reason("cannot check", &e)))?;
-                if !c.permits(st.st_uid, st.st_gid, st.st_mode, perm::WRITE | perm::SEARCH) {
-                    return Err(err(Reason::CallerMayNot("write in that directory".into())));
-                }
-            }
+            self.caller_may(&dir, perm::WRITE | perm::SEARCH, "write in that directory")
+                .map_err(err)?;
             return Ok(());
         }
         // A new directory: its nearest existing ancestor must allow creating it.
@@ -462,13 +572,8 @@ impl Paths {
                     return Err(err(Reason::NoFileName));
                 }
                 let dir = self.walk(&parent).map_err(err)?;
-                if let Requester::Caller(c) = &self.requester {
-                    let st =
-                        fstat(dir.as_raw_fd()).map_err(|e| err(io_reason("cannot check", &e)))?;
-                    if !c.permits(st.st_uid, st.st_gid, st.st_mode, perm::WRITE | perm::SEARCH) {
-                        return Err(err(Reason::CallerMayNot("create directories there".into())));
-                    }
-                }
+                self.caller_may(&dir, perm::WRITE | perm::SEARCH, "create directories there")
+                    .map_err(err)?;
                 return Ok(());
             }
             missing = parent;
@@ -510,6 +615,17 @@ impl Paths {
         Ok(fd)
     }
 
+    /// For a caller through sudo: `want` on the directory `dir`, else
+    /// [`Reason::CallerMayNot`] `what`.
+    fn caller_may(&self, dir: &OwnedFd, want: u32, what: &str) -> Result<(), Reason> {
+        match &self.requester {
+            Requester::Caller(c) if !c.may(dir.as_raw_fd(), want)? => {
+                Err(Reason::CallerMayNot(what.into()))
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn check_dir(&self, fd: &OwnedFd, at: &Path) -> Result<(), Reason> {
         let st = fstat(fd.as_raw_fd()).map_err(|e| io_reason("cannot check a directory", &e))?;
         if let Some((_, store)) = self.stores.iter().find(|(id, _)| *id == (st.st_dev, st.st_ino)) {
@@ -519,7 +635,7 @@ impl Paths {
             return Err(Reason::InStore(at.to_path_buf()));
         }
         if let Requester::Caller(c) = &self.requester
-            && !c.permits(st.st_uid, st.st_gid, st.st_mode, perm::SEARCH)
+            && !c.may(fd.as_raw_fd(), perm::SEARCH)?
         {
             return Err(Reason::CallerMayNot(format!("enter the directory {}", at.display())));
         }
@@ -552,11 +668,8 @@ impl Paths {
             Requester::Caller(c) => Some(c),
         };
         check_kind(&st, caller.is_some())?;
-        if let Some(c) = caller
-            && !c.permits(st.st_uid, st.st_gid, st.st_mode, perm::WRITE)
-        {
-            return Err(Reason::CallerMayNot("write that file".into()));
-        }
+        // Opening without O_TRUNC changes nothing; for a caller only a regular file gets
+        // here (a FIFO's open would wait for a reader).
         let flags = libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
         // SAFETY: valid directory descriptor and NUL-terminated name.
         let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags) };
@@ -574,6 +687,11 @@ impl Paths {
             return Err(Reason::Changed);
         }
         check_kind(&now, caller.is_some())?;
+        if let Some(c) = caller
+            && !c.may(fd, perm::WRITE)?
+        {
+            return Err(Reason::CallerMayNot("write that file".into()));
+        }
         let regular = now.st_mode & libc::S_IFMT == libc::S_IFREG;
         if regular && content == Content::Private && now.st_mode & 0o077 != 0 {
             // SAFETY: geteuid has no preconditions.

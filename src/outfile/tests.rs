@@ -286,3 +286,102 @@ fn standard_error_is_taken_as_it_is() {
         Reason::Symlink
     );
 }
+
+fn acl(entries: &[(u16, u16, u32)]) -> Vec<AclEntry> {
+    entries.iter().map(|&(tag, perm, id)| AclEntry { tag, perm, id }).collect()
+}
+
+fn acl_bytes(entries: &[AclEntry]) -> Vec<u8> {
+    let mut b = 2u32.to_le_bytes().to_vec();
+    for e in entries {
+        b.extend_from_slice(&e.tag.to_le_bytes());
+        b.extend_from_slice(&e.perm.to_le_bytes());
+        b.extend_from_slice(&e.id.to_le_bytes());
+    }
+    b
+}
+
+#[test]
+fn an_acl_decides_as_the_kernel_does() {
+    use acl_tag::*;
+    use perm::*;
+    let none = u32::MAX;
+    let a = acl(&[
+        (USER_OBJ, 6, none),
+        (USER, 4, 4242),
+        (GROUP_OBJ, 6, none),
+        (GROUP, 6, 4343),
+        (MASK, 4, none),
+        (OTHER, 6, none),
+    ]);
+    let c = |uid, groups: &[u32]| Credentials { uid, gid: None, groups: groups.to_vec() };
+    // A named user entry decides (limited by the mask), whatever other allows.
+    assert!(c(4242, &[]).permits_acl(1, 2, &a, READ));
+    assert!(!c(4242, &[]).permits_acl(1, 2, &a, WRITE));
+    // A matching group grants only within the mask; a matched group keeps other out.
+    assert!(!c(5000, &[4343]).permits_acl(1, 2, &a, WRITE));
+    assert!(c(5000, &[4343]).permits_acl(1, 2, &a, READ));
+    assert!(!c(5000, &[2]).permits_acl(1, 2, &a, WRITE), "owning group matched");
+    // Everyone else: other; the owner: the owner entry.
+    assert!(c(5000, &[]).permits_acl(1, 2, &a, READ | WRITE));
+    assert!(c(1, &[]).permits_acl(1, 2, &a, READ | WRITE));
+    assert!(!c(5000, &[]).permits_acl(1, 2, &acl(&[(0x40, 7, 0)]), READ), "unknown tag");
+    assert_eq!(parse_acl(&acl_bytes(&a)), Some(a));
+    assert_eq!(parse_acl(&[2, 0, 0, 0, 1]), None);
+    assert_eq!(parse_acl(&[1, 0, 0, 0]), None);
+}
+
+/// With a real ACL on the file system (root may write it directly): a named user entry
+/// grants what the mode bits do not, and denies what they would allow.
+#[test]
+fn a_real_acl_is_honoured() {
+    use acl_tag::*;
+    let none = u32::MAX;
+    let d = open_tempdir();
+    let set = |p: &Path, entries: &[(u16, u16, u32)]| -> bool {
+        let path = CString::new(p.as_os_str().as_bytes()).unwrap();
+        let v = acl_bytes(&acl(entries));
+        // SAFETY: NUL-terminated strings and a valid buffer.
+        unsafe {
+            libc::setxattr(
+                path.as_ptr(),
+                c"system.posix_acl_access".as_ptr(),
+                v.as_ptr().cast(),
+                v.len(),
+                0,
+            ) == 0
+        }
+    };
+    let f = d.path().join("granted");
+    std::fs::write(&f, "x").unwrap();
+    chmod(&f, 0o600);
+    if !set(
+        &f,
+        &[
+            (USER_OBJ, 6, none),
+            (USER, 6, 4242),
+            (GROUP_OBJ, 0, none),
+            (MASK, 6, none),
+            (OTHER, 0, none),
+        ],
+    ) {
+        return; // no ACLs here (or not root)
+    }
+    let paths = Paths::new(stranger(), &[]);
+    paths.create("--report", &f, Content::Shareable).unwrap();
+    let closed = d.path().join("closed");
+    std::fs::create_dir(&closed).unwrap();
+    chmod(&closed, 0o777);
+    assert!(set(
+        &closed,
+        &[
+            (USER_OBJ, 7, none),
+            (USER, 0, 4242),
+            (GROUP_OBJ, 7, none),
+            (MASK, 7, none),
+            (OTHER, 7, none)
+        ]
+    ));
+    let e = paths.create("--report", &closed.join("r"), Content::Shareable).unwrap_err();
+    assert!(e.to_string().contains("the caller may not enter the directory"), "{e}");
+}
