@@ -38,7 +38,10 @@
 //!    given to the caller (`fchown`); otherwise it belongs to the store's owner, mode 0600.
 //! 4. **No leaks.** Files with personal data ([`Content::Private`]: rejects, receipts) are
 //!    created 0600; an existing one the process may restrict is set to 0600, and one it may
-//!    not (owned by someone else) that group or others can read is refused.
+//!    not (owned by someone else) that group or others can read is refused. One that only
+//!    its owner may read but the process may write (e.g. the caller's own file, mode 0620,
+//!    in the store owner's group) is used as it is: that is how a caller gets an output
+//!    they can read from a store owner that is not root.
 //!
 //! Errors name the option and the path and say why, in words ([`OutputError`]); they never
 //! carry user or group ids, modes or error numbers.
@@ -698,8 +701,15 @@ impl Paths {
             let euid = unsafe { libc::geteuid() };
             let ours =
                 now.st_uid == euid || (euid == 0 && caller.is_some_and(|c| c.uid == now.st_uid));
-            // SAFETY: fchmod on our own descriptor.
-            if !ours || unsafe { libc::fchmod(fd, 0o600) } != 0 {
+            if ours {
+                // SAFETY: fchmod on our own descriptor.
+                if unsafe { libc::fchmod(fd, 0o600) } != 0 {
+                    return Err(Reason::Exposed);
+                }
+            } else if now.st_mode & 0o044 != 0 {
+                // Someone else's file that others may read: it would leak what we write.
+                // (One only its owner may read, writable by us through its group, is how a
+                // caller gets a file of their own from a store owner that is not root.)
                 return Err(Reason::Exposed);
             }
         }

@@ -238,6 +238,13 @@ fn a_caller_through_sudo_gets_only_their_own_rights() {
         assert_eq!(reason(paths.create("--rejects", &theirs, Content::Private)), Reason::Exposed);
     }
     assert_eq!(std::fs::read_to_string(&theirs).unwrap(), "keep me\n");
+    // Writable but readable by its owner only: used as it is (nothing leaks).
+    chmod(&theirs, 0o622);
+    if std::fs::metadata(&theirs).unwrap().uid() == 5555 {
+        paths.create("--rejects", &theirs, Content::Private).unwrap();
+        assert_eq!(mode(&theirs), 0o622);
+        std::fs::write(&theirs, "keep me\n").unwrap();
+    }
     // A report (no personal data) may go there.
     paths.create("--report", &theirs, Content::Shareable).unwrap();
     assert_eq!(std::fs::read_to_string(&theirs).unwrap(), "");
