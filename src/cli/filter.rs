@@ -261,10 +261,20 @@ fn run_with_source<S: StandingSource>(
     refuse_clobbering(&outputs)?;
     // Opened by the rules of `sendfilter::outfile` (never into the store, never through a
     // link, with the caller's rights under sudo); emptied only once all three are accepted.
-    let paths = Paths::current(&[&args.store])
-        .map_err(|reason| anyhow::anyhow!("checking output files: {reason}"))?;
-    let prepare = |flag: &str, p: &Option<PathBuf>, content| {
-        p.as_deref().map(|p| paths.prepare(flag, p, content)).transpose()
+    // (Who asks matters only when a path is named.)
+    let paths = if outputs.is_empty() {
+        None
+    } else {
+        Some(
+            Paths::current(&[&args.store])
+                .map_err(|reason| anyhow::anyhow!("checking output files: {reason}"))?,
+        )
+    };
+    let prepare = |flag: &str, p: &Option<PathBuf>, content| -> anyhow::Result<_> {
+        match (p.as_deref(), &paths) {
+            (Some(p), Some(paths)) => Ok(Some(paths.prepare(flag, p, content)?)),
+            _ => Ok(None),
+        }
     };
     let rejects = prepare("--rejects", &args.rejects, Content::Private)?;
     let receipts = prepare("--receipts", &args.receipts, Content::Private)?;
