@@ -277,3 +277,19 @@ fn an_open_store_directory_is_tightened_and_said_so() {
     assert!(r.stderr.contains("store directory t was open"), "{}", r.stderr);
     assert_eq!(std::fs::metadata(wd.join("t")).unwrap().permissions().mode() & 0o7777, 0o700);
 }
+
+#[test]
+fn an_unreadable_sudo_identity_refuses_output_paths_only() {
+    let wd = setup();
+    let run = |extra: &[&str]| {
+        let mut c = wd.command(&filter_args(extra));
+        c.env("SUDO_USER", "bob").env("SUDO_UID", "4242").env("SUDO_GID", "staff");
+        c.stdin(std::process::Stdio::null()).output().unwrap()
+    };
+    assert_eq!(run(&[]).status.code(), Some(0));
+    let out = run(&["--report", "out/r.json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot tell the caller's identity"), "{err}");
+    assert!(!wd.join("out/r.json").exists());
+}
