@@ -368,8 +368,18 @@ impl Prepared {
 impl Drop for Prepared {
     fn drop(&mut self) {
         if let Some((dir, name)) = self.created.take() {
-            // SAFETY: a valid directory descriptor and NUL-terminated name.
-            unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) };
+            // Only if the name still is the file we created (not something put in its place).
+            // SAFETY: a zeroed stat is a valid out-parameter.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            // SAFETY: valid descriptor, NUL-terminated name, and out-parameter.
+            let named = unsafe {
+                libc::fstatat(dir.as_raw_fd(), name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW)
+            } == 0;
+            let ours = fstat(self.file.as_raw_fd()).ok();
+            if named && ours.is_some_and(|o| (o.st_dev, o.st_ino) == (st.st_dev, st.st_ino)) {
+                // SAFETY: a valid directory descriptor and NUL-terminated name.
+                unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) };
+            }
         }
     }
 }
