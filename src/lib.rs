@@ -68,6 +68,7 @@ pub mod error;
 pub mod filter;
 mod hint;
 pub mod inbound;
+pub mod outfile;
 pub mod phone;
 pub mod pipeline;
 pub mod replay;

@@ -162,15 +162,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     "enabled": a.is_some(),
                     "users": a.map(|a| a.users).unwrap_or_default(),
                 });
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                outln!("{}", serde_json::to_string_pretty(&v)?)?;
             } else {
                 match a {
-                    None => println!("roles are off: whoever can open the store may do everything"),
-                    Some(a) if a.users.is_empty() => println!("roles are on; no user has one"),
+                    None => outln!("roles are off: whoever can open the store may do everything")?,
+                    Some(a) if a.users.is_empty() => outln!("roles are on; no user has one")?,
                     Some(a) => {
-                        println!("{:<24} ROLE", "USER");
+                        outln!("{:<24} ROLE", "USER")?;
                         for (u, r) in &a.users {
-                            println!("{u:<24} {r}");
+                            outln!("{u:<24} {r}")?;
                         }
                     }
                 }
@@ -179,7 +179,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Whoami { store } => {
             let caller = Caller::current();
             let a = read(&store).ok().flatten();
-            println!("user: {}{}", caller.name, if caller.via_sudo { " (via sudo)" } else { "" });
+            outln!("user: {}{}", caller.name, if caller.via_sudo { " (via sudo)" } else { "" })?;
             use std::os::unix::fs::MetadataExt;
             let owner = std::fs::metadata(&store)
                 .with_context(|| format!("reading {}", store.display()))?
@@ -194,11 +194,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 (_, Ok(access::Grant::Owner(_))) => "owner (may do everything)".to_string(),
                 (Some(a), _) => a.users.get(&caller.name).map_or("none".into(), |r| r.to_string()),
             };
-            println!("role: {role}");
-            println!(
+            outln!("role: {role}")?;
+            outln!(
                 "may: {}",
                 if allowed.is_empty() { "nothing".into() } else { allowed.join(", ") }
-            );
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -38,7 +38,8 @@ pub struct Args {
     /// Runs per format; the median is reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Keep the generated store in this directory instead of a temporary one.
+    /// Keep the generated store in this directory instead of a temporary one. It must be
+    /// new or empty; an existing store is refused.
     #[arg(long, value_name = "DIR")]
     keep: Option<PathBuf>,
     /// Print the results as JSON.
@@ -75,7 +76,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let tmp;
     let dir = match &args.keep {
-        Some(d) => d.clone(),
+        Some(d) => {
+            // A new or empty directory only: never an existing store (the synthetic data
+            // would be imported into it), and under sudo only where the caller may create it.
+            sendfilter::outfile::Paths::current(&[])
+                .and_then(|p| p.check_new_dir("--keep", d).map_err(|e| e.reason))
+                .map_err(|reason| anyhow::anyhow!("--keep {}: {reason}", d.display()))?;
+            d.clone()
+        }
         None => {
             tmp = tempfile::tempdir().context("creating a temporary directory")?;
             tmp.path().join("store")

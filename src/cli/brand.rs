@@ -224,11 +224,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             let reg = load(&store)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(reg.brands())?);
+                outln!("{}", serde_json::to_string_pretty(reg.brands())?)?;
             } else {
-                println!(
+                outln!(
                     "name\tshortcode\tkeyword\tdedicated\tpurpose\tconsent_text_ref\tlanguage\treplies\troutes"
-                );
+                )?;
                 for b in reg.brands() {
                     let replies: Vec<&str> = b.replies.keys().map(String::as_str).collect();
                     let routes: Vec<String> = b
@@ -236,7 +236,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         .iter()
                         .map(|(c, r)| format!("{c}={}({})", r.number, r.language.as_str()))
                         .collect();
-                    println!(
+                    outln!(
                         "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                         b.name,
                         b.shortcode,
@@ -247,7 +247,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         b.language.as_str(),
                         if replies.is_empty() { "-".to_string() } else { replies.join(",") },
                         if routes.is_empty() { "-".to_string() } else { routes.join(",") }
-                    );
+                    )?;
                 }
             }
         }

@@ -27,7 +27,8 @@ const NOW: &str = "2026-11-01T00:00:00Z";
 /// equivalent commands.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Keep the example store in this directory (default: a temporary one).
+    /// Keep the example store in this directory (default: a temporary one). It must be new
+    /// or empty; an existing store is refused.
     #[arg(long, value_name = "DIR")]
     store: Option<PathBuf>,
 }
@@ -36,7 +37,14 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let tmp;
     let dir = match args.store {
-        Some(d) => d,
+        Some(d) => {
+            // A new or empty directory only: never an existing store (the example data would
+            // be imported into it), and under sudo only where the caller may create it.
+            sendfilter::outfile::Paths::current(&[])
+                .and_then(|p| p.check_new_dir("--store", &d).map_err(|e| e.reason))
+                .map_err(|reason| anyhow::anyhow!("--store {}: {reason}", d.display()))?;
+            d
+        }
         None => {
             tmp = tempfile::tempdir().context("creating a temporary directory")?;
             tmp.path().join("store")

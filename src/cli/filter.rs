@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use sendfilter::filter::{FilterOptions, Format, Routes, RunOptions, Sinks};
+use sendfilter::outfile::{Content, Paths, Prepared};
 use sendfilter::phone::{Region, Regions};
 use sendfilter::sms::{Footer, default_template};
 use sendfilter::spreadsheet::{Decoded, Encoding};
@@ -30,6 +31,10 @@ use sendfilter::{Class, StandingSource, timefmt};
     error, a record longer than 1 MiB: then the records before it are written, nothing after). \
     On an error before the run starts nothing is written to stdout. A closed stdout (broken \
     pipe) ends the run quietly with 0.\n\n\
+    Output files (--rejects, --receipts, --report): never in the store directory, never a \
+    symbolic link or a file with another hard link; an existing one is emptied only once all \
+    are accepted. Run through sudo, you may name only paths you could write yourself. \
+    /dev/stderr is this process's standard error.\n\n\
     Formats: lines = one number per line (rejects: original<TAB>REASON); csv = RFC 4180 with a \
     header (rejects: the record plus a reason column; a record that does not split into fields, \
     such as one with a stray or unclosed quote, is kept whole as one quoted field; a header that \
@@ -308,21 +313,32 @@ fn run_with_source<S: StandingSource>(
     let outputs: Vec<(&str, &Path)> =
         outputs.iter().filter_map(|(n, p)| Some((*n, p.as_deref()?))).collect();
     refuse_clobbering(&outputs)?;
-    let mut rejects = match &args.rejects {
-        Some(p) => Some(std::io::BufWriter::with_capacity(1 << 16, create_private(p)?)),
-        None => None,
+    // Opened by the rules of `sendfilter::outfile` (never into the store, never through a
+    // link, with the caller's rights under sudo); emptied only once all three are accepted.
+    // (Who asks matters only when a path is named.)
+    let paths = if outputs.is_empty() {
+        None
+    } else {
+        Some(
+            Paths::current(&[&args.store])
+                .map_err(|reason| anyhow::anyhow!("checking output files: {reason}"))?,
+        )
     };
-    let mut receipts = match &args.receipts {
-        Some(p) => Some(std::io::BufWriter::with_capacity(1 << 16, create_private(p)?)),
-        None => None,
-    };
-    // Created now, so that a path that cannot be written fails before any record is.
-    let mut report_file = match &args.report {
-        Some(p) => {
-            Some(File::create(p).with_context(|| format!("creating report {}", p.display()))?)
+    let prepare = |flag: &str, p: &Option<PathBuf>, content| -> anyhow::Result<_> {
+        match (p.as_deref(), &paths) {
+            (Some(p), Some(paths)) => Ok(Some(paths.prepare(flag, p, content)?)),
+            _ => Ok(None),
         }
-        None => None,
     };
+    let rejects = prepare("--rejects", &args.rejects, Content::Private)?;
+    let receipts = prepare("--receipts", &args.receipts, Content::Private)?;
+    // Created now, so that a path that cannot be written fails before any record is.
+    let report_file = prepare("--report", &args.report, Content::Shareable)?;
+    let commit = |p: Option<Prepared>| p.map(Prepared::commit).transpose();
+    let (rejects, receipts, mut report_file) =
+        (commit(rejects)?, commit(receipts)?, commit(report_file)?);
+    let mut rejects = rejects.map(|f| std::io::BufWriter::with_capacity(1 << 16, f));
+    let mut receipts = receipts.map(|f| std::io::BufWriter::with_capacity(1 << 16, f));
     let pipe = opts.live.is_some() && stdout_is_pipe();
     if pipe {
         // What waits in the pipe cannot be recalled when a stop arrives: keep it short.
@@ -476,23 +492,6 @@ fn refuse_clobbering(outputs: &[(&str, &Path)]) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Creates (truncates) a file only the owner can read: rejects and receipts hold personal
-/// data.
-fn create_private(path: &Path) -> anyhow::Result<File> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    // An existing file keeps its mode on open: tighten it.
-    f.set_permissions(std::fs::Permissions::from_mode(0o600))
-        .with_context(|| format!("restricting {}", path.display()))?;
-    Ok(f)
 }
 
 impl Args {

@@ -46,7 +46,8 @@ pub struct Args {
     /// default "CSV" export in the Nordics), decoded to UTF-8 before reading.
     #[arg(long, value_name = "ENCODING", default_value = "utf-8")]
     encoding: sendfilter::spreadsheet::Encoding,
-    /// CSV file, or `-` for stdin.
+    /// CSV file, or `-` for stdin. Not a file in a store, not a symbolic link; under sudo,
+    /// only a file you may read yourself.
     #[arg(default_value = "-")]
     file: PathBuf,
 }
@@ -80,10 +81,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let input: Box<dyn std::io::Read> = if args.file.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
-        Box::new(
-            std::fs::File::open(&args.file)
-                .with_context(|| format!("opening {}", args.file.display()))?,
-        )
+        // Not a store's file, not through a link; under sudo, only a file the caller may
+        // read (`sendfilter::outfile`).
+        let paths = sendfilter::outfile::Paths::current(&[&args.store])
+            .map_err(|reason| anyhow::anyhow!("FILE {}: {reason}", args.file.display()))?;
+        Box::new(paths.open_input("FILE", &args.file)?)
     };
     let input = args.encoding.reader(input);
     let r = import::import(&mut store, kind, input, opts, progress)

@@ -7,6 +7,15 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+/// `writeln!` to stdout, returning the `io::Result` (where `println!` would panic on a
+/// closed stdout).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)
+    }};
+}
+
 mod access;
 mod bench;
 mod brand;
@@ -107,6 +116,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         })?;
     }
     if let Some((store, action, name)) = cli.command.need() {
+        // An existing store only (a `config` file): never tighten a directory that is not one.
+        if store.join("config").is_file() {
+            secure_store_dir(store)?;
+        }
         sendfilter::store::access::authorize(store, action, name)
             .with_context(|| format!("checking your role on store {}", store.display()))?;
     }
@@ -143,9 +156,27 @@ pub(crate) fn stop_brand_arg(s: &str) -> Result<String, String> {
 }
 
 /// True when the error chain ends in a broken pipe (the reader went away): a quiet success.
+/// A JSON writer's error counts too (`serde_json` does not expose the I/O error as its
+/// source).
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    use std::io::ErrorKind::BrokenPipe;
     e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>()
+                .is_some_and(|j| j.io_error_kind() == Some(BrokenPipe))
     })
+}
+
+/// Restricts the store directory `dir` to its owner (0700) when group or others may access
+/// it, saying so on stderr; refuses a store directory that is open and not ours.
+pub(crate) fn secure_store_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use sendfilter::store::dirmode::{self, DirMode};
+    if let DirMode::Tightened { was } = dirmode::secure(dir)? {
+        eprintln!(
+            "sendfilter: store directory {} was open to other users (mode {was:04o}); \
+             restricted it to 0700 (owner only)",
+            dir.display()
+        );
+    }
+    Ok(())
 }

@@ -94,7 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Action::Show => {
             let p = policy::read(&args.store)
                 .with_context(|| format!("reading the policy of {}", args.store.display()))?;
-            println!("{}", serde_json::to_string_pretty(&p)?);
+            outln!("{}", serde_json::to_string_pretty(&p)?)?;
         }
         Action::Set { brand, require_confirmed, consent_lifetime, informed_grace } => {
             anyhow::ensure!(!brand.is_empty() && brand != "*", "--brand must name one brand");

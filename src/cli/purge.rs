@@ -43,7 +43,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut store = super::stop::open_store(&args.store, false, None)?;
     let r = rights::purge(&mut store, period, now)
         .with_context(|| format!("purging {}", args.store.display()))?;
-    println!("{}", serde_json::to_string_pretty(&r)?);
+    outln!("{}", serde_json::to_string_pretty(&r)?)?;
     eprintln!(
         "sendfilter: {} consent(s) purged from {} number(s); generation {}",
         r.consents_purged, r.numbers_affected, r.generation

@@ -43,6 +43,14 @@ pub fn open_store(
     region: Option<Region>,
 ) -> anyhow::Result<Store> {
     let opts = StoreOptions { create, region, wait: false };
+    let new = create && !dir.join("config").exists();
+    if new && !dir.exists() {
+        // A new store directory: under sudo only where the caller may create it, and never
+        // inside another store.
+        sendfilter::outfile::Paths::current(&[])
+            .and_then(|p| p.check_new_dir("--store", dir).map_err(|e| e.reason))
+            .map_err(|reason| anyhow::anyhow!("--store {}: {reason}", dir.display()))?;
+    }
     let store = match Store::open_with(dir, opts) {
         Err(sendfilter::StoreError::Locked { .. }) => {
             eprintln!("sendfilter: waiting for another sendfilter process using {}", dir.display());
@@ -51,6 +59,10 @@ pub fn open_store(
         other => other,
     }
     .with_context(|| format!("opening store {}", dir.display()))?;
+    if new {
+        // A store made in an existing directory (created 0700 otherwise).
+        super::secure_store_dir(dir)?;
+    }
     warn_open_report(&store);
     Ok(store)
 }

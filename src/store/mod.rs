@@ -61,6 +61,7 @@
 pub mod access;
 pub mod brands;
 pub mod compact;
+pub mod dirmode;
 pub mod error;
 pub mod event;
 pub mod expiring;

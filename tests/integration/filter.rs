@@ -293,7 +293,11 @@ fn output_files_are_checked_before_any_record() {
     let wd = workdir();
     let r = wd.run(&args(&["--report", "no/such/dir/r.json"]), "+4791000001\n");
     assert_eq!((r.code, r.stdout.as_str()), (2, ""), "{}", r.stderr);
-    assert!(r.stderr.contains("creating report no/such/dir/r.json"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--report no/such/dir/r.json: cannot open the directory"),
+        "{}",
+        r.stderr
+    );
 
     let r = wd.run(&args(&["--rejects", "x.txt", "--report", "x.txt"]), "+4791000001\n");
     assert_eq!((r.code, r.stdout.as_str()), (2, ""), "{}", r.stderr);

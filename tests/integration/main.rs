@@ -13,6 +13,7 @@ mod inbound;
 mod legal;
 mod live;
 mod normalize;
+mod outputs;
 mod phonefast;
 mod rights;
 mod routes;
