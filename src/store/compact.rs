@@ -532,23 +532,26 @@ pub fn build_with<D: AsRef<[u8]>>(
     };
     // The numbers erased now, for blanking their digits out of everyone's free text:
     // each erasure's bridging stop (see `rights::erase`) puts its number in the tail.
-    let mut erased_now: Vec<E164> = Vec::new();
+    // Numbers erased now, each with its erasure's sequence: only what was recorded before
+    // an erasure is blanked (a text recorded after it is new data).
+    let mut erased_now: Vec<(E164, u64)> = Vec::new();
     if let Some(k) = keyer {
         let mut last = None;
         for r in &tail {
             if last != Some(r.number) {
                 last = Some(r.number);
                 if let Some(n) = E164::from_u64(r.number)
-                    && erase_seq.contains_key(&k.hash(n))
+                    && let Some(&s) = erase_seq.get(&k.hash(n))
                 {
-                    erased_now.push(n);
+                    erased_now.push((n, s));
                 }
             }
         }
     }
-    let mut scrub = Patterns::new(&erased_now);
-    // Free-text string id -> the id of its blanked form (itself when it holds none).
-    let mut scrubbed: HashMap<u32, u32> = HashMap::new();
+    let mut scrub = Patterns::with_seqs(&erased_now);
+    // (free-text string id, numbers applicable) -> the id of its blanked form (itself when
+    // it holds none).
+    let mut scrubbed: HashMap<(u32, usize), u32> = HashMap::new();
     let mut suppressed: Vec<Entry> = old.map_or_else(Vec::new, Snapshot::suppressed);
     suppressed.extend(erasures.iter().map(|&(_, e)| e));
     suppressed.sort_unstable_by_key(|e| (e.key.lo(), e.key, std::cmp::Reverse(e.seq)));
@@ -604,10 +607,10 @@ pub fn build_with<D: AsRef<[u8]>>(
             let before = group.len();
             group.retain(|r| r.seq > s);
             dropped.erased_numbers += 1;
-            if !erased_now.contains(&n) {
+            if !erased_now.iter().any(|&(e, _)| e == n) {
                 // Not found in the tail (no bridging stop): blank it from here on.
-                erased_now.push(n);
-                scrub = Patterns::new(&erased_now);
+                erased_now.push((n, s));
+                scrub = Patterns::with_seqs(&erased_now);
                 scrubbed.clear();
             }
             dropped.erased_events += (before - group.len()) as u64;
@@ -634,9 +637,13 @@ pub fn build_with<D: AsRef<[u8]>>(
         if !scrub.is_empty() {
             for r in group.iter_mut().filter(|r| matches!(r.kind, KIND_CONSENT | KIND_CORRECT)) {
                 // method, text_ref, source: free text that may name someone else.
+                let k = scrub.applicable(r.seq);
+                if k == 0 {
+                    continue;
+                }
                 for t in &mut r.text[3..] {
-                    *t = *scrubbed.entry(*t).or_insert_with(|| {
-                        match it.strings.get(*t as usize).and_then(|s| scrub.scrub(s)) {
+                    *t = *scrubbed.entry((*t, k)).or_insert_with(|| {
+                        match it.strings.get(*t as usize).and_then(|s| scrub.scrub_first(s, k)) {
                             Some(clean) => it.id(&clean),
                             None => *t,
                         }

@@ -23,22 +23,38 @@ fn is_separator(c: char) -> bool {
 /// length, so that a code written before the national number goes too.
 #[derive(Clone, Debug, Default)]
 pub struct Patterns {
-    numbers: Vec<(Vec<u8>, usize)>,
+    /// (E.164 digits, country code length, sequence of the erasure), newest erasure first.
+    numbers: Vec<(Vec<u8>, usize, u64)>,
 }
 
 impl Patterns {
-    /// Patterns for `numbers`.
+    /// Patterns for `numbers`, each erased at any time (see [`Patterns::with_seqs`]).
     pub fn new(numbers: &[E164]) -> Patterns {
-        let numbers = numbers
+        let n: Vec<(E164, u64)> = numbers.iter().map(|&n| (n, u64::MAX)).collect();
+        Patterns::with_seqs(&n)
+    }
+
+    /// Patterns for `numbers`, each with the journal sequence of its erasure: an erasure
+    /// covers what was recorded before it, so a text recorded after the erasure keeps the
+    /// number (the person may have come back; see [`Patterns::applicable`]).
+    pub fn with_seqs(numbers: &[(E164, u64)]) -> Patterns {
+        let mut numbers: Vec<(Vec<u8>, usize, u64)> = numbers
             .iter()
-            .map(|n| {
+            .map(|&(n, seq)| {
                 let digits = n.as_u64().to_string().into_bytes();
                 let cc = n.country_code_len().unwrap_or(0);
                 let cc = if digits.len() - cc >= 5 { cc } else { 0 };
-                (digits, cc)
+                (digits, cc, seq)
             })
             .collect();
+        numbers.sort_by_key(|&(_, _, seq)| std::cmp::Reverse(seq));
         Patterns { numbers }
+    }
+
+    /// How many of the numbers apply to a text recorded at journal sequence `seq`: those
+    /// erased after it. They are the first ones ([`Patterns::scrub_first`]).
+    pub fn applicable(&self, seq: u64) -> usize {
+        self.numbers.partition_point(|&(_, _, erased)| erased > seq)
     }
 
     /// True when there is nothing to look for.
@@ -49,7 +65,13 @@ impl Patterns {
     /// `text` with every written form of the numbers replaced by [`ERASED`], or `None`
     /// when it holds none.
     pub fn scrub(&self, text: &str) -> Option<String> {
-        if self.numbers.is_empty() || !text.bytes().any(|b| b.is_ascii_digit()) {
+        self.scrub_first(text, self.numbers.len())
+    }
+
+    /// Like [`Patterns::scrub`], with only the first `k` numbers (newest erasures first).
+    pub fn scrub_first(&self, text: &str, k: usize) -> Option<String> {
+        let k = k.min(self.numbers.len());
+        if k == 0 || !text.bytes().any(|b| b.is_ascii_digit()) {
             return None;
         }
         // Runs of digits joined by separators: (byte start, byte end) of each digit.
@@ -76,7 +98,7 @@ impl Patterns {
                 }
                 chars.next();
             }
-            self.mark(text.as_bytes(), &spans, &mut erase);
+            self.mark(text.as_bytes(), &spans, k, &mut erase);
         }
         if erase.is_empty() {
             return None;
@@ -100,9 +122,15 @@ impl Patterns {
 
     /// Adds to `erase` the byte ranges of the run `spans` (one per digit) that spell one
     /// of the numbers.
-    fn mark(&self, text: &[u8], spans: &[(usize, usize)], erase: &mut Vec<(usize, usize)>) {
+    fn mark(
+        &self,
+        text: &[u8],
+        spans: &[(usize, usize)],
+        k: usize,
+        erase: &mut Vec<(usize, usize)>,
+    ) {
         let digits: Vec<u8> = spans.iter().map(|&(s, _)| text[s]).collect();
-        for (full, cc) in &self.numbers {
+        for (full, cc, _) in &self.numbers[..k] {
             let nsn = &full[*cc..];
             let mut from = 0;
             while let Some(at) = find(&digits[from..], nsn).map(|i| from + i) {
@@ -177,5 +205,21 @@ mod tests {
             pat.scrub("Pål: 91000002 / Åse: 987 65 432 ✓").as_deref(),
             Some("Pål: [erased] / Åse: [erased] ✓")
         );
+    }
+
+    #[test]
+    fn only_texts_recorded_before_the_erasure_are_blanked() {
+        let a = crate::phone::normalize(b"91000002", crate::Region::NO).unwrap();
+        let b = crate::phone::normalize(b"91000003", crate::Region::NO).unwrap();
+        let pat = Patterns::with_seqs(&[(a, 10), (b, 20)]);
+        let text = "91000002 or 91000003";
+        assert_eq!(pat.applicable(5), 2);
+        assert_eq!(pat.scrub_first(text, 2).as_deref(), Some("[erased] or [erased]"));
+        // Recorded between the two erasures: only the later one covers it.
+        assert_eq!(pat.applicable(15), 1);
+        assert_eq!(pat.scrub_first(text, 1).as_deref(), Some("91000002 or [erased]"));
+        // Recorded after both: new data, kept.
+        assert_eq!(pat.applicable(25), 0);
+        assert_eq!(pat.scrub_first(text, 0), None);
     }
 }
