@@ -35,6 +35,7 @@
 //! The copy has the same `granted_at` and a later sequence, so it becomes the newest consent
 //! everywhere the store picks one (overlay, view, compaction). A JA never creates consent.
 
+pub mod intent;
 pub mod keyword;
 pub mod reply;
 
@@ -66,13 +67,17 @@ pub enum Action {
     Help,
     /// Not understood: no event.
     Unknown,
+    /// Not understood but not clearly unrelated (it mentions the brand, messages or
+    /// stopping, or asks something): no event, queued for a human (`--review`), and the
+    /// reply says how to stop.
+    Review,
     /// The input record is unusable: no event.
     Error,
 }
 
 impl Action {
     /// The name in output lines (`STOP`, `START`, `CONFIRM`, `NO_PENDING`, `HELP`,
-    /// `UNKNOWN`, `ERROR`).
+    /// `UNKNOWN`, `REVIEW`, `ERROR`).
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Stop => "STOP",
@@ -81,18 +86,20 @@ impl Action {
             Action::NoPending => "NO_PENDING",
             Action::Help => "HELP",
             Action::Unknown => "UNKNOWN",
+            Action::Review => "REVIEW",
             Action::Error => "ERROR",
         }
     }
 
     /// Every action, in output order of summaries.
-    pub const ALL: [Action; 7] = [
+    pub const ALL: [Action; 8] = [
         Action::Stop,
         Action::Start,
         Action::Confirm,
         Action::NoPending,
         Action::Help,
         Action::Unknown,
+        Action::Review,
         Action::Error,
     ];
 }
@@ -307,8 +314,28 @@ pub fn resolve(
             };
             plan(Action::Help, &brands, Kind::Help, Vec::new())
         }
-        Keyword::Unknown => unknown(),
+        Keyword::Unknown => {
+            if parsed.unclear || mentions_brand(msg.text, &on_number) {
+                plan(Action::Review, &[], Kind::Review, Vec::new())
+            } else {
+                unknown()
+            }
+        }
     }
+}
+
+/// Whether `text` names (as whole words) the keyword of one of `brands`.
+fn mentions_brand(text: &str, brands: &[&Brand]) -> bool {
+    if brands.is_empty() {
+        return false;
+    }
+    let folded = format!(" {} ", keyword::fold(text));
+    brands.iter().any(|b| {
+        !b.keyword.is_empty()
+            && folded.match_indices(b.keyword.as_str()).any(|(i, _)| {
+                folded[..i].ends_with(' ') && folded[i + b.keyword.len()..].starts_with(' ')
+            })
+    })
 }
 
 /// Whether resolving `parsed` reads the number's evidence (a confirmation does).

@@ -23,6 +23,8 @@ pub enum Kind {
     Help,
     /// On anything not understood.
     Unknown,
+    /// On a reply queued for a human (`REVIEW`): received, and how to stop.
+    Review,
 }
 
 impl Kind {
@@ -34,6 +36,7 @@ impl Kind {
             Kind::Confirm => "confirm",
             Kind::Help => "help",
             Kind::Unknown => "unknown",
+            Kind::Review => "review",
         }
     }
 }
@@ -61,6 +64,10 @@ pub fn default_template(kind: Kind, lang: Language) -> &'static str {
             "Vi forstod ikke meldingen. Svar STOPP til {shortcode} for å melde deg av, HJELP \
              for hjelp."
         }
+        (No, Review) => {
+            "Takk, vi har mottatt meldingen din. Svar STOPP til {shortcode} for å melde deg av. \
+             Gratis."
+        }
         (Sv, Stop) => "Du är avregistrerad och får inga fler SMS-erbjudanden från {brand}.",
         (Sv, Start) => {
             "Tack! Du får nu SMS-erbjudanden från {brand}. Svara {brand} STOPP till {shortcode} \
@@ -77,6 +84,10 @@ pub fn default_template(kind: Kind, lang: Language) -> &'static str {
         (Sv, Unknown) => {
             "Vi förstod inte meddelandet. Svara STOPP till {shortcode} för att avsluta, HJÄLP \
              för hjälp."
+        }
+        (Sv, Review) => {
+            "Tack, vi har tagit emot ditt meddelande. Svara STOPP till {shortcode} för att \
+             avsluta. Gratis."
         }
         (Da, Stop) => "Du er afmeldt og modtager ikke flere SMS-tilbud fra {brand}.",
         (Da, Start) => {
@@ -95,6 +106,9 @@ pub fn default_template(kind: Kind, lang: Language) -> &'static str {
             "Vi forstod ikke beskeden. Send STOP til {shortcode} for at afmelde, HJÆLP for \
              hjælp."
         }
+        (Da, Review) => {
+            "Tak, vi har modtaget din besked. Send STOP til {shortcode} for at afmelde. Gratis."
+        }
         (Fi, Stop) => "Tilaus on peruttu, etkä saa enää tekstiviestitarjouksia: {brand}.",
         (Fi, Start) => {
             "Kiitos! Saat nyt tekstiviestitarjouksia: {brand}. Lopeta vastaamalla {brand} LOPETA \
@@ -111,6 +125,9 @@ pub fn default_template(kind: Kind, lang: Language) -> &'static str {
         (Fi, Unknown) => {
             "Emme ymmärtäneet viestiä. Lopeta vastaamalla LOPETA numeroon {shortcode}, ohjeet: \
              HELP."
+        }
+        (Fi, Review) => {
+            "Kiitos, saimme viestisi. Lopeta vastaamalla LOPETA numeroon {shortcode}. Maksuton."
         }
         (En, Stop) => "You are unsubscribed and will get no more SMS offers from {brand}.",
         (En, Start) => {
@@ -129,6 +146,7 @@ pub fn default_template(kind: Kind, lang: Language) -> &'static str {
             "We did not understand your message. Reply STOP to {shortcode} to opt out, HELP for \
              help."
         }
+        (En, Review) => "Thanks, we got your message. Reply STOP to {shortcode} to opt out. Free.",
     }
 }
 
@@ -177,7 +195,8 @@ mod tests {
     use super::*;
     use crate::store::brands::check_template;
 
-    const KINDS: [Kind; 5] = [Kind::Stop, Kind::Start, Kind::Confirm, Kind::Help, Kind::Unknown];
+    const KINDS: [Kind; 6] =
+        [Kind::Stop, Kind::Start, Kind::Confirm, Kind::Help, Kind::Unknown, Kind::Review];
     const LANGS: [Language; 5] =
         [Language::No, Language::Sv, Language::Da, Language::Fi, Language::En];
 

@@ -243,9 +243,13 @@ fn help_and_unknown_record_nothing_and_reply_in_the_brand_language() {
     assert_eq!(p.reply, "Svar STOPP til 2401 for å melde deg av SMS fra ACME, Beta. Gratis.");
     let p = go("2403", "hjälp");
     assert!(p.reply.contains("Svara Svensk STOPP till 2403"), "{}", p.reply);
-    let p = go("2403", "vad?");
+    let p = go("2403", "hej då");
     assert_eq!((p.action, p.events.len()), (Action::Unknown, 0));
     assert!(p.reply.starts_with("Vi förstod inte"), "{}", p.reply);
+    // A question is not clearly unrelated: REVIEW, with a reply that says how to stop.
+    let p = go("2403", "vad?");
+    assert_eq!((p.action, p.events.len()), (Action::Review, 0));
+    assert!(p.reply.contains("Svara STOPP till 2403"), "{}", p.reply);
     // Unknown number: the store region's language.
     let p = resolve(
         &keyword::parse("help"),
