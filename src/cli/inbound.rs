@@ -13,7 +13,8 @@ use sendfilter::store::brands::Registry;
 /// Honour inbound SMS replies (STOP, START, JA, HELP) read from stdin.
 ///
 /// Each message is understood (keywords are case-, accent- and punctuation-insensitive, a
-/// brand word may come before or after), its stops or consents are appended to the store's
+/// brand word may come before or after; free-text opt-outs such as "Meld meg av", "sluta
+/// skicka", "älä lähetä" or "please remove me" are read in five languages), its stops or consents are appended to the store's
 /// journal and fsynced, and only then is its output line written: a line on stdout is an
 /// acknowledgement that survives kill -9. Brands, keywords and short codes come from the
 /// store's brand registry (`sendfilter brand add`).
@@ -25,8 +26,11 @@ use sendfilter::store::brands::Registry;
     ignored). Blank jsonl lines are skipped.\n\n\
     Output (stdout): one JSON object per message, in input order:\n  \
     {\"line\":N,\"action\":\"STOP\",\"brands\":[\"ACME\"],\"reply\":\"...\",\"from\":\"+47*****567\",\"to\":\"2401\",\"events\":1}\n\
-    action is STOP, START, CONFIRM, NO_PENDING (a JA with no pending consent), HELP, UNKNOWN, or \
-    ERROR (with a \"reason\"; the record is skipped, no event). brands \"*\" means every brand (a \
+    action is STOP, START, CONFIRM, NO_PENDING (a JA with no pending consent), HELP, UNKNOWN, \
+    REVIEW (not a command but not clearly unrelated either: it mentions the brand, messages or \
+    stopping, or asks something; no event, queued with --review, and the reply says how to stop), \
+    or ERROR (with a \"reason\"; the record is skipped, no event). An optional \"id\" (or \
+    \"message_id\") of the gateway is echoed as \"id\". brands \"*\" means every brand (a \
     STOP to a number no brand is registered on). reply is the text to send back. Numbers are \
     masked.\n\n\
     Durability: messages read together (up to 1024) share one journal fsync; stdout is \
@@ -60,6 +64,11 @@ pub struct Args {
     /// long-running inbound seldom waits for input, so a `compact` beside it seldom runs).
     #[arg(long)]
     compact_when_advised: bool,
+    /// Append every REVIEW message (unclear: not a command, not clearly unrelated) to FILE,
+    /// one JSON object per line with the number masked (created 0600; synced before the
+    /// message's output line is written).
+    #[arg(long, value_name = "FILE")]
+    review: Option<PathBuf>,
 }
 
 /// Runs the command.
@@ -78,12 +87,33 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         compact: args.compact_when_advised.then(CompactPolicy::default),
         reload_registry: true,
     };
+    let mut review = match &args.review {
+        Some(path) => Some(
+            inbound::ReviewQueue::open(path)
+                .with_context(|| format!("opening the review queue {}", path.display()))?,
+        ),
+        None => None,
+    };
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let summary =
-        inbound::run(&mut store, &registry, std::io::stdin(), args.format, &mut out, &opts)
-            .context("handling inbound messages")?;
+    let summary = inbound::run_queued(
+        &mut store,
+        &registry,
+        std::io::stdin(),
+        args.format,
+        &mut out,
+        review.as_mut(),
+        &opts,
+    )
+    .context("handling inbound messages")?;
     out.flush()?;
     eprintln!("sendfilter inbound: {}", summary.line());
+    let unclear = summary.count(Action::Review);
+    if unclear > 0 && args.review.is_none() {
+        eprintln!(
+            "sendfilter inbound: warning: {unclear} messages need a human look (REVIEW); pass \
+             --review FILE to queue them"
+        );
+    }
     Ok(if summary.count(Action::Error) > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 

@@ -375,6 +375,8 @@ pub struct RawMessage {
     pub text: String,
     /// RFC 3339 time, or Unix seconds.
     pub received_at: String,
+    /// The gateway's message id (`id` or `message_id`), if it sent one.
+    pub id: Option<String>,
 }
 
 fn json_field(v: serde_json::Value, name: &str) -> Result<String, String> {
@@ -442,12 +444,18 @@ pub fn parse_json_line(line: &str) -> Result<RawMessage, String> {
             _ => "bad record: a key appears twice".to_string(),
         });
     }
+    let id = match (m.remove("id"), m.remove("message_id")) {
+        (Some(_), Some(_)) => return Err("bad record: both id and message_id are given".into()),
+        (Some(v), None) | (None, Some(v)) if !v.is_null() => Some(json_field(v, "id")?),
+        _ => None,
+    };
     let mut field = |name: &str| json_field(m.remove(name).unwrap_or_default(), name);
     Ok(RawMessage {
         from: field("from")?,
         to: field("to")?,
         text: field("text")?,
         received_at: field("received_at")?,
+        id,
     })
 }
 
@@ -502,7 +510,7 @@ fn read_csv<R: Read>(
     }
     let col = |want: &str| headers.iter().position(|h| name(h) == want);
     // A repeated column would leave us to guess which of the two is meant (as in jsonl).
-    for want in ["from", "to", "text", "received_at"] {
+    for want in ["from", "to", "text", "received_at", "id", "message_id"] {
         if headers.iter().filter(|h| name(h) == want).count() > 1 {
             return Err(crate::error::Error::Csv {
                 line: 1,
@@ -510,6 +518,7 @@ fn read_csv<R: Read>(
             });
         }
     }
+    let id_col = col("id").or(col("message_id"));
     let cols = [col("from"), col("to"), col("text"), col("received_at")];
     let [Some(f), Some(t), Some(x), Some(a)] = cols else {
         return Err(crate::error::Error::Csv {
@@ -536,6 +545,7 @@ fn read_csv<R: Read>(
                         to: get(t, "to")?,
                         text: get(x, "text")?,
                         received_at: get(a, "received_at")?,
+                        id: id_col.and_then(|i| rec.get(i)).map(str::to_string),
                     })
                 })();
                 (line, raw)
@@ -666,6 +676,55 @@ pub const MAX_BATCH: usize = 1024;
 struct Pending {
     events: Vec<Event>,
     lines: Vec<String>,
+    /// Review queue lines (`--review`).
+    reviews: Vec<String>,
+}
+
+/// The review queue (`inbound --review FILE`): one JSON object per REVIEW message, with the
+/// number masked, appended and synced before the message's output line is written.
+///
+/// ```text
+/// {"line":3,"id":"m-17","from":"+47*****567","to":"2401","received_at":"2026-06-01T10:00:00Z","text":"Hvem er dette?"}
+/// ```
+pub struct ReviewQueue {
+    file: std::fs::File,
+}
+
+impl ReviewQueue {
+    /// Opens (creates, mode 0600, or appends to) the queue file at `path`.
+    ///
+    /// # Errors
+    /// The file cannot be opened for appending.
+    pub fn open(path: &std::path::Path) -> std::io::Result<ReviewQueue> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
+        Ok(ReviewQueue { file })
+    }
+
+    fn commit(&mut self, lines: &mut Vec<String>) -> std::io::Result<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::new();
+        for l in lines.drain(..) {
+            buf.extend_from_slice(l.as_bytes());
+            buf.push(b'\n');
+        }
+        self.file.write_all(&buf)?;
+        self.file.sync_data()
+    }
+}
+
+/// One review queue line.
+#[derive(serde::Serialize)]
+struct ReviewLine<'a> {
+    line: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    from: String,
+    to: &'a str,
+    received_at: &'a str,
+    text: &'a str,
 }
 
 impl Pending {
@@ -675,8 +734,13 @@ impl Pending {
         &mut self,
         store: &mut Store,
         out: &mut dyn Write,
+        review: Option<&mut ReviewQueue>,
         summary: &mut Summary,
     ) -> Result<(), crate::error::Error> {
+        if let Some(q) = review {
+            q.commit(&mut self.reviews)?;
+        }
+        self.reviews.clear();
         if !self.events.is_empty() {
             let mut b = store.batch();
             for e in &self.events {
@@ -707,6 +771,8 @@ struct OutputLine<'a> {
     to: &'a str,
     events: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
 }
 
@@ -715,6 +781,7 @@ fn output_line(
     plan: &Plan,
     from: Option<E164>,
     to: &str,
+    id: Option<&str>,
     reason: Option<&str>,
 ) -> String {
     let l = OutputLine {
@@ -725,6 +792,7 @@ fn output_line(
         from: from.map(E164::masked),
         to,
         events: plan.events.len(),
+        id,
         reason,
     };
     // Serialising plain strings and numbers cannot fail; fall back to a minimal line anyway.
@@ -837,6 +905,23 @@ pub fn run<R: Read + Send + 'static>(
     out: &mut dyn Write,
     opts: &Options,
 ) -> Result<Summary, crate::error::Error> {
+    run_queued(store, registry, input, format, out, None, opts)
+}
+
+/// [`run`], with REVIEW messages also appended to `review` (synced before their output
+/// lines are written).
+///
+/// # Errors
+/// As [`run`], and I/O errors on the review queue.
+pub fn run_queued<R: Read + Send + 'static>(
+    store: &mut Store,
+    registry: &Registry,
+    input: R,
+    format: Format,
+    out: &mut dyn Write,
+    mut review: Option<&mut ReviewQueue>,
+    opts: &Options,
+) -> Result<Summary, crate::error::Error> {
     let (tx, rx) = crossbeam_channel::bounded::<Item>(MAX_BATCH * 2);
     {
         let reader = std::thread::spawn(move || match format {
@@ -877,14 +962,36 @@ pub fn run<R: Read + Send + 'static>(
                     }
                 }
                 for (line, raw) in group {
-                    let to = raw.as_ref().map_or("", |r| r.to.as_str()).to_string();
-                    let decided = raw.map_err(|r| (r, None)).and_then(|r| {
-                        decide(&r, store, &mut cache, reloaded.as_ref().unwrap_or(registry), opts)
-                    });
+                    let empty = RawMessage::default();
+                    let r = raw.as_ref().unwrap_or(&empty);
+                    let (to, id) = (r.to.as_str(), r.id.as_deref());
+                    let decided = match &raw {
+                        Ok(r) => decide(
+                            r,
+                            store,
+                            &mut cache,
+                            reloaded.as_ref().unwrap_or(registry),
+                            opts,
+                        ),
+                        Err(reason) => Err((reason.clone(), None)),
+                    };
                     let text = match decided {
                         Ok((plan, from)) => {
                             *summary.actions.entry(plan.action).or_default() += 1;
-                            let l = output_line(line, &plan, Some(from), &to, None);
+                            let l = output_line(line, &plan, Some(from), to, id, None);
+                            if plan.action == Action::Review {
+                                let q = ReviewLine {
+                                    line,
+                                    id,
+                                    from: from.masked(),
+                                    to,
+                                    received_at: &r.received_at,
+                                    text: &r.text,
+                                };
+                                if let Ok(s) = serde_json::to_string(&q) {
+                                    pending.reviews.push(s);
+                                }
+                            }
                             for e in plan.events {
                                 // The batch appends pending events in order after last_seq.
                                 let seq = store.last_seq() + pending.events.len() as u64 + 1;
@@ -901,12 +1008,12 @@ pub fn run<R: Read + Send + 'static>(
                                 events: Vec::new(),
                                 reply: String::new(),
                             };
-                            output_line(line, &plan, from, &to, Some(&reason))
+                            output_line(line, &plan, from, to, id, Some(&reason))
                         }
                     };
                     pending.lines.push(text);
                 }
-                pending.flush(store, out, &mut summary)?;
+                pending.flush(store, out, review.as_deref_mut(), &mut summary)?;
                 if let Some(policy) = opts.compact {
                     let snap = store.snapshot();
                     let folded = snap.as_ref().map_or(0, |s| s.last_seq());

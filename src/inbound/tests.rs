@@ -918,3 +918,15 @@ fn a_busy_run_lets_other_writers_in_now_and_then() {
     let view = store.view().unwrap();
     assert!(view.standing(&view.scope("ACME", "offers"), n(4799999999)).stopped_at.is_some());
 }
+
+#[test]
+fn message_id_is_read_from_id_or_message_id() {
+    let base = r#""from":"+4791234567","to":"2401","text":"stopp","received_at":"1780000000""#;
+    let id = |extra: &str| parse_json_line(&format!("{{{base}{extra}}}")).map(|r| r.id);
+    assert_eq!(id(""), Ok(None));
+    assert_eq!(id(r#","id":"m-1""#), Ok(Some("m-1".into())));
+    assert_eq!(id(r#","message_id":42"#), Ok(Some("42".into())));
+    assert_eq!(id(r#","id":null"#), Ok(None));
+    assert!(id(r#","id":"a","message_id":"b""#).is_err());
+    assert!(id(r#","id":[1]"#).is_err());
+}

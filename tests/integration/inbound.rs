@@ -415,3 +415,62 @@ fn an_idle_inbound_lets_other_commands_write() {
     assert_eq!(stops_of(&store, 4791000003), ["ACME"]);
     assert_eq!(stops_of(&store, 4791000004), ["Gamma"]);
 }
+
+/// The free-text opt-outs are recorded as STOP end to end; unclear replies are
+/// REVIEW, queued (masked number, message id, 0600) and answered with how to stop; the
+/// summary counts them.
+#[test]
+fn free_text_opt_outs_and_the_review_queue() {
+    use std::os::unix::fs::PermissionsExt;
+    let wd = Workdir::new();
+    brands(&wd);
+    let at = "2026-06-01T10:00:00Z";
+    let mut input = String::new();
+    let opt_outs = [
+        "STOPP. Jeg vil ikke ha flere meldinger fra dere",
+        "Stopp å sende meg SMS",
+        "Meld meg av",
+        "Avmelding",
+        "Avregistrer",
+        "Ikke send flere SMS",
+        "Frameld",
+        "unsub",
+        "СТОП",
+    ];
+    for (i, t) in opt_outs.iter().enumerate() {
+        input.push_str(&msg(&format!("+479100000{i}"), "2401", t, at));
+    }
+    let with_id = |text: &str, id: &str| {
+        serde_json::json!({"from": "+4791234567", "to": "2401", "text": text,
+            "received_at": at, "id": id})
+        .to_string()
+            + "\n"
+    };
+    input.push_str(&with_id("Hvem er dette?", "m-17"));
+    input.push_str(&with_id("Takk for sist", "m-18"));
+    let r = wd.run(&["inbound", "--store", "st", "--review", "queue.jsonl"], &input).ok();
+    let out = lines(&r);
+    assert_eq!(out.len(), opt_outs.len() + 2);
+    for (l, t) in out.iter().zip(opt_outs) {
+        assert_eq!(l["action"], "STOP", "{t}: {l}");
+    }
+    let review = &out[opt_outs.len()];
+    assert_eq!(review["action"], "REVIEW", "{review}");
+    assert_eq!(review["id"], "m-17");
+    assert_eq!(review["events"], 0);
+    assert!(review["reply"].as_str().unwrap().contains("Svar STOPP til 2401"), "{review}");
+    assert_eq!(out[opt_outs.len() + 1]["action"], "UNKNOWN");
+    assert!(r.stderr.contains("9 STOP") && r.stderr.contains("1 REVIEW"), "{}", r.stderr);
+    let q = wd.read("queue.jsonl");
+    let q: Vec<serde_json::Value> = q.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert_eq!(q[0]["id"], "m-17");
+    assert_eq!(q[0]["from"], "+47*****567");
+    assert_eq!(q[0]["text"], "Hvem er dette?");
+    assert!(!q[0].to_string().contains("91234567"));
+    let mode = std::fs::metadata(wd.join("queue.jsonl")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // Without --review the run says what it could not queue.
+    let r = wd.run(&["inbound", "--store", "st"], with_id("Hva koster det?", "m-19")).ok();
+    assert!(r.stderr.contains("--review FILE"), "{}", r.stderr);
+}
