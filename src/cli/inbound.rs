@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use sendfilter::Region;
 use sendfilter::inbound::{self, Action, Format, Options};
+use sendfilter::phone::Regions;
 use sendfilter::store::CompactPolicy;
 use sendfilter::store::brands::Registry;
 
@@ -21,8 +21,9 @@ use sendfilter::store::brands::Registry;
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Input (stdin): jsonl, one object per line with \"from\" (the person's number), \
-    \"to\" (the short code or number that received it), \"text\" and \"received_at\" (RFC 3339 or Unix \
-    seconds); or csv with a header naming from,to,text,received_at (any order, extra columns \
+    \"to\" (the short code or number that received it), \"text\" and \"received_at\" (RFC 3339, Unix \
+    seconds or milliseconds; missing, unreadable, before 2001 or more than 5 minutes in the future: \
+    the time inbound read it, and the output record says \"time_source\":\"received\"); or csv with a header naming from,to,text,received_at (any order, extra columns \
     ignored). Blank jsonl lines are skipped.\n\n\
     Output (stdout): one JSON object per message, in input order:\n  \
     {\"line\":N,\"action\":\"STOP\",\"brands\":[\"ACME\"],\"reply\":\"...\",\"from\":\"+47*****567\",\"to\":\"2401\",\"events\":1}\n\
@@ -57,9 +58,11 @@ pub struct Args {
     /// Input format: jsonl or csv.
     #[arg(long, default_value = "jsonl")]
     format: Format,
-    /// Region for national-format "from" numbers (default: the store's).
+    /// Region for national-format "from" numbers (default: the store's); a list such as
+    /// NO,SE adds fallbacks, tried in order, as for filter. Digits-only numbers of ten or more
+    /// digits that are valid with a "+" in front (46701234567) are read that way first.
     #[arg(long)]
-    region: Option<Region>,
+    region: Option<Regions>,
     /// Compact the store whenever the default compaction policy advises it (a busy
     /// long-running inbound seldom waits for input, so a `compact` beside it seldom runs).
     #[arg(long)]
@@ -73,7 +76,8 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut store = super::stop::open_store(&args.store, true, args.region)?;
+    let mut store =
+        super::stop::open_store(&args.store, true, args.region.as_ref().map(Regions::primary))?;
     let registry = Registry::load(&args.store)
         .with_context(|| format!("reading the brand registry of {}", args.store.display()))?;
     if registry.brands().is_empty() {
@@ -83,7 +87,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let opts = Options {
-        region: args.region.unwrap_or(store.region()),
+        regions: args.region.clone().unwrap_or_else(|| Regions::new(store.region(), Vec::new())),
         compact: args.compact_when_advised.then(CompactPolicy::default),
         reload_registry: true,
     };

@@ -46,7 +46,7 @@ use std::io::{Read, Write};
 
 pub use self::keyword::{Keyword, Parsed};
 use self::reply::Kind;
-use crate::phone::{self, E164, Region};
+use crate::phone::{self, E164, Regions};
 use crate::standing::Timestamp;
 use crate::store::brands::{Brand, Language, Registry, normalize_shortcode};
 use crate::store::event::{Consent, EVERY_BRAND, Event, MAX_TEXT, Stop};
@@ -131,11 +131,11 @@ pub struct Plan {
 }
 
 /// Settings of a [`resolve`]/[`run`] that do not come from the registry.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Options {
-    /// Region for numbers in national form and for the reply language when no brand is
-    /// concerned.
-    pub region: Region,
+    /// Regions for numbers in national form, tried in order (`NO,SE`); the first also picks
+    /// the reply language when no brand is concerned.
+    pub regions: Regions,
     /// Compact the store (after a commit, before reading on) whenever this policy advises
     /// it (a long-running `inbound` releases the store's lock only while it waits for input,
     /// so a `compact` beside it may have to wait long).
@@ -227,7 +227,8 @@ pub fn resolve(
     let named: Option<&Brand> = parsed.brand.as_deref().and_then(|w| registry.by_keyword(&to, w));
     let dedicated: Option<&Brand> = on_number.iter().copied().find(|b| b.dedicated);
     // Replies concerning no brand speak the number's language, else the region's.
-    let fallback = on_number.first().map_or(Language::of_region(opts.region), |b| b.language);
+    let fallback =
+        on_number.first().map_or(Language::of_region(opts.regions.primary()), |b| b.language);
     let plan = |action, brands: &[&Brand], kind, events| Plan {
         action,
         brands: brands.iter().map(|b| b.name.clone()).collect(),
@@ -449,26 +450,74 @@ pub fn parse_json_line(line: &str) -> Result<RawMessage, String> {
         (Some(v), None) | (None, Some(v)) if !v.is_null() => Some(json_field(v, "id")?),
         _ => None,
     };
+    // A missing received_at is read as the receipt time (see `message_time`).
+    let received_at = match m.remove("received_at") {
+        None | Some(serde_json::Value::Null) => String::new(),
+        Some(v) => json_field(v, "received_at")?,
+    };
     let mut field = |name: &str| json_field(m.remove(name).unwrap_or_default(), name);
-    Ok(RawMessage {
-        from: field("from")?,
-        to: field("to")?,
-        text: field("text")?,
-        received_at: field("received_at")?,
-        id,
-    })
+    Ok(RawMessage { from: field("from")?, to: field("to")?, text: field("text")?, received_at, id })
 }
 
-/// Parses `received_at`: RFC 3339 or Unix seconds.
+/// Parses `received_at`: RFC 3339, Unix seconds, or Unix milliseconds (13 digits or more:
+/// `1780000000000`).
 ///
 /// # Errors
 /// A short reason.
 pub fn parse_time(s: &str) -> Result<Timestamp, String> {
     let t = s.trim();
     if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
-        return t.parse().map_err(|_| "received_at is out of range".to_string());
+        let v: Timestamp = t.parse().map_err(|_| "received_at is out of range".to_string())?;
+        // Seconds from 1e11 on would be past the year 5000: those are milliseconds.
+        return Ok(if v >= 100_000_000_000 { v / 1000 } else { v });
     }
     crate::timefmt::parse_rfc3339(t).map_err(|_| "received_at is not an RFC 3339 time".into())
+}
+
+/// Where a message's time came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeSource {
+    /// The gateway's `received_at`.
+    Gateway,
+    /// The time `inbound` read the message: `received_at` was missing, unreadable, `0` or
+    /// otherwise before 2001, or more than [`MAX_FUTURE`] seconds in the future.
+    Received,
+}
+
+/// How far (seconds) a gateway's `received_at` may lie in the future (clock skew).
+pub const MAX_FUTURE: Timestamp = 300;
+/// Earliest plausible `received_at` (2001-09-09): anything before is a gateway's default.
+pub const MIN_RECEIVED: Timestamp = 1_000_000_000;
+
+/// The time of a message: the gateway's `received_at` when it is usable, else `now` (the
+/// receipt time; see [`TimeSource::Received`]).
+pub fn message_time(received_at: &str, now: Timestamp) -> (Timestamp, TimeSource) {
+    match parse_time(received_at) {
+        Ok(t)
+            if (MIN_RECEIVED..=now.saturating_add(MAX_FUTURE)).contains(&t)
+                && crate::store::event::check_time(t, crate::store::Field::StoppedAt).is_ok() =>
+        {
+            (t, TimeSource::Gateway)
+        }
+        _ => (now, TimeSource::Received),
+    }
+}
+
+/// Reads the sender's number: digits only, ten or more, without a leading `0`, valid as an
+/// international number (`46701234567`, `4791234567`, as several gateways send them) are
+/// read as E.164 with the `+` left out; anything else in national form by `regions`.
+fn read_from(raw: &str, regions: &Regions) -> Result<E164, phone::PhoneError> {
+    let t = raw.trim();
+    if (10..=15).contains(&t.len()) && !t.starts_with('0') && t.bytes().all(|b| b.is_ascii_digit())
+    {
+        let mut buf = [0u8; 16];
+        buf[0] = b'+';
+        buf[1..=t.len()].copy_from_slice(t.as_bytes());
+        if let Ok(e) = phone::normalize(&buf[..=t.len()], regions.primary()) {
+            return Ok(e);
+        }
+    }
+    regions.normalize(t.as_bytes())
 }
 
 /// One input record with its 1-based line (CSV: the record's first line).
@@ -519,13 +568,15 @@ fn read_csv<R: Read>(
         }
     }
     let id_col = col("id").or(col("message_id"));
-    let cols = [col("from"), col("to"), col("text"), col("received_at")];
-    let [Some(f), Some(t), Some(x), Some(a)] = cols else {
+    let cols = [col("from"), col("to"), col("text")];
+    let [Some(f), Some(t), Some(x)] = cols else {
         return Err(crate::error::Error::Csv {
             line: 1,
-            detail: "the header must name the columns from,to,text,received_at".into(),
+            detail: "the header must name the columns from,to,text (and received_at)".into(),
         });
     };
+    // Without a received_at column every message gets its receipt time.
+    let a = col("received_at");
     r.get_mut().reset();
     let mut rec = csv::StringRecord::new();
     loop {
@@ -544,7 +595,7 @@ fn read_csv<R: Read>(
                         from: get(f, "from")?,
                         to: get(t, "to")?,
                         text: get(x, "text")?,
-                        received_at: get(a, "received_at")?,
+                        received_at: a.and_then(|i| rec.get(i)).unwrap_or("").to_string(),
                         id: id_col.and_then(|i| rec.get(i)).map(str::to_string),
                     })
                 })();
@@ -807,16 +858,14 @@ fn decide(
     cache: &mut ConsentCache,
     registry: &Registry,
     opts: &Options,
-) -> Result<(Plan, E164), (String, Option<E164>)> {
-    let from = phone::normalize(raw.from.as_bytes(), opts.region)
+) -> Result<(Plan, E164, TimeSource), (String, Option<E164>)> {
+    let from = read_from(&raw.from, &opts.regions)
         .map_err(|e| (format!("from is not a valid phone number ({e})"), None))?;
     let fail = |r: String| (r, Some(from));
     if normalize_shortcode(&raw.to).is_empty() {
         return Err(fail("to is empty".into()));
     }
-    let received_at = parse_time(&raw.received_at).map_err(fail)?;
-    crate::store::event::check_time(received_at, crate::store::Field::StoppedAt)
-        .map_err(|_| fail("received_at is out of the storable range".into()))?;
+    let (received_at, source) = message_time(&raw.received_at, crate::timefmt::now());
     let parsed = keyword::parse(&raw.text);
     let evidence = if needs_evidence(&parsed) {
         let read = |e: StoreError| fail(format!("reading evidence failed: {e}"));
@@ -835,7 +884,7 @@ fn decide(
     for e in &plan.events {
         e.validate().map_err(|r| fail(format!("event refused: {r}")))?;
     }
-    Ok((plan, from))
+    Ok((plan, from, source))
 }
 
 /// A busy run (one that never waits for input) releases the store's lock at least this
@@ -976,9 +1025,15 @@ pub fn run_queued<R: Read + Send + 'static>(
                         Err(reason) => Err((reason.clone(), None)),
                     };
                     let text = match decided {
-                        Ok((plan, from)) => {
+                        Ok((plan, from, source)) => {
                             *summary.actions.entry(plan.action).or_default() += 1;
-                            let l = output_line(line, &plan, Some(from), to, id, None);
+                            let mut l = output_line(line, &plan, Some(from), to, id, None);
+                            if source == TimeSource::Received {
+                                // Said in the record itself: the time is ours, not the
+                                // gateway's.
+                                l.truncate(l.len().saturating_sub(1));
+                                l.push_str(r#","time_source":"received"}"#);
+                            }
                             if plan.action == Action::Review {
                                 let q = ReviewLine {
                                     line,

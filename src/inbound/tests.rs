@@ -3,6 +3,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::phone::Region;
 use crate::standing::StandingSource;
 use crate::store::brands::Brand;
 
@@ -13,7 +14,7 @@ fn n(v: u64) -> E164 {
 }
 
 fn opts() -> Options {
-    Options { region: Region::NO, compact: None, reload_registry: false }
+    Options { regions: Regions::new(Region::NO, Vec::new()), compact: None, reload_registry: false }
 }
 
 /// ACME and Beta share 2401; Solo owns 2402; Svensk (sv) shares 2403 alone.
@@ -256,7 +257,7 @@ fn help_and_unknown_record_nothing_and_reply_in_the_brand_language() {
         &msg("9999", "help"),
         &registry(),
         &[],
-        &Options { region: "FI".parse().unwrap(), compact: None, reload_registry: false },
+        &Options { regions: "FI".parse().unwrap(), compact: None, reload_registry: false },
     );
     assert!(p.reply.contains("LOPETA"), "{}", p.reply);
 }
@@ -346,22 +347,24 @@ fn run_jsonl_end_to_end() {
     let actions: Vec<&str> = lines.iter().map(|l| l["action"].as_str().unwrap()).collect();
     assert_eq!(
         actions,
-        ["START", "STOP", "ERROR", "ERROR", "ERROR", "ERROR", "NO_PENDING", "UNKNOWN"]
+        ["START", "STOP", "ERROR", "HELP", "ERROR", "STOP", "NO_PENDING", "UNKNOWN"]
     );
     let line_nos: Vec<u64> = lines.iter().map(|l| l["line"].as_u64().unwrap()).collect();
     assert_eq!(line_nos, [1, 3, 4, 5, 6, 7, 8, 9]);
     assert_eq!(lines[0]["from"], "+47*****567");
     assert_eq!(lines[1]["brands"], serde_json::json!(["ACME", "Beta"]));
     assert!(lines[2]["reason"].as_str().unwrap().contains("bad JSON"));
-    assert!(lines[3]["reason"].as_str().unwrap().contains("received_at"), "{}", lines[3]);
+    // A missing or unreadable received_at is the receipt time, and the record says so.
+    assert_eq!(lines[3]["time_source"], "received", "{}", lines[3]);
+    assert_eq!(lines[5]["time_source"], "received", "{}", lines[5]);
+    assert!(lines[0].get("time_source").is_none(), "{}", lines[0]);
     assert!(lines[4]["reason"].as_str().unwrap().contains("not a valid phone number"));
-    assert!(lines[5]["reason"].as_str().unwrap().contains("RFC 3339"));
     assert!(lines[5]["from"].as_str().unwrap().contains('*'));
     for l in &lines {
         assert!(!l.to_string().contains("91234567"), "{l}");
     }
-    assert_eq!((s.count(Action::Error), s.events), (4, 3));
-    assert_eq!(store.last_seq(), 3);
+    assert_eq!((s.count(Action::Error), s.events), (2, 5));
+    assert_eq!(store.last_seq(), 5);
 }
 
 #[test]
@@ -386,7 +389,7 @@ fn run_csv_with_quoted_text_and_a_bad_header() {
         &mut out,
         &opts(),
     );
-    assert!(err.unwrap_err().to_string().contains("from,to,text,received_at"));
+    assert!(err.unwrap_err().to_string().contains("from,to,text"));
 }
 
 /// A repeated key is refused, not resolved by taking its last value: consent was once
@@ -482,7 +485,6 @@ fn json_line_parser_rejects_bad_input_with_reasons() {
         ("", "bad JSON"),
         ("{", "bad JSON"),
         ("[1,2]", "bad record"),
-        (r#"{"from":"+4791234567","to":"2401","text":"x"}"#, "received_at is missing"),
         (r#"{"from":"+4791234567","to":"2401","received_at":"x"}"#, "text is missing"),
         (
             r#"{"from":["+4791234567"],"to":"2401","text":"x","received_at":"x"}"#,
@@ -506,6 +508,7 @@ fn json_line_parser_rejects_bad_input_with_reasons() {
 #[test]
 fn time_parser() {
     assert_eq!(parse_time("1780000000"), Ok(1_780_000_000));
+    assert_eq!(parse_time("1780000000123"), Ok(1_780_000_000));
     assert_eq!(parse_time(" 2026-06-01T10:00:00Z "), Ok(1_780_308_000));
     for bad in ["", "yesterday", "99999999999999999999999", "2026-13-01T00:00:00Z", "-5"] {
         assert!(parse_time(bad).is_err(), "{bad}");
@@ -929,4 +932,42 @@ fn message_id_is_read_from_id_or_message_id() {
     assert_eq!(id(r#","id":null"#), Ok(None));
     assert!(id(r#","id":"a","message_id":"b""#).is_err());
     assert!(id(r#","id":[1]"#).is_err());
+}
+
+#[test]
+fn unusable_gateway_times_become_the_receipt_time() {
+    let now = T + 1000;
+    let gw = |s: &str| message_time(s, now);
+    assert_eq!(gw("1780000000"), (T, TimeSource::Gateway));
+    assert_eq!(gw("1780000000000"), (T, TimeSource::Gateway));
+    assert_eq!(gw("2026-05-28T20:26:40Z"), (T, TimeSource::Gateway));
+    assert_eq!(gw(&(now + MAX_FUTURE).to_string()), (now + MAX_FUTURE, TimeSource::Gateway));
+    for bad in [
+        "",
+        "0",
+        "  ",
+        "yesterday",
+        "9999-12-31T23:59:59Z",
+        "253402300799",
+        "99999999999999999999999",
+        "1999-01-01T00:00:00Z",
+    ] {
+        assert_eq!(gw(bad), (now, TimeSource::Received), "{bad:?}");
+    }
+    assert_eq!(gw(&(now + MAX_FUTURE + 1).to_string()), (now, TimeSource::Received));
+}
+
+#[test]
+fn international_digits_without_plus_are_read_as_e164_first() {
+    let no = Regions::new(Region::NO, Vec::new());
+    let r = |s: &str| read_from(s, &no).map(|e| e.to_string());
+    assert_eq!(r("46701234567").unwrap(), "+46701234567");
+    assert_eq!(r("4791234567").unwrap(), "+4791234567");
+    assert_eq!(r(" 4791234567 ").unwrap(), "+4791234567");
+    // National forms stay national.
+    assert_eq!(r("91234567").unwrap(), "+4791234567");
+    assert_eq!(r("+46701234567").unwrap(), "+46701234567");
+    assert!(r("0701234567").is_err());
+    let no_se: Regions = "NO,SE".parse().unwrap();
+    assert_eq!(read_from("0701234567", &no_se).unwrap().to_string(), "+46701234567");
 }

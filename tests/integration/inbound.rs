@@ -234,21 +234,28 @@ fn bad_records_get_error_lines_and_exit_1() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     let out = lines(&r);
     let actions: Vec<&str> = out.iter().map(|l| l["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["ERROR", "ERROR", "ERROR", "STOP"]);
+    // An unreadable received_at ("tomorrow") is the receipt time: the STOP is kept.
+    assert_eq!(actions, ["ERROR", "ERROR", "STOP", "STOP"]);
+    assert_eq!(out[2]["time_source"], "received");
     assert!(out[1]["reason"].as_str().unwrap().starts_with("bad JSON"));
     assert!(!r.stdout.contains("91000001") && !r.stderr.contains("91000001"));
 
-    // csv: quoted text with commas, columns in any order; a header without the columns is
-    // an error before anything is written.
+    // csv: quoted text with commas, columns in any order; without received_at every
+    // message gets the receipt time; a header without from,to,text is an error before
+    // anything is written.
     let csv = "text,received_at,to,from\n\"Stopp, takk!\",2026-06-01T10:00:00Z,2402,+4791000009\n";
     let r = wd.run(&["inbound", "--store", "st", "--format", "csv"], csv).ok();
     assert_eq!(lines(&r)[0]["brands"], serde_json::json!(["Solo AS"]));
-    let r = wd.run(
-        &["inbound", "--store", "st", "--format", "csv"],
-        "from,to,text\n+4791000009,2402,stop\n",
-    );
+    let r = wd
+        .run(
+            &["inbound", "--store", "st", "--format", "csv"],
+            "from,to,text\n+4791000009,2402,stop\n",
+        )
+        .ok();
+    assert_eq!(lines(&r)[0]["time_source"], "received");
+    let r = wd.run(&["inbound", "--store", "st", "--format", "csv"], "from,to\n+4791000009,2402\n");
     assert_eq!((r.code, r.stdout.as_str()), (2, ""));
-    assert!(r.stderr.contains("from,to,text,received_at"), "{}", r.stderr);
+    assert!(r.stderr.contains("from,to,text"), "{}", r.stderr);
 }
 
 #[test]
@@ -473,4 +480,44 @@ fn free_text_opt_outs_and_the_review_queue() {
     // Without --review the run says what it could not queue.
     let r = wd.run(&["inbound", "--store", "st"], with_id("Hva koster det?", "m-19")).ok();
     assert!(r.stderr.contains("--review FILE"), "{}", r.stderr);
+}
+
+/// The gateway shapes of the issue: received_at missing, 0, in milliseconds, in the year 9999
+/// or in the future; "from" as international digits without "+"; --region lists.
+#[test]
+fn lenient_gateway_formats() {
+    let wd = Workdir::new();
+    brands(&wd);
+    let rec = |from: &str, at: serde_json::Value| {
+        let mut v = serde_json::json!({"from": from, "to": "2401", "text": "ACME STOPP"});
+        if !at.is_null() {
+            v["received_at"] = at;
+        }
+        v.to_string() + "\n"
+    };
+    let input = [
+        rec("+4791000001", serde_json::Value::Null),
+        rec("+4791000002", serde_json::json!(0)),
+        rec("+4791000003", serde_json::json!(1780000000000u64)),
+        rec("+4791000004", serde_json::json!("9999-12-31T23:59:59Z")),
+        rec("+4791000005", serde_json::json!("2999-01-01T00:00:00Z")),
+        rec("46701234567", serde_json::json!("2026-06-01T10:00:00Z")),
+        rec("4791000006", serde_json::json!("2026-06-01T10:00:00Z")),
+        rec("070-123 45 68", serde_json::json!("2026-06-01T10:00:00Z")),
+    ]
+    .concat();
+    let r = wd.run(&["inbound", "--store", "st", "--region", "NO,SE"], input).ok();
+    let out = lines(&r);
+    let actions: Vec<&str> = out.iter().map(|l| l["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["STOP"; 8], "{}", r.stdout);
+    for (i, l) in out.iter().enumerate() {
+        let want = if matches!(i, 2 | 5 | 6 | 7) { None } else { Some("received") };
+        assert_eq!(l["time_source"].as_str(), want, "{l}");
+    }
+    assert_eq!(out[5]["from"], "+46******567");
+    assert_eq!(out[7]["from"], "+46******568");
+    let store = Store::open(wd.join("st")).unwrap();
+    for n in [46701234567, 4791000006, 46701234568, 4791000003] {
+        assert_eq!(stops_of(&store, n), ["ACME"], "{n}");
+    }
 }

@@ -139,7 +139,11 @@ fn action_of(reg: &Registry, text: &str) -> Action {
         text,
         received_at: 1_780_000_000,
     };
-    let opts = Options { region: Region::NO, compact: None, reload_registry: false };
+    let opts = Options {
+        regions: crate::phone::Regions::new(Region::NO, Vec::new()),
+        compact: None,
+        reload_registry: false,
+    };
     resolve(&parse(text), &msg, reg, &[], &opts).action
 }
 
