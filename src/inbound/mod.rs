@@ -222,7 +222,7 @@ pub fn resolve(
     evidence: &[Recorded],
     opts: &Options,
 ) -> Plan {
-    let to = normalize_shortcode(msg.to);
+    let to = receiving_number(msg.to, registry, &opts.regions);
     let on_number: Vec<&Brand> = registry.on_shortcode(&to).collect();
     let named: Option<&Brand> = parsed.brand.as_deref().and_then(|w| registry.by_keyword(&to, w));
     let dedicated: Option<&Brand> = on_number.iter().copied().find(|b| b.dedicated);
@@ -323,6 +323,69 @@ pub fn resolve(
             }
         }
     }
+}
+
+/// A receiving long number (7 digits or more, `to` or a registered one) as international
+/// digits: a valid number by the usual rules, else by its spelling alone (dedicated
+/// numbers are not always valid for subscribers: `+4759440000`): `+` or `00` then the
+/// digits, ten digits or more without a leading `0` as international digits, or else a
+/// national form of the first region (its trunk `0` dropped).
+fn long_number(s: &str, regions: &Regions) -> Option<u64> {
+    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() < 7 || digits.len() > 17 {
+        return None;
+    }
+    if let Ok(e) = read_from(s, regions) {
+        return Some(e.as_u64());
+    }
+    let intl = if s.starts_with('+') || (digits.len() >= 10 && !digits.starts_with('0')) {
+        digits
+    } else if let Some(d) = digits.strip_prefix("00") {
+        d.to_string()
+    } else {
+        let cc = match regions.primary().as_str() {
+            "NO" => "47",
+            "SE" => "46",
+            "DK" => "45",
+            "FI" => "358",
+            "IS" => "354",
+            _ => return None,
+        };
+        format!("{cc}{}", digits.strip_prefix('0').unwrap_or(&digits))
+    };
+    intl.parse().ok()
+}
+
+/// Calling codes a short code may be written behind (`+472401`, `00462401`).
+const SHORT_CODE_PREFIXES: [&str; 5] = ["47", "46", "45", "358", "354"];
+
+/// The receiving number `to` as the registry spells it: a long number in any spelling
+/// (`+4759440000`, `4759440000`, `004759440000`, national `59440000`, spaced) is the
+/// registered long number that is the same E.164 number; a short code behind a Nordic
+/// calling code (`+472401`, `00472401`) is the registered short code; anything else is
+/// `to` without spaces, dashes, dots and brackets.
+pub fn receiving_number(to: &str, registry: &Registry, regions: &Regions) -> String {
+    let direct = normalize_shortcode(to);
+    if registry.on_shortcode(&direct).next().is_some() {
+        return direct;
+    }
+    if let Some(e) = long_number(&direct, regions)
+        && let Some(b) =
+            registry.brands().iter().find(|b| long_number(&b.shortcode, regions) == Some(e))
+    {
+        return b.shortcode.clone();
+    }
+    if let Some(d) = direct.strip_prefix('+').or_else(|| direct.strip_prefix("00")) {
+        for cc in SHORT_CODE_PREFIXES {
+            if let Some(rest) = d.strip_prefix(cc)
+                && (3..=6).contains(&rest.len())
+                && registry.on_shortcode(rest).next().is_some()
+            {
+                return rest.to_string();
+            }
+        }
+    }
+    direct
 }
 
 /// Whether `text` names (as whole words) the keyword of one of `brands`.

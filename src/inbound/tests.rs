@@ -971,3 +971,32 @@ fn international_digits_without_plus_are_read_as_e164_first() {
     let no_se: Regions = "NO,SE".parse().unwrap();
     assert_eq!(read_from("0701234567", &no_se).unwrap().to_string(), "+46701234567");
 }
+
+/// Every spelling of a dedicated long number and of a short code reaches its brands.
+#[test]
+fn to_is_compared_as_a_number_in_every_spelling() {
+    let mut reg = registry();
+    reg.add(Brand { dedicated: true, keyword: "lang".into(), ..Brand::new("Lang", "+4759440000") })
+        .unwrap();
+    for to in [
+        "+4759440000",
+        "4759440000",
+        "004759440000",
+        "59440000",
+        "+47 59 44 00 00",
+        "0047-5944-0000",
+        "594 40 000",
+    ] {
+        let p = resolve(&keyword::parse("START"), &msg(to, "START"), &reg, &[], &opts());
+        assert_eq!((p.action, p.brands.clone()), (Action::Start, vec!["Lang".into()]), "{to}");
+        let p = resolve(&keyword::parse("STOPP"), &msg(to, "STOPP"), &reg, &[], &opts());
+        assert_eq!(stops(&p), ["Lang"], "{to}");
+    }
+    for to in ["2401", "+472401", "00472401", "+47 2401", "+462401", "24 01"] {
+        let p = resolve(&keyword::parse("STOPP"), &msg(to, "STOPP"), &reg, &[], &opts());
+        assert_eq!(stops(&p), ["ACME", "Beta"], "{to}");
+    }
+    // Not registered in any spelling: every brand, as before.
+    let p = resolve(&keyword::parse("STOPP"), &msg("+4759440001", "STOPP"), &reg, &[], &opts());
+    assert_eq!(stops(&p), ["*"]);
+}
