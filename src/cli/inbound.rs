@@ -31,7 +31,8 @@ use sendfilter::store::brands::Registry;
     REVIEW (not a command but not clearly unrelated either: it mentions the brand, messages or \
     stopping, or asks something; no event, queued with --review, and the reply says how to stop), \
     or ERROR (with a \"reason\"; the record is skipped, no event). An optional \"id\" (or \
-    \"message_id\") of the gateway is echoed as \"id\". brands \"*\" means every brand (a \
+    \"message_id\") of the gateway is echoed as \"id\" and remembered in the store: the same id \
+    again (a gateway's redelivery) records nothing and gets the first answer with \"repeat\":true. brands \"*\" means every brand (a \
     STOP to a number no brand is registered on). reply is the text to send back. Numbers are \
     masked.\n\n\
     Durability: messages read together (up to 1024) share one journal fsync; stdout is \

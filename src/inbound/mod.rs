@@ -692,6 +692,8 @@ pub struct Summary {
     pub commits: u64,
     /// Compactions run ([`Options::compact`]).
     pub compactions: u64,
+    /// Messages whose gateway id was seen before: answered as the first time, no event.
+    pub repeats: u64,
 }
 
 impl Summary {
@@ -708,10 +710,13 @@ impl Summary {
             .filter(|a| self.count(**a) > 0)
             .map(|a| format!("{} {}", self.count(*a), a.as_str()))
             .collect();
-        let compactions = match self.compactions {
+        let mut compactions = match self.compactions {
             0 => String::new(),
             n => format!(", {n} compactions"),
         };
+        if self.repeats > 0 {
+            compactions.push_str(&format!(", {} repeated message ids", self.repeats));
+        }
         format!(
             "{total} messages: {} ({} events, {} commits{compactions})",
             if parts.is_empty() { "none".into() } else { parts.join(", ") },
@@ -829,6 +834,75 @@ impl ReviewQueue {
     }
 }
 
+/// Gateway message ids already answered, kept in the store directory (file [`IDS_FILE`]):
+/// one line per message with an id, `<xxh3-64 of the id, hex> <its output record>`,
+/// appended and synced after the message's events and before its output line. A message
+/// whose id is here is a repeat: no event, answered with the first answer (`"repeat":true`).
+struct SeenIds {
+    file: Option<std::fs::File>,
+    answers: std::collections::HashMap<u64, String>,
+    pending: Vec<u8>,
+}
+
+/// File of [`SeenIds`] in the store directory.
+pub const IDS_FILE: &str = "inbound_ids";
+
+impl SeenIds {
+    fn open(dir: &std::path::Path) -> std::io::Result<SeenIds> {
+        use std::io::BufRead;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = dir.join(IDS_FILE);
+        let mut answers = std::collections::HashMap::new();
+        if let Ok(f) = std::fs::File::open(&path) {
+            for line in std::io::BufReader::new(f).lines() {
+                let line = line?;
+                // A torn last line (a crash mid-append) is skipped: its message was not
+                // acknowledged, so the gateway sends it again and it is decided again.
+                if let Some((h, answer)) = line.split_once(' ')
+                    && let Ok(h) = u64::from_str_radix(h, 16)
+                    && serde_json::from_str::<serde_json::Value>(answer).is_ok()
+                {
+                    answers.insert(h, answer.to_string());
+                }
+            }
+        }
+        let file = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(&path)?;
+        Ok(SeenIds { file: Some(file), answers, pending: Vec::new() })
+    }
+
+    fn key(id: &str) -> u64 {
+        xxhash_rust::xxh3::xxh3_64(id.as_bytes())
+    }
+
+    /// The first answer to `id`, as an output record for input line `line`.
+    fn repeat(&self, id: &str, line: u64) -> Option<String> {
+        let first = self.answers.get(&SeenIds::key(id))?;
+        let mut v: serde_json::Value = serde_json::from_str(first).ok()?;
+        v["line"] = line.into();
+        v["events"] = 0.into();
+        v["repeat"] = true.into();
+        serde_json::to_string(&v).ok()
+    }
+
+    fn note(&mut self, id: &str, answer: &str) {
+        let h = SeenIds::key(id);
+        self.answers.insert(h, answer.to_string());
+        self.pending.extend_from_slice(format!("{h:016x} {answer}\n").as_bytes());
+    }
+
+    fn commit(&mut self) -> std::io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        if let Some(f) = &mut self.file {
+            f.write_all(&self.pending)?;
+            f.sync_data()?;
+        }
+        self.pending.clear();
+        Ok(())
+    }
+}
+
 /// One review queue line.
 #[derive(serde::Serialize)]
 struct ReviewLine<'a> {
@@ -849,6 +923,7 @@ impl Pending {
         store: &mut Store,
         out: &mut dyn Write,
         review: Option<&mut ReviewQueue>,
+        ids: &mut SeenIds,
         summary: &mut Summary,
     ) -> Result<(), crate::error::Error> {
         if let Some(q) = review {
@@ -865,6 +940,7 @@ impl Pending {
             summary.commits += 1;
             self.events.clear();
         }
+        ids.commit()?;
         for l in self.lines.drain(..) {
             out.write_all(l.as_bytes())?;
             out.write_all(b"\n")?;
@@ -1043,6 +1119,7 @@ pub fn run_queued<R: Read + Send + 'static>(
         let mut summary = Summary::default();
         let mut pending = Pending::default();
         let mut cache = ConsentCache::new(store);
+        let mut ids = SeenIds::open(store.dir())?;
         // The registry as reloaded during the run, if it was.
         let mut reloaded: Option<Registry> = None;
         // Since when the run holds the store's lock without a break.
@@ -1077,6 +1154,11 @@ pub fn run_queued<R: Read + Send + 'static>(
                     let empty = RawMessage::default();
                     let r = raw.as_ref().unwrap_or(&empty);
                     let (to, id) = (r.to.as_str(), r.id.as_deref());
+                    if let Some(again) = id.and_then(|i| ids.repeat(i, line)) {
+                        summary.repeats += 1;
+                        pending.lines.push(again);
+                        continue;
+                    }
                     let decided = match &raw {
                         Ok(r) => decide(
                             r,
@@ -1096,6 +1178,9 @@ pub fn run_queued<R: Read + Send + 'static>(
                                 // gateway's.
                                 l.truncate(l.len().saturating_sub(1));
                                 l.push_str(r#","time_source":"received"}"#);
+                            }
+                            if let Some(i) = id {
+                                ids.note(i, &l);
                             }
                             if plan.action == Action::Review {
                                 let q = ReviewLine {
@@ -1131,7 +1216,7 @@ pub fn run_queued<R: Read + Send + 'static>(
                     };
                     pending.lines.push(text);
                 }
-                pending.flush(store, out, review.as_deref_mut(), &mut summary)?;
+                pending.flush(store, out, review.as_deref_mut(), &mut ids, &mut summary)?;
                 if let Some(policy) = opts.compact {
                     let snap = store.snapshot();
                     let folded = snap.as_ref().map_or(0, |s| s.last_seq());

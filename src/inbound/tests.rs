@@ -1000,3 +1000,41 @@ fn to_is_compared_as_a_number_in_every_spelling() {
     let p = resolve(&keyword::parse("STOPP"), &msg("+4759440001", "STOPP"), &reg, &[], &opts());
     assert_eq!(stops(&p), ["*"]);
 }
+
+/// The same gateway message twice (same id, in one run or the next) records once and is
+/// answered the same both times; the id is echoed.
+#[test]
+fn a_repeated_message_id_is_answered_as_the_first_time_without_new_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let reg = registry();
+    let rec = |id: &str, text: &str| {
+        format!(
+            r#"{{"from":"+4791234567","to":"2401","text":"{text}","received_at":"{T}","id":"{id}"}}"#
+        ) + "\n"
+    };
+    let input = [rec("m-1", "ACME STOPP"), rec("m-1", "ACME STOPP"), rec("m-2", "ACME START")];
+    let (lines, s) = run_text(&mut store, &reg, &input.concat(), Format::Jsonl);
+    assert_eq!((s.events, s.repeats), (2, 1), "{s:?}");
+    assert_eq!(lines[0]["id"], "m-1");
+    assert_eq!(lines[1]["id"], "m-1");
+    assert_eq!(lines[1]["action"], lines[0]["action"]);
+    assert_eq!(lines[1]["reply"], lines[0]["reply"]);
+    assert_eq!((lines[1]["events"].as_u64(), lines[1]["repeat"].as_bool()), (Some(0), Some(true)));
+    assert_eq!(lines[1]["line"], 2);
+    // The next run remembers: m-1 again is a repeat, m-3 is new.
+    let (lines, s) = run_text(
+        &mut store,
+        &reg,
+        &[rec("m-1", "ACME STOPP"), rec("m-3", "stopp")].concat(),
+        Format::Jsonl,
+    );
+    assert_eq!((s.events, s.repeats), (2, 1), "{s:?}");
+    assert_eq!(lines[0]["action"], "STOP");
+    assert_eq!(lines[0]["repeat"], true);
+    assert!(lines[1].get("repeat").is_none());
+    assert_eq!(store.last_seq(), 4);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.path().join(IDS_FILE)).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
