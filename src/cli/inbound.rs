@@ -43,7 +43,8 @@ use sendfilter::store::brands::Registry;
     brand there, a START without one is UNKNOWN, a JA confirms the newest pending consent of \
     any brand there.\n\n\
     Locking: inbound holds the store's lock while it decides and records messages and releases \
-    it while it waits for input (and, when busy, for 5 ms every second), so import, stop, \
+    it while it waits for input, while it writes its output (a stalled reader never holds other \
+    writers), and, when busy, for 5 ms every second, so import, stop, \
     consent, compact and brand run between messages (and a message arriving meanwhile waits \
     for them); what they changed is read \
     before the next message is decided (filter never waits: it reads without the lock). For a \

@@ -916,12 +916,12 @@ struct ReviewLine<'a> {
 }
 
 impl Pending {
-    /// Makes the events durable (one fsync), then writes and flushes the lines: a line is
-    /// never visible before its events are on disk.
-    fn flush(
+    /// Makes the events durable (one fsync), and the review queue and the message ids; the
+    /// output lines stay in `self.lines` for [`write_lines`] (a line is never visible
+    /// before its events are on disk).
+    fn commit(
         &mut self,
         store: &mut Store,
-        out: &mut dyn Write,
         review: Option<&mut ReviewQueue>,
         ids: &mut SeenIds,
         summary: &mut Summary,
@@ -941,13 +941,18 @@ impl Pending {
             self.events.clear();
         }
         ids.commit()?;
-        for l in self.lines.drain(..) {
-            out.write_all(l.as_bytes())?;
-            out.write_all(b"\n")?;
-        }
-        out.flush()?;
         Ok(())
     }
+}
+
+/// Writes and flushes output lines (called with the store's lock released: a reader that
+/// stops reading blocks this write, and must not block other writers with it).
+fn write_lines(out: &mut dyn Write, lines: &[String]) -> std::io::Result<()> {
+    for l in lines {
+        out.write_all(l.as_bytes())?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
 }
 
 /// One output line (field order fixed for readers that eyeball it).
@@ -1216,7 +1221,14 @@ pub fn run_queued<R: Read + Send + 'static>(
                     };
                     pending.lines.push(text);
                 }
-                pending.flush(store, out, review.as_deref_mut(), &mut ids, &mut summary)?;
+                pending.commit(store, review.as_deref_mut(), &mut ids, &mut summary)?;
+                // Durable: answer with the lock released, so that a stalled reader of `out`
+                // never holds other writers (stop, compact, an erasure) behind it.
+                let lines = std::mem::take(&mut pending.lines);
+                with_lock_released(store, &mut cache, &mut reloaded, opts, || {
+                    write_lines(out, &lines)
+                })??;
+                held = std::time::Instant::now();
                 if let Some(policy) = opts.compact {
                     let snap = store.snapshot();
                     let folded = snap.as_ref().map_or(0, |s| s.last_seq());

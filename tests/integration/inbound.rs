@@ -521,3 +521,60 @@ fn lenient_gateway_formats() {
         assert_eq!(stops_of(&store, n), ["ACME"], "{n}");
     }
 }
+
+/// A running inbound whose stdout reader stalls (pipe full) must not hold the store: a
+/// `stop` from another process completes meanwhile.
+#[test]
+fn a_stalled_reader_does_not_hold_the_store() {
+    let wd = Workdir::new();
+    brands(&wd);
+    let mut child = wd
+        .command(&["inbound", "--store", "st"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Far more output than the pipe (64 KiB) and inbound's buffer hold; nobody reads it.
+    let input: String = (0..4000)
+        .map(|i| msg(&format!("+4791{:06}", i), "2401", "stopp", "2026-06-01T10:00:00Z"))
+        .collect();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(input.as_bytes());
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut stop = wd
+        .command(&["stop", "--store", "st", "+4799999999"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = stop.try_wait().unwrap() {
+            break Some(s);
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // Unblock and finish the inbound run either way.
+    let mut out = String::new();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap() > 0 {
+        out.push_str(&line);
+        line.clear();
+    }
+    feeder.join().unwrap();
+    child.wait().unwrap();
+    if status.is_none() {
+        stop.kill().unwrap();
+    }
+    assert!(status.is_some_and(|s| s.success()), "stop waited behind a stalled inbound reader");
+    assert_eq!(out.lines().count(), 4000);
+    let store = Store::open(wd.join("st")).unwrap();
+    assert_eq!(stops_of(&store, 4799999999), ["*"]);
+}
