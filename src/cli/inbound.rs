@@ -26,7 +26,7 @@ use sendfilter::store::brands::Registry;
     the time inbound read it, and the output record says \"time_source\":\"received\"); or csv with a header naming from,to,text,received_at (any order, extra columns \
     ignored). Blank jsonl lines are skipped.\n\n\
     Output (stdout): one JSON object per message, in input order:\n  \
-    {\"line\":N,\"action\":\"STOP\",\"brands\":[\"ACME\"],\"reply\":\"...\",\"from\":\"+47*****567\",\"to\":\"2401\",\"events\":1}\n\
+    {\"line\":N,\"action\":\"STOP\",\"brands\":[\"ACME\"],\"reply\":\"...\",\"reply_encoding\":\"gsm7\",\"reply_segments\":1,\"from\":\"+47*****567\",\"to\":\"2401\",\"events\":1}\n\
     action is STOP, START, CONFIRM, NO_PENDING (a JA with no pending consent), HELP, UNKNOWN, \
     REVIEW (not a command but not clearly unrelated either: it mentions the brand, messages or \
     stopping, or asks something; no event, queued with --review, and the reply says how to stop), \

@@ -158,12 +158,37 @@ fn reply_for(kind: Kind, brands: &[&Brand], to: &str, fallback: Language) -> Str
     } else {
         None
     };
+    let every = reply::every_brand_word(lang);
     let names = if brands.is_empty() {
-        reply::every_brand_word(lang).to_string()
+        every.to_string()
     } else {
         brands.iter().map(|b| b.name.as_str()).collect::<Vec<_>>().join(", ")
     };
-    reply::render(kind, lang, template, &names, to)
+    // The word to send is the brand's keyword, which the parser reads (not its name).
+    let keyword = match brands {
+        [b] => b.keyword.to_uppercase(),
+        _ => names.clone(),
+    };
+    let r = reply::render_keyword(kind, lang, template, &names, &keyword, to);
+    if brands.len() > 1 && crate::sms::count(&r).segments > 1 {
+        // Many brands on one number: "every sender" rather than a list that would take
+        // several SMS (25 brands made a 589-character STOP reply).
+        let short = reply::render_keyword(kind, lang, template, every, every, to);
+        if crate::sms::count(&short).segments < crate::sms::count(&r).segments {
+            return bounded(short);
+        }
+    }
+    bounded(r)
+}
+
+/// `reply` cut (at a character boundary, with `...`) to [`reply::MAX_REPLY_SEGMENTS`].
+fn bounded(mut reply: String) -> String {
+    while crate::sms::count(&reply).segments > reply::MAX_REPLY_SEGMENTS {
+        let keep = reply.char_indices().rev().nth(8).map_or(0, |(i, _)| i);
+        reply.truncate(keep);
+        reply.push_str("...");
+    }
+    reply
 }
 
 /// The consent source recorded for a keyword opt-in: where and what was texted, made
@@ -962,6 +987,8 @@ struct OutputLine<'a> {
     action: &'static str,
     brands: &'a [String],
     reply: &'a str,
+    reply_encoding: &'static str,
+    reply_segments: usize,
     from: Option<String>,
     to: &'a str,
     events: usize,
@@ -979,11 +1006,17 @@ fn output_line(
     id: Option<&str>,
     reason: Option<&str>,
 ) -> String {
+    let count = crate::sms::count(&plan.reply);
     let l = OutputLine {
         line,
         action: plan.action.as_str(),
         brands: &plan.brands,
         reply: &plan.reply,
+        reply_encoding: match count.encoding {
+            crate::sms::Encoding::Gsm7 => "gsm7",
+            crate::sms::Encoding::Ucs2 => "ucs2",
+        },
+        reply_segments: if plan.reply.is_empty() { 0 } else { count.segments },
         from: from.map(E164::masked),
         to,
         events: plan.events.len(),

@@ -243,7 +243,7 @@ fn help_and_unknown_record_nothing_and_reply_in_the_brand_language() {
     assert_eq!((p.action, p.brands.len()), (Action::Help, 2));
     assert_eq!(p.reply, "Svar STOPP til 2401 for å melde deg av SMS fra ACME, Beta. Gratis.");
     let p = go("2403", "hjälp");
-    assert!(p.reply.contains("Svara Svensk STOPP till 2403"), "{}", p.reply);
+    assert!(p.reply.contains("Svara SVENSK STOPP till 2403"), "{}", p.reply);
     let p = go("2403", "hej då");
     assert_eq!((p.action, p.events.len()), (Action::Unknown, 0));
     assert!(p.reply.starts_with("Vi förstod inte"), "{}", p.reply);
@@ -1037,4 +1037,35 @@ fn a_repeated_message_id_is_answered_as_the_first_time_without_new_events() {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(dir.path().join(IDS_FILE)).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
+}
+
+/// Replies teach the brand's keyword (which the parser reads), not its name.
+#[test]
+fn help_teaches_the_keyword_the_parser_reads() {
+    let mut reg = registry();
+    reg.add(Brand { keyword: "kaffe".into(), ..Brand::new("Kaffe Ærlig AS", "2404") }).unwrap();
+    let p = resolve(&keyword::parse("hjelp"), &msg("2404", "hjelp"), &reg, &[], &opts());
+    assert!(p.reply.contains("Svar KAFFE STOPP til 2404"), "{}", p.reply);
+    assert!(p.reply.contains("KAFFE START"), "{}", p.reply);
+    assert!(p.reply.starts_with("Kaffe Ærlig AS:"), "{}", p.reply);
+    for (taught, want) in [("KAFFE START", Action::Start), ("KAFFE STOPP", Action::Stop)] {
+        let p = resolve(&keyword::parse(taught), &msg("2404", taught), &reg, &[], &opts());
+        assert_eq!((p.action, p.brands), (want, vec!["Kaffe Ærlig AS".to_string()]), "{taught}");
+    }
+}
+
+/// 25 brands on one short code: a STOP stops them all, and the reply stays one SMS.
+#[test]
+fn replies_are_bounded_however_many_brands_share_a_code() {
+    let mut reg = Registry::default();
+    for i in 0..25 {
+        reg.add(Brand::new(&format!("Butikkjeden nummer {i}"), "2409")).unwrap();
+    }
+    let p = resolve(&keyword::parse("STOPP"), &msg("2409", "STOPP"), &reg, &[], &opts());
+    assert_eq!(p.events.len(), 25);
+    assert_eq!(crate::sms::count(&p.reply).segments, 1, "{}", p.reply);
+    let p = resolve(&keyword::parse("HJELP"), &msg("2409", "HJELP"), &reg, &[], &opts());
+    assert!(crate::sms::count(&p.reply).segments <= reply::MAX_REPLY_SEGMENTS, "{}", p.reply);
+    assert!(p.reply.contains("STOPP til 2409"), "{}", p.reply);
+    assert!(bounded("x".repeat(2000)).len() <= 3 * 153);
 }

@@ -141,7 +141,7 @@ fn inbound_honours_keywords_and_the_shared_shortcode_rule() {
         out[2]["reply"],
         "You are unsubscribed and will get no more SMS offers from Solo AS."
     );
-    assert!(out[4]["reply"].as_str().unwrap().contains("Svara Beta STOPP till 2401"), "{}", out[4]);
+    assert!(out[4]["reply"].as_str().unwrap().contains("Svara BETA STOPP till 2401"), "{}", out[4]);
     assert!(!r.stdout.contains("91000001"), "numbers are masked");
     assert!(
         r.stderr.contains("9 messages: 4 STOP, 1 START, 1 NO_PENDING, 1 HELP, 2 UNKNOWN (6 events"),
