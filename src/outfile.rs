@@ -498,6 +498,30 @@ impl Paths {
         Err(err(Reason::Changed))
     }
 
+    /// [`Paths::prepare`] without emptying: the file, checked, opened for appending (a
+    /// queue that grows across runs, such as `inbound --review`).
+    ///
+    /// # Errors
+    /// [`OutputError`].
+    pub fn append(&self, flag: &str, path: &Path, content: Content) -> Result<File, OutputError> {
+        let mut prepared = self.prepare(flag, path, content)?;
+        prepared.truncate = false;
+        let file = prepared.commit()?;
+        // SAFETY: F_GETFL/F_SETFL on a descriptor we own.
+        let ok = unsafe {
+            let fl = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
+            fl >= 0 && libc::fcntl(file.as_raw_fd(), libc::F_SETFL, fl | libc::O_APPEND) == 0
+        };
+        if !ok {
+            return Err(OutputError {
+                flag: flag.into(),
+                path: path.into(),
+                reason: io_reason("cannot append to it", &last_error()),
+            });
+        }
+        Ok(file)
+    }
+
     /// [`Paths::prepare`] and [`Prepared::commit`] in one: the file, checked and emptied.
     ///
     /// # Errors

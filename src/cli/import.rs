@@ -111,6 +111,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("sendfilter: --strict: {} bad of {} rows; nothing imported", r.bad, r.rows);
         return Ok(ExitCode::from(1));
     }
+    if r.undated_stops > 0 {
+        eprintln!(
+            "sendfilter: {} stops had no stopped_at: recorded at the import time",
+            r.undated_stops
+        );
+    }
     if r.not_lifted > 0 {
         eprintln!(
             "sendfilter: {} consents did not lift an earlier stop: not confirmed after it \

@@ -11,10 +11,14 @@
 //! 2. a message of 2 to [`MAX_WORDS`] words whose first or last word is a keyword reads as
 //!    that keyword with the other words as the brand word (`ACME STOPP`, `stopp acme`).
 //!    When both ends are keywords the stronger one wins: STOP > START > CONFIRM > HELP
-//!    (fail safe: `OK STOP` is a stop, with brand word `ok`);
-//! 3. anything else is [`Keyword::Unknown`].
+//!    (fail safe: `OK STOP` is a stop, with brand word `ok`), unless the brand word holds a
+//!    negation (`ikke stopp`, `don't stop`);
+//! 3. anything else is read for opt-out intent by [`super::intent`]: a stop keyword as the
+//!    first word (after an optional brand word) whatever follows, or an opt-out phrase in
+//!    one of five languages, is [`Keyword::Stop`]; the rest is [`Keyword::Unknown`], marked
+//!    [`Parsed::unclear`] when it mentions messages or stopping or is a question.
 //!
-//! Accents are folded by a small explicit table rather than a crate: the keywords are
+//! Accents (and Cyrillic and Greek look-alikes) are folded by a small explicit table rather than a crate: the keywords are
 //! Nordic and English, the table is the whole contract, and it has no allocation per
 //! character beyond the output string.
 //!
@@ -24,8 +28,12 @@
 //! assert_eq!(p.keyword, Keyword::Stop);
 //! assert_eq!(p.brand.as_deref(), Some("acme"));
 //! assert_eq!(parse("hjälp").keyword, Keyword::Help);
-//! assert_eq!(parse("stop sending me this please").keyword, Keyword::Unknown);
+//! assert_eq!(parse("stop sending me this please").keyword, Keyword::Stop);
+//! assert_eq!(parse("Jeg vil ikke ha flere meldinger").keyword, Keyword::Stop);
+//! assert!(parse("STOPPER DU?").unclear);
 //! ```
+
+use super::intent::Intent;
 
 /// What an inbound message asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -106,6 +114,9 @@ pub struct Parsed {
     pub keyword: Keyword,
     /// The brand word(s), folded and joined by single spaces (`acme`), if any.
     pub brand: Option<String>,
+    /// For [`Keyword::Unknown`]: the text is not clearly unrelated (it mentions messages,
+    /// stopping, has a negated stop, or is a question), so a human should look at it.
+    pub unclear: bool,
 }
 
 /// The keyword a single folded word is, if any.
@@ -140,9 +151,39 @@ fn plain(c: char) -> char {
         }
         // Mathematical digits: 5 styles of 0–9.
         0x1D7CE..=0x1D7FF => u32::from(b'0') + (u - 0x1D7CE) % 10,
-        _ => return c,
+        _ => return confusable(c),
     };
     char::from_u32(shifted).unwrap_or(c)
+}
+
+/// The Latin letter a Cyrillic or Greek letter is written for in a reply: its look-alike
+/// (`Ѕ`, `Т`, `О`, `Р` in `ЅТОР`; `Α`, `Ο`, `Τ`), or where it has none its transliteration
+/// in the stop words (`П` → `p`, `С` → `s`, so the Russian `СТОП` reads `stop`, as do the
+/// Greek `ΣΤΟΠ`); other characters as they are.
+fn confusable(c: char) -> char {
+    match c {
+        'А' | 'а' | 'Α' | 'α' => 'a',
+        'В' | 'в' | 'Β' | 'β' => 'b',
+        'Е' | 'е' | 'Ё' | 'ё' | 'Ε' | 'ε' => 'e',
+        'Ѕ' | 'ѕ' | 'С' | 'с' | 'Σ' | 'σ' | 'ς' => 's',
+        'І' | 'і' | 'Ї' | 'ї' | 'Ι' | 'ι' => 'i',
+        'Ј' | 'ј' => 'j',
+        'К' | 'к' | 'Κ' | 'κ' => 'k',
+        'М' | 'м' | 'Μ' | 'μ' => 'm',
+        'Н' | 'н' | 'Η' | 'η' => 'h',
+        'О' | 'о' | 'Ο' | 'ο' => 'o',
+        'Р' | 'р' | 'Ρ' | 'ρ' | 'П' | 'п' | 'Π' | 'π' => 'p',
+        'Т' | 'т' | 'Τ' | 'τ' => 't',
+        'У' | 'у' | 'Υ' | 'υ' => 'y',
+        'Х' | 'х' | 'Χ' | 'χ' => 'x',
+        'Ζ' | 'ζ' => 'z',
+        'Ν' | 'ν' => 'n',
+        'ԁ' => 'd',
+        'ԛ' => 'q',
+        'ԝ' => 'w',
+        'Ү' | 'ү' => 'y',
+        _ => c,
+    }
 }
 
 /// Folds one character into `out`: lower case, accents removed, styled letters plain;
@@ -209,19 +250,38 @@ pub fn fold(text: &str) -> String {
 pub fn parse(text: &str) -> Parsed {
     let folded = fold(text);
     let words: Vec<&str> = folded.split(' ').filter(|w| !w.is_empty()).collect();
-    let unknown = Parsed { keyword: Keyword::Unknown, brand: None };
+    let unknown = Parsed { keyword: Keyword::Unknown, brand: None, unclear: false };
     if words.is_empty() {
         return unknown;
     }
     if let Some(k) = keyword_of(&words.concat()) {
-        return Parsed { keyword: k, brand: None };
+        return Parsed { keyword: k, brand: None, unclear: false };
     }
-    if words.len() < 2 || words.len() > MAX_WORDS {
-        return unknown;
+    if (2..=MAX_WORDS).contains(&words.len())
+        && let Some(p) = grammar(&words)
+    {
+        return p;
     }
+    // Free text: opt-out intent (first word, phrases), or unclear.
+    let question = text.contains(['?', '？', '¿']);
+    match super::intent::classify(&folded, question) {
+        Intent::Stop { brand } => Parsed {
+            keyword: Keyword::Stop,
+            brand: brand.and_then(|i| words.get(i)).map(|w| w.to_string()),
+            unclear: false,
+        },
+        Intent::Unclear => Parsed { unclear: true, ..unknown },
+        Intent::Unrelated => unknown,
+    }
+}
+
+/// Rule 2 of the module docs: a keyword at either end of 2 to [`MAX_WORDS`] words, the
+/// other words the brand word; `None` when neither end is a keyword or the brand word holds
+/// a negation (`ikke stopp`, `don't stop`: not an opt-out, left to [`super::intent`]).
+fn grammar(words: &[&str]) -> Option<Parsed> {
     let n = words.len();
-    let first = keyword_of(words[0]).map(|k| (k, words[1..].join(" ")));
-    let last = keyword_of(words[n - 1]).map(|k| (k, words[..n - 1].join(" ")));
+    let first = keyword_of(words[0]).map(|k| (k, &words[1..]));
+    let last = keyword_of(words[n - 1]).map(|k| (k, &words[..n - 1]));
     let pick = match (first, last) {
         (Some(f), Some(l)) => {
             if l.0.rank() > f.0.rank() {
@@ -232,9 +292,13 @@ pub fn parse(text: &str) -> Parsed {
         }
         (Some(f), None) => f,
         (None, Some(l)) => l,
-        (None, None) => return unknown,
+        (None, None) => return None,
     };
-    Parsed { keyword: pick.0, brand: Some(pick.1) }
+    let lex = super::intent::Lexicon::get();
+    if pick.1.iter().any(|w| lex.is_negation(w)) {
+        return None;
+    }
+    Some(Parsed { keyword: pick.0, brand: Some(pick.1.join(" ")), unclear: false })
 }
 
 #[cfg(test)]

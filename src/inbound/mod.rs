@@ -35,6 +35,7 @@
 //! The copy has the same `granted_at` and a later sequence, so it becomes the newest consent
 //! everywhere the store picks one (overlay, view, compaction). A JA never creates consent.
 
+pub mod intent;
 pub mod keyword;
 pub mod reply;
 
@@ -45,7 +46,7 @@ use std::io::{Read, Write};
 
 pub use self::keyword::{Keyword, Parsed};
 use self::reply::Kind;
-use crate::phone::{self, E164, Region};
+use crate::phone::{self, E164, Regions};
 use crate::standing::Timestamp;
 use crate::store::brands::{Brand, Language, Registry, normalize_shortcode};
 use crate::store::event::{Consent, EVERY_BRAND, Event, MAX_TEXT, Stop};
@@ -66,13 +67,17 @@ pub enum Action {
     Help,
     /// Not understood: no event.
     Unknown,
+    /// Not understood but not clearly unrelated (it mentions the brand, messages or
+    /// stopping, or asks something): no event, queued for a human (`--review`), and the
+    /// reply says how to stop.
+    Review,
     /// The input record is unusable: no event.
     Error,
 }
 
 impl Action {
     /// The name in output lines (`STOP`, `START`, `CONFIRM`, `NO_PENDING`, `HELP`,
-    /// `UNKNOWN`, `ERROR`).
+    /// `UNKNOWN`, `REVIEW`, `ERROR`).
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Stop => "STOP",
@@ -81,18 +86,20 @@ impl Action {
             Action::NoPending => "NO_PENDING",
             Action::Help => "HELP",
             Action::Unknown => "UNKNOWN",
+            Action::Review => "REVIEW",
             Action::Error => "ERROR",
         }
     }
 
     /// Every action, in output order of summaries.
-    pub const ALL: [Action; 7] = [
+    pub const ALL: [Action; 8] = [
         Action::Stop,
         Action::Start,
         Action::Confirm,
         Action::NoPending,
         Action::Help,
         Action::Unknown,
+        Action::Review,
         Action::Error,
     ];
 }
@@ -124,11 +131,11 @@ pub struct Plan {
 }
 
 /// Settings of a [`resolve`]/[`run`] that do not come from the registry.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Options {
-    /// Region for numbers in national form and for the reply language when no brand is
-    /// concerned.
-    pub region: Region,
+    /// Regions for numbers in national form, tried in order (`NO,SE`); the first also picks
+    /// the reply language when no brand is concerned.
+    pub regions: Regions,
     /// Compact the store (after a commit, before reading on) whenever this policy advises
     /// it (a long-running `inbound` releases the store's lock only while it waits for input,
     /// so a `compact` beside it may have to wait long).
@@ -151,12 +158,37 @@ fn reply_for(kind: Kind, brands: &[&Brand], to: &str, fallback: Language) -> Str
     } else {
         None
     };
+    let every = reply::every_brand_word(lang);
     let names = if brands.is_empty() {
-        reply::every_brand_word(lang).to_string()
+        every.to_string()
     } else {
         brands.iter().map(|b| b.name.as_str()).collect::<Vec<_>>().join(", ")
     };
-    reply::render(kind, lang, template, &names, to)
+    // The word to send is the brand's keyword, which the parser reads (not its name).
+    let keyword = match brands {
+        [b] => b.keyword.to_uppercase(),
+        _ => names.clone(),
+    };
+    let r = reply::render_keyword(kind, lang, template, &names, &keyword, to);
+    if brands.len() > 1 && crate::sms::count(&r).segments > 1 {
+        // Many brands on one number: "every sender" rather than a list that would take
+        // several SMS (25 brands made a 589-character STOP reply).
+        let short = reply::render_keyword(kind, lang, template, every, every, to);
+        if crate::sms::count(&short).segments < crate::sms::count(&r).segments {
+            return bounded(short);
+        }
+    }
+    bounded(r)
+}
+
+/// `reply` cut (at a character boundary, with `...`) to [`reply::MAX_REPLY_SEGMENTS`].
+fn bounded(mut reply: String) -> String {
+    while crate::sms::count(&reply).segments > reply::MAX_REPLY_SEGMENTS {
+        let keep = reply.char_indices().rev().nth(8).map_or(0, |(i, _)| i);
+        reply.truncate(keep);
+        reply.push_str("...");
+    }
+    reply
 }
 
 /// The consent source recorded for a keyword opt-in: where and what was texted, made
@@ -215,12 +247,13 @@ pub fn resolve(
     evidence: &[Recorded],
     opts: &Options,
 ) -> Plan {
-    let to = normalize_shortcode(msg.to);
+    let to = receiving_number(msg.to, registry, &opts.regions);
     let on_number: Vec<&Brand> = registry.on_shortcode(&to).collect();
     let named: Option<&Brand> = parsed.brand.as_deref().and_then(|w| registry.by_keyword(&to, w));
     let dedicated: Option<&Brand> = on_number.iter().copied().find(|b| b.dedicated);
     // Replies concerning no brand speak the number's language, else the region's.
-    let fallback = on_number.first().map_or(Language::of_region(opts.region), |b| b.language);
+    let fallback =
+        on_number.first().map_or(Language::of_region(opts.regions.primary()), |b| b.language);
     let plan = |action, brands: &[&Brand], kind, events| Plan {
         action,
         brands: brands.iter().map(|b| b.name.clone()).collect(),
@@ -307,8 +340,91 @@ pub fn resolve(
             };
             plan(Action::Help, &brands, Kind::Help, Vec::new())
         }
-        Keyword::Unknown => unknown(),
+        Keyword::Unknown => {
+            if parsed.unclear || mentions_brand(msg.text, &on_number) {
+                plan(Action::Review, &[], Kind::Review, Vec::new())
+            } else {
+                unknown()
+            }
+        }
     }
+}
+
+/// A receiving long number (7 digits or more, `to` or a registered one) as international
+/// digits: a valid number by the usual rules, else by its spelling alone (dedicated
+/// numbers are not always valid for subscribers: `+4759440000`): `+` or `00` then the
+/// digits, ten digits or more without a leading `0` as international digits, or else a
+/// national form of the first region (its trunk `0` dropped).
+fn long_number(s: &str, regions: &Regions) -> Option<u64> {
+    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() < 7 || digits.len() > 17 {
+        return None;
+    }
+    if let Ok(e) = read_from(s, regions) {
+        return Some(e.as_u64());
+    }
+    let intl = if s.starts_with('+') || (digits.len() >= 10 && !digits.starts_with('0')) {
+        digits
+    } else if let Some(d) = digits.strip_prefix("00") {
+        d.to_string()
+    } else {
+        let cc = match regions.primary().as_str() {
+            "NO" => "47",
+            "SE" => "46",
+            "DK" => "45",
+            "FI" => "358",
+            "IS" => "354",
+            _ => return None,
+        };
+        format!("{cc}{}", digits.strip_prefix('0').unwrap_or(&digits))
+    };
+    intl.parse().ok()
+}
+
+/// Calling codes a short code may be written behind (`+472401`, `00462401`).
+const SHORT_CODE_PREFIXES: [&str; 5] = ["47", "46", "45", "358", "354"];
+
+/// The receiving number `to` as the registry spells it: a long number in any spelling
+/// (`+4759440000`, `4759440000`, `004759440000`, national `59440000`, spaced) is the
+/// registered long number that is the same E.164 number; a short code behind a Nordic
+/// calling code (`+472401`, `00472401`) is the registered short code; anything else is
+/// `to` without spaces, dashes, dots and brackets.
+pub fn receiving_number(to: &str, registry: &Registry, regions: &Regions) -> String {
+    let direct = normalize_shortcode(to);
+    if registry.on_shortcode(&direct).next().is_some() {
+        return direct;
+    }
+    if let Some(e) = long_number(&direct, regions)
+        && let Some(b) =
+            registry.brands().iter().find(|b| long_number(&b.shortcode, regions) == Some(e))
+    {
+        return b.shortcode.clone();
+    }
+    if let Some(d) = direct.strip_prefix('+').or_else(|| direct.strip_prefix("00")) {
+        for cc in SHORT_CODE_PREFIXES {
+            if let Some(rest) = d.strip_prefix(cc)
+                && (3..=6).contains(&rest.len())
+                && registry.on_shortcode(rest).next().is_some()
+            {
+                return rest.to_string();
+            }
+        }
+    }
+    direct
+}
+
+/// Whether `text` names (as whole words) the keyword of one of `brands`.
+fn mentions_brand(text: &str, brands: &[&Brand]) -> bool {
+    if brands.is_empty() {
+        return false;
+    }
+    let folded = format!(" {} ", keyword::fold(text));
+    brands.iter().any(|b| {
+        !b.keyword.is_empty()
+            && folded.match_indices(b.keyword.as_str()).any(|(i, _)| {
+                folded[..i].ends_with(' ') && folded[i + b.keyword.len()..].starts_with(' ')
+            })
+    })
 }
 
 /// Whether resolving `parsed` reads the number's evidence (a confirmation does).
@@ -348,6 +464,8 @@ pub struct RawMessage {
     pub text: String,
     /// RFC 3339 time, or Unix seconds.
     pub received_at: String,
+    /// The gateway's message id (`id` or `message_id`), if it sent one.
+    pub id: Option<String>,
 }
 
 fn json_field(v: serde_json::Value, name: &str) -> Result<String, String> {
@@ -415,25 +533,79 @@ pub fn parse_json_line(line: &str) -> Result<RawMessage, String> {
             _ => "bad record: a key appears twice".to_string(),
         });
     }
+    let id = match (m.remove("id"), m.remove("message_id")) {
+        (Some(_), Some(_)) => return Err("bad record: both id and message_id are given".into()),
+        (Some(v), None) | (None, Some(v)) if !v.is_null() => Some(json_field(v, "id")?),
+        _ => None,
+    };
+    // A missing received_at is read as the receipt time (see `message_time`).
+    let received_at = match m.remove("received_at") {
+        None | Some(serde_json::Value::Null) => String::new(),
+        Some(v) => json_field(v, "received_at")?,
+    };
     let mut field = |name: &str| json_field(m.remove(name).unwrap_or_default(), name);
-    Ok(RawMessage {
-        from: field("from")?,
-        to: field("to")?,
-        text: field("text")?,
-        received_at: field("received_at")?,
-    })
+    Ok(RawMessage { from: field("from")?, to: field("to")?, text: field("text")?, received_at, id })
 }
 
-/// Parses `received_at`: RFC 3339 or Unix seconds.
+/// Parses `received_at`: RFC 3339, Unix seconds, or Unix milliseconds (13 digits or more:
+/// `1780000000000`).
 ///
 /// # Errors
 /// A short reason.
 pub fn parse_time(s: &str) -> Result<Timestamp, String> {
     let t = s.trim();
     if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
-        return t.parse().map_err(|_| "received_at is out of range".to_string());
+        let v: Timestamp = t.parse().map_err(|_| "received_at is out of range".to_string())?;
+        // Seconds from 1e11 on would be past the year 5000: those are milliseconds.
+        return Ok(if v >= 100_000_000_000 { v / 1000 } else { v });
     }
     crate::timefmt::parse_rfc3339(t).map_err(|_| "received_at is not an RFC 3339 time".into())
+}
+
+/// Where a message's time came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeSource {
+    /// The gateway's `received_at`.
+    Gateway,
+    /// The time `inbound` read the message: `received_at` was missing, unreadable, `0` or
+    /// otherwise before 2001, or more than [`MAX_FUTURE`] seconds in the future.
+    Received,
+}
+
+/// How far (seconds) a gateway's `received_at` may lie in the future (clock skew).
+pub const MAX_FUTURE: Timestamp = 300;
+/// Earliest plausible `received_at` (2001-09-09): anything before is a gateway's default.
+pub const MIN_RECEIVED: Timestamp = 1_000_000_000;
+
+/// The time of a message: the gateway's `received_at` when it is usable, else `now` (the
+/// receipt time; see [`TimeSource::Received`]).
+pub fn message_time(received_at: &str, now: Timestamp) -> (Timestamp, TimeSource) {
+    match parse_time(received_at) {
+        Ok(t)
+            if (MIN_RECEIVED..=now.saturating_add(MAX_FUTURE)).contains(&t)
+                && crate::store::event::check_time(t, crate::store::Field::StoppedAt).is_ok() =>
+        {
+            (t, TimeSource::Gateway)
+        }
+        _ => (now, TimeSource::Received),
+    }
+}
+
+/// Reads the sender's number: digits only, ten or more, without a leading `0`, valid as an
+/// international number (`46701234567`, `4791234567`, as several gateways send them) are
+/// read as E.164 with the `+` left out; anything else in national form by `regions`.
+fn read_from(raw: &str, regions: &Regions) -> Result<E164, phone::PhoneError> {
+    let t = raw.trim();
+    if (10..=15).contains(&t.len()) && !t.starts_with('0') && t.bytes().all(|b| b.is_ascii_digit())
+    {
+        let mut buf = [0u8; 16];
+        buf[0] = b'+';
+        buf[1..=t.len()].copy_from_slice(t.as_bytes());
+        if let Ok(e) = phone::normalize(&buf[..=t.len()], regions.primary()) {
+            return Ok(e);
+        }
+    }
+    regions.normalize(t.as_bytes())
 }
 
 /// One input record with its 1-based line (CSV: the record's first line).
@@ -475,7 +647,7 @@ fn read_csv<R: Read>(
     }
     let col = |want: &str| headers.iter().position(|h| name(h) == want);
     // A repeated column would leave us to guess which of the two is meant (as in jsonl).
-    for want in ["from", "to", "text", "received_at"] {
+    for want in ["from", "to", "text", "received_at", "id", "message_id"] {
         if headers.iter().filter(|h| name(h) == want).count() > 1 {
             return Err(crate::error::Error::Csv {
                 line: 1,
@@ -483,13 +655,16 @@ fn read_csv<R: Read>(
             });
         }
     }
-    let cols = [col("from"), col("to"), col("text"), col("received_at")];
-    let [Some(f), Some(t), Some(x), Some(a)] = cols else {
+    let id_col = col("id").or(col("message_id"));
+    let cols = [col("from"), col("to"), col("text")];
+    let [Some(f), Some(t), Some(x)] = cols else {
         return Err(crate::error::Error::Csv {
             line: 1,
-            detail: "the header must name the columns from,to,text,received_at".into(),
+            detail: "the header must name the columns from,to,text (and received_at)".into(),
         });
     };
+    // Without a received_at column every message gets its receipt time.
+    let a = col("received_at");
     r.get_mut().reset();
     let mut rec = csv::StringRecord::new();
     loop {
@@ -508,7 +683,8 @@ fn read_csv<R: Read>(
                         from: get(f, "from")?,
                         to: get(t, "to")?,
                         text: get(x, "text")?,
-                        received_at: get(a, "received_at")?,
+                        received_at: a.and_then(|i| rec.get(i)).unwrap_or("").to_string(),
+                        id: id_col.and_then(|i| rec.get(i)).map(str::to_string),
                     })
                 })();
                 (line, raw)
@@ -541,6 +717,8 @@ pub struct Summary {
     pub commits: u64,
     /// Compactions run ([`Options::compact`]).
     pub compactions: u64,
+    /// Messages whose gateway id was seen before: answered as the first time, no event.
+    pub repeats: u64,
 }
 
 impl Summary {
@@ -557,10 +735,13 @@ impl Summary {
             .filter(|a| self.count(**a) > 0)
             .map(|a| format!("{} {}", self.count(*a), a.as_str()))
             .collect();
-        let compactions = match self.compactions {
+        let mut compactions = match self.compactions {
             0 => String::new(),
             n => format!(", {n} compactions"),
         };
+        if self.repeats > 0 {
+            compactions.push_str(&format!(", {} repeated message ids", self.repeats));
+        }
         format!(
             "{total} messages: {} ({} events, {} commits{compactions})",
             if parts.is_empty() { "none".into() } else { parts.join(", ") },
@@ -639,17 +820,147 @@ pub const MAX_BATCH: usize = 1024;
 struct Pending {
     events: Vec<Event>,
     lines: Vec<String>,
+    /// Review queue lines (`--review`).
+    reviews: Vec<String>,
+}
+
+/// The review queue (`inbound --review FILE`): one JSON object per REVIEW message, with the
+/// number masked, appended and synced before the message's output line is written.
+///
+/// ```text
+/// {"line":3,"id":"m-17","from":"+47*****567","to":"2401","received_at":"2026-06-01T10:00:00Z","text":"Hvem er dette?"}
+/// ```
+pub struct ReviewQueue {
+    file: std::fs::File,
+}
+
+impl ReviewQueue {
+    /// Opens (creates, mode 0600, or appends to) the queue file at `path`.
+    ///
+    /// # Errors
+    /// The file cannot be opened for appending.
+    pub fn open(path: &std::path::Path) -> std::io::Result<ReviewQueue> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
+        Ok(ReviewQueue { file })
+    }
+
+    /// A queue over a file already opened for appending (as `sendfilter::outfile::Paths::
+    /// append` opens a caller-named path: never into a store, never through a link).
+    pub fn from_file(file: std::fs::File) -> ReviewQueue {
+        ReviewQueue { file }
+    }
+
+    fn commit(&mut self, lines: &mut Vec<String>) -> std::io::Result<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::new();
+        for l in lines.drain(..) {
+            buf.extend_from_slice(l.as_bytes());
+            buf.push(b'\n');
+        }
+        self.file.write_all(&buf)?;
+        self.file.sync_data()
+    }
+}
+
+/// Gateway message ids already answered, kept in the store directory (file [`IDS_FILE`]):
+/// one line per message with an id, `<xxh3-64 of the id, hex> <its output record>`,
+/// appended and synced after the message's events and before its output line. A message
+/// whose id is here is a repeat: no event, answered with the first answer (`"repeat":true`).
+struct SeenIds {
+    file: Option<std::fs::File>,
+    answers: std::collections::HashMap<u64, String>,
+    pending: Vec<u8>,
+}
+
+/// File of [`SeenIds`] in the store directory.
+pub const IDS_FILE: &str = "inbound_ids";
+
+impl SeenIds {
+    fn open(dir: &std::path::Path) -> std::io::Result<SeenIds> {
+        use std::io::BufRead;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = dir.join(IDS_FILE);
+        let mut answers = std::collections::HashMap::new();
+        if let Ok(f) = std::fs::File::open(&path) {
+            for line in std::io::BufReader::new(f).lines() {
+                let line = line?;
+                // A torn last line (a crash mid-append) is skipped: its message was not
+                // acknowledged, so the gateway sends it again and it is decided again.
+                if let Some((h, answer)) = line.split_once(' ')
+                    && let Ok(h) = u64::from_str_radix(h, 16)
+                    && serde_json::from_str::<serde_json::Value>(answer).is_ok()
+                {
+                    answers.insert(h, answer.to_string());
+                }
+            }
+        }
+        let file = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(&path)?;
+        Ok(SeenIds { file: Some(file), answers, pending: Vec::new() })
+    }
+
+    fn key(id: &str) -> u64 {
+        xxhash_rust::xxh3::xxh3_64(id.as_bytes())
+    }
+
+    /// The first answer to `id`, as an output record for input line `line`.
+    fn repeat(&self, id: &str, line: u64) -> Option<String> {
+        let first = self.answers.get(&SeenIds::key(id))?;
+        let mut v: serde_json::Value = serde_json::from_str(first).ok()?;
+        v["line"] = line.into();
+        v["events"] = 0.into();
+        v["repeat"] = true.into();
+        serde_json::to_string(&v).ok()
+    }
+
+    fn note(&mut self, id: &str, answer: &str) {
+        let h = SeenIds::key(id);
+        self.answers.insert(h, answer.to_string());
+        self.pending.extend_from_slice(format!("{h:016x} {answer}\n").as_bytes());
+    }
+
+    fn commit(&mut self) -> std::io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        if let Some(f) = &mut self.file {
+            f.write_all(&self.pending)?;
+            f.sync_data()?;
+        }
+        self.pending.clear();
+        Ok(())
+    }
+}
+
+/// One review queue line.
+#[derive(serde::Serialize)]
+struct ReviewLine<'a> {
+    line: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    from: String,
+    to: &'a str,
+    received_at: &'a str,
+    text: &'a str,
 }
 
 impl Pending {
-    /// Makes the events durable (one fsync), then writes and flushes the lines: a line is
-    /// never visible before its events are on disk.
-    fn flush(
+    /// Makes the events durable (one fsync), and the review queue and the message ids; the
+    /// output lines stay in `self.lines` for [`write_lines`] (a line is never visible
+    /// before its events are on disk).
+    fn commit(
         &mut self,
         store: &mut Store,
-        out: &mut dyn Write,
+        review: Option<&mut ReviewQueue>,
+        ids: &mut SeenIds,
         summary: &mut Summary,
     ) -> Result<(), crate::error::Error> {
+        if let Some(q) = review {
+            q.commit(&mut self.reviews)?;
+        }
+        self.reviews.clear();
         if !self.events.is_empty() {
             let mut b = store.batch();
             for e in &self.events {
@@ -660,13 +971,19 @@ impl Pending {
             summary.commits += 1;
             self.events.clear();
         }
-        for l in self.lines.drain(..) {
-            out.write_all(l.as_bytes())?;
-            out.write_all(b"\n")?;
-        }
-        out.flush()?;
+        ids.commit()?;
         Ok(())
     }
+}
+
+/// Writes and flushes output lines (called with the store's lock released: a reader that
+/// stops reading blocks this write, and must not block other writers with it).
+fn write_lines(out: &mut dyn Write, lines: &[String]) -> std::io::Result<()> {
+    for l in lines {
+        out.write_all(l.as_bytes())?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
 }
 
 /// One output line (field order fixed for readers that eyeball it).
@@ -676,9 +993,13 @@ struct OutputLine<'a> {
     action: &'static str,
     brands: &'a [String],
     reply: &'a str,
+    reply_encoding: &'static str,
+    reply_segments: usize,
     from: Option<String>,
     to: &'a str,
     events: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
 }
@@ -688,16 +1009,24 @@ fn output_line(
     plan: &Plan,
     from: Option<E164>,
     to: &str,
+    id: Option<&str>,
     reason: Option<&str>,
 ) -> String {
+    let count = crate::sms::count(&plan.reply);
     let l = OutputLine {
         line,
         action: plan.action.as_str(),
         brands: &plan.brands,
         reply: &plan.reply,
+        reply_encoding: match count.encoding {
+            crate::sms::Encoding::Gsm7 => "gsm7",
+            crate::sms::Encoding::Ucs2 => "ucs2",
+        },
+        reply_segments: if plan.reply.is_empty() { 0 } else { count.segments },
         from: from.map(E164::masked),
         to,
         events: plan.events.len(),
+        id,
         reason,
     };
     // Serialising plain strings and numbers cannot fail; fall back to a minimal line anyway.
@@ -712,16 +1041,14 @@ fn decide(
     cache: &mut ConsentCache,
     registry: &Registry,
     opts: &Options,
-) -> Result<(Plan, E164), (String, Option<E164>)> {
-    let from = phone::normalize(raw.from.as_bytes(), opts.region)
+) -> Result<(Plan, E164, TimeSource), (String, Option<E164>)> {
+    let from = read_from(&raw.from, &opts.regions)
         .map_err(|e| (format!("from is not a valid phone number ({e})"), None))?;
     let fail = |r: String| (r, Some(from));
     if normalize_shortcode(&raw.to).is_empty() {
         return Err(fail("to is empty".into()));
     }
-    let received_at = parse_time(&raw.received_at).map_err(fail)?;
-    crate::store::event::check_time(received_at, crate::store::Field::StoppedAt)
-        .map_err(|_| fail("received_at is out of the storable range".into()))?;
+    let (received_at, source) = message_time(&raw.received_at, crate::timefmt::now());
     let parsed = keyword::parse(&raw.text);
     let evidence = if needs_evidence(&parsed) {
         let read = |e: StoreError| fail(format!("reading evidence failed: {e}"));
@@ -740,7 +1067,7 @@ fn decide(
     for e in &plan.events {
         e.validate().map_err(|r| fail(format!("event refused: {r}")))?;
     }
-    Ok((plan, from))
+    Ok((plan, from, source))
 }
 
 /// A busy run (one that never waits for input) releases the store's lock at least this
@@ -810,6 +1137,23 @@ pub fn run<R: Read + Send + 'static>(
     out: &mut dyn Write,
     opts: &Options,
 ) -> Result<Summary, crate::error::Error> {
+    run_queued(store, registry, input, format, out, None, opts)
+}
+
+/// [`run`], with REVIEW messages also appended to `review` (synced before their output
+/// lines are written).
+///
+/// # Errors
+/// As [`run`], and I/O errors on the review queue.
+pub fn run_queued<R: Read + Send + 'static>(
+    store: &mut Store,
+    registry: &Registry,
+    input: R,
+    format: Format,
+    out: &mut dyn Write,
+    mut review: Option<&mut ReviewQueue>,
+    opts: &Options,
+) -> Result<Summary, crate::error::Error> {
     let (tx, rx) = crossbeam_channel::bounded::<Item>(MAX_BATCH * 2);
     {
         let reader = std::thread::spawn(move || match format {
@@ -819,6 +1163,7 @@ pub fn run<R: Read + Send + 'static>(
         let mut summary = Summary::default();
         let mut pending = Pending::default();
         let mut cache = ConsentCache::new(store);
+        let mut ids = SeenIds::open(store.dir())?;
         // The registry as reloaded during the run, if it was.
         let mut reloaded: Option<Registry> = None;
         // Since when the run holds the store's lock without a break.
@@ -850,14 +1195,50 @@ pub fn run<R: Read + Send + 'static>(
                     }
                 }
                 for (line, raw) in group {
-                    let to = raw.as_ref().map_or("", |r| r.to.as_str()).to_string();
-                    let decided = raw.map_err(|r| (r, None)).and_then(|r| {
-                        decide(&r, store, &mut cache, reloaded.as_ref().unwrap_or(registry), opts)
-                    });
+                    let empty = RawMessage::default();
+                    let r = raw.as_ref().unwrap_or(&empty);
+                    let (to, id) = (r.to.as_str(), r.id.as_deref());
+                    if let Some(again) = id.and_then(|i| ids.repeat(i, line)) {
+                        summary.repeats += 1;
+                        pending.lines.push(again);
+                        continue;
+                    }
+                    let decided = match &raw {
+                        Ok(r) => decide(
+                            r,
+                            store,
+                            &mut cache,
+                            reloaded.as_ref().unwrap_or(registry),
+                            opts,
+                        ),
+                        Err(reason) => Err((reason.clone(), None)),
+                    };
                     let text = match decided {
-                        Ok((plan, from)) => {
+                        Ok((plan, from, source)) => {
                             *summary.actions.entry(plan.action).or_default() += 1;
-                            let l = output_line(line, &plan, Some(from), &to, None);
+                            let mut l = output_line(line, &plan, Some(from), to, id, None);
+                            if source == TimeSource::Received {
+                                // Said in the record itself: the time is ours, not the
+                                // gateway's.
+                                l.truncate(l.len().saturating_sub(1));
+                                l.push_str(r#","time_source":"received"}"#);
+                            }
+                            if let Some(i) = id {
+                                ids.note(i, &l);
+                            }
+                            if plan.action == Action::Review {
+                                let q = ReviewLine {
+                                    line,
+                                    id,
+                                    from: from.masked(),
+                                    to,
+                                    received_at: &r.received_at,
+                                    text: &r.text,
+                                };
+                                if let Ok(s) = serde_json::to_string(&q) {
+                                    pending.reviews.push(s);
+                                }
+                            }
                             for e in plan.events {
                                 // The batch appends pending events in order after last_seq.
                                 let seq = store.last_seq() + pending.events.len() as u64 + 1;
@@ -874,12 +1255,19 @@ pub fn run<R: Read + Send + 'static>(
                                 events: Vec::new(),
                                 reply: String::new(),
                             };
-                            output_line(line, &plan, from, &to, Some(&reason))
+                            output_line(line, &plan, from, to, id, Some(&reason))
                         }
                     };
                     pending.lines.push(text);
                 }
-                pending.flush(store, out, &mut summary)?;
+                pending.commit(store, review.as_deref_mut(), &mut ids, &mut summary)?;
+                // Durable: answer with the lock released, so that a stalled reader of `out`
+                // never holds other writers (stop, compact, an erasure) behind it.
+                let lines = std::mem::take(&mut pending.lines);
+                with_lock_released(store, &mut cache, &mut reloaded, opts, || {
+                    write_lines(out, &lines)
+                })??;
+                held = std::time::Instant::now();
                 if let Some(policy) = opts.compact {
                     let snap = store.snapshot();
                     let folded = snap.as_ref().map_or(0, |s| s.last_seq());

@@ -23,6 +23,8 @@ pub enum Kind {
     Help,
     /// On anything not understood.
     Unknown,
+    /// On a reply queued for a human (`REVIEW`): received, and how to stop.
+    Review,
 }
 
 impl Kind {
@@ -34,6 +36,7 @@ impl Kind {
             Kind::Confirm => "confirm",
             Kind::Help => "help",
             Kind::Unknown => "unknown",
+            Kind::Review => "review",
         }
     }
 }
@@ -46,89 +49,104 @@ pub fn default_template(kind: Kind, lang: Language) -> &'static str {
     match (lang, kind) {
         (No, Stop) => "Du er meldt av og får ingen flere SMS-tilbud fra {brand}.",
         (No, Start) => {
-            "Takk! Du får nå SMS-tilbud fra {brand}. Svar {brand} STOPP til {shortcode} for å \
+            "Takk! Du får nå SMS-tilbud fra {brand}. Svar {keyword} STOPP til {shortcode} for å \
              melde deg av. Gratis."
         }
         (No, Confirm) => {
-            "Takk, påmeldingen til {brand} er bekreftet. Svar {brand} STOPP til {shortcode} for \
+            "Takk, påmeldingen til {brand} er bekreftet. Svar {keyword} STOPP til {shortcode} for \
              å melde deg av. Gratis."
         }
         (No, Help) => {
-            "{brand}: Svar {brand} STOPP til {shortcode} for å melde deg av, {brand} START for å \
+            "{brand}: Svar {keyword} STOPP til {shortcode} for å melde deg av, {keyword} START for å \
              melde deg på. Gratis."
         }
         (No, Unknown) => {
             "Vi forstod ikke meldingen. Svar STOPP til {shortcode} for å melde deg av, HJELP \
              for hjelp."
         }
+        (No, Review) => {
+            "Takk, vi har mottatt meldingen din. Svar STOPP til {shortcode} for å melde deg av. \
+             Gratis."
+        }
         (Sv, Stop) => "Du är avregistrerad och får inga fler SMS-erbjudanden från {brand}.",
         (Sv, Start) => {
-            "Tack! Du får nu SMS-erbjudanden från {brand}. Svara {brand} STOPP till {shortcode} \
+            "Tack! Du får nu SMS-erbjudanden från {brand}. Svara {keyword} STOPP till {shortcode} \
              för att avsluta. Gratis."
         }
         (Sv, Confirm) => {
-            "Tack, din registrering hos {brand} är bekräftad. Svara {brand} STOPP till \
+            "Tack, din registrering hos {brand} är bekräftad. Svara {keyword} STOPP till \
              {shortcode} för att avsluta. Gratis."
         }
         (Sv, Help) => {
-            "{brand}: Svara {brand} STOPP till {shortcode} för att avsluta, {brand} START för att \
+            "{brand}: Svara {keyword} STOPP till {shortcode} för att avsluta, {keyword} START för att \
              registrera dig. Gratis."
         }
         (Sv, Unknown) => {
             "Vi förstod inte meddelandet. Svara STOPP till {shortcode} för att avsluta, HJÄLP \
              för hjälp."
         }
+        (Sv, Review) => {
+            "Tack, vi har tagit emot ditt meddelande. Svara STOPP till {shortcode} för att \
+             avsluta. Gratis."
+        }
         (Da, Stop) => "Du er afmeldt og modtager ikke flere SMS-tilbud fra {brand}.",
         (Da, Start) => {
-            "Tak! Du modtager nu SMS-tilbud fra {brand}. Send {brand} STOP til {shortcode} for \
+            "Tak! Du modtager nu SMS-tilbud fra {brand}. Send {keyword} STOP til {shortcode} for \
              at afmelde. Gratis."
         }
         (Da, Confirm) => {
-            "Tak, din tilmelding hos {brand} er bekræftet. Send {brand} STOP til {shortcode} for \
+            "Tak, din tilmelding hos {brand} er bekræftet. Send {keyword} STOP til {shortcode} for \
              at afmelde. Gratis."
         }
         (Da, Help) => {
-            "{brand}: Send {brand} STOP til {shortcode} for at afmelde, {brand} START for at \
+            "{brand}: Send {keyword} STOP til {shortcode} for at afmelde, {keyword} START for at \
              tilmelde dig. Gratis."
         }
         (Da, Unknown) => {
             "Vi forstod ikke beskeden. Send STOP til {shortcode} for at afmelde, HJÆLP for \
              hjælp."
         }
+        (Da, Review) => {
+            "Tak, vi har modtaget din besked. Send STOP til {shortcode} for at afmelde. Gratis."
+        }
         (Fi, Stop) => "Tilaus on peruttu, etkä saa enää tekstiviestitarjouksia: {brand}.",
         (Fi, Start) => {
-            "Kiitos! Saat nyt tekstiviestitarjouksia: {brand}. Lopeta vastaamalla {brand} LOPETA \
+            "Kiitos! Saat nyt tekstiviestitarjouksia: {brand}. Lopeta vastaamalla {keyword} LOPETA \
              numeroon {shortcode}. Maksuton."
         }
         (Fi, Confirm) => {
-            "Kiitos, tilaus on vahvistettu: {brand}. Lopeta vastaamalla {brand} LOPETA numeroon \
+            "Kiitos, tilaus on vahvistettu: {brand}. Lopeta vastaamalla {keyword} LOPETA numeroon \
              {shortcode}. Maksuton."
         }
         (Fi, Help) => {
-            "{brand}: Lopeta vastaamalla {brand} LOPETA numeroon {shortcode}, tilaa vastaamalla \
-             {brand} START. Maksuton."
+            "{brand}: Lopeta vastaamalla {keyword} LOPETA numeroon {shortcode}, tilaa vastaamalla \
+             {keyword} START. Maksuton."
         }
         (Fi, Unknown) => {
             "Emme ymmärtäneet viestiä. Lopeta vastaamalla LOPETA numeroon {shortcode}, ohjeet: \
              HELP."
         }
+        (Fi, Review) => {
+            "Kiitos, saimme viestisi. Lopeta vastaamalla LOPETA numeroon {shortcode}. Maksuton."
+        }
         (En, Stop) => "You are unsubscribed and will get no more SMS offers from {brand}.",
         (En, Start) => {
-            "Thanks! You now get SMS offers from {brand}. Reply {brand} STOP to {shortcode} to \
+            "Thanks! You now get SMS offers from {brand}. Reply {keyword} STOP to {shortcode} to \
              opt out. Free."
         }
         (En, Confirm) => {
-            "Thanks, your subscription to {brand} is confirmed. Reply {brand} STOP to \
+            "Thanks, your subscription to {brand} is confirmed. Reply {keyword} STOP to \
              {shortcode} to opt out. Free."
         }
         (En, Help) => {
-            "{brand}: Reply {brand} STOP to {shortcode} to opt out, {brand} START to subscribe. \
+            "{brand}: Reply {keyword} STOP to {shortcode} to opt out, {keyword} START to subscribe. \
              Free."
         }
         (En, Unknown) => {
             "We did not understand your message. Reply STOP to {shortcode} to opt out, HELP for \
              help."
         }
+        (En, Review) => "Thanks, we got your message. Reply STOP to {shortcode} to opt out. Free.",
     }
 }
 
@@ -158,7 +176,8 @@ pub fn every_brand_word(lang: Language) -> &'static str {
 }
 
 /// Renders `kind`: the override `template` if given, else the built-in one for `lang`,
-/// with `{brand}` and `{shortcode}` filled in.
+/// with `{brand}` and `{shortcode}` filled in (and the built-in templates' `{keyword}`, the
+/// word to send, with `brand`; see [`render_keyword`]).
 pub fn render(
     kind: Kind,
     lang: Language,
@@ -166,18 +185,37 @@ pub fn render(
     brand: &str,
     shortcode: &str,
 ) -> String {
+    render_keyword(kind, lang, template, brand, brand, shortcode)
+}
+
+/// [`render`], with `keyword` for the built-in templates' `{keyword}`: the word a person
+/// must send for the parser to find the brand (its registered keyword, `KAFFE`, not its
+/// name `Kaffe Ærlig AS`). Replies teach only wording that is understood.
+pub fn render_keyword(
+    kind: Kind,
+    lang: Language,
+    template: Option<&str>,
+    brand: &str,
+    keyword: &str,
+    shortcode: &str,
+) -> String {
     template
         .unwrap_or(default_template(kind, lang))
         .replace("{brand}", brand)
+        .replace("{keyword}", keyword)
         .replace("{shortcode}", shortcode)
 }
+
+/// Most SMS segments an automatic reply may take.
+pub const MAX_REPLY_SEGMENTS: usize = 3;
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::brands::check_template;
 
-    const KINDS: [Kind; 5] = [Kind::Stop, Kind::Start, Kind::Confirm, Kind::Help, Kind::Unknown];
+    const KINDS: [Kind; 6] =
+        [Kind::Stop, Kind::Start, Kind::Confirm, Kind::Help, Kind::Unknown, Kind::Review];
     const LANGS: [Language; 5] =
         [Language::No, Language::Sv, Language::Da, Language::Fi, Language::En];
 
@@ -186,7 +224,7 @@ mod tests {
         for lang in LANGS {
             for kind in KINDS {
                 let t = default_template(kind, lang);
-                check_template(t).unwrap();
+                check_template(&t.replace("{keyword}", "{brand}")).unwrap();
                 let r = render(kind, lang, None, "ACME", "2401");
                 assert!(!r.contains('{'), "{lang:?} {kind:?}: {r}");
                 // Every reply tells how to leave, except the stop reply itself.

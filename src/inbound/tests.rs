@@ -3,6 +3,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::phone::Region;
 use crate::standing::StandingSource;
 use crate::store::brands::Brand;
 
@@ -13,7 +14,7 @@ fn n(v: u64) -> E164 {
 }
 
 fn opts() -> Options {
-    Options { region: Region::NO, compact: None, reload_registry: false }
+    Options { regions: Regions::new(Region::NO, Vec::new()), compact: None, reload_registry: false }
 }
 
 /// ACME and Beta share 2401; Solo owns 2402; Svensk (sv) shares 2403 alone.
@@ -242,17 +243,21 @@ fn help_and_unknown_record_nothing_and_reply_in_the_brand_language() {
     assert_eq!((p.action, p.brands.len()), (Action::Help, 2));
     assert_eq!(p.reply, "Svar STOPP til 2401 for å melde deg av SMS fra ACME, Beta. Gratis.");
     let p = go("2403", "hjälp");
-    assert!(p.reply.contains("Svara Svensk STOPP till 2403"), "{}", p.reply);
-    let p = go("2403", "vad?");
+    assert!(p.reply.contains("Svara SVENSK STOPP till 2403"), "{}", p.reply);
+    let p = go("2403", "hej då");
     assert_eq!((p.action, p.events.len()), (Action::Unknown, 0));
     assert!(p.reply.starts_with("Vi förstod inte"), "{}", p.reply);
+    // A question is not clearly unrelated: REVIEW, with a reply that says how to stop.
+    let p = go("2403", "vad?");
+    assert_eq!((p.action, p.events.len()), (Action::Review, 0));
+    assert!(p.reply.contains("Svara STOPP till 2403"), "{}", p.reply);
     // Unknown number: the store region's language.
     let p = resolve(
         &keyword::parse("help"),
         &msg("9999", "help"),
         &registry(),
         &[],
-        &Options { region: "FI".parse().unwrap(), compact: None, reload_registry: false },
+        &Options { regions: "FI".parse().unwrap(), compact: None, reload_registry: false },
     );
     assert!(p.reply.contains("LOPETA"), "{}", p.reply);
 }
@@ -342,22 +347,24 @@ fn run_jsonl_end_to_end() {
     let actions: Vec<&str> = lines.iter().map(|l| l["action"].as_str().unwrap()).collect();
     assert_eq!(
         actions,
-        ["START", "STOP", "ERROR", "ERROR", "ERROR", "ERROR", "NO_PENDING", "UNKNOWN"]
+        ["START", "STOP", "ERROR", "HELP", "ERROR", "STOP", "NO_PENDING", "UNKNOWN"]
     );
     let line_nos: Vec<u64> = lines.iter().map(|l| l["line"].as_u64().unwrap()).collect();
     assert_eq!(line_nos, [1, 3, 4, 5, 6, 7, 8, 9]);
     assert_eq!(lines[0]["from"], "+47*****567");
     assert_eq!(lines[1]["brands"], serde_json::json!(["ACME", "Beta"]));
     assert!(lines[2]["reason"].as_str().unwrap().contains("bad JSON"));
-    assert!(lines[3]["reason"].as_str().unwrap().contains("received_at"), "{}", lines[3]);
+    // A missing or unreadable received_at is the receipt time, and the record says so.
+    assert_eq!(lines[3]["time_source"], "received", "{}", lines[3]);
+    assert_eq!(lines[5]["time_source"], "received", "{}", lines[5]);
+    assert!(lines[0].get("time_source").is_none(), "{}", lines[0]);
     assert!(lines[4]["reason"].as_str().unwrap().contains("not a valid phone number"));
-    assert!(lines[5]["reason"].as_str().unwrap().contains("RFC 3339"));
     assert!(lines[5]["from"].as_str().unwrap().contains('*'));
     for l in &lines {
         assert!(!l.to_string().contains("91234567"), "{l}");
     }
-    assert_eq!((s.count(Action::Error), s.events), (4, 3));
-    assert_eq!(store.last_seq(), 3);
+    assert_eq!((s.count(Action::Error), s.events), (2, 5));
+    assert_eq!(store.last_seq(), 5);
 }
 
 #[test]
@@ -382,7 +389,7 @@ fn run_csv_with_quoted_text_and_a_bad_header() {
         &mut out,
         &opts(),
     );
-    assert!(err.unwrap_err().to_string().contains("from,to,text,received_at"));
+    assert!(err.unwrap_err().to_string().contains("from,to,text"));
 }
 
 /// A repeated key is refused, not resolved by taking its last value: consent was once
@@ -478,7 +485,6 @@ fn json_line_parser_rejects_bad_input_with_reasons() {
         ("", "bad JSON"),
         ("{", "bad JSON"),
         ("[1,2]", "bad record"),
-        (r#"{"from":"+4791234567","to":"2401","text":"x"}"#, "received_at is missing"),
         (r#"{"from":"+4791234567","to":"2401","received_at":"x"}"#, "text is missing"),
         (
             r#"{"from":["+4791234567"],"to":"2401","text":"x","received_at":"x"}"#,
@@ -502,6 +508,7 @@ fn json_line_parser_rejects_bad_input_with_reasons() {
 #[test]
 fn time_parser() {
     assert_eq!(parse_time("1780000000"), Ok(1_780_000_000));
+    assert_eq!(parse_time("1780000000123"), Ok(1_780_000_000));
     assert_eq!(parse_time(" 2026-06-01T10:00:00Z "), Ok(1_780_308_000));
     for bad in ["", "yesterday", "99999999999999999999999", "2026-13-01T00:00:00Z", "-5"] {
         assert!(parse_time(bad).is_err(), "{bad}");
@@ -913,4 +920,152 @@ fn a_busy_run_lets_other_writers_in_now_and_then() {
     assert!(seq >= 1 && seq <= lines + 1);
     let view = store.view().unwrap();
     assert!(view.standing(&view.scope("ACME", "offers"), n(4799999999)).stopped_at.is_some());
+}
+
+#[test]
+fn message_id_is_read_from_id_or_message_id() {
+    let base = r#""from":"+4791234567","to":"2401","text":"stopp","received_at":"1780000000""#;
+    let id = |extra: &str| parse_json_line(&format!("{{{base}{extra}}}")).map(|r| r.id);
+    assert_eq!(id(""), Ok(None));
+    assert_eq!(id(r#","id":"m-1""#), Ok(Some("m-1".into())));
+    assert_eq!(id(r#","message_id":42"#), Ok(Some("42".into())));
+    assert_eq!(id(r#","id":null"#), Ok(None));
+    assert!(id(r#","id":"a","message_id":"b""#).is_err());
+    assert!(id(r#","id":[1]"#).is_err());
+}
+
+#[test]
+fn unusable_gateway_times_become_the_receipt_time() {
+    let now = T + 1000;
+    let gw = |s: &str| message_time(s, now);
+    assert_eq!(gw("1780000000"), (T, TimeSource::Gateway));
+    assert_eq!(gw("1780000000000"), (T, TimeSource::Gateway));
+    assert_eq!(gw("2026-05-28T20:26:40Z"), (T, TimeSource::Gateway));
+    assert_eq!(gw(&(now + MAX_FUTURE).to_string()), (now + MAX_FUTURE, TimeSource::Gateway));
+    for bad in [
+        "",
+        "0",
+        "  ",
+        "yesterday",
+        "9999-12-31T23:59:59Z",
+        "253402300799",
+        "99999999999999999999999",
+        "1999-01-01T00:00:00Z",
+    ] {
+        assert_eq!(gw(bad), (now, TimeSource::Received), "{bad:?}");
+    }
+    assert_eq!(gw(&(now + MAX_FUTURE + 1).to_string()), (now, TimeSource::Received));
+}
+
+#[test]
+fn international_digits_without_plus_are_read_as_e164_first() {
+    let no = Regions::new(Region::NO, Vec::new());
+    let r = |s: &str| read_from(s, &no).map(|e| e.to_string());
+    assert_eq!(r("46701234567").unwrap(), "+46701234567");
+    assert_eq!(r("4791234567").unwrap(), "+4791234567");
+    assert_eq!(r(" 4791234567 ").unwrap(), "+4791234567");
+    // National forms stay national.
+    assert_eq!(r("91234567").unwrap(), "+4791234567");
+    assert_eq!(r("+46701234567").unwrap(), "+46701234567");
+    assert!(r("0701234567").is_err());
+    let no_se: Regions = "NO,SE".parse().unwrap();
+    assert_eq!(read_from("0701234567", &no_se).unwrap().to_string(), "+46701234567");
+}
+
+/// Every spelling of a dedicated long number and of a short code reaches its brands.
+#[test]
+fn to_is_compared_as_a_number_in_every_spelling() {
+    let mut reg = registry();
+    reg.add(Brand { dedicated: true, keyword: "lang".into(), ..Brand::new("Lang", "+4759440000") })
+        .unwrap();
+    for to in [
+        "+4759440000",
+        "4759440000",
+        "004759440000",
+        "59440000",
+        "+47 59 44 00 00",
+        "0047-5944-0000",
+        "594 40 000",
+    ] {
+        let p = resolve(&keyword::parse("START"), &msg(to, "START"), &reg, &[], &opts());
+        assert_eq!((p.action, p.brands.clone()), (Action::Start, vec!["Lang".into()]), "{to}");
+        let p = resolve(&keyword::parse("STOPP"), &msg(to, "STOPP"), &reg, &[], &opts());
+        assert_eq!(stops(&p), ["Lang"], "{to}");
+    }
+    for to in ["2401", "+472401", "00472401", "+47 2401", "+462401", "24 01"] {
+        let p = resolve(&keyword::parse("STOPP"), &msg(to, "STOPP"), &reg, &[], &opts());
+        assert_eq!(stops(&p), ["ACME", "Beta"], "{to}");
+    }
+    // Not registered in any spelling: every brand, as before.
+    let p = resolve(&keyword::parse("STOPP"), &msg("+4759440001", "STOPP"), &reg, &[], &opts());
+    assert_eq!(stops(&p), ["*"]);
+}
+
+/// The same gateway message twice (same id, in one run or the next) records once and is
+/// answered the same both times; the id is echoed.
+#[test]
+fn a_repeated_message_id_is_answered_as_the_first_time_without_new_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let reg = registry();
+    let rec = |id: &str, text: &str| {
+        format!(
+            r#"{{"from":"+4791234567","to":"2401","text":"{text}","received_at":"{T}","id":"{id}"}}"#
+        ) + "\n"
+    };
+    let input = [rec("m-1", "ACME STOPP"), rec("m-1", "ACME STOPP"), rec("m-2", "ACME START")];
+    let (lines, s) = run_text(&mut store, &reg, &input.concat(), Format::Jsonl);
+    assert_eq!((s.events, s.repeats), (2, 1), "{s:?}");
+    assert_eq!(lines[0]["id"], "m-1");
+    assert_eq!(lines[1]["id"], "m-1");
+    assert_eq!(lines[1]["action"], lines[0]["action"]);
+    assert_eq!(lines[1]["reply"], lines[0]["reply"]);
+    assert_eq!((lines[1]["events"].as_u64(), lines[1]["repeat"].as_bool()), (Some(0), Some(true)));
+    assert_eq!(lines[1]["line"], 2);
+    // The next run remembers: m-1 again is a repeat, m-3 is new.
+    let (lines, s) = run_text(
+        &mut store,
+        &reg,
+        &[rec("m-1", "ACME STOPP"), rec("m-3", "stopp")].concat(),
+        Format::Jsonl,
+    );
+    assert_eq!((s.events, s.repeats), (2, 1), "{s:?}");
+    assert_eq!(lines[0]["action"], "STOP");
+    assert_eq!(lines[0]["repeat"], true);
+    assert!(lines[1].get("repeat").is_none());
+    assert_eq!(store.last_seq(), 4);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.path().join(IDS_FILE)).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+/// Replies teach the brand's keyword (which the parser reads), not its name.
+#[test]
+fn help_teaches_the_keyword_the_parser_reads() {
+    let mut reg = registry();
+    reg.add(Brand { keyword: "kaffe".into(), ..Brand::new("Kaffe Ærlig AS", "2404") }).unwrap();
+    let p = resolve(&keyword::parse("hjelp"), &msg("2404", "hjelp"), &reg, &[], &opts());
+    assert!(p.reply.contains("Svar KAFFE STOPP til 2404"), "{}", p.reply);
+    assert!(p.reply.contains("KAFFE START"), "{}", p.reply);
+    assert!(p.reply.starts_with("Kaffe Ærlig AS:"), "{}", p.reply);
+    for (taught, want) in [("KAFFE START", Action::Start), ("KAFFE STOPP", Action::Stop)] {
+        let p = resolve(&keyword::parse(taught), &msg("2404", taught), &reg, &[], &opts());
+        assert_eq!((p.action, p.brands), (want, vec!["Kaffe Ærlig AS".to_string()]), "{taught}");
+    }
+}
+
+/// 25 brands on one short code: a STOP stops them all, and the reply stays one SMS.
+#[test]
+fn replies_are_bounded_however_many_brands_share_a_code() {
+    let mut reg = Registry::default();
+    for i in 0..25 {
+        reg.add(Brand::new(&format!("Butikkjeden nummer {i}"), "2409")).unwrap();
+    }
+    let p = resolve(&keyword::parse("STOPP"), &msg("2409", "STOPP"), &reg, &[], &opts());
+    assert_eq!(p.events.len(), 25);
+    assert_eq!(crate::sms::count(&p.reply).segments, 1, "{}", p.reply);
+    let p = resolve(&keyword::parse("HJELP"), &msg("2409", "HJELP"), &reg, &[], &opts());
+    assert!(crate::sms::count(&p.reply).segments <= reply::MAX_REPLY_SEGMENTS, "{}", p.reply);
+    assert!(p.reply.contains("STOPP til 2409"), "{}", p.reply);
+    assert!(bounded("x".repeat(2000)).len() <= 3 * 153);
 }

@@ -114,7 +114,7 @@ impl std::str::FromStr for Language {
 }
 
 /// The kinds of automatic reply a brand can override.
-pub const REPLY_KINDS: &[&str] = &["stop", "start", "confirm", "help", "unknown"];
+pub const REPLY_KINDS: &[&str] = &["stop", "start", "confirm", "help", "unknown", "review"];
 
 /// One registered brand.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -610,6 +610,11 @@ mod tests {
         assert!(r.set_reply("ACME", "stop", Some("Bye from {brand} ({shortcode})")).is_ok());
         assert!(r.set_reply("ACME", "stop", Some("Bye {name}")).is_err());
         assert!(r.set_reply("ACME", "nope", Some("x")).is_err());
+        // The REVIEW reply (free text queued for a human) can be worded by the brand too.
+        assert!(
+            r.set_reply("ACME", "review", Some("{brand}: takk! Svar STOPP til {shortcode}"))
+                .is_ok()
+        );
         assert!(r.set_reply("Nobody", "stop", Some("x")).is_err());
         assert!(r.set_reply("ACME", "stop", Some("a\nb")).is_err());
         assert_eq!(r.get("ACME").unwrap().replies["stop"], "Bye from {brand} ({shortcode})");

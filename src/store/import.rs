@@ -7,7 +7,8 @@
 //! consents: number,brand,purpose,channel,granted_at,method,text_ref,source,expires_at,confirmed_at
 //! customers: number,brand,relationship,started_at,last_purchase_at,ends_at,informed_at
 //! ```
-//! Times are RFC 3339; `expires_at` and `confirmed_at` may be empty, and so may a
+//! Times are RFC 3339; an empty `stopped_at` is the import time (counted in
+//! [`ImportReport::undated_stops`]); `expires_at` and `confirmed_at` may be empty, and so may a
 //! customer's `last_purchase_at`, `ends_at` and `informed_at` (empty = never informed).
 //! Channel and relationship names are codes, stored in lower case. Numbers are
 //! normalised with the given region. A bad row is reported with its line number and a
@@ -129,6 +130,9 @@ pub struct ImportReport {
     /// Sms consents granted after a stop already in the store, but not confirmed after
     /// it: kept as evidence, yet the stop stands.
     pub not_lifted: u64,
+    /// Stops imported without a `stopped_at`: recorded at the import time (a later stop is
+    /// the safe reading of an opt-out whose time is not known).
+    pub undated_stops: u64,
     /// True when strict mode refused the import (nothing written).
     pub aborted: bool,
     /// Bad rows whose number is in scientific notation (`4.79123E+10`: a spreadsheet's
@@ -279,6 +283,7 @@ pub fn import<R: Read>(
     let mut brand_buf = String::new();
 
     let mut report = ImportReport::default();
+    let import_time = crate::timefmt::now();
     let mut batch = store.batch();
     let mut line = 1u64;
     loop {
@@ -294,6 +299,7 @@ pub fn import<R: Read>(
         }
         let mut number_seen: Option<E164> = None;
         let mut scientific = false;
+        let mut undated = false;
         channel.clear();
         let code_col = match kind {
             Kind::Consents => Some(cols[3]),
@@ -324,8 +330,11 @@ pub fn import<R: Read>(
             let brand = brand_buf.as_str();
             match kind {
                 Kind::Stops => {
-                    let stopped_at = time(&rec, cols[2], Field::StoppedAt)?
-                        .ok_or(Invalid::Empty(Field::StoppedAt))?;
+                    // An opt-out without a time is still an opt-out: at the import time.
+                    let stopped_at = time(&rec, cols[2], Field::StoppedAt)?.unwrap_or_else(|| {
+                        undated = true;
+                        import_time
+                    });
                     Ok(EventRef::Stop { number, brand, stopped_at })
                 }
                 Kind::Consents => {
@@ -358,6 +367,7 @@ pub fn import<R: Read>(
         .and_then(|ev| ev.validate().map(|()| ev));
         match parsed {
             Ok(ev) => {
+                report.undated_stops += u64::from(undated);
                 if let (true, EventRef::Consent { number, text, granted_at, confirmed_at, .. }) =
                     (check_stops, ev)
                     && text[2] == "sms"

@@ -141,7 +141,7 @@ fn inbound_honours_keywords_and_the_shared_shortcode_rule() {
         out[2]["reply"],
         "You are unsubscribed and will get no more SMS offers from Solo AS."
     );
-    assert!(out[4]["reply"].as_str().unwrap().contains("Svara Beta STOPP till 2401"), "{}", out[4]);
+    assert!(out[4]["reply"].as_str().unwrap().contains("Svara BETA STOPP till 2401"), "{}", out[4]);
     assert!(!r.stdout.contains("91000001"), "numbers are masked");
     assert!(
         r.stderr.contains("9 messages: 4 STOP, 1 START, 1 NO_PENDING, 1 HELP, 2 UNKNOWN (6 events"),
@@ -234,21 +234,28 @@ fn bad_records_get_error_lines_and_exit_1() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     let out = lines(&r);
     let actions: Vec<&str> = out.iter().map(|l| l["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["ERROR", "ERROR", "ERROR", "STOP"]);
+    // An unreadable received_at ("tomorrow") is the receipt time: the STOP is kept.
+    assert_eq!(actions, ["ERROR", "ERROR", "STOP", "STOP"]);
+    assert_eq!(out[2]["time_source"], "received");
     assert!(out[1]["reason"].as_str().unwrap().starts_with("bad JSON"));
     assert!(!r.stdout.contains("91000001") && !r.stderr.contains("91000001"));
 
-    // csv: quoted text with commas, columns in any order; a header without the columns is
-    // an error before anything is written.
+    // csv: quoted text with commas, columns in any order; without received_at every
+    // message gets the receipt time; a header without from,to,text is an error before
+    // anything is written.
     let csv = "text,received_at,to,from\n\"Stopp, takk!\",2026-06-01T10:00:00Z,2402,+4791000009\n";
     let r = wd.run(&["inbound", "--store", "st", "--format", "csv"], csv).ok();
     assert_eq!(lines(&r)[0]["brands"], serde_json::json!(["Solo AS"]));
-    let r = wd.run(
-        &["inbound", "--store", "st", "--format", "csv"],
-        "from,to,text\n+4791000009,2402,stop\n",
-    );
+    let r = wd
+        .run(
+            &["inbound", "--store", "st", "--format", "csv"],
+            "from,to,text\n+4791000009,2402,stop\n",
+        )
+        .ok();
+    assert_eq!(lines(&r)[0]["time_source"], "received");
+    let r = wd.run(&["inbound", "--store", "st", "--format", "csv"], "from,to\n+4791000009,2402\n");
     assert_eq!((r.code, r.stdout.as_str()), (2, ""));
-    assert!(r.stderr.contains("from,to,text,received_at"), "{}", r.stderr);
+    assert!(r.stderr.contains("from,to,text"), "{}", r.stderr);
 }
 
 #[test]
@@ -414,4 +421,160 @@ fn an_idle_inbound_lets_other_commands_write() {
     assert_eq!(stops_of(&store, 4791000002), ["Beta"]);
     assert_eq!(stops_of(&store, 4791000003), ["ACME"]);
     assert_eq!(stops_of(&store, 4791000004), ["Gamma"]);
+}
+
+/// The issue's free-text opt-outs are recorded as STOP end to end; unclear replies are
+/// REVIEW, queued (masked number, message id, 0600) and answered with how to stop; the
+/// summary counts them.
+#[test]
+fn free_text_opt_outs_and_the_review_queue() {
+    use std::os::unix::fs::PermissionsExt;
+    let wd = Workdir::new();
+    brands(&wd);
+    let at = "2026-06-01T10:00:00Z";
+    let mut input = String::new();
+    let opt_outs = [
+        "STOPP. Jeg vil ikke ha flere meldinger fra dere",
+        "Stopp å sende meg SMS",
+        "Meld meg av",
+        "Avmelding",
+        "Avregistrer",
+        "Ikke send flere SMS",
+        "Frameld",
+        "unsub",
+        "СТОП",
+    ];
+    for (i, t) in opt_outs.iter().enumerate() {
+        input.push_str(&msg(&format!("+479100000{i}"), "2401", t, at));
+    }
+    let with_id = |text: &str, id: &str| {
+        serde_json::json!({"from": "+4791234567", "to": "2401", "text": text,
+            "received_at": at, "id": id})
+        .to_string()
+            + "\n"
+    };
+    input.push_str(&with_id("Hvem er dette?", "m-17"));
+    input.push_str(&with_id("Takk for sist", "m-18"));
+    let r = wd.run(&["inbound", "--store", "st", "--review", "queue.jsonl"], &input).ok();
+    let out = lines(&r);
+    assert_eq!(out.len(), opt_outs.len() + 2);
+    for (l, t) in out.iter().zip(opt_outs) {
+        assert_eq!(l["action"], "STOP", "{t}: {l}");
+    }
+    let review = &out[opt_outs.len()];
+    assert_eq!(review["action"], "REVIEW", "{review}");
+    assert_eq!(review["id"], "m-17");
+    assert_eq!(review["events"], 0);
+    assert!(review["reply"].as_str().unwrap().contains("Svar STOPP til 2401"), "{review}");
+    assert_eq!(out[opt_outs.len() + 1]["action"], "UNKNOWN");
+    assert!(r.stderr.contains("9 STOP") && r.stderr.contains("1 REVIEW"), "{}", r.stderr);
+    let q = wd.read("queue.jsonl");
+    let q: Vec<serde_json::Value> = q.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert_eq!(q[0]["id"], "m-17");
+    assert_eq!(q[0]["from"], "+47*****567");
+    assert_eq!(q[0]["text"], "Hvem er dette?");
+    assert!(!q[0].to_string().contains("91234567"));
+    let mode = std::fs::metadata(wd.join("queue.jsonl")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // Without --review the run says what it could not queue.
+    let r = wd.run(&["inbound", "--store", "st"], with_id("Hva koster det?", "m-19")).ok();
+    assert!(r.stderr.contains("--review FILE"), "{}", r.stderr);
+}
+
+/// The gateway shapes of the issue: received_at missing, 0, in milliseconds, in the year 9999
+/// or in the future; "from" as international digits without "+"; --region lists.
+#[test]
+fn lenient_gateway_formats() {
+    let wd = Workdir::new();
+    brands(&wd);
+    let rec = |from: &str, at: serde_json::Value| {
+        let mut v = serde_json::json!({"from": from, "to": "2401", "text": "ACME STOPP"});
+        if !at.is_null() {
+            v["received_at"] = at;
+        }
+        v.to_string() + "\n"
+    };
+    let input = [
+        rec("+4791000001", serde_json::Value::Null),
+        rec("+4791000002", serde_json::json!(0)),
+        rec("+4791000003", serde_json::json!(1780000000000u64)),
+        rec("+4791000004", serde_json::json!("9999-12-31T23:59:59Z")),
+        rec("+4791000005", serde_json::json!("2999-01-01T00:00:00Z")),
+        rec("46701234567", serde_json::json!("2026-06-01T10:00:00Z")),
+        rec("4791000006", serde_json::json!("2026-06-01T10:00:00Z")),
+        rec("070-123 45 68", serde_json::json!("2026-06-01T10:00:00Z")),
+    ]
+    .concat();
+    let r = wd.run(&["inbound", "--store", "st", "--region", "NO,SE"], input).ok();
+    let out = lines(&r);
+    let actions: Vec<&str> = out.iter().map(|l| l["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["STOP"; 8], "{}", r.stdout);
+    for (i, l) in out.iter().enumerate() {
+        let want = if matches!(i, 2 | 5 | 6 | 7) { None } else { Some("received") };
+        assert_eq!(l["time_source"].as_str(), want, "{l}");
+    }
+    assert_eq!(out[5]["from"], "+46******567");
+    assert_eq!(out[7]["from"], "+46******568");
+    let store = Store::open(wd.join("st")).unwrap();
+    for n in [46701234567, 4791000006, 46701234568, 4791000003] {
+        assert_eq!(stops_of(&store, n), ["ACME"], "{n}");
+    }
+}
+
+/// A running inbound whose stdout reader stalls (pipe full) must not hold the store: a
+/// `stop` from another process completes meanwhile.
+#[test]
+fn a_stalled_reader_does_not_hold_the_store() {
+    let wd = Workdir::new();
+    brands(&wd);
+    let mut child = wd
+        .command(&["inbound", "--store", "st"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Far more output than the pipe (64 KiB) and inbound's buffer hold; nobody reads it.
+    let input: String = (0..4000)
+        .map(|i| msg(&format!("+4791{:06}", i), "2401", "stopp", "2026-06-01T10:00:00Z"))
+        .collect();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(input.as_bytes());
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut stop = wd
+        .command(&["stop", "--store", "st", "+4799999999"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = stop.try_wait().unwrap() {
+            break Some(s);
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // Unblock and finish the inbound run either way.
+    let mut out = String::new();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap() > 0 {
+        out.push_str(&line);
+        line.clear();
+    }
+    feeder.join().unwrap();
+    child.wait().unwrap();
+    if status.is_none() {
+        stop.kill().unwrap();
+    }
+    assert!(status.is_some_and(|s| s.success()), "stop waited behind a stalled inbound reader");
+    assert_eq!(out.lines().count(), 4000);
+    let store = Store::open(wd.join("st")).unwrap();
+    assert_eq!(stops_of(&store, 4799999999), ["*"]);
 }

@@ -293,3 +293,28 @@ fn an_unreadable_sudo_identity_refuses_output_paths_only() {
     assert!(err.contains("cannot tell the caller's identity"), "{err}");
     assert!(!wd.join("out/r.json").exists());
 }
+
+#[test]
+fn the_inbound_review_queue_is_a_caller_named_output_too() {
+    let wd = setup();
+    std::os::unix::fs::symlink(wd.join("s/journal"), wd.join("out/link")).unwrap();
+    let journal = std::fs::read(wd.join("s/journal")).unwrap();
+    let msg = r#"{"from":"+4791000003","to":"2401","text":"Hvem er dette?","received_at":"2026-06-01T10:00:00Z"}"#;
+    for (target, why) in
+        [("s/journal", "is in the store directory"), ("out/link", "is a symbolic link")]
+    {
+        let r = wd.run_as("olga", &["inbound", "--store", "s", "--review", target], msg);
+        assert_eq!(r.code, 2, "{target}: {}", r.stderr);
+        assert!(r.stderr.contains(&format!("--review {target}: {why}")), "{}", r.stderr);
+        assert_eq!(std::fs::read(wd.join("s/journal")).unwrap(), journal, "{target}");
+    }
+    // A queue of the caller's own is appended to, run after run, and stays private.
+    for _ in 0..2 {
+        wd.run_as("olga", &["inbound", "--store", "s", "--review", "out/review.jsonl"], msg).ok();
+    }
+    let queue = wd.read("out/review.jsonl");
+    assert_eq!(queue.lines().count(), 2, "{queue}");
+    assert!(!queue.contains("4791000003"), "{queue}");
+    let mode = std::fs::metadata(wd.join("out/review.jsonl")).unwrap().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}

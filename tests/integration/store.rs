@@ -445,3 +445,26 @@ fn a_flipped_bit_in_the_last_journal_record_fails_closed() {
     }
     assert_eq!(std::fs::read(&j).unwrap(), b, "nothing was cut");
 }
+
+/// A stop without `stopped_at` is an opt-out whose time is unknown: recorded at the import
+/// time (a later stop is the safe reading) and counted, not refused.
+#[test]
+fn import_stops_with_an_empty_stopped_at_uses_the_import_time() {
+    let wd = Workdir::new();
+    let before = sendfilter::timefmt::now();
+    let csv = "number,brand,stopped_at\n+4791234567,ACME,\n+4791234568,ACME,2026-01-01T00:00:00Z\n";
+    let r = wd.run(&["import", "stops", "--store", "st", "-"], csv).ok();
+    assert!(r.stderr.contains("1 stops had no stopped_at"), "{}", r.stderr);
+    assert!(r.stderr.contains("imported 2 of 2 rows (0 bad)"), "{}", r.stderr);
+    let store = Store::open(wd.join("st")).unwrap();
+    let ev = store.evidence(E164::from_u64(4791234567).unwrap()).unwrap();
+    match &ev[..] {
+        [r] => match &r.event {
+            Event::Stop(s) => {
+                assert!(s.stopped_at >= before && s.stopped_at <= sendfilter::timefmt::now())
+            }
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+}

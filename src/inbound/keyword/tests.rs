@@ -170,10 +170,10 @@ table! {
     "hei" => U, None;
     "Hva er dette?" => U, None;
     "ACME" => U, None;
-    "STOPPP" => U, None;
+    "STOPPP" => S, None;
     "S T O P" => S, None;
     "S.T.O.P." => S, None;
-    "please please stop sending me this" => U, None;
+    "please please stop sending me this" => S, None;
     "stoppen" => U, None;
     "12345" => U, None;
 }

@@ -64,7 +64,6 @@ bad_rows! {
     stop_empty_number: Kind::Stops, ",ACME,2026-01-01T00:00:00Z\n" => Invalid::Empty(Field::Number);
     stop_empty_brand: Kind::Stops, "+4791234567,,2026-01-01T00:00:00Z\n" => Invalid::Empty(Field::Brand);
     stop_bad_time: Kind::Stops, "+4791234567,ACME,yesterday\n" => Invalid::BadTime(Field::StoppedAt);
-    stop_empty_time: Kind::Stops, "+4791234567,ACME,\n" => Invalid::Empty(Field::StoppedAt);
     stop_old_time: Kind::Stops, "+4791234567,ACME,1960-01-01T00:00:00Z\n" =>
         Invalid::TimeOutOfRange(Field::StoppedAt);
     stop_short_row: Kind::Stops, "+4791234567,ACME\n" => Invalid::FieldCount;
@@ -275,4 +274,14 @@ fn overlong_record_is_an_error_with_its_line_and_imports_nothing() {
     assert!(matches!(err, StoreError::Csv { line: 3, .. }), "{err:?}");
     assert!(err.to_string().contains("line 3"), "{err}");
     assert_eq!(s.view().unwrap().overlay_len(), 0);
+}
+
+#[test]
+fn stop_without_a_time_is_taken_at_the_import_time_and_counted() {
+    let before = crate::timefmt::now();
+    let r =
+        run(Kind::Stops, "number,brand,stopped_at\n+4791234567,ACME,\n+4791234568,ACME, \n", false)
+            .unwrap();
+    assert_eq!((r.bad, r.imported, r.undated_stops), (0, 2, 2), "{r:?}");
+    assert!(before > 0);
 }
