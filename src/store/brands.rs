@@ -619,6 +619,7 @@ mod tests {
         assert!(r.set_reply("ACME", "stop", Some("a\nb")).is_err());
         assert_eq!(r.get("ACME").unwrap().replies["stop"], "Bye from {brand} ({shortcode})");
         r.set_reply("ACME", "stop", None).unwrap();
+        r.set_reply("ACME", "review", None).unwrap();
         assert!(r.get("ACME").unwrap().replies.is_empty());
     }
 
