@@ -13,6 +13,12 @@ fn store_with_roles() -> Workdir {
     );
     wd.run(&["access", "grant", "--store", "store", "bob", "campaign"], "").ok();
     wd.run(&["access", "grant", "--store", "store", "olga", "operator"], "").ok();
+    // Staff write their reports where they may themselves (outputs are created with the
+    // caller's rights): the work dir may be entered, `out/` written, by anyone.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(wd.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    std::fs::create_dir(wd.join("out")).unwrap();
+    std::fs::set_permissions(wd.join("out"), std::fs::Permissions::from_mode(0o777)).unwrap();
     wd
 }
 
@@ -38,7 +44,11 @@ fn a_past_now_is_refused_for_campaign_and_stamped_for_others() {
     assert!(!run.stderr.contains("OVERRIDDEN"), "{}", run.stderr);
     // An operator may replay; the run says so everywhere.
     let run = wd
-        .run_as("olga", &with(&[&past[..], &["--report", "rep.json"]].concat()), "+4791000001\n")
+        .run_as(
+            "olga",
+            &with(&[&past[..], &["--report", "out/rep.json"]].concat()),
+            "+4791000001\n",
+        )
         .ok();
     assert_eq!(run.stdout, "+4791000001\n");
     assert!(
@@ -46,7 +56,7 @@ fn a_past_now_is_refused_for_campaign_and_stamped_for_others() {
         "{}",
         run.stderr
     );
-    let rep: serde_json::Value = serde_json::from_str(&wd.read("rep.json")).unwrap();
+    let rep: serde_json::Value = serde_json::from_str(&wd.read("out/rep.json")).unwrap();
     assert_eq!(rep["now_overridden"], true);
     let log = wd.read("store/audit");
     assert!(
@@ -58,8 +68,8 @@ fn a_past_now_is_refused_for_campaign_and_stamped_for_others() {
         "{log}"
     );
     // A run at the clock is not stamped.
-    wd.run_as("olga", &with(&["--report", "rep.json"]), "+4791000001\n").ok();
-    let rep: serde_json::Value = serde_json::from_str(&wd.read("rep.json")).unwrap();
+    wd.run_as("olga", &with(&["--report", "out/rep.json"]), "+4791000001\n").ok();
+    let rep: serde_json::Value = serde_json::from_str(&wd.read("out/rep.json")).unwrap();
     assert_eq!(rep["now_overridden"], false);
     // expiring and purge: the same rule.
     for args in [

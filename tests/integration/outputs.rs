@@ -242,7 +242,7 @@ fn a_closed_stdout_ends_any_command_quietly() {
         &["info", "--store", "s", "--json"],
         &["subject", "export", "--store", "s", "+4791234567"],
         &["expiring", "--store", "s", "--brand", "ACME", "--within", "30d"],
-        &["purge", "--store", "s", "--older-than", "24m"],
+        &["purge", "--store", "s", "--older-than", "24mo"],
         &["demo"],
     ] {
         let (code, stderr) = run_with_closed_stdout(&wd, args);
