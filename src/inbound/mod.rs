@@ -1137,6 +1137,9 @@ fn output_line(
         .unwrap_or_else(|_| format!("{{\"line\":{line},\"action\":\"ERROR\"}}"))
 }
 
+/// A decided message: its plan, the sender, where its time came from, and that time.
+type Decided = (Plan, E164, TimeSource, Timestamp);
+
 /// Decides one raw record: normalise, parse, resolve, validate the events.
 fn decide(
     raw: &RawMessage,
@@ -1144,7 +1147,7 @@ fn decide(
     cache: &mut ConsentCache,
     registry: &Registry,
     opts: &Options,
-) -> Result<(Plan, E164, TimeSource, Timestamp), (String, Option<E164>)> {
+) -> Result<Decided, (String, Option<E164>)> {
     let from = read_from(&raw.from, &opts.regions)
         .map_err(|e| (format!("from is not a valid phone number ({e})"), None))?;
     let fail = |r: String| (r, Some(from));
