@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! text ──keyword::parse──▶ Keyword + brand word ──resolve (registry, evidence)──▶ Plan
-//!      Plan.events ──Store batch (fsync)──▶ output line (action, brands, reply)
+//!      Plan.events ──Store batch (fsync)──▶ [START/JA/HELP: standing read back] ──▶
+//!      output line (action, brands, reply, standing)
 //! ```
 //!
 //! * [`keyword`] turns a text into a [`Keyword`] and an optional brand word (pure).
@@ -11,6 +12,9 @@
 //!   from the brand registry and (for `JA`) the number's evidence. Pure.
 //! * [`run`] streams messages (jsonl or csv), appends each message's events and writes its
 //!   output line only once they are durable.
+//! * [`standing`] reads, once a batch is durable, the standing a START, JA or HELP about
+//!   one brand leaves (`filter`'s verdict over the store's view), and the reply states it:
+//!   subscribed, pending (a required confirmation missing) or unsubscribed.
 //!
 //! ## Which brand a message concerns
 //! * a brand word that is a registered keyword on the receiving number: that brand;
