@@ -14,7 +14,10 @@
 //!   output line only once they are durable.
 //! * [`standing`] reads, once a batch is durable, the standing a START, JA or HELP about
 //!   one brand leaves (`filter`'s verdict over the store's view), and the reply states it:
-//!   subscribed, pending (a required confirmation missing) or unsubscribed.
+//!   subscribed, pending (a required confirmation missing) or unsubscribed. It is the
+//!   standing when the reply is written: a later message of the same number in the same
+//!   batch (a STOP right after a START) is part of it, so no reply claims a subscription
+//!   the store no longer holds.
 //!
 //! ## Which brand a message concerns
 //! * a brand word that is a registered keyword on the receiving number: that brand;

@@ -1261,3 +1261,45 @@ fn help_to_an_unregistered_number_names_a_sender_and_how_to_stop() {
          Gratis."
     );
 }
+
+/// A brand's `help` override is kept as written (with the standing in the record); its
+/// `start` override only when the START subscribed: otherwise the built-in reply says the
+/// person is still not subscribed.
+#[test]
+fn overrides_are_kept_only_where_they_do_not_contradict_the_standing() {
+    let mut reg = registry();
+    reg.set_reply("Solo AS", "help", Some("Solo: ring oss. STOPP til {shortcode}")).unwrap();
+    reg.set_reply("Solo AS", "start", Some("Velkommen til {brand}! STOPP til {shortcode}"))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    store.append_stop(n(4791234567), "Solo AS", T + 100).unwrap();
+    let line = |text: &str, at: Timestamp| {
+        format!(r#"{{"from":"+4791234567","to":"2402","text":"{text}","received_at":"{at}"}}"#)
+    };
+    let input = [line("HJELP", T), line("START", T)].join("\n");
+    let (out, _) = run_text(&mut store, &reg, &input, Format::Jsonl);
+    assert_eq!(out[0]["reply"], "Solo: ring oss. STOPP til 2402");
+    assert_eq!(out[0]["standing"], "unsubscribed");
+    assert_eq!(out[1]["standing"], "unsubscribed");
+    assert!(out[1]["reply"].as_str().unwrap().contains("ikke påmeldt"), "{}", out[1]);
+    let (out, _) = run_text(&mut store, &reg, &line("START", T + 200), Format::Jsonl);
+    assert_eq!(out[0]["standing"], "subscribed");
+    assert_eq!(out[0]["reply"], "Velkommen til Solo AS! STOPP til 2402");
+}
+
+/// Messages read together are answered with the standing when their replies are written:
+/// a START followed by a STOP in one batch is not answered "subscribed".
+#[test]
+fn replies_in_one_batch_state_the_standing_when_they_are_written() {
+    let reg = registry();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let line = |text: &str, at: Timestamp| {
+        format!(r#"{{"from":"+4791234567","to":"2402","text":"{text}","received_at":"{at}"}}"#)
+    };
+    let input = [line("START", T), line("STOPP", T + 1)].join("\n");
+    let (out, _) = run_text(&mut store, &reg, &input, Format::Jsonl);
+    assert_eq!((&out[0]["action"], &out[0]["standing"]), (&"START".into(), &"unsubscribed".into()));
+    assert_eq!(out[1]["action"], "STOP");
+}
