@@ -34,8 +34,12 @@ use sendfilter::store::brands::Registry;
     or ERROR (with a \"reason\"; the record is skipped, no event). An optional \"id\" (or \
     \"message_id\") of the gateway is echoed as \"id\" and remembered in the store: the same id \
     again (a gateway's redelivery) records nothing and gets the first answer with \"repeat\":true. brands \"*\" means every brand (a \
-    STOP to a number no brand is registered on). reply is the text to send back. Numbers are \
-    masked.\n\n\
+    STOP to a number no brand is registered on). reply is the text to send back. A START, JA \
+    or HELP about one brand also gives \"standing\": subscribed, pending or unsubscribed, as \
+    filter would decide for that number, brand and purpose right after the message (read back \
+    from the store, under the store's policy), and its reply says that standing (a START that \
+    does not lift a newer STOP says the person is still not subscribed and how to subscribe). \
+    Numbers are masked.\n\n\
     Durability: messages read together (up to 1024) share one journal fsync; stdout is \
     flushed after each fsync, so a line is never written before its events are durable, and a \
     slow stream gets each line as soon as its message is durable.\n\n\

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! text ──keyword::parse──▶ Keyword + brand word ──resolve (registry, evidence)──▶ Plan
-//!      Plan.events ──Store batch (fsync)──▶ output line (action, brands, reply)
+//!      Plan.events ──Store batch (fsync)──▶ [START/JA/HELP: standing read back] ──▶
+//!      output line (action, brands, reply, standing)
 //! ```
 //!
 //! * [`keyword`] turns a text into a [`Keyword`] and an optional brand word (pure).
@@ -11,6 +12,12 @@
 //!   from the brand registry and (for `JA`) the number's evidence. Pure.
 //! * [`run`] streams messages (jsonl or csv), appends each message's events and writes its
 //!   output line only once they are durable.
+//! * [`standing`] reads, once a batch is durable, the standing a START, JA or HELP about
+//!   one brand leaves (`filter`'s verdict over the store's view), and the reply states it:
+//!   subscribed, pending (a required confirmation missing) or unsubscribed. It is the
+//!   standing when the reply is written: a later message of the same number in the same
+//!   batch (a STOP right after a START) is part of it, so no reply claims a subscription
+//!   the store no longer holds.
 //!
 //! ## Which brand a message concerns
 //! * a brand word that is a registered keyword on the receiving number: that brand;
@@ -38,6 +45,7 @@
 pub mod intent;
 pub mod keyword;
 pub mod reply;
+pub mod standing;
 
 #[cfg(test)]
 mod tests;
@@ -149,6 +157,11 @@ pub struct Options {
 fn reply_for(kind: Kind, brands: &[&Brand], to: &str, fallback: Language) -> String {
     let first = brands.first();
     let lang = first.map_or(fallback, |b| b.language);
+    if brands.is_empty() && kind == Kind::Help {
+        // No registered brand here: a generic sender, and how to stop (every brand).
+        let t = reply::unregistered_help_template(lang);
+        return bounded(reply::render(kind, lang, Some(t), reply::generic_sender(lang), to));
+    }
     // A brand's override speaks for that brand only; help for several brands (or none)
     // names them all and says how to stop.
     let template = if brands.len() == 1 {
@@ -822,6 +835,96 @@ struct Pending {
     lines: Vec<String>,
     /// Review queue lines (`--review`).
     reviews: Vec<String>,
+    /// Messages whose reply states the standing: rendered once the events are durable.
+    drafts: Vec<Draft>,
+    /// Keys ([`SeenIds::key`]) of the drafts' gateway ids.
+    draft_ids: std::collections::HashSet<u64>,
+}
+
+/// A message whose reply (START, JA, HELP about one brand) states the person's standing
+/// after the event, read back from the store ([`standing`]) once the batch is durable.
+struct Draft {
+    /// Its place in [`Pending::lines`].
+    slot: usize,
+    line: u64,
+    /// The plan, its events already moved to [`Pending::events`].
+    plan: Plan,
+    events: usize,
+    from: E164,
+    to: String,
+    id: Option<String>,
+    source: TimeSource,
+    received_at: Timestamp,
+}
+
+/// Whether the reply to `plan` states the standing (read only for these: a STOP's reply
+/// needs no read, and the per-message path stays cheap).
+fn states_standing(plan: &Plan) -> bool {
+    matches!(plan.action, Action::Start | Action::Confirm | Action::NoPending | Action::Help)
+        && plan.brands.len() == 1
+}
+
+/// The reply to a drafted `plan` given the standing `sub` read after its events: a START
+/// or JA that subscribed keeps its reply (and a brand's override), a brand's own `help`
+/// override is kept; otherwise the built-in reply that states `sub`.
+fn standing_reply(plan: &Plan, sub: standing::Subscription, brand: &Brand, to: &str) -> String {
+    let keep = match plan.action {
+        Action::Start | Action::Confirm => sub == standing::Subscription::Subscribed,
+        Action::Help => brand.replies.contains_key(Kind::Help.as_str()),
+        _ => false,
+    };
+    if keep {
+        return plan.reply.clone();
+    }
+    reply_for(sub.reply_kind(), &[brand], to, brand.language)
+}
+
+/// Renders the drafts' replies and output lines from the store as it is now (their events
+/// durable): one view for the batch, `filter`'s rules per brand under the store's policy,
+/// at the newest of now and the drafts' times. Notes their ids.
+fn render_drafts(
+    pending: &mut Pending,
+    store: &Store,
+    registry: &Registry,
+    ids: &mut SeenIds,
+    opts: &Options,
+) -> Result<(), crate::error::Error> {
+    pending.draft_ids.clear();
+    if pending.drafts.is_empty() {
+        return Ok(());
+    }
+    let view = store.view()?;
+    let policy = crate::store::policy::read(store.dir())?;
+    let newest = pending.drafts.iter().map(|d| d.received_at).max().unwrap_or(0);
+    let mut reader = standing::Reader::new(&view, &policy, newest.max(crate::timefmt::now()));
+    for mut d in pending.drafts.drain(..) {
+        let mut sub = None;
+        if let Some(b) = d.plan.brands.first().and_then(|name| registry.get(name)) {
+            let s = reader.subscription(b, d.from);
+            let to = receiving_number(&d.to, registry, &opts.regions);
+            d.plan.reply = standing_reply(&d.plan, s, b, &to);
+            sub = Some(s);
+        }
+        let mut l =
+            output_line(d.line, &d.plan, d.events, sub, Some(d.from), &d.to, d.id.as_deref(), None);
+        mark_time_source(&mut l, d.source);
+        if let Some(i) = &d.id {
+            ids.note(i, &l);
+        }
+        if let Some(slot) = pending.lines.get_mut(d.slot) {
+            *slot = l;
+        }
+    }
+    Ok(())
+}
+
+/// Adds `"time_source":"received"` to an output record whose time is ours, not the
+/// gateway's.
+fn mark_time_source(line: &mut String, source: TimeSource) {
+    if source == TimeSource::Received {
+        line.truncate(line.len().saturating_sub(1));
+        line.push_str(r#","time_source":"received"}"#);
+    }
 }
 
 /// The review queue (`inbound --review FILE`): one JSON object per REVIEW message, with the
@@ -947,14 +1050,13 @@ struct ReviewLine<'a> {
 }
 
 impl Pending {
-    /// Makes the events durable (one fsync), and the review queue and the message ids; the
-    /// output lines stay in `self.lines` for [`write_lines`] (a line is never visible
-    /// before its events are on disk).
+    /// Makes the review queue and the events durable (one fsync); the output lines stay
+    /// in `self.lines` for [`render_drafts`] and [`write_lines`] (a line is never visible
+    /// before its events are on disk), the message ids are committed after the drafts.
     fn commit(
         &mut self,
         store: &mut Store,
         review: Option<&mut ReviewQueue>,
-        ids: &mut SeenIds,
         summary: &mut Summary,
     ) -> Result<(), crate::error::Error> {
         if let Some(q) = review {
@@ -971,7 +1073,6 @@ impl Pending {
             summary.commits += 1;
             self.events.clear();
         }
-        ids.commit()?;
         Ok(())
     }
 }
@@ -999,14 +1100,22 @@ struct OutputLine<'a> {
     to: &'a str,
     events: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
+    standing: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
 }
 
+/// One output record as JSON. `events` is the number of events the message appended
+/// (its plan's, which the caller may have moved out already); `standing` the standing its
+/// reply states, when it was read back ([`standing`]).
+#[allow(clippy::too_many_arguments)]
 fn output_line(
     line: u64,
     plan: &Plan,
+    events: usize,
+    standing: Option<standing::Subscription>,
     from: Option<E164>,
     to: &str,
     id: Option<&str>,
@@ -1025,7 +1134,8 @@ fn output_line(
         reply_segments: if plan.reply.is_empty() { 0 } else { count.segments },
         from: from.map(E164::masked),
         to,
-        events: plan.events.len(),
+        events,
+        standing: standing.map(standing::Subscription::as_str),
         id,
         reason,
     };
@@ -1034,6 +1144,9 @@ fn output_line(
         .unwrap_or_else(|_| format!("{{\"line\":{line},\"action\":\"ERROR\"}}"))
 }
 
+/// A decided message: its plan, the sender, where its time came from, and that time.
+type Decided = (Plan, E164, TimeSource, Timestamp);
+
 /// Decides one raw record: normalise, parse, resolve, validate the events.
 fn decide(
     raw: &RawMessage,
@@ -1041,7 +1154,7 @@ fn decide(
     cache: &mut ConsentCache,
     registry: &Registry,
     opts: &Options,
-) -> Result<(Plan, E164, TimeSource), (String, Option<E164>)> {
+) -> Result<Decided, (String, Option<E164>)> {
     let from = read_from(&raw.from, &opts.regions)
         .map_err(|e| (format!("from is not a valid phone number ({e})"), None))?;
     let fail = |r: String| (r, Some(from));
@@ -1067,7 +1180,7 @@ fn decide(
     for e in &plan.events {
         e.validate().map_err(|r| fail(format!("event refused: {r}")))?;
     }
-    Ok((plan, from, source))
+    Ok((plan, from, source, received_at))
 }
 
 /// A busy run (one that never waits for input) releases the store's lock at least this
@@ -1168,36 +1281,51 @@ pub fn run_queued<R: Read + Send + 'static>(
         let mut reloaded: Option<Registry> = None;
         // Since when the run holds the store's lock without a break.
         let mut held = std::time::Instant::now();
+        // Messages left for the next batch (a repeat of an id whose first answer is a
+        // draft of this batch waits for that answer).
+        let mut carried: Vec<Item> = Vec::new();
         let result = (|| {
             loop {
-                let first = match rx.try_recv() {
-                    Ok(item) => item,
-                    Err(crossbeam_channel::TryRecvError::Disconnected) => break,
-                    Err(crossbeam_channel::TryRecvError::Empty) => {
-                        // Nothing to decide until the next message (everything decided is
-                        // durable): let other writers (import, stop, compact) in meanwhile.
-                        let got =
-                            with_lock_released(store, &mut cache, &mut reloaded, opts, || {
-                                rx.recv()
-                            })?;
-                        held = std::time::Instant::now();
-                        match got {
-                            Ok(item) => item,
-                            Err(_) => break,
+                let first = if !carried.is_empty() {
+                    carried.remove(0)
+                } else {
+                    match rx.try_recv() {
+                        Ok(item) => item,
+                        Err(crossbeam_channel::TryRecvError::Disconnected) => break,
+                        Err(crossbeam_channel::TryRecvError::Empty) => {
+                            // Nothing to decide until the next message (everything decided is
+                            // durable): let other writers (import, stop, compact) in meanwhile.
+                            let got =
+                                with_lock_released(store, &mut cache, &mut reloaded, opts, || {
+                                    rx.recv()
+                                })?;
+                            held = std::time::Instant::now();
+                            match got {
+                                Ok(item) => item,
+                                Err(_) => break,
+                            }
                         }
                     }
                 };
                 let mut group = vec![first];
+                group.append(&mut carried);
                 while group.len() < MAX_BATCH {
                     match rx.try_recv() {
                         Ok(item) => group.push(item),
                         Err(_) => break,
                     }
                 }
-                for (line, raw) in group {
+                let mut items = group.into_iter();
+                while let Some((line, raw)) = items.next() {
                     let empty = RawMessage::default();
                     let r = raw.as_ref().unwrap_or(&empty);
                     let (to, id) = (r.to.as_str(), r.id.as_deref());
+                    if id.is_some_and(|i| pending.draft_ids.contains(&SeenIds::key(i))) {
+                        // Its first answer is rendered after this batch's commit.
+                        carried.push((line, raw));
+                        carried.extend(items);
+                        break;
+                    }
                     if let Some(again) = id.and_then(|i| ids.repeat(i, line)) {
                         summary.repeats += 1;
                         pending.lines.push(again);
@@ -1214,18 +1342,50 @@ pub fn run_queued<R: Read + Send + 'static>(
                         Err(reason) => Err((reason.clone(), None)),
                     };
                     let text = match decided {
-                        Ok((plan, from, source)) => {
+                        Ok((mut plan, from, source, received_at)) => {
                             *summary.actions.entry(plan.action).or_default() += 1;
-                            let mut l = output_line(line, &plan, Some(from), to, id, None);
-                            if source == TimeSource::Received {
+                            let events = plan.events.len();
+                            let l = if states_standing(&plan) {
+                                // Rendered once the events are durable (render_drafts).
+                                if let Some(i) = id {
+                                    pending.draft_ids.insert(SeenIds::key(i));
+                                }
+                                pending.drafts.push(Draft {
+                                    slot: pending.lines.len(),
+                                    line,
+                                    plan: Plan {
+                                        events: Vec::new(),
+                                        brands: std::mem::take(&mut plan.brands),
+                                        reply: std::mem::take(&mut plan.reply),
+                                        ..plan
+                                    },
+                                    events,
+                                    from,
+                                    to: to.to_string(),
+                                    id: id.map(str::to_string),
+                                    source,
+                                    received_at,
+                                });
+                                String::new()
+                            } else {
+                                let mut l = output_line(
+                                    line,
+                                    &plan,
+                                    events,
+                                    None,
+                                    Some(from),
+                                    to,
+                                    id,
+                                    None,
+                                );
                                 // Said in the record itself: the time is ours, not the
                                 // gateway's.
-                                l.truncate(l.len().saturating_sub(1));
-                                l.push_str(r#","time_source":"received"}"#);
-                            }
-                            if let Some(i) = id {
-                                ids.note(i, &l);
-                            }
+                                mark_time_source(&mut l, source);
+                                if let Some(i) = id {
+                                    ids.note(i, &l);
+                                }
+                                l
+                            };
                             if plan.action == Action::Review {
                                 let q = ReviewLine {
                                     line,
@@ -1255,12 +1415,16 @@ pub fn run_queued<R: Read + Send + 'static>(
                                 events: Vec::new(),
                                 reply: String::new(),
                             };
-                            output_line(line, &plan, from, to, id, Some(&reason))
+                            output_line(line, &plan, 0, None, from, to, id, Some(&reason))
                         }
                     };
                     pending.lines.push(text);
                 }
-                pending.commit(store, review.as_deref_mut(), &mut ids, &mut summary)?;
+                pending.commit(store, review.as_deref_mut(), &mut summary)?;
+                // The replies that state the standing, read back from the store.
+                let reg = reloaded.as_ref().unwrap_or(registry);
+                render_drafts(&mut pending, store, reg, &mut ids, opts)?;
+                ids.commit()?;
                 // Durable: answer with the lock released, so that a stalled reader of `out`
                 // never holds other writers (stop, compact, an erasure) behind it.
                 let lines = std::mem::take(&mut pending.lines);

@@ -25,6 +25,16 @@ pub enum Kind {
     Unknown,
     /// On a reply queued for a human (`REVIEW`): received, and how to stop.
     Review,
+    /// The standing after a `HELP` or a `JA` with nothing pending, when `filter` allows
+    /// the number: subscribed, and how to stop. Built-in only (no registry override).
+    Subscribed,
+    /// The standing after a `START`, `JA` or `HELP` when `filter` does not allow the
+    /// number (never subscribed, stopped, a `START` that does not lift a newer stop,
+    /// expired): not subscribed, and how to subscribe. Built-in only.
+    Unsubscribed,
+    /// The standing when the only thing missing is a confirmation the store's policy
+    /// requires (double opt-in): pending, how to confirm and how to stop. Built-in only.
+    Pending,
 }
 
 impl Kind {
@@ -37,6 +47,9 @@ impl Kind {
             Kind::Help => "help",
             Kind::Unknown => "unknown",
             Kind::Review => "review",
+            Kind::Subscribed => "subscribed",
+            Kind::Unsubscribed => "unsubscribed",
+            Kind::Pending => "pending",
         }
     }
 }
@@ -47,6 +60,65 @@ pub fn default_template(kind: Kind, lang: Language) -> &'static str {
     use Kind::*;
     use Language::*;
     match (lang, kind) {
+        (No, Subscribed) => {
+            "{brand}: Du får SMS-tilbud. Svar {keyword} STOPP til {shortcode} for å melde deg av. \
+             Gratis."
+        }
+        (No, Unsubscribed) => {
+            "{brand}: Du er ikke påmeldt og får ingen SMS-tilbud. Svar {keyword} START til \
+             {shortcode} for å melde deg på. Gratis."
+        }
+        (No, Pending) => {
+            "{brand}: Påmeldingen venter på bekreftelse. Svar JA til {shortcode} for å bekrefte, \
+             {keyword} STOPP for å melde deg av. Gratis."
+        }
+        (Sv, Subscribed) => {
+            "{brand}: Du får SMS-erbjudanden. Svara {keyword} STOPP till {shortcode} för att \
+             avsluta. Gratis."
+        }
+        (Sv, Unsubscribed) => {
+            "{brand}: Du är inte registrerad och får inga SMS-erbjudanden. Svara {keyword} START \
+             till {shortcode} för att registrera dig. Gratis."
+        }
+        (Sv, Pending) => {
+            "{brand}: Din registrering väntar på bekräftelse. Svara JA till {shortcode} för att \
+             bekräfta, {keyword} STOPP för att avsluta. Gratis."
+        }
+        (Da, Subscribed) => {
+            "{brand}: Du modtager SMS-tilbud. Send {keyword} STOP til {shortcode} for at afmelde. \
+             Gratis."
+        }
+        (Da, Unsubscribed) => {
+            "{brand}: Du er ikke tilmeldt og modtager ingen SMS-tilbud. Send {keyword} START til \
+             {shortcode} for at tilmelde dig. Gratis."
+        }
+        (Da, Pending) => {
+            "{brand}: Din tilmelding afventer bekræftelse. Send JA til {shortcode} for at \
+             bekræfte, {keyword} STOP for at afmelde. Gratis."
+        }
+        (Fi, Subscribed) => {
+            "{brand}: Saat tekstiviestitarjouksia. Lopeta vastaamalla {keyword} LOPETA numeroon \
+             {shortcode}. Maksuton."
+        }
+        (Fi, Unsubscribed) => {
+            "{brand}: Et ole tilaaja etkä saa tekstiviestitarjouksia. Tilaa vastaamalla {keyword} \
+             START numeroon {shortcode}. Maksuton."
+        }
+        (Fi, Pending) => {
+            "{brand}: Tilaus odottaa vahvistusta. Vahvista vastaamalla KYLLÄ numeroon \
+             {shortcode}, lopeta vastaamalla {keyword} LOPETA. Maksuton."
+        }
+        (En, Subscribed) => {
+            "{brand}: You get SMS offers. Reply {keyword} STOP to {shortcode} to opt out. Free."
+        }
+        (En, Unsubscribed) => {
+            "{brand}: You are not subscribed and get no SMS offers. Reply {keyword} START to \
+             {shortcode} to subscribe. Free."
+        }
+        (En, Pending) => {
+            "{brand}: Your subscription awaits confirmation. Reply YES to {shortcode} to \
+             confirm, {keyword} STOP to opt out. Free."
+        }
         (No, Stop) => "Du er meldt av og får ingen flere SMS-tilbud fra {brand}.",
         (No, Start) => {
             "Takk! Du får nå SMS-tilbud fra {brand}. Svar {keyword} STOPP til {shortcode} for å \
@@ -164,6 +236,45 @@ pub fn shared_help_template(lang: Language) -> &'static str {
     }
 }
 
+/// The help reply on a number no brand is registered on: who sends (`{brand}`, a
+/// generic sender, see [`generic_sender`]) and how to stop (a STOP there stops every
+/// brand, so "all SMS from here").
+pub fn unregistered_help_template(lang: Language) -> &'static str {
+    match lang {
+        Language::No => {
+            "SMS fra {brand} ({shortcode}). Svar STOPP til {shortcode} for å melde deg av alle \
+             SMS herfra. Gratis."
+        }
+        Language::Sv => {
+            "SMS från {brand} ({shortcode}). Svara STOPP till {shortcode} för att avsluta alla \
+             SMS härifrån. Gratis."
+        }
+        Language::Da => {
+            "SMS fra {brand} ({shortcode}). Send STOP til {shortcode} for at afmelde alle SMS \
+             herfra. Gratis."
+        }
+        Language::Fi => {
+            "Tekstiviestit: {brand} ({shortcode}). Lopeta kaikki viestit täältä vastaamalla \
+             LOPETA numeroon {shortcode}. Maksuton."
+        }
+        Language::En => {
+            "SMS from {brand} ({shortcode}). Reply STOP to {shortcode} to opt out of all SMS from \
+             here. Free."
+        }
+    }
+}
+
+/// Who sends, when no registered brand does: "this service" in `lang`.
+pub fn generic_sender(lang: Language) -> &'static str {
+    match lang {
+        Language::No => "denne tjenesten",
+        Language::Sv => "denna tjänst",
+        Language::Da => "denne tjeneste",
+        Language::Fi => "tämä palvelu",
+        Language::En => "this service",
+    }
+}
+
 /// What `{brand}` reads when a message concerns no single registered brand (a STOP to an
 /// unknown number stops every brand).
 pub fn every_brand_word(lang: Language) -> &'static str {
@@ -214,8 +325,17 @@ mod tests {
     use super::*;
     use crate::store::brands::check_template;
 
-    const KINDS: [Kind; 6] =
-        [Kind::Stop, Kind::Start, Kind::Confirm, Kind::Help, Kind::Unknown, Kind::Review];
+    const KINDS: [Kind; 9] = [
+        Kind::Stop,
+        Kind::Start,
+        Kind::Confirm,
+        Kind::Help,
+        Kind::Unknown,
+        Kind::Review,
+        Kind::Subscribed,
+        Kind::Unsubscribed,
+        Kind::Pending,
+    ];
     const LANGS: [Language; 5] =
         [Language::No, Language::Sv, Language::Da, Language::Fi, Language::En];
 
@@ -227,8 +347,11 @@ mod tests {
                 check_template(&t.replace("{keyword}", "{brand}")).unwrap();
                 let r = render(kind, lang, None, "ACME", "2401");
                 assert!(!r.contains('{'), "{lang:?} {kind:?}: {r}");
-                // Every reply tells how to leave, except the stop reply itself.
-                if kind != Kind::Stop {
+                // Every reply tells how to leave, except the stop reply itself and the one
+                // to a person who is not subscribed (it tells how to subscribe).
+                if kind == Kind::Unsubscribed {
+                    assert!(r.contains("ACME START") && r.contains("2401"), "{lang:?}: {r}");
+                } else if kind != Kind::Stop {
                     assert!(r.contains("2401"), "{lang:?} {kind:?}: {r}");
                     assert!(
                         ["STOP", "STOPP", "LOPETA"].iter().any(|w| r.contains(w)),
@@ -259,6 +382,29 @@ mod tests {
             let r = render(Kind::Help, lang, Some(t), "ACME, Beta", "2401");
             assert!(r.contains("2401") && r.contains("ACME, Beta"), "{r}");
             assert!(["STOP", "LOPETA"].iter().any(|w| r.contains(w)), "{r}");
+        }
+    }
+
+    #[test]
+    fn pending_replies_teach_a_confirmation_the_parser_reads() {
+        for lang in LANGS {
+            let r = render(Kind::Pending, lang, None, "ACME", "2401");
+            let word = ["JA", "YES", "KYLLÄ"].into_iter().find(|w| r.contains(&format!(" {w} ")));
+            let word = word.unwrap_or_else(|| panic!("{lang:?}: {r}"));
+            let parsed = crate::inbound::keyword::parse(word);
+            assert_eq!(parsed.keyword, crate::inbound::Keyword::Confirm, "{lang:?}: {word}");
+        }
+    }
+
+    #[test]
+    fn unregistered_help_names_a_sender_and_how_to_stop() {
+        for lang in LANGS {
+            let t = unregistered_help_template(lang);
+            check_template(t).unwrap();
+            let r = render(Kind::Help, lang, Some(t), generic_sender(lang), "9999");
+            assert!(r.contains(generic_sender(lang)) && r.contains("9999"), "{r}");
+            assert!(["STOP", "LOPETA"].iter().any(|w| r.contains(w)), "{r}");
+            assert_eq!(crate::sms::count(&r).segments, 1, "{r}");
         }
     }
 

@@ -1069,3 +1069,237 @@ fn replies_are_bounded_however_many_brands_share_a_code() {
     assert!(p.reply.contains("STOPP til 2409"), "{}", p.reply);
     assert!(bounded("x".repeat(2000)).len() <= 3 * 153);
 }
+
+/// A standing of +4791234567 with Solo AS (dedicated 2402) before a message at `T`.
+#[derive(Clone, Copy, Debug)]
+enum Before {
+    NoHistory,
+    Consented,
+    Stopped,
+    StoppedThenConsentedUnconfirmed,
+    ConsentedThenStopped,
+    StoppedEveryBrand,
+    PendingDoubleOptIn,
+    /// A stop newer than the message (the message arrives late).
+    StoppedAfterMessage,
+    /// A stop of every brand newer than the message.
+    StoppedEveryBrandAfterMessage,
+}
+
+fn set_up(store: &mut Store, before: Before) {
+    let c = |granted, confirmed| consent("Solo AS", "offers", granted, confirmed);
+    let who = n(4791234567);
+    match before {
+        Before::NoHistory => {}
+        Before::Consented => {
+            store.append_consent(c(T - 300, Some(T - 300))).unwrap();
+        }
+        Before::Stopped => {
+            store.append_stop(who, "Solo AS", T - 100).unwrap();
+        }
+        Before::StoppedThenConsentedUnconfirmed => {
+            store.append_stop(who, "Solo AS", T - 200).unwrap();
+            store.append_consent(c(T - 100, None)).unwrap();
+        }
+        Before::ConsentedThenStopped => {
+            store.append_consent(c(T - 300, Some(T - 300))).unwrap();
+            store.append_stop(who, "Solo AS", T - 100).unwrap();
+        }
+        Before::StoppedEveryBrand => {
+            store.append_stop(who, "*", T - 100).unwrap();
+        }
+        Before::PendingDoubleOptIn => {
+            store.append_consent(c(T - 100, None)).unwrap();
+        }
+        Before::StoppedAfterMessage => {
+            store.append_consent(c(T - 300, Some(T - 300))).unwrap();
+            store.append_stop(who, "Solo AS", T + 100).unwrap();
+        }
+        Before::StoppedEveryBrandAfterMessage => {
+            store.append_stop(who, "*", T + 100).unwrap();
+        }
+    }
+}
+
+/// Every keyword × standing (× a store policy with and without double opt-in): after
+/// `inbound`, the reply's wording class is `filter`'s verdict for (number, brand, purpose).
+#[test]
+fn replies_state_the_standing_filter_decides() {
+    use crate::filter::{Filter, FilterOptions};
+    use crate::store::policy::{BrandPolicy, Policy};
+    use standing::Subscription;
+    let befores = [
+        Before::NoHistory,
+        Before::Consented,
+        Before::Stopped,
+        Before::StoppedThenConsentedUnconfirmed,
+        Before::ConsentedThenStopped,
+        Before::StoppedEveryBrand,
+        Before::PendingDoubleOptIn,
+        Before::StoppedAfterMessage,
+        Before::StoppedEveryBrandAfterMessage,
+    ];
+    let reg = registry();
+    let solo = reg.get("Solo AS").unwrap();
+    let text_of = |kind| reply::render_keyword(kind, Language::No, None, "Solo AS", "SOLO", "2402");
+    let mut seen = std::collections::HashSet::new();
+    for require_confirmed in [false, true] {
+        for before in befores {
+            for word in ["STOPP", "START", "JA", "HJELP"] {
+                let case = format!("{word} after {before:?}, double opt-in {require_confirmed}");
+                let dir = tempfile::tempdir().unwrap();
+                let mut store = Store::open(dir.path()).unwrap();
+                let mut policy = Policy::default();
+                policy.brands.insert(
+                    "Solo AS".into(),
+                    BrandPolicy { require_confirmed, ..Default::default() },
+                );
+                crate::store::policy::write(&store, &policy).unwrap();
+                set_up(&mut store, before);
+                let input = format!(
+                    r#"{{"from":"+4791234567","to":"2402","text":"{word}","received_at":"{T}"}}"#
+                );
+                let (out, _) = run_text(&mut store, &reg, &input, Format::Jsonl);
+                let reply = out[0]["reply"].as_str().unwrap().to_string();
+                let view = store.view().unwrap();
+                let opts =
+                    FilterOptions::at(crate::timefmt::now()).with_policy(policy.brand("Solo AS"));
+                let verdict =
+                    Filter::new(&view, "Solo AS", &solo.purpose, opts).decide_e164(n(4791234567));
+                let class = Subscription::of(verdict);
+                seen.insert((word, class));
+                if word == "STOPP" {
+                    // A stop's reply says "unsubscribed", and it is so.
+                    assert_eq!(class, Subscription::Unsubscribed, "{case}");
+                    assert_eq!(reply, text_of(Kind::Stop), "{case}");
+                    assert!(out[0].get("standing").is_none(), "{case}");
+                    continue;
+                }
+                assert_eq!(out[0]["standing"], class.as_str(), "{case}: {reply}");
+                let wording = match class {
+                    Subscription::Subscribed => {
+                        vec![
+                            text_of(Kind::Start),
+                            text_of(Kind::Confirm),
+                            text_of(Kind::Subscribed),
+                        ]
+                    }
+                    Subscription::Pending => vec![text_of(Kind::Pending)],
+                    Subscription::Unsubscribed => vec![text_of(Kind::Unsubscribed)],
+                };
+                assert!(wording.contains(&reply), "{case} ({verdict:?}): {reply}");
+            }
+        }
+    }
+    // The matrix reaches every class for the replies that state one.
+    for word in ["START", "JA", "HJELP"] {
+        assert!(seen.contains(&(word, Subscription::Subscribed)), "{word}");
+        assert!(seen.contains(&(word, Subscription::Unsubscribed)), "{word}");
+    }
+    assert!(seen.contains(&("HJELP", Subscription::Pending)));
+}
+
+/// A START that does not lift a newer stop says so (and how to subscribe); a JA with
+/// nothing pending while stopped too; a confirmed re-subscription says it is confirmed.
+#[test]
+fn start_that_does_not_lift_a_newer_stop_says_still_unsubscribed() {
+    let reg = registry();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    store.append_stop(n(4791234567), "*", T + 100).unwrap();
+    let line = |text: &str, at: Timestamp| {
+        format!(r#"{{"from":"+4791234567","to":"2402","text":"{text}","received_at":"{at}"}}"#)
+    };
+    let input = [line("START", T), line("JA", T + 50)].join("\n");
+    let (out, _) = run_text(&mut store, &reg, &input, Format::Jsonl);
+    assert_eq!(out[0]["action"], "START");
+    assert_eq!(out[0]["events"], 1, "the consent is kept as evidence");
+    assert_eq!(out[0]["standing"], "unsubscribed");
+    let r = out[0]["reply"].as_str().unwrap();
+    assert!(r.contains("ikke påmeldt") && r.contains("SOLO START til 2402"), "{r}");
+    assert_eq!(out[1]["action"], "NO_PENDING");
+    assert_eq!(out[1]["standing"], "unsubscribed");
+    // A START after the stop lifts it: subscribed, and the reply says so.
+    let (out, _) = run_text(&mut store, &reg, &line("SOLO START", T + 200), Format::Jsonl);
+    assert_eq!(out[0]["standing"], "subscribed");
+    assert!(out[0]["reply"].as_str().unwrap().starts_with("Takk! Du får nå"), "{}", out[0]);
+    // A pending consent confirmed after a stop: a confirmed re-subscription.
+    store.append_stop(n(4791234567), "Solo AS", T + 300).unwrap();
+    store.append_consent(consent("Solo AS", "offers", T + 400, None)).unwrap();
+    let (out, _) = run_text(&mut store, &reg, &line("JA", T + 500), Format::Jsonl);
+    assert_eq!((&out[0]["action"], &out[0]["standing"]), (&"CONFIRM".into(), &"subscribed".into()));
+    assert!(out[0]["reply"].as_str().unwrap().contains("bekreftet"), "{}", out[0]);
+}
+
+/// A repeated gateway id in one batch, whose first answer states the standing, is
+/// answered with that answer (no second event).
+#[test]
+fn repeat_of_a_drafted_reply_in_one_batch_gets_the_first_answer() {
+    let reg = registry();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let line = r#"{"id":"m-1","from":"+4791234567","to":"2402","text":"START","received_at":"1780000000"}"#;
+    let input = [line, line, line].join("\n");
+    let (out, s) = run_text(&mut store, &reg, &input, Format::Jsonl);
+    assert_eq!((s.events, s.repeats), (1, 2));
+    assert_eq!(out.len(), 3);
+    for o in &out[1..] {
+        assert_eq!(o["repeat"], true);
+        assert_eq!(o["reply"], out[0]["reply"]);
+        assert_eq!(o["standing"], "subscribed");
+    }
+}
+
+/// HELP to a number no brand is registered on names who sends and how to stop.
+#[test]
+fn help_to_an_unregistered_number_names_a_sender_and_how_to_stop() {
+    let p = go("9999", "HJELP");
+    assert_eq!((p.action, p.brands.len()), (Action::Help, 0));
+    assert_eq!(
+        p.reply,
+        "SMS fra denne tjenesten (9999). Svar STOPP til 9999 for å melde deg av alle SMS herfra. \
+         Gratis."
+    );
+}
+
+/// A brand's `help` override is kept as written (with the standing in the record); its
+/// `start` override only when the START subscribed: otherwise the built-in reply says the
+/// person is still not subscribed.
+#[test]
+fn overrides_are_kept_only_where_they_do_not_contradict_the_standing() {
+    let mut reg = registry();
+    reg.set_reply("Solo AS", "help", Some("Solo: ring oss. STOPP til {shortcode}")).unwrap();
+    reg.set_reply("Solo AS", "start", Some("Velkommen til {brand}! STOPP til {shortcode}"))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    store.append_stop(n(4791234567), "Solo AS", T + 100).unwrap();
+    let line = |text: &str, at: Timestamp| {
+        format!(r#"{{"from":"+4791234567","to":"2402","text":"{text}","received_at":"{at}"}}"#)
+    };
+    let input = [line("HJELP", T), line("START", T)].join("\n");
+    let (out, _) = run_text(&mut store, &reg, &input, Format::Jsonl);
+    assert_eq!(out[0]["reply"], "Solo: ring oss. STOPP til 2402");
+    assert_eq!(out[0]["standing"], "unsubscribed");
+    assert_eq!(out[1]["standing"], "unsubscribed");
+    assert!(out[1]["reply"].as_str().unwrap().contains("ikke påmeldt"), "{}", out[1]);
+    let (out, _) = run_text(&mut store, &reg, &line("START", T + 200), Format::Jsonl);
+    assert_eq!(out[0]["standing"], "subscribed");
+    assert_eq!(out[0]["reply"], "Velkommen til Solo AS! STOPP til 2402");
+}
+
+/// Messages read together are answered with the standing when their replies are written:
+/// a START followed by a STOP in one batch is not answered "subscribed".
+#[test]
+fn replies_in_one_batch_state_the_standing_when_they_are_written() {
+    let reg = registry();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let line = |text: &str, at: Timestamp| {
+        format!(r#"{{"from":"+4791234567","to":"2402","text":"{text}","received_at":"{at}"}}"#)
+    };
+    let input = [line("START", T), line("STOPP", T + 1)].join("\n");
+    let (out, _) = run_text(&mut store, &reg, &input, Format::Jsonl);
+    assert_eq!((&out[0]["action"], &out[0]["standing"]), (&"START".into(), &"unsubscribed".into()));
+    assert_eq!(out[1]["action"], "STOP");
+}

@@ -578,3 +578,45 @@ fn a_stalled_reader_does_not_hold_the_store() {
     let store = Store::open(wd.join("st")).unwrap();
     assert_eq!(stops_of(&store, 4799999999), ["*"]);
 }
+
+/// The reply states the standing `filter` then decides (store policy included): pending
+/// under a required confirmation, subscribed once confirmed, still unsubscribed after a
+/// START older than a STOP of every brand; HELP to an unregistered number names a sender.
+#[test]
+fn replies_state_the_standing_filter_decides() {
+    let wd = Workdir::new();
+    brands(&wd);
+    let set = ["policy", "--store", "st", "set", "--brand", "ACME", "--require-confirmed", "true"];
+    wd.run(&set, "").ok();
+    let csv = "number,brand,purpose,channel,granted_at,method,text_ref,source,expires_at,confirmed_at\n\
+               +4791000001,ACME,offers,sms,2026-05-01T00:00:00Z,web_form,v1,shop,,\n";
+    wd.run(&["import", "consents", "--store", "st", "-"], csv).ok();
+    let filter = |wd: &Workdir| {
+        let args = ["filter", "--store", "st", "--brand", "ACME", "--purpose", "offers"];
+        wd.run(&args, "+4791000001\n").ok().stdout
+    };
+    let inbound = |wd: &Workdir, to: &str, text: &str, at: &str| {
+        let r = wd.run(&["inbound", "--store", "st"], msg("+4791000001", to, text, at)).ok();
+        lines(&r).remove(0)
+    };
+    let l = inbound(&wd, "2401", "ACME HJELP", "2026-05-01T00:01:00Z");
+    assert_eq!(l["standing"], "pending", "{l}");
+    assert!(l["reply"].as_str().unwrap().contains("Svar JA til 2401 for å bekrefte"), "{l}");
+    assert_eq!(filter(&wd), "");
+    let l = inbound(&wd, "2401", "JA", "2026-05-01T00:05:00Z");
+    assert_eq!((&l["action"], &l["standing"]), (&"CONFIRM".into(), &"subscribed".into()));
+    assert_eq!(filter(&wd), "+4791000001\n");
+    // A STOP to a number no brand is on stops every brand; a START sent before it (and
+    // delivered late) does not lift it, and its reply says so.
+    assert_eq!(inbound(&wd, "9999", "STOPP", "2026-06-10T00:00:00Z")["brands"][0], "*");
+    let l = inbound(&wd, "2401", "ACME START", "2026-06-05T00:00:00Z");
+    assert_eq!((&l["action"], &l["standing"]), (&"START".into(), &"unsubscribed".into()));
+    assert!(l["reply"].as_str().unwrap().contains("ikke påmeldt"), "{l}");
+    assert!(l["reply"].as_str().unwrap().contains("ACME START til 2401"), "{l}");
+    assert_eq!(filter(&wd), "");
+    let l = inbound(&wd, "9999", "HJELP", "2026-06-11T00:00:00Z");
+    assert_eq!(l["brands"].as_array().unwrap().len(), 0);
+    assert!(l.get("standing").is_none());
+    let reply = l["reply"].as_str().unwrap();
+    assert!(reply.contains("denne tjenesten") && reply.contains("Svar STOPP til 9999"), "{l}");
+}
