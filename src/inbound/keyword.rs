@@ -295,7 +295,16 @@ fn grammar(words: &[&str]) -> Option<Parsed> {
         (None, None) => return None,
     };
     let lex = super::intent::Lexicon::get();
-    if pick.1.iter().any(|w| lex.is_negation(w)) {
+    // The brand words sit at `off..off + len` in `words`.
+    let off = if std::ptr::eq(pick.1.as_ptr(), words[1..].as_ptr()) { 1 } else { 0 };
+    let negated = pick.1.iter().enumerate().any(|(i, w)| {
+        // A bare `t` is the tail of a contraction (`don't` folds to `don t`): a negation
+        // only right after its stem (`don`, `can`, `won`, `didn`, …), never as a brand word
+        // of its own (`T STOPP` is a STOP to brand T).
+        lex.is_negation(w)
+            && (*w != "t" || (off + i).checked_sub(1).is_some_and(|j| words[j].ends_with('n')))
+    });
+    if negated {
         return None;
     }
     Some(Parsed { keyword: pick.0, brand: Some(pick.1.join(" ")), unclear: false })
