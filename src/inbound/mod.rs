@@ -853,6 +853,8 @@ struct Draft {
     from: E164,
     to: String,
     id: Option<String>,
+    /// [`SeenIds::key`] of the message, when it has a gateway id.
+    key: Option<u64>,
     source: TimeSource,
     received_at: Timestamp,
 }
@@ -908,8 +910,8 @@ fn render_drafts(
         let mut l =
             output_line(d.line, &d.plan, d.events, sub, Some(d.from), &d.to, d.id.as_deref(), None);
         mark_time_source(&mut l, d.source);
-        if let Some(i) = &d.id {
-            ids.note(i, &l);
+        if let Some(k) = d.key {
+            ids.note(k, &l);
         }
         if let Some(slot) = pending.lines.get_mut(d.slot) {
             *slot = l;
@@ -969,7 +971,8 @@ impl ReviewQueue {
 }
 
 /// Gateway message ids already answered, kept in the store directory (file [`IDS_FILE`]):
-/// one line per message with an id, `<xxh3-64 of the id, hex> <its output record>`,
+/// one line per message with an id, `<SeenIds::key, hex> <its output record>` (the key
+/// hashes the id with `from`, `to` and `text`),
 /// appended and synced after the message's events and before its output line. A message
 /// whose id is here is a repeat: no event, answered with the first answer (`"repeat":true`).
 struct SeenIds {
@@ -1004,13 +1007,25 @@ impl SeenIds {
         Ok(SeenIds { file: Some(file), answers, pending: Vec::new() })
     }
 
-    fn key(id: &str) -> u64 {
-        xxhash_rust::xxh3::xxh3_64(id.as_bytes())
+    /// The key of a message with a gateway id: the id *and* what the message says (sender,
+    /// receiver, text), as written. Gateway ids are unique only per gateway (and some
+    /// restart their numbering), so an id alone could make another person's STOP look like a
+    /// repeat and record nothing; a real re-delivery repeats every field. `None` without an
+    /// id.
+    fn key(r: &RawMessage) -> Option<u64> {
+        let id = r.id.as_deref()?;
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        for part in [id, &r.from, &r.to, &r.text] {
+            h.update(part.as_bytes());
+            h.update(&[0]);
+        }
+        Some(h.digest())
     }
 
-    /// The first answer to `id`, as an output record for input line `line`.
-    fn repeat(&self, id: &str, line: u64) -> Option<String> {
-        let first = self.answers.get(&SeenIds::key(id))?;
+    /// The first answer to the message with key `key`, as an output record for input line
+    /// `line`.
+    fn repeat(&self, key: u64, line: u64) -> Option<String> {
+        let first = self.answers.get(&key)?;
         let mut v: serde_json::Value = serde_json::from_str(first).ok()?;
         v["line"] = line.into();
         v["events"] = 0.into();
@@ -1018,8 +1033,7 @@ impl SeenIds {
         serde_json::to_string(&v).ok()
     }
 
-    fn note(&mut self, id: &str, answer: &str) {
-        let h = SeenIds::key(id);
+    fn note(&mut self, h: u64, answer: &str) {
         self.answers.insert(h, answer.to_string());
         self.pending.extend_from_slice(format!("{h:016x} {answer}\n").as_bytes());
     }
@@ -1320,13 +1334,14 @@ pub fn run_queued<R: Read + Send + 'static>(
                     let empty = RawMessage::default();
                     let r = raw.as_ref().unwrap_or(&empty);
                     let (to, id) = (r.to.as_str(), r.id.as_deref());
-                    if id.is_some_and(|i| pending.draft_ids.contains(&SeenIds::key(i))) {
+                    let key = SeenIds::key(r);
+                    if key.is_some_and(|k| pending.draft_ids.contains(&k)) {
                         // Its first answer is rendered after this batch's commit.
                         carried.push((line, raw));
                         carried.extend(items);
                         break;
                     }
-                    if let Some(again) = id.and_then(|i| ids.repeat(i, line)) {
+                    if let Some(again) = key.and_then(|k| ids.repeat(k, line)) {
                         summary.repeats += 1;
                         pending.lines.push(again);
                         continue;
@@ -1347,8 +1362,8 @@ pub fn run_queued<R: Read + Send + 'static>(
                             let events = plan.events.len();
                             let l = if states_standing(&plan) {
                                 // Rendered once the events are durable (render_drafts).
-                                if let Some(i) = id {
-                                    pending.draft_ids.insert(SeenIds::key(i));
+                                if let Some(k) = key {
+                                    pending.draft_ids.insert(k);
                                 }
                                 pending.drafts.push(Draft {
                                     slot: pending.lines.len(),
@@ -1363,6 +1378,7 @@ pub fn run_queued<R: Read + Send + 'static>(
                                     from,
                                     to: to.to_string(),
                                     id: id.map(str::to_string),
+                                    key,
                                     source,
                                     received_at,
                                 });
@@ -1381,8 +1397,8 @@ pub fn run_queued<R: Read + Send + 'static>(
                                 // Said in the record itself: the time is ours, not the
                                 // gateway's.
                                 mark_time_source(&mut l, source);
-                                if let Some(i) = id {
-                                    ids.note(i, &l);
+                                if let Some(k) = key {
+                                    ids.note(k, &l);
                                 }
                                 l
                             };

@@ -1039,6 +1039,33 @@ fn a_repeated_message_id_is_answered_as_the_first_time_without_new_events() {
     assert_eq!(mode & 0o777, 0o600);
 }
 
+/// A gateway id is unique only per gateway: the same id on another person's message (or on
+/// other words) is a new message, never a repeat. Before, the id alone was the key, so a
+/// second gateway's STOP with id "1" recorded nothing: a lost opt-out.
+#[test]
+fn an_id_on_another_message_is_not_a_repeat() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let reg = registry();
+    let rec = |from: &str, text: &str| {
+        format!(r#"{{"from":"{from}","to":"2401","text":"{text}","received_at":"{T}","id":"1"}}"#)
+            + "\n"
+    };
+    let input = [
+        rec("+4791234567", "ACME START"),
+        rec("+4791234568", "ACME STOPP"),
+        rec("+4791234567", "ACME STOPP"),
+        rec("+4791234567", "ACME STOPP"),
+    ];
+    let (lines, s) = run_text(&mut store, &reg, &input.concat(), Format::Jsonl);
+    assert_eq!((s.events, s.repeats), (3, 1), "{s:?}");
+    assert_eq!(lines[1]["action"], "STOP");
+    assert!(lines[1].get("repeat").is_none());
+    assert_eq!(lines[2]["action"], "STOP");
+    assert!(lines[2].get("repeat").is_none());
+    assert_eq!(lines[3]["repeat"], true);
+}
+
 /// Replies teach the brand's keyword (which the parser reads), not its name.
 #[test]
 fn help_teaches_the_keyword_the_parser_reads() {
