@@ -44,6 +44,7 @@
 
 pub mod intent;
 pub mod keyword;
+pub mod replies;
 pub mod reply;
 pub mod standing;
 
@@ -53,6 +54,7 @@ mod tests;
 use std::io::{Read, Write};
 
 pub use self::keyword::{Keyword, Parsed};
+use self::replies::Replies;
 use self::reply::Kind;
 use crate::phone::{self, E164, Regions};
 use crate::standing::Timestamp;
@@ -260,6 +262,18 @@ pub fn resolve(
     evidence: &[Recorded],
     opts: &Options,
 ) -> Plan {
+    resolve_with(parsed, msg, registry, evidence, opts, &Replies::new())
+}
+
+/// [`resolve`], with replies rendered once per run ([`Replies`], for `registry`).
+fn resolve_with(
+    parsed: &Parsed,
+    msg: &Message<'_>,
+    registry: &Registry,
+    evidence: &[Recorded],
+    opts: &Options,
+    replies: &Replies,
+) -> Plan {
     let to = receiving_number(msg.to, registry, &opts.regions);
     let on_number: Vec<&Brand> = registry.on_shortcode(&to).collect();
     let named: Option<&Brand> = parsed.brand.as_deref().and_then(|w| registry.by_keyword(&to, w));
@@ -271,7 +285,7 @@ pub fn resolve(
         action,
         brands: brands.iter().map(|b| b.name.clone()).collect(),
         events,
-        reply: reply_for(kind, brands, &to, fallback),
+        reply: replies.get(kind, brands, &to, fallback, || reply_for(kind, brands, &to, fallback)),
     };
     let unknown = || plan(Action::Unknown, &[], Kind::Unknown, Vec::new());
     let brand_or_owner: Option<&Brand> = named.or(dedicated);
@@ -622,7 +636,26 @@ fn read_from(raw: &str, regions: &Regions) -> Result<E164, phone::PhoneError> {
 }
 
 /// One input record with its 1-based line (CSV: the record's first line).
-type Item = (u64, Result<RawMessage, String>);
+/// A record as read (its input line), or why it could not be.
+type Item = (u64, Result<Received, String>);
+
+/// A record prepared on the reading thread: its text parsed and its id's key computed
+/// there, off the thread that decides and commits (the one a burst waits on).
+struct Received {
+    raw: RawMessage,
+    parsed: Parsed,
+    /// [`SeenIds::key`].
+    key: Option<u64>,
+}
+
+/// The [`Item`] of input line `line`.
+fn prepared(line: u64, raw: Result<RawMessage, String>) -> Item {
+    let received = raw.map(|raw| {
+        let (parsed, key) = (keyword::parse(&raw.text), SeenIds::key(&raw));
+        Received { raw, parsed, key }
+    });
+    (line, received)
+}
 
 fn read_jsonl<R: Read>(input: R, tx: &crossbeam_channel::Sender<Item>) -> std::io::Result<()> {
     let mut r = std::io::BufReader::with_capacity(1 << 16, input);
@@ -639,7 +672,7 @@ fn read_jsonl<R: Read>(input: R, tx: &crossbeam_channel::Sender<Item>) -> std::i
         if text.is_empty() {
             continue;
         }
-        if tx.send((line, parse_json_line(text))).is_err() {
+        if tx.send(prepared(line, parse_json_line(text))).is_err() {
             return Ok(());
         }
     }
@@ -713,7 +746,7 @@ fn read_csv<R: Read>(
             }
             Err(_) => (line, Err("bad CSV record (not UTF-8)".to_string())),
         };
-        if tx.send(item).is_err() {
+        if tx.send(prepared(item.0, item.1)).is_err() {
             return Ok(());
         }
     }
@@ -869,7 +902,13 @@ fn states_standing(plan: &Plan) -> bool {
 /// The reply to a drafted `plan` given the standing `sub` read after its events: a START
 /// or JA that subscribed keeps its reply (and a brand's override), a brand's own `help`
 /// override is kept; otherwise the built-in reply that states `sub`.
-fn standing_reply(plan: &Plan, sub: standing::Subscription, brand: &Brand, to: &str) -> String {
+fn standing_reply(
+    plan: &Plan,
+    sub: standing::Subscription,
+    brand: &Brand,
+    to: &str,
+    replies: &Replies,
+) -> String {
     let keep = match plan.action {
         Action::Start | Action::Confirm => sub == standing::Subscription::Subscribed,
         Action::Help => brand.replies.contains_key(Kind::Help.as_str()),
@@ -878,7 +917,8 @@ fn standing_reply(plan: &Plan, sub: standing::Subscription, brand: &Brand, to: &
     if keep {
         return plan.reply.clone();
     }
-    reply_for(sub.reply_kind(), &[brand], to, brand.language)
+    let (kind, lang) = (sub.reply_kind(), brand.language);
+    replies.get(kind, &[brand], to, lang, || reply_for(kind, &[brand], to, lang))
 }
 
 /// Renders the drafts' replies and output lines from the store as it is now (their events
@@ -890,21 +930,23 @@ fn render_drafts(
     registry: &Registry,
     ids: &mut SeenIds,
     opts: &Options,
+    replies: &Replies,
+    policy: &mut PolicyCache,
 ) -> Result<(), crate::error::Error> {
     pending.draft_ids.clear();
     if pending.drafts.is_empty() {
         return Ok(());
     }
     let view = store.view()?;
-    let policy = crate::store::policy::read(store.dir())?;
+    let policy = policy.get(store.dir())?;
     let newest = pending.drafts.iter().map(|d| d.received_at).max().unwrap_or(0);
-    let mut reader = standing::Reader::new(&view, &policy, newest.max(crate::timefmt::now()));
+    let mut reader = standing::Reader::new(&view, policy, newest.max(crate::timefmt::now()));
     for mut d in pending.drafts.drain(..) {
         let mut sub = None;
         if let Some(b) = d.plan.brands.first().and_then(|name| registry.get(name)) {
             let s = reader.subscription(b, d.from);
             let to = receiving_number(&d.to, registry, &opts.regions);
-            d.plan.reply = standing_reply(&d.plan, s, b, &to);
+            d.plan.reply = standing_reply(&d.plan, s, b, &to, replies);
             sub = Some(s);
         }
         let mut l =
@@ -918,6 +960,29 @@ fn render_drafts(
         }
     }
     Ok(())
+}
+
+/// The store's policy ([`crate::store::policy`]) kept between batches: read again only
+/// when its file was replaced or changed (`policy set` writes it by rename, with the
+/// store's lock, so only while a run has let go of it).
+#[derive(Default)]
+struct PolicyCache {
+    /// The file's identity ([`file_identity`], `None`: no file) and what it held.
+    read: Option<(Option<(u64, u64, u64, i64, i64)>, crate::store::policy::Policy)>,
+}
+
+impl PolicyCache {
+    /// The policy of the store in `dir` as its file is now.
+    fn get(&mut self, dir: &std::path::Path) -> Result<&crate::store::policy::Policy, StoreError> {
+        let id = file_identity(&dir.join(crate::store::policy::FILE));
+        if self.read.as_ref().is_none_or(|(old, _)| *old != id) {
+            self.read = Some((id, crate::store::policy::read(dir)?));
+        }
+        match &self.read {
+            Some((_, p)) => Ok(p),
+            None => unreachable!("read just above"),
+        }
+    }
 }
 
 /// Adds `"time_source":"received"` to an output record whose time is ours, not the
@@ -1153,21 +1218,29 @@ fn output_line(
         id,
         reason,
     };
-    // Serialising plain strings and numbers cannot fail; fall back to a minimal line anyway.
-    serde_json::to_string(&l)
-        .unwrap_or_else(|_| format!("{{\"line\":{line},\"action\":\"ERROR\"}}"))
+    // One allocation of about the line's size (a growing buffer cost more than writing).
+    let mut buf = Vec::with_capacity(192 + plan.reply.len() + to.len());
+    // Serialising plain strings and numbers cannot fail, and serde_json writes UTF-8; fall
+    // back to a minimal line anyway.
+    match serde_json::to_writer(&mut buf, &l).map(|()| String::from_utf8(buf)) {
+        Ok(Ok(s)) => s,
+        _ => format!("{{\"line\":{line},\"action\":\"ERROR\"}}"),
+    }
 }
 
 /// A decided message: its plan, the sender, where its time came from, and that time.
 type Decided = (Plan, E164, TimeSource, Timestamp);
 
-/// Decides one raw record: normalise, parse, resolve, validate the events.
+/// Decides one record (its text parsed on the reading thread): normalise, resolve,
+/// validate the events.
 fn decide(
     raw: &RawMessage,
+    parsed: &Parsed,
     store: &Store,
     cache: &mut ConsentCache,
     registry: &Registry,
     opts: &Options,
+    replies: &Replies,
 ) -> Result<Decided, (String, Option<E164>)> {
     let from = read_from(&raw.from, &opts.regions)
         .map_err(|e| (format!("from is not a valid phone number ({e})"), None))?;
@@ -1176,8 +1249,7 @@ fn decide(
         return Err(fail("to is empty".into()));
     }
     let (received_at, source) = message_time(&raw.received_at, crate::timefmt::now());
-    let parsed = keyword::parse(&raw.text);
-    let evidence = if needs_evidence(&parsed) {
+    let evidence = if needs_evidence(parsed) {
         let read = |e: StoreError| fail(format!("reading evidence failed: {e}"));
         let mut ev = cache.evidence(store, from).map_err(read)?;
         // Consents recorded before an erasure of the number are erased data (gone at the
@@ -1190,7 +1262,7 @@ fn decide(
         Vec::new()
     };
     let msg = Message { from, to: &raw.to, text: &raw.text, received_at };
-    let plan = resolve(&parsed, &msg, registry, &evidence, opts);
+    let plan = resolve_with(parsed, &msg, registry, &evidence, opts, replies);
     for e in &plan.events {
         e.validate().map_err(|r| fail(format!("event refused: {r}")))?;
     }
@@ -1210,6 +1282,7 @@ fn with_lock_released<T>(
     store: &mut Store,
     cache: &mut ConsentCache,
     reloaded: &mut Option<Registry>,
+    replies: &Replies,
     opts: &Options,
     f: impl FnOnce() -> T,
 ) -> Result<T, crate::error::Error> {
@@ -1223,6 +1296,8 @@ fn with_lock_released<T>(
     if opts.reload_registry && file_identity(&brands) != before {
         // A brand added meanwhile must be honoured by the next STOP.
         *reloaded = Some(Registry::load(store.dir())?);
+        // Its brands are other entries: replies rendered for the old ones do not apply.
+        replies.clear();
     }
     Ok(t)
 }
@@ -1293,6 +1368,10 @@ pub fn run_queued<R: Read + Send + 'static>(
         let mut ids = SeenIds::open(store.dir())?;
         // The registry as reloaded during the run, if it was.
         let mut reloaded: Option<Registry> = None;
+        // Replies rendered so far (for the registry in use: cleared when it is reloaded).
+        let replies = Replies::new();
+        // The store's policy, read again only when its file changed.
+        let mut policy = PolicyCache::default();
         // Since when the run holds the store's lock without a break.
         let mut held = std::time::Instant::now();
         // Messages left for the next batch (a repeat of an id whose first answer is a
@@ -1309,10 +1388,14 @@ pub fn run_queued<R: Read + Send + 'static>(
                         Err(crossbeam_channel::TryRecvError::Empty) => {
                             // Nothing to decide until the next message (everything decided is
                             // durable): let other writers (import, stop, compact) in meanwhile.
-                            let got =
-                                with_lock_released(store, &mut cache, &mut reloaded, opts, || {
-                                    rx.recv()
-                                })?;
+                            let got = with_lock_released(
+                                store,
+                                &mut cache,
+                                &mut reloaded,
+                                &replies,
+                                opts,
+                                || rx.recv(),
+                            )?;
                             held = std::time::Instant::now();
                             match got {
                                 Ok(item) => item,
@@ -1330,14 +1413,14 @@ pub fn run_queued<R: Read + Send + 'static>(
                     }
                 }
                 let mut items = group.into_iter();
-                while let Some((line, raw)) = items.next() {
+                while let Some((line, got)) = items.next() {
                     let empty = RawMessage::default();
-                    let r = raw.as_ref().unwrap_or(&empty);
+                    let r = got.as_ref().map_or(&empty, |g| &g.raw);
                     let (to, id) = (r.to.as_str(), r.id.as_deref());
-                    let key = SeenIds::key(r);
+                    let key = got.as_ref().ok().and_then(|g| g.key);
                     if key.is_some_and(|k| pending.draft_ids.contains(&k)) {
                         // Its first answer is rendered after this batch's commit.
-                        carried.push((line, raw));
+                        carried.push((line, got));
                         carried.extend(items);
                         break;
                     }
@@ -1346,13 +1429,15 @@ pub fn run_queued<R: Read + Send + 'static>(
                         pending.lines.push(again);
                         continue;
                     }
-                    let decided = match &raw {
-                        Ok(r) => decide(
-                            r,
+                    let decided = match &got {
+                        Ok(g) => decide(
+                            &g.raw,
+                            &g.parsed,
                             store,
                             &mut cache,
                             reloaded.as_ref().unwrap_or(registry),
                             opts,
+                            &replies,
                         ),
                         Err(reason) => Err((reason.clone(), None)),
                     };
@@ -1439,12 +1524,12 @@ pub fn run_queued<R: Read + Send + 'static>(
                 pending.commit(store, review.as_deref_mut(), &mut summary)?;
                 // The replies that state the standing, read back from the store.
                 let reg = reloaded.as_ref().unwrap_or(registry);
-                render_drafts(&mut pending, store, reg, &mut ids, opts)?;
+                render_drafts(&mut pending, store, reg, &mut ids, opts, &replies, &mut policy)?;
                 ids.commit()?;
                 // Durable: answer with the lock released, so that a stalled reader of `out`
                 // never holds other writers (stop, compact, an erasure) behind it.
                 let lines = std::mem::take(&mut pending.lines);
-                with_lock_released(store, &mut cache, &mut reloaded, opts, || {
+                with_lock_released(store, &mut cache, &mut reloaded, &replies, opts, || {
                     write_lines(out, &lines)
                 })??;
                 held = std::time::Instant::now();
@@ -1462,7 +1547,7 @@ pub fn run_queued<R: Read + Send + 'static>(
                 if held.elapsed() >= MAX_HOLD {
                     // A busy run seldom waits for input: let waiting writers in now and then.
                     let gap = || std::thread::sleep(HOLD_GAP);
-                    with_lock_released(store, &mut cache, &mut reloaded, opts, gap)?;
+                    with_lock_released(store, &mut cache, &mut reloaded, &replies, opts, gap)?;
                     held = std::time::Instant::now();
                 }
             }
