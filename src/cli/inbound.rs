@@ -33,7 +33,8 @@ use sendfilter::store::brands::Registry;
     stopping, or asks something; no event, queued with --review, and the reply says how to stop), \
     or ERROR (with a \"reason\"; the record is skipped, no event). An optional \"id\" (or \
     \"message_id\") of the gateway is echoed as \"id\" and remembered in the store: the same id \
-    on the same message again (a gateway's redelivery: same from, to and text) records nothing and gets the first answer with \"repeat\":true. brands \"*\" means every brand (a \
+    on the same message again (a gateway's redelivery: same from, to and text) records nothing and gets the first answer with \"repeat\":true (ids are remembered for 7 \
+    days, at most the newest 200000). brands \"*\" means every brand (a \
     STOP to a number no brand is registered on). reply is the text to send back. A START, JA \
     or HELP about one brand also gives \"standing\": subscribed, pending or unsubscribed, as \
     filter would decide for that number, brand and purpose right after the message (read back \

@@ -46,6 +46,7 @@ pub mod intent;
 pub mod keyword;
 pub mod replies;
 pub mod reply;
+mod seen;
 pub mod standing;
 
 #[cfg(test)]
@@ -56,6 +57,8 @@ use std::io::{Read, Write};
 pub use self::keyword::{Keyword, Parsed};
 use self::replies::Replies;
 use self::reply::Kind;
+pub use self::seen::IDS_FILE;
+use self::seen::SeenIds;
 use crate::phone::{self, E164, Regions};
 use crate::standing::Timestamp;
 use crate::store::brands::{Brand, Language, Registry, normalize_shortcode};
@@ -953,7 +956,7 @@ fn render_drafts(
             output_line(d.line, &d.plan, d.events, sub, Some(d.from), &d.to, d.id.as_deref(), None);
         mark_time_source(&mut l, d.source);
         if let Some(k) = d.key {
-            ids.note(k, &l);
+            ids.note(k, &l, crate::timefmt::now());
         }
         if let Some(slot) = pending.lines.get_mut(d.slot) {
             *slot = l;
@@ -1032,87 +1035,6 @@ impl ReviewQueue {
         }
         self.file.write_all(&buf)?;
         self.file.sync_data()
-    }
-}
-
-/// Gateway message ids already answered, kept in the store directory (file [`IDS_FILE`]):
-/// one line per message with an id, `<SeenIds::key, hex> <its output record>` (the key
-/// hashes the id with `from`, `to` and `text`),
-/// appended and synced after the message's events and before its output line. A message
-/// whose id is here is a repeat: no event, answered with the first answer (`"repeat":true`).
-struct SeenIds {
-    file: Option<std::fs::File>,
-    answers: std::collections::HashMap<u64, String>,
-    pending: Vec<u8>,
-}
-
-/// File of [`SeenIds`] in the store directory.
-pub const IDS_FILE: &str = "inbound_ids";
-
-impl SeenIds {
-    fn open(dir: &std::path::Path) -> std::io::Result<SeenIds> {
-        use std::io::BufRead;
-        use std::os::unix::fs::OpenOptionsExt;
-        let path = dir.join(IDS_FILE);
-        let mut answers = std::collections::HashMap::new();
-        if let Ok(f) = std::fs::File::open(&path) {
-            for line in std::io::BufReader::new(f).lines() {
-                let line = line?;
-                // A torn last line (a crash mid-append) is skipped: its message was not
-                // acknowledged, so the gateway sends it again and it is decided again.
-                if let Some((h, answer)) = line.split_once(' ')
-                    && let Ok(h) = u64::from_str_radix(h, 16)
-                    && serde_json::from_str::<serde_json::Value>(answer).is_ok()
-                {
-                    answers.insert(h, answer.to_string());
-                }
-            }
-        }
-        let file = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(&path)?;
-        Ok(SeenIds { file: Some(file), answers, pending: Vec::new() })
-    }
-
-    /// The key of a message with a gateway id: the id *and* what the message says (sender,
-    /// receiver, text), as written. Gateway ids are unique only per gateway (and some
-    /// restart their numbering), so an id alone could make another person's STOP look like a
-    /// repeat and record nothing; a real re-delivery repeats every field. `None` without an
-    /// id.
-    fn key(r: &RawMessage) -> Option<u64> {
-        let id = r.id.as_deref()?;
-        let mut h = xxhash_rust::xxh3::Xxh3::new();
-        for part in [id, &r.from, &r.to, &r.text] {
-            h.update(part.as_bytes());
-            h.update(&[0]);
-        }
-        Some(h.digest())
-    }
-
-    /// The first answer to the message with key `key`, as an output record for input line
-    /// `line`.
-    fn repeat(&self, key: u64, line: u64) -> Option<String> {
-        let first = self.answers.get(&key)?;
-        let mut v: serde_json::Value = serde_json::from_str(first).ok()?;
-        v["line"] = line.into();
-        v["events"] = 0.into();
-        v["repeat"] = true.into();
-        serde_json::to_string(&v).ok()
-    }
-
-    fn note(&mut self, h: u64, answer: &str) {
-        self.answers.insert(h, answer.to_string());
-        self.pending.extend_from_slice(format!("{h:016x} {answer}\n").as_bytes());
-    }
-
-    fn commit(&mut self) -> std::io::Result<()> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        if let Some(f) = &mut self.file {
-            f.write_all(&self.pending)?;
-            f.sync_data()?;
-        }
-        self.pending.clear();
-        Ok(())
     }
 }
 
@@ -1365,7 +1287,7 @@ pub fn run_queued<R: Read + Send + 'static>(
         let mut summary = Summary::default();
         let mut pending = Pending::default();
         let mut cache = ConsentCache::new(store);
-        let mut ids = SeenIds::open(store.dir())?;
+        let mut ids = SeenIds::open(store.dir(), crate::timefmt::now())?;
         // The registry as reloaded during the run, if it was.
         let mut reloaded: Option<Registry> = None;
         // Replies rendered so far (for the registry in use: cleared when it is reloaded).
@@ -1483,7 +1405,7 @@ pub fn run_queued<R: Read + Send + 'static>(
                                 // gateway's.
                                 mark_time_source(&mut l, source);
                                 if let Some(k) = key {
-                                    ids.note(k, &l);
+                                    ids.note(k, &l, crate::timefmt::now());
                                 }
                                 l
                             };
@@ -1525,7 +1447,7 @@ pub fn run_queued<R: Read + Send + 'static>(
                 // The replies that state the standing, read back from the store.
                 let reg = reloaded.as_ref().unwrap_or(registry);
                 render_drafts(&mut pending, store, reg, &mut ids, opts, &replies, &mut policy)?;
-                ids.commit()?;
+                ids.commit(crate::timefmt::now())?;
                 // Durable: answer with the lock released, so that a stalled reader of `out`
                 // never holds other writers (stop, compact, an erasure) behind it.
                 let lines = std::mem::take(&mut pending.lines);

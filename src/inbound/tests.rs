@@ -1330,3 +1330,66 @@ fn replies_in_one_batch_state_the_standing_when_they_are_written() {
     assert_eq!((&out[0]["action"], &out[0]["standing"]), (&"START".into(), &"unsubscribed".into()));
     assert_eq!(out[1]["action"], "STOP");
 }
+
+/// Answered ids are remembered for a window, not forever (`inbound_ids` grew without
+/// bound): a message re-delivered after its id was dropped is decided again, and the
+/// file no longer holds the old ids.
+#[test]
+fn message_ids_older_than_the_window_are_forgotten() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let reg = registry();
+    let rec = |id: &str| {
+        format!(
+            r#"{{"from":"+4791234567","to":"2401","text":"ACME STOPP","received_at":"{T}","id":"{id}"}}"#
+        ) + "\n"
+    };
+    let (_, s) = run_text(&mut store, &reg, &[rec("m-1"), rec("m-2")].concat(), Format::Jsonl);
+    assert_eq!((s.events, s.repeats), (2, 0), "{s:?}");
+    // Age m-1's line past the window (as if it was noted 8 days ago).
+    let path = dir.path().join(IDS_FILE);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let old = crate::timefmt::now() - seen::KEEP - 86_400;
+    let aged: String = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut parts = l.splitn(3, ' ');
+            let (h, at, answer) =
+                (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+            let at = if i == 0 { old.to_string() } else { at.to_string() };
+            format!("{h} {at} {answer}\n")
+        })
+        .collect();
+    std::fs::write(&path, aged).unwrap();
+    let (lines, s) = run_text(&mut store, &reg, &[rec("m-1"), rec("m-2")].concat(), Format::Jsonl);
+    // m-1 is decided again (a second stop), m-2 is still a repeat.
+    assert_eq!((s.events, s.repeats), (1, 1), "{s:?}");
+    assert!(lines[0].get("repeat").is_none());
+    assert_eq!(lines[1]["repeat"], true);
+    // The aged line was dropped from the file (half of it stale: rewritten).
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(!text.contains(&format!(" {old} ")), "{text}");
+}
+
+/// The policy is kept between batches, and read again once its file is replaced (as
+/// `policy set` does while a run has let go of the store's lock).
+#[test]
+fn the_policy_is_read_again_when_its_file_changes() {
+    use crate::store::policy::{BrandPolicy, Policy};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut cache = PolicyCache::default();
+    assert!(!cache.get(dir.path()).unwrap().brand("ACME").require_confirmed);
+    let mut policy = Policy::default();
+    policy
+        .brands
+        .insert("ACME".into(), BrandPolicy { require_confirmed: true, ..Default::default() });
+    crate::store::policy::write(&store, &policy).unwrap();
+    assert!(cache.get(dir.path()).unwrap().brand("ACME").require_confirmed);
+    // Unchanged: the same answer without reading the file.
+    assert!(cache.get(dir.path()).unwrap().brand("ACME").require_confirmed);
+    crate::store::policy::write(&store, &Policy::default()).unwrap();
+    assert!(!cache.get(dir.path()).unwrap().brand("ACME").require_confirmed);
+}
