@@ -11,7 +11,10 @@
 //! * [`resolve`] decides, for one message, the action, the brands, the events and the reply
 //!   from the brand registry and (for `JA`) the number's evidence. Pure.
 //! * [`run`] streams messages (jsonl or csv), appends each message's events and writes its
-//!   output line only once they are durable.
+//!   output line only once they are durable. A reading thread parses records and texts; the
+//!   run's thread decides, commits and answers (a burst waits on it).
+//! * [`replies`] keeps the replies a run rendered (a burst asks for the same few again and
+//!   again); `seen` remembers answered gateway ids for a window ([`IDS_FILE`]).
 //! * [`standing`] reads, once a batch is durable, the standing a START, JA or HELP about
 //!   one brand leaves (`filter`'s verdict over the store's view), and the reply states it:
 //!   subscribed, pending (a required confirmation missing) or unsubscribed. It is the
@@ -1326,7 +1329,8 @@ pub fn run_queued<R: Read + Send + 'static>(
                         }
                     }
                 };
-                let mut group = vec![first];
+                let mut group = Vec::with_capacity(MAX_BATCH);
+                group.push(first);
                 group.append(&mut carried);
                 while group.len() < MAX_BATCH {
                     match rx.try_recv() {
