@@ -974,7 +974,7 @@ fn render_drafts(
 #[derive(Default)]
 struct PolicyCache {
     /// The file's identity ([`file_identity`], `None`: no file) and what it held.
-    read: Option<(Option<(u64, u64, u64, i64, i64)>, crate::store::policy::Policy)>,
+    read: Option<(Option<FileIdentity>, crate::store::policy::Policy)>,
 }
 
 impl PolicyCache {
@@ -1227,9 +1227,12 @@ fn with_lock_released<T>(
     Ok(t)
 }
 
+/// (device, inode, length, modification time in seconds and nanoseconds) of a file.
+type FileIdentity = (u64, u64, u64, i64, i64);
+
 /// (device, inode, length, modification time) of a file, `None` when it cannot be read:
 /// enough to tell that another process replaced or rewrote it.
-fn file_identity(path: &std::path::Path) -> Option<(u64, u64, u64, i64, i64)> {
+fn file_identity(path: &std::path::Path) -> Option<FileIdentity> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(path).ok()?;
     Some((m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec()))
