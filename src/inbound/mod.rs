@@ -641,8 +641,8 @@ fn read_from(raw: &str, regions: &Regions) -> Result<E164, phone::PhoneError> {
     regions.normalize(t.as_bytes())
 }
 
-/// One input record with its 1-based line (CSV: the record's first line).
-/// A record as read (its input line), or why it could not be.
+/// One input record with its 1-based line (CSV: the record's first line), or why it could
+/// not be read.
 type Item = (u64, Result<Received, String>);
 
 /// A record prepared on the reading thread: its text parsed and its id's key computed
@@ -981,13 +981,11 @@ impl PolicyCache {
     /// The policy of the store in `dir` as its file is now.
     fn get(&mut self, dir: &std::path::Path) -> Result<&crate::store::policy::Policy, StoreError> {
         let id = file_identity(&dir.join(crate::store::policy::FILE));
-        if self.read.as_ref().is_none_or(|(old, _)| *old != id) {
-            self.read = Some((id, crate::store::policy::read(dir)?));
-        }
-        match &self.read {
-            Some((_, p)) => Ok(p),
-            None => unreachable!("read just above"),
-        }
+        let fresh = match self.read.take() {
+            Some((old, p)) if old == id => (old, p),
+            _ => (id, crate::store::policy::read(dir)?),
+        };
+        Ok(&self.read.insert(fresh).1)
     }
 }
 
