@@ -91,10 +91,13 @@ impl SeenIds {
         let mut answers = HashMap::new();
         let mut lines = 0usize;
         if let Ok(f) = std::fs::File::open(&path) {
-            for line in std::io::BufReader::new(f).lines() {
+            for line in std::io::BufReader::new(f).split(b'\n') {
                 let line = line?;
                 lines += 1;
-                if let Some((h, at, answer)) = parse_line(&line) {
+                // A line cut inside a character (a crash mid-append) is skipped like any
+                // torn line, never an error that would keep `inbound` from starting.
+                if let Some((h, at, answer)) = std::str::from_utf8(&line).ok().and_then(parse_line)
+                {
                     answers.insert(h, (at.unwrap_or(now), answer.to_string()));
                 }
             }
@@ -230,6 +233,23 @@ mod tests {
         let later = SeenIds::open(dir.path(), NOW + KEEP).unwrap();
         assert_eq!(later.len(), 0);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
+    }
+
+    /// A crash mid-append can cut the last line inside a character: that line is skipped
+    /// (its message was never acknowledged), and the run starts.
+    #[test]
+    fn a_line_torn_inside_a_character_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(IDS_FILE);
+        let mut bytes = format!("{:016x} {NOW} {}\n", 1, answer(1)).into_bytes();
+        let torn = format!(r#"{:016x} {NOW} {{"reply":"Du får"#, 2);
+        // Cut after the first byte of "å".
+        bytes.extend_from_slice(&torn.as_bytes()[..torn.len() - 2]);
+        assert!(std::str::from_utf8(&bytes).is_err());
+        std::fs::write(&path, &bytes).unwrap();
+        let ids = SeenIds::open(dir.path(), NOW).unwrap();
+        assert_eq!(ids.len(), 1);
+        assert!(ids.repeat(1, 2).is_some());
     }
 
     #[test]
