@@ -12,7 +12,8 @@
 //! when it holds a quarter more than [`MAX_IDS`]. A message re-delivered after its id was
 //! dropped is decided again: a second STOP or START with the first one's time, which
 //! changes no standing. Lines written before ids had a time (`<key> <record>`) count as
-//! noted when first read again, and are dropped one [`KEEP`] later.
+//! noted when first read again (the file is rewritten with that time), and are dropped one
+//! [`KEEP`] later.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -89,7 +90,7 @@ impl SeenIds {
         use std::os::unix::fs::OpenOptionsExt;
         let path = dir.join(IDS_FILE);
         let mut answers = HashMap::new();
-        let mut lines = 0usize;
+        let (mut lines, mut untimed) = (0usize, 0usize);
         if let Ok(f) = std::fs::File::open(&path) {
             for line in std::io::BufReader::new(f).split(b'\n') {
                 let line = line?;
@@ -98,6 +99,7 @@ impl SeenIds {
                 // torn line, never an error that would keep `inbound` from starting.
                 if let Some((h, at, answer)) = std::str::from_utf8(&line).ok().and_then(parse_line)
                 {
+                    untimed += usize::from(at.is_none());
                     answers.insert(h, (at.unwrap_or(now), answer.to_string()));
                 }
             }
@@ -105,9 +107,9 @@ impl SeenIds {
         prune(&mut answers, now, max);
         let mut ids = SeenIds { path, file: None, answers, pending: Vec::new(), max };
         // Lines the file holds for nothing (dropped, repeated or torn): rewrite it once
-        // they are a quarter of it.
+        // they are a quarter of it, or when lines without a time must get theirs.
         let stale = lines - ids.answers.len();
-        if stale > 0 && stale * 4 >= lines {
+        if untimed > 0 || (stale > 0 && stale * 4 >= lines) {
             ids.rewrite()?;
         }
         let file =
@@ -250,6 +252,19 @@ mod tests {
         let ids = SeenIds::open(dir.path(), NOW).unwrap();
         assert_eq!(ids.len(), 1);
         assert!(ids.repeat(1, 2).is_some());
+    }
+
+    /// Lines from before ids had a time get one at their first reading, written down, so
+    /// that they expire one window later (not "noted now" at every start, for ever).
+    #[test]
+    fn lines_without_a_time_get_one_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(IDS_FILE);
+        std::fs::write(&path, format!("{:016x} {}\n", 1, answer(1))).unwrap();
+        assert_eq!(SeenIds::open(dir.path(), NOW).unwrap().len(), 1);
+        let file = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(file, format!("{:016x} {NOW} {}\n", 1, answer(1)));
+        assert_eq!(SeenIds::open(dir.path(), NOW + KEEP).unwrap().len(), 0);
     }
 
     #[test]
