@@ -17,6 +17,7 @@ macro_rules! outln {
 }
 
 mod access;
+mod audit;
 mod bench;
 mod brand;
 mod compact;
@@ -63,6 +64,7 @@ enum Command {
     Inbound(inbound::Args),
     Brand(brand::Args),
     Access(access::Args),
+    Audit(audit::Args),
 }
 
 impl Command {
@@ -84,6 +86,7 @@ impl Command {
             Command::Inbound(a) => a.need(),
             Command::Brand(a) => a.need(),
             Command::Access(a) => return a.need(),
+            Command::Audit(a) => a.need(),
         })
     }
 }
@@ -105,6 +108,7 @@ impl Command {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // Roles first: a refused command touches nothing (see `sendfilter access`). A replay
     // (`--now` far from the clock) is checked, and logged, first.
+    let replay = cli.command.replay().is_some();
     if let Some((store, name)) = cli.command.replay() {
         sendfilter::store::access::authorize(
             store,
@@ -115,15 +119,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format!("checking your role on store {} (--now is a replay)", store.display())
         })?;
     }
+    let mut audited = None;
     if let Some((store, action, name)) = cli.command.need() {
         // An existing store only (a `config` file): never tighten a directory that is not one.
         if store.join("config").is_file() {
             secure_store_dir(store)?;
         }
-        sendfilter::store::access::authorize(store, action, name)
+        let grant = sendfilter::store::access::authorize(store, action, name)
             .with_context(|| format!("checking your role on store {}", store.display()))?;
+        audited = Some((store.to_path_buf(), grant, action, name));
     }
-    match cli.command {
+    let result = match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Normalize(args) => normalize::run(args),
         Command::Bench(args) => bench::run(args),
@@ -140,7 +146,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inbound(args) => inbound::run(args),
         Command::Brand(args) => brand::run(args),
         Command::Access(args) => access::run(args),
+        Command::Audit(args) => audit::run(args),
+    };
+    // Every command on a store leaves an audit record, roles or not (see `sendfilter
+    // audit`): who, what, the outcome, and what the command noted it touched.
+    if let Some((store, grant, action, name)) = audited {
+        let ok = result.is_ok();
+        let recorded = audit::finish(&store, &grant, action, name, replay, ok);
+        if result.is_ok() {
+            recorded?;
+        }
     }
+    result
 }
 
 /// Parses a brand-name argument (`--brand`, `brand add NAME`) into its canonical form

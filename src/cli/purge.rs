@@ -43,6 +43,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut store = super::stop::open_store(&args.store, false, None)?;
     let r = rights::purge(&mut store, period, now)
         .with_context(|| format!("purging {}", args.store.display()))?;
+    super::audit::note(|n| {
+        n.detail = Some(format!("older-than={}; cutoff={}", args.older_than, r.cutoff));
+        n.counts.insert("consents_purged".into(), r.consents_purged);
+        n.counts.insert("corrections_purged".into(), r.corrections_purged);
+        n.counts.insert("relationships_purged".into(), r.relationships_purged);
+        n.counts.insert("numbers_affected".into(), r.numbers_affected);
+    });
     outln!("{}", serde_json::to_string_pretty(&r)?)?;
     eprintln!(
         "sendfilter: {} consent(s) purged from {} number(s); generation {}",

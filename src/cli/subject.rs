@@ -123,11 +123,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let time = |at: &Option<String>, what| super::stop::time_or_now(at.as_deref(), what);
     match &args.command {
         Command::Export { at, .. } => {
-            print_json(&rights::export(&store, n, time(at, "at")?)?)?;
+            let e = rights::export(&store, n, time(at, "at")?)?;
+            super::audit::note_subject(&store, n, &e.seqs())?;
+            print_json(&e)?;
         }
         Command::Erase { at, no_compact, .. } => {
+            super::audit::note_subject(&store, n, &[])?;
             let r = rights::erase(&mut store, n, time(at, "at")?, !no_compact)
                 .with_context(|| format!("erasing {}", n.masked()))?;
+            super::audit::note(|x| {
+                x.seqs.extend(r.erased.iter().map(|e| e.erase_seq));
+                x.counts.insert("numbers_erased".into(), r.erased.len() as u64);
+                x.counts.insert("events_dropped".into(), r.events_dropped);
+            });
             print_json(&r)?;
             match r.generation {
                 Some(g) => eprintln!(
@@ -145,12 +153,29 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 text_ref: text_ref.clone(),
                 source: source.clone(),
             };
+            super::audit::note_subject(&store, n, &[])?;
             let r = rights::rectify_consent(&mut store, n, *seq, fix, time(at, "at")?)?;
+            // The correction's own sequence first: `subject export` finds its actor by it.
+            super::audit::note(|x| {
+                x.seqs.extend([r.seq, r.corrects]);
+                x.detail = Some(
+                    if r.unchanged { "identical repeat: nothing recorded" } else { "corrected" }
+                        .into(),
+                );
+            });
             print_json(&r)?;
         }
         Command::Move { new, at, .. } => {
             let to = number(new, region, "NEW")?;
-            print_json(&rights::rectify_number(&mut store, n, to, time(at, "at")?)?)?;
+            super::audit::note_subject(&store, n, &[])?;
+            let first = store.last_seq() + 1;
+            let m = rights::rectify_number(&mut store, n, to, time(at, "at")?)?;
+            // The copies under the new number: `audit --subject NEW` finds them by sequence.
+            super::audit::note(|x| {
+                x.seqs.push(m.seq);
+                x.seq_range = Some([first, store.last_seq()]);
+            });
+            print_json(&m)?;
         }
         Command::ReceiptHash { .. } => {} // answered above, without the store's lock
     }
@@ -167,6 +192,9 @@ fn receipt_hash(c: &Common) -> anyhow::Result<ExitCode> {
         None => info.region.parse().map_err(|e| anyhow::anyhow!("store region: {e}"))?,
     };
     let n = number(&c.number, region, "NUMBER")?;
+    if let Some(r) = sendfilter::audit::existing_subject_ref(&c.store, n)? {
+        super::audit::note(|x| x.subject = Some(r));
+    }
     let key = ReceiptKey::load(&c.store)
         .with_context(|| format!("reading the receipt key of store {}", c.store.display()))?
         .with_context(|| {

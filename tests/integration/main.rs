@@ -1,6 +1,7 @@
 //! Integration tests: run the real `sendfilter` binary on temp dirs.
 
 mod access;
+mod audit;
 mod bench;
 mod bending;
 mod brand_names;
