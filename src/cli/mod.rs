@@ -30,6 +30,7 @@ mod inbound;
 mod info;
 mod normalize;
 mod policy;
+mod processing;
 mod purge;
 mod stop;
 mod subject;
@@ -56,6 +57,7 @@ enum Command {
     Compact(compact::Args),
     Info(info::Args),
     Policy(policy::Args),
+    Processing(processing::Args),
     Expiring(expiring::Args),
     /// Decide every recipient of a campaign: allowed records out, rejects with reasons.
     Filter(Box<filter::Args>),
@@ -79,6 +81,7 @@ impl Command {
             Command::Compact(a) => a.need(),
             Command::Info(a) => a.need(),
             Command::Policy(a) => a.need(),
+            Command::Processing(a) => a.need(),
             Command::Expiring(a) => a.need(),
             Command::Filter(a) => a.need(),
             Command::Subject(a) => a.need(),
@@ -139,6 +142,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Compact(args) => compact::run(args),
         Command::Info(args) => info::run(args),
         Command::Policy(args) => policy::run(args),
+        Command::Processing(args) => processing::run(args),
         Command::Expiring(args) => expiring::run(args),
         Command::Filter(args) => filter::run(*args),
         Command::Subject(args) => subject::run(args),

@@ -52,7 +52,9 @@ mod tests;
 
 pub use self::erase::{ErasedNumber, ErasureReceipt, Removed, erase};
 pub use self::export::{ConsentRecord, Evidence, Export, ExportEvent, ExportVerdict, export};
-pub use self::purge::{PurgeReceipt, parse_period, purge};
+pub use self::purge::{
+    ChangedDecision, PurgePlan, PurgeReceipt, parse_period, plan, purge, purge_guarded,
+};
 pub use self::rectify::{EvidenceFix, Moved, Rectified, rectify_consent, rectify_number};
 
 use crate::store::StoreError;
@@ -96,6 +98,21 @@ pub enum RightsError {
     NotPurged {
         /// How many.
         left: u64,
+    },
+    /// A purge refused: it would change live decisions, or its period is shorter than
+    /// the soft opt-in window (`--force` overrides, and is audited).
+    #[error(
+        "refused: the purge would change {count} live decision(s) (soft opt-in through a \
+         customer relationship it drops){}; see `purge --dry-run`, or pass --force",
+        if *shorter { format!(" and its period is shorter than the soft opt-in window of {months} months") } else { String::new() }
+    )]
+    WouldChangeDecisions {
+        /// Decisions that would change now.
+        count: u64,
+        /// The soft opt-in window, in months.
+        months: u32,
+        /// Whether the period is shorter than the window.
+        shorter: bool,
     },
     /// A retention period that does not parse.
     #[error("bad period: {0}")]

@@ -69,6 +69,7 @@ pub mod import;
 pub mod journal;
 pub mod live;
 pub mod policy;
+pub mod processing;
 pub mod scrub;
 mod sealed;
 pub mod snapshot;

@@ -7,6 +7,7 @@ mod bending;
 mod brand_names;
 mod csvfast;
 mod demo;
+mod dpo;
 mod durations;
 mod filter;
 mod harness;
