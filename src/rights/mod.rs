@@ -45,6 +45,7 @@
 
 mod erase;
 mod export;
+mod letter;
 mod purge;
 mod rectify;
 #[cfg(test)]
@@ -52,6 +53,7 @@ mod tests;
 
 pub use self::erase::{ErasedNumber, ErasureReceipt, Removed, erase};
 pub use self::export::{ConsentRecord, Evidence, Export, ExportEvent, ExportVerdict, export};
+pub use self::letter::{Form, Lang, Words, letter, words};
 pub use self::purge::{
     ChangedDecision, PurgePlan, PurgeReceipt, parse_period, plan, purge, purge_guarded,
 };

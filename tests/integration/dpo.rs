@@ -156,3 +156,132 @@ fn records_of_processing_are_set_sealed_and_shown_as_text_and_json() {
     let mode = std::fs::metadata(wd.join("s/processing")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+/// Every kind of history: a consent (corrected), a stop, a customer relationship, a
+/// move, for two brands of two countries.
+fn rich_history() -> Workdir {
+    let wd = customer_store();
+    set_record(&wd, "ACME", "NO");
+    set_record(&wd, "Beta", "SE");
+    wd.run(
+        &[
+            "consent",
+            "--store",
+            "s",
+            N,
+            "--brand",
+            "ACME",
+            "--purpose",
+            "offers",
+            "--granted-at",
+            "2025-02-01T00:00:00Z",
+            "--method",
+            "web_form",
+            "--text-ref",
+            "acme-v1",
+            "--source",
+            "shop",
+        ],
+        "",
+    )
+    .ok();
+    let seq = wd.run(&["info", "--store", "s"], "").ok();
+    assert!(seq.stdout.contains("journal last seq:    2"), "{}", seq.stdout);
+    wd.run(&["subject", "correct", "--store", "s", N, "--seq", "2", "--source", "web shop"], "")
+        .ok();
+    wd.run(&["stop", "--store", "s", "--brand", "Beta", N, "--at", "2025-03-01T00:00:00Z"], "")
+        .ok();
+    wd.run(&["subject", "move", "--store", "s", N, "+4791234599"], "").ok();
+    wd
+}
+
+#[test]
+fn an_access_answer_carries_every_article_15_item_in_five_languages() {
+    let wd = rich_history();
+    for lang in sendfilter::rights::Lang::ALL {
+        let w = sendfilter::rights::words(lang);
+        let code = match lang {
+            sendfilter::rights::Lang::No => "no",
+            sendfilter::rights::Lang::Sv => "sv",
+            sendfilter::rights::Lang::Da => "da",
+            sendfilter::rights::Lang::Fi => "fi",
+            sendfilter::rights::Lang::En => "en",
+        };
+        for format in ["text", "html"] {
+            let out = wd
+                .run(
+                    &["subject", "export", "--store", "s", N, "--format", format, "--lang", code],
+                    "",
+                )
+                .ok()
+                .stdout;
+            let must = [
+                // Data held: numbers, consents with evidence (corrected), stops,
+                // relationships, corrections, moves.
+                w.data,
+                w.numbers,
+                N,
+                "+4791234599",
+                w.consents,
+                "ACME / offers (sms)",
+                "acme-v1",
+                "web shop",
+                w.stops,
+                "Beta: 2025-03-01T00:00:00Z",
+                w.relationships,
+                "ACME: purchase, 2025-01-01T00:00:00Z",
+                w.corrections,
+                w.moves,
+                // Purposes and legal basis; source; recipients; transfers; retention.
+                w.purposes,
+                "Offers of our own products by SMS",
+                w.bases[0],
+                w.bases[1],
+                w.origin,
+                "sign-up in our shops",
+                w.recipients,
+                "SMS gateway (Example Gateway AS)",
+                w.transfers,
+                w.retention,
+                "ACME – consents: 24mo",
+                "Beta – relationships: 24mo",
+                w.stops_kept,
+                // The rights, and the authority of each brand's country.
+                w.rights,
+                w.r_access,
+                w.r_rectify,
+                w.r_erase,
+                w.r_object,
+                w.r_withdraw,
+                w.r_complain,
+                "Datatilsynet (Norway)",
+                "Integritetsskyddsmyndigheten (IMY)",
+                // Whom to contact.
+                w.contact,
+                w.controller,
+                "ACME AS, Storgata 1, Oslo",
+                w.dpo,
+                "dpo@acme.example",
+            ];
+            for m in must {
+                assert!(out.contains(m), "{code} {format}: {m:?} missing:\n{out}");
+            }
+            if format == "html" {
+                assert!(out.starts_with("<!DOCTYPE html>"), "{out}");
+                assert!(out.contains(&format!("<html lang=\"{}\">", lang.code())));
+            }
+        }
+    }
+    // Danish and Finnish brands name their own authorities.
+    set_record(&wd, "ACME", "DK");
+    set_record(&wd, "Beta", "FI");
+    let out = wd.run(&["subject", "export", "--store", "s", N, "--format", "text"], "").ok().stdout;
+    assert!(out.contains("Datatilsynet (Denmark)") && out.contains("Data Protection Ombudsman"));
+    assert!(
+        out.contains(sendfilter::rights::words(sendfilter::rights::Lang::No).title),
+        "store region NO"
+    );
+    // JSON stays for machines.
+    let out = wd.run(&["subject", "export", "--store", "s", N], "").ok().stdout;
+    assert!(serde_json::from_str::<serde_json::Value>(&out).is_ok());
+}
