@@ -65,7 +65,7 @@ pub(crate) fn line(n: u64, prev: &str, rec: &AuditRecord) -> (String, String) {
 
 /// Parses one line (without its newline) and checks its own hash: `Ok((record,
 /// hash_ok))`, `Err(())` when the line is not a record at all.
-pub(crate) fn parse(line: &[u8]) -> Result<(Chained, bool), ()> {
+pub(crate) fn parse(line: &[u8]) -> Parsed {
     let c: Chained = serde_json::from_slice(line).map_err(|_| ())?;
     let text = std::str::from_utf8(line).map_err(|_| ())?;
     let ok = text.rfind(HASH_KEY).is_some_and(|at| {
@@ -74,6 +74,9 @@ pub(crate) fn parse(line: &[u8]) -> Result<(Chained, bool), ()> {
     });
     Ok((c, ok))
 }
+
+/// A parsed line: the record and whether its hash matches, or not a record.
+type Parsed = Result<(Chained, bool), ()>;
 
 /// An open trail, locked for appending.
 pub struct Appender {
@@ -318,7 +321,7 @@ pub fn verify_bytes(data: &[u8]) -> Verified {
         return v;
     }
     // Every line: (line number, offset, parsed).
-    let mut lines: Vec<(u64, usize, Result<(Chained, bool), ()>)> = Vec::new();
+    let mut lines: Vec<(u64, usize, Parsed)> = Vec::new();
     let mut off = 0;
     for (i, l) in body.split(|&b| b == b'\n').enumerate() {
         lines.push((i as u64 + 1, off, parse(l)));

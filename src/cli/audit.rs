@@ -52,8 +52,8 @@ pub(crate) fn finish(
     if !dir.join("config").is_file() {
         return Ok(());
     }
-    let mut rec = NOTE.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
-    let mut rec = rec.take().unwrap_or_default();
+    let mut rec =
+        NOTE.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take().unwrap_or_default();
     let (actor, role) = grant.actor(&Caller::current());
     rec.actor = actor;
     rec.role = role.into();

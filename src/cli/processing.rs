@@ -29,6 +29,8 @@ pub struct Args {
     action: Action,
 }
 
+// Parsed once per process: the size of the `set` variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, clap::Subcommand)]
 enum Action {
     /// Print a brand's record (or every brand's) as a document, or as JSON.

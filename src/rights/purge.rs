@@ -125,17 +125,17 @@ pub struct PurgePlan {
     pub changed: Vec<ChangedDecision>,
 }
 
+/// The newest relationship record (sequence, record) by (number, brand).
+type Newest = std::collections::HashMap<(u64, String), (u64, Relationship)>;
+
 /// Most changed decisions listed in a plan.
 const MAX_LISTED: usize = 100;
 
 /// The customer relationships of the store, newest record per (number, brand):
 /// snapshot evidence and the journal tail.
-fn newest_relationships(
-    store: &Store,
-) -> Result<std::collections::HashMap<(u64, String), (u64, Relationship)>, RightsError> {
+fn newest_relationships(store: &Store) -> Result<Newest, RightsError> {
     use crate::store::snapshot::format::KIND_RELATIONSHIP;
-    let mut out: std::collections::HashMap<(u64, String), (u64, Relationship)> =
-        std::collections::HashMap::new();
+    let mut out = Newest::new();
     let mut keep = |seq: u64, r: Relationship| {
         let key = (r.number.as_u64(), r.brand.clone());
         if out.get(&key).is_none_or(|(s, _)| *s < seq) {

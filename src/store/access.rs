@@ -11,9 +11,9 @@
 //! | `record`: consents, relationships, `inbound` | ✓ | ✓ | | | |
 //! | `maintain`: `compact` | ✓ | ✓ | | | |
 //! | `list-numbers`: `expiring` | ✓ | ✓ | | | |
-//! | `export-subject`: `subject export` | ✓ | | ✓ | | ✓ |
+//! | `export-subject`: `subject export`, `audit --subject`, `audit verify` | ✓ | | ✓ | | ✓ |
 //! | `change-subject`: `subject correct/move/erase`, `purge` | ✓ | | ✓ | | |
-//! | `configure`: `brand add/set-reply`, `policy set` | ✓ | | | | |
+//! | `configure`: `brand add/set-reply`, `policy set`, `processing set` | ✓ | | | | |
 //! | `manage-access`: `access grant/revoke` | ✓ | | | | |
 //! | `replay`: `--now` more than an hour from the clock (`filter`, `expiring`, `purge`) | ✓ | ✓ | ✓ | | |
 //!
