@@ -6,11 +6,11 @@
 //!
 //! | right | function | what is recorded |
 //! |---|---|---|
-//! | access / portability | [`export`] | nothing; returns every event held for the number, the current verdict per (brand, purpose) and what is kept after erasure |
+//! | access / portability | [`export`], [`letter`] | nothing; returns every event held for the number, the current verdict per (brand, purpose) and what is kept after erasure; [`letter`] turns it into the answer sent to the person (text or HTML, five languages, with the brands' records of processing) |
 //! | rectification (evidence) | [`rectify_consent`] | a correction event referencing the consent's journal sequence; the export shows both |
 //! | rectification (new number) | [`rectify_number`] | a move event, then copies of the old number's consents and stops under the new number |
 //! | erasure | [`erase`] | an erasure event holding only a keyed hash of the number; compaction drops the earlier events |
-//! | retention | [`purge`] | nothing; a compaction that drops consents ended longer ago than the period |
+//! | retention | [`purge`], [`purge_guarded`], [`plan`] | nothing; a compaction that drops consents ended longer ago than the period ([`purge_guarded`] refuses one that would change a live decision) |
 //!
 //! ## Erasure, and what is kept
 //! The erasure event carries the keyed hash of the number (see [`crate::store::suppress`])
