@@ -60,6 +60,7 @@
 //! MALFORMED record run on to the next quote; output CSV lines end in `\n`.
 #![deny(missing_docs)]
 
+pub mod audit;
 pub mod brand;
 pub mod decision;
 pub mod duration;

@@ -6,23 +6,24 @@ use std::process::ExitCode;
 use anyhow::Context;
 use sendfilter::store::access::{self, Access, Action, Caller, Role};
 
-/// Manage who may do what with the store (roles for staff; an audit log of their commands).
+/// Manage who may do what with the store (roles for staff).
 ///
 /// Roles and what they allow:
 ///
-///   admin     everything, including brands, policy and roles
+///   admin     everything, including brands, policy, records of processing and roles
 ///
 ///   operator  filter, import, stop, consent, inbound, compact, expiring, info
 ///
-///   privacy   subject export/correct/move/erase, purge, stop, info
+///   privacy   subject export/correct/move/erase, purge, stop, audit, info
 ///
 ///   campaign  filter, info
 ///
-///   auditor   subject export, info
+///   auditor   subject export, audit, info
 ///
 /// Without roles (the default) whoever can open the store's files may do everything. The
 /// first `grant` turns roles on; from then on every command on the store checks the role of
-/// the person running it and appends a line to the store's `audit` file. Staff run
+/// the person running it. Every command, roles or not, is recorded in the store's audit
+/// trail (`sendfilter audit`). Staff run
 /// sendfilter as the store's owner through sudo (e.g. `alice ALL=(sendfilter) NOPASSWD:
 /// /usr/local/bin/sendfilter`), which names them in SUDO_USER; the owner's own account and
 /// root may always do everything.

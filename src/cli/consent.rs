@@ -71,7 +71,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         confirmed_at: opt(args.confirmed_at.as_deref(), "confirmed-at")?,
     };
     let unlifted = store.stop_left_standing(&consent)?;
+    super::audit::note_subject(&store, number, &[])?;
+    super::audit::note(|n| {
+        n.brand = Some(consent.brand.clone());
+        n.purpose = Some(consent.purpose.clone());
+    });
     let seq = store.append_consent(consent)?;
+    super::audit::note(|n| n.seqs.push(seq));
     eprintln!("sendfilter: consent recorded for {} (sequence {seq})", number.masked());
     if let Some(stop) = unlifted {
         eprintln!(

@@ -54,6 +54,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.within.seconds(),
         policy.consent_lifetime_months,
     );
+    super::audit::note(|n| {
+        n.brand = Some(args.brand.clone());
+        n.counts.insert("numbers_listed".into(), list.len() as u64);
+    });
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     writeln!(out, "number,purpose,ends_at,event_seq")?;
     let mut field = Vec::new();

@@ -160,6 +160,15 @@ fn parse_route(s: &str) -> Result<String, String> {
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    super::audit::note(|n| {
+        n.brand = Some(args.brand.clone());
+        n.purpose = Some(args.purpose.clone());
+        n.outputs = [&args.rejects, &args.receipts, &args.report]
+            .into_iter()
+            .flatten()
+            .map(|p| p.display().to_string())
+            .collect();
+    });
     let mut opts = run_options(&args)?;
     // Fail closed: no source (or a damaged policy), no output.
     let opening = Instant::now();
@@ -385,6 +394,11 @@ fn run_with_source<S: StandingSource>(
             .with_context(|| format!("writing report {}", p.display()))?;
     }
     eprintln!("sendfilter filter: {}", report.summary());
+    super::audit::note(|n| {
+        n.counts.insert("records".into(), report.counts.input());
+        n.counts.insert("allowed".into(), report.counts.allowed());
+        n.counts.insert("rejected".into(), report.counts.input() - report.counts.allowed());
+    });
     Ok(ExitCode::SUCCESS)
 }
 

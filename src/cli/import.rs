@@ -88,6 +88,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Box::new(paths.open_input("FILE", &args.file)?)
     };
     let input = args.encoding.reader(input);
+    let before = store.last_seq();
     let r = import::import(&mut store, kind, input, opts, progress)
         .with_context(|| format!("importing {}", args.file.display()))?;
     if tty && r.rows >= 1_000_000 {
@@ -124,6 +125,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             r.not_lifted
         );
     }
+    super::audit::note(|n| {
+        n.counts.insert("rows".into(), r.rows);
+        n.counts.insert("imported".into(), r.imported);
+        n.counts.insert("bad".into(), r.bad);
+        if r.imported > 0 {
+            n.seq_range = Some([before + 1, r.last_seq]);
+        }
+    });
     // Nothing imported: the store's own last sequence (the report's is 0).
     let last = if r.imported > 0 { r.last_seq } else { store.last_seq() };
     eprintln!(

@@ -131,6 +131,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (Format::Csv, d) if d != b',' => Box::new(recomma(input, d)),
         _ => input,
     };
+    let before = store.last_seq();
     let summary = inbound::run_queued(
         &mut store,
         &registry,
@@ -143,6 +144,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     .context("handling inbound messages")?;
     out.flush()?;
     eprintln!("sendfilter inbound: {}", summary.line());
+    let after = store.last_seq();
+    super::audit::note(|n| {
+        // Other writers may append between messages: the range can hold their events too.
+        if after > before {
+            n.seq_range = Some([before + 1, after]);
+        }
+        n.counts.insert("events".into(), after - before);
+        n.outputs = args.review.iter().map(|p| p.display().to_string()).collect();
+    });
     let unclear = summary.count(Action::Review);
     if unclear > 0 && args.review.is_none() {
         eprintln!(

@@ -17,6 +17,7 @@ macro_rules! outln {
 }
 
 mod access;
+mod audit;
 mod bench;
 mod brand;
 mod compact;
@@ -29,6 +30,7 @@ mod inbound;
 mod info;
 mod normalize;
 mod policy;
+mod processing;
 mod purge;
 mod stop;
 mod subject;
@@ -55,6 +57,7 @@ enum Command {
     Compact(compact::Args),
     Info(info::Args),
     Policy(policy::Args),
+    Processing(processing::Args),
     Expiring(expiring::Args),
     /// Decide every recipient of a campaign: allowed records out, rejects with reasons.
     Filter(Box<filter::Args>),
@@ -63,6 +66,7 @@ enum Command {
     Inbound(inbound::Args),
     Brand(brand::Args),
     Access(access::Args),
+    Audit(audit::Args),
 }
 
 impl Command {
@@ -77,6 +81,7 @@ impl Command {
             Command::Compact(a) => a.need(),
             Command::Info(a) => a.need(),
             Command::Policy(a) => a.need(),
+            Command::Processing(a) => a.need(),
             Command::Expiring(a) => a.need(),
             Command::Filter(a) => a.need(),
             Command::Subject(a) => a.need(),
@@ -84,6 +89,7 @@ impl Command {
             Command::Inbound(a) => a.need(),
             Command::Brand(a) => a.need(),
             Command::Access(a) => return a.need(),
+            Command::Audit(a) => a.need(),
         })
     }
 }
@@ -105,6 +111,7 @@ impl Command {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // Roles first: a refused command touches nothing (see `sendfilter access`). A replay
     // (`--now` far from the clock) is checked, and logged, first.
+    let replay = cli.command.replay().is_some();
     if let Some((store, name)) = cli.command.replay() {
         sendfilter::store::access::authorize(
             store,
@@ -115,15 +122,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format!("checking your role on store {} (--now is a replay)", store.display())
         })?;
     }
+    let mut audited = None;
     if let Some((store, action, name)) = cli.command.need() {
         // An existing store only (a `config` file): never tighten a directory that is not one.
         if store.join("config").is_file() {
             secure_store_dir(store)?;
         }
-        sendfilter::store::access::authorize(store, action, name)
+        let grant = sendfilter::store::access::authorize(store, action, name)
             .with_context(|| format!("checking your role on store {}", store.display()))?;
+        audited = Some((store.to_path_buf(), grant, action, name));
     }
-    match cli.command {
+    let result = match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Normalize(args) => normalize::run(args),
         Command::Bench(args) => bench::run(args),
@@ -133,6 +142,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Compact(args) => compact::run(args),
         Command::Info(args) => info::run(args),
         Command::Policy(args) => policy::run(args),
+        Command::Processing(args) => processing::run(args),
         Command::Expiring(args) => expiring::run(args),
         Command::Filter(args) => filter::run(*args),
         Command::Subject(args) => subject::run(args),
@@ -140,7 +150,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inbound(args) => inbound::run(args),
         Command::Brand(args) => brand::run(args),
         Command::Access(args) => access::run(args),
+        Command::Audit(args) => audit::run(args),
+    };
+    // Every command on a store leaves an audit record, roles or not (see `sendfilter
+    // audit`): who, what, the outcome, and what the command noted it touched.
+    if let Some((store, grant, action, name)) = audited {
+        let ok = result.is_ok();
+        let recorded = audit::finish(&store, &grant, action, name, replay, ok);
+        if result.is_ok() {
+            recorded?;
+        }
     }
+    result
 }
 
 /// Parses a brand-name argument (`--brand`, `brand add NAME`) into its canonical form

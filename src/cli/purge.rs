@@ -11,18 +11,33 @@ use sendfilter::rights;
 ///
 /// Runs a compaction that leaves them out; stops are kept. A relationship goes (all its
 /// records for that brand) when its newest record is not an open subscription or
-/// membership and its start, last purchase and end are all older than the period: choose a
-/// period no shorter than the soft opt-in window (filter --soft-opt-in-months) and no
-/// decision changes. Prints a receipt (JSON).
+/// membership and its start, last purchase and end all lie before the cutoff.
+///
+/// Without --older-than the period is the retention of the brands' records of processing
+/// (`sendfilter processing set --retention`): the longest of them, since one compaction
+/// has one cutoff. A purge that would change a live decision — its period shorter than
+/// the soft opt-in window (--soft-opt-in-months), or a relationship that soft opt-in still
+/// allows going — is refused with the count, unless --force (recorded in the audit trail).
+/// --dry-run prints what would go and which decisions would change. Prints a receipt (JSON).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Store directory.
     #[arg(long, env = "SENDFILTER_STORE")]
     store: PathBuf,
     /// Retention period: a whole number and a unit s, min, h, d, w, mo (months) or y,
-    /// e.g. 24mo or 2y (a bare `m` is refused as ambiguous).
+    /// e.g. 24mo or 2y (a bare `m` is refused as ambiguous). Default: the records of
+    /// processing.
     #[arg(long)]
-    older_than: String,
+    older_than: Option<String>,
+    /// The soft opt-in window campaigns use (filter --soft-opt-in-months), in months.
+    #[arg(long, default_value_t = 12)]
+    soft_opt_in_months: u32,
+    /// Print what would go and which decisions would change (JSON); change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Purge even when live decisions would change (recorded in the audit trail).
+    #[arg(long)]
+    force: bool,
     /// Treat this time (RFC 3339, years 2000-2099) as now; default the clock. More than an
     /// hour from the clock it is a replay: refused for roles that may not replay, noted on
     /// stderr and in the audit log.
@@ -30,9 +45,25 @@ pub struct Args {
     now: Option<i64>,
 }
 
+/// The period to apply: `--older-than`, else the longest retention of the records of
+/// processing, with a description for the receipt.
+fn period(args: &Args) -> anyhow::Result<(i64, String)> {
+    if let Some(p) = &args.older_than {
+        return Ok((rights::parse_period(p).context("--older-than")?, format!("older-than={p}")));
+    }
+    let records = sendfilter::store::processing::read(&args.store).with_context(|| {
+        format!("reading the records of processing of {}", args.store.display())
+    })?;
+    let (secs, text) = records.longest_retention().context(
+        "no period: pass --older-than, or set retention in the records of processing \
+         (`sendfilter processing set --brand B --retention consents=24mo`)",
+    )?;
+    Ok((secs, format!("records of processing: {text}")))
+}
+
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let period = rights::parse_period(&args.older_than).context("--older-than")?;
+    let (period, described) = period(&args)?;
     let now = args.now.unwrap_or_else(sendfilter::timefmt::now);
     if args.now_overridden() {
         eprintln!(
@@ -41,9 +72,55 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let mut store = super::stop::open_store(&args.store, false, None)?;
-    let r = rights::purge(&mut store, period, now)
-        .with_context(|| format!("purging {}", args.store.display()))?;
+    super::audit::note(|n| n.detail = Some(described.clone()));
+    if args.dry_run {
+        let p = rights::plan(&store, period, now, args.soft_opt_in_months)?;
+        super::audit::note(|n| {
+            n.detail = Some(format!("dry run; {described}"));
+            n.counts.insert("decisions_changed".into(), p.decisions_changed);
+            n.counts.insert("relationships_going".into(), p.relationships_going);
+        });
+        outln!("{}", serde_json::to_string_pretty(&p)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (p, r) =
+        match rights::purge_guarded(&mut store, period, now, args.soft_opt_in_months, args.force) {
+            Ok(x) => x,
+            Err(e @ rights::RightsError::WouldChangeDecisions { count, .. }) => {
+                super::audit::note(|n| {
+                    n.detail = Some(format!("refused; {described}"));
+                    n.counts.insert("decisions_changed".into(), count);
+                });
+                return Err(
+                    anyhow::Error::new(e).context(format!("purging {}", args.store.display()))
+                );
+            }
+            Err(e) => {
+                return Err(
+                    anyhow::Error::new(e).context(format!("purging {}", args.store.display()))
+                );
+            }
+        };
+    let forced = args.force && (p.decisions_changed > 0 || p.shorter_than_soft_opt_in_window);
+    super::audit::note(|n| {
+        n.detail = Some(format!(
+            "{}{described}; cutoff={}",
+            if forced { "FORCED; " } else { "" },
+            r.cutoff
+        ));
+        n.counts.insert("consents_purged".into(), r.consents_purged);
+        n.counts.insert("corrections_purged".into(), r.corrections_purged);
+        n.counts.insert("relationships_purged".into(), r.relationships_purged);
+        n.counts.insert("numbers_affected".into(), r.numbers_affected);
+        n.counts.insert("decisions_changed".into(), p.decisions_changed);
+    });
     outln!("{}", serde_json::to_string_pretty(&r)?)?;
+    if forced {
+        eprintln!(
+            "sendfilter: --force: {} live decision(s) changed (recorded in the audit trail)",
+            p.decisions_changed
+        );
+    }
     eprintln!(
         "sendfilter: {} consent(s) purged from {} number(s); generation {}",
         r.consents_purged, r.numbers_affected, r.generation

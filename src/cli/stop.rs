@@ -95,8 +95,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .context("NUMBER")?;
     let at = time_or_now(args.at.as_deref(), "at")?;
     let mut out = std::io::stdout().lock();
+    super::audit::note_subject(&store, number, &[])?;
+    super::audit::note(|n| n.brand = Some(args.brand.clone()));
     for i in 0..args.repeat {
         let seq = store.append_stop(number, &args.brand, at + i as i64)?;
+        super::audit::note(|n| n.seqs.push(seq));
         if args.repeat > 1 {
             writeln!(out, "{seq}")?;
             out.flush()?;

@@ -18,11 +18,21 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
-    /// Write every event held for NUMBER as JSON (stdout), with the current verdict per
-    /// brand and purpose and what is kept after erasure.
+    /// Answer an access request (GDPR art. 15) for NUMBER on stdout: JSON for machines
+    /// (every event held, the current verdict per brand and purpose, what erasure keeps),
+    /// or a letter for the person (--format text|html, --lang) with the data held,
+    /// purposes and legal basis, source, recipients, retention, their rights and the
+    /// supervisory authority, taken from the brands' records of processing.
     Export {
         #[command(flatten)]
         common: Common,
+        /// json (default), text or html.
+        #[arg(long, value_enum, default_value = "json")]
+        format: ExportFormat,
+        /// Language of a text or html letter: no, sv, da, fi or en (default: the store
+        /// region's).
+        #[arg(long, value_enum)]
+        lang: Option<rights::Lang>,
         /// Decide verdicts at this time (RFC 3339); default now.
         #[arg(long)]
         at: Option<String>,
@@ -81,6 +91,17 @@ enum Command {
     },
 }
 
+/// The form of an access answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ExportFormat {
+    /// JSON, for machines.
+    Json,
+    /// A letter in plain text.
+    Text,
+    /// A letter in HTML.
+    Html,
+}
+
 #[derive(Debug, clap::Args)]
 struct Common {
     /// Store directory.
@@ -122,12 +143,38 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let n = number(&c.number, region, "NUMBER")?;
     let time = |at: &Option<String>, what| super::stop::time_or_now(at.as_deref(), what);
     match &args.command {
-        Command::Export { at, .. } => {
-            print_json(&rights::export(&store, n, time(at, "at")?)?)?;
+        Command::Export { at, format, lang, .. } => {
+            let e = rights::export(&store, n, time(at, "at")?)?;
+            super::audit::note_subject(&store, n, &e.seqs())?;
+            let form = match format {
+                ExportFormat::Json => {
+                    print_json(&e)?;
+                    None
+                }
+                ExportFormat::Text => Some(rights::Form::Text),
+                ExportFormat::Html => Some(rights::Form::Html),
+            };
+            if let Some(form) = form {
+                let records = sendfilter::store::processing::read(store.dir())
+                    .context("reading the records of processing")?;
+                let country = store.region().to_string();
+                let lang = lang.unwrap_or_else(|| rights::Lang::of_country(&country));
+                let text = rights::letter(&e, &records, &country, lang, form);
+                let mut out = std::io::stdout().lock();
+                out.write_all(text.as_bytes())?;
+                out.flush()?;
+                super::audit::note(|x| x.detail = Some(format!("{format:?} letter, {lang:?}")));
+            }
         }
         Command::Erase { at, no_compact, .. } => {
+            super::audit::note_subject(&store, n, &[])?;
             let r = rights::erase(&mut store, n, time(at, "at")?, !no_compact)
                 .with_context(|| format!("erasing {}", n.masked()))?;
+            super::audit::note(|x| {
+                x.seqs.extend(r.erased.iter().map(|e| e.erase_seq));
+                x.counts.insert("numbers_erased".into(), r.erased.len() as u64);
+                x.counts.insert("events_dropped".into(), r.events_dropped);
+            });
             print_json(&r)?;
             match r.generation {
                 Some(g) => eprintln!(
@@ -145,12 +192,29 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 text_ref: text_ref.clone(),
                 source: source.clone(),
             };
+            super::audit::note_subject(&store, n, &[])?;
             let r = rights::rectify_consent(&mut store, n, *seq, fix, time(at, "at")?)?;
+            // The correction's own sequence first: `subject export` finds its actor by it.
+            super::audit::note(|x| {
+                x.seqs.extend([r.seq, r.corrects]);
+                x.detail = Some(
+                    if r.unchanged { "identical repeat: nothing recorded" } else { "corrected" }
+                        .into(),
+                );
+            });
             print_json(&r)?;
         }
         Command::Move { new, at, .. } => {
             let to = number(new, region, "NEW")?;
-            print_json(&rights::rectify_number(&mut store, n, to, time(at, "at")?)?)?;
+            super::audit::note_subject(&store, n, &[])?;
+            let first = store.last_seq() + 1;
+            let m = rights::rectify_number(&mut store, n, to, time(at, "at")?)?;
+            // The copies under the new number: `audit --subject NEW` finds them by sequence.
+            super::audit::note(|x| {
+                x.seqs.push(m.seq);
+                x.seq_range = Some([first, store.last_seq()]);
+            });
+            print_json(&m)?;
         }
         Command::ReceiptHash { .. } => {} // answered above, without the store's lock
     }
@@ -167,6 +231,9 @@ fn receipt_hash(c: &Common) -> anyhow::Result<ExitCode> {
         None => info.region.parse().map_err(|e| anyhow::anyhow!("store region: {e}"))?,
     };
     let n = number(&c.number, region, "NUMBER")?;
+    if let Some(r) = sendfilter::audit::existing_subject_ref(&c.store, n)? {
+        super::audit::note(|x| x.subject = Some(r));
+    }
     let key = ReceiptKey::load(&c.store)
         .with_context(|| format!("reading the receipt key of store {}", c.store.display()))?
         .with_context(|| {

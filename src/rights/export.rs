@@ -69,6 +69,9 @@ pub enum ExportEvent {
         text_ref: Option<String>,
         /// New source, if changed.
         source: Option<String>,
+        /// Who made it, with their role, from the audit trail (`None`: recorded without
+        /// an audit record, e.g. by an older version).
+        actor: Option<String>,
     },
     /// The person's number changed (both numbers are theirs).
     Move {
@@ -254,6 +257,7 @@ pub fn export(store: &Store, number: E164, now: Timestamp) -> Result<Export, Rig
                     method: nonempty(&k.method),
                     text_ref: nonempty(&k.text_ref),
                     source: nonempty(&k.source),
+                    actor: None,
                 }
             }
             Event::Move(m) => ExportEvent::Move {
@@ -279,6 +283,7 @@ pub fn export(store: &Store, number: E164, now: Timestamp) -> Result<Export, Rig
         };
         events.push(ev);
     }
+    fill_actors(store.dir(), &mut events)?;
     for b in stop_brands.into_iter().chain(rel_brands.iter().cloned()) {
         if !scopes.iter().any(|(sb, _)| *sb == b) {
             scopes.insert((b, "*".to_string()));
@@ -321,4 +326,47 @@ pub fn export(store: &Store, number: E164, now: Timestamp) -> Result<Export, Rig
         erased_at: view.suppression().erased_at(number).map(t),
         kept_after_erasure: KEPT_AFTER_ERASURE,
     })
+}
+
+/// Fills in who made each correction, from the audit trail: the record whose first
+/// journal sequence is the correction's.
+fn fill_actors(dir: &std::path::Path, events: &mut [ExportEvent]) -> Result<(), RightsError> {
+    let seqs: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match e {
+            ExportEvent::Correction { seq, .. } => Some(*seq),
+            _ => None,
+        })
+        .collect();
+    if seqs.is_empty() {
+        return Ok(());
+    }
+    let found = crate::audit::find(dir, None, &seqs, None)?;
+    for e in events {
+        if let ExportEvent::Correction { seq, actor, .. } = e {
+            *actor = found
+                .iter()
+                .filter(|c| c.record.seqs.first() == Some(seq) && c.record.outcome == "ok")
+                .map(|c| format!("{} ({})", c.record.actor, c.record.role))
+                .next_back();
+        }
+    }
+    Ok(())
+}
+
+impl Export {
+    /// The journal sequences of every event in the export (for its audit record).
+    pub fn seqs(&self) -> Vec<u64> {
+        self.events
+            .iter()
+            .map(|e| match e {
+                ExportEvent::Stop { seq, .. }
+                | ExportEvent::Consent { seq, .. }
+                | ExportEvent::Correction { seq, .. }
+                | ExportEvent::Move { seq, .. }
+                | ExportEvent::Relationship { seq, .. }
+                | ExportEvent::Other { seq, .. } => *seq,
+            })
+            .collect()
+    }
 }

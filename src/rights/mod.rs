@@ -6,11 +6,11 @@
 //!
 //! | right | function | what is recorded |
 //! |---|---|---|
-//! | access / portability | [`export`] | nothing; returns every event held for the number, the current verdict per (brand, purpose) and what is kept after erasure |
+//! | access / portability | [`export`], [`letter`] | nothing; returns every event held for the number, the current verdict per (brand, purpose) and what is kept after erasure; [`letter`] turns it into the answer sent to the person (text or HTML, five languages, with the brands' records of processing) |
 //! | rectification (evidence) | [`rectify_consent`] | a correction event referencing the consent's journal sequence; the export shows both |
 //! | rectification (new number) | [`rectify_number`] | a move event, then copies of the old number's consents and stops under the new number |
 //! | erasure | [`erase`] | an erasure event holding only a keyed hash of the number; compaction drops the earlier events |
-//! | retention | [`purge`] | nothing; a compaction that drops consents ended longer ago than the period |
+//! | retention | [`purge`], [`purge_guarded`], [`plan`] | nothing; a compaction that drops consents ended longer ago than the period ([`purge_guarded`] refuses one that would change a live decision) |
 //!
 //! ## Erasure, and what is kept
 //! The erasure event carries the keyed hash of the number (see [`crate::store::suppress`])
@@ -45,6 +45,7 @@
 
 mod erase;
 mod export;
+mod letter;
 mod purge;
 mod rectify;
 #[cfg(test)]
@@ -52,7 +53,10 @@ mod tests;
 
 pub use self::erase::{ErasedNumber, ErasureReceipt, Removed, erase};
 pub use self::export::{ConsentRecord, Evidence, Export, ExportEvent, ExportVerdict, export};
-pub use self::purge::{PurgeReceipt, parse_period, purge};
+pub use self::letter::{Form, Lang, Words, letter, words};
+pub use self::purge::{
+    ChangedDecision, PurgePlan, PurgeReceipt, parse_period, plan, purge, purge_guarded,
+};
 pub use self::rectify::{EvidenceFix, Moved, Rectified, rectify_consent, rectify_number};
 
 use crate::store::StoreError;
@@ -96,6 +100,21 @@ pub enum RightsError {
     NotPurged {
         /// How many.
         left: u64,
+    },
+    /// A purge refused: it would change live decisions, or its period is shorter than
+    /// the soft opt-in window (`--force` overrides, and is audited).
+    #[error(
+        "refused: the purge would change {count} live decision(s) (soft opt-in through a \
+         customer relationship it drops){}; see `purge --dry-run`, or pass --force",
+        if *shorter { format!(" and its period is shorter than the soft opt-in window of {months} months") } else { String::new() }
+    )]
+    WouldChangeDecisions {
+        /// Decisions that would change now.
+        count: u64,
+        /// The soft opt-in window, in months.
+        months: u32,
+        /// Whether the period is shorter than the window.
+        shorter: bool,
     },
     /// A retention period that does not parse.
     #[error("bad period: {0}")]

@@ -22,10 +22,13 @@ pub struct EvidenceFix {
 /// A recorded correction.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Rectified {
-    /// Journal sequence of the correction.
+    /// Journal sequence of the correction (for an identical repeat: of the correction
+    /// that already made the evidence read so, or of the consent when it was recorded so).
     pub seq: u64,
     /// Sequence of the corrected consent.
     pub corrects: u64,
+    /// True when the evidence already read as asked: nothing was recorded.
+    pub unchanged: bool,
 }
 
 /// A recorded number move.
@@ -79,6 +82,10 @@ pub fn rectify_consent(
         }
         return Err(RightsError::NotAConsent { seq, number: number.masked() });
     }
+    // An identical repeat (every field given already reads so) is a no-op.
+    if let Some(already) = already_reads(&held, seq, &fix) {
+        return Ok(Rectified { seq: already, corrects: seq, unchanged: true });
+    }
     let c = Correction {
         number,
         corrects: seq,
@@ -88,7 +95,36 @@ pub fn rectify_consent(
         source: fix.source.unwrap_or_default(),
     };
     let s = store.append(&Event::Correct(c))?;
-    Ok(Rectified { seq: s, corrects: seq })
+    Ok(Rectified { seq: s, corrects: seq, unchanged: false })
+}
+
+/// When the consent `seq` in `held`, corrections applied, already has every field `fix`
+/// sets (and `fix` sets one): the sequence of the event that made it so (the last
+/// correction that changed any field, else the consent).
+fn already_reads(held: &[crate::store::Recorded], seq: u64, fix: &EvidenceFix) -> Option<u64> {
+    let mut cur = held.iter().find_map(|r| match &r.event {
+        Event::Consent(c) if r.seq == seq => {
+            Some([c.method.clone(), c.text_ref.clone(), c.source.clone()])
+        }
+        _ => None,
+    })?;
+    let mut last = seq;
+    for r in held {
+        if let Event::Correct(k) = &r.event
+            && k.corrects == seq
+        {
+            for (field, new) in cur.iter_mut().zip([&k.method, &k.text_ref, &k.source]) {
+                if !new.is_empty() {
+                    field.clone_from(new);
+                }
+            }
+            last = r.seq;
+        }
+    }
+    let wanted = [&fix.method, &fix.text_ref, &fix.source];
+    let any = wanted.iter().any(|w| w.is_some());
+    let same = cur.iter().zip(wanted).all(|(c, w)| w.as_ref().is_none_or(|w| w == c));
+    (any && same).then_some(last)
 }
 
 /// Moves a person from number `from` to `to` at `at`, in one durable batch: a move event

@@ -11,9 +11,9 @@
 //! | `record`: consents, relationships, `inbound` | ✓ | ✓ | | | |
 //! | `maintain`: `compact` | ✓ | ✓ | | | |
 //! | `list-numbers`: `expiring` | ✓ | ✓ | | | |
-//! | `export-subject`: `subject export` | ✓ | | ✓ | | ✓ |
+//! | `export-subject`: `subject export`, `audit --subject`, `audit verify` | ✓ | | ✓ | | ✓ |
 //! | `change-subject`: `subject correct/move/erase`, `purge` | ✓ | | ✓ | | |
-//! | `configure`: `brand add/set-reply`, `policy set` | ✓ | | | | |
+//! | `configure`: `brand add/set-reply`, `policy set`, `processing set` | ✓ | | | | |
 //! | `manage-access`: `access grant/revoke` | ✓ | | | | |
 //! | `replay`: `--now` more than an hour from the clock (`filter`, `expiring`, `purge`) | ✓ | ✓ | ✓ | | |
 //!
@@ -34,13 +34,13 @@
 //! roles are looked up for. The owner's own account (and root) acting directly may do
 //! everything: it can read the files anyway.
 //!
-//! **Audit.** With access control on, every command run on the store, allowed or refused,
-//! appends one line to the file `audit` (0600): time, user, role, action, command, outcome.
-//! Numbers never appear in it.
+//! **Audit.** A refused command is recorded here, in the store's audit trail
+//! ([`crate::audit`]); an allowed one is recorded by its caller when it is done, with
+//! what it touched (the CLI does so for every command, with or without roles). Numbers
+//! never appear in it.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -51,8 +51,8 @@ use crate::store::{Store, journal};
 
 /// The roles file in the store directory.
 pub const FILE: &str = "access";
-/// The audit log in the store directory.
-pub const AUDIT: &str = "audit";
+/// The audit trail in the store directory (see [`crate::audit`]).
+pub const AUDIT: &str = crate::audit::FILE;
 const MAGIC_LINE: &str = "sendfilter-access 1";
 /// Longest user name accepted.
 const MAX_NAME: usize = 64;
@@ -329,12 +329,13 @@ pub enum Grant {
 }
 
 impl Grant {
-    /// The user, and the role as it appears in the audit log.
-    fn who(&self) -> (&str, &str) {
+    /// The actor and role as the audit trail names them: the user, and their role,
+    /// `owner`, or `open` (no roles: the caller's own name).
+    pub fn actor(&self, caller: &Caller) -> (String, &'static str) {
         match self {
-            Grant::Open => ("-", "open"),
-            Grant::Owner(u) => (u, "owner"),
-            Grant::Role(u, r) => (u, r.as_str()),
+            Grant::Open => (clean(&caller.name), "open"),
+            Grant::Owner(u) => (clean(u), "owner"),
+            Grant::Role(u, r) => (clean(u), r.as_str()),
         }
     }
 }
@@ -362,14 +363,15 @@ pub fn decide(
     }
 }
 
-/// Checks that the caller of this process may perform `action` (by running `command`,
-/// named in the audit log) on the store in `dir`, and logs the outcome when the store has
-/// roles. A directory that does not exist yet has no roles: the command may create it.
+/// Checks that the caller of this process may perform `action` (by running `command`)
+/// on the store in `dir`. A refusal is written to the store's audit trail
+/// ([`crate::audit`]) before it is returned; an allowed command is recorded by the caller
+/// when done ([`crate::audit::record`], with what it touched). A directory that does not
+/// exist yet has no roles: the command may create it.
 ///
 /// # Errors
 /// [`StoreError::AccessDenied`]; [`StoreError::Config`] for a damaged roles file (only the
-/// owner may then act); I/O errors reading the roles or writing the audit log (fail
-/// closed: an action that cannot be logged does not run).
+/// owner may then act); I/O errors reading the roles or writing the refusal.
 pub fn authorize(dir: &Path, action: Action, command: &str) -> Result<Grant, StoreError> {
     use std::os::unix::fs::MetadataExt;
     let owner = match std::fs::metadata(dir) {
@@ -385,56 +387,37 @@ pub fn authorize(dir: &Path, action: Action, command: &str) -> Result<Grant, Sto
             if !caller.via_sudo && (caller.uid == owner || caller.uid == 0) {
                 return Ok(Grant::Owner(caller.name));
             }
+            denied(dir, &caller.name, "unknown", action, command)?;
             return Err(e);
         }
         Err(e) => return Err(e),
     };
-    let Some(access) = access else {
-        // Turning roles on is the audit log's first line.
-        if action == Action::ManageAccess {
-            audit(dir, &caller.name, "open", action, command, "allowed")?;
-        }
-        return Ok(Grant::Open);
-    };
-    let decided = decide(Some(&access), owner, &caller, action);
-    let (user, role, outcome) = match &decided {
-        Ok(g) => {
-            let (u, r) = g.who();
-            (u.to_string(), r.to_string(), "allowed")
-        }
-        Err(_) => {
-            let role = access.users.get(&caller.name).map_or("none", |r| r.as_str());
-            (caller.name.clone(), role.to_string(), "denied")
-        }
-    };
-    audit(dir, &user, &role, action, command, outcome)?;
+    let decided = decide(access.as_ref(), owner, &caller, action);
+    if decided.is_err() {
+        let role =
+            access.as_ref().and_then(|a| a.users.get(&caller.name)).map_or("none", |r| r.as_str());
+        denied(dir, &caller.name, role, action, command)?;
+    }
     decided
 }
 
-/// Appends one line to the store's audit log (created 0600).
-fn audit(
+/// Records a refusal in the store's audit trail.
+fn denied(
     dir: &Path,
     user: &str,
     role: &str,
     action: Action,
     command: &str,
-    outcome: &str,
 ) -> Result<(), StoreError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = dir.join(AUDIT);
-    let now = crate::timefmt::format_rfc3339(crate::timefmt::now());
-    // One write of one line: appends from concurrent processes do not interleave.
-    let line = format!(
-        "{now} user={} role={role} action={action} command={command} {outcome}\n",
-        clean(user)
-    );
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(io("opening", &path))?;
-    f.write_all(line.as_bytes()).map_err(io("writing", &path))
+    let rec = crate::audit::AuditRecord {
+        actor: clean(user),
+        role: role.into(),
+        action: action.as_str().into(),
+        command: command.into(),
+        outcome: "denied".into(),
+        ..Default::default()
+    };
+    crate::audit::record(dir, &rec).map(|_| ())
 }
 
 /// A user name as logged: characters outside [`valid_user`]'s set become `?` (a
@@ -557,26 +540,23 @@ mod tests {
         let store = Store::open(d.path().join("s")).unwrap();
         let dir = store.dir().to_path_buf();
         assert_eq!(read(&dir).unwrap(), None);
-        // Off: allowed, nothing logged but turning roles on.
+        // Off: allowed; the caller records what it did (nothing written here).
         assert_eq!(authorize(&dir, Action::Configure, "brand add").unwrap(), Grant::Open);
         assert!(!dir.join(AUDIT).exists());
-        assert_eq!(authorize(&dir, Action::ManageAccess, "access grant").unwrap(), Grant::Open);
-        let log = std::fs::read_to_string(dir.join(AUDIT)).unwrap();
-        assert!(
-            log.ends_with("role=open action=manage-access command=access grant allowed\n"),
-            "{log}"
-        );
         if Caller::current().via_sudo {
             return; // run through sudo: not the owner acting directly
         }
         write(&store, &access()).unwrap();
         assert_eq!(read(&dir).unwrap(), Some(access()));
-        // This test runs as the store's owner: allowed as owner, and logged.
+        // This test runs as the store's owner: allowed as owner.
         let g = authorize(&dir, Action::ManageAccess, "access grant").unwrap();
         assert!(matches!(g, Grant::Owner(_)), "{g:?}");
+        assert_eq!(g.actor(&Caller::current()).1, "owner");
+        // A refusal is recorded at once.
+        denied(&dir, "bob", "campaign", Action::Configure, "brand add").unwrap();
         let log = std::fs::read_to_string(dir.join(AUDIT)).unwrap();
         assert!(
-            log.ends_with("role=owner action=manage-access command=access grant allowed\n"),
+            log.contains("\"actor\":\"bob\",\"role\":\"campaign\",\"action\":\"configure\",\"command\":\"brand add\",\"outcome\":\"denied\""),
             "{log}"
         );
         use std::os::unix::fs::PermissionsExt;

@@ -37,7 +37,8 @@
 //!
 //! Directory layout: `config` (region, checksummed), `journal`, `snapshot`, `LOCK`, and
 //! after the first erasure `suppress.key` (see [`suppress`], [`crate::rights`]); with
-//! roles, `access` and `audit` (see [`access`]).
+//! roles, `access`; `audit` and `audit.idx`, the audit trail (see [`crate::audit`]);
+//! `processing`, the records of processing ([`processing`]).
 //! The directory is created 0700 and every file 0600. One process at a time opens a
 //! store (an exclusive `flock` on `LOCK`); others wait.
 //!
@@ -69,6 +70,7 @@ pub mod import;
 pub mod journal;
 pub mod live;
 pub mod policy;
+pub mod processing;
 pub mod scrub;
 mod sealed;
 pub mod snapshot;

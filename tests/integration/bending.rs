@@ -60,11 +60,14 @@ fn a_past_now_is_refused_for_campaign_and_stamped_for_others() {
     assert_eq!(rep["now_overridden"], true);
     let log = wd.read("store/audit");
     assert!(
-        log.contains("user=bob role=campaign action=replay command=filter --now denied"),
+        log.contains(
+            r#""actor":"bob","role":"campaign","action":"replay","command":"filter --now","outcome":"denied""#
+        ),
         "{log}"
     );
     assert!(
-        log.contains("user=olga role=operator action=replay command=filter --now allowed"),
+        log.lines().any(|l| l.contains(r#""actor":"olga","role":"operator","action":"filter""#)
+            && l.contains(r#""replay":true"#)),
         "{log}"
     );
     // A run at the clock is not stamped.

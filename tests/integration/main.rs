@@ -1,11 +1,13 @@
 //! Integration tests: run the real `sendfilter` binary on temp dirs.
 
 mod access;
+mod audit;
 mod bench;
 mod bending;
 mod brand_names;
 mod csvfast;
 mod demo;
+mod dpo;
 mod durations;
 mod filter;
 mod harness;
