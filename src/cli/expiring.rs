@@ -53,7 +53,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         now,
         args.within.seconds(),
         policy.consent_lifetime_months,
-    );
+    )
+    .with_context(|| format!("reading the consents of store {}", args.store.display()))?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     writeln!(out, "number,purpose,ends_at,event_seq")?;
     let mut field = Vec::new();

@@ -172,6 +172,14 @@ impl<'s, S: StandingSource> Filter<'s, S> {
         Filter { scope: source.scope(brand, purpose), source, opts, rules }
     }
 
+    /// Prepares the filter for many decisions (see [`StandingSource::prepare`]): a run
+    /// over a campaign calls it once; a filter for a handful of numbers need not.
+    #[must_use]
+    pub fn prepared(mut self) -> Self {
+        self.scope = self.source.prepare(self.scope);
+        self
+    }
+
     /// The options this filter decides with.
     pub fn options(&self) -> &FilterOptions {
         &self.opts
@@ -517,7 +525,7 @@ pub fn run_with_receipts<S: StandingSource, R: Read + Send>(
         ));
     }
     let brand = crate::brand::canonical(&opts.brand).map_err(Error::Brand)?;
-    let filter = Filter::new(source, &brand, &opts.purpose, opts.filter.clone());
+    let filter = Filter::new(source, &brand, &opts.purpose, opts.filter.clone()).prepared();
     let counts = engine::run(&filter, opts, input, sinks, receipts)?;
     Ok(Report {
         counts: counts.0,
