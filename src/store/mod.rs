@@ -428,7 +428,7 @@ impl Store {
         }
         // Sorted runs of a compaction that crashed (see `sorted_runs`).
         let run_prefix = format!("snapshot.tmp{}", sorted_runs::RUN_SUFFIX);
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             if e.file_name().to_str().is_some_and(|n| n.starts_with(&run_prefix)) {
                 let _ = std::fs::remove_file(e.path());
             }
