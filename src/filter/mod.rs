@@ -158,6 +158,9 @@ impl<'s, S: StandingSource> Filter<'s, S> {
     /// name that cannot be canonical (empty, `*`, control characters) matches no consent,
     /// so every marketing record is refused (fail closed). Check a name taken from a user
     /// with [`crate::brand::canonical`] first to tell them why; [`run_with`] does.
+    ///
+    /// Resolving is cheap; for more than a few thousand decisions call
+    /// [`prepared`](Self::prepared) once, which builds the source's per-run index.
     pub fn new(source: &'s S, brand: &str, purpose: &str, opts: FilterOptions) -> Filter<'s, S> {
         let brand = crate::brand::normalize(brand);
         // Never the every-brand name: its stops apply to every scope already.

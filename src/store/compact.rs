@@ -1,10 +1,14 @@
 //! Compaction: snapshot + journal tail → new snapshot.
 //!
 //! The old snapshot's evidence is already sorted by (number, seq); the journal tail is
-//! decoded, sorted the same way and merged in one pass. Each number's events are folded
-//! as they stream by into the scope tables and the stops table, so memory is the tail,
-//! the tables and nothing per old event. Publishing (rename, journal rotation) is the
-//! caller's job: see [`crate::store::Store::compact`].
+//! decoded and sorted the same way in bounded memory ([`crate::store::sorted_runs`]: runs
+//! spilled to disk beyond a limit, merged on the fly) and merged with it in one pass. Each
+//! number's events are folded as they stream by: the number gets its id in the new number
+//! table, and its newest stop per brand, newest sms consent per (brand, purpose) and newest
+//! relationship per brand are appended to those lists (see
+//! [`crate::store::snapshot::format`]). Memory is the tail buffer, the number table and the
+//! lists: proportional to events, never to brands × stops. Publishing (rename, journal
+//! rotation) is the caller's job: see [`crate::store::Store::compact`].
 //!
 //! Compaction is also where data-subject rights take effect on disk:
 //! * **Erasure**: for every erasure event in the tail (a keyed hash, see

@@ -277,6 +277,7 @@ pub fn import<R: Read>(
         kind == Kind::Consents && (view.snapshot().is_some() || view.overlay_len() > 0);
     // Channel names are codes (`sms`, `email`): `SMS` is stored as `sms`, so a consent is
     // not silently ignored by the sms-only decision for its spelling.
+    let mut cached: Option<(String, crate::store::BrandStops)> = None;
     let mut channel = String::new();
     // The row's brand in canonical form (trimmed, NFC: `crate::brand`), reused per row.
     let mut brand_buf = String::new();
@@ -371,7 +372,14 @@ pub fn import<R: Read>(
                     (check_stops, ev)
                     && text[2] == "sms"
                 {
-                    if let Some(stop) = view.stopped_at(number, text[0])?
+                    let stops = match &cached {
+                        Some((b, s)) if b == text[0] => s,
+                        _ => {
+                            let s = view.brand_stops(text[0]);
+                            &cached.insert((text[0].to_string(), s)).1
+                        }
+                    };
+                    if let Some(stop) = view.stopped_at_in(stops, number)?
                         && granted_at > stop
                         && confirmed_at.is_none_or(|c| c <= stop)
                     {

@@ -97,7 +97,7 @@ use self::journal::Journal;
 pub use self::journal::TornTail;
 pub use self::snapshot::{Snapshot, map_snapshot};
 pub(crate) use self::view::event_of;
-pub use self::view::{Overlay, StoreView, ViewScope};
+pub use self::view::{BrandStops, Overlay, StoreView, ViewScope};
 use crate::phone::{E164, Region};
 use crate::standing::Timestamp;
 

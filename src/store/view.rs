@@ -174,6 +174,13 @@ impl ViewScope {
     }
 }
 
+/// The stop lists that apply to one brand, resolved by [`StoreView::brand_stops`].
+#[derive(Clone, Debug, Default)]
+pub struct BrandStops {
+    snap: Vec<u32>,
+    tail: Vec<u32>,
+}
+
 /// Most other spellings of one brand a scope honours the stops of.
 const VARIANTS: usize = 4;
 /// No id (an unused variant slot).
@@ -338,24 +345,54 @@ impl StoreView {
     /// The newest stop of `number` for `brand` (any spelling of it) or `*`, from the
     /// snapshot and the journal tail: for callers that ask about many brands one number at
     /// a time (an import), without building a scope per brand. Erasures are not folded
-    /// in (see [`StandingSource::standing`]).
+    /// in (see [`StandingSource::standing`]). Resolve the brand once with
+    /// [`brand_stops`](Self::brand_stops) and ask with
+    /// [`stopped_at_in`](Self::stopped_at_in) when asking many times.
     ///
     /// # Errors
     /// [`StoreError::SnapshotCorrupt`] if a stop list it reads is damaged.
     pub fn stopped_at(&self, number: E164, brand: &str) -> Result<Option<i64>, StoreError> {
-        let n = number.as_u64();
-        let mut at: Option<i64> = None;
+        self.stopped_at_in(&self.brand_stops(brand), number)
+    }
+
+    /// The stop lists that apply to `brand` (its own, its other spellings', `*`'s), resolved
+    /// once for [`stopped_at_in`](Self::stopped_at_in).
+    pub fn brand_stops(&self, brand: &str) -> BrandStops {
+        let mut snap = Vec::new();
         if let Some(s) = self.snap.as_ref().filter(|s| !s.is_legacy()) {
             let ids = s.string_id(brand).into_iter().chain(s.string_id(EVERY_BRAND));
-            for id in ids.chain(s.brand_variants(brand)) {
-                at = at.max(s.stop(n, id)?.map(i64::from));
+            snap.extend(ids.chain(s.brand_variants(brand)));
+        }
+        let o = &self.overlay;
+        let mut tail: Vec<u32> =
+            [brand, EVERY_BRAND].into_iter().filter_map(|b| o.names.get(b).copied()).collect();
+        let variants = variant_ids(brand, o.names.iter().map(|(k, &v)| (k.as_str(), v)));
+        tail.extend(variants.into_iter().filter(|&v| v != NO_ID));
+        BrandStops { snap, tail }
+    }
+
+    /// [`stopped_at`](Self::stopped_at) for a brand resolved by
+    /// [`brand_stops`](Self::brand_stops).
+    ///
+    /// # Errors
+    /// [`StoreError::SnapshotCorrupt`] if a stop list it reads is damaged.
+    pub fn stopped_at_in(&self, b: &BrandStops, number: E164) -> Result<Option<i64>, StoreError> {
+        let n = number.as_u64();
+        let mut at: Option<i64> = None;
+        if let Some(s) = self.snap.as_ref().filter(|s| !b.snap.is_empty() && !s.is_legacy())
+            && let Some(id) = s.id_of(n)
+        {
+            for &brand in &b.snap {
+                if let Some(l) = s.stop_list(brand)?
+                    && let Some(i) = s.list_find(&l, id)
+                {
+                    at = at.max(s.stop_at(&l, i).map(i64::from));
+                }
             }
         }
         let o = &self.overlay;
-        let names = [brand, EVERY_BRAND].into_iter().filter_map(|b| o.names.get(b).copied());
-        let variants = variant_ids(brand, o.names.iter().map(|(k, &v)| (k.as_str(), v)));
-        for b in names.chain(variants.into_iter().filter(|&v| v != NO_ID)) {
-            at = at.max(o.stops.get(&(n, b)).copied());
+        for &t in &b.tail {
+            at = at.max(o.stops.get(&(n, t)).copied());
         }
         Ok(at)
     }
