@@ -15,7 +15,7 @@ use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::store::error::{StoreError, io};
-use crate::store::snapshot::format::{EVIDENCE_LEN, EvidenceRec};
+use crate::store::snapshot::format::{EvidenceRec, FULL_EVIDENCE_LEN as EVIDENCE_LEN};
 
 /// Records held in memory before a run is written: 4 M × 64 bytes = 256 MB.
 pub const DEFAULT_LIMIT: usize = 4 << 20;

@@ -140,6 +140,8 @@ pub struct Parts<'a> {
 pub struct Builder {
     w: BlockWriter,
     evidence: u64,
+    /// Consent text tuples: ids in order of first use.
+    tuples: std::collections::HashMap<[u32; 4], u32>,
     index: fst::MapBuilder<Vec<u8>>,
     last_number: Option<u64>,
 }
@@ -170,7 +172,13 @@ impl Builder {
             in_block: 0,
             sums: Vec::new(),
         };
-        Ok(Builder { w, evidence: 0, index: fst::MapBuilder::memory(), last_number: None })
+        Ok(Builder {
+            w,
+            evidence: 0,
+            tuples: std::collections::HashMap::new(),
+            index: fst::MapBuilder::memory(),
+            last_number: None,
+        })
     }
 
     /// Appends one evidence record; records must come sorted by (number, seq).
@@ -184,8 +192,20 @@ impl Builder {
                 .map_err(|e| index_error(&self.w.path, e))?;
             self.last_number = Some(rec.number);
         }
+        if rec.seq >= format::MAX_SEQ {
+            return Err(io("writing", &self.w.path)(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "journal sequence beyond 2^56",
+            )));
+        }
+        let tuple = if rec.kind == format::KIND_CONSENT {
+            let next = self.tuples.len() as u32;
+            *self.tuples.entry(rec.tuple()).or_insert(next)
+        } else {
+            0
+        };
         self.evidence += 1;
-        self.w.write(&rec.encode())
+        self.w.write(&rec.encode_packed(tuple))
     }
 
     /// Writes the hot sections, checksums and header, then fsyncs. Returns the file length.
@@ -205,6 +225,16 @@ impl Builder {
         put(&mut h, field::INDEX + 8, index.len() as u64);
         w.write(&index)?;
         drop(index);
+        w.align()?;
+        let mut tuples = vec![[0u32; 4]; self.tuples.len()];
+        for (t, i) in std::mem::take(&mut self.tuples) {
+            tuples[i as usize] = t;
+        }
+        put(&mut h, field::TUPLES, w.pos);
+        put(&mut h, field::TUPLES + 8, tuples.len() as u64);
+        let bytes: Vec<u8> = tuples.iter().flatten().flat_map(|v| v.to_le_bytes()).collect();
+        w.write(&bytes)?;
+        drop(bytes);
         w.align()?;
         let hot_start = w.pos;
         put(&mut h, field::HOT_START, hot_start);

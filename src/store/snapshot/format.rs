@@ -9,10 +9,14 @@
 //!
 //! ```text
 //! header   HEADER_LEN bytes, fields below, ends with xxh3 of the bytes before it
-//! evidence EVIDENCE_LEN-byte records sorted by (number, seq): every event, in full
+//! evidence EVIDENCE_LEN-byte records sorted by (number, seq): every event, in full (see
+//!          [`EvidenceRec::encode_packed`]; a consent's channel, method, text_ref and source
+//!          are one tuple id)
 //! index    fst map: number as 8 big-endian bytes → index of its first evidence record
 //!          (byte order = numeric order, so number ranges and digit prefixes are range
 //!          queries)
+//! tuples   TUPLE_LEN-byte entries: the consent text tuples (4 string ids each); imports
+//!          repeat a handful, so a consent record holds one id instead of four
 //! ── HOT_START: the shared part, verified when a snapshot is mapped ──
 //! stats    JSON (counts for `info`)
 //! strings  count u32, (count + 1) u32 offsets into the bytes that follow, then the UTF-8
@@ -52,8 +56,15 @@ pub const LEGACY_VERSION: u32 = 3;
 pub const HEADER_LEN: usize = 256;
 /// Checksum block size.
 pub const BLOCK_SIZE: usize = 1 << 20;
-/// Bytes per evidence record.
-pub const EVIDENCE_LEN: usize = 64;
+/// Bytes per evidence record as stored (see [`EvidenceRec::encode_packed`]).
+pub const EVIDENCE_LEN: usize = 48;
+/// Bytes per evidence record in full ([`EvidenceRec::encode`]): version-3 snapshots and a
+/// compaction's sorted runs.
+pub const FULL_EVIDENCE_LEN: usize = 64;
+/// Bytes per consent text tuple (channel, method, text_ref, source string ids).
+pub const TUPLE_LEN: usize = 16;
+/// Sequences must stay below this: the evidence record keeps the kind in the top byte.
+pub const MAX_SEQ: u64 = 1 << 56;
 /// Bytes per scope directory entry.
 pub const SCOPE_LEN: usize = 32;
 /// Bytes per brand directory entry.
@@ -123,6 +134,8 @@ pub mod field {
     /// Start of the per-tenant lists (u64); everything before it from HOT_START on is
     /// the shared part.
     pub const LISTS: usize = 224;
+    /// Consent text tuples offset, count.
+    pub const TUPLES: usize = 232;
     /// xxh3 of the header bytes before this field.
     pub const HEADER_CHECKSUM: usize = super::HEADER_LEN - 8;
 }
@@ -292,9 +305,63 @@ pub struct EvidenceRec {
 }
 
 impl EvidenceRec {
-    /// Encodes into 64 bytes.
-    pub fn encode(&self) -> [u8; EVIDENCE_LEN] {
+    /// Encodes into [`EVIDENCE_LEN`] bytes as a snapshot stores it: number u64, seq | kind
+    /// << 56 u64, t0, expires, confirmed, t3 (u32 each), three string ids, 4 zero bytes.
+    /// The three ids are `text[0..3]`, except for a consent: brand, purpose and `tuple`,
+    /// the id of its (channel, method, text_ref, source) in the tuples section. The other
+    /// ids of other kinds are implied: `u32::MAX` for corrections, 0 otherwise.
+    pub fn encode_packed(&self, tuple: u32) -> [u8; EVIDENCE_LEN] {
         let mut b = [0u8; EVIDENCE_LEN];
+        b[0..8].copy_from_slice(&self.number.to_le_bytes());
+        let sk = (self.seq & (MAX_SEQ - 1)) | (u64::from(self.kind as u8) << 56);
+        b[8..16].copy_from_slice(&sk.to_le_bytes());
+        for (i, t) in [self.t0, self.expires, self.confirmed, self.t3].iter().enumerate() {
+            b[16 + 4 * i..20 + 4 * i].copy_from_slice(&t.to_le_bytes());
+        }
+        let ids = if self.kind == KIND_CONSENT {
+            [self.text[0], self.text[1], tuple]
+        } else {
+            [self.text[0], self.text[1], self.text[2]]
+        };
+        for (i, t) in ids.iter().enumerate() {
+            b[32 + 4 * i..36 + 4 * i].copy_from_slice(&t.to_le_bytes());
+        }
+        b
+    }
+
+    /// The consent text tuple of a consent record (channel, method, text_ref, source).
+    pub fn tuple(&self) -> [u32; 4] {
+        [self.text[2], self.text[3], self.text[4], self.text[5]]
+    }
+
+    /// Decodes [`encode_packed`](Self::encode_packed) bytes; `tuple` resolves a consent's
+    /// tuple id (`None`: a damaged record).
+    pub fn decode_packed(b: &[u8], tuple: impl Fn(u32) -> Option<[u32; 4]>) -> Option<EvidenceRec> {
+        let sk = u64_at(b, 8)?;
+        let kind = (sk >> 56) as u32;
+        let ids = [u32_at(b, 32)?, u32_at(b, 36)?, u32_at(b, 40)?];
+        let text = if kind == KIND_CONSENT {
+            let [c, m, t, s] = tuple(ids[2])?;
+            [ids[0], ids[1], c, m, t, s]
+        } else {
+            let rest = if kind == KIND_CORRECT { u32::MAX } else { 0 };
+            [ids[0], ids[1], ids[2], rest, rest, rest]
+        };
+        Some(EvidenceRec {
+            number: u64_at(b, 0)?,
+            seq: sk & (MAX_SEQ - 1),
+            kind,
+            text,
+            t0: u32_at(b, 16)?,
+            expires: u32_at(b, 20)?,
+            confirmed: u32_at(b, 24)?,
+            t3: u32_at(b, 28)?,
+        })
+    }
+
+    /// Encodes into [`FULL_EVIDENCE_LEN`] bytes, every field (version 3's record).
+    pub fn encode(&self) -> [u8; FULL_EVIDENCE_LEN] {
+        let mut b = [0u8; FULL_EVIDENCE_LEN];
         b[0..8].copy_from_slice(&self.number.to_le_bytes());
         b[8..16].copy_from_slice(&self.seq.to_le_bytes());
         b[16..20].copy_from_slice(&self.kind.to_le_bytes());
@@ -308,7 +375,7 @@ impl EvidenceRec {
         b
     }
 
-    /// Decodes 64 bytes (a slice of at least that length).
+    /// Decodes [`FULL_EVIDENCE_LEN`] bytes (a slice of at least that length).
     pub fn decode(b: &[u8]) -> Option<EvidenceRec> {
         let mut text = [0u32; 6];
         for (i, t) in text.iter_mut().enumerate() {
@@ -346,6 +413,13 @@ mod tests {
             t3: 12,
         };
         assert_eq!(EvidenceRec::decode(&e.encode()), Some(e));
+        let tuples = |i: u32| (i == 9).then_some([3, 4, 5, 6]);
+        assert_eq!(EvidenceRec::decode_packed(&e.encode_packed(9), tuples), Some(e));
+        assert_eq!(EvidenceRec::decode_packed(&e.encode_packed(8), tuples), None);
+        for (kind, rest) in [(KIND_STOP, 0), (KIND_CORRECT, u32::MAX), (KIND_MOVE, 0)] {
+            let r = EvidenceRec { kind, seq: MAX_SEQ - 1, text: [1, 2, 3, rest, rest, rest], ..e };
+            assert_eq!(EvidenceRec::decode_packed(&r.encode_packed(0), tuples), Some(r));
+        }
         let r = RelRec { lasting: 1, started: 4, last_purchase: 5, ends: 6, informed: 7, seq: 8 };
         assert_eq!(RelRec::decode(&r.encode()), Some(r));
         assert_eq!(ConsentRec::decode(&[0; 19]), None);

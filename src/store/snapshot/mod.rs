@@ -25,7 +25,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use memmap2::Mmap;
 use xxhash_rust::xxh3::xxh3_64;
 
-use self::format::{BLOCK_SIZE, ConsentRec, EVIDENCE_LEN, EvidenceRec, HEADER_LEN, RelRec, field};
+use self::format::{
+    BLOCK_SIZE, ConsentRec, EVIDENCE_LEN, EvidenceRec, FULL_EVIDENCE_LEN, HEADER_LEN, RelRec,
+    TUPLE_LEN, field,
+};
 use crate::hint::prefetch;
 use crate::store::error::{Corruption, StoreError, io};
 
@@ -105,6 +108,10 @@ pub struct Snapshot<D> {
     scope_index: HashMap<(u32, u32), usize>,
     evidence_off: usize,
     evidence_count: usize,
+    /// Bytes per evidence record (version 3 stored them in full).
+    rec_len: usize,
+    /// Consent text tuples (offset, bytes).
+    tuples: (usize, usize),
     index: (usize, usize),
     stats: (usize, usize),
     sums_off: usize,
@@ -199,7 +206,9 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
                 _ => Err(bad(at, Corruption::BadStructure)),
             }
         };
-        let (evidence_off, ev_len) = section(field::EVIDENCE, EVIDENCE_LEN as u64)?;
+        let rec_len = if legacy { FULL_EVIDENCE_LEN } else { EVIDENCE_LEN };
+        let (evidence_off, ev_len) = section(field::EVIDENCE, rec_len as u64)?;
+        let tuples = if legacy { (0, 0) } else { section(field::TUPLES, TUPLE_LEN as u64)? };
         let stats = section(field::STATS, 1)?;
         let index = section(field::INDEX, 1)?;
         let (strings_off, strings_len) = section(field::STRINGS, 1)?;
@@ -215,6 +224,7 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
             s
         };
         if hot_start < evidence_off + ev_len
+            || hot_start < tuples.0 + tuples.1
             || hot_start > stats.0
             || index.0 + index.1 > hot_start
             || strings_off < hot_start
@@ -320,7 +330,9 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
             scopes: p.scopes,
             scope_index: p.scope_index,
             evidence_off,
-            evidence_count: ev_len / EVIDENCE_LEN,
+            evidence_count: ev_len / rec_len,
+            rec_len,
+            tuples,
             index,
             stats,
             sums_off,
@@ -780,8 +792,20 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
     }
 
     fn evidence_at(&self, i: usize) -> Option<EvidenceRec> {
-        let at = self.evidence_off + i * EVIDENCE_LEN;
-        EvidenceRec::decode(self.bytes().get(at..at + EVIDENCE_LEN)?)
+        let at = self.evidence_off + i * self.rec_len;
+        let b = self.bytes().get(at..at + self.rec_len)?;
+        if self.is_legacy() {
+            return EvidenceRec::decode(b);
+        }
+        let (off, len) = self.tuples;
+        EvidenceRec::decode_packed(b, |t| {
+            let at = off + t as usize * TUPLE_LEN;
+            if at + TUPLE_LEN > off + len {
+                return None;
+            }
+            let u = |k: usize| format::u32_at(self.bytes(), at + 4 * k);
+            Some([u(0)?, u(1)?, u(2)?, u(3)?])
+        })
     }
 
     /// The number index (an `fst` map), after verifying the evidence blocks it lies in.
