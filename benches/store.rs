@@ -126,7 +126,8 @@ fn bench(c: &mut Criterion) {
 
     let store = Store::open(&dir).expect("open");
     let view = store.view().expect("view");
-    let scope = view.scope("ACME", "offers");
+    // A run's scope: prepared once (the dense per-run index), as `filter` does.
+    let scope = view.prepare(view.scope("ACME", "offers"));
     let baseline: HashMap<u64, Standing> = recipients
         .iter()
         .map(|n| (n.as_u64(), view.standing(&scope, *n)))

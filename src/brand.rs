@@ -124,6 +124,12 @@ pub fn same_name(a: &str, b: &str) -> bool {
     fold(ta) == fold(tb)
 }
 
+/// The key under which [`same_name`] spellings meet: `same_name(a, b)` exactly when
+/// `a != b` and `fold_key(a) == fold_key(b)` (trimmed, NFC, lower case).
+pub fn fold_key(s: &str) -> String {
+    fold(s.trim())
+}
+
 /// The form [`same_name`] compares: NFC, then lower case.
 fn fold(s: &str) -> String {
     normalize(s).chars().flat_map(char::to_lowercase).collect()

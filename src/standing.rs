@@ -65,6 +65,12 @@ pub trait StandingSource: Sync {
     type Token: Copy + Default;
     /// Resolves a brand and purpose (names as given by the user) once per run.
     fn scope(&self, brand: &str, purpose: &str) -> Self::Scope;
+    /// Makes `scope` fast for many lookups, once per run (a store builds a dense per-run
+    /// index of the scope's lists). [`scope`](Self::scope) stays cheap for callers that
+    /// ask about a few numbers under many scopes. Optional: by default `scope` itself.
+    fn prepare(&self, scope: Self::Scope) -> Self::Scope {
+        scope
+    }
     /// The standing of `number` under `scope`.
     fn standing(&self, scope: &Self::Scope, number: E164) -> Standing;
     /// A hint that `number` will be asked for soon (e.g. a software prefetch). Optional.

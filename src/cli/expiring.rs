@@ -53,7 +53,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         now,
         args.within.seconds(),
         policy.consent_lifetime_months,
-    );
+    )
+    .with_context(|| format!("reading the consents of store {}", args.store.display()))?;
     super::audit::note(|n| {
         n.brand = Some(args.brand.clone());
         n.counts.insert("numbers_listed".into(), list.len() as u64);

@@ -173,6 +173,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Fail closed: no source (or a damaged policy), no output.
     let opening = Instant::now();
     let source = open_source(&args.store)?;
+    // Damage in what this run reads (its scope's lists) stops it before any output.
+    if args.class == Class::Marketing {
+        let brand = sendfilter::brand::normalize(&args.brand);
+        source.check_scope(&brand, &args.purpose).with_context(|| {
+            format!("reading the lists of {:?} in store {}", args.brand, args.store.display())
+        })?;
+    }
     advise_compaction(&args.store, &source, opening.elapsed());
     let variants = source.brand_variants(&args.brand);
     if !variants.is_empty() {

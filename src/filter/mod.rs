@@ -158,6 +158,9 @@ impl<'s, S: StandingSource> Filter<'s, S> {
     /// name that cannot be canonical (empty, `*`, control characters) matches no consent,
     /// so every marketing record is refused (fail closed). Check a name taken from a user
     /// with [`crate::brand::canonical`] first to tell them why; [`run_with`] does.
+    ///
+    /// Resolving is cheap; for more than a few thousand decisions call
+    /// [`prepared`](Self::prepared) once, which builds the source's per-run index.
     pub fn new(source: &'s S, brand: &str, purpose: &str, opts: FilterOptions) -> Filter<'s, S> {
         let brand = crate::brand::normalize(brand);
         // Never the every-brand name: its stops apply to every scope already.
@@ -170,6 +173,14 @@ impl<'s, S: StandingSource> Filter<'s, S> {
             ..Rules::new(opts.class, opts.now)
         };
         Filter { scope: source.scope(brand, purpose), source, opts, rules }
+    }
+
+    /// Prepares the filter for many decisions (see [`StandingSource::prepare`]): a run
+    /// over a campaign calls it once; a filter for a handful of numbers need not.
+    #[must_use]
+    pub fn prepared(mut self) -> Self {
+        self.scope = self.source.prepare(self.scope);
+        self
     }
 
     /// The options this filter decides with.
@@ -517,7 +528,7 @@ pub fn run_with_receipts<S: StandingSource, R: Read + Send>(
         ));
     }
     let brand = crate::brand::canonical(&opts.brand).map_err(Error::Brand)?;
-    let filter = Filter::new(source, &brand, &opts.purpose, opts.filter.clone());
+    let filter = Filter::new(source, &brand, &opts.purpose, opts.filter.clone()).prepared();
     let counts = engine::run(&filter, opts, input, sinks, receipts)?;
     Ok(Report {
         counts: counts.0,

@@ -1,10 +1,14 @@
 //! Compaction: snapshot + journal tail → new snapshot.
 //!
 //! The old snapshot's evidence is already sorted by (number, seq); the journal tail is
-//! decoded, sorted the same way and merged in one pass. Each number's events are folded
-//! as they stream by into the scope tables and the stops table, so memory is the tail,
-//! the tables and nothing per old event. Publishing (rename, journal rotation) is the
-//! caller's job: see [`crate::store::Store::compact`].
+//! decoded and sorted the same way in bounded memory ([`crate::store::sorted_runs`]: runs
+//! spilled to disk beyond a limit, merged on the fly) and merged with it in one pass. Each
+//! number's events are folded as they stream by: the number gets its id in the new number
+//! table, and its newest stop per brand, newest sms consent per (brand, purpose) and newest
+//! relationship per brand are appended to those lists (see
+//! [`crate::store::snapshot::format`]). Memory is the tail buffer, the number table and the
+//! lists: proportional to events, never to brands × stops. Publishing (rename, journal
+//! rotation) is the caller's job: see [`crate::store::Store::compact`].
 //!
 //! Compaction is also where data-subject rights take effect on disk:
 //! * **Erasure**: for every erasure event in the tail (a keyed hash, see
@@ -36,10 +40,12 @@ use crate::store::event::{EVERY_BRAND, EventRef, LASTING_RELATIONSHIPS};
 use crate::store::journal;
 use crate::store::scrub::Patterns;
 use crate::store::snapshot::Snapshot;
-use crate::store::snapshot::build::{Builder, Parts, ScopeTable};
+use crate::store::snapshot::build::{BrandLists, Builder, NumberTable, Parts, ScopeList};
 use crate::store::snapshot::format::{
-    EvidenceRec, KIND_CONSENT, KIND_CORRECT, KIND_MOVE, KIND_RELATIONSHIP, KIND_STOP, RelSlot, Slot,
+    ConsentRec, EvidenceRec, KIND_CONSENT, KIND_CORRECT, KIND_MOVE, KIND_RELATIONSHIP, KIND_STOP,
+    RelRec,
 };
+use crate::store::sorted_runs::{self, SortedRuns};
 use crate::store::suppress::{Entry, Keyer, SubjectKey};
 use crate::{E164, Timestamp};
 
@@ -53,6 +59,9 @@ pub struct CompactOptions {
     pub key_path: PathBuf,
     /// Retention purge: drop evidence of consents that ended before this time.
     pub purge_before: Option<Timestamp>,
+    /// Journal-tail records held in memory before sorted runs are spilled to disk
+    /// (default [`sorted_runs::DEFAULT_LIMIT`]).
+    pub tail_limit: Option<usize>,
 }
 
 /// What a compaction wrote.
@@ -250,29 +259,38 @@ fn push_recs(
     out.push(rec);
 }
 
-#[derive(Default)]
+/// Folds each number's records, as they stream by in number order, into the number table
+/// and the per-tenant lists: memory grows with the events folded, never with brands ×
+/// stops.
 struct Folder {
-    scopes: Vec<(u32, u32)>,
-    brand_scopes: HashMap<u32, Vec<usize>>,
     star: u32,
     sms: u32,
-    slots: Vec<Vec<Slot>>,
-    stops: Vec<(u64, u32, u32)>,
     /// String ids of the lasting relationship kinds.
     lasting: Vec<u32>,
-    rels: Vec<RelSlot>,
-    rel_count: BTreeMap<u32, u64>,
+    table: NumberTable,
+    scope_ix: HashMap<(u32, u32), usize>,
+    scopes: Vec<ScopeList>,
+    brand_ix: HashMap<u32, usize>,
+    brands: Vec<BrandLists>,
     numbers: u64,
+    rel_count: BTreeMap<u32, u64>,
     stop_count: BTreeMap<u32, u64>,
     consent_count: BTreeMap<(u32, u32, u32), u64>,
     // Scratch, reused per number.
     g_stops: Vec<(u32, u32)>,
-    g_cons: Vec<((u32, u32), Slot)>,
-    g_rels: Vec<RelSlot>,
-    relevant: Vec<usize>,
+    g_cons: Vec<((u32, u32), ConsentRec)>,
+    g_rels: Vec<(u32, RelRec)>,
 }
 
 impl Folder {
+    fn brand(&mut self, b: u32) -> &mut BrandLists {
+        let i = *self.brand_ix.entry(b).or_insert_with(|| {
+            self.brands.push(BrandLists { brand: b, stops: Vec::new(), rels: Vec::new() });
+            self.brands.len() - 1
+        });
+        &mut self.brands[i]
+    }
+
     fn fold(&mut self, group: &[EvidenceRec]) {
         let Some(first) = group.first() else { return };
         let number = first.number;
@@ -284,9 +302,7 @@ impl Folder {
             if r.kind == KIND_RELATIONSHIP {
                 let b = r.text[0];
                 *self.rel_count.entry(b).or_default() += 1;
-                let slot = RelSlot {
-                    number,
-                    brand: b,
+                let rel = RelRec {
                     lasting: u32::from(self.lasting.contains(&r.text[1])),
                     started: r.t0,
                     last_purchase: r.t3,
@@ -295,9 +311,9 @@ impl Folder {
                     seq: r.seq,
                 };
                 // The newest event (records arrive in seq order) replaces older ones.
-                match self.g_rels.iter_mut().find(|x| x.brand == b) {
-                    Some(old) => *old = slot,
-                    None => self.g_rels.push(slot),
+                match self.g_rels.iter_mut().find(|x| x.0 == b) {
+                    Some(old) => old.1 = rel,
+                    None => self.g_rels.push((b, rel)),
                 }
                 continue;
             }
@@ -318,9 +334,7 @@ impl Folder {
                 if c != self.sms {
                     continue;
                 }
-                let s = Slot {
-                    number,
-                    stop: 0,
+                let s = ConsentRec {
                     granted: r.t0,
                     confirmed: r.confirmed,
                     expires: r.expires,
@@ -334,39 +348,21 @@ impl Folder {
                 }
             }
         }
-        let star = self.g_stops.iter().find(|(b, _)| *b == self.star).map(|&(_, t)| t);
-        for &(b, t) in &self.g_stops {
-            self.stops.push((number, b, t));
+        let id = self.table.insert(number);
+        for i in 0..self.g_stops.len() {
+            let (b, t) = self.g_stops[i];
+            self.brand(b).stops.push((id, t));
         }
-        self.rels.extend_from_slice(&self.g_rels);
-        self.relevant.clear();
-        if star.is_some() {
-            self.relevant.extend(0..self.scopes.len());
-        } else {
-            for (b, _) in &self.g_stops {
-                if let Some(v) = self.brand_scopes.get(b) {
-                    self.relevant.extend_from_slice(v);
-                }
-            }
-            for (k, _) in &self.g_cons {
-                if let Some(v) = self.brand_scopes.get(&k.0) {
-                    self.relevant.extend(v.iter().filter(|&&s| self.scopes[s] == *k));
-                }
-            }
-            self.relevant.sort_unstable();
-            self.relevant.dedup();
+        for i in 0..self.g_rels.len() {
+            let (b, r) = self.g_rels[i];
+            self.brand(b).rels.push((id, r));
         }
-        for &s in &self.relevant {
-            let (b, p) = self.scopes[s];
-            let brand_stop = self.g_stops.iter().find(|(x, _)| *x == b).map(|&(_, t)| t);
-            let stop = brand_stop.max(star).unwrap_or(0);
-            let mut slot = self
-                .g_cons
-                .iter()
-                .find(|(k, _)| *k == (b, p))
-                .map_or(Slot { number, ..Slot::default() }, |&(_, s)| s);
-            slot.stop = stop;
-            self.slots[s].push(slot);
+        for &((b, p), c) in &self.g_cons {
+            let i = *self.scope_ix.entry((b, p)).or_insert_with(|| {
+                self.scopes.push(ScopeList { brand: b, purpose: p, consents: Vec::new() });
+                self.scopes.len() - 1
+            });
+            self.scopes[i].consents.push((id, c.encode()));
         }
     }
 }
@@ -500,9 +496,9 @@ pub fn build_with<D: AsRef<[u8]>>(
     opts: &CompactOptions,
 ) -> Result<Compacted, StoreError> {
     let after = old.map_or(0, Snapshot::last_seq);
-    let old_strings = old.map_or(&[][..], Snapshot::strings);
+    let old_strings = old.map_or_else(Vec::new, Snapshot::strings_vec);
     let mut it = Interner {
-        strings: old_strings.to_vec(),
+        strings: old_strings.clone(),
         ids: old_strings.iter().enumerate().map(|(i, s)| (s.clone(), i as u32)).collect(),
         last: [u32::MAX; 6],
     };
@@ -510,15 +506,33 @@ pub fn build_with<D: AsRef<[u8]>>(
     let sms = it.id("sms");
     let lasting: Vec<u32> = LASTING_RELATIONSHIPS.iter().map(|k| it.id(k)).collect();
     let lasting_ids = lasting.clone();
-    let mut tail = Vec::new();
+    // The tail, sorted in bounded memory (runs spilled next to `out` beyond the limit).
+    let mut tail = SortedRuns::new(out, opts.tail_limit.unwrap_or(sorted_runs::DEFAULT_LIMIT));
+    let mut scratch = Vec::new();
     let mut erasures: Vec<(u64, Entry)> = Vec::new();
     let scan = journal::scan_file(journal_path, |seq, ev| {
         if seq > after {
-            push_recs(seq, ev, &mut it, &mut tail, &mut erasures);
+            push_recs(seq, ev, &mut it, &mut scratch, &mut erasures);
+            for r in scratch.drain(..) {
+                tail.push(r)?;
+            }
         }
         Ok(())
     })?;
-    tail.sort_unstable_by_key(|r| (r.number, r.seq));
+    tail.finish();
+    // One pass over the sorted tail: its distinct numbers (a bound for the number table)
+    // and the numbers erased now.
+    let tail_pass = |f: &mut dyn FnMut(u64)| -> Result<(), StoreError> {
+        let mut m = tail.iter()?;
+        let mut last = None;
+        for r in m.by_ref() {
+            if last != Some(r.number) {
+                last = Some(r.number);
+                f(r.number);
+            }
+        }
+        m.take_error().map_or(Ok(()), Err)
+    };
     // Pending erasures: keyed hash -> the newest erasure's sequence.
     let mut erase_seq: HashMap<SubjectKey, u64> = HashMap::new();
     for &(seq, e) in &erasures {
@@ -535,19 +549,16 @@ pub fn build_with<D: AsRef<[u8]>>(
     // Numbers erased now, each with its erasure's sequence: only what was recorded before
     // an erasure is blanked (a text recorded after it is new data).
     let mut erased_now: Vec<(E164, u64)> = Vec::new();
-    if let Some(k) = keyer {
-        let mut last = None;
-        for r in &tail {
-            if last != Some(r.number) {
-                last = Some(r.number);
-                if let Some(n) = E164::from_u64(r.number)
-                    && let Some(&s) = erase_seq.get(&k.hash(n))
-                {
-                    erased_now.push((n, s));
-                }
-            }
+    let mut tail_numbers = 0u64;
+    tail_pass(&mut |number| {
+        tail_numbers += 1;
+        if let Some(k) = keyer
+            && let Some(n) = E164::from_u64(number)
+            && let Some(&s) = erase_seq.get(&k.hash(n))
+        {
+            erased_now.push((n, s));
         }
-    }
+    })?;
     let mut scrub = Patterns::with_seqs(&erased_now);
     // (free-text string id, numbers applicable) -> the id of its blanked form (itself when
     // it holds none).
@@ -559,25 +570,26 @@ pub fn build_with<D: AsRef<[u8]>>(
     let cut = opts.purge_before.map(t32);
     let suppress_count = suppressed.len() as u64;
 
-    let mut scopes: Vec<(u32, u32)> = Vec::new();
-    if let Some(o) = old {
-        for s in o.scopes() {
-            scopes.push((it.id(&s.brand), it.id(&s.purpose)));
-        }
-    }
-    scopes.extend(
-        tail.iter()
-            .filter(|r| r.kind == KIND_CONSENT && r.text[2] == sms)
-            .map(|r| (r.text[0], r.text[1])),
-    );
-    scopes.sort_unstable();
-    scopes.dedup();
-    let mut f =
-        Folder { star, sms, lasting, slots: vec![Vec::new(); scopes.len()], ..Folder::default() };
-    for (i, &(b, _)) in scopes.iter().enumerate() {
-        f.brand_scopes.entry(b).or_default().push(i);
-    }
-    f.scopes = scopes;
+    // Every number of the old snapshot and of the tail gets an id: a bound for the table.
+    let old_numbers =
+        old.map_or(0, |o| if o.is_legacy() { o.evidence_len() as u64 } else { o.number_count() });
+    let mut f = Folder {
+        star,
+        sms,
+        lasting,
+        table: NumberTable::with_capacity(old_numbers + tail_numbers),
+        scope_ix: HashMap::new(),
+        scopes: Vec::new(),
+        brand_ix: HashMap::new(),
+        brands: Vec::new(),
+        numbers: 0,
+        rel_count: BTreeMap::new(),
+        stop_count: BTreeMap::new(),
+        consent_count: BTreeMap::new(),
+        g_stops: Vec::new(),
+        g_cons: Vec::new(),
+        g_rels: Vec::new(),
+    };
 
     let mut builder = Builder::create(out)?;
     let mut old_iter = match old {
@@ -585,13 +597,8 @@ pub fn build_with<D: AsRef<[u8]>>(
         None => None,
     };
     let mut group: Vec<EvidenceRec> = Vec::new();
-    let mut ti = 0;
     let mut total = 0u64;
     let mut used = vec![false; it.strings.len()];
-    for &(b, p) in &f.scopes {
-        used[b as usize] = true;
-        used[p as usize] = true;
-    }
     used[star as usize] = true;
     used[sms as usize] = true;
     let mut dropped = Dropped::default();
@@ -667,16 +674,18 @@ pub fn build_with<D: AsRef<[u8]>>(
         group.clear();
         Ok(n)
     };
+    let mut tail_iter = tail.iter()?;
+    let mut tail_next = tail_iter.next();
     loop {
         let from_old = old_iter.as_mut().and_then(|i| i.peek().copied());
-        let from_tail = tail.get(ti).copied();
+        let from_tail = tail_next;
         let next = match (from_old, from_tail) {
             (Some(o), Some(t)) if (o.number, o.seq) < (t.number, t.seq) => {
                 old_iter.as_mut().and_then(Iterator::next);
                 o
             }
             (_, Some(t)) => {
-                ti += 1;
+                tail_next = tail_iter.next();
                 t
             }
             (Some(o), None) => {
@@ -691,6 +700,10 @@ pub fn build_with<D: AsRef<[u8]>>(
         group.push(next);
     }
     total += flush(&mut group, &mut f, &mut builder)?;
+    if let Some(e) = tail_iter.take_error() {
+        return Err(e);
+    }
+    drop(tail_iter);
     drop(tail);
     // Strings no kept record refers to are blanked; ids stay stable.
     let strings: Vec<String> = it
@@ -712,21 +725,15 @@ pub fn build_with<D: AsRef<[u8]>>(
         "relationships_by_brand": f.rel_count.iter().map(|(b, n)| (name(*b), *n)).collect::<BTreeMap<_, _>>(),
     });
     let stats_json = serde_json::to_vec(&stats).unwrap_or_default();
-    let scope_tables = f
-        .scopes
-        .iter()
-        .zip(std::mem::take(&mut f.slots))
-        .map(|(&(brand, purpose), slots)| ScopeTable { brand, purpose, slots })
-        .collect();
     let last_seq = scan.last_seq.max(after);
     let bytes = builder.finish(Parts {
         generation,
         last_seq,
         stats_json: &stats_json,
         strings: &strings,
-        scopes: scope_tables,
-        stops: std::mem::take(&mut f.stops),
-        relationships: std::mem::take(&mut f.rels),
+        numbers: f.table,
+        brands: f.brands,
+        scopes: f.scopes,
         suppressed: std::mem::take(&mut suppressed),
     })?;
     let suppression_entries = suppress_count;

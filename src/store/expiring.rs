@@ -25,24 +25,27 @@ pub struct Expiring {
 /// in `(now, now + within]`, soonest first. `lifetime_months` is the store policy's
 /// default lifetime for consents without `expires_at`. `brand` is compared in canonical
 /// form ([`crate::brand::normalize`]).
+///
+/// # Errors
+/// [`crate::StoreError::SnapshotCorrupt`] if a consent list of the brand is damaged.
 pub fn expiring(
     view: &StoreView,
     brand: &str,
     now: Timestamp,
     within: i64,
     lifetime_months: Option<u32>,
-) -> Vec<Expiring> {
+) -> Result<Vec<Expiring>, crate::StoreError> {
     let rules =
         Rules { consent_lifetime_months: lifetime_months, ..Rules::new(Class::Marketing, now) };
     let brand: &str = &crate::brand::normalize(brand);
     let mut out = Vec::new();
     let mut cached: Option<(String, <StoreView as StandingSource>::Scope)> = None;
-    for (number, purpose) in view.consent_keys(brand) {
+    for (number, purpose) in view.consent_keys(brand)? {
         let scope = match &cached {
-            Some((p, s)) if *p == purpose => *s,
+            Some((p, s)) if *p == purpose => s.clone(),
             _ => {
                 let s = view.scope(brand, &purpose);
-                cached = Some((purpose.clone(), s));
+                cached = Some((purpose.clone(), s.clone()));
                 s
             }
         };
@@ -57,7 +60,7 @@ pub fn expiring(
         }
     }
     out.sort_by(|a, b| (a.ends_at, a.number, &a.purpose).cmp(&(b.ends_at, b.number, &b.purpose)));
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -103,6 +106,7 @@ mod tests {
             }
             let v = s.view().unwrap();
             let got: Vec<(u64, String)> = expiring(&v, "ACME", now, within, None)
+                .unwrap()
                 .into_iter()
                 .map(|e| (e.number.as_u64() - 4791234500, e.purpose))
                 .collect();
@@ -111,11 +115,11 @@ mod tests {
                 want.insert(0, (7, "offers".into())); // ends soonest
             }
             assert_eq!(got, want, "round {round}");
-            assert!(expiring(&v, "OTHER", now, within, None).is_empty());
+            assert!(expiring(&v, "OTHER", now, within, None).unwrap().is_empty());
         }
         // A default lifetime makes the open-ended consent (granted at 10) end 1 month on.
         let v = s.view().unwrap();
-        let got = expiring(&v, "ACME", 10 + 20 * day, 30 * day, Some(1));
+        let got = expiring(&v, "ACME", 10 + 20 * day, 30 * day, Some(1)).unwrap();
         assert!(got.iter().any(|e| e.number == n(6)));
     }
 }

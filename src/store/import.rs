@@ -19,10 +19,10 @@ use std::io::Read;
 
 use crate::phone::{self, E164, Region};
 use crate::pipeline::RecordLimit;
-use crate::standing::{StandingSource, Timestamp};
+use crate::standing::Timestamp;
+use crate::store::Store;
 use crate::store::error::{Field, HeaderError, Invalid, StoreError};
 use crate::store::event::EventRef;
-use crate::store::{Store, ViewScope};
 use crate::timefmt::parse_rfc3339;
 
 /// What is being imported.
@@ -275,9 +275,9 @@ pub fn import<R: Read>(
     let view = store.view()?;
     let check_stops =
         kind == Kind::Consents && (view.snapshot().is_some() || view.overlay_len() > 0);
-    let mut cached: Option<(String, String, ViewScope)> = None;
     // Channel names are codes (`sms`, `email`): `SMS` is stored as `sms`, so a consent is
     // not silently ignored by the sms-only decision for its spelling.
+    let mut cached: Option<(String, crate::store::BrandStops)> = None;
     let mut channel = String::new();
     // The row's brand in canonical form (trimmed, NFC: `crate::brand`), reused per row.
     let mut brand_buf = String::new();
@@ -372,15 +372,14 @@ pub fn import<R: Read>(
                     (check_stops, ev)
                     && text[2] == "sms"
                 {
-                    let scope = match &cached {
-                        Some((b, p, s)) if b == text[0] && p == text[1] => *s,
+                    let stops = match &cached {
+                        Some((b, s)) if b == text[0] => s,
                         _ => {
-                            let s = view.scope(text[0], text[1]);
-                            cached = Some((text[0].to_string(), text[1].to_string(), s));
-                            s
+                            let s = view.brand_stops(text[0]);
+                            &cached.insert((text[0].to_string(), s)).1
                         }
                     };
-                    if let Some(stop) = view.standing(&scope, number).stopped_at
+                    if let Some(stop) = view.stopped_at_in(stops, number)?
                         && granted_at > stop
                         && confirmed_at.is_none_or(|c| c <= stop)
                     {

@@ -109,14 +109,14 @@ fn snapshots_without_relationships_read_as_none() {
     store.compact().unwrap();
     let snap = store.snapshot().unwrap();
     let b = snap.string_id("A").unwrap();
-    assert_eq!(snap.relationship(n.as_u64(), b), None);
+    assert_eq!(snap.relationship(n.as_u64(), b).unwrap(), None);
     let v = open_view(dir.path()).unwrap();
     assert_eq!(v.relationship(&v.scope("A", "p"), n), None);
     assert_eq!(v.standing(&v.scope("A", "p"), n).stopped_at, Some(10));
 }
 
 #[test]
-fn a_relationships_section_out_of_bounds_is_refused() {
+fn a_relationship_list_out_of_bounds_is_refused() {
     use crate::store::snapshot::format::{HEADER_LEN, field};
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path()).unwrap();
@@ -134,23 +134,25 @@ fn a_relationships_section_out_of_bounds_is_refused() {
     store.compact().unwrap();
     let bytes = std::fs::read(dir.path().join("snapshot")).unwrap();
     assert!(Snapshot::new(bytes.clone(), "s").is_ok());
-    let rewrite = |off: u64, cap: u64| {
+    // The brand directory's entry for "A" names its relationship list (offset, count):
+    // a list outside the lists area is refused when the snapshot is read.
+    let dir_at = crate::store::snapshot::format::u64_at(&bytes, field::BRANDS).unwrap() as usize;
+    let rewrite = |off: u64, count: u64| {
         let mut b = bytes.clone();
-        b[field::RELATIONSHIPS..field::RELATIONSHIPS + 8].copy_from_slice(&off.to_le_bytes());
-        b[field::RELATIONSHIPS + 8..field::RELATIONSHIPS + 16].copy_from_slice(&cap.to_le_bytes());
-        let sum = xxhash_rust::xxh3::xxh3_64(&b[..field::HEADER_CHECKSUM]);
-        b[field::HEADER_CHECKSUM..HEADER_LEN].copy_from_slice(&sum.to_le_bytes());
+        b[dir_at + 24..dir_at + 32].copy_from_slice(&off.to_le_bytes());
+        b[dir_at + 32..dir_at + 40].copy_from_slice(&count.to_le_bytes());
         Snapshot::new(b, "s")
     };
-    let cap = crate::store::snapshot::format::u64_at(&bytes, field::RELATIONSHIPS + 8).unwrap();
-    let off = crate::store::snapshot::format::u64_at(&bytes, field::RELATIONSHIPS).unwrap();
-    assert!(rewrite(off, cap).is_ok());
+    let off = crate::store::snapshot::format::u64_at(&bytes, dir_at + 24).unwrap();
+    let count = crate::store::snapshot::format::u64_at(&bytes, dir_at + 32).unwrap();
+    assert_eq!(count, 1);
+    assert!(rewrite(off, count).is_ok());
     for (o, c) in
-        [(off, u64::MAX / 8), (bytes.len() as u64, 1), (HEADER_LEN as u64, 1), (off, 0), (1, 1)]
+        [(off, u64::MAX / 8), (bytes.len() as u64, 1), (HEADER_LEN as u64, 1), (off + 1, 1), (1, 1)]
     {
         assert!(
             matches!(rewrite(o, c), Err(StoreError::SnapshotCorrupt { .. })),
-            "offset {o} capacity {c} accepted"
+            "offset {o} count {c} accepted"
         );
     }
 }

@@ -74,6 +74,7 @@ pub mod processing;
 pub mod scrub;
 mod sealed;
 pub mod snapshot;
+pub mod sorted_runs;
 pub mod suppress;
 mod view;
 
@@ -98,7 +99,7 @@ use self::journal::Journal;
 pub use self::journal::TornTail;
 pub use self::snapshot::{Snapshot, map_snapshot};
 pub(crate) use self::view::event_of;
-pub use self::view::{Overlay, StoreView, ViewScope};
+pub use self::view::{BrandStops, Overlay, StoreView, ViewScope};
 use crate::phone::{E164, Region};
 use crate::standing::Timestamp;
 
@@ -426,6 +427,13 @@ impl Store {
             "suppress.key.tmp",
         ] {
             let _ = std::fs::remove_file(dir.join(tmp));
+        }
+        // Sorted runs of a compaction that crashed (see `sorted_runs`).
+        let run_prefix = format!("snapshot.tmp{}", sorted_runs::RUN_SUFFIX);
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if e.file_name().to_str().is_some_and(|n| n.starts_with(&run_prefix)) {
+                let _ = std::fs::remove_file(e.path());
+            }
         }
         let snap_path = dir.join(SNAPSHOT);
         let snapshot = if reuse.is_some() {

@@ -14,9 +14,10 @@ use crate::store::event::{
     Stop,
 };
 use crate::store::snapshot::format::{
-    EvidenceRec, KIND_CORRECT, KIND_MOVE, KIND_RELATIONSHIP, KIND_STOP, RelSlot, Slot,
+    ConsentRec, EvidenceRec, KIND_CORRECT, KIND_MOVE, KIND_RELATIONSHIP, KIND_STOP, RelRec,
 };
-use crate::store::snapshot::{Probe, Snapshot};
+use crate::store::snapshot::run::RunIndex;
+use crate::store::snapshot::{List, Probe, Snapshot};
 use crate::store::suppress::{self, Entry, Suppression};
 
 /// A small multiply-rotate hasher for integer keys (the overlay is keyed by numbers and
@@ -140,21 +141,44 @@ impl Overlay {
     }
 }
 
-/// A resolved (brand, purpose) for a [`StoreView`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A resolved (brand, purpose) for a [`StoreView`]: the snapshot lists it reads, located
+/// and verified once, and after [`StandingSource::prepare`] a dense per-run index of them.
+#[derive(Clone, Debug)]
 pub struct ViewScope {
-    table: Option<usize>,
     brand: Option<u32>,
-    star: Option<u32>,
+    consents: Option<List>,
+    brand_stops: Option<List>,
+    star_stops: Option<List>,
+    variant_stops: Vec<List>,
+    rels: Option<List>,
+    /// The dense index of a prepared scope.
+    run: Option<Arc<RunIndex>>,
+    /// A list this scope needs failed its checksum: every lookup answers stopped (fail
+    /// closed). [`StoreView::check_scope`] reports the error itself.
+    damaged: bool,
     ov_brand: Option<u32>,
     ov_purpose: Option<u32>,
     ov_star: Option<u32>,
-    /// Snapshot string ids and overlay name ids of other spellings of the brand (`acme`
-    /// or `" ACME "` for `ACME`; [`NO_ID`] = none): their stops apply too, their consents
-    /// do not (fail safe: a stop typed in the wrong case, or recorded untrimmed or
-    /// decomposed by an older version, still stops).
-    variants: [u32; VARIANTS],
+    /// Overlay name ids of other spellings of the brand (`acme` or `" ACME "` for `ACME`;
+    /// [`NO_ID`] = none): their stops apply too, their consents do not (fail safe: a stop
+    /// typed in the wrong case, or recorded untrimmed or decomposed by an older version,
+    /// still stops). The snapshot's are in `variant_stops`.
     ov_variants: [u32; VARIANTS],
+}
+
+impl ViewScope {
+    /// Bytes of memory the scope's per-run index holds (0 before
+    /// [`StandingSource::prepare`]).
+    pub fn index_bytes(&self) -> usize {
+        self.run.as_ref().map_or(0, |r| r.heap_bytes())
+    }
+}
+
+/// The stop lists that apply to one brand, resolved by [`StoreView::brand_stops`].
+#[derive(Clone, Debug, Default)]
+pub struct BrandStops {
+    snap: Vec<u32>,
+    tail: Vec<u32>,
 }
 
 /// Most other spellings of one brand a scope honours the stops of.
@@ -256,20 +280,19 @@ impl StoreView {
     }
 
     /// Every (number, purpose) with an `sms` consent for `brand`, from the snapshot's
-    /// tables and the journal tail, sorted and without repeats: a full scan, for
+    /// lists and the journal tail, sorted and without repeats: a full scan, for
     /// `expiring`, never for the hot path.
-    pub fn consent_keys(&self, brand: &str) -> Vec<(E164, String)> {
+    ///
+    /// # Errors
+    /// [`StoreError::SnapshotCorrupt`] if a list of the brand is damaged.
+    pub fn consent_keys(&self, brand: &str) -> Result<Vec<(E164, String)>, StoreError> {
         let mut out: Vec<(u64, String)> = Vec::new();
-        if let Some(s) = &self.snap
+        if let Some(s) = self.snap.as_ref().filter(|s| !s.is_legacy())
             && let Some(b) = s.string_id(brand)
         {
             for (table, purpose) in s.scopes_of_brand(b) {
                 let p = s.string(purpose);
-                out.extend(
-                    s.scope_slots(table)
-                        .filter(|x| x.granted != 0)
-                        .map(|x| (x.number, p.to_string())),
-                );
+                out.extend(s.scope_consents(table)?.into_iter().map(|(n, _)| (n, p.to_string())));
             }
         }
         let o = &self.overlay;
@@ -285,48 +308,155 @@ impl StoreView {
         }
         out.sort_unstable();
         out.dedup();
-        out.into_iter().filter_map(|(n, p)| Some((E164::from_u64(n)?, p))).collect()
+        Ok(out.into_iter().filter_map(|(n, p)| Some((E164::from_u64(n)?, p))).collect())
     }
 
-    /// A scope without a table in the snapshot: only its stops.
-    #[inline]
-    fn stops_only(&self, scope: &ViewScope, n: u64) -> Standing {
-        let Some(s) = &self.snap else { return Standing::default() };
-        let by_brand = scope.brand.and_then(|b| s.stop(n, b));
-        let by_star = scope.star.and_then(|b| s.stop(n, b));
-        Standing { stopped_at: by_brand.max(by_star).map(i64::from), consent: None }
+    /// Checks that this view can decide for (`brand`, `purpose`): the snapshot is not a
+    /// version-3 file waiting for migration, and every list the scope reads matches its
+    /// checksums. A run calls it before its first decision, so damage stops it before
+    /// any output (a scope built anyway answers every number stopped: fail closed).
+    ///
+    /// # Errors
+    /// [`StoreError::Version`] for a snapshot to migrate (`sendfilter compact` does);
+    /// [`StoreError::SnapshotCorrupt`] naming the damaged block.
+    pub fn check_scope(&self, brand: &str, purpose: &str) -> Result<(), StoreError> {
+        let Some(s) = &self.snap else { return Ok(()) };
+        if s.is_legacy() {
+            return Err(StoreError::Version {
+                path: s.path().to_path_buf(),
+                found: s.version(),
+                supported: crate::store::snapshot::format::VERSION,
+            });
+        }
+        let b = s.string_id(brand);
+        if let (Some(bi), Some(pi)) = (b, s.string_id(purpose))
+            && let Some(t) = s.scope_of(bi, pi)
+        {
+            s.consent_list(t)?;
+        }
+        let star = s.string_id(EVERY_BRAND);
+        for id in b.into_iter().chain(star).chain(s.brand_variants(brand)) {
+            s.stop_list(id)?;
+            s.rel_list(id)?;
+        }
+        Ok(())
     }
 
-    /// The newest stop of `n` under another spelling of the scope's brand (rare: only
-    /// asked when the store holds one).
-    #[cold]
-    fn variant_stop(&self, scope: &ViewScope, n: u64) -> Option<i64> {
-        let ids =
-            |v: &[u32; VARIANTS]| v.iter().copied().filter(|&i| i != NO_ID).collect::<Vec<_>>();
-        let snap = self.snap.as_ref().map_or(Vec::new(), |s| {
-            ids(&scope.variants).into_iter().filter_map(|b| s.stop(n, b)).map(i64::from).collect()
-        });
+    /// The newest stop of `number` for `brand` (any spelling of it) or `*`, from the
+    /// snapshot and the journal tail: for callers that ask about many brands one number at
+    /// a time (an import), without building a scope per brand. Erasures are not folded
+    /// in (see [`StandingSource::standing`]). Resolve the brand once with
+    /// [`brand_stops`](Self::brand_stops) and ask with
+    /// [`stopped_at_in`](Self::stopped_at_in) when asking many times.
+    ///
+    /// # Errors
+    /// [`StoreError::SnapshotCorrupt`] if a stop list it reads is damaged.
+    pub fn stopped_at(&self, number: E164, brand: &str) -> Result<Option<i64>, StoreError> {
+        self.stopped_at_in(&self.brand_stops(brand), number)
+    }
+
+    /// The stop lists that apply to `brand` (its own, its other spellings', `*`'s), resolved
+    /// once for [`stopped_at_in`](Self::stopped_at_in).
+    pub fn brand_stops(&self, brand: &str) -> BrandStops {
+        let mut snap = Vec::new();
+        if let Some(s) = self.snap.as_ref().filter(|s| !s.is_legacy()) {
+            let ids = s.string_id(brand).into_iter().chain(s.string_id(EVERY_BRAND));
+            snap.extend(ids.chain(s.brand_variants(brand)));
+        }
         let o = &self.overlay;
-        let tail =
-            ids(&scope.ov_variants).into_iter().filter_map(|b| o.stops.get(&(n, b)).copied());
-        snap.into_iter().chain(tail).max()
+        let mut tail: Vec<u32> =
+            [brand, EVERY_BRAND].into_iter().filter_map(|b| o.names.get(b).copied()).collect();
+        let variants = variant_ids(brand, o.names.iter().map(|(k, &v)| (k.as_str(), v)));
+        tail.extend(variants.into_iter().filter(|&v| v != NO_ID));
+        BrandStops { snap, tail }
+    }
+
+    /// [`stopped_at`](Self::stopped_at) for a brand resolved by
+    /// [`brand_stops`](Self::brand_stops).
+    ///
+    /// # Errors
+    /// [`StoreError::SnapshotCorrupt`] if a stop list it reads is damaged.
+    pub fn stopped_at_in(&self, b: &BrandStops, number: E164) -> Result<Option<i64>, StoreError> {
+        let n = number.as_u64();
+        let mut at: Option<i64> = None;
+        if let Some(s) = self.snap.as_ref().filter(|s| !b.snap.is_empty() && !s.is_legacy())
+            && let Some(id) = s.id_of(n)
+        {
+            for &brand in &b.snap {
+                if let Some(l) = s.stop_list(brand)?
+                    && let Some(i) = s.list_find(&l, id)
+                {
+                    at = at.max(s.stop_at(&l, i).map(i64::from));
+                }
+            }
+        }
+        let o = &self.overlay;
+        for &t in &b.tail {
+            at = at.max(o.stops.get(&(n, t)).copied());
+        }
+        Ok(at)
     }
 
     /// The other spellings of `brand` (case, white space around it, Unicode composition)
     /// that the store holds: their stops apply to `brand`'s runs, their consents do not.
     /// For a run to say so.
     pub fn brand_variants(&self, brand: &str) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .snap
-            .iter()
-            .flat_map(|s| s.strings().iter())
-            .chain(self.overlay.names.keys())
-            .filter(|s| crate::brand::may_be_same_name(s, brand) && other_spelling(s, brand))
-            .cloned()
+        let snap = self.snap.as_ref().filter(|s| !s.is_legacy());
+        let mut out: Vec<String> = snap
+            .map(|s| s.brand_variants(brand).into_iter().map(|i| s.string(i).to_string()))
+            .into_iter()
+            .flatten()
+            .chain(
+                self.overlay
+                    .names
+                    .keys()
+                    .filter(|s| {
+                        crate::brand::may_be_same_name(s, brand) && other_spelling(s, brand)
+                    })
+                    .cloned(),
+            )
             .collect();
         out.sort();
         out.dedup();
         out
+    }
+
+    /// The snapshot's standing of the number with id `id` (if it is in the number table).
+    #[inline]
+    fn snap_standing(&self, scope: &ViewScope, id: Option<u32>) -> Standing {
+        if scope.damaged {
+            return DAMAGED;
+        }
+        let (Some(s), Some(id)) = (&self.snap, id) else { return Standing::default() };
+        if let Some(run) = &scope.run {
+            let consent = run.consent_index(id).and_then(|i| run.consent(s, i));
+            return standing_of(run.stop(id), consent);
+        }
+        let stop_in = |l: &Option<List>| {
+            l.as_ref().and_then(|l| s.list_find(l, id).and_then(|i| s.stop_at(l, i)))
+        };
+        let mut stop = stop_in(&scope.brand_stops).max(stop_in(&scope.star_stops));
+        for l in &scope.variant_stops {
+            stop = stop.max(s.list_find(l, id).and_then(|i| s.stop_at(l, i)));
+        }
+        let consent = scope
+            .consents
+            .as_ref()
+            .and_then(|l| s.list_find(l, id).and_then(|i| s.consent_at(l, i)));
+        standing_of(stop, consent)
+    }
+
+    /// The newest stop of `n` under another spelling of the scope's brand in the journal
+    /// tail (rare: only asked when the tail holds one).
+    #[cold]
+    fn variant_stop(&self, scope: &ViewScope, n: u64) -> Option<i64> {
+        let o = &self.overlay;
+        scope
+            .ov_variants
+            .iter()
+            .filter(|&&i| i != NO_ID)
+            .filter_map(|&b| o.stops.get(&(n, b)).copied())
+            .max()
     }
 
     /// The snapshot's standing `st` of `number` with the journal tail and the erasures
@@ -334,10 +464,10 @@ impl StoreView {
     #[inline]
     fn fold(&self, scope: &ViewScope, number: E164, mut st: Standing) -> Standing {
         let n = number.as_u64();
-        if scope.variants[0] != NO_ID || scope.ov_variants[0] != NO_ID {
-            st.stopped_at = st.stopped_at.max(self.variant_stop(scope, n));
-        }
         if !self.overlay.is_empty() {
+            if scope.ov_variants[0] != NO_ID {
+                st.stopped_at = st.stopped_at.max(self.variant_stop(scope, n));
+            }
             let o = &self.overlay;
             let stop = |b: Option<u32>| b.and_then(|b| o.stops.get(&(n, b)).copied());
             st.stopped_at = st.stopped_at.max(stop(scope.ov_brand)).max(stop(scope.ov_star));
@@ -365,8 +495,12 @@ impl StoreView {
     }
 }
 
-/// The relationship a relationships-table slot encodes.
-pub fn relationship_of(r: &RelSlot) -> RelationshipState {
+/// The standing of a scope whose lists are damaged: stopped (fail closed), at a time no
+/// consent can be newer than.
+const DAMAGED: Standing = Standing { stopped_at: Some(u32::MAX as i64), consent: None };
+
+/// The relationship a relationship record encodes.
+pub fn relationship_of(r: &RelRec) -> RelationshipState {
     RelationshipState {
         lasting: r.lasting != 0,
         started_at: i64::from(r.started),
@@ -377,16 +511,16 @@ pub fn relationship_of(r: &RelSlot) -> RelationshipState {
     }
 }
 
-/// The standing a scope-table slot encodes.
+/// The standing a stop time and a consent record encode.
 #[inline]
-pub fn standing_of(slot: &Slot) -> Standing {
+pub fn standing_of(stop: Option<u32>, consent: Option<ConsentRec>) -> Standing {
     Standing {
-        stopped_at: nz(slot.stop),
-        consent: (slot.granted != 0).then(|| ConsentState {
-            granted_at: i64::from(slot.granted),
-            confirmed_at: nz(slot.confirmed),
-            expires_at: nz(slot.expires),
-            event_seq: slot.seq,
+        stopped_at: stop.filter(|&t| t != 0).map(i64::from),
+        consent: consent.filter(|c| c.granted != 0).map(|c| ConsentState {
+            granted_at: i64::from(c.granted),
+            confirmed_at: nz(c.confirmed),
+            expires_at: nz(c.expires),
+            event_seq: c.seq,
         }),
     }
 }
@@ -396,28 +530,68 @@ impl StandingSource for StoreView {
     type Token = Probe;
 
     fn scope(&self, brand: &str, purpose: &str) -> ViewScope {
-        let (mut table, mut b, mut star) = (None, None, None);
-        if let Some(s) = &self.snap {
-            b = s.string_id(brand);
-            star = s.string_id(EVERY_BRAND);
-            if let (Some(bi), Some(pi)) = (b, s.string_id(purpose)) {
-                table = s.scope_of(bi, pi);
-            }
-        }
         let o = &self.overlay;
-        let variants = self.snap.as_ref().map_or([NO_ID; VARIANTS], |s| {
-            variant_ids(brand, s.strings().iter().enumerate().map(|(i, x)| (x.as_str(), i as u32)))
-        });
-        ViewScope {
-            table,
-            brand: b,
-            star,
+        let mut sc = ViewScope {
+            brand: None,
+            consents: None,
+            brand_stops: None,
+            star_stops: None,
+            variant_stops: Vec::new(),
+            rels: None,
+            run: None,
+            damaged: false,
             ov_brand: o.names.get(brand).copied(),
             ov_purpose: o.names.get(purpose).copied(),
             ov_star: o.names.get(EVERY_BRAND).copied(),
-            variants,
             ov_variants: variant_ids(brand, o.names.iter().map(|(k, &v)| (k.as_str(), v))),
+        };
+        let Some(s) = &self.snap else { return sc };
+        if s.is_legacy() {
+            // A version-3 snapshot decides nothing until compacted (fail closed).
+            sc.damaged = true;
+            return sc;
         }
+        let mut damaged = false;
+        let mut ok = |r: Result<Option<List>, StoreError>| {
+            r.unwrap_or_else(|_| {
+                damaged = true;
+                None
+            })
+        };
+        let b = s.string_id(brand);
+        sc.brand = b;
+        if let (Some(bi), Some(pi)) = (b, s.string_id(purpose))
+            && let Some(t) = s.scope_of(bi, pi)
+        {
+            sc.consents = ok(s.consent_list(t));
+        }
+        sc.brand_stops = b.and_then(|b| ok(s.stop_list(b)));
+        sc.star_stops = s.string_id(EVERY_BRAND).and_then(|b| ok(s.stop_list(b)));
+        sc.rels = b.and_then(|b| ok(s.rel_list(b)));
+        for v in s.brand_variants(brand) {
+            if let Some(l) = ok(s.stop_list(v)) {
+                sc.variant_stops.push(l);
+            }
+        }
+        sc.damaged = damaged;
+        sc
+    }
+
+    fn prepare(&self, mut scope: ViewScope) -> ViewScope {
+        if let Some(s) = &self.snap
+            && !scope.damaged
+            && !s.is_legacy()
+        {
+            let stops: Vec<List> = scope
+                .brand_stops
+                .iter()
+                .chain(&scope.star_stops)
+                .chain(&scope.variant_stops)
+                .copied()
+                .collect();
+            scope.run = Some(Arc::new(RunIndex::build(s, scope.consents, &stops)));
+        }
+        scope
     }
 
     #[inline]
@@ -427,47 +601,51 @@ impl StandingSource for StoreView {
     }
 
     #[inline]
-    fn prefetch(&self, scope: &ViewScope, number: E164) {
-        if let (Some(s), Some(t)) = (&self.snap, scope.table) {
-            s.slot_start(t, number.as_u64());
+    fn prefetch(&self, _: &ViewScope, number: E164) {
+        if let Some(s) = &self.snap {
+            s.id_start(number.as_u64());
         }
     }
 
     #[inline]
-    fn lookup_start(&self, scope: &ViewScope, number: E164) -> Probe {
-        match (&self.snap, scope.table) {
-            (Some(s), Some(t)) => s.slot_start(t, number.as_u64()),
-            _ => Probe::default(),
+    fn lookup_start(&self, _: &ViewScope, number: E164) -> Probe {
+        match &self.snap {
+            Some(s) => s.id_start(number.as_u64()),
+            None => Probe::default(),
         }
     }
 
     #[inline]
     fn lookup_next(&self, scope: &ViewScope, _: E164, token: Probe) -> Probe {
-        match (&self.snap, scope.table) {
-            (Some(s), Some(t)) => s.slot_next(t, token),
-            _ => token,
+        let Some(s) = &self.snap else { return token };
+        let probe = s.id_next(token);
+        if let (Some(run), Some(id)) = (&scope.run, probe.candidate()) {
+            run.prefetch_consent(s, id);
         }
+        probe
     }
 
     #[inline]
     fn lookup_finish(&self, scope: &ViewScope, number: E164, token: Probe) -> Standing {
         let n = number.as_u64();
-        let st = match (&self.snap, scope.table) {
-            (Some(s), Some(t)) => {
-                s.slot_finish(t, n, token).map(|slot| standing_of(&slot)).unwrap_or_default()
-            }
-            _ => self.stops_only(scope, n),
-        };
+        let id = self.snap.as_ref().and_then(|s| s.id_finish(n, token));
+        let st = self.snap_standing(scope, id);
         self.fold(scope, number, st)
     }
+
     fn relationship(&self, scope: &ViewScope, number: E164) -> Option<RelationshipState> {
         let n = number.as_u64();
+        if scope.damaged {
+            return None;
+        }
         // Overlay events are all later than the snapshot's: the newest one wins.
         let rel = match scope.ov_brand.and_then(|b| self.overlay.rels.get(&(n, b))) {
             Some(r) => Some(*r),
             None => {
                 let s = self.snap.as_ref()?;
-                s.relationship(n, scope.brand?).map(|r| relationship_of(&r))
+                let l = scope.rels.as_ref()?;
+                let i = s.list_find(l, s.id_of(n)?)?;
+                RelRec::decode(s.list_rec(l, i)).map(|r| relationship_of(&r))
             }
         };
         // An erased number is stopped for good, and soft opt-in never survives a stop:
@@ -476,13 +654,6 @@ impl StandingSource for StoreView {
             return None;
         }
         rel
-    }
-
-    #[inline]
-    fn prefetch_relationship(&self, scope: &ViewScope, number: E164) {
-        if let (Some(s), Some(b)) = (&self.snap, scope.brand) {
-            s.prefetch_relationship(number.as_u64(), b);
-        }
     }
 
     fn generation(&self) -> u64 {

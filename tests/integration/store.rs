@@ -468,3 +468,67 @@ fn import_stops_with_an_empty_stopped_at_uses_the_import_time() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A store whose snapshot was written in format 3 (by the release before the
+/// tenant-scaling format; `tests/data/v3-store`, with a stop, a `*` stop, an expired and
+/// an unconfirmed consent, an erasure, a number move, a customer relationship and a stop
+/// in the journal tail): runs refuse it with a clear message until `compact` migrates it,
+/// after which every decision equals the one the old release made.
+#[test]
+fn a_version_3_snapshot_is_migrated_by_the_next_compaction() {
+    use std::os::unix::fs::PermissionsExt;
+    let wd = Workdir::new();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/v3-store");
+    std::fs::create_dir(wd.join("store")).unwrap();
+    std::fs::set_permissions(wd.join("store"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    for f in ["config", "journal", "snapshot", "suppress.key"] {
+        let to = wd.join("store").join(f);
+        std::fs::copy(fixture.join("store").join(f), &to).unwrap();
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let campaign = std::fs::read_to_string(fixture.join("campaign.txt")).unwrap();
+    let filter = |brand: &str| {
+        wd.run(
+            &[
+                "filter",
+                "--store",
+                "store",
+                "--brand",
+                brand,
+                "--purpose",
+                "offers",
+                "--now",
+                "2026-11-01T00:00:00Z",
+                "--soft-opt-in",
+                "--rejects",
+                "rejects.txt",
+            ],
+            &campaign,
+        )
+    };
+    let refused = filter("ACME");
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stdout.is_empty());
+    assert!(
+        refused.stderr.contains("format 3") && refused.stderr.contains("compact"),
+        "{}",
+        refused.stderr
+    );
+
+    let info = wd.run(&["info", "--store", "store"], "").ok();
+    assert!(info.stdout.contains("integrity:           ok"), "{}", info.stdout);
+    wd.run(&["compact", "--store", "store"], "").ok();
+    let bytes = std::fs::read(wd.join("store/snapshot")).unwrap();
+    assert_eq!(&bytes[8..12], &4u32.to_le_bytes(), "the new snapshot is format 4");
+    for brand in ["ACME", "Beta"] {
+        let out = filter(brand).ok();
+        let want = std::fs::read_to_string(fixture.join(format!("allowed-{brand}.txt"))).unwrap();
+        assert_eq!(out.stdout, want, "{brand}");
+        let rejects =
+            std::fs::read_to_string(fixture.join(format!("rejects-{brand}.txt"))).unwrap();
+        assert_eq!(wd.read("rejects.txt"), rejects, "{brand}");
+    }
+    // Evidence survived the migration: the export still holds the moved-to consent.
+    let export = wd.run(&["subject", "export", "--store", "store", "+4791000011"], "").ok();
+    assert!(export.stdout.contains("offers"), "{}", export.stdout);
+}

@@ -3,6 +3,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::standing::StandingSource;
 use crate::store::error::Field;
 
 fn store() -> (tempfile::TempDir, Store) {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
-use super::format::{self, BLOCK_SIZE, EvidenceRec, HEADER_LEN, RelSlot, Slot, field};
+use super::format::{self, BLOCK_SIZE, EvidenceRec, HEADER_LEN, RelRec, field};
 use crate::store::error::{StoreError, io};
 
 /// Streams bytes to the file, hashing each `BLOCK_SIZE` block.
@@ -44,14 +44,76 @@ impl BlockWriter {
     }
 }
 
-/// One scope's entries: (brand id, purpose id, folded slots, one per number).
-pub struct ScopeTable {
+/// The number table being built: every number gets a dense id, its slot, fixed when it is
+/// inserted (linear probing never moves a key), so lists can be filled as numbers stream
+/// by in number order.
+pub struct NumberTable {
+    keys: Vec<u64>,
+    tags: Vec<u8>,
+    len: u64,
+}
+
+impl NumberTable {
+    /// A table for at most `max_numbers` numbers.
+    pub fn with_capacity(max_numbers: u64) -> NumberTable {
+        let cap = format::capacity(max_numbers) as usize;
+        NumberTable { keys: vec![0; cap], tags: vec![0; cap], len: 0 }
+    }
+
+    /// Inserts `number` (non-zero) and returns its id; the same id if it is already in.
+    ///
+    /// # Panics
+    /// Never at the load the capacity allows; inserting more numbers than the table was
+    /// made for is a caller bug and panics rather than looping.
+    pub fn insert(&mut self, number: u64) -> u32 {
+        assert!(self.len < self.keys.len() as u64 - 1, "number table full");
+        let cap = self.keys.len() as u64;
+        let hash = format::hash_number(number);
+        let mut i = format::home(hash, cap) as usize;
+        loop {
+            if self.tags[i] == 0 {
+                self.keys[i] = number;
+                self.tags[i] = format::tag(hash);
+                self.len += 1;
+                return i as u32;
+            }
+            if self.keys[i] == number {
+                return i as u32;
+            }
+            i = if i + 1 == self.keys.len() { 0 } else { i + 1 };
+        }
+    }
+
+    /// Numbers inserted.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True when no number is in.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// One (brand, purpose)'s consent list: (id, newest sms consent), ids unique.
+pub struct ScopeList {
     /// Brand string id.
     pub brand: u32,
     /// Purpose string id.
     pub purpose: u32,
-    /// Slots to insert (numbers unique).
-    pub slots: Vec<Slot>,
+    /// Entries (id, encoded [`ConsentRec`]: 24 bytes in memory), in any order (sorted by
+    /// id when written).
+    pub consents: Vec<(u32, [u8; format::CONSENT_LEN])>,
+}
+
+/// One brand's lists (`*` included): stops and customer relationships, ids unique.
+pub struct BrandLists {
+    /// Brand string id.
+    pub brand: u32,
+    /// (id, newest stopped_at), in any order.
+    pub stops: Vec<(u32, u32)>,
+    /// (id, newest relationship), in any order.
+    pub rels: Vec<(u32, RelRec)>,
 }
 
 /// Everything after the evidence, handed to [`Builder::finish`].
@@ -64,13 +126,12 @@ pub struct Parts<'a> {
     pub stats_json: &'a [u8],
     /// Interned strings; ids are indices.
     pub strings: &'a [String],
-    /// Scope tables.
-    pub scopes: Vec<ScopeTable>,
-    /// Folded stops: (number, brand id, newest stopped_at), keys unique.
-    pub stops: Vec<(u64, u32, u32)>,
-    /// Newest customer relationship per (number, brand), keys unique. Empty: the section
-    /// is left out (header offset 0).
-    pub relationships: Vec<RelSlot>,
+    /// The number table the lists' ids refer to.
+    pub numbers: NumberTable,
+    /// Per-brand lists.
+    pub brands: Vec<BrandLists>,
+    /// Per-(brand, purpose) consent lists.
+    pub scopes: Vec<ScopeList>,
     /// Suppression entries (erased numbers by keyed hash), sorted.
     pub suppressed: Vec<crate::store::suppress::Entry>,
 }
@@ -79,6 +140,8 @@ pub struct Parts<'a> {
 pub struct Builder {
     w: BlockWriter,
     evidence: u64,
+    /// Consent text tuples: ids in order of first use.
+    tuples: std::collections::HashMap<[u32; 4], u32>,
     index: fst::MapBuilder<Vec<u8>>,
     last_number: Option<u64>,
 }
@@ -109,7 +172,13 @@ impl Builder {
             in_block: 0,
             sums: Vec::new(),
         };
-        Ok(Builder { w, evidence: 0, index: fst::MapBuilder::memory(), last_number: None })
+        Ok(Builder {
+            w,
+            evidence: 0,
+            tuples: std::collections::HashMap::new(),
+            index: fst::MapBuilder::memory(),
+            last_number: None,
+        })
     }
 
     /// Appends one evidence record; records must come sorted by (number, seq).
@@ -123,15 +192,27 @@ impl Builder {
                 .map_err(|e| index_error(&self.w.path, e))?;
             self.last_number = Some(rec.number);
         }
+        if rec.seq >= format::MAX_SEQ {
+            return Err(io("writing", &self.w.path)(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "journal sequence beyond 2^56",
+            )));
+        }
+        let tuple = if rec.kind == format::KIND_CONSENT {
+            let next = self.tuples.len() as u32;
+            *self.tuples.entry(rec.tuple()).or_insert(next)
+        } else {
+            0
+        };
         self.evidence += 1;
-        self.w.write(&rec.encode())
+        self.w.write(&rec.encode_packed(tuple))
     }
 
     /// Writes the hot sections, checksums and header, then fsyncs. Returns the file length.
     ///
     /// # Errors
     /// I/O errors naming the file.
-    pub fn finish(mut self, parts: Parts<'_>) -> Result<u64, StoreError> {
+    pub fn finish(mut self, mut parts: Parts<'_>) -> Result<u64, StoreError> {
         let w = &mut self.w;
         let mut h = [0u8; HEADER_LEN];
         let put = |h: &mut [u8; HEADER_LEN], at: usize, v: u64| {
@@ -145,6 +226,16 @@ impl Builder {
         w.write(&index)?;
         drop(index);
         w.align()?;
+        let mut tuples = vec![[0u32; 4]; self.tuples.len()];
+        for (t, i) in std::mem::take(&mut self.tuples) {
+            tuples[i as usize] = t;
+        }
+        put(&mut h, field::TUPLES, w.pos);
+        put(&mut h, field::TUPLES + 8, tuples.len() as u64);
+        let bytes: Vec<u8> = tuples.iter().flatten().flat_map(|v| v.to_le_bytes()).collect();
+        w.write(&bytes)?;
+        drop(bytes);
+        w.align()?;
         let hot_start = w.pos;
         put(&mut h, field::HOT_START, hot_start);
         put(&mut h, field::STATS, w.pos);
@@ -152,97 +243,121 @@ impl Builder {
         w.write(parts.stats_json)?;
         w.align()?;
 
+        // Strings: count, offsets, bytes.
         let mut strings = Vec::new();
         strings.extend_from_slice(&(parts.strings.len() as u32).to_le_bytes());
+        let mut at = 0u32;
+        strings.extend_from_slice(&at.to_le_bytes());
         for s in parts.strings {
-            let b = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
-            strings.extend_from_slice(&(b.len() as u16).to_le_bytes());
-            strings.extend_from_slice(b);
+            at += s.len() as u32;
+            strings.extend_from_slice(&at.to_le_bytes());
+        }
+        for s in parts.strings {
+            strings.extend_from_slice(s.as_bytes());
         }
         put(&mut h, field::STRINGS, w.pos);
         put(&mut h, field::STRINGS + 8, strings.len() as u64);
         w.write(&strings)?;
+        drop(strings);
         w.align()?;
 
-        // Scope directory first (its offsets are known up front), then the tables.
-        let dir_len = (parts.scopes.len() * format::SCOPE_LEN) as u64;
-        let mut table_off = format::align64(w.pos + dir_len);
-        put(&mut h, field::SCOPES, w.pos);
-        put(&mut h, field::SCOPES + 8, parts.scopes.len() as u64);
-        let mut dir = Vec::with_capacity(dir_len as usize);
-        for s in &parts.scopes {
-            let cap = format::capacity(s.slots.len() as u64);
-            dir.extend_from_slice(&s.brand.to_le_bytes());
-            dir.extend_from_slice(&s.purpose.to_le_bytes());
-            dir.extend_from_slice(&table_off.to_le_bytes());
-            dir.extend_from_slice(&cap.to_le_bytes());
-            dir.extend_from_slice(&(s.slots.len() as u64).to_le_bytes());
-            table_off = format::align64(format::tags_offset(table_off, cap) + cap);
+        // Names: string → id, sorted by bytes (fst needs sorted, unique keys).
+        let mut names: Vec<(&str, u32)> = parts
+            .strings
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.is_empty())
+            .map(|(i, s)| (s.as_str(), i as u32))
+            .collect();
+        names.sort_unstable();
+        names.dedup_by(|a, b| a.0 == b.0);
+        let mut fst_names = fst::MapBuilder::memory();
+        for (s, id) in names {
+            fst_names.insert(s, u64::from(id)).map_err(|e| index_error(&w.path, e))?;
         }
-        put(&mut h, field::TAGS, 1);
-        w.write(&dir)?;
-        for s in parts.scopes {
-            w.align()?;
-            let cap = format::capacity(s.slots.len() as u64);
-            let mut table = vec![0u8; cap as usize * format::SLOT_LEN];
-            let mut tags = vec![0u8; cap as usize];
-            for slot in &s.slots {
-                let hash = format::hash_number(slot.number);
-                let mut i = format::home(hash, cap) as usize;
-                // Load < 1 guarantees a free slot; numbers are unique by construction.
-                while tags[i] != 0 {
-                    i = if i + 1 == cap as usize { 0 } else { i + 1 };
-                }
-                table[i * format::SLOT_LEN..(i + 1) * format::SLOT_LEN]
-                    .copy_from_slice(&slot.encode());
-                tags[i] = format::tag(hash);
-            }
-            w.write(&table)?;
-            drop(table);
-            w.align()?;
-            w.write(&tags)?;
-        }
+        let fst_names = fst_names.into_inner().map_err(|e| index_error(&w.path, e))?;
+        put(&mut h, field::NAMES, w.pos);
+        put(&mut h, field::NAMES + 8, fst_names.len() as u64);
+        w.write(&fst_names)?;
         w.align()?;
 
-        let cap = format::capacity(parts.stops.len() as u64);
-        put(&mut h, field::STOPS, w.pos);
-        put(&mut h, field::STOPS + 8, cap);
-        let mut table = vec![0u8; cap as usize * format::STOP_SLOT_LEN];
-        for &(number, brand, at) in &parts.stops {
-            let mut i = format::home(format::hash_stop(number, brand), cap) as usize;
-            while table[i * 16..i * 16 + 8] != [0u8; 8] {
-                i = if i + 1 == cap as usize { 0 } else { i + 1 };
-            }
-            table[i * 16..i * 16 + 8].copy_from_slice(&number.to_le_bytes());
-            table[i * 16 + 8..i * 16 + 12].copy_from_slice(&brand.to_le_bytes());
-            table[i * 16 + 12..i * 16 + 16].copy_from_slice(&at.to_le_bytes());
-        }
-        w.write(&table)?;
-        w.align()?;
-
-        if !parts.relationships.is_empty() {
-            let cap = format::capacity(parts.relationships.len() as u64);
-            put(&mut h, field::RELATIONSHIPS, w.pos);
-            put(&mut h, field::RELATIONSHIPS + 8, cap);
-            let len = format::REL_SLOT_LEN;
-            let mut table = vec![0u8; cap as usize * len];
-            for r in &parts.relationships {
-                let mut i =
-                    format::home(format::hash_relationship(r.number, r.brand), cap) as usize;
-                while table[i * len..i * len + 8] != [0u8; 8] {
-                    i = if i + 1 == cap as usize { 0 } else { i + 1 };
-                }
-                table[i * len..(i + 1) * len].copy_from_slice(&r.encode());
-            }
-            w.write(&table)?;
-            w.align()?;
-        }
         if !parts.suppressed.is_empty() {
             put(&mut h, field::SUPPRESS, w.pos);
             put(&mut h, field::SUPPRESS + 8, parts.suppressed.len() as u64);
             let bytes: Vec<u8> = parts.suppressed.iter().flat_map(|e| e.encode()).collect();
             w.write(&bytes)?;
             w.align()?;
+        }
+
+        // The number table: keys, then tags.
+        let numbers = std::mem::replace(&mut parts.numbers, NumberTable::with_capacity(0));
+        let cap = numbers.keys.len() as u64;
+        put(&mut h, field::NUMBERS, w.pos);
+        put(&mut h, field::NUMBERS + 8, cap);
+        put(&mut h, field::NUMBER_COUNT, numbers.len);
+        for chunk in numbers.keys.chunks(1 << 16) {
+            let bytes: Vec<u8> = chunk.iter().flat_map(|k| k.to_le_bytes()).collect();
+            w.write(&bytes)?;
+        }
+        w.align()?;
+        w.write(&numbers.tags)?;
+        drop(numbers);
+        w.align()?;
+
+        // Directories (their list offsets are known up front), then the lists.
+        parts.brands.sort_unstable_by_key(|b| b.brand);
+        parts.scopes.sort_unstable_by_key(|s| (s.brand, s.purpose));
+        let brands_len = (parts.brands.len() * format::BRAND_LEN) as u64;
+        let scopes_at = format::align64(w.pos + brands_len);
+        let scopes_len = (parts.scopes.len() * format::SCOPE_LEN) as u64;
+        let lists_at = format::align64(scopes_at + scopes_len);
+        let mut next = lists_at;
+        let mut take = |count: usize, rec: usize| {
+            let at = next;
+            let len = format::list_len(at, count as u64, rec as u64).unwrap_or(0);
+            next = format::align64(at + len);
+            at
+        };
+        let mut dir = Vec::with_capacity(brands_len as usize);
+        for b in &parts.brands {
+            let stops = take(b.stops.len(), 4);
+            let rels = take(b.rels.len(), format::REL_LEN);
+            dir.extend_from_slice(&b.brand.to_le_bytes());
+            dir.extend_from_slice(&0u32.to_le_bytes());
+            for v in [stops, b.stops.len() as u64, rels, b.rels.len() as u64] {
+                dir.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        put(&mut h, field::BRANDS, w.pos);
+        put(&mut h, field::BRANDS + 8, parts.brands.len() as u64);
+        w.write(&dir)?;
+        w.align()?;
+        let mut dir = Vec::with_capacity(scopes_len as usize);
+        for s in &parts.scopes {
+            let at = take(s.consents.len(), format::CONSENT_LEN);
+            dir.extend_from_slice(&s.brand.to_le_bytes());
+            dir.extend_from_slice(&s.purpose.to_le_bytes());
+            for v in [at, s.consents.len() as u64, 0] {
+                dir.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        put(&mut h, field::SCOPES, w.pos);
+        put(&mut h, field::SCOPES + 8, parts.scopes.len() as u64);
+        w.write(&dir)?;
+        w.align()?;
+        put(&mut h, field::LISTS, w.pos);
+        debug_assert_eq!(w.pos, lists_at);
+
+        let mut list = Vec::new();
+        for b in &mut parts.brands {
+            b.stops.sort_unstable_by_key(|e| e.0);
+            write_list(w, &mut list, &b.stops, |t, out| out.extend_from_slice(&t.to_le_bytes()))?;
+            b.rels.sort_unstable_by_key(|e| e.0);
+            write_list(w, &mut list, &b.rels, |r, out| out.extend_from_slice(&r.encode()))?;
+        }
+        for s in &mut parts.scopes {
+            s.consents.sort_unstable_by_key(|e| e.0);
+            write_list(w, &mut list, &s.consents, |c, out| out.extend_from_slice(c))?;
         }
 
         if w.in_block > 0 {
@@ -272,4 +387,24 @@ impl Builder {
         file.sync_all().map_err(io("fsync of", &path))?;
         Ok(file_len)
     }
+}
+
+/// Writes one list (ids, then records from `enc`) at the writer's position, 64-byte
+/// aligned after it; `buf` is scratch.
+fn write_list<T>(
+    w: &mut BlockWriter,
+    buf: &mut Vec<u8>,
+    entries: &[(u32, T)],
+    enc: impl Fn(&T, &mut Vec<u8>),
+) -> Result<(), StoreError> {
+    buf.clear();
+    for (id, _) in entries {
+        buf.extend_from_slice(&id.to_le_bytes());
+    }
+    buf.resize(format::align8(buf.len() as u64) as usize, 0);
+    for (_, r) in entries {
+        enc(r, buf);
+    }
+    w.write(buf)?;
+    w.align()
 }

@@ -1,36 +1,83 @@
-//! The snapshot: an immutable, memory-mapped, checksummed file holding every event folded
-//! into flat hash tables (for the hot path) and in full (as evidence).
+//! The snapshot: an immutable, memory-mapped, checksummed file holding every event in full
+//! (the evidence) and folded into per-tenant lists over one shared number table (the part
+//! decisions read). See [`format`](mod@format) for the layout and why it is sized by events
+//! rather than by brands × stops.
 //!
-//! Two layers, as in `fst`: [`format`](mod@format) knows bytes; [`Snapshot`] is the reader most code
-//! uses. [`Snapshot::new`] is cheap and checks structure (magic, version, header checksum,
-//! section bounds); [`Snapshot::verify_hot`] checks every block the hot path reads and
-//! [`Snapshot::verify`] every block. [`map_snapshot`] does `new` + `verify_hot`, so a
-//! mapped snapshot never serves unverified bytes; evidence blocks are verified on first
-//! evidence access.
+//! Two layers, as in `fst`: [`format`](mod@format) knows bytes; [`Snapshot`] is the reader
+//! most code uses. [`Snapshot::new`] is cheap and checks structure (magic, version, header
+//! checksum, section bounds); [`Snapshot::verify_hot`] checks the shared part every run
+//! reads (strings, names, suppression entries, number table, directories), each list is
+//! checked the first time it is asked for ([`Snapshot::consent_list`] and friends), the
+//! evidence on first evidence access, and [`Snapshot::verify`] checks every block.
+//! [`map_snapshot`] does `new` + `verify_hot`, so a mapped snapshot never serves unverified
+//! bytes. Verified blocks are remembered: nothing is hashed twice.
 
 pub mod build;
 pub mod format;
+pub mod run;
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use memmap2::Mmap;
 use xxhash_rust::xxh3::xxh3_64;
 
-use self::format::{BLOCK_SIZE, EVIDENCE_LEN, EvidenceRec, HEADER_LEN, SLOT_LEN, Slot, field};
+use self::format::{
+    BLOCK_SIZE, ConsentRec, EVIDENCE_LEN, EvidenceRec, FULL_EVIDENCE_LEN, HEADER_LEN, RelRec,
+    TUPLE_LEN, field,
+};
 use crate::hint::prefetch;
 use crate::store::error::{Corruption, StoreError, io};
 
 /// [`Probe::at`] of a number whose tags show it is not in the table.
 const ABSENT: u64 = u64::MAX;
 
-/// Where a lookup in three stages stands after its second (see [`Snapshot::slot_next`]).
+/// Where a number-table lookup in three stages stands (see [`Snapshot::id_start`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Probe {
     hash: u64,
     at: u64,
+}
+
+impl Probe {
+    /// The slot the probe stands at: the number's id when stage 3 confirms it (a hint
+    /// before that); `None` when the tags showed the number is not in the table.
+    #[inline]
+    pub fn candidate(&self) -> Option<u32> {
+        (self.at != ABSENT).then_some(self.at as u32)
+    }
+}
+
+/// A sorted id list with records beside it (see [`format`](mod@format)), located and
+/// verified: read it with [`Snapshot::list_find`] and friends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct List {
+    ids: usize,
+    recs: usize,
+    count: usize,
+    rec_len: usize,
+}
+
+impl List {
+    /// Entries in the list.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// True when the list has no entry.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct BrandInfo {
+    brand: u32,
+    stops: (usize, u64),
+    rels: (usize, u64),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -38,10 +85,7 @@ struct ScopeInfo {
     brand: u32,
     purpose: u32,
     off: usize,
-    cap: u64,
-    entries: u64,
-    /// Offset of the table's tag bytes; 0 = none (a snapshot written before tags).
-    tags: usize,
+    count: u64,
 }
 
 /// A read-only snapshot over bytes `D` (a `Vec<u8>` in tests, an `Mmap` in production).
@@ -49,25 +93,48 @@ struct ScopeInfo {
 pub struct Snapshot<D> {
     data: D,
     path: PathBuf,
+    version: u32,
     generation: u64,
     last_seq: u64,
-    strings: Vec<String>,
-    ids: HashMap<String, u32>,
+    /// Strings section (offset, count) of a version-4 snapshot.
+    strings: (usize, usize),
+    /// The strings of a version-3 snapshot, parsed (it is read only to be migrated).
+    legacy_strings: Vec<String>,
+    names: (usize, usize),
+    /// Number table: key offset, capacity, tag offset, numbers held.
+    numbers: (usize, u64, usize, u64),
+    brands: Vec<BrandInfo>,
     scopes: Vec<ScopeInfo>,
     scope_index: HashMap<(u32, u32), usize>,
-    stops_off: usize,
-    stops_cap: u64,
-    /// Relationships table (offset, capacity); capacity 0 = no section.
-    rels: (usize, u64),
     evidence_off: usize,
     evidence_count: usize,
+    /// Bytes per evidence record (version 3 stored them in full).
+    rec_len: usize,
+    /// Consent text tuples (offset, bytes).
+    tuples: (usize, usize),
     index: (usize, usize),
     stats: (usize, usize),
     sums_off: usize,
     n_blocks: usize,
     hot_start: usize,
+    lists_start: usize,
     suppress: (usize, usize),
-    evidence_checked: OnceLock<Result<(), u64>>,
+    /// Per checksum block: verified already.
+    checked: Box<[AtomicBool]>,
+    /// Brand ids by [`crate::brand::fold_key`] of their names, built on first use.
+    brand_folds: OnceLock<HashMap<String, Vec<u32>>>,
+}
+
+/// What [`Snapshot::new`] reads of a version-4 snapshot's shared part.
+struct Parsed {
+    strings: (usize, usize),
+    legacy_strings: Vec<String>,
+    names: (usize, usize),
+    numbers: (usize, u64, usize, u64),
+    brands: Vec<BrandInfo>,
+    scopes: Vec<ScopeInfo>,
+    scope_index: HashMap<(u32, u32), usize>,
+    lists_start: usize,
 }
 
 /// One scope of a snapshot, for `info`.
@@ -77,10 +144,8 @@ pub struct ScopeSummary {
     pub brand: String,
     /// Purpose.
     pub purpose: String,
-    /// Numbers in the table.
+    /// Numbers with an sms consent for the scope.
     pub entries: u64,
-    /// Table slots.
-    pub capacity: u64,
 }
 
 impl<D: AsRef<[u8]>> Snapshot<D> {
@@ -106,10 +171,11 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
             return Err(bad(0, Corruption::HeaderChecksum));
         }
         let version = format::u32_at(b, field::VERSION).unwrap_or(0);
-        if version != format::VERSION {
+        if version != format::VERSION && version != format::LEGACY_VERSION {
             let supported = format::VERSION;
             return Err(StoreError::Version { path, found: version, supported });
         }
+        let legacy = version == format::LEGACY_VERSION;
         if h64(field::FILE_LEN) != b.len() as u64 {
             return Err(bad(field::FILE_LEN, Corruption::Truncated));
         }
@@ -140,23 +206,12 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
                 _ => Err(bad(at, Corruption::BadStructure)),
             }
         };
-        let (evidence_off, ev_len) = section(field::EVIDENCE, EVIDENCE_LEN as u64)?;
+        let rec_len = if legacy { FULL_EVIDENCE_LEN } else { EVIDENCE_LEN };
+        let (evidence_off, ev_len) = section(field::EVIDENCE, rec_len as u64)?;
+        let tuples = if legacy { (0, 0) } else { section(field::TUPLES, TUPLE_LEN as u64)? };
         let stats = section(field::STATS, 1)?;
         let index = section(field::INDEX, 1)?;
         let (strings_off, strings_len) = section(field::STRINGS, 1)?;
-        let (scopes_off, scopes_len) = section(field::SCOPES, format::SCOPE_LEN as u64)?;
-        let (stops_off, _) = section(field::STOPS, format::STOP_SLOT_LEN as u64)?;
-        let stops_cap = h64(field::STOPS + 8);
-        let rels = if h64(field::RELATIONSHIPS) == 0 && h64(field::RELATIONSHIPS + 8) == 0 {
-            (0, 0)
-        } else {
-            let (off, _) = section(field::RELATIONSHIPS, format::REL_SLOT_LEN as u64)?;
-            let cap = h64(field::RELATIONSHIPS + 8);
-            if cap == 0 || off < to_usize(h64(field::HOT_START), field::HOT_START)? {
-                return Err(bad(field::RELATIONSHIPS, Corruption::BadStructure));
-            }
-            (off, cap)
-        };
         let hot_start = to_usize(h64(field::HOT_START), field::HOT_START)?;
         // Absent (0, 0) when nothing was ever erased.
         let suppress = if h64(field::SUPPRESS + 8) == 0 {
@@ -168,87 +223,125 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
             }
             s
         };
-        if stops_cap == 0
-            || hot_start < evidence_off + ev_len
+        if hot_start < evidence_off + ev_len
+            || hot_start < tuples.0 + tuples.1
             || hot_start > stats.0
             || index.0 + index.1 > hot_start
+            || strings_off < hot_start
         {
-            return Err(bad(field::STOPS, Corruption::BadStructure));
+            return Err(bad(field::HOT_START, Corruption::BadStructure));
         }
-
-        let mut strings = Vec::new();
-        let mut r = &b[strings_off..strings_off + strings_len];
-        let count = r.get(..4).and_then(|s| s.try_into().ok()).map(u32::from_le_bytes);
-        let count = count.ok_or(bad(strings_off, Corruption::BadStructure))?;
-        r = &r[4..];
-        for _ in 0..count {
-            let s = (|| {
-                let n = u16::from_le_bytes(r.get(..2)?.try_into().ok()?) as usize;
-                let s = std::str::from_utf8(r.get(2..2 + n)?).ok()?;
-                r = &r[2 + n..];
-                Some(s.to_string())
-            })();
-            strings.push(s.ok_or(bad(strings_off, Corruption::BadStructure))?);
-        }
-        let ids = strings.iter().enumerate().map(|(i, s)| (s.clone(), i as u32)).collect();
-
-        let with_tags = match h64(field::TAGS) {
-            0 => false,
-            1 => true,
-            _ => return Err(bad(field::TAGS, Corruption::BadStructure)),
+        let checked = (0..n_blocks).map(|_| AtomicBool::new(false)).collect();
+        let mut p = Parsed {
+            strings: (strings_off, 0),
+            legacy_strings: Vec::new(),
+            names: (0, 0),
+            numbers: (0, 0, 0, 0),
+            brands: Vec::new(),
+            scopes: Vec::new(),
+            scope_index: HashMap::new(),
+            lists_start: sums_off,
         };
-        let mut scopes = Vec::new();
-        let mut scope_index = HashMap::new();
-        for i in 0..scopes_len / format::SCOPE_LEN {
-            let at = scopes_off + i * format::SCOPE_LEN;
-            let mut s = ScopeInfo {
-                brand: format::u32_at(b, at).unwrap_or(u32::MAX),
-                purpose: format::u32_at(b, at + 4).unwrap_or(u32::MAX),
-                off: to_usize(h64(at + 8), at)?,
-                cap: h64(at + 16),
-                entries: h64(at + 24),
-                tags: 0,
+        if legacy {
+            p.legacy_strings = legacy_strings(&b[strings_off..strings_off + strings_len])
+                .ok_or(bad(strings_off, Corruption::BadStructure))?;
+        } else {
+            // Strings: count, offsets, bytes; the last offset ends the section.
+            let count = format::u32_at(b, strings_off)
+                .ok_or(bad(strings_off, Corruption::BadStructure))?
+                as usize;
+            let head = count.checked_add(2).and_then(|n| n.checked_mul(4));
+            let Some(head) = head.filter(|&h| h <= strings_len) else {
+                return Err(bad(strings_off, Corruption::BadStructure));
             };
-            let mut end =
-                s.cap.checked_mul(SLOT_LEN as u64).and_then(|l| l.checked_add(s.off as u64));
-            if with_tags {
-                end = end.and_then(|e| format::align64(e).checked_add(s.cap));
-                s.tags = end.map_or(0, |e| (e - s.cap) as usize);
+            let last = format::u32_at(b, strings_off + 4 + 4 * count).unwrap_or(u32::MAX) as usize;
+            if last != strings_len - head {
+                return Err(bad(strings_off, Corruption::BadStructure));
             }
-            if s.cap == 0
-                || s.entries >= s.cap
-                || !s.off.is_multiple_of(64)
-                || s.off < hot_start
-                || end.is_none_or(|e| e > sums_off as u64)
-                || s.brand as usize >= strings.len()
-                || s.purpose as usize >= strings.len()
+            p.strings = (strings_off, count);
+            p.names = section(field::NAMES, 1)?;
+            let lists_start = to_usize(h64(field::LISTS), field::LISTS)?;
+            let (num_off, _) = section(field::NUMBERS, 8)?;
+            let cap = h64(field::NUMBERS + 8);
+            let tags = format::tags_offset(num_off as u64, cap);
+            let held = h64(field::NUMBER_COUNT);
+            let (brands_off, brands_len) = section(field::BRANDS, format::BRAND_LEN as u64)?;
+            let (scopes_off, scopes_len) = section(field::SCOPES, format::SCOPE_LEN as u64)?;
+            if cap == 0
+                || held >= cap
+                || num_off < hot_start
+                || tags.checked_add(cap).is_none_or(|e| e > lists_start as u64)
+                || lists_start > sums_off
+                || brands_off + brands_len > lists_start
+                || scopes_off + scopes_len > lists_start
+                || p.names.0 + p.names.1 > lists_start
+                || (suppress.1 > 0 && suppress.0 + suppress.1 > lists_start)
+                || strings_off + strings_len > lists_start
             {
-                return Err(bad(at, Corruption::BadStructure));
+                return Err(bad(field::NUMBERS, Corruption::BadStructure));
             }
-            scope_index.insert((s.brand, s.purpose), scopes.len());
-            scopes.push(s);
+            p.numbers = (num_off, cap, tags as usize, held);
+            p.lists_start = lists_start;
+            // A list lies in [lists_start, sums_off).
+            let list = |at: usize, off: u64, count: u64, rec: u64| {
+                let ok = format::list_len(off, count, rec)
+                    .and_then(|l| l.checked_add(off))
+                    .is_some_and(|end| end <= sums_off as u64)
+                    && off >= lists_start as u64
+                    && off.is_multiple_of(8);
+                if ok { Ok((off as usize, count)) } else { Err(bad(at, Corruption::BadStructure)) }
+            };
+            let mut prev = None;
+            for i in 0..brands_len / format::BRAND_LEN {
+                let at = brands_off + i * format::BRAND_LEN;
+                let brand = format::u32_at(b, at).unwrap_or(u32::MAX);
+                if brand as usize >= count || prev.is_some_and(|p| p >= brand) {
+                    return Err(bad(at, Corruption::BadStructure));
+                }
+                prev = Some(brand);
+                let stops = list(at, h64(at + 8), h64(at + 16), 4)?;
+                let rels = list(at, h64(at + 24), h64(at + 32), format::REL_LEN as u64)?;
+                p.brands.push(BrandInfo { brand, stops, rels });
+            }
+            for i in 0..scopes_len / format::SCOPE_LEN {
+                let at = scopes_off + i * format::SCOPE_LEN;
+                let brand = format::u32_at(b, at).unwrap_or(u32::MAX);
+                let purpose = format::u32_at(b, at + 4).unwrap_or(u32::MAX);
+                if brand as usize >= count || purpose as usize >= count {
+                    return Err(bad(at, Corruption::BadStructure));
+                }
+                let (off, n) = list(at, h64(at + 8), h64(at + 16), format::CONSENT_LEN as u64)?;
+                p.scope_index.insert((brand, purpose), p.scopes.len());
+                p.scopes.push(ScopeInfo { brand, purpose, off, count: n });
+            }
         }
+        let (generation, last_seq) = (h64(field::GENERATION), h64(field::LAST_SEQ));
         Ok(Snapshot {
-            generation: h64(field::GENERATION),
-            last_seq: h64(field::LAST_SEQ),
             data,
             path,
-            strings,
-            ids,
-            scopes,
-            scope_index,
-            stops_off,
-            stops_cap,
-            rels,
+            version,
+            generation,
+            last_seq,
+            strings: p.strings,
+            legacy_strings: p.legacy_strings,
+            names: p.names,
+            numbers: p.numbers,
+            brands: p.brands,
+            scopes: p.scopes,
+            scope_index: p.scope_index,
             evidence_off,
-            evidence_count: ev_len / EVIDENCE_LEN,
+            evidence_count: ev_len / rec_len,
+            rec_len,
+            tuples,
             index,
             stats,
             sums_off,
             n_blocks,
             hot_start,
+            lists_start: p.lists_start,
             suppress,
-            evidence_checked: OnceLock::new(),
+            checked,
+            brand_folds: OnceLock::new(),
         })
     }
 
@@ -256,21 +349,39 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
         self.data.as_ref()
     }
 
-    /// Checks blocks `range`, on up to two threads; returns the offset of the first bad one.
+    /// True for a version-3 snapshot: read only to be migrated by the next compaction
+    /// (evidence, strings and suppression entries); it decides nothing.
+    pub fn is_legacy(&self) -> bool {
+        self.version == format::LEGACY_VERSION
+    }
+
+    /// The format version of the file.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// Checks blocks `range` not checked before, on up to four threads; returns the
+    /// offset of the first bad one.
     fn check_blocks(&self, range: std::ops::Range<usize>) -> Result<(), u64> {
         let b = self.bytes();
         let sums_off = self.sums_off;
+        let checked = &self.checked;
         let check = move |r: std::ops::Range<usize>| -> Result<(), u64> {
             for i in r {
+                if checked.get(i).is_none_or(|c| c.load(Ordering::Relaxed)) {
+                    continue;
+                }
                 let start = HEADER_LEN + i * BLOCK_SIZE;
                 let end = (start + BLOCK_SIZE).min(sums_off);
                 let want = format::u64_at(b, sums_off + i * 8).unwrap_or(0);
                 if xxh3_64(&b[start..end]) != want {
                     return Err(start as u64);
                 }
+                checked[i].store(true, Ordering::Relaxed);
             }
             Ok(())
         };
+        let range = range.start.min(self.n_blocks)..range.end.min(self.n_blocks);
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
         if range.len() < 16 || threads < 2 {
             return check(range);
@@ -286,6 +397,16 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
         results.into_iter().collect()
     }
 
+    /// Verifies the blocks holding bytes `[start, end)`.
+    fn verify_bytes(&self, start: usize, end: usize) -> Result<(), StoreError> {
+        if end <= start || end <= HEADER_LEN {
+            return Ok(());
+        }
+        let first = start.saturating_sub(HEADER_LEN) / BLOCK_SIZE;
+        let last = (end - 1).saturating_sub(HEADER_LEN) / BLOCK_SIZE;
+        self.check_blocks(first..last + 1).map_err(|o| self.corrupt(o))
+    }
+
     fn corrupt(&self, offset: u64) -> StoreError {
         StoreError::SnapshotCorrupt {
             path: self.path.clone(),
@@ -294,31 +415,25 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
         }
     }
 
-    /// Verifies the checksum of every block the hot path reads (tables, strings, stats).
+    /// Verifies the checksum of every block of the shared part every run reads (stats,
+    /// strings, names, suppression entries, number table, directories).
     ///
     /// # Errors
     /// [`StoreError::SnapshotCorrupt`] with the offset of the first bad block.
     pub fn verify_hot(&self) -> Result<(), StoreError> {
-        let first = (self.hot_start - HEADER_LEN) / BLOCK_SIZE;
-        self.check_blocks(first..self.n_blocks).map_err(|o| self.corrupt(o))
+        self.verify_bytes(self.hot_start, self.lists_start)
     }
 
-    /// Verifies the checksum of every block, evidence included.
+    /// Verifies the checksum of every block, evidence and every tenant's lists included.
     ///
     /// # Errors
     /// [`StoreError::SnapshotCorrupt`] with the offset of the first bad block.
     pub fn verify(&self) -> Result<(), StoreError> {
-        self.check_blocks(0..self.n_blocks).map_err(|o| self.corrupt(o))?;
-        let _ = self.evidence_checked.set(Ok(()));
-        Ok(())
+        self.check_blocks(0..self.n_blocks).map_err(|o| self.corrupt(o))
     }
 
     fn verify_evidence(&self) -> Result<(), StoreError> {
-        let r = self.evidence_checked.get_or_init(|| {
-            let end = self.hot_start.saturating_sub(HEADER_LEN).div_ceil(BLOCK_SIZE);
-            self.check_blocks(0..end.min(self.n_blocks))
-        });
-        r.map_err(|o| self.corrupt(o))
+        self.verify_bytes(HEADER_LEN, self.hot_start)
     }
 
     /// The generation number (1 for the first compaction).
@@ -346,243 +461,96 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
         self.bytes().is_empty()
     }
 
-    /// The interned strings (brands, purposes, channels, methods, …); ids are indices.
-    pub fn strings(&self) -> &[String] {
-        &self.strings
+    /// Number of interned strings (ids are `0..count`).
+    pub fn string_count(&self) -> usize {
+        if self.is_legacy() { self.legacy_strings.len() } else { self.strings.1 }
     }
 
-    /// The id of an interned string.
+    /// Every interned string, in id order (for compaction, which keeps ids stable).
+    pub fn strings_vec(&self) -> Vec<String> {
+        (0..self.string_count() as u32).map(|i| self.string(i).to_string()).collect()
+    }
+
+    /// The id of an interned string (never of `""`).
     pub fn string_id(&self, s: &str) -> Option<u32> {
-        self.ids.get(s).copied()
+        if s.is_empty() {
+            return None;
+        }
+        if self.is_legacy() {
+            return self.legacy_strings.iter().position(|x| x == s).map(|i| i as u32);
+        }
+        let (off, len) = self.names;
+        // The fst reader trusts its bytes: read them only once verified (cached).
+        self.verify_bytes(off, off + len).ok()?;
+        let names = fst::Map::new(self.bytes().get(off..off + len)?).ok()?;
+        names.get(s).and_then(|id| u32::try_from(id).ok())
     }
 
     /// The string with id `id` (`""` if out of range; ids come from verified data).
     pub fn string(&self, id: u32) -> &str {
-        self.strings.get(id as usize).map_or("", String::as_str)
+        if self.is_legacy() {
+            return self.legacy_strings.get(id as usize).map_or("", String::as_str);
+        }
+        let (off, count) = self.strings;
+        let id = id as usize;
+        if id >= count {
+            return "";
+        }
+        let b = self.bytes();
+        let base = off + 4 * (count + 2);
+        let (Some(a), Some(z)) =
+            (format::u32_at(b, off + 4 + 4 * id), format::u32_at(b, off + 8 + 4 * id))
+        else {
+            return "";
+        };
+        b.get(base + a as usize..base + z as usize)
+            .and_then(|s| std::str::from_utf8(s).ok())
+            .unwrap_or("")
     }
 
-    /// The table index for (brand, purpose) ids, if the snapshot has one.
+    /// Names and ids of every brand with stops or customer relationships (`*` included).
+    pub fn brand_names(&self) -> impl Iterator<Item = (&str, u32)> + '_ {
+        let scoped = self.scopes.iter().map(|s| s.brand);
+        let mut ids: Vec<u32> = self.brands.iter().map(|b| b.brand).chain(scoped).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.into_iter().map(|i| (self.string(i), i))
+    }
+
+    /// Ids of the other spellings of `brand` among the snapshot's brands (see
+    /// [`crate::brand::same_name`]): their stops apply to `brand` too.
+    pub fn brand_variants(&self, brand: &str) -> Vec<u32> {
+        let folds = self.brand_folds.get_or_init(|| {
+            let mut m: HashMap<String, Vec<u32>> = HashMap::new();
+            for (name, id) in self.brand_names() {
+                m.entry(crate::brand::fold_key(name)).or_default().push(id);
+            }
+            m
+        });
+        folds
+            .get(&crate::brand::fold_key(brand))
+            .map(|ids| ids.iter().copied().filter(|&i| self.string(i) != brand).collect())
+            .unwrap_or_default()
+    }
+
+    /// The scope index for (brand, purpose) ids, if the snapshot has consents for it.
     pub fn scope_of(&self, brand: u32, purpose: u32) -> Option<usize> {
         self.scope_index.get(&(brand, purpose)).copied()
     }
 
-    /// (brand, purpose) of every table with its size.
+    /// (brand, purpose) of every scope with its size.
     pub fn scopes(&self) -> Vec<ScopeSummary> {
         self.scopes
             .iter()
             .map(|s| ScopeSummary {
                 brand: self.string(s.brand).to_string(),
                 purpose: self.string(s.purpose).to_string(),
-                entries: s.entries,
-                capacity: s.cap,
+                entries: s.count,
             })
             .collect()
     }
 
-    /// The folded slot of `number` in table `scope`: one hash, a scan of a few tag bytes,
-    /// and only the slots whose tag matches (usually one cache line if the number is there,
-    /// none if it is not).
-    #[inline]
-    pub fn slot(&self, scope: usize, number: u64) -> Option<Slot> {
-        self.slot_finish(scope, number, self.slot_next(scope, self.slot_start(scope, number)))
-    }
-
-    /// Stage 1 of a lookup in three stages, a few lookups apart (so that each stage's read
-    /// has arrived when the next stage needs it; [`slot`](Self::slot) runs all three at
-    /// once): prefetches what looking up `number` in table `scope` reads first (its tags,
-    /// or without tags its home slot and the two lines after it) and returns the token for
-    /// [`slot_next`](Self::slot_next).
-    #[inline]
-    pub fn slot_start(&self, scope: usize, number: u64) -> Probe {
-        let hash = format::hash_number(number);
-        let probe = Probe { hash, at: 0 };
-        let Some(s) = self.scopes.get(scope) else { return probe };
-        let home = format::home(hash, s.cap) as usize;
-        let b = self.bytes();
-        if s.tags != 0 {
-            if let Some(p) = b.get(s.tags + home) {
-                prefetch(p);
-            }
-            return probe;
-        }
-        // A probe runs past its home slot about half the time at load 0.6, and a number
-        // not in the table probes 4.2 slots (135 bytes) on average: fetch three lines.
-        let at = s.off + home * SLOT_LEN;
-        for line in [at, at + 64, at + 128] {
-            if let Some(p) = b.get(line) {
-                prefetch(p);
-            }
-        }
-        probe
-    }
-
-    /// Stage 2 (see [`slot_start`](Self::slot_start), whose token `probe` is): with tags,
-    /// reads the tags stage 1 fetched and prefetches the first slot whose tag matches, so
-    /// a number not in the table costs no slot read. Returns the token for
-    /// [`slot_finish`](Self::slot_finish): the hash, and the slot its probe goes on from.
-    #[inline]
-    pub fn slot_next(&self, scope: usize, probe: Probe) -> Probe {
-        let hash = probe.hash;
-        let Some(s) = self.scopes.get(scope) else { return Probe { hash, at: ABSENT } };
-        let mut i = format::home(hash, s.cap);
-        if s.tags == 0 {
-            return Probe { hash, at: i };
-        }
-        let b = self.bytes();
-        let Some(tags) = b.get(s.tags..s.tags + s.cap as usize) else {
-            return Probe { hash, at: i };
-        };
-        let want = format::tag(hash);
-        // Stop at the first match (another is rare: 1 in 255 per slot probed); stage 3
-        // finishes a longer probe.
-        for _ in 0..8 {
-            match tags.get(i as usize) {
-                Some(0) => return Probe { hash, at: ABSENT },
-                Some(&t) if t == want => {
-                    if let Some(p) = b.get(s.off + i as usize * SLOT_LEN) {
-                        prefetch(p);
-                    }
-                    return Probe { hash, at: i };
-                }
-                Some(_) => {}
-                None => break,
-            }
-            i += 1;
-            if i == s.cap {
-                i = 0;
-            }
-        }
-        Probe { hash, at: i }
-    }
-
-    /// Stage 3 (see [`slot_next`](Self::slot_next)): the folded slot of `number`.
-    #[inline]
-    pub fn slot_finish(&self, scope: usize, number: u64, probe: Probe) -> Option<Slot> {
-        let s = self.scopes.get(scope)?;
-        if probe.at == ABSENT || probe.at >= s.cap {
-            return None;
-        }
-        let b = self.bytes();
-        let mut i = probe.at;
-        if s.tags != 0 {
-            let tags = b.get(s.tags..s.tags + s.cap as usize)?;
-            let want = format::tag(probe.hash);
-            // Load < 1 means an empty slot ends every probe; the bound guards corrupt input.
-            for _ in 0..s.cap {
-                let t = *tags.get(i as usize)?;
-                if t == 0 {
-                    return None;
-                }
-                if t == want {
-                    let at = s.off + i as usize * SLOT_LEN;
-                    let raw: &[u8; SLOT_LEN] = b.get(at..at + SLOT_LEN)?.try_into().ok()?;
-                    if raw[..8] == number.to_le_bytes() {
-                        return Some(Slot::decode(raw));
-                    }
-                }
-                i += 1;
-                if i == s.cap {
-                    i = 0;
-                }
-            }
-            return None;
-        }
-        // Load < 1 means an empty slot ends every probe; the bound guards corrupt input.
-        for _ in 0..s.cap {
-            let at = s.off + i as usize * SLOT_LEN;
-            let raw: &[u8; SLOT_LEN] = b.get(at..at + SLOT_LEN)?.try_into().ok()?;
-            let n = u64::from_le_bytes([
-                raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7],
-            ]);
-            if n == number {
-                return Some(Slot::decode(raw));
-            }
-            if n == 0 {
-                return None;
-            }
-            i += 1;
-            if i == s.cap {
-                i = 0;
-            }
-        }
-        None
-    }
-
-    /// The newest stop of `number` for brand id `brand` (which may be the id of `*`).
-    #[inline]
-    pub fn stop(&self, number: u64, brand: u32) -> Option<u32> {
-        let b = self.bytes();
-        let cap = self.stops_cap;
-        let mut i = format::home(format::hash_stop(number, brand), cap);
-        for _ in 0..cap {
-            let at = self.stops_off + i as usize * format::STOP_SLOT_LEN;
-            let n = format::u64_at(b, at)?;
-            if n == number && format::u32_at(b, at + 8)? == brand {
-                return format::u32_at(b, at + 12);
-            }
-            if n == 0 {
-                return None;
-            }
-            i += 1;
-            if i == cap {
-                i = 0;
-            }
-        }
-        None
-    }
-
-    /// The newest customer relationship of `number` with brand id `brand`, if the snapshot
-    /// has a relationships section and one for the pair.
-    pub fn relationship(&self, number: u64, brand: u32) -> Option<format::RelSlot> {
-        let (off, cap) = self.rels;
-        if cap == 0 {
-            return None;
-        }
-        let b = self.bytes();
-        let mut i = format::home(format::hash_relationship(number, brand), cap);
-        for _ in 0..cap {
-            let at = off + i as usize * format::REL_SLOT_LEN;
-            let n = format::u64_at(b, at)?;
-            if n == number && format::u32_at(b, at + 8)? == brand {
-                return format::RelSlot::decode(b.get(at..at + format::REL_SLOT_LEN)?);
-            }
-            if n == 0 {
-                return None;
-            }
-            i += 1;
-            if i == cap {
-                i = 0;
-            }
-        }
-        None
-    }
-
-    /// Issues a software prefetch of the home slot of (`number`, `brand`) in the
-    /// relationships table, if the snapshot has one.
-    #[inline]
-    pub fn prefetch_relationship(&self, number: u64, brand: u32) {
-        let (off, cap) = self.rels;
-        if cap != 0 {
-            let i = format::home(format::hash_relationship(number, brand), cap) as usize;
-            if let Some(p) = self.bytes().get(off + i * format::REL_SLOT_LEN) {
-                prefetch(p);
-            }
-        }
-    }
-
-    /// Every slot of scope table `scope` (for `expiring`): a scan, not for the hot path.
-    pub fn scope_slots(&self, scope: usize) -> impl Iterator<Item = Slot> + '_ {
-        let s = self.scopes.get(scope).copied();
-        let b = self.bytes();
-        (0..s.map_or(0, |s| s.cap as usize)).filter_map(move |i| {
-            let at = s?.off + i * SLOT_LEN;
-            let raw: &[u8; SLOT_LEN] = b.get(at..at + SLOT_LEN)?.try_into().ok()?;
-            let slot = Slot::decode(raw);
-            (slot.number != 0).then_some(slot)
-        })
-    }
-
-    /// Table indices of every scope of brand id `brand`, with the purpose string ids.
+    /// Scope indices of every scope of brand id `brand`, with the purpose string ids.
     pub fn scopes_of_brand(&self, brand: u32) -> Vec<(usize, u32)> {
         self.scopes
             .iter()
@@ -592,14 +560,252 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
             .collect()
     }
 
+    /// Numbers in the number table.
+    pub fn number_count(&self) -> u64 {
+        self.numbers.3
+    }
+
+    /// Ids run over `0..id_bound()` (the number table's capacity).
+    pub fn id_bound(&self) -> u64 {
+        self.numbers.1
+    }
+
+    /// The id of `number` in the number table (see [`id_start`](Self::id_start)).
+    #[inline]
+    pub fn id_of(&self, number: u64) -> Option<u32> {
+        self.id_finish(number, self.id_next(self.id_start(number)))
+    }
+
+    /// The number with id `id` (0 for an empty slot or an id out of range).
+    pub fn number_at(&self, id: u32) -> u64 {
+        format::u64_at(self.bytes(), self.numbers.0 + id as usize * 8).unwrap_or(0)
+    }
+
+    /// Stage 1 of a number-table lookup in three stages, a few lookups apart (so that each
+    /// stage's read has arrived when the next needs it; [`id_of`](Self::id_of) runs all
+    /// three at once): hashes `number` and prefetches its tag bytes.
+    #[inline]
+    pub fn id_start(&self, number: u64) -> Probe {
+        let hash = format::hash_number(number);
+        let (_, cap, tags, _) = self.numbers;
+        if cap != 0
+            && let Some(p) = self.bytes().get(tags + format::home(hash, cap) as usize)
+        {
+            prefetch(p);
+        }
+        Probe { hash, at: 0 }
+    }
+
+    /// Stage 2: reads the tags stage 1 fetched and prefetches the first key whose tag
+    /// matches (a number not in the table reads no key). Its
+    /// [`candidate`](Probe::candidate) is then the likely id, for prefetching what the id
+    /// indexes.
+    #[inline]
+    pub fn id_next(&self, probe: Probe) -> Probe {
+        let hash = probe.hash;
+        let (keys, cap, tags, _) = self.numbers;
+        if cap == 0 {
+            return Probe { hash, at: ABSENT };
+        }
+        let b = self.bytes();
+        let Some(tags) = b.get(tags..tags + cap as usize) else {
+            return Probe { hash, at: ABSENT };
+        };
+        let want = format::tag(hash);
+        let mut i = format::home(hash, cap);
+        // Stop at the first match (another is rare: 1 in 255 per slot probed); stage 3
+        // finishes a longer probe.
+        for _ in 0..cap.min(64) {
+            match tags.get(i as usize) {
+                Some(0) | None => return Probe { hash, at: ABSENT },
+                Some(&t) if t == want => {
+                    if let Some(p) = b.get(keys + i as usize * 8) {
+                        prefetch(p);
+                    }
+                    return Probe { hash, at: i };
+                }
+                Some(_) => {}
+            }
+            i += 1;
+            if i == cap {
+                i = 0;
+            }
+        }
+        Probe { hash, at: i }
+    }
+
+    /// Stage 3: the id of `number`, if it is in the table.
+    #[inline]
+    pub fn id_finish(&self, number: u64, probe: Probe) -> Option<u32> {
+        let (keys, cap, tags, _) = self.numbers;
+        if probe.at == ABSENT || probe.at >= cap {
+            return None;
+        }
+        let b = self.bytes();
+        let tags = b.get(tags..tags + cap as usize)?;
+        let want = format::tag(probe.hash);
+        let mut i = probe.at;
+        // Load < 1 means an empty slot ends every probe; the bound guards corrupt input.
+        for _ in 0..cap {
+            let t = *tags.get(i as usize)?;
+            if t == 0 {
+                return None;
+            }
+            if t == want && format::u64_at(b, keys + i as usize * 8)? == number {
+                return Some(i as u32);
+            }
+            i += 1;
+            if i == cap {
+                i = 0;
+            }
+        }
+        None
+    }
+
+    /// Checks and returns a list at (`off`, `count`) with `rec_len`-byte records.
+    fn list(&self, (off, count): (usize, u64), rec_len: usize) -> Result<List, StoreError> {
+        let count = count as usize;
+        let recs = format::records_offset(off as u64, count as u64) as usize;
+        self.verify_bytes(off, recs + count * rec_len)?;
+        Ok(List { ids: off, recs, count, rec_len })
+    }
+
+    /// The index of brand id `brand` in the brand directory.
+    fn brand_entry(&self, brand: u32) -> Option<&BrandInfo> {
+        let i = self.brands.binary_search_by_key(&brand, |b| b.brand).ok()?;
+        self.brands.get(i)
+    }
+
+    /// The consent list of scope `scope` (ids → [`ConsentRec`]), verified.
+    ///
+    /// # Errors
+    /// [`StoreError::SnapshotCorrupt`] if its blocks do not match their checksums.
+    pub fn consent_list(&self, scope: usize) -> Result<Option<List>, StoreError> {
+        let Some(s) = self.scopes.get(scope) else { return Ok(None) };
+        self.list((s.off, s.count), format::CONSENT_LEN).map(Some)
+    }
+
+    /// The stop list of brand id `brand` (ids → newest stopped_at), verified.
+    ///
+    /// # Errors
+    /// [`StoreError::SnapshotCorrupt`] if its blocks do not match their checksums.
+    pub fn stop_list(&self, brand: u32) -> Result<Option<List>, StoreError> {
+        let Some(b) = self.brand_entry(brand) else { return Ok(None) };
+        self.list(b.stops, 4).map(Some)
+    }
+
+    /// The relationship list of brand id `brand` (ids → [`RelRec`]), verified.
+    ///
+    /// # Errors
+    /// [`StoreError::SnapshotCorrupt`] if its blocks do not match their checksums.
+    pub fn rel_list(&self, brand: u32) -> Result<Option<List>, StoreError> {
+        let Some(b) = self.brand_entry(brand) else { return Ok(None) };
+        self.list(b.rels, format::REL_LEN).map(Some)
+    }
+
+    /// The id of entry `i` of `list`.
+    #[inline]
+    pub fn list_id(&self, list: &List, i: usize) -> u32 {
+        format::u32_at(self.bytes(), list.ids + 4 * i).unwrap_or(u32::MAX)
+    }
+
+    /// The record bytes of entry `i` of `list` (empty past the end).
+    #[inline]
+    pub fn list_rec(&self, list: &List, i: usize) -> &[u8] {
+        let at = list.recs + i * list.rec_len;
+        self.bytes().get(at..at + list.rec_len).unwrap_or(&[])
+    }
+
+    /// The entry of `list` with id `id` (a binary search).
+    #[inline]
+    pub fn list_find(&self, list: &List, id: u32) -> Option<usize> {
+        let (mut lo, mut hi) = (0usize, list.count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.list_id(list, mid).cmp(&id) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(mid),
+            }
+        }
+        None
+    }
+
+    /// Prefetches the record of entry `i` of `list`.
+    #[inline]
+    pub fn prefetch_rec(&self, list: &List, i: usize) {
+        if let Some(p) = self.bytes().get(list.recs + i * list.rec_len) {
+            prefetch(p);
+        }
+    }
+
+    /// The consent record of entry `i` of a consent list.
+    #[inline]
+    pub fn consent_at(&self, list: &List, i: usize) -> Option<ConsentRec> {
+        ConsentRec::decode(self.list_rec(list, i))
+    }
+
+    /// The stopped_at of entry `i` of a stop list.
+    #[inline]
+    pub fn stop_at(&self, list: &List, i: usize) -> Option<u32> {
+        format::u32_at(self.list_rec(list, i), 0)
+    }
+
+    /// The newest stop of `number` for brand id `brand` (which may be the id of `*`): a
+    /// lookup for the cold path.
+    ///
+    /// # Errors
+    /// [`StoreError::SnapshotCorrupt`] if the brand's stop list is damaged.
+    pub fn stop(&self, number: u64, brand: u32) -> Result<Option<u32>, StoreError> {
+        let Some(list) = self.stop_list(brand)? else { return Ok(None) };
+        let Some(id) = self.id_of(number) else { return Ok(None) };
+        Ok(self.list_find(&list, id).and_then(|i| self.stop_at(&list, i)))
+    }
+
+    /// The newest customer relationship of `number` with brand id `brand`.
+    ///
+    /// # Errors
+    /// [`StoreError::SnapshotCorrupt`] if the brand's relationship list is damaged.
+    pub fn relationship(&self, number: u64, brand: u32) -> Result<Option<RelRec>, StoreError> {
+        let Some(list) = self.rel_list(brand)? else { return Ok(None) };
+        let Some(id) = self.id_of(number) else { return Ok(None) };
+        Ok(self.list_find(&list, id).and_then(|i| RelRec::decode(self.list_rec(&list, i))))
+    }
+
+    /// Every (number, consent) of scope `scope` (for `expiring`): a scan, not for the
+    /// hot path.
+    ///
+    /// # Errors
+    /// [`StoreError::SnapshotCorrupt`] if the scope's list is damaged.
+    pub fn scope_consents(&self, scope: usize) -> Result<Vec<(u64, ConsentRec)>, StoreError> {
+        let Some(list) = self.consent_list(scope)? else { return Ok(Vec::new()) };
+        Ok((0..list.len())
+            .filter_map(|i| {
+                Some((self.number_at(self.list_id(&list, i)), self.consent_at(&list, i)?))
+            })
+            .collect())
+    }
+
     /// Number of evidence records (events folded in).
     pub fn evidence_len(&self) -> usize {
         self.evidence_count
     }
 
     fn evidence_at(&self, i: usize) -> Option<EvidenceRec> {
-        let at = self.evidence_off + i * EVIDENCE_LEN;
-        EvidenceRec::decode(self.bytes().get(at..at + EVIDENCE_LEN)?)
+        let at = self.evidence_off + i * self.rec_len;
+        let b = self.bytes().get(at..at + self.rec_len)?;
+        if self.is_legacy() {
+            return EvidenceRec::decode(b);
+        }
+        let (off, len) = self.tuples;
+        EvidenceRec::decode_packed(b, |t| {
+            let at = off + t as usize * TUPLE_LEN;
+            if at + TUPLE_LEN > off + len {
+                return None;
+            }
+            let u = |k: usize| format::u32_at(self.bytes(), at + 4 * k);
+            Some([u(0)?, u(1)?, u(2)?, u(3)?])
+        })
     }
 
     /// The number index (an `fst` map), after verifying the evidence blocks it lies in.
@@ -676,6 +882,19 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
     }
 }
 
+/// Parses a version-3 strings section: count u32, then (len u16, UTF-8 bytes)*.
+fn legacy_strings(mut r: &[u8]) -> Option<Vec<String>> {
+    let count = u32::from_le_bytes(r.get(..4)?.try_into().ok()?);
+    r = &r[4..];
+    let mut out = Vec::new();
+    for _ in 0..count {
+        let n = u16::from_le_bytes(r.get(..2)?.try_into().ok()?) as usize;
+        out.push(std::str::from_utf8(r.get(2..2 + n)?).ok()?.to_string());
+        r = &r[2 + n..];
+    }
+    Some(out)
+}
+
 /// Drops the page-cache pages of `file` (a snapshot just written and fsynced, so they
 /// are clean), so the next read fills the cache afresh. Written in many `write` calls, a
 /// file is cached in folios of every size; read back through a huge-page mapping (as
@@ -727,79 +946,126 @@ pub unsafe fn map_snapshot(path: &Path) -> Result<Snapshot<Mmap>, StoreError> {
 
 #[cfg(test)]
 mod tests {
-    use super::build::{Builder, Parts, ScopeTable};
-    use super::format::{self, Slot, field};
-    use super::{HEADER_LEN, Snapshot};
+    use super::Snapshot;
+    use super::build::{BrandLists, Builder, NumberTable, Parts, ScopeList};
+    use super::format::{ConsentRec, RelRec};
+    use super::run::RunIndex;
     use proptest::prelude::*;
     use std::collections::HashMap;
 
-    fn build(slots: &[Slot]) -> Vec<u8> {
+    /// Brands 0..3 and `*` (id 3), purposes 4..5: stops per brand, consents per scope.
+    fn build(
+        stops: &[(u64, u32, u32)],
+        consents: &[(u64, u32, u32, u32)],
+    ) -> (Vec<u8>, HashMap<u64, u32>) {
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("snap");
-        let b = Builder::create(&path).unwrap();
-        let strings = vec!["A".to_string(), "p".to_string(), "*".to_string()];
-        b.finish(Parts {
-            generation: 1,
-            last_seq: 1,
-            stats_json: b"{}",
-            strings: &strings,
-            scopes: vec![ScopeTable { brand: 0, purpose: 1, slots: slots.to_vec() }],
-            stops: vec![(4790000001, 0, 7)],
-            relationships: Vec::new(),
-            suppressed: Vec::new(),
-        })
-        .unwrap();
-        std::fs::read(path).unwrap()
-    }
-
-    /// Sets header field TAGS and re-seals the header.
-    fn with_tags_field(mut bytes: Vec<u8>, v: u64) -> Vec<u8> {
-        bytes[field::TAGS..field::TAGS + 8].copy_from_slice(&v.to_le_bytes());
-        let sum = xxhash_rust::xxh3::xxh3_64(&bytes[..field::HEADER_CHECKSUM]);
-        bytes[field::HEADER_CHECKSUM..HEADER_LEN].copy_from_slice(&sum.to_le_bytes());
-        bytes
+        let strings: Vec<String> =
+            ["A", "B", "C", "*", "p", "q"].iter().map(|s| s.to_string()).collect();
+        let mut numbers: Vec<u64> =
+            stops.iter().map(|s| s.0).chain(consents.iter().map(|c| c.0)).collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        let mut table = NumberTable::with_capacity(numbers.len() as u64);
+        let ids: HashMap<u64, u32> = numbers.iter().map(|&n| (n, table.insert(n))).collect();
+        let mut brands: Vec<BrandLists> =
+            (0..4).map(|b| BrandLists { brand: b, stops: Vec::new(), rels: Vec::new() }).collect();
+        for &(n, b, t) in stops {
+            brands[b as usize].stops.push((ids[&n], t));
+            brands[b as usize].rels.push((ids[&n], RelRec { started: t, ..RelRec::default() }));
+        }
+        let mut scopes: Vec<ScopeList> = Vec::new();
+        for &(n, b, p, g) in consents {
+            let rec = ConsentRec { granted: g, confirmed: 0, expires: 0, seq: u64::from(g) };
+            match scopes.iter_mut().find(|s| (s.brand, s.purpose) == (b, p)) {
+                Some(s) => s.consents.push((ids[&n], rec.encode())),
+                None => scopes.push(ScopeList {
+                    brand: b,
+                    purpose: p,
+                    consents: vec![(ids[&n], rec.encode())],
+                }),
+            }
+        }
+        Builder::create(&path)
+            .unwrap()
+            .finish(Parts {
+                generation: 1,
+                last_seq: 1,
+                stats_json: b"{}",
+                strings: &strings,
+                numbers: table,
+                brands,
+                scopes,
+                suppressed: Vec::new(),
+            })
+            .unwrap();
+        (std::fs::read(path).unwrap(), ids)
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(32))]
-        /// Lookups through the tags equal a map, for numbers in and not in the table, and
-        /// equal the slot-only probing of snapshots written before tags.
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        /// Number ids, list lookups and a run's dense index equal a map, for numbers in
+        /// and not in the snapshot, over several brands sharing `*` stops.
         #[test]
-        fn tagged_lookups_equal_a_map_and_the_untagged_probe(
-            numbers in proptest::collection::hash_set(1u64..3000, 1..400),
-            absent in proptest::collection::vec(3000u64..6000, 0..200),
+        fn lookups_equal_a_map(
+            stop_keys in proptest::collection::hash_map((1u64..3000, 0u32..4), 1u32..100, 0..300),
+            consent_keys in proptest::collection::hash_map((1u64..3000, 0u32..3, 4u32..6), 1u32..100, 0..300),
+            absent in proptest::collection::vec(3000u64..6000, 0..50),
         ) {
-            let slots: Vec<Slot> = numbers
-                .iter()
-                .map(|&n| Slot { number: 4790000000 + n, stop: n as u32, granted: 1, ..Slot::default() })
-                .collect();
-            let want: HashMap<u64, Slot> = slots.iter().map(|s| (s.number, *s)).collect();
-            let bytes = build(&slots);
-            let tagged = Snapshot::new(bytes.clone(), "t").unwrap();
-            tagged.verify().unwrap();
-            let plain = Snapshot::new(with_tags_field(bytes, 0), "p").unwrap();
-            let asks = numbers.iter().chain(&absent).map(|n| 4790000000 + n);
-            for n in asks {
-                let got = tagged.slot(0, n);
-                prop_assert_eq!(got, want.get(&n).copied());
-                prop_assert_eq!(plain.slot(0, n), got);
-                // The three stages, run apart, find the same slot.
-                for snap in [&tagged, &plain] {
-                    let probe = snap.slot_next(0, snap.slot_start(0, n));
-                    prop_assert_eq!(snap.slot_finish(0, n, probe), got);
+            let stops: Vec<(u64, u32, u32)> =
+                stop_keys.iter().map(|(&(n, b), &t)| (4790000000 + n, b, t)).collect();
+            let consents: Vec<(u64, u32, u32, u32)> =
+                consent_keys.iter().map(|(&(n, b, p), &g)| (4790000000 + n, b, p, g)).collect();
+            let (bytes, ids) = build(&stops, &consents);
+            let snap = Snapshot::new(bytes, "t").unwrap();
+            snap.verify().unwrap();
+            prop_assert_eq!(snap.number_count(), ids.len() as u64);
+            prop_assert_eq!(snap.string_id("*"), Some(3));
+            prop_assert_eq!(snap.string(5), "q");
+            for b in 0..3u32 {
+                for p in 4..6u32 {
+                    let scope = snap.scope_of(b, p);
+                    let consent_list = match scope {
+                        Some(t) => snap.consent_list(t).unwrap(),
+                        None => None,
+                    };
+                    let lists: Vec<_> = [b, 3].iter().filter_map(|&x| snap.stop_list(x).unwrap()).collect();
+                    let run = RunIndex::build(&snap, consent_list, &lists);
+                    let asks = ids.keys().copied().chain(absent.iter().map(|n| 4790000000 + n));
+                    for n in asks {
+                        let want_stop = stop_keys.get(&(n - 4790000000, b)).copied()
+                            .max(stop_keys.get(&(n - 4790000000, 3)).copied());
+                        let want_consent = consent_keys.get(&(n - 4790000000, b, p)).copied();
+                        let id = snap.id_of(n);
+                        prop_assert_eq!(id, ids.get(&n).copied());
+                        let Some(id) = id else { continue };
+                        prop_assert_eq!(snap.number_at(id), n);
+                        // Three stages run apart find the same id.
+                        let probe = snap.id_next(snap.id_start(n));
+                        prop_assert_eq!(snap.id_finish(n, probe), Some(id));
+                        prop_assert_eq!(run.stop(id), want_stop);
+                        let got = run.consent_index(id).and_then(|i| run.consent(&snap, i));
+                        prop_assert_eq!(got.map(|c| c.granted), want_consent);
+                        let listed = consent_list.as_ref().and_then(|l| snap.list_find(l, id)).and_then(|i| snap.consent_at(consent_list.as_ref().unwrap(), i));
+                        prop_assert_eq!(listed, got);
+                        prop_assert_eq!(snap.stop(n, b).unwrap(), stop_keys.get(&(n - 4790000000, b)).copied());
+                        prop_assert_eq!(
+                            snap.relationship(n, b).unwrap().map(|r| r.started),
+                            stop_keys.get(&(n - 4790000000, b)).copied()
+                        );
+                    }
                 }
-                // Hints never fail, whatever the number; an unknown table answers nothing.
-                tagged.slot_start(0, n);
-                prop_assert_eq!(tagged.slot(9, n), None);
             }
         }
     }
 
     #[test]
-    fn an_unknown_tags_field_is_refused() {
-        let bytes = build(&[Slot { number: 4790000001, granted: 1, ..Slot::default() }]);
-        assert!(Snapshot::new(with_tags_field(bytes.clone(), 1), "ok").is_ok());
-        assert!(Snapshot::new(with_tags_field(bytes, 2), "bad").is_err());
-        assert_eq!(format::tag(0x100), 1, "a zero byte maps to 1: 0 marks empty slots");
+    fn an_empty_snapshot_reads() {
+        let (bytes, _) = build(&[], &[]);
+        let snap = Snapshot::new(bytes, "t").unwrap();
+        snap.verify().unwrap();
+        assert_eq!(snap.id_of(4790000001), None);
+        assert_eq!(snap.stop(4790000001, 0).unwrap(), None);
+        assert!(snap.scopes().is_empty());
     }
 }
