@@ -601,18 +601,18 @@ impl StandingSource for StoreView {
     }
 
     #[inline]
-    fn prefetch(&self, _: &ViewScope, number: E164) {
-        if let Some(s) = &self.snap {
-            s.id_start(number.as_u64());
-        }
+    fn prefetch(&self, scope: &ViewScope, number: E164) {
+        self.lookup_start(scope, number);
     }
 
     #[inline]
-    fn lookup_start(&self, _: &ViewScope, number: E164) -> Probe {
-        match &self.snap {
-            Some(s) => s.id_start(number.as_u64()),
-            None => Probe::default(),
+    fn lookup_start(&self, scope: &ViewScope, number: E164) -> Probe {
+        let Some(s) = &self.snap else { return Probe::default() };
+        let probe = s.id_start(number.as_u64());
+        if let (Some(run), Some(home)) = (&scope.run, probe.candidate()) {
+            run.prefetch_word(home);
         }
+        probe
     }
 
     #[inline]

@@ -43,8 +43,10 @@ pub struct Probe {
 }
 
 impl Probe {
-    /// The slot the probe stands at: the number's id when stage 3 confirms it (a hint
-    /// before that); `None` when the tags showed the number is not in the table.
+    /// The slot the probe stands at: after stage 1 the number's home slot, after stage 2
+    /// the first slot whose tag matches; the number's id when stage 3 confirms it (a hint
+    /// before that: probes rarely run far). `None` when the tags showed the number is not
+    /// in the table.
     #[inline]
     pub fn candidate(&self) -> Option<u32> {
         (self.at != ABSENT).then_some(self.at as u32)
@@ -593,7 +595,8 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
         {
             prefetch(p);
         }
-        Probe { hash, at: 0 }
+        // The home slot: the likely id, for prefetching what ids index.
+        Probe { hash, at: if cap == 0 { ABSENT } else { format::home(hash, cap) } }
     }
 
     /// Stage 2: reads the tags stage 1 fetched and prefetches the first key whose tag
