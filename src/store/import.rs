@@ -19,11 +19,14 @@ use std::io::Read;
 
 use crate::phone::{self, E164, Region};
 use crate::pipeline::RecordLimit;
-use crate::standing::{StandingSource, Timestamp};
+use crate::standing::{StandingSource as _, Timestamp};
+use crate::store::Store;
 use crate::store::error::{Field, HeaderError, Invalid, StoreError};
 use crate::store::event::EventRef;
-use crate::store::{Store, ViewScope};
 use crate::timefmt::parse_rfc3339;
+
+mod scopes;
+use scopes::ScopeCache;
 
 /// What is being imported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -275,7 +278,7 @@ pub fn import<R: Read>(
     let view = store.view()?;
     let check_stops =
         kind == Kind::Consents && (view.snapshot().is_some() || view.overlay_len() > 0);
-    let mut cached: Option<(String, String, ViewScope)> = None;
+    let mut scopes = ScopeCache::new();
     // Channel names are codes (`sms`, `email`): `SMS` is stored as `sms`, so a consent is
     // not silently ignored by the sms-only decision for its spelling.
     let mut channel = String::new();
@@ -363,32 +366,37 @@ pub fn import<R: Read>(
                     })
                 }
             }
-        })()
-        .and_then(|ev| ev.validate().map(|()| ev));
-        match parsed {
-            Ok(ev) => {
+        })();
+        // The batch validates the event (once): a refused event is a bad row.
+        let pushed = match parsed {
+            Ok(ev) => match batch.push_ref(ev) {
+                Ok(seq) => Ok((ev, seq)),
+                Err(StoreError::InvalidEvent { reason, .. }) => Err(reason),
+                Err(e) => return Err(e),
+            },
+            Err(reason) => Err(reason),
+        };
+        match pushed {
+            Ok((ev, seq)) => {
+                report.last_seq = seq;
+                report.imported += 1;
                 report.undated_stops += u64::from(undated);
-                if let (true, EventRef::Consent { number, text, granted_at, confirmed_at, .. }) =
-                    (check_stops, ev)
+                // A consent confirmed at all was confirmed after it was granted (validated),
+                // so after any stop it was granted after: it lifts the stop. Only unconfirmed
+                // sms consents need the stop's time.
+                if let (
+                    true,
+                    EventRef::Consent { number, text, granted_at, confirmed_at: None, .. },
+                ) = (check_stops, ev)
                     && text[2] == "sms"
                 {
-                    let scope = match &cached {
-                        Some((b, p, s)) if b == text[0] && p == text[1] => *s,
-                        _ => {
-                            let s = view.scope(text[0], text[1]);
-                            cached = Some((text[0].to_string(), text[1].to_string(), s));
-                            s
-                        }
-                    };
+                    let scope = scopes.get(&view, text[0], text[1]);
                     if let Some(stop) = view.standing(&scope, number).stopped_at
                         && granted_at > stop
-                        && confirmed_at.is_none_or(|c| c <= stop)
                     {
                         report.not_lifted += 1;
                     }
                 }
-                report.last_seq = batch.push_ref(ev)?;
-                report.imported += 1;
             }
             Err(reason) => {
                 report.bad += 1;
