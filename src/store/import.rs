@@ -20,9 +20,9 @@ use std::io::Read;
 use crate::phone::{self, E164, Region};
 use crate::pipeline::RecordLimit;
 use crate::standing::{StandingSource as _, Timestamp};
-use crate::store::Store;
 use crate::store::error::{Field, HeaderError, Invalid, StoreError};
 use crate::store::event::EventRef;
+use crate::store::{Batch, Store, StoreView};
 use crate::timefmt::parse_rfc3339;
 
 mod scopes;
@@ -232,6 +232,20 @@ fn check_header(
     Err(StoreError::Header(err))
 }
 
+/// The view of the store before this import, taken on first use; `None` when the store
+/// holds no events (no stop to look up).
+fn stops_view<'v>(
+    slot: &'v mut Option<Option<StoreView>>,
+    batch: &Batch<'_>,
+) -> Result<Option<&'v StoreView>, StoreError> {
+    if slot.is_none() {
+        let view = batch.committed_view()?;
+        let any = view.snapshot().is_some() || view.overlay_len() > 0;
+        *slot = Some(any.then_some(view));
+    }
+    Ok(slot.as_ref().and_then(Option::as_ref))
+}
+
 /// How far the CSV reader may read past the last whole record: a record longer than about
 /// 3 MiB (the reader reads ahead up to 1 MiB) is an error, not a buffer that grows until
 /// memory runs out (input without line ends, or a quote never closed).
@@ -274,10 +288,11 @@ pub fn import<R: Read>(
     let cols = check_header(kind, &rec, opts.delimiter)?;
     let width = rec.len();
 
-    // Stops already in the store, to count consents that do not lift them.
-    let view = store.view()?;
-    let check_stops =
-        kind == Kind::Consents && (view.snapshot().is_some() || view.overlay_len() > 0);
+    // Stops already in the store, to count consents that do not lift them: read from a
+    // view of the store before this import, taken at the first row that needs it (folding
+    // a long journal tail costs a pass over it; imports of stops, and of confirmed
+    // consents, never need it).
+    let mut stops: Option<Option<StoreView>> = None;
     let mut scopes = ScopeCache::new();
     // Channel names are codes (`sms`, `email`): `SMS` is stored as `sms`, so a consent is
     // not silently ignored by the sms-only decision for its spelling.
@@ -384,13 +399,11 @@ pub fn import<R: Read>(
                 // A consent confirmed at all was confirmed after it was granted (validated),
                 // so after any stop it was granted after: it lifts the stop. Only unconfirmed
                 // sms consents need the stop's time.
-                if let (
-                    true,
-                    EventRef::Consent { number, text, granted_at, confirmed_at: None, .. },
-                ) = (check_stops, ev)
+                if let EventRef::Consent { number, text, granted_at, confirmed_at: None, .. } = ev
                     && text[2] == "sms"
+                    && let Some(view) = stops_view(&mut stops, &batch)?
                 {
-                    let scope = scopes.get(&view, text[0], text[1]);
+                    let scope = scopes.get(view, text[0], text[1]);
                     if let Some(stop) = view.standing(&scope, number).stopped_at
                         && granted_at > stop
                     {

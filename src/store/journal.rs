@@ -346,6 +346,18 @@ pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError> 
     sync_dir(path)
 }
 
+/// Clears the batch flag of the whole record `r` and rewrites its checksum; returns its new
+/// 12-byte head (checksum and length), all a commit changes.
+fn commit_record(r: &mut [u8]) -> [u8; 12] {
+    let raw = u32_at(r, 8) & !CONTINUES;
+    r[8..12].copy_from_slice(&raw.to_le_bytes());
+    let sum = xxh3_64(&r[8..]);
+    r[..8].copy_from_slice(&sum.to_le_bytes());
+    let mut head = [0u8; 12];
+    head.copy_from_slice(&r[..12]);
+    head
+}
+
 /// The open journal, positioned at its end, for appends.
 #[derive(Debug)]
 pub struct Journal {
@@ -363,7 +375,8 @@ pub struct Journal {
     synced: (u64, u64),
     /// Where the last pushed record starts: in `pending`, or in the file.
     last_at: Option<LastAt>,
-    /// A copy of the last pushed record, to rewrite its header at commit.
+    /// A copy of the last pushed record once it is in the file (not in `pending`), to
+    /// rewrite its header at commit.
     last_record: Vec<u8>,
 }
 
@@ -430,8 +443,6 @@ impl Journal {
         let sum = xxh3_64(&self.pending[start + 8..]);
         self.pending[start..start + 8].copy_from_slice(&sum.to_le_bytes());
         self.last_at = Some(LastAt::Pending(start));
-        self.last_record.clear();
-        self.last_record.extend_from_slice(&self.pending[start..]);
         if self.pending.len() >= 4 << 20 {
             self.write_pending()?;
         }
@@ -446,6 +457,9 @@ impl Journal {
         self.file.seek(SeekFrom::Start(self.len)).map_err(io("seeking in", &self.path))?;
         self.file.write_all(&self.pending).map_err(io("appending to", &self.path))?;
         if let Some(LastAt::Pending(start)) = self.last_at {
+            // Kept to rewrite its header at commit (copied once per write, not per push).
+            self.last_record.clear();
+            self.last_record.extend_from_slice(&self.pending[start..]);
             self.last_at = Some(LastAt::File(self.len + start as u64));
         }
         self.len += self.pending.len() as u64;
@@ -463,19 +477,13 @@ impl Journal {
             return Ok(self.seq);
         }
         // Commit: clear CONTINUES on the last record, so the batch ends there.
-        let r = &mut self.last_record;
-        let raw = u32::from_le_bytes([r[8], r[9], r[10], r[11]]) & !CONTINUES;
-        r[8..12].copy_from_slice(&raw.to_le_bytes());
-        let sum = xxh3_64(&r[8..]);
-        r[..8].copy_from_slice(&sum.to_le_bytes());
-        let mut head = [0u8; 12];
-        head.copy_from_slice(&r[..12]);
         match self.last_at.take() {
             Some(LastAt::Pending(start)) => {
-                self.pending[start..start + 12].copy_from_slice(&head);
+                commit_record(&mut self.pending[start..]);
                 self.write_pending()?;
             }
             Some(LastAt::File(at)) => {
+                let head = commit_record(&mut self.last_record);
                 // The batch's records must be durable before the record that commits them,
                 // or a power loss could leave a commit after a hole.
                 self.write_pending()?;

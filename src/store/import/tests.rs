@@ -235,6 +235,40 @@ fn a_row_the_store_refuses_is_a_bad_row_with_its_line_and_the_rest_imports() {
     assert_eq!(r.last_seq, 2);
 }
 
+#[test]
+fn a_stop_is_found_for_a_row_deep_in_a_large_import() {
+    // The view of the store before the import is taken at the first unconfirmed consent,
+    // after many rows already written to the journal (uncommitted): it holds the stop,
+    // none of the import's own rows, and the import commits whole.
+    let (_d, mut s) = store();
+    let at = |t: &str| parse_rfc3339(t).unwrap();
+    let stopped = crate::phone::normalize(b"+4791234567", Region::NO).unwrap();
+    s.append_stop(stopped, "ACME", at("2026-06-01T00:00:00Z")).unwrap();
+    let mut csv = C.to_string();
+    let rows = 80_000u64;
+    for i in 0..rows {
+        csv.push_str(&format!(
+            "+479{:07},ACME,offers,sms,2026-07-01T00:00:00Z,m,v,s,,2026-07-01T00:00:00Z\n",
+            2_000_000 + i
+        ));
+    }
+    csv.push_str("+4791234567,ACME,offers,sms,2026-07-01T00:00:00Z,m,v,s,,\n");
+    let r = import(
+        &mut s,
+        Kind::Consents,
+        csv.as_bytes(),
+        ImportOptions { region: Region::NO, strict: false, delimiter: b',' },
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!((r.imported, r.bad, r.not_lifted, r.last_seq), (rows + 1, 0, 1, rows + 2));
+    let v = s.view().unwrap();
+    assert_eq!(v.overlay_len(), rows + 2);
+    let scope = v.scope("ACME", "offers");
+    let n = crate::phone::normalize(b"+4792000000", Region::NO).unwrap();
+    assert!(v.standing(&scope, n).consent.is_some());
+}
+
 proptest! {
     #[test]
     fn never_panics(body in proptest::collection::vec(any::<u8>(), 0..400), stops in any::<bool>()) {
