@@ -25,7 +25,9 @@ use crate::store::event::EventRef;
 use crate::store::{Batch, Store, StoreView};
 use crate::timefmt::parse_rfc3339;
 
+mod fields;
 mod scopes;
+use fields::Fields;
 use scopes::ScopeCache;
 
 /// What is being imported.
@@ -148,13 +150,12 @@ pub struct ImportReport {
 /// At most this many row errors are kept in the report (all are counted).
 pub const MAX_REPORTED: usize = 1000;
 
-fn field_str(rec: &csv::ByteRecord, col: usize, f: Field) -> Result<&str, Invalid> {
-    let b = rec.get(col).ok_or(Invalid::FieldCount)?;
-    std::str::from_utf8(b).map(str::trim).map_err(|_| Invalid::NotUtf8(f))
+fn field_str<'r>(row: &Fields<'r>, col: usize, f: Field) -> Result<&'r str, Invalid> {
+    row.text(col).ok_or(Invalid::FieldCount)?.ok_or(Invalid::NotUtf8(f))
 }
 
-fn time(rec: &csv::ByteRecord, col: usize, f: Field) -> Result<Option<Timestamp>, Invalid> {
-    let s = field_str(rec, col, f)?;
+fn time(row: &Fields<'_>, col: usize, f: Field) -> Result<Option<Timestamp>, Invalid> {
+    let s = field_str(row, col, f)?;
     if s.is_empty() {
         return Ok(None);
     }
@@ -324,18 +325,20 @@ pub fn import<R: Read>(
             Kind::Customers => Some(cols[2]),
             Kind::Stops => None,
         };
-        if let Some(c) = code_col.and_then(|i| rec.get(i)) {
-            channel.push_str(&String::from_utf8_lossy(c.trim_ascii()).to_ascii_lowercase());
+        let row = Fields::new(&rec);
+        if let Some(c) = code_col.and_then(|i| row.raw(i)) {
+            channel.push_str(&String::from_utf8_lossy(c.trim_ascii()));
+            channel.make_ascii_lowercase();
         }
         brand_buf.clear();
-        if let Some(b) = rec.get(cols[1]).and_then(|b| std::str::from_utf8(b).ok()) {
+        if let Some(Some(b)) = row.text(cols[1]) {
             brand_buf.push_str(&crate::brand::normalize(b));
         }
         let parsed = (|| -> Result<EventRef<'_>, Invalid> {
             if rec.len() != width {
                 return Err(Invalid::FieldCount);
             }
-            let num = field_str(&rec, cols[0], Field::Number)?;
+            let num = field_str(&row, cols[0], Field::Number)?;
             if num.is_empty() {
                 return Err(Invalid::Empty(Field::Number));
             }
@@ -344,40 +347,40 @@ pub fn import<R: Read>(
                 Invalid::Number(e)
             })?;
             number_seen = Some(number);
-            field_str(&rec, cols[1], Field::Brand)?;
+            field_str(&row, cols[1], Field::Brand)?;
             let brand = brand_buf.as_str();
             match kind {
                 Kind::Stops => {
                     // An opt-out without a time is still an opt-out: at the import time.
-                    let stopped_at = time(&rec, cols[2], Field::StoppedAt)?.unwrap_or_else(|| {
+                    let stopped_at = time(&row, cols[2], Field::StoppedAt)?.unwrap_or_else(|| {
                         undated = true;
                         import_time
                     });
                     Ok(EventRef::Stop { number, brand, stopped_at })
                 }
                 Kind::Consents => {
-                    let t = |i: usize| field_str(&rec, cols[i], CONSENT_FIELDS[i]);
-                    let granted_at = time(&rec, cols[4], Field::GrantedAt)?
+                    let t = |i: usize| field_str(&row, cols[i], CONSENT_FIELDS[i]);
+                    let granted_at = time(&row, cols[4], Field::GrantedAt)?
                         .ok_or(Invalid::Empty(Field::GrantedAt))?;
                     Ok(EventRef::Consent {
                         number,
                         text: [brand, t(2)?, t(3).map(|_| channel.as_str())?, t(5)?, t(6)?, t(7)?],
                         granted_at,
-                        expires_at: time(&rec, cols[8], Field::ExpiresAt)?,
-                        confirmed_at: time(&rec, cols[9], Field::ConfirmedAt)?,
+                        expires_at: time(&row, cols[8], Field::ExpiresAt)?,
+                        confirmed_at: time(&row, cols[9], Field::ConfirmedAt)?,
                     })
                 }
                 Kind::Customers => {
-                    field_str(&rec, cols[2], Field::Relationship)?;
-                    let started_at = time(&rec, cols[3], Field::StartedAt)?
+                    field_str(&row, cols[2], Field::Relationship)?;
+                    let started_at = time(&row, cols[3], Field::StartedAt)?
                         .ok_or(Invalid::Empty(Field::StartedAt))?;
                     Ok(EventRef::Relationship {
                         number,
                         text: [brand, channel.as_str()],
                         started_at,
-                        last_purchase_at: time(&rec, cols[4], Field::LastPurchaseAt)?,
-                        ends_at: time(&rec, cols[5], Field::EndsAt)?,
-                        informed_at: time(&rec, cols[6], Field::InformedAt)?,
+                        last_purchase_at: time(&row, cols[4], Field::LastPurchaseAt)?,
+                        ends_at: time(&row, cols[5], Field::EndsAt)?,
+                        informed_at: time(&row, cols[6], Field::InformedAt)?,
                     })
                 }
             }
