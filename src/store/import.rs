@@ -19,11 +19,16 @@ use std::io::Read;
 
 use crate::phone::{self, E164, Region};
 use crate::pipeline::RecordLimit;
-use crate::standing::Timestamp;
-use crate::store::Store;
+use crate::standing::{StandingSource as _, Timestamp};
 use crate::store::error::{Field, HeaderError, Invalid, StoreError};
 use crate::store::event::EventRef;
+use crate::store::{Batch, Store, StoreView};
 use crate::timefmt::parse_rfc3339;
+
+mod fields;
+mod scopes;
+use fields::Fields;
+use scopes::ScopeCache;
 
 /// What is being imported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,13 +150,12 @@ pub struct ImportReport {
 /// At most this many row errors are kept in the report (all are counted).
 pub const MAX_REPORTED: usize = 1000;
 
-fn field_str(rec: &csv::ByteRecord, col: usize, f: Field) -> Result<&str, Invalid> {
-    let b = rec.get(col).ok_or(Invalid::FieldCount)?;
-    std::str::from_utf8(b).map(str::trim).map_err(|_| Invalid::NotUtf8(f))
+fn field_str<'r>(row: &Fields<'r>, col: usize, f: Field) -> Result<&'r str, Invalid> {
+    row.text(col).ok_or(Invalid::FieldCount)?.ok_or(Invalid::NotUtf8(f))
 }
 
-fn time(rec: &csv::ByteRecord, col: usize, f: Field) -> Result<Option<Timestamp>, Invalid> {
-    let s = field_str(rec, col, f)?;
+fn time(row: &Fields<'_>, col: usize, f: Field) -> Result<Option<Timestamp>, Invalid> {
+    let s = field_str(row, col, f)?;
     if s.is_empty() {
         return Ok(None);
     }
@@ -229,6 +233,20 @@ fn check_header(
     Err(StoreError::Header(err))
 }
 
+/// The view of the store before this import, taken on first use; `None` when the store
+/// holds no events (no stop to look up).
+fn stops_view<'v>(
+    slot: &'v mut Option<Option<StoreView>>,
+    batch: &Batch<'_>,
+) -> Result<Option<&'v StoreView>, StoreError> {
+    if slot.is_none() {
+        let view = batch.committed_view()?;
+        let any = view.snapshot().is_some() || view.overlay_len() > 0;
+        *slot = Some(any.then_some(view));
+    }
+    Ok(slot.as_ref().and_then(Option::as_ref))
+}
+
 /// How far the CSV reader may read past the last whole record: a record longer than about
 /// 3 MiB (the reader reads ahead up to 1 MiB) is an error, not a buffer that grows until
 /// memory runs out (input without line ends, or a quote never closed).
@@ -271,13 +289,14 @@ pub fn import<R: Read>(
     let cols = check_header(kind, &rec, opts.delimiter)?;
     let width = rec.len();
 
-    // Stops already in the store, to count consents that do not lift them.
-    let view = store.view()?;
-    let check_stops =
-        kind == Kind::Consents && (view.snapshot().is_some() || view.overlay_len() > 0);
+    // Stops already in the store, to count consents that do not lift them: read from a
+    // view of the store before this import, taken at the first row that needs it (folding
+    // a long journal tail costs a pass over it; imports of stops, and of confirmed
+    // consents, never need it).
+    let mut stops: Option<Option<StoreView>> = None;
+    let mut scopes = ScopeCache::new();
     // Channel names are codes (`sms`, `email`): `SMS` is stored as `sms`, so a consent is
     // not silently ignored by the sms-only decision for its spelling.
-    let mut cached: Option<(String, crate::store::BrandStops)> = None;
     let mut channel = String::new();
     // The row's brand in canonical form (trimmed, NFC: `crate::brand`), reused per row.
     let mut brand_buf = String::new();
@@ -306,18 +325,20 @@ pub fn import<R: Read>(
             Kind::Customers => Some(cols[2]),
             Kind::Stops => None,
         };
-        if let Some(c) = code_col.and_then(|i| rec.get(i)) {
-            channel.push_str(&String::from_utf8_lossy(c.trim_ascii()).to_ascii_lowercase());
+        let row = Fields::new(&rec);
+        if let Some(c) = code_col.and_then(|i| row.raw(i)) {
+            channel.push_str(&String::from_utf8_lossy(c.trim_ascii()));
+            channel.make_ascii_lowercase();
         }
         brand_buf.clear();
-        if let Some(b) = rec.get(cols[1]).and_then(|b| std::str::from_utf8(b).ok()) {
+        if let Some(Some(b)) = row.text(cols[1]) {
             brand_buf.push_str(&crate::brand::normalize(b));
         }
         let parsed = (|| -> Result<EventRef<'_>, Invalid> {
             if rec.len() != width {
                 return Err(Invalid::FieldCount);
             }
-            let num = field_str(&rec, cols[0], Field::Number)?;
+            let num = field_str(&row, cols[0], Field::Number)?;
             if num.is_empty() {
                 return Err(Invalid::Empty(Field::Number));
             }
@@ -326,68 +347,72 @@ pub fn import<R: Read>(
                 Invalid::Number(e)
             })?;
             number_seen = Some(number);
-            field_str(&rec, cols[1], Field::Brand)?;
+            field_str(&row, cols[1], Field::Brand)?;
             let brand = brand_buf.as_str();
             match kind {
                 Kind::Stops => {
                     // An opt-out without a time is still an opt-out: at the import time.
-                    let stopped_at = time(&rec, cols[2], Field::StoppedAt)?.unwrap_or_else(|| {
+                    let stopped_at = time(&row, cols[2], Field::StoppedAt)?.unwrap_or_else(|| {
                         undated = true;
                         import_time
                     });
                     Ok(EventRef::Stop { number, brand, stopped_at })
                 }
                 Kind::Consents => {
-                    let t = |i: usize| field_str(&rec, cols[i], CONSENT_FIELDS[i]);
-                    let granted_at = time(&rec, cols[4], Field::GrantedAt)?
+                    let t = |i: usize| field_str(&row, cols[i], CONSENT_FIELDS[i]);
+                    let granted_at = time(&row, cols[4], Field::GrantedAt)?
                         .ok_or(Invalid::Empty(Field::GrantedAt))?;
                     Ok(EventRef::Consent {
                         number,
                         text: [brand, t(2)?, t(3).map(|_| channel.as_str())?, t(5)?, t(6)?, t(7)?],
                         granted_at,
-                        expires_at: time(&rec, cols[8], Field::ExpiresAt)?,
-                        confirmed_at: time(&rec, cols[9], Field::ConfirmedAt)?,
+                        expires_at: time(&row, cols[8], Field::ExpiresAt)?,
+                        confirmed_at: time(&row, cols[9], Field::ConfirmedAt)?,
                     })
                 }
                 Kind::Customers => {
-                    field_str(&rec, cols[2], Field::Relationship)?;
-                    let started_at = time(&rec, cols[3], Field::StartedAt)?
+                    field_str(&row, cols[2], Field::Relationship)?;
+                    let started_at = time(&row, cols[3], Field::StartedAt)?
                         .ok_or(Invalid::Empty(Field::StartedAt))?;
                     Ok(EventRef::Relationship {
                         number,
                         text: [brand, channel.as_str()],
                         started_at,
-                        last_purchase_at: time(&rec, cols[4], Field::LastPurchaseAt)?,
-                        ends_at: time(&rec, cols[5], Field::EndsAt)?,
-                        informed_at: time(&rec, cols[6], Field::InformedAt)?,
+                        last_purchase_at: time(&row, cols[4], Field::LastPurchaseAt)?,
+                        ends_at: time(&row, cols[5], Field::EndsAt)?,
+                        informed_at: time(&row, cols[6], Field::InformedAt)?,
                     })
                 }
             }
-        })()
-        .and_then(|ev| ev.validate().map(|()| ev));
-        match parsed {
-            Ok(ev) => {
+        })();
+        // The batch validates the event (once): a refused event is a bad row.
+        let pushed = match parsed {
+            Ok(ev) => match batch.push_ref(ev) {
+                Ok(seq) => Ok((ev, seq)),
+                Err(StoreError::InvalidEvent { reason, .. }) => Err(reason),
+                Err(e) => return Err(e),
+            },
+            Err(reason) => Err(reason),
+        };
+        match pushed {
+            Ok((ev, seq)) => {
+                report.last_seq = seq;
+                report.imported += 1;
                 report.undated_stops += u64::from(undated);
-                if let (true, EventRef::Consent { number, text, granted_at, confirmed_at, .. }) =
-                    (check_stops, ev)
+                // A consent confirmed at all was confirmed after it was granted (validated),
+                // so after any stop it was granted after: it lifts the stop. Only unconfirmed
+                // sms consents need the stop's time.
+                if let EventRef::Consent { number, text, granted_at, confirmed_at: None, .. } = ev
                     && text[2] == "sms"
+                    && let Some(view) = stops_view(&mut stops, &batch)?
                 {
-                    let stops = match &cached {
-                        Some((b, s)) if b == text[0] => s,
-                        _ => {
-                            let s = view.brand_stops(text[0]);
-                            &cached.insert((text[0].to_string(), s)).1
-                        }
-                    };
-                    if let Some(stop) = view.stopped_at_in(stops, number)?
+                    let scope = scopes.get(view, text[0], text[1]);
+                    if let Some(stop) = view.standing(&scope, number).stopped_at
                         && granted_at > stop
-                        && confirmed_at.is_none_or(|c| c <= stop)
                     {
                         report.not_lifted += 1;
                     }
                 }
-                report.last_seq = batch.push_ref(ev)?;
-                report.imported += 1;
             }
             Err(reason) => {
                 report.bad += 1;

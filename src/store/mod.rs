@@ -612,7 +612,9 @@ impl Store {
         }
         let folded = self.snapshot.as_ref().map_or(0, |s| s.last_seq());
         let mut o = Overlay::default();
-        let last = self.journal.last_seq();
+        // What was committed: inside a batch ([`Batch::committed_view`]) the cached overlay
+        // is the store before it, as its commit folds its events in (or drops the cache).
+        let last = self.journal.synced_seq();
         journal::scan_file(self.journal.path(), |seq, ev| {
             if seq > folded && seq <= last {
                 o.apply(seq, ev);
@@ -632,7 +634,7 @@ impl Store {
     /// Journal I/O or corruption while folding the journal tail (first call after a
     /// large batch only).
     pub fn view(&self) -> Result<StoreView, StoreError> {
-        StoreView::new(self.snapshot.clone(), self.overlay()?, self.journal.last_seq())
+        StoreView::new(self.snapshot.clone(), self.overlay()?, self.journal.synced_seq())
             .with_suppression(&self.dir)
     }
 
@@ -945,6 +947,16 @@ impl Batch<'_> {
         self.large = true;
         self.events = Vec::new();
         self.store.journal.push(event.as_ref())
+    }
+
+    /// A read view of the store as committed before this batch (its own events are not
+    /// in it, committed or not): what an import checks its rows against. Taken when first
+    /// needed, so a batch that never asks does not fold the journal tail.
+    ///
+    /// # Errors
+    /// As [`Store::view`].
+    pub fn committed_view(&self) -> Result<StoreView, StoreError> {
+        self.store.view()
     }
 
     /// Number of events pushed so far.

@@ -665,3 +665,33 @@ fn spilled_and_in_memory_compactions_write_the_same_snapshot() {
     };
     assert_eq!(build(Some(7)), build(None));
 }
+
+#[test]
+fn a_committed_view_taken_inside_a_batch_is_the_store_before_it() {
+    let d = tempfile::tempdir().unwrap();
+    let mut store = Store::open(d.path().join("s")).unwrap();
+    let n = E164::from_u64(NUMBERS[0]).unwrap();
+    store.append_stop(n, "A", 10).unwrap();
+    let stop = |number, t| Event::Stop(Stop { number, brand: "A".into(), stopped_at: t });
+    // A small batch (folded into the cached overlay at commit) and one large enough that
+    // most of its records are already in the file, uncommitted, when the view is taken.
+    for (m, count) in [(NUMBERS[1], 10), (NUMBERS[2], 100_000)] {
+        let m = E164::from_u64(m).unwrap();
+        let before = store.last_seq();
+        let mut batch = store.batch();
+        for t in 0..count {
+            batch.push(&stop(m, 20 + t)).unwrap();
+        }
+        let view = batch.committed_view().unwrap();
+        let scope = view.scope("A", "p");
+        assert_eq!(view.standing(&scope, n).stopped_at, Some(10));
+        assert_eq!(view.standing(&scope, m).stopped_at, None, "{count}");
+        assert_eq!(view.journal_seq(), before, "{count}");
+        batch.commit().unwrap();
+        // The commit folds the batch into what later views see.
+        let after = store.view().unwrap();
+        let scope = after.scope("A", "p");
+        assert_eq!(after.standing(&scope, m).stopped_at, Some(20 + count - 1), "{count}");
+        assert_eq!(after.overlay_len(), store.last_seq());
+    }
+}

@@ -188,6 +188,88 @@ fn counts_consents_that_do_not_lift_a_stop() {
     assert_eq!(r.not_lifted, 1);
 }
 
+#[test]
+fn not_lifted_is_counted_per_brand_and_purpose_when_rows_alternate() {
+    let (_d, mut s) = store();
+    let at = |t: &str| parse_rfc3339(t).unwrap();
+    for (n, b) in [("+4791234567", "ACME"), ("+4791234568", "*"), ("+4791234569", "OTHER")] {
+        let n = crate::phone::normalize(n.as_bytes(), Region::NO).unwrap();
+        s.append_stop(n, b, at("2026-06-01T00:00:00Z")).unwrap();
+    }
+    // Rows switch brand and purpose every row (each scope resolved once, reused). Counted:
+    // unconfirmed sms consents granted after a stop that applies to their brand.
+    let mut csv = C.to_string();
+    for _ in 0..3 {
+        for (n, b, p, conf) in [
+            ("+4791234567", "ACME", "offers", ""),  // counted
+            ("+4791234567", "ACME", "news", ""),    // counted
+            ("+4791234567", "OTHER", "offers", ""), // no stop for OTHER
+            ("+4791234568", "OTHER", "news", ""),   // `*` stop: counted
+            ("+4791234569", "OTHER", "news", "2026-07-01T00:00:00Z"), // confirmed: lifts
+            ("+4791234569", "ACME", "offers", ""),  // no stop for ACME
+        ] {
+            csv.push_str(&format!("{n},{b},{p},sms,2026-07-01T00:00:00Z,m,v,s,,{conf}\n"));
+        }
+    }
+    let r = import(
+        &mut s,
+        Kind::Consents,
+        csv.as_bytes(),
+        ImportOptions { region: Region::NO, strict: false, delimiter: b',' },
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!((r.imported, r.bad, r.not_lifted), (18, 0, 9), "{r:?}");
+}
+
+#[test]
+fn a_row_the_store_refuses_is_a_bad_row_with_its_line_and_the_rest_imports() {
+    // Confirmed before granted: refused by the event's validation (done once, by the batch).
+    let csv = format!(
+        "{C}{GOOD}+4791234567,ACME,offers,sms,2026-07-01T00:00:00Z,m,v,s,,2026-06-01T00:00:00Z\n{GOOD}"
+    );
+    let r = run(Kind::Consents, &csv, false).unwrap();
+    assert_eq!((r.imported, r.bad), (2, 1), "{r:?}");
+    assert_eq!(r.errors[0].line, 3);
+    assert_eq!(r.errors[0].reason, Invalid::ConfirmedBeforeGranted);
+    assert_eq!(r.errors[0].number.as_deref(), Some("+47*****567"));
+    assert_eq!(r.last_seq, 2);
+}
+
+#[test]
+fn a_stop_is_found_for_a_row_deep_in_a_large_import() {
+    // The view of the store before the import is taken at the first unconfirmed consent,
+    // after many rows already written to the journal (uncommitted): it holds the stop,
+    // none of the import's own rows, and the import commits whole.
+    let (_d, mut s) = store();
+    let at = |t: &str| parse_rfc3339(t).unwrap();
+    let stopped = crate::phone::normalize(b"+4791234567", Region::NO).unwrap();
+    s.append_stop(stopped, "ACME", at("2026-06-01T00:00:00Z")).unwrap();
+    let mut csv = C.to_string();
+    let rows = 80_000u64;
+    for i in 0..rows {
+        csv.push_str(&format!(
+            "+479{:07},ACME,offers,sms,2026-07-01T00:00:00Z,m,v,s,,2026-07-01T00:00:00Z\n",
+            2_000_000 + i
+        ));
+    }
+    csv.push_str("+4791234567,ACME,offers,sms,2026-07-01T00:00:00Z,m,v,s,,\n");
+    let r = import(
+        &mut s,
+        Kind::Consents,
+        csv.as_bytes(),
+        ImportOptions { region: Region::NO, strict: false, delimiter: b',' },
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!((r.imported, r.bad, r.not_lifted, r.last_seq), (rows + 1, 0, 1, rows + 2));
+    let v = s.view().unwrap();
+    assert_eq!(v.overlay_len(), rows + 2);
+    let scope = v.scope("ACME", "offers");
+    let n = crate::phone::normalize(b"+4792000000", Region::NO).unwrap();
+    assert!(v.standing(&scope, n).consent.is_some());
+}
+
 proptest! {
     #[test]
     fn never_panics(body in proptest::collection::vec(any::<u8>(), 0..400), stops in any::<bool>()) {
