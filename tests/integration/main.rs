@@ -8,6 +8,7 @@ mod csvfast;
 mod demo;
 mod durations;
 mod filter;
+mod handle;
 mod harness;
 mod inbound;
 mod legal;
