@@ -313,6 +313,20 @@ impl Handle {
         stamped: &mut String,
     ) -> Result<Verdict, HandleError> {
         let v = self.decide(number)?;
+        self.stamp(v, message, stamped)
+    }
+
+    /// The message to send for a verdict this handle made: `message` into `stamped`, with
+    /// the opt-out footer for an allowed marketing message ([`Filter::stamp`]).
+    ///
+    /// # Errors
+    /// [`HandleError::Message`] for marketing without a footer.
+    pub fn stamp(
+        &self,
+        v: Verdict,
+        message: &str,
+        stamped: &mut String,
+    ) -> Result<Verdict, HandleError> {
         let g = self.inner.current.load();
         g.filter.stamp(v, message, stamped).map_err(|e| HandleError::Message(e.to_string()))
     }

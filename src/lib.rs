@@ -77,6 +77,7 @@ pub mod pipeline;
 pub mod replay;
 pub mod report;
 pub mod rights;
+pub mod service;
 pub mod sms;
 pub mod spreadsheet;
 pub mod standing;

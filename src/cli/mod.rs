@@ -30,6 +30,7 @@ mod info;
 mod normalize;
 mod policy;
 mod purge;
+mod serve;
 mod stop;
 mod subject;
 
@@ -63,6 +64,7 @@ enum Command {
     Inbound(inbound::Args),
     Brand(brand::Args),
     Access(access::Args),
+    Serve(serve::Args),
 }
 
 impl Command {
@@ -84,6 +86,7 @@ impl Command {
             Command::Inbound(a) => a.need(),
             Command::Brand(a) => a.need(),
             Command::Access(a) => return a.need(),
+            Command::Serve(a) => a.need(),
         })
     }
 }
@@ -140,6 +143,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inbound(args) => inbound::run(args),
         Command::Brand(args) => brand::run(args),
         Command::Access(args) => access::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }
 

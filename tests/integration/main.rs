@@ -18,6 +18,7 @@ mod outputs;
 mod phonefast;
 mod rights;
 mod routes;
+mod serve;
 mod spreadsheet;
 mod store;
 mod suppress_key;
