@@ -3,13 +3,16 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use sendfilter::service::{Config, State};
 
 /// Serve the store over HTTP: `POST /v1/check` (the filter's decisions, one number or
-/// NDJSON batches), `GET /livez`, `GET /readyz`, `GET /metrics` (Prometheus).
+/// NDJSON batches), gateway webhooks for replies (`/v1/inbound/twilio`,
+/// `/v1/inbound/46elks`, generic `/v1/inbound`: recorded durably before the 2xx, as
+/// `sendfilter inbound` records them), `GET /livez`, `GET /readyz`, `GET /metrics`.
 ///
 /// Listens on loopback by default; prints `listening on ADDR` on stderr once it accepts
 /// connections (`--listen 127.0.0.1:0` picks a free port and names it there). SIGTERM or
@@ -63,9 +66,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let addr = listener.local_addr().context("reading the bound address")?;
         eprintln!("listening on {addr}");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(sendfilter::service::serve(listener, state, async move {
-            let _ = rx.await;
-        }));
+        let server =
+            tokio::spawn(sendfilter::service::serve(listener, Arc::clone(&state), async move {
+                let _ = rx.await;
+            }));
         stop_signal().await?;
         eprintln!("sendfilter serve: stopping (finishing requests in flight)");
         let _ = tx.send(());
@@ -76,6 +80,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 eprintln!("sendfilter serve: requests still in flight after {DRAIN:?}; stopping")
             }
         }
+        // What the webhooks handed on is recorded before exit.
+        tokio::task::spawn_blocking(move || state.close()).await.context("closing")?;
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -45,7 +45,7 @@ pub struct Gateways {
     pub twilio: Option<Twilio>,
     /// 46elks: basic auth in the webhook URL.
     #[serde(default, rename = "46elks")]
-    pub elks: Option<Basic>,
+    pub elks: Option<Elks>,
     /// Vonage SMS API: the signature secret (`sig`).
     #[serde(default)]
     pub vonage: Option<Vonage>,
@@ -55,6 +55,30 @@ pub struct Gateways {
     /// Infobip: basic auth.
     #[serde(default)]
     pub infobip: Option<Basic>,
+}
+
+/// 46elks' settings.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Elks {
+    /// User name of the basic auth in the webhook URL.
+    pub username: String,
+    /// Its password.
+    pub password: String,
+    /// Answer with the auto-reply text (46elks sends a 200's body to the person as an
+    /// SMS); default false: an empty body, nothing sent.
+    #[serde(default)]
+    pub auto_reply: bool,
+}
+
+impl std::fmt::Debug for Elks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Elks {{ username: {:?}, password: <hidden>, auto_reply: {} }}",
+            self.username, self.auto_reply
+        )
+    }
 }
 
 /// Vonage's credentials.

@@ -13,7 +13,9 @@
 
 pub mod check;
 pub mod config;
+pub mod inbound;
 pub mod metrics;
+pub mod webhooks;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -53,6 +55,12 @@ pub enum ServiceError {
     /// The configuration cannot be used.
     #[error(transparent)]
     Config(#[from] config::ConfigError),
+    /// The brand registry cannot be read.
+    #[error(transparent)]
+    Brands(#[from] crate::store::brands::BrandError),
+    /// The store cannot be opened for recording.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// Too many brands and purposes asked for at once.
     #[error("more than {MAX_HANDLES} brand/purpose/class combinations in use")]
     TooManyHandles,
@@ -66,6 +74,7 @@ pub struct State {
     handles: Mutex<HashMap<(String, String, Class, bool), Handle>>,
     health: Handle,
     metrics: Metrics,
+    inbound: inbound::Inbound,
     in_flight: Arc<tokio::sync::Semaphore>,
     timeout: Duration,
 }
@@ -90,6 +99,17 @@ impl State {
             None => Regions::from(crate::phone::Region::NO),
         };
         let health = Handle::open(dir, HandleOptions::new(HEALTH_BRAND, "-"))?;
+        // The webhooks record through one `inbound` run, which holds the store (and
+        // releases its lock while it waits, as `sendfilter inbound` does).
+        let store = crate::store::Store::open_with(
+            dir,
+            crate::store::StoreOptions { create: false, region: None, wait: true },
+        )?;
+        let inbound_regions = match &config.region {
+            Some(_) => region.clone(),
+            None => Regions::new(store.region(), Vec::new()),
+        };
+        let inbound = inbound::Inbound::start(store, inbound_regions)?;
         let max = config.max_in_flight.unwrap_or(4096).max(1);
         let timeout = Duration::from_secs(config.request_timeout_secs.unwrap_or(30).max(1));
         Ok(Arc::new(State {
@@ -99,9 +119,16 @@ impl State {
             handles: Mutex::new(HashMap::new()),
             health,
             metrics: Metrics::default(),
+            inbound,
             in_flight: Arc::new(tokio::sync::Semaphore::new(max)),
             timeout,
         }))
+    }
+
+    /// Closes the inbound feed and waits until what it was given is recorded (after the
+    /// server stopped).
+    pub fn close(&self) {
+        self.inbound.close();
     }
 
     /// The configuration in force.
@@ -204,7 +231,15 @@ impl IntoResponse for ApiError {
 }
 
 /// Route templates, as metric labels (never a number).
-const ROUTES: [&str; 4] = ["/v1/check", "/livez", "/readyz", "/metrics"];
+const ROUTES: [&str; 7] = [
+    "/v1/check",
+    "/livez",
+    "/readyz",
+    "/metrics",
+    "/v1/inbound",
+    "/v1/inbound/twilio",
+    "/v1/inbound/46elks",
+];
 
 /// The service's routes over `state`.
 pub fn router(state: Arc<State>) -> Router {
@@ -213,6 +248,9 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/livez", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_route))
+        .route("/v1/inbound", post(webhooks::generic))
+        .route("/v1/inbound/twilio", post(webhooks::twilio))
+        .route("/v1/inbound/46elks", post(webhooks::elks))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&state), gate))
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -263,6 +301,9 @@ async fn gate(
 }
 
 async fn readyz(axum::extract::State(state): axum::extract::State<Arc<State>>) -> Response {
+    if let Some(why) = state.inbound.failure() {
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why).into_response();
+    }
     match state.health.health() {
         Ok(()) => {
             let v = state.health.view();

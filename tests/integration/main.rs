@@ -22,3 +22,4 @@ mod serve;
 mod spreadsheet;
 mod store;
 mod suppress_key;
+mod webhooks;

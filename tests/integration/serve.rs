@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::harness::Workdir;
 
 /// A running server, stopped (SIGTERM, then SIGKILL) when dropped.
-pub struct Server {
+pub(crate) struct Server {
     child: Child,
     pub addr: SocketAddr,
     stderr: std::sync::mpsc::Receiver<String>,
@@ -81,14 +81,14 @@ impl Drop for Server {
 
 /// An HTTP answer.
 #[derive(Debug)]
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: u16,
     pub headers: String,
     pub body: String,
 }
 
 /// One HTTP/1.1 request with `Connection: close`, read to the end (at most 30 s).
-pub fn request(
+pub(crate) fn request(
     addr: SocketAddr,
     method: &str,
     path: &str,
