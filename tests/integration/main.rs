@@ -4,6 +4,7 @@ mod access;
 mod bench;
 mod bending;
 mod brand_names;
+mod crash;
 mod csvfast;
 mod demo;
 mod durations;

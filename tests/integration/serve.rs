@@ -60,6 +60,12 @@ impl Server {
         }
     }
 
+    /// Kills the server with SIGKILL (no chance to clean up) and reaps it.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// One request (Connection: close); returns (status, headers, body).
     pub fn request(
         &self,
@@ -95,8 +101,19 @@ pub(crate) fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Reply {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    try_request(addr, method, path, headers, body).expect("request")
+}
+
+/// [`request`], with I/O errors returned (a server that died mid-request).
+pub(crate) fn try_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Reply> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -105,11 +122,11 @@ pub(crate) fn request(
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    s.write_all(head.as_bytes()).expect("write head");
-    s.write_all(body).expect("write body");
+    s.write_all(head.as_bytes())?;
+    s.write_all(body)?;
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("read answer");
-    parse(&raw)
+    s.read_to_end(&mut raw)?;
+    Ok(parse(&raw))
 }
 
 fn parse(raw: &[u8]) -> Reply {
