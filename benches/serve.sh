@@ -48,6 +48,7 @@ with open(sys.argv[1], "w") as f:
 PY
 cat > "$T/batch.lua" <<LUA
 wrk.method = "POST"
+wrk.path = "/v1/check"
 wrk.headers["Content-Type"] = "application/x-ndjson"
 local f = io.open("$T/batch.ndjson", "r")
 wrk.body = f:read("*a")

@@ -203,3 +203,16 @@ fn an_unreadable_journal_stops_decisions() {
     assert!(matches!(h.decide("+4791234567"), Err(HandleError::Stale(_))));
     assert!(h.health().is_err());
 }
+
+#[test]
+fn an_idle_store_keeps_its_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    store.append_stop(n(4791234567), "ACME", 100).unwrap();
+    store.compact().unwrap();
+    drop(store);
+    let h = Handle::open(dir.path(), fast("ACME")).unwrap();
+    assert_eq!(h.decide("+4791234567").unwrap().reason, Reason::Stopped);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(h.inner.version.load(Ordering::Acquire), 0, "no new view without a change");
+}
