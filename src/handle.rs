@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
-use crate::decision::{Decision, Reason, Verdict};
+use crate::decision::{Decision, Reason, Rules, Verdict};
 use crate::filter::{Filter, FilterOptions};
 use crate::phone::E164;
 use crate::standing::{StandingSource, Timestamp};
@@ -183,14 +183,22 @@ impl Generation {
     #[inline]
     fn decide_e164(&self, e: E164, now: Timestamp, live: &StopMap) -> Decision {
         let f = &self.filter;
-        let d = f.decide_looked_up_at(e, f.lookup_next(e, f.lookup_start(e)), now);
-        self.fold_live(e, d, now, live)
+        let rules = f.rules_at(now);
+        let d = f.decide_looked_up_by(&rules, e, f.lookup_next(e, f.lookup_start(e)));
+        if live.is_empty() && self.carried.is_empty() {
+            return d;
+        }
+        self.fold_live(&rules, e, d, live)
     }
 
     #[inline]
-    fn fold_live(&self, e: E164, d: Decision, now: Timestamp, live: &StopMap) -> Decision {
-        let d = self.filter.with_live_at(e, d, live, now);
-        if self.carried.is_empty() { d } else { self.filter.with_live_at(e, d, &self.carried, now) }
+    fn fold_live(&self, rules: &Rules, e: E164, d: Decision, live: &StopMap) -> Decision {
+        let d = self.filter.with_live_by(rules, e, d, live);
+        if self.carried.is_empty() {
+            d
+        } else {
+            self.filter.with_live_by(rules, e, d, &self.carried)
+        }
     }
 }
 
@@ -331,6 +339,9 @@ impl Generation {
         live: &StopMap,
     ) {
         let f = &self.filter;
+        let rules = f.rules_at(now);
+        // Nothing arrived since the view: no live set to consult per number.
+        let quiet = live.is_empty() && self.carried.is_empty();
         type Token = <StoreView as StandingSource>::Token;
         let mut tokens = [Token::default(); 32];
         for batch in numbers.chunks(tokens.len()) {
@@ -351,8 +362,9 @@ impl Generation {
             }
             for (v, &token) in out[start..].iter_mut().zip(&tokens) {
                 if let Some(e) = v.e164 {
-                    let d = f.decide_looked_up_at(e, token, now);
-                    v.reason = self.fold_live(e, d, now, live).reason;
+                    let d = f.decide_looked_up_by(&rules, e, token);
+                    v.reason =
+                        if quiet { d.reason } else { self.fold_live(&rules, e, d, live).reason };
                 }
             }
         }

@@ -250,8 +250,16 @@ impl<'s, S: StandingSource> Filter<'s, S> {
         self.decide_looked_up_by(&Rules { now, ..self.rules }, number, token)
     }
 
+    /// This filter's rules as of `now` (for [`Filter::decide_looked_up_by`] and
+    /// [`Filter::with_live_by`] over many numbers decided at one instant).
     #[inline]
-    fn decide_looked_up_by(&self, rules: &Rules, number: E164, token: S::Token) -> Decision {
+    pub fn rules_at(&self, now: Timestamp) -> Rules {
+        Rules { now, ..self.rules }
+    }
+
+    /// Stage 3 under `rules` ([`Filter::rules_at`]).
+    #[inline]
+    pub fn decide_looked_up_by(&self, rules: &Rules, number: E164, token: S::Token) -> Decision {
         if self.opts.class == Class::Service {
             return Decision { reason: Reason::Allowed, basis: Basis::Service };
         }
@@ -282,8 +290,15 @@ impl<'s, S: StandingSource> Filter<'s, S> {
         self.with_live_by(&Rules { now, ..self.rules }, number, d, live)
     }
 
+    /// [`Filter::with_live`] under `rules` ([`Filter::rules_at`]).
     #[inline]
-    fn with_live_by(&self, rules: &Rules, number: E164, d: Decision, live: &StopMap) -> Decision {
+    pub fn with_live_by(
+        &self,
+        rules: &Rules,
+        number: E164,
+        d: Decision,
+        live: &StopMap,
+    ) -> Decision {
         if d.reason == Reason::Stopped || live.is_empty() {
             return d;
         }
