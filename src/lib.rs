@@ -25,6 +25,7 @@
 //! * [`brand`] gives every brand name one canonical spelling (trimmed, Unicode NFC) and
 //!   refuses names that cannot have one.
 //! * [`synth`] generates deterministic benchmark data (`sendfilter bench`).
+//! * [`handle`] is the long-lived decision handle a service keeps open over a store.
 //! * [`decision`] holds the [`Reason`] codes and the pure rule function; [`filter`] applies
 //!   them to one number ([`Filter::decide`]) or to a stream ([`run_with`]); [`sms`] counts
 //!   GSM 03.38 / UCS-2 segments and stamps the opt-out footer; [`report`] sums it up.
@@ -38,8 +39,9 @@
 //!     --rejects rejects.csv --report report.json < campaign.csv > send.csv
 //! ```
 //!
-//! From a service, one decision at a time (no duplicate check; share the `Filter` between
-//! threads):
+//! From a service, one decision at a time (no duplicate check): a [`handle::Handle`] over
+//! the store follows new stops, consents, the policy and the clock (see its docs). Over
+//! any [`StandingSource`], fixed as it is, a `Filter` (share it between threads):
 //!
 //! ```
 //! use sendfilter::{Filter, FilterOptions, MemorySource, Reason};
@@ -67,6 +69,7 @@ pub mod duration;
 pub mod echo;
 pub mod error;
 pub mod filter;
+pub mod handle;
 mod hint;
 pub mod inbound;
 pub mod outfile;
@@ -75,6 +78,7 @@ pub mod pipeline;
 pub mod replay;
 pub mod report;
 pub mod rights;
+pub mod service;
 pub mod sms;
 pub mod spreadsheet;
 pub mod standing;

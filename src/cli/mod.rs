@@ -32,6 +32,7 @@ mod normalize;
 mod policy;
 mod processing;
 mod purge;
+mod serve;
 mod stop;
 mod subject;
 
@@ -67,6 +68,7 @@ enum Command {
     Brand(brand::Args),
     Access(access::Args),
     Audit(audit::Args),
+    Serve(serve::Args),
 }
 
 impl Command {
@@ -90,6 +92,7 @@ impl Command {
             Command::Brand(a) => a.need(),
             Command::Access(a) => return a.need(),
             Command::Audit(a) => a.need(),
+            Command::Serve(a) => a.need(),
         })
     }
 }
@@ -151,6 +154,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Brand(args) => brand::run(args),
         Command::Access(args) => access::run(args),
         Command::Audit(args) => audit::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     // Every command on a store leaves an audit record, roles or not (see `sendfilter
     // audit`): who, what, the outcome, and what the command noted it touched.

@@ -817,23 +817,7 @@ fn decide_first<S: StandingSource>(
     let d = ctx.filter.decide_looked_up(e, token);
     // Records already written keep the set they were decided (and written) with.
     let live = w.written.iter().find(|(last, _)| order <= *last).map_or(&w.live.1, |(_, m)| m);
-    if d.reason != Reason::Stopped
-        && !live.is_empty()
-        && let Some(t) = live.get(e)
-    {
-        if live.erased(e) {
-            return crate::decision::Decision {
-                reason: Reason::Stopped,
-                basis: crate::decision::Basis::None,
-            };
-        }
-        let f = ctx.filter;
-        let mut st = f.source.standing(&f.scope, e);
-        st.stopped_at = st.stopped_at.max(Some(t));
-        let d = crate::decision::decide_full(&f.rules, &st, || f.source.relationship(&f.scope, e));
-        return f.route_checked(e, d);
-    }
-    d
+    ctx.filter.with_live(e, d, live)
 }
 
 /// The record's message (readability was checked by `parse`).

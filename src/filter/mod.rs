@@ -68,6 +68,7 @@ use crate::phone::{E164, Regions};
 use crate::report::Report;
 use crate::sms::Footer;
 use crate::standing::{StandingSource, Timestamp};
+use crate::store::live::StopMap;
 
 /// What a [`Filter`] decides with (besides the source and scope).
 #[derive(Clone, Debug)]
@@ -250,13 +251,75 @@ impl<'s, S: StandingSource> Filter<'s, S> {
     /// Stage 3: what [`Filter::decide_basis`] answers.
     #[inline]
     pub fn decide_looked_up(&self, number: E164, token: S::Token) -> Decision {
+        self.decide_looked_up_by(&self.rules, number, token)
+    }
+
+    /// Stage 3 as of `now` instead of the filter's fixed instant (a long-lived caller that
+    /// reads the clock per decision: [`crate::handle::Handle`]).
+    #[inline]
+    pub fn decide_looked_up_at(&self, number: E164, token: S::Token, now: Timestamp) -> Decision {
+        self.decide_looked_up_by(&Rules { now, ..self.rules }, number, token)
+    }
+
+    /// This filter's rules as of `now` (for [`Filter::decide_looked_up_by`] and
+    /// [`Filter::with_live_by`] over many numbers decided at one instant).
+    #[inline]
+    pub fn rules_at(&self, now: Timestamp) -> Rules {
+        Rules { now, ..self.rules }
+    }
+
+    /// Stage 3 under `rules` ([`Filter::rules_at`]).
+    #[inline]
+    pub fn decide_looked_up_by(&self, rules: &Rules, number: E164, token: S::Token) -> Decision {
         if self.opts.class == Class::Service {
             return Decision { reason: Reason::Allowed, basis: Basis::Service };
         }
         let st = self.source.lookup_finish(&self.scope, number, token);
-        let d = decision::decide_full(&self.rules, &st, || {
-            self.source.relationship(&self.scope, number)
-        });
+        let d = decision::decide_full(rules, &st, || self.source.relationship(&self.scope, number));
+        self.route_checked(number, d)
+    }
+
+    /// `d` (decided from the source) with the stops, moves and erasures that arrived after
+    /// the source was opened folded in ([`crate::store::live`]): an erased number is
+    /// stopped for good; a live stop counts as the number's newest stop, so only a consent
+    /// granted and confirmed after it lifts it. Cheap when `live` is empty or does not
+    /// hold the number. `run_with` and [`crate::handle::Handle`] both decide through it.
+    #[inline]
+    pub fn with_live(&self, number: E164, d: Decision, live: &StopMap) -> Decision {
+        self.with_live_by(&self.rules, number, d, live)
+    }
+
+    /// [`Filter::with_live`] as of `now` instead of the filter's fixed instant.
+    #[inline]
+    pub fn with_live_at(
+        &self,
+        number: E164,
+        d: Decision,
+        live: &StopMap,
+        now: Timestamp,
+    ) -> Decision {
+        self.with_live_by(&Rules { now, ..self.rules }, number, d, live)
+    }
+
+    /// [`Filter::with_live`] under `rules` ([`Filter::rules_at`]).
+    #[inline]
+    pub fn with_live_by(
+        &self,
+        rules: &Rules,
+        number: E164,
+        d: Decision,
+        live: &StopMap,
+    ) -> Decision {
+        if d.reason == Reason::Stopped || live.is_empty() {
+            return d;
+        }
+        let Some(t) = live.get(number) else { return d };
+        if live.erased(number) {
+            return Decision { reason: Reason::Stopped, basis: Basis::None };
+        }
+        let mut st = self.source.standing(&self.scope, number);
+        st.stopped_at = st.stopped_at.max(Some(t));
+        let d = decision::decide_full(rules, &st, || self.source.relationship(&self.scope, number));
         self.route_checked(number, d)
     }
 
@@ -340,7 +403,21 @@ impl<'s, S: StandingSource> Filter<'s, S> {
         message: &str,
         stamped: &mut String,
     ) -> Result<Verdict, Error> {
-        let mut v = self.decide(number);
+        self.stamp(self.decide(number), message, stamped)
+    }
+
+    /// The message to send for a verdict already made: `message` into `stamped`, with the
+    /// opt-out footer of the number's country for an allowed marketing message; an allowed
+    /// verdict becomes [`Reason::TooLong`] past `max_segments`.
+    ///
+    /// # Errors
+    /// [`Error::Footer`] for a marketing filter without a footer.
+    pub fn stamp(
+        &self,
+        mut v: Verdict,
+        message: &str,
+        stamped: &mut String,
+    ) -> Result<Verdict, Error> {
         stamped.clear();
         stamped.push_str(message);
         if !v.is_allowed() || self.opts.class == Class::Service {

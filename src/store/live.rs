@@ -105,6 +105,9 @@ pub struct LiveStops {
     /// 0 while empty; raised once per fold that changed the set.
     version: AtomicU64,
     map: Mutex<(u64, Arc<StopMap>)>,
+    /// The map of `map`, readable without the lock ([`LiveStops::load`]): a long-lived
+    /// reader deciding on every thread must not contend on a mutex per decision.
+    published: arc_swap::ArcSwap<StopMap>,
     /// Set when the watcher could not read the journal for [`GIVE_UP_AFTER`]: stops may be
     /// arriving unseen, so the run must end (fail closed).
     failed: Mutex<Option<String>>,
@@ -132,6 +135,13 @@ impl LiveStops {
     pub fn current(&self) -> (u64, Arc<StopMap>) {
         let g = self.map.lock().unwrap_or_else(|p| p.into_inner());
         (g.0, Arc::clone(&g.1))
+    }
+
+    /// The current set, without taking a lock or touching a shared reference count in
+    /// the common case (an `arc_swap` guard: hold it briefly, per decision or batch).
+    #[inline]
+    pub fn load(&self) -> arc_swap::Guard<Arc<StopMap>> {
+        self.published.load()
     }
 
     /// Why the watcher gave up, if it did: the run must not go on deciding (stops may be
@@ -163,6 +173,7 @@ impl LiveStops {
         if changed {
             let v = g.0 + 1;
             *g = (v, Arc::new(next));
+            self.published.store(Arc::clone(&g.1));
             self.version.store(v, Ordering::Release);
         }
         changed
@@ -193,6 +204,7 @@ impl LiveStops {
         if changed {
             let v = g.0 + 1;
             *g = (v, Arc::new(next));
+            self.published.store(Arc::clone(&g.1));
             self.version.store(v, Ordering::Release);
         }
         Ok(changed)

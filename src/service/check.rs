@@ -1,0 +1,220 @@
+//! `POST /v1/check`: one `{number, brand, purpose, class?, message?}` object, or NDJSON
+//! lines of them (`Content-Type: application/x-ndjson`, up to [`MAX_LINES`]), answered in
+//! input order with the verdict and reason `filter` gives: E.164, and the stamped message
+//! with its SMS segments where a message was given. In a batch, a number seen earlier in
+//! the same request for the same brand, purpose and class is `DUPLICATE`, as in a
+//! campaign; a line that cannot be read is `MALFORMED`.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, State};
+use crate::decision::{Class, Reason, Verdict};
+use crate::handle::Handle;
+
+/// Most lines in one batch request.
+pub const MAX_LINES: usize = 100_000;
+
+#[derive(Deserialize)]
+struct Request<'a> {
+    #[serde(borrow)]
+    number: Cow<'a, str>,
+    #[serde(borrow)]
+    brand: Cow<'a, str>,
+    #[serde(borrow)]
+    purpose: Cow<'a, str>,
+    #[serde(default, borrow)]
+    class: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    message: Option<Cow<'a, str>>,
+}
+
+/// One answer line.
+#[derive(Serialize)]
+struct Answer<'a> {
+    line: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    e164: Option<String>,
+    verdict: &'static str,
+    reason: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    segments: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// The handles a request uses, with the numbers already seen per handle (duplicates).
+struct Batch<'s> {
+    state: &'s State,
+    handles: Vec<((String, String, Class, bool), Handle)>,
+    seen: HashSet<(usize, u64)>,
+    counts: [u64; Reason::COUNT],
+    stamped: String,
+}
+
+impl Batch<'_> {
+    fn handle(
+        &mut self,
+        brand: &str,
+        purpose: &str,
+        class: Class,
+        stamp: bool,
+    ) -> Result<usize, String> {
+        if let Some(i) = self
+            .handles
+            .iter()
+            .position(|((b, p, c, s), _)| b == brand && p == purpose && *c == class && *s == stamp)
+        {
+            return Ok(i);
+        }
+        let h = self.state.handle(brand, purpose, class, stamp).map_err(|e| e.to_string())?;
+        self.handles.push(((brand.to_string(), purpose.to_string(), class, stamp), h));
+        Ok(self.handles.len() - 1)
+    }
+
+    /// Decides one line; writes its answer (one JSON line, no newline) to `out`. Returns
+    /// the error of a line that could not be decided.
+    fn line(&mut self, line: usize, text: &[u8], dedup: bool, out: &mut Vec<u8>) -> Option<String> {
+        let answer = |reason: Reason, error: Option<String>| Answer {
+            line,
+            e164: None,
+            verdict: "reject",
+            reason: reason.as_str(),
+            message: None,
+            segments: None,
+            error,
+        };
+        let req: Request<'_> = match serde_json::from_slice(text) {
+            Ok(r) => r,
+            Err(e) => {
+                self.counts[Reason::Malformed.index()] += 1;
+                let why =
+                    format!("not a check request: {}", e.to_string().replace(['\n', '\r'], " "));
+                let _ =
+                    serde_json::to_writer(&mut *out, &answer(Reason::Malformed, Some(why.clone())));
+                return Some(why);
+            }
+        };
+        let class = match req.class.as_deref().map(str::parse::<Class>).transpose() {
+            Ok(c) => c.unwrap_or(Class::Marketing),
+            Err(e) => {
+                self.counts[Reason::Malformed.index()] += 1;
+                let _ =
+                    serde_json::to_writer(&mut *out, &answer(Reason::Malformed, Some(e.clone())));
+                return Some(e);
+            }
+        };
+        let stamp = req.message.is_some() && class == Class::Marketing;
+        let i = match self.handle(&req.brand, &req.purpose, class, stamp) {
+            Ok(i) => i,
+            Err(e) => {
+                self.counts[Reason::Malformed.index()] += 1;
+                let _ =
+                    serde_json::to_writer(&mut *out, &answer(Reason::Malformed, Some(e.clone())));
+                return Some(e);
+            }
+        };
+        let h = &self.handles[i].1;
+        let verdict = h.decide(req.number.as_bytes());
+        let mut v = match verdict {
+            Ok(v) => v,
+            Err(e) => {
+                // Fail closed: no verdict while the store cannot be read.
+                let _ = serde_json::to_writer(
+                    &mut *out,
+                    &answer(Reason::Malformed, Some(e.to_string())),
+                );
+                return Some(e.to_string());
+            }
+        };
+        if dedup
+            && let Some(e) = v.e164
+            && !self.seen.insert((i, e.as_u64()))
+        {
+            v = Verdict { e164: Some(e), reason: Reason::Duplicate };
+        }
+        let mut segments = None;
+        let mut message = None;
+        if let Some(m) = req.message.as_deref() {
+            if v.reason == Reason::Duplicate {
+                self.stamped.clear();
+                self.stamped.push_str(m);
+            } else {
+                match h.stamp(v, m, &mut self.stamped) {
+                    Ok(s) => v = s,
+                    Err(e) => {
+                        self.counts[Reason::Malformed.index()] += 1;
+                        let _ = serde_json::to_writer(
+                            &mut *out,
+                            &answer(Reason::Malformed, Some(e.to_string())),
+                        );
+                        return Some(e.to_string());
+                    }
+                }
+            }
+            segments = Some(crate::sms::count(&self.stamped).segments);
+            message = Some(self.stamped.as_str());
+        }
+        self.counts[v.reason.index()] += 1;
+        let a = Answer {
+            line,
+            e164: v.e164.map(|e| e.to_string()),
+            verdict: if v.is_allowed() { "allow" } else { "reject" },
+            reason: v.reason.as_str(),
+            message,
+            segments,
+            error: None,
+        };
+        let _ = serde_json::to_writer(&mut *out, &a);
+        None
+    }
+}
+
+/// Answers a check request body: one JSON object (`ndjson` false) or NDJSON lines.
+///
+/// # Errors
+/// [`ApiError`] for an empty body or too many lines.
+pub(super) fn answer(state: &Arc<State>, body: &[u8], ndjson: bool) -> Result<Vec<u8>, ApiError> {
+    let mut b = Batch {
+        state,
+        handles: Vec::new(),
+        seen: HashSet::new(),
+        counts: [0; Reason::COUNT],
+        stamped: String::new(),
+    };
+    let mut out = Vec::with_capacity(if ndjson { body.len() } else { 256 });
+    if !ndjson {
+        if let Some(e) = b.line(1, body, false, &mut out) {
+            return Err(ApiError::unprocessable(e));
+        }
+        out.push(b'\n');
+    } else {
+        let mut n = 0;
+        for (i, l) in body.split(|&c| c == b'\n').enumerate() {
+            let l = l.strip_suffix(b"\r").unwrap_or(l);
+            if l.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            n += 1;
+            if n > MAX_LINES {
+                return Err(ApiError::too_large(format!(
+                    "a check batch holds at most {MAX_LINES} lines"
+                )));
+            }
+            let _ = b.line(i + 1, l, true, &mut out);
+            out.push(b'\n');
+        }
+        if n == 0 {
+            return Err(ApiError::bad_request(
+                "empty batch: send NDJSON lines of {number, brand, purpose}",
+            ));
+        }
+    }
+    state.metrics.decisions(&b.counts);
+    Ok(out)
+}

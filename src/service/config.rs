@@ -1,0 +1,193 @@
+//! The service's configuration file (`sendfilter serve --config serve.toml`).
+//!
+//! ```toml
+//! public_url = "https://sms.example.com"   # optional: the base URL gateways call
+//! max_in_flight = 4096                      # optional: requests at once before 503
+//! [gateways.twilio]
+//! auth_token = "…"
+//! [gateways.46elks]
+//! username = "…"
+//! password = "…"
+//! ```
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// The whole configuration; every field is optional.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The base URL gateways call (Twilio signs it); without it the signed URL is
+    /// `http://` + the request's Host header + path and query.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Region for numbers in national form (default NO), with optional fallbacks (`NO,SE`).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Requests handled at once; more get 503 with `Retry-After` (default 4096).
+    #[serde(default)]
+    pub max_in_flight: Option<usize>,
+    /// Seconds a request may take, body included, before it gets 408 (default 30).
+    #[serde(default)]
+    pub request_timeout_secs: Option<u64>,
+    /// Per-gateway webhook credentials.
+    #[serde(default)]
+    pub gateways: Gateways,
+}
+
+/// Webhook credentials per gateway: a gateway without a section is not accepted.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gateways {
+    /// Twilio: the account's auth token (signs every webhook).
+    #[serde(default)]
+    pub twilio: Option<Twilio>,
+    /// 46elks: basic auth in the webhook URL.
+    #[serde(default, rename = "46elks")]
+    pub elks: Option<Elks>,
+    /// Vonage SMS API: the signature secret (`sig`).
+    #[serde(default)]
+    pub vonage: Option<Vonage>,
+    /// Sinch: basic auth.
+    #[serde(default)]
+    pub sinch: Option<Basic>,
+    /// Infobip: basic auth.
+    #[serde(default)]
+    pub infobip: Option<Basic>,
+}
+
+/// 46elks' settings.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Elks {
+    /// User name of the basic auth in the webhook URL.
+    pub username: String,
+    /// Its password.
+    pub password: String,
+    /// Answer with the auto-reply text (46elks sends a 200's body to the person as an
+    /// SMS); default false: an empty body, nothing sent.
+    #[serde(default)]
+    pub auto_reply: bool,
+}
+
+impl std::fmt::Debug for Elks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Elks {{ username: {:?}, password: <hidden>, auto_reply: {} }}",
+            self.username, self.auto_reply
+        )
+    }
+}
+
+/// Vonage's credentials.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Vonage {
+    /// The signature secret.
+    pub signature_secret: String,
+}
+
+impl std::fmt::Debug for Vonage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Vonage { signature_secret: <hidden> }")
+    }
+}
+
+/// Twilio's credentials.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Twilio {
+    /// The auth token.
+    pub auth_token: String,
+}
+
+/// Basic-auth credentials.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Basic {
+    /// User name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for Twilio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Twilio { auth_token: <hidden> }")
+    }
+}
+
+impl std::fmt::Debug for Basic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Basic {{ username: {:?}, password: <hidden> }}", self.username)
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this configuration.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong, with its place.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads and checks a configuration file.
+    ///
+    /// # Errors
+    /// [`ConfigError`] for an unreadable file, bad TOML or unknown keys.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses configuration text (`path` only names it in errors).
+    ///
+    /// # Errors
+    /// [`ConfigError::Parse`].
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let c: Config = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        if let Some(r) = &c.region {
+            r.parse::<crate::phone::Regions>().map_err(|e| ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: format!("region: {e}"),
+            })?;
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_documented_example_and_refuses_unknown_keys() {
+        let text = "public_url = \"https://sms.example.com\"\n[gateways.twilio]\nauth_token = \"t\"\n\
+                    [gateways.46elks]\nusername = \"u\"\npassword = \"p\"\n";
+        let c = Config::parse(text, Path::new("serve.toml")).unwrap();
+        assert_eq!(c.public_url.as_deref(), Some("https://sms.example.com"));
+        assert_eq!(c.gateways.twilio.unwrap().auth_token, "t");
+        assert_eq!(c.gateways.elks.unwrap().password, "p");
+        let e = Config::parse("publik_url = 1\n", Path::new("serve.toml")).unwrap_err();
+        assert!(e.to_string().contains("publik_url"), "{e}");
+        assert!(Config::parse("region = \"XX\"\n", Path::new("s")).is_err());
+    }
+}
