@@ -178,9 +178,9 @@ fn confusable(c: char) -> char {
         'Х' | 'х' | 'Χ' | 'χ' => 'x',
         'Ζ' | 'ζ' => 'z',
         'Ν' | 'ν' => 'n',
-        'ԁ' => 'd',
-        'ԛ' => 'q',
-        'ԝ' => 'w',
+        'Ԁ' | 'ԁ' => 'd',
+        'Ԛ' | 'ԛ' => 'q',
+        'Ԝ' | 'ԝ' => 'w',
         'Ү' | 'ү' => 'y',
         _ => c,
     }
@@ -204,6 +204,9 @@ fn fold_char(c: char, out: &mut String) {
         return;
     }
     for l in plain(c).to_lowercase() {
+        // A capital whose small letter is a look-alike folds as that letter does (fold
+        // stays idempotent: `Ԛ` → `ԛ` → `q` in one pass).
+        let l = confusable(l);
         let s: &str = match l {
             'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ą' => "a",
             'æ' | 'ǽ' => "ae",

@@ -302,3 +302,14 @@ fn a_brand_word_t_is_not_a_negation() {
         assert_ne!(super::parse(t).keyword, Keyword::Stop, "{t:?}");
     }
 }
+
+/// Capital Cyrillic look-alikes fold as their small letters do, in one pass (found by the
+/// idempotence property: `Ԛ` folded to `ԛ`, which folds to `q`).
+#[test]
+fn capital_look_alikes_fold_in_one_pass() {
+    assert_eq!(fold("ԚԀԜ"), "qdw");
+    assert_eq!(fold("ԛԁԝ"), "qdw");
+    for s in ["Ԛ", "Ԁ", "Ԝ", "ЅТОР"] {
+        assert_eq!(fold(&fold(s)), fold(s), "{s}");
+    }
+}

@@ -23,6 +23,11 @@ impl<'r> Fields<'r> {
     /// when the record has no such column, `Some(None)` when it is not UTF-8.
     pub(super) fn text(&self, col: usize) -> Option<Option<&'r str>> {
         let b = self.rec.get(col)?;
+        if b.is_empty() {
+            // An empty field is text wherever it lies (even between the halves of a
+            // character split by a separator, where slicing the record would fail).
+            return Some(Some(""));
+        }
         let s = match self.text {
             // A field of a UTF-8 record is UTF-8 when it starts and ends on character
             // boundaries (a character split by a separator is not).
@@ -62,6 +67,14 @@ mod tests {
     /// Each field as the per-field check reads it.
     fn each(fields: &[&[u8]]) -> Vec<Option<String>> {
         fields.iter().map(|f| std::str::from_utf8(f).ok().map(|s| s.trim().to_string())).collect()
+    }
+
+    #[test]
+    fn an_empty_field_inside_a_split_character_is_empty_text() {
+        let r = record(&[b"\xC3", b"", b"\xA9"]);
+        let f = Fields::new(&r);
+        assert_eq!(f.text(1), Some(Some("")));
+        assert_eq!(f.text(0), Some(None));
     }
 
     #[test]
