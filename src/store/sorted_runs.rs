@@ -122,12 +122,15 @@ impl Drop for SortedRuns {
     }
 }
 
+/// A record waiting in the merge: (number, seq, run, encoded record), smallest first.
+type Pending = Reverse<(u64, u64, usize, [u8; EVIDENCE_LEN])>;
+
 /// A merge of the runs and the in-memory buffer (see [`SortedRuns::iter`]).
 pub struct Merge<'a> {
     mem: &'a [EvidenceRec],
     at: usize,
     readers: Vec<(BufReader<File>, &'a Path)>,
-    heap: BinaryHeap<Reverse<(u64, u64, usize, [u8; EVIDENCE_LEN])>>,
+    heap: BinaryHeap<Pending>,
     error: Option<StoreError>,
 }
 

@@ -196,7 +196,7 @@ pub fn align8(n: u64) -> u64 {
 /// Offset of the records of a list at `off` with `count` ids.
 #[inline]
 pub fn records_offset(off: u64, count: u64) -> u64 {
-    count.checked_mul(4).and_then(|l| l.checked_add(off)).map_or(u64::MAX & !7, align8)
+    count.checked_mul(4).and_then(|l| l.checked_add(off)).map_or(!7, align8)
 }
 
 /// Length of a list at `off` with `count` ids and `rec`-byte records, from `off`.
