@@ -48,10 +48,10 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
-use crate::decision::{Decision, Reason, Rules, Verdict};
+use crate::decision::{Decision, Rules, Verdict};
 use crate::filter::{Filter, FilterOptions};
 use crate::phone::E164;
-use crate::standing::{StandingSource, Timestamp};
+use crate::standing::Timestamp;
 use crate::store::live::{LiveStops, StopMap, Watcher};
 use crate::store::{StoreError, StoreView};
 
@@ -345,32 +345,10 @@ impl Generation {
         let rules = f.rules_at(now);
         // Nothing arrived since the view: no live set to consult per number.
         let quiet = live.is_empty() && self.carried.is_empty();
-        type Token = <StoreView as StandingSource>::Token;
-        let mut tokens = [Token::default(); 32];
-        for batch in numbers.chunks(tokens.len()) {
-            let start = out.len();
-            for (n, token) in batch.iter().zip(&mut tokens) {
-                out.push(match f.normalize(n.as_ref()) {
-                    Ok(e) => {
-                        *token = f.lookup_start(e);
-                        Verdict { e164: Some(e), reason: Reason::Allowed }
-                    }
-                    Err(reason) => Verdict { e164: None, reason },
-                });
-            }
-            for (v, token) in out[start..].iter().zip(&mut tokens) {
-                if let Some(e) = v.e164 {
-                    *token = f.lookup_next(e, *token);
-                }
-            }
-            for (v, &token) in out[start..].iter_mut().zip(&tokens) {
-                if let Some(e) = v.e164 {
-                    let d = f.decide_looked_up_by(&rules, e, token);
-                    v.reason =
-                        if quiet { d.reason } else { self.fold_live(&rules, e, d, live).reason };
-                }
-            }
-        }
+        f.decide_batch_by(numbers, out, |e, token| {
+            let d = f.decide_looked_up_by(&rules, e, token);
+            if quiet { d.reason } else { self.fold_live(&rules, e, d, live).reason }
+        });
     }
 }
 

@@ -367,6 +367,18 @@ impl<'s, S: StandingSource> Filter<'s, S> {
     /// Decides many numbers, appending one verdict per number to `out`, in order. Faster
     /// than calling [`Filter::decide`] in a loop: lookups are prefetched a batch ahead.
     pub fn decide_batch<T: AsRef<[u8]>>(&self, numbers: &[T], out: &mut Vec<Verdict>) {
+        self.decide_batch_by(numbers, out, |e, token| self.decide_looked_up(e, token).reason);
+    }
+
+    /// [`decide_batch`](Self::decide_batch) with the last stage given: `finish` turns a
+    /// normalised number and its finished lookup token into the reason (a caller that folds
+    /// more in, such as live stops, decides with it).
+    pub fn decide_batch_by<T: AsRef<[u8]>>(
+        &self,
+        numbers: &[T],
+        out: &mut Vec<Verdict>,
+        mut finish: impl FnMut(E164, S::Token) -> Reason,
+    ) {
         let mut tokens = [S::Token::default(); 32];
         for batch in numbers.chunks(tokens.len()) {
             let start = out.len();
@@ -386,7 +398,7 @@ impl<'s, S: StandingSource> Filter<'s, S> {
             }
             for (v, &token) in out[start..].iter_mut().zip(&tokens) {
                 if let Some(e) = v.e164 {
-                    v.reason = self.decide_looked_up(e, token).reason;
+                    v.reason = finish(e, token);
                 }
             }
         }

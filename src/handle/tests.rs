@@ -1,6 +1,8 @@
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::decision::Reason;
+use crate::standing::StandingSource;
 use crate::store::{Consent, Event, Move, Store};
 
 fn n(x: u64) -> E164 {
