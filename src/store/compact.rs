@@ -6,8 +6,10 @@
 //! number's events are folded as they stream by: the number gets its id in the new number
 //! table, and its newest stop per brand, newest sms consent per (brand, purpose) and newest
 //! relationship per brand are appended to those lists (see
-//! [`crate::store::snapshot::format`]). Memory is the tail buffer, the number table and the
-//! lists: proportional to events, never to brands × stops. Publishing (rename, journal
+//! [`crate::store::snapshot::format`]). The consent lists, the bulk of a large store, are
+//! collected as sorted runs too and written one list at a time. Memory is the two run
+//! buffers, the number table, the stop and relationship lists and the largest consent
+//! list: proportional to numbers and stops, never to brands × stops. Publishing (rename, journal
 //! rotation) is the caller's job: see [`crate::store::Store::compact`].
 //!
 //! Compaction is also where data-subject rights take effect on disk:
@@ -40,7 +42,7 @@ use crate::store::event::{EVERY_BRAND, EventRef, LASTING_RELATIONSHIPS};
 use crate::store::journal;
 use crate::store::scrub::Patterns;
 use crate::store::snapshot::Snapshot;
-use crate::store::snapshot::build::{BrandLists, Builder, NumberTable, Parts, ScopeList};
+use crate::store::snapshot::build::{BrandLists, Builder, ConsentLists, NumberTable, Parts};
 use crate::store::snapshot::format::{
     ConsentRec, EvidenceRec, KIND_CONSENT, KIND_CORRECT, KIND_MOVE, KIND_RELATIONSHIP, KIND_STOP,
     RelRec,
@@ -59,8 +61,8 @@ pub struct CompactOptions {
     pub key_path: PathBuf,
     /// Retention purge: drop evidence of consents that ended before this time.
     pub purge_before: Option<Timestamp>,
-    /// Journal-tail records held in memory before sorted runs are spilled to disk
-    /// (default [`sorted_runs::DEFAULT_LIMIT`]).
+    /// Records held in memory before sorted runs are spilled to disk, for the journal
+    /// tail and for the consent lists each (default [`sorted_runs::DEFAULT_LIMIT`]).
     pub tail_limit: Option<usize>,
 }
 
@@ -268,8 +270,8 @@ struct Folder {
     /// String ids of the lasting relationship kinds.
     lasting: Vec<u32>,
     table: NumberTable,
-    scope_ix: HashMap<(u32, u32), usize>,
-    scopes: Vec<ScopeList>,
+    /// Per-(brand, purpose) consent lists (in bounded memory: runs spill to disk).
+    scopes: ConsentLists,
     brand_ix: HashMap<u32, usize>,
     brands: Vec<BrandLists>,
     numbers: u64,
@@ -291,8 +293,8 @@ impl Folder {
         &mut self.brands[i]
     }
 
-    fn fold(&mut self, group: &[EvidenceRec]) {
-        let Some(first) = group.first() else { return };
+    fn fold(&mut self, group: &[EvidenceRec]) -> Result<(), StoreError> {
+        let Some(first) = group.first() else { return Ok(()) };
         let number = first.number;
         self.numbers += 1;
         self.g_stops.clear();
@@ -358,12 +360,9 @@ impl Folder {
             self.brand(b).rels.push((id, r));
         }
         for &((b, p), c) in &self.g_cons {
-            let i = *self.scope_ix.entry((b, p)).or_insert_with(|| {
-                self.scopes.push(ScopeList { brand: b, purpose: p, consents: Vec::new() });
-                self.scopes.len() - 1
-            });
-            self.scopes[i].consents.push((id, c.encode()));
+            self.scopes.push(b, p, id, c.encode())?;
         }
+        Ok(())
     }
 }
 
@@ -507,7 +506,12 @@ pub fn build_with<D: AsRef<[u8]>>(
     let lasting: Vec<u32> = LASTING_RELATIONSHIPS.iter().map(|k| it.id(k)).collect();
     let lasting_ids = lasting.clone();
     // The tail, sorted in bounded memory (runs spilled next to `out` beyond the limit).
-    let mut tail = SortedRuns::new(out, opts.tail_limit.unwrap_or(sorted_runs::DEFAULT_LIMIT));
+    let limit = opts.tail_limit.unwrap_or(sorted_runs::DEFAULT_LIMIT);
+    let mut tail = SortedRuns::new(out, limit);
+    // The consent lists' runs: `<out>.runL.run0`, … (removed like the tail's).
+    let mut lists_base = out.as_os_str().to_os_string();
+    lists_base.push(format!("{}L", sorted_runs::RUN_SUFFIX));
+    let lists_base = PathBuf::from(lists_base);
     let mut scratch = Vec::new();
     let mut erasures: Vec<(u64, Entry)> = Vec::new();
     let scan = journal::scan_file(journal_path, |seq, ev| {
@@ -578,8 +582,7 @@ pub fn build_with<D: AsRef<[u8]>>(
         sms,
         lasting,
         table: NumberTable::with_capacity(old_numbers + tail_numbers),
-        scope_ix: HashMap::new(),
-        scopes: Vec::new(),
+        scopes: ConsentLists::new(&lists_base, limit),
         brand_ix: HashMap::new(),
         brands: Vec::new(),
         numbers: 0,
@@ -669,7 +672,7 @@ pub fn build_with<D: AsRef<[u8]>>(
                 }
             }
         }
-        f.fold(group);
+        f.fold(group)?;
         let n = group.len() as u64;
         group.clear();
         Ok(n)

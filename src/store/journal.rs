@@ -198,8 +198,27 @@ fn torn_like(data: &[u8], pos: usize, what: Corruption) -> bool {
 pub fn scan(
     path: &Path,
     data: &[u8],
+    each: impl FnMut(u64, EventRef<'_>) -> Result<(), StoreError>,
+) -> Result<Scan, StoreError> {
+    scan_releasing(path, data, false, each)
+}
+
+/// [`scan`]; with `release`, `data` is a shared file mapping whose pages are released
+/// behind each pass (see [`crate::store::pages`]).
+fn scan_releasing(
+    path: &Path,
+    data: &[u8],
+    release: bool,
     mut each: impl FnMut(u64, EventRef<'_>) -> Result<(), StoreError>,
 ) -> Result<Scan, StoreError> {
+    let mut behind = 0usize;
+    let mut release_to = |pos: usize| {
+        if release && (pos < behind || pos - behind >= crate::store::pages::RELEASE_EVERY) {
+            // SAFETY: `release` is only set by `scan_file`, for its shared mapping.
+            unsafe { crate::store::pages::release(data, behind.min(pos), pos) };
+            behind = pos;
+        }
+    };
     let corrupt = |offset: usize, what| StoreError::JournalCorrupt {
         path: path.to_path_buf(),
         offset: offset as u64,
@@ -224,6 +243,7 @@ pub fn scan(
             Ok(rec) => {
                 seq += 1;
                 pos = rec.next;
+                release_to(pos);
                 if !rec.continues {
                     (committed_seq, committed_end) = (seq, pos);
                 }
@@ -238,8 +258,10 @@ pub fn scan(
         }
     }
     // Pass 2: hand out the committed records (checksums already verified).
+    release_to(0);
     let (mut seq, mut pos) = (base_seq, HEADER_LEN);
     while pos < committed_end {
+        release_to(pos);
         let len = (u32_at(data, pos + 8) & !CONTINUES) as usize;
         let payload = &data[pos + RECORD_HEADER..pos + RECORD_HEADER + len];
         let ev = EventRef::decode(payload).ok_or_else(|| corrupt(pos, Corruption::BadPayload))?;
@@ -275,7 +297,7 @@ pub fn scan_file(
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io("mapping", path))?;
     #[cfg(unix)]
     let _ = map.advise(memmap2::Advice::Sequential);
-    scan(path, &map, each)
+    scan_releasing(path, &map, true, each)
 }
 
 /// Like [`scan_file`], but reads the file into memory instead of mapping it: for readers

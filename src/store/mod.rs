@@ -69,6 +69,7 @@ pub mod expiring;
 pub mod import;
 pub mod journal;
 pub mod live;
+pub mod pages;
 pub mod policy;
 pub mod processing;
 pub mod scrub;
@@ -681,7 +682,10 @@ impl Store {
             // then holds it in 2 MiB folios, which every later run maps as huge pages.
             #[cfg(target_os = "linux")]
             let _ = map.advise(memmap2::Advice::HugePage);
-            Snapshot::new(map, &tmp)?.verify()?;
+            let mut snap = Snapshot::new(map, &tmp)?;
+            // SAFETY: `map` is a shared mapping of the file.
+            unsafe { snap.set_file_mapped() };
+            snap.verify()?;
         }
         failpoint("compact-before-publish");
         let path = self.dir.join(SNAPSHOT);

@@ -8,34 +8,69 @@
 //! [`SortedRuns`] is dropped (and by the next store open after a crash, see
 //! [`crate::store::Store::open`]).
 
-use std::cmp::Reverse;
+use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::store::error::{StoreError, io};
-use crate::store::snapshot::format::{EvidenceRec, FULL_EVIDENCE_LEN as EVIDENCE_LEN};
+use crate::store::snapshot::format::{EvidenceRec, FULL_EVIDENCE_LEN};
 
-/// Records held in memory before a run is written: 4 M × 64 bytes = 256 MB.
+/// Records held in memory before a run is written: 4 M evidence records × 64 bytes =
+/// 256 MB.
 pub const DEFAULT_LIMIT: usize = 4 << 20;
 
 /// The prefix of run file names, after the snapshot temp file's name.
 pub const RUN_SUFFIX: &str = ".run";
 
-/// Evidence records collected in any order, read back sorted by (number, seq).
-pub struct SortedRuns {
-    mem: Vec<EvidenceRec>,
+/// A fixed-size record that can be sorted in runs: its sort key and its encoding.
+pub trait RunRecord: Copy {
+    /// Bytes of the encoding (at most [`MAX_LEN`]).
+    const LEN: usize;
+    /// What records are sorted by.
+    type Key: Ord + Copy;
+    /// The sort key.
+    fn key(&self) -> Self::Key;
+    /// Encodes into `out` ([`Self::LEN`] bytes).
+    fn encode_into(&self, out: &mut [u8]);
+    /// Decodes [`Self::LEN`] bytes (`None` if they are not a record).
+    fn decode_from(b: &[u8]) -> Option<Self>;
+}
+
+/// The longest encoding a [`RunRecord`] may have.
+pub const MAX_LEN: usize = 64;
+
+impl RunRecord for EvidenceRec {
+    const LEN: usize = FULL_EVIDENCE_LEN;
+    type Key = (u64, u64);
+    #[inline]
+    fn key(&self) -> (u64, u64) {
+        (self.number, self.seq)
+    }
+    fn encode_into(&self, out: &mut [u8]) {
+        out.copy_from_slice(&self.encode());
+    }
+    fn decode_from(b: &[u8]) -> Option<Self> {
+        EvidenceRec::decode(b)
+    }
+}
+
+/// Records collected in any order, read back sorted by their key (for evidence:
+/// (number, seq)).
+pub struct SortedRuns<R = EvidenceRec> {
+    mem: Vec<R>,
     runs: Vec<PathBuf>,
     base: PathBuf,
     limit: usize,
     len: u64,
 }
 
-impl SortedRuns {
+impl<R: RunRecord> SortedRuns<R> {
     /// Collects records, spilling runs named after `base` (`base.run0`, …) once more than
     /// `limit` records are held.
-    pub fn new(base: &Path, limit: usize) -> SortedRuns {
+    pub fn new(base: &Path, limit: usize) -> SortedRuns<R> {
+        debug_assert!(R::LEN <= MAX_LEN);
         SortedRuns {
             mem: Vec::new(),
             runs: Vec::new(),
@@ -49,7 +84,7 @@ impl SortedRuns {
     ///
     /// # Errors
     /// I/O errors writing a run.
-    pub fn push(&mut self, rec: EvidenceRec) -> Result<(), StoreError> {
+    pub fn push(&mut self, rec: R) -> Result<(), StoreError> {
         self.mem.push(rec);
         self.len += 1;
         if self.mem.len() >= self.limit {
@@ -74,15 +109,17 @@ impl SortedRuns {
     }
 
     fn spill(&mut self) -> Result<(), StoreError> {
-        self.mem.sort_unstable_by_key(|r| (r.number, r.seq));
+        self.mem.sort_unstable_by_key(R::key);
         let mut name = self.base.clone().into_os_string();
         name.push(format!("{RUN_SUFFIX}{}", self.runs.len()));
         let path = PathBuf::from(name);
         let file = crate::store::journal::create_private(&path)?;
         self.runs.push(path.clone());
         let mut w = BufWriter::with_capacity(1 << 20, file);
+        let mut b = [0u8; MAX_LEN];
         for r in &self.mem {
-            w.write_all(&r.encode()).map_err(io("writing", &path))?;
+            r.encode_into(&mut b[..R::LEN]);
+            w.write_all(&b[..R::LEN]).map_err(io("writing", &path))?;
         }
         w.flush().map_err(io("writing", &path))?;
         self.mem.clear();
@@ -92,15 +129,15 @@ impl SortedRuns {
 
     /// Sorts what is held in memory; call once, after the last [`push`](Self::push).
     pub fn finish(&mut self) {
-        self.mem.sort_unstable_by_key(|r| (r.number, r.seq));
+        self.mem.sort_unstable_by_key(R::key);
     }
 
-    /// The records in (number, seq) order (after [`finish`](Self::finish)); may be called
-    /// more than once.
+    /// The records in key order (after [`finish`](Self::finish)); may be called more
+    /// than once.
     ///
     /// # Errors
     /// I/O errors opening a run.
-    pub fn iter(&self) -> Result<Merge<'_>, StoreError> {
+    pub fn iter(&self) -> Result<Merge<'_, R>, StoreError> {
         let mut readers = Vec::new();
         for p in &self.runs {
             let f = File::open(p).map_err(io("opening", p))?;
@@ -114,7 +151,7 @@ impl SortedRuns {
     }
 }
 
-impl Drop for SortedRuns {
+impl<R> Drop for SortedRuns<R> {
     fn drop(&mut self) {
         for p in &self.runs {
             let _ = std::fs::remove_file(p);
@@ -122,28 +159,53 @@ impl Drop for SortedRuns {
     }
 }
 
-/// A record waiting in the merge: (number, seq, run, encoded record), smallest first.
-type Pending = Reverse<(u64, u64, usize, [u8; EVIDENCE_LEN])>;
+/// A record waiting in the merge, ordered by (key, run): smallest first in the heap.
+struct Pending<R: RunRecord> {
+    key: R::Key,
+    run: usize,
+    rec: R,
+}
+
+impl<R: RunRecord> PartialEq for Pending<R> {
+    fn eq(&self, o: &Self) -> bool {
+        (self.key, self.run) == (o.key, o.run)
+    }
+}
+impl<R: RunRecord> Eq for Pending<R> {}
+impl<R: RunRecord> PartialOrd for Pending<R> {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl<R: RunRecord> Ord for Pending<R> {
+    fn cmp(&self, o: &Self) -> Ordering {
+        (self.key, self.run).cmp(&(o.key, o.run))
+    }
+}
 
 /// A merge of the runs and the in-memory buffer (see [`SortedRuns::iter`]).
-pub struct Merge<'a> {
-    mem: &'a [EvidenceRec],
+pub struct Merge<'a, R: RunRecord = EvidenceRec> {
+    mem: &'a [R],
     at: usize,
     readers: Vec<(BufReader<File>, &'a Path)>,
-    heap: BinaryHeap<Pending>,
+    heap: BinaryHeap<Reverse<Pending<R>>>,
     error: Option<StoreError>,
 }
 
-impl Merge<'_> {
+impl<R: RunRecord> Merge<'_, R> {
     fn refill(&mut self, k: usize) {
         let (r, path) = &mut self.readers[k];
-        let mut b = [0u8; EVIDENCE_LEN];
-        match r.read_exact(&mut b) {
-            Ok(()) => {
-                if let Some(rec) = EvidenceRec::decode(&b) {
-                    self.heap.push(Reverse((rec.number, rec.seq, k, b)));
+        let mut b = [0u8; MAX_LEN];
+        match r.read_exact(&mut b[..R::LEN]) {
+            Ok(()) => match R::decode_from(&b[..R::LEN]) {
+                Some(rec) => self.heap.push(Reverse(Pending { key: rec.key(), run: k, rec })),
+                None => {
+                    self.error = Some(io("reading", path)(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "a sorted run holds a record that does not decode",
+                    )));
                 }
-            }
+            },
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {}
             Err(e) => self.error = Some(io("reading", path)(e)),
         }
@@ -156,15 +218,15 @@ impl Merge<'_> {
     }
 }
 
-impl Iterator for Merge<'_> {
-    type Item = EvidenceRec;
+impl<R: RunRecord> Iterator for Merge<'_, R> {
+    type Item = R;
 
-    fn next(&mut self) -> Option<EvidenceRec> {
+    fn next(&mut self) -> Option<R> {
         if self.error.is_some() {
             return None;
         }
-        let mem = self.mem.get(self.at).map(|r| (r.number, r.seq));
-        let disk = self.heap.peek().map(|Reverse((n, s, _, _))| (*n, *s));
+        let mem = self.mem.get(self.at).map(R::key);
+        let disk = self.heap.peek().map(|Reverse(p)| p.key);
         match (mem, disk) {
             (Some(m), Some(d)) if m < d => {
                 self.at += 1;
@@ -175,9 +237,9 @@ impl Iterator for Merge<'_> {
                 self.mem.get(self.at - 1).copied()
             }
             (_, Some(_)) => {
-                let Reverse((_, _, k, b)) = self.heap.pop()?;
-                self.refill(k);
-                EvidenceRec::decode(&b)
+                let Reverse(p) = self.heap.pop()?;
+                self.refill(p.run);
+                Some(p.rec)
             }
             (None, None) => None,
         }
@@ -195,7 +257,7 @@ mod tests {
         #[test]
         fn merge_equals_a_sort(keys in proptest::collection::vec((0u64..50, 0u64..1000), 0..300), limit in 1usize..64) {
             let d = tempfile::tempdir().unwrap();
-            let mut runs = SortedRuns::new(&d.path().join("snap.tmp"), limit);
+            let mut runs: SortedRuns = SortedRuns::new(&d.path().join("snap.tmp"), limit);
             let recs: Vec<EvidenceRec> = keys
                 .iter()
                 .enumerate()

@@ -2,13 +2,14 @@
 //! checksums, and finally the header. The caller publishes the file (rename).
 
 use std::fs::File;
-use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
 use super::format::{self, BLOCK_SIZE, EvidenceRec, HEADER_LEN, RelRec, field};
 use crate::store::error::{StoreError, io};
+use crate::store::sorted_runs::{RunRecord, SortedRuns};
 
 /// Streams bytes to the file, hashing each `BLOCK_SIZE` block.
 struct BlockWriter {
@@ -95,15 +96,86 @@ impl NumberTable {
     }
 }
 
-/// One (brand, purpose)'s consent list: (id, newest sms consent), ids unique.
-pub struct ScopeList {
-    /// Brand string id.
-    pub brand: u32,
-    /// Purpose string id.
-    pub purpose: u32,
-    /// Entries (id, encoded [`ConsentRec`]: 24 bytes in memory), in any order (sorted by
-    /// id when written).
-    pub consents: Vec<(u32, [u8; format::CONSENT_LEN])>,
+/// One consent-list entry on its way to the file: (scope, id, encoded [`ConsentRec`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ConsentEntry {
+    scope: u32,
+    id: u32,
+    rec: [u8; format::CONSENT_LEN],
+}
+
+impl RunRecord for ConsentEntry {
+    const LEN: usize = 8 + format::CONSENT_LEN;
+    type Key = (u32, u32);
+    #[inline]
+    fn key(&self) -> (u32, u32) {
+        (self.scope, self.id)
+    }
+    fn encode_into(&self, out: &mut [u8]) {
+        out[..4].copy_from_slice(&self.scope.to_le_bytes());
+        out[4..8].copy_from_slice(&self.id.to_le_bytes());
+        out[8..Self::LEN].copy_from_slice(&self.rec);
+    }
+    fn decode_from(b: &[u8]) -> Option<Self> {
+        Some(ConsentEntry {
+            scope: format::u32_at(b, 0)?,
+            id: format::u32_at(b, 4)?,
+            rec: b.get(8..Self::LEN)?.try_into().ok()?,
+        })
+    }
+}
+
+/// Every (brand, purpose)'s consent list, collected in any order in bounded memory
+/// (sorted runs spilled next to the snapshot being built, see
+/// [`crate::store::sorted_runs`]) and written sorted by id: the lists of a large store
+/// never sit in memory whole (at 50 M consents they would take 1.2 GB and more).
+pub struct ConsentLists {
+    /// (brand, purpose, entries) per scope, in order of first entry.
+    heads: Vec<(u32, u32, u64)>,
+    index: std::collections::HashMap<(u32, u32), u32>,
+    entries: SortedRuns<ConsentEntry>,
+}
+
+impl ConsentLists {
+    /// Collects lists, spilling runs named after `base` beyond `limit` entries in memory.
+    pub fn new(base: &Path, limit: usize) -> ConsentLists {
+        ConsentLists {
+            heads: Vec::new(),
+            index: std::collections::HashMap::new(),
+            entries: SortedRuns::new(base, limit),
+        }
+    }
+
+    /// Adds the consent `rec` of number `id` to the list of (`brand`, `purpose`); a
+    /// number is added to a list at most once.
+    ///
+    /// # Errors
+    /// I/O errors writing a run.
+    pub fn push(
+        &mut self,
+        brand: u32,
+        purpose: u32,
+        id: u32,
+        rec: [u8; format::CONSENT_LEN],
+    ) -> Result<(), StoreError> {
+        let heads = &mut self.heads;
+        let scope = *self.index.entry((brand, purpose)).or_insert_with(|| {
+            heads.push((brand, purpose, 0));
+            (heads.len() - 1) as u32
+        });
+        heads[scope as usize].2 += 1;
+        self.entries.push(ConsentEntry { scope, id, rec })
+    }
+
+    /// Number of (brand, purpose) lists.
+    pub fn len(&self) -> usize {
+        self.heads.len()
+    }
+
+    /// True when there is no list.
+    pub fn is_empty(&self) -> bool {
+        self.heads.is_empty()
+    }
 }
 
 /// One brand's lists (`*` included): stops and customer relationships, ids unique.
@@ -131,7 +203,7 @@ pub struct Parts<'a> {
     /// Per-brand lists.
     pub brands: Vec<BrandLists>,
     /// Per-(brand, purpose) consent lists.
-    pub scopes: Vec<ScopeList>,
+    pub scopes: ConsentLists,
     /// Suppression entries (erased numbers by keyed hash), sorted.
     pub suppressed: Vec<crate::store::suppress::Entry>,
 }
@@ -142,7 +214,11 @@ pub struct Builder {
     evidence: u64,
     /// Consent text tuples: ids in order of first use.
     tuples: std::collections::HashMap<[u32; 4], u32>,
-    index: fst::MapBuilder<Vec<u8>>,
+    /// Number → first evidence record, streamed to a file beside the snapshot (at tens
+    /// of millions of numbers it is hundreds of megabytes).
+    /// (`None` once [`Builder::finish`] took it.)
+    index: Option<fst::MapBuilder<BufWriter<File>>>,
+    index_path: RemovedOnDrop,
     last_number: Option<u64>,
 }
 
@@ -164,6 +240,23 @@ impl Builder {
         // which readers can map with huge pages (see `map_snapshot`).
         let mut out = BufWriter::with_capacity(8 << 20, file);
         out.write_all(&[0u8; HEADER_LEN]).map_err(io("writing", path))?;
+        let mut index_path = path.as_os_str().to_os_string();
+        index_path.push(format!("{}I", crate::store::sorted_runs::RUN_SUFFIX));
+        let index_path = PathBuf::from(index_path);
+        let index_file = {
+            use std::os::unix::fs::OpenOptionsExt;
+            // Read back by `finish`; numbers are personal data: owner-only.
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&index_path)
+                .map_err(io("creating", &index_path))?
+        };
+        let index = fst::MapBuilder::new(BufWriter::with_capacity(1 << 20, index_file))
+            .map_err(|e| index_error(&index_path, e))?;
         let w = BlockWriter {
             path: path.to_path_buf(),
             out,
@@ -176,7 +269,8 @@ impl Builder {
             w,
             evidence: 0,
             tuples: std::collections::HashMap::new(),
-            index: fst::MapBuilder::memory(),
+            index: Some(index),
+            index_path: RemovedOnDrop(index_path),
             last_number: None,
         })
     }
@@ -186,8 +280,10 @@ impl Builder {
     /// # Errors
     /// I/O errors naming the file.
     pub fn evidence(&mut self, rec: &EvidenceRec) -> Result<(), StoreError> {
-        if self.last_number != Some(rec.number) {
-            self.index
+        if self.last_number != Some(rec.number)
+            && let Some(index) = &mut self.index
+        {
+            index
                 .insert(rec.number.to_be_bytes(), self.evidence)
                 .map_err(|e| index_error(&self.w.path, e))?;
             self.last_number = Some(rec.number);
@@ -220,10 +316,27 @@ impl Builder {
         };
         put(&mut h, field::EVIDENCE, HEADER_LEN as u64);
         put(&mut h, field::EVIDENCE + 8, self.evidence);
-        let index = self.index.into_inner().map_err(|e| index_error(&w.path, e))?;
+        let Some(index) = self.index.take() else {
+            return Err(index_error(
+                &self.index_path.0,
+                fst::Error::from(std::io::Error::other("finished twice")),
+            ));
+        };
+        let index = index.into_inner().map_err(|e| index_error(&self.index_path.0, e))?;
+        let mut index =
+            index.into_inner().map_err(|e| io("writing", &self.index_path.0)(e.into_error()))?;
+        let index_len = index.stream_position().map_err(io("reading", &self.index_path.0))?;
+        index.seek(SeekFrom::Start(0)).map_err(io("reading", &self.index_path.0))?;
         put(&mut h, field::INDEX, w.pos);
-        put(&mut h, field::INDEX + 8, index.len() as u64);
-        w.write(&index)?;
+        put(&mut h, field::INDEX + 8, index_len);
+        let mut chunk = vec![0u8; 1 << 20];
+        let mut left = index_len;
+        while left > 0 {
+            let n = (chunk.len() as u64).min(left) as usize;
+            index.read_exact(&mut chunk[..n]).map_err(io("reading", &self.index_path.0))?;
+            w.write(&chunk[..n])?;
+            left -= n as u64;
+        }
         drop(index);
         w.align()?;
         let mut tuples = vec![[0u32; 4]; self.tuples.len()];
@@ -306,7 +419,6 @@ impl Builder {
 
         // Directories (their list offsets are known up front), then the lists.
         parts.brands.sort_unstable_by_key(|b| b.brand);
-        parts.scopes.sort_unstable_by_key(|s| (s.brand, s.purpose));
         let brands_len = (parts.brands.len() * format::BRAND_LEN) as u64;
         let scopes_at = format::align64(w.pos + brands_len);
         let scopes_len = (parts.scopes.len() * format::SCOPE_LEN) as u64;
@@ -332,12 +444,19 @@ impl Builder {
         put(&mut h, field::BRANDS + 8, parts.brands.len() as u64);
         w.write(&dir)?;
         w.align()?;
+        // Consent lists go to the file in the order they were first seen; the directory
+        // is sorted by (brand, purpose) and points at them.
+        let heads = &parts.scopes.heads;
+        let offsets: Vec<u64> =
+            heads.iter().map(|&(_, _, n)| take(n as usize, format::CONSENT_LEN)).collect();
+        let mut order: Vec<usize> = (0..heads.len()).collect();
+        order.sort_unstable_by_key(|&i| (heads[i].0, heads[i].1));
         let mut dir = Vec::with_capacity(scopes_len as usize);
-        for s in &parts.scopes {
-            let at = take(s.consents.len(), format::CONSENT_LEN);
-            dir.extend_from_slice(&s.brand.to_le_bytes());
-            dir.extend_from_slice(&s.purpose.to_le_bytes());
-            for v in [at, s.consents.len() as u64, 0] {
+        for i in order {
+            let (brand, purpose, count) = heads[i];
+            dir.extend_from_slice(&brand.to_le_bytes());
+            dir.extend_from_slice(&purpose.to_le_bytes());
+            for v in [offsets[i], count, 0] {
                 dir.extend_from_slice(&v.to_le_bytes());
             }
         }
@@ -355,10 +474,32 @@ impl Builder {
             b.rels.sort_unstable_by_key(|e| e.0);
             write_list(w, &mut list, &b.rels, |r, out| out.extend_from_slice(&r.encode()))?;
         }
-        for s in &mut parts.scopes {
-            s.consents.sort_unstable_by_key(|e| e.0);
-            write_list(w, &mut list, &s.consents, |c, out| out.extend_from_slice(c))?;
+        let mut lists = std::mem::replace(&mut parts.scopes, ConsentLists::new(&w.path, 1));
+        lists.entries.finish();
+        let mut merge = lists.entries.iter()?;
+        let mut one: Vec<(u32, [u8; format::CONSENT_LEN])> = Vec::new();
+        let mut pending = merge.next();
+        for (scope, &(_, _, count)) in lists.heads.iter().enumerate() {
+            // One list at a time in memory: the largest scope's, never all of them.
+            one.clear();
+            while let Some(e) = pending.filter(|e| e.scope as usize == scope) {
+                one.push((e.id, e.rec));
+                pending = merge.next();
+            }
+            if let Some(e) = merge.take_error() {
+                return Err(e);
+            }
+            if one.len() as u64 != count {
+                return Err(io("writing", &w.path)(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "a consent list lost entries on its way to the file",
+                )));
+            }
+            write_list(w, &mut list, &one, |c, out| out.extend_from_slice(c))?;
         }
+        drop(one);
+        drop(merge);
+        drop(lists);
 
         if w.in_block > 0 {
             w.sums.push(w.hasher.digest());
@@ -389,22 +530,41 @@ impl Builder {
     }
 }
 
+/// A file removed when this is dropped: the index file holds personal data (numbers)
+/// and is never left behind (after a crash, [`crate::store::Store::open`] removes it).
+struct RemovedOnDrop(PathBuf);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// Writes one list (ids, then records from `enc`) at the writer's position, 64-byte
-/// aligned after it; `buf` is scratch.
+/// aligned after it; `buf` is scratch (written out in chunks: it stays small).
 fn write_list<T>(
     w: &mut BlockWriter,
     buf: &mut Vec<u8>,
     entries: &[(u32, T)],
     enc: impl Fn(&T, &mut Vec<u8>),
 ) -> Result<(), StoreError> {
-    buf.clear();
-    for (id, _) in entries {
-        buf.extend_from_slice(&id.to_le_bytes());
+    const CHUNK: usize = 1 << 16;
+    for part in entries.chunks(CHUNK) {
+        buf.clear();
+        for (id, _) in part {
+            buf.extend_from_slice(&id.to_le_bytes());
+        }
+        w.write(buf)?;
     }
-    buf.resize(format::align8(buf.len() as u64) as usize, 0);
-    for (_, r) in entries {
-        enc(r, buf);
+    let ids_len = entries.len() as u64 * 4;
+    let pad = (format::align8(ids_len) - ids_len) as usize;
+    w.write(&[0u8; 8][..pad])?;
+    for part in entries.chunks(CHUNK) {
+        buf.clear();
+        for (_, r) in part {
+            enc(r, buf);
+        }
+        w.write(buf)?;
     }
-    w.write(buf)?;
     w.align()
 }

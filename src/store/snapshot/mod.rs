@@ -125,6 +125,9 @@ pub struct Snapshot<D> {
     checked: Box<[AtomicBool]>,
     /// Brand ids by [`crate::brand::fold_key`] of their names, built on first use.
     brand_folds: OnceLock<HashMap<String, Vec<u32>>>,
+    /// The data is a shared read-only file mapping: pages read in a whole-file pass may be
+    /// released behind the cursor (see [`Snapshot::release_behind`]).
+    file_mapped: bool,
 }
 
 /// What [`Snapshot::new`] reads of a version-4 snapshot's shared part.
@@ -344,6 +347,7 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
             suppress,
             checked,
             brand_folds: OnceLock::new(),
+            file_mapped: false,
         })
     }
 
@@ -363,13 +367,21 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
     }
 
     /// Checks blocks `range` not checked before, on up to four threads; returns the
-    /// offset of the first bad one.
-    fn check_blocks(&self, range: std::ops::Range<usize>) -> Result<(), u64> {
+    /// offset of the first bad one. With `release`, the pages of each checked stretch are
+    /// released behind (see [`Snapshot::release_behind`]): a whole-file pass then holds a
+    /// few megabytes resident, not the file.
+    fn check_blocks(&self, range: std::ops::Range<usize>, release: bool) -> Result<(), u64> {
         let b = self.bytes();
         let sums_off = self.sums_off;
         let checked = &self.checked;
+        let release = release && self.file_mapped;
         let check = move |r: std::ops::Range<usize>| -> Result<(), u64> {
-            for i in r {
+            let mut behind = r.start;
+            for i in r.clone() {
+                if release && i - behind >= RELEASE_BLOCKS {
+                    release_pages(b, HEADER_LEN + behind * BLOCK_SIZE, HEADER_LEN + i * BLOCK_SIZE);
+                    behind = i;
+                }
                 if checked.get(i).is_none_or(|c| c.load(Ordering::Relaxed)) {
                     continue;
                 }
@@ -380,6 +392,9 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
                     return Err(start as u64);
                 }
                 checked[i].store(true, Ordering::Relaxed);
+            }
+            if release {
+                release_pages(b, HEADER_LEN + behind * BLOCK_SIZE, HEADER_LEN + r.end * BLOCK_SIZE);
             }
             Ok(())
         };
@@ -399,14 +414,15 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
         results.into_iter().collect()
     }
 
-    /// Verifies the blocks holding bytes `[start, end)`.
-    fn verify_bytes(&self, start: usize, end: usize) -> Result<(), StoreError> {
+    /// Verifies the blocks holding bytes `[start, end)`, releasing their pages behind
+    /// with `release`.
+    fn verify_bytes(&self, start: usize, end: usize, release: bool) -> Result<(), StoreError> {
         if end <= start || end <= HEADER_LEN {
             return Ok(());
         }
         let first = start.saturating_sub(HEADER_LEN) / BLOCK_SIZE;
         let last = (end - 1).saturating_sub(HEADER_LEN) / BLOCK_SIZE;
-        self.check_blocks(first..last + 1).map_err(|o| self.corrupt(o))
+        self.check_blocks(first..last + 1, release).map_err(|o| self.corrupt(o))
     }
 
     fn corrupt(&self, offset: u64) -> StoreError {
@@ -423,7 +439,7 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
     /// # Errors
     /// [`StoreError::SnapshotCorrupt`] with the offset of the first bad block.
     pub fn verify_hot(&self) -> Result<(), StoreError> {
-        self.verify_bytes(self.hot_start, self.lists_start)
+        self.verify_bytes(self.hot_start, self.lists_start, false)
     }
 
     /// Verifies the checksum of every block, evidence and every tenant's lists included.
@@ -431,11 +447,32 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
     /// # Errors
     /// [`StoreError::SnapshotCorrupt`] with the offset of the first bad block.
     pub fn verify(&self) -> Result<(), StoreError> {
-        self.check_blocks(0..self.n_blocks).map_err(|o| self.corrupt(o))
+        self.check_blocks(0..self.n_blocks, true).map_err(|o| self.corrupt(o))
     }
 
     fn verify_evidence(&self) -> Result<(), StoreError> {
-        self.verify_bytes(HEADER_LEN, self.hot_start)
+        self.verify_bytes(HEADER_LEN, self.hot_start, true)
+    }
+
+    /// Marks the data as a shared, read-only mapping of the file (as [`map_snapshot`]
+    /// makes): whole-file passes (verifying, reading all evidence) then release the pages
+    /// they have read, so that compacting a store of many gigabytes does not hold the
+    /// files resident in the process (the page cache keeps them).
+    ///
+    /// # Safety
+    /// `data` must be a `MAP_SHARED` mapping of a file: releasing pages of anonymous or
+    /// private memory would zero them.
+    pub unsafe fn set_file_mapped(&mut self) {
+        self.file_mapped = true;
+    }
+
+    /// Releases the resident pages of bytes `[start, end)` (whole pages inside it) from
+    /// this process: the next read faults them back in from the page cache, unchanged
+    /// (the file is never written in place). Only for file mappings; a hint otherwise.
+    fn release_behind(&self, start: usize, end: usize) {
+        if self.file_mapped {
+            release_pages(self.bytes(), start, end);
+        }
     }
 
     /// The generation number (1 for the first compaction).
@@ -483,7 +520,7 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
         }
         let (off, len) = self.names;
         // The fst reader trusts its bytes: read them only once verified (cached).
-        self.verify_bytes(off, off + len).ok()?;
+        self.verify_bytes(off, off + len, false).ok()?;
         let names = fst::Map::new(self.bytes().get(off..off + len)?).ok()?;
         names.get(s).and_then(|id| u32::try_from(id).ok())
     }
@@ -669,7 +706,7 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
     fn list(&self, (off, count): (usize, u64), rec_len: usize) -> Result<List, StoreError> {
         let count = count as usize;
         let recs = format::records_offset(off as u64, count as u64) as usize;
-        self.verify_bytes(off, recs + count * rec_len)?;
+        self.verify_bytes(off, recs + count * rec_len, false)?;
         Ok(List { ids: off, recs, count, rec_len })
     }
 
@@ -867,7 +904,14 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
     /// [`StoreError::SnapshotCorrupt`] if the evidence does not match its checksums.
     pub fn all_evidence(&self) -> Result<impl Iterator<Item = EvidenceRec> + '_, StoreError> {
         self.verify_evidence()?;
-        Ok((0..self.evidence_count).map_while(|i| self.evidence_at(i)))
+        let (off, len) = (self.evidence_off, self.rec_len);
+        let every = (RELEASE_BLOCKS * BLOCK_SIZE / len.max(1)).max(1);
+        Ok((0..self.evidence_count).map_while(move |i| {
+            if i > 0 && i % every == 0 {
+                self.release_behind(off + (i - every) * len, off + i * len);
+            }
+            self.evidence_at(i)
+        }))
     }
 
     /// The suppression entries (erased numbers, by keyed hash), in stored order.
@@ -883,6 +927,17 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
     pub fn stats_json(&self) -> &[u8] {
         &self.bytes()[self.stats.0..self.stats.0 + self.stats.1]
     }
+}
+
+/// Checksum blocks a whole-file pass reads before it releases them (see
+/// [`Snapshot::release_behind`]).
+const RELEASE_BLOCKS: usize = crate::store::pages::RELEASE_EVERY / BLOCK_SIZE;
+
+/// Releases the pages of `b[start..end]`: `b` is a snapshot's data marked
+/// [`Snapshot::set_file_mapped`].
+fn release_pages(b: &[u8], start: usize, end: usize) {
+    // SAFETY: only called for snapshots whose data is a shared file mapping.
+    unsafe { crate::store::pages::release(b, start, end) }
 }
 
 /// Parses a version-3 strings section: count u32, then (len u16, UTF-8 bytes)*.
@@ -929,7 +984,9 @@ pub unsafe fn map_snapshot(path: &Path) -> Result<Snapshot<Mmap>, StoreError> {
     let file = File::open(path).map_err(io("opening", path))?;
     // SAFETY: see the function's contract; the mapping is read-only.
     let map = unsafe { memmap2::MmapOptions::new().map(&file) }.map_err(io("mapping", path))?;
-    let snap = Snapshot::new(map, path)?;
+    let mut snap = Snapshot::new(map, path)?;
+    // SAFETY: `map` is a shared mapping of the file.
+    unsafe { snap.set_file_mapped() };
     // The hot part (tables) is faulted in by verifying it, on two threads, each reading
     // its half in order (which the kernel reads ahead); the evidence, about half the file,
     // is read only on evidence lookups. (An explicit MADV_POPULATE_READ first made start-up
@@ -950,7 +1007,7 @@ pub unsafe fn map_snapshot(path: &Path) -> Result<Snapshot<Mmap>, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::Snapshot;
-    use super::build::{BrandLists, Builder, NumberTable, Parts, ScopeList};
+    use super::build::{BrandLists, Builder, ConsentLists, NumberTable, Parts};
     use super::format::{ConsentRec, RelRec};
     use super::run::RunIndex;
     use proptest::prelude::*;
@@ -977,17 +1034,10 @@ mod tests {
             brands[b as usize].stops.push((ids[&n], t));
             brands[b as usize].rels.push((ids[&n], RelRec { started: t, ..RelRec::default() }));
         }
-        let mut scopes: Vec<ScopeList> = Vec::new();
+        let mut scopes = ConsentLists::new(&d.path().join("lists"), 3);
         for &(n, b, p, g) in consents {
             let rec = ConsentRec { granted: g, confirmed: 0, expires: 0, seq: u64::from(g) };
-            match scopes.iter_mut().find(|s| (s.brand, s.purpose) == (b, p)) {
-                Some(s) => s.consents.push((ids[&n], rec.encode())),
-                None => scopes.push(ScopeList {
-                    brand: b,
-                    purpose: p,
-                    consents: vec![(ids[&n], rec.encode())],
-                }),
-            }
+            scopes.push(b, p, ids[&n], rec.encode()).unwrap();
         }
         Builder::create(&path)
             .unwrap()
