@@ -71,6 +71,7 @@ pub mod journal;
 pub mod live;
 pub mod policy;
 pub mod processing;
+pub mod retention;
 pub mod scrub;
 mod sealed;
 pub mod snapshot;
