@@ -113,8 +113,38 @@ fn no_number_in_any_audit_byte() {
         format!("{N}\n{OTHER}\n"),
     )
     .ok();
+    // Every command that reads or changes personal data, roles or not.
+    let stop_reply = serde_json::json!(
+        {"from": OTHER, "to": "2401", "text": "STOP", "received_at": "2026-02-01T00:00:00Z"}
+    );
+    wd.run(&["inbound", "--store", "s"], format!("{stop_reply}\n")).ok();
+    wd.run(&["expiring", "--store", "s", "--brand", "ACME", "--within", "30d"], "").ok();
+    wd.run(&["audit", "--store", "s", "--subject", OTHER], "").ok();
     wd.run(&["subject", "move", "--store", "s", OTHER, "+4791234569"], "").ok();
+    wd.run(&["purge", "--store", "s", "--older-than", "24mo"], "").ok();
+    wd.run(&["compact", "--store", "s"], "").ok();
     wd.run(&["subject", "erase", "--store", "s", N], "").ok();
+    let cmds: Vec<String> =
+        records(&wd).iter().map(|r| r["command"].as_str().unwrap().to_string()).collect();
+    for c in [
+        "consent",
+        "stop",
+        "import stops",
+        "filter",
+        "inbound",
+        "expiring",
+        "audit --subject",
+        "subject export",
+        "subject correct",
+        "subject move",
+        "subject erase",
+        "purge",
+        "compact",
+    ] {
+        assert!(cmds.iter().any(|x| x == c), "no audit record of {c}: {cmds:?}");
+    }
+    let inbound = records(&wd).into_iter().find(|r| r["command"] == "inbound").unwrap();
+    assert!(inbound["seq_range"].is_array(), "{inbound}");
     for f in ["s/audit", "s/audit.idx"] {
         let bytes = std::fs::read(wd.join(f)).unwrap();
         for n in ["4791234567", "4791234568", "4791234569", "91234567", "91234568"] {
