@@ -175,6 +175,8 @@ fn audit_verify_names_an_edited_a_removed_and_a_swapped_record() {
     let orig: Vec<String> = wd.read("s/audit").lines().map(str::to_string).collect();
     let put =
         |lines: &[String]| std::fs::write(wd.join("s/audit"), lines.join("\n") + "\n").unwrap();
+    // Keyed with the store's key (made by the first command about a person).
+    assert!(orig.iter().all(|l| l.starts_with("{\"v\":2,\"n\":")), "{orig:?}");
 
     let mut edited = orig.clone();
     edited[1] = edited[1].replace("\"outcome\":\"ok\"", "\"outcome\":\"failed\"");
