@@ -338,3 +338,49 @@ fn the_json_access_answer_carries_the_records_of_processing_in_five_languages() 
         assert_eq!(v["stops_kept"], w.stops_kept);
     }
 }
+
+#[test]
+fn purge_without_a_period_keeps_each_brands_own_retention() {
+    let wd = Workdir::new();
+    for brand in ["ACME", "Beta"] {
+        wd.run(
+            &[
+                "consent",
+                "--store",
+                "s",
+                N,
+                "--brand",
+                brand,
+                "--purpose",
+                "offers",
+                "--granted-at",
+                "2021-01-01T00:00:00Z",
+                "--expires-at",
+                "2022-01-01T00:00:00Z",
+                "--method",
+                "web_form",
+                "--text-ref",
+                "v1",
+                "--source",
+                "shop",
+            ],
+            "",
+        )
+        .ok();
+    }
+    // ACME keeps consents 24 months; Beta has no record of processing: it keeps them.
+    set_record(&wd, "ACME", "NO");
+    let r = wd.run(&["purge", "--store", "s", "--now", NOW, "--dry-run"], "").ok();
+    let plan: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(plan["going"]["ACME"]["consents"], 1, "{plan}");
+    assert!(plan["going"].get("Beta").is_none(), "{plan}");
+    let r = wd.run(&["purge", "--store", "s", "--now", NOW], "").ok();
+    let receipt: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(receipt["consents_purged"], 1, "{receipt}");
+    assert_eq!(receipt["cutoff"], "per brand and category");
+    let out = wd.run(&["subject", "export", "--store", "s", N], "").ok().stdout;
+    let e: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let brands: Vec<&str> =
+        e["consents"].as_array().unwrap().iter().filter_map(|c| c["brand"].as_str()).collect();
+    assert_eq!(brands, ["Beta"], "{out}");
+}
