@@ -10,6 +10,13 @@
 //! every byte before it in the file (nothing, or lines of the unchained format of older
 //! versions, which are thereby covered too).
 //!
+//! **Keyed chain (version 2).** When the store has its key (the suppression key, see
+//! [`crate::store::suppress`]), records carry `"v":2` first and their `hash` is the
+//! HMAC-SHA256 (hex) of the same text under a key derived from the store's: whoever edits
+//! the file without the key cannot compute a hash `audit verify` accepts. Records without
+//! `v` (version 1, written before the store had its key) keep their xxh3 hash and stay
+//! verifiable; an unkeyed record after a keyed one is reported (a rewrite without the key).
+//!
 //! Appends hold an exclusive `flock` on the file for the read of the last record, the
 //! write of the new line (one `write`) and the index entry.
 
@@ -30,6 +37,9 @@ const HASH_KEY: &str = ",\"hash\":\"";
 /// One line of the trail: a record with its place in the chain.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Chained {
+    /// The hash's version: absent for xxh3 (1), 2 for HMAC-SHA256 under the store's key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v: Option<u32>,
     /// Its number: 1, 2, 3, … in file order.
     pub n: u64,
     /// The hash of the record before (for record 1: of the bytes before it).
@@ -47,9 +57,53 @@ pub fn hash_hex(bytes: &[u8]) -> String {
     format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))
 }
 
-/// The line for record `n` after `prev` (with its newline), and its hash.
+/// The key a keyed chain's hashes use: derived from the store's suppression key.
+pub type ChainKey = [u8; 32];
+
+/// The chain key of the store in `dir`: `None` while the store has no key yet.
+///
+/// # Errors
+/// I/O errors, a damaged key file.
+pub fn chain_key(dir: &Path) -> Result<Option<ChainKey>, StoreError> {
+    Ok(crate::store::suppress::load_key(dir)?.map(|k| k.derive(b"sendfilter audit chain v2")))
+}
+
+/// The HMAC-SHA256 of `bytes` under `key`, as 64 hex digits.
+pub fn hmac_hex(key: &ChainKey, bytes: &[u8]) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let Ok(mut mac) = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key) else {
+        return String::from("-"); // never: HMAC takes a key of any length
+    };
+    mac.update(bytes);
+    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The hash of a record's text for its version (`None` for a version this build does
+/// not know, or a keyed record without the key).
+fn hash_for(v: Option<u32>, key: Option<&ChainKey>, body: &[u8]) -> Option<String> {
+    match v {
+        None => Some(hash_hex(body)),
+        Some(2) => key.map(|k| hmac_hex(k, body)),
+        Some(_) => None,
+    }
+}
+
+/// The line for record `n` after `prev` (with its newline), and its hash (version 1:
+/// unkeyed, as records were before the store had its key).
+#[cfg(test)]
 pub(crate) fn line(n: u64, prev: &str, rec: &AuditRecord) -> (String, String) {
-    let c = Chained { n, prev: prev.to_string(), record: rec.clone(), hash: String::new() };
+    line_keyed(n, prev, rec, None)
+}
+
+/// [`line`], keyed (version 2) when `key` is given.
+pub(crate) fn line_keyed(
+    n: u64,
+    prev: &str,
+    rec: &AuditRecord,
+    key: Option<&ChainKey>,
+) -> (String, String) {
+    let v = key.map(|_| 2);
+    let c = Chained { v, n, prev: prev.to_string(), record: rec.clone(), hash: String::new() };
     // A struct of strings, integers and maps of them always serialises.
     let mut json = serde_json::to_string(&c).unwrap_or_default();
     // Take out the empty hash field, hash what is left, put the hash back in.
@@ -57,20 +111,27 @@ pub(crate) fn line(n: u64, prev: &str, rec: &AuditRecord) -> (String, String) {
         json.truncate(at);
         json.push('}');
     }
-    let hash = hash_hex(json.as_bytes());
+    let hash = hash_for(v, key, json.as_bytes()).unwrap_or_default();
     json.pop();
     let line = format!("{json}{HASH_KEY}{hash}\"}}\n");
     (line, hash)
 }
 
-/// Parses one line (without its newline) and checks its own hash: `Ok((record,
-/// hash_ok))`, `Err(())` when the line is not a record at all.
+/// Parses one line (without its newline) and checks its own hash (keyed records need
+/// [`parse_keyed`]): `Ok((record, hash_ok))`, `Err(())` when the line is not a record.
 pub(crate) fn parse(line: &[u8]) -> Parsed {
+    parse_keyed(line, None)
+}
+
+/// [`parse`], checking keyed records with `key`.
+pub(crate) fn parse_keyed(line: &[u8], key: Option<&ChainKey>) -> Parsed {
     let c: Chained = serde_json::from_slice(line).map_err(|_| ())?;
     let text = std::str::from_utf8(line).map_err(|_| ())?;
     let ok = text.rfind(HASH_KEY).is_some_and(|at| {
         let body = format!("{}}}", &text[..at]);
-        text[at..] == format!("{HASH_KEY}{}\"}}", c.hash) && hash_hex(body.as_bytes()) == c.hash
+        text[at..] == format!("{HASH_KEY}{}\"}}", c.hash)
+            && !c.hash.is_empty()
+            && hash_for(c.v, key, body.as_bytes()).is_some_and(|h| h == c.hash)
     });
     Ok((c, ok))
 }
@@ -86,6 +147,7 @@ pub struct Appender {
     next_n: u64,
     prev: String,
     len: u64,
+    key: Option<ChainKey>,
 }
 
 /// `flock(LOCK_EX)` on `f`.
@@ -133,7 +195,8 @@ impl Appender {
         if have != (next_n - 1) * index::ENTRY_LEN as u64 {
             index::rebuild(&path, &index, &ipath)?;
         }
-        Ok(Appender { file, path, index, next_n, prev, len })
+        let key = chain_key(dir)?;
+        Ok(Appender { file, path, index, next_n, prev, len, key })
     }
 
     /// Appends `rec` as it is (see [`AuditRecord::cleaned`]) and indexes it; returns its
@@ -143,7 +206,7 @@ impl Appender {
     /// I/O errors naming the file.
     pub fn append(&mut self, rec: &AuditRecord) -> Result<u64, StoreError> {
         let n = self.next_n;
-        let (text, hash) = line(n, &self.prev, rec);
+        let (text, hash) = line_keyed(n, &self.prev, rec, self.key.as_ref());
         let mut bytes = Vec::with_capacity(text.len() + 1);
         if self.len > 0 && !self.ends_with_newline()? {
             bytes.push(b'\n'); // a torn line stays a damaged line of its own
@@ -246,6 +309,21 @@ pub enum Problem {
         /// The record's number.
         n: u64,
     },
+    /// A keyed record (version 2) while the store's key file is missing: it cannot be
+    /// checked.
+    NoKey {
+        /// Line number.
+        line: u64,
+        /// The record's number.
+        n: u64,
+    },
+    /// An unkeyed record after a keyed one: written (or rewritten) without the key.
+    Unkeyed {
+        /// Line number.
+        line: u64,
+        /// The record's number.
+        n: u64,
+    },
     /// The head hash kept elsewhere is not in the trail: records at its end were removed
     /// or rewritten.
     HeadMissing {
@@ -273,6 +351,16 @@ impl std::fmt::Display for Problem {
             Problem::Unchained { line, n } => {
                 write!(f, "line {line}: record {n} does not carry the hash of the record before it")
             }
+            Problem::NoKey { line, n } => write!(
+                f,
+                "line {line}: record {n} is keyed and the store's key file is missing: it \
+                 cannot be checked"
+            ),
+            Problem::Unkeyed { line, n } => write!(
+                f,
+                "line {line}: record {n} is not keyed although a record before it is \
+                 (written or rewritten without the store's key)"
+            ),
             Problem::HeadMissing { head } => write!(
                 f,
                 "the head hash {head} is not in the trail: records at its end were removed \
@@ -309,11 +397,16 @@ pub fn verify(dir: &Path) -> Result<Verified, StoreError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Verified::default()),
         Err(e) => return Err(io("reading", &path)(e)),
     };
-    Ok(verify_bytes(&data))
+    Ok(verify_bytes_keyed(&data, chain_key(dir)?.as_ref()))
 }
 
-/// [`verify`] on the trail's bytes.
+/// [`verify`] on the trail's bytes, for a trail without keyed records.
 pub fn verify_bytes(data: &[u8]) -> Verified {
+    verify_bytes_keyed(data, None)
+}
+
+/// [`verify`] on the trail's bytes, checking keyed records with `key`.
+pub fn verify_bytes_keyed(data: &[u8], key: Option<&ChainKey>) -> Verified {
     use std::collections::HashMap;
     let mut v = Verified::default();
     let body = data.strip_suffix(b"\n").unwrap_or(data);
@@ -324,7 +417,7 @@ pub fn verify_bytes(data: &[u8]) -> Verified {
     let mut lines: Vec<(u64, usize, Parsed)> = Vec::new();
     let mut off = 0;
     for (i, l) in body.split(|&b| b == b'\n').enumerate() {
-        lines.push((i as u64 + 1, off, parse(l)));
+        lines.push((i as u64 + 1, off, parse_keyed(l, key)));
         off += l.len() + 1;
     }
     // Lines of the unchained format of older versions before the first record are
@@ -344,10 +437,17 @@ pub fn verify_bytes(data: &[u8]) -> Verified {
     let by_n: HashMap<u64, (&Chained, bool)> =
         records.iter().map(|&(_, c, ok)| (c.n, (c, ok))).collect();
     let mut max_seen = 0u64;
+    let mut keyed_seen = false;
     for &(line, c, ok) in &records {
-        if !ok {
+        if c.v.is_some() && key.is_none() {
+            problems.push((line, Problem::NoKey { line, n: c.n }));
+        } else if !ok {
             problems.push((line, Problem::Edited { line, n: c.n }));
         }
+        if c.v.is_none() && keyed_seen {
+            problems.push((line, Problem::Unkeyed { line, n: c.n }));
+        }
+        keyed_seen |= c.v.is_some();
         if c.n <= max_seen {
             problems.push((line, Problem::Reordered { line, n: c.n, after: max_seen }));
         } else {
@@ -389,9 +489,10 @@ pub fn verify_with_head(dir: &Path, head: &str) -> Result<Verified, StoreError> 
     let mut v = verify(dir)?;
     let path = dir.join(FILE);
     let data = std::fs::read(&path).unwrap_or_default();
+    let key = chain_key(dir)?;
     let found = data
         .split(|&b| b == b'\n')
-        .filter_map(|l| parse(l).ok())
+        .filter_map(|l| parse_keyed(l, key.as_ref()).ok())
         .any(|(c, ok)| ok && c.hash.eq_ignore_ascii_case(head.trim()));
     if !found {
         v.problems.push(Problem::HeadMissing { head: head.trim().to_string() });

@@ -199,3 +199,45 @@ proptest::proptest! {
         let _ = chain::verify_bytes(line.as_bytes());
     }
 }
+
+/// Once the store has its key the chain is keyed: an edit rehashed without the key, or a
+/// record rewritten unkeyed, is caught; older unkeyed records stay verifiable.
+#[test]
+fn a_keyed_chain_cannot_be_recomputed_without_the_store_key() {
+    let (_d, dir) = trail(2); // version 1: the store has no key yet
+    crate::store::suppress::load_or_create_key(&dir, 0).unwrap();
+    for i in 2..5 {
+        record(&dir, &rec(i)).unwrap();
+    }
+    let orig = lines(&dir);
+    assert!(orig[1].starts_with("{\"n\":2,") && orig[2].starts_with("{\"v\":2,\"n\":3,"));
+    let v = verify(&dir).unwrap();
+    assert!(v.problems.is_empty() && v.records == 5, "{:?}", v.problems);
+    assert_eq!(v.head.as_ref().unwrap().1.len(), 64, "HMAC-SHA256");
+    assert!(verify_with_head(&dir, &v.head.unwrap().1).unwrap().problems.is_empty());
+
+    // Edited, and rehashed by someone without the key: keyed with a wrong key, or
+    // rewritten as an unkeyed record.
+    let c = chain::parse(orig[3].as_bytes()).unwrap().0;
+    let mut r = c.record.clone();
+    r.actor = "mallory".into();
+    let (wrong_key, _) = chain::line_keyed(4, &c.prev, &r, Some(&[7u8; 32]));
+    let (unkeyed, _) = chain::line(4, &c.prev, &r);
+    for (fresh, want) in [
+        (wrong_key, vec![Problem::Edited { line: 4, n: 4 }]),
+        (unkeyed, vec![Problem::Unkeyed { line: 4, n: 4 }, Problem::Unchained { line: 5, n: 5 }]),
+    ] {
+        let mut forged = orig.clone();
+        forged[3] = fresh.trim_end().to_string();
+        write_lines(&dir, &forged);
+        let v = verify(&dir).unwrap();
+        assert_eq!(v.problems, want, "{:?}", v.problems);
+    }
+    assert!(Problem::Unkeyed { line: 4, n: 4 }.to_string().contains("without the store's key"));
+
+    // Without the key file keyed records cannot be checked, and verify says so.
+    write_lines(&dir, &orig);
+    std::fs::remove_file(dir.join(crate::store::suppress::KEY_FILE)).unwrap();
+    let v = verify(&dir).unwrap();
+    assert_eq!(v.problems[0], Problem::NoKey { line: 3, n: 3 }, "{:?}", v.problems);
+}

@@ -73,9 +73,10 @@ pub(crate) fn finish(
 /// bulk writes (imports, inbound replies) that touched its journal events. Roles:
 /// auditor, privacy, admin.
 ///
-/// `sendfilter audit verify --store DIR [--head HASH]` checks the hash chain and names
-/// every edited, removed or reordered record; it prints the head hash: keep it elsewhere,
-/// and `--head` later shows whether records were cut from the end.
+/// `sendfilter audit verify --store DIR [--head HASH]` checks the hash chain (keyed with
+/// the store's key once it has one: HMAC-SHA256) and names every edited, removed,
+/// reordered or unkeyed record; it prints the head hash: keep it elsewhere, and `--head`
+/// later shows whether records were cut from the end.
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Args {

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use sendfilter::rights;
+use sendfilter::store::processing::PURGED_CATEGORIES;
+use sendfilter::store::retention::Retention;
 
 /// Drop the evidence of consents that expired or were withdrawn longer ago than a period,
 /// and of customer relationships over by then.
@@ -13,12 +15,15 @@ use sendfilter::rights;
 /// records for that brand) when its newest record is not an open subscription or
 /// membership and its start, last purchase and end all lie before the cutoff.
 ///
-/// Without --older-than the period is the retention of the brands' records of processing
-/// (`sendfilter processing set --retention`): the longest of them, since one compaction
-/// has one cutoff. A purge that would change a live decision — its period shorter than
-/// the soft opt-in window (--soft-opt-in-months), or a relationship that soft opt-in still
-/// allows going — is refused with the count, unless --force (recorded in the audit trail).
-/// --dry-run prints what would go and which decisions would change. Prints a receipt (JSON).
+/// Without --older-than each brand's own retention applies, per category (`consents`,
+/// `relationships`), from its record of processing (`sendfilter processing set
+/// --retention`); brands and categories without one keep their evidence. A purge that
+/// would change a live decision — a relationship retention shorter than the soft opt-in
+/// window (--soft-opt-in-months), a relationship soft opt-in still allows going, or an
+/// ended consent going that keeps a number blocked — is refused with the count, unless
+/// --force (recorded in the audit trail). --dry-run prints what would go per brand and
+/// which decisions would change, counted per brand and reason (numbers masked). Prints a
+/// receipt (JSON).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Store directory.
@@ -45,20 +50,33 @@ pub struct Args {
     now: Option<i64>,
 }
 
-/// The period to apply: `--older-than`, else the longest retention of the records of
-/// processing, with a description for the receipt.
-fn period(args: &Args) -> anyhow::Result<(i64, String)> {
+/// The retention to apply: `--older-than` for everything, else each brand's from the
+/// records of processing, with a description for the audit record.
+fn period(args: &Args) -> anyhow::Result<(Retention, String)> {
     if let Some(p) = &args.older_than {
-        return Ok((rights::parse_period(p).context("--older-than")?, format!("older-than={p}")));
+        let secs = rights::parse_period(p).context("--older-than")?;
+        return Ok((Retention::uniform(secs), format!("older-than={p}")));
     }
     let records = sendfilter::store::processing::read(&args.store).with_context(|| {
         format!("reading the records of processing of {}", args.store.display())
     })?;
-    let (secs, text) = records.longest_retention().context(
+    let retention = Retention::from_records(&records);
+    anyhow::ensure!(
+        !retention.is_empty(),
         "no period: pass --older-than, or set retention in the records of processing \
-         (`sendfilter processing set --brand B --retention consents=24mo`)",
-    )?;
-    Ok((secs, format!("records of processing: {text}")))
+         (`sendfilter processing set --brand B --retention consents=24mo`)"
+    );
+    let text: Vec<String> = records
+        .brands
+        .iter()
+        .flat_map(|(b, r)| {
+            r.retention
+                .iter()
+                .filter(|(c, _)| PURGED_CATEGORIES.contains(&c.as_str()))
+                .map(move |(c, d)| format!("{b} {c}={d}"))
+        })
+        .collect();
+    Ok((retention, format!("records of processing: {}", text.join(", "))))
 }
 
 /// Runs the command.
@@ -74,7 +92,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut store = super::stop::open_store(&args.store, false, None)?;
     super::audit::note(|n| n.detail = Some(described.clone()));
     if args.dry_run {
-        let p = rights::plan(&store, period, now, args.soft_opt_in_months)?;
+        let p = rights::plan(&store, &period, now, args.soft_opt_in_months)?;
         super::audit::note(|n| {
             n.detail = Some(format!("dry run; {described}"));
             n.counts.insert("decisions_changed".into(), p.decisions_changed);
@@ -83,24 +101,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         outln!("{}", serde_json::to_string_pretty(&p)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let (p, r) =
-        match rights::purge_guarded(&mut store, period, now, args.soft_opt_in_months, args.force) {
-            Ok(x) => x,
-            Err(e @ rights::RightsError::WouldChangeDecisions { count, .. }) => {
-                super::audit::note(|n| {
-                    n.detail = Some(format!("refused; {described}"));
-                    n.counts.insert("decisions_changed".into(), count);
-                });
-                return Err(
-                    anyhow::Error::new(e).context(format!("purging {}", args.store.display()))
-                );
-            }
-            Err(e) => {
-                return Err(
-                    anyhow::Error::new(e).context(format!("purging {}", args.store.display()))
-                );
-            }
-        };
+    let (p, r) = match rights::purge_guarded(
+        &mut store,
+        &period,
+        now,
+        args.soft_opt_in_months,
+        args.force,
+    ) {
+        Ok(x) => x,
+        Err(e @ rights::RightsError::WouldChangeDecisions { count, .. }) => {
+            super::audit::note(|n| {
+                n.detail = Some(format!("refused; {described}"));
+                n.counts.insert("decisions_changed".into(), count);
+            });
+            return Err(anyhow::Error::new(e).context(format!("purging {}", args.store.display())));
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!("purging {}", args.store.display())));
+        }
+    };
     let forced = args.force && (p.decisions_changed > 0 || p.shorter_than_soft_opt_in_window);
     super::audit::note(|n| {
         n.detail = Some(format!(

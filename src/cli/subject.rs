@@ -19,8 +19,10 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 enum Command {
     /// Answer an access request (GDPR art. 15) for NUMBER on stdout: JSON for machines
-    /// (every event held, the current verdict per brand and purpose, what erasure keeps),
-    /// or a letter for the person (--format text|html, --lang) with the data held,
+    /// (every event held, the current verdict per brand and purpose, what erasure keeps,
+    /// and per brand its record of processing: purposes and legal basis, categories,
+    /// source, recipients, transfers, retention per category, controller, DPO,
+    /// supervisory authority; the rights in --lang), or a letter for the person (--format text|html, --lang) with the data held,
     /// purposes and legal basis, source, recipients, retention, their rights and the
     /// supervisory authority, taken from the brands' records of processing.
     Export {
@@ -29,8 +31,8 @@ enum Command {
         /// json (default), text or html.
         #[arg(long, value_enum, default_value = "json")]
         format: ExportFormat,
-        /// Language of a text or html letter: no, sv, da, fi or en (default: the store
-        /// region's).
+        /// Language of the letter (or of the JSON's texts): no, sv, da, fi or en (default:
+        /// the store region's).
         #[arg(long, value_enum)]
         lang: Option<rights::Lang>,
         /// Decide verdicts at this time (RFC 3339); default now.
@@ -146,19 +148,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Export { at, format, lang, .. } => {
             let e = rights::export(&store, n, time(at, "at")?)?;
             super::audit::note_subject(&store, n, &e.seqs())?;
+            let records = sendfilter::store::processing::read(store.dir())
+                .context("reading the records of processing")?;
+            let country = store.region().to_string();
+            let lang = lang.unwrap_or_else(|| rights::Lang::of_country(&country));
             let form = match format {
                 ExportFormat::Json => {
-                    print_json(&e)?;
+                    print_json(&rights::access_answer(&e, &records, &country, lang))?;
                     None
                 }
                 ExportFormat::Text => Some(rights::Form::Text),
                 ExportFormat::Html => Some(rights::Form::Html),
             };
             if let Some(form) = form {
-                let records = sendfilter::store::processing::read(store.dir())
-                    .context("reading the records of processing")?;
-                let country = store.region().to_string();
-                let lang = lang.unwrap_or_else(|| rights::Lang::of_country(&country));
                 let text = rights::letter(&e, &records, &country, lang, form);
                 let mut out = std::io::stdout().lock();
                 out.write_all(text.as_bytes())?;

@@ -358,7 +358,7 @@ pub fn words(lang: Lang) -> &'static Words {
 }
 
 /// A legal basis in `w`'s language.
-fn basis(w: &Words, b: &str) -> String {
+pub(super) fn basis(w: &Words, b: &str) -> String {
     processing::LEGAL_BASES
         .iter()
         .position(|x| *x == b)
@@ -425,7 +425,7 @@ impl Doc {
 }
 
 /// The brands the export names (a stop for every brand names none).
-fn brands(e: &Export) -> BTreeSet<String> {
+pub(super) fn brands(e: &Export) -> BTreeSet<String> {
     e.events
         .iter()
         .filter_map(|ev| match ev {

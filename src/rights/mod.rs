@@ -43,20 +43,22 @@
 //! a refusal into an allowance (the newest consent of a (brand, purpose) goes only with
 //! all older ones).
 
+mod answer;
 mod erase;
 mod export;
 mod letter;
 mod purge;
+mod purge_plan;
 mod rectify;
 #[cfg(test)]
 mod tests;
 
+pub use self::answer::{AccessAnswer, BrandAnswer, PurposeAnswer, access_answer};
 pub use self::erase::{ErasedNumber, ErasureReceipt, Removed, erase};
 pub use self::export::{ConsentRecord, Evidence, Export, ExportEvent, ExportVerdict, export};
 pub use self::letter::{Form, Lang, Words, letter, words};
-pub use self::purge::{
-    ChangedDecision, PurgePlan, PurgeReceipt, parse_period, plan, purge, purge_guarded,
-};
+pub use self::purge::{PurgeReceipt, parse_period, purge, purge_guarded, purge_with};
+pub use self::purge_plan::{BrandCutoff, ChangeCount, ChangedDecision, Going, PurgePlan, plan};
 pub use self::rectify::{EvidenceFix, Moved, Rectified, rectify_consent, rectify_number};
 
 use crate::store::StoreError;
@@ -104,8 +106,9 @@ pub enum RightsError {
     /// A purge refused: it would change live decisions, or its period is shorter than
     /// the soft opt-in window (`--force` overrides, and is audited).
     #[error(
-        "refused: the purge would change {count} live decision(s) (soft opt-in through a \
-         customer relationship it drops){}; see `purge --dry-run`, or pass --force",
+        "refused: the purge would change {count} live decision(s) (evidence a decision \
+         depends on: a customer relationship soft opt-in still allows, or an ended consent \
+         that keeps a number blocked){}; see `purge --dry-run`, or pass --force",
         if *shorter { format!(" and its period is shorter than the soft opt-in window of {months} months") } else { String::new() }
     )]
     WouldChangeDecisions {

@@ -40,6 +40,7 @@ use std::path::{Path, PathBuf};
 use crate::store::error::StoreError;
 use crate::store::event::{EVERY_BRAND, EventRef, LASTING_RELATIONSHIPS};
 use crate::store::journal;
+use crate::store::retention::{Cut, Cutoffs};
 use crate::store::scrub::Patterns;
 use crate::store::snapshot::Snapshot;
 use crate::store::snapshot::build::{BrandLists, Builder, ConsentLists, NumberTable, Parts};
@@ -61,6 +62,8 @@ pub struct CompactOptions {
     pub key_path: PathBuf,
     /// Retention purge: drop evidence of consents that ended before this time.
     pub purge_before: Option<Timestamp>,
+    /// Retention purge per brand and category; when set, `purge_before` is not used.
+    pub purge_cutoffs: Option<Cutoffs>,
     /// Records held in memory before sorted runs are spilled to disk, for the journal
     /// tail and for the consent lists each (default [`sorted_runs::DEFAULT_LIMIT`]).
     pub tail_limit: Option<usize>,
@@ -399,10 +402,19 @@ struct PurgeIds<'a> {
     lasting: &'a [u32],
 }
 
-/// The consents of one number's `group` that ended (expired or withdrawn) before `cut`
-/// and may go without changing any decision, and the customer relationships over before
-/// `cut` (see the module docs); returns their sequences.
-fn purgeable(group: &[EvidenceRec], cut: u32, ids: PurgeIds<'_>) -> Vec<u64> {
+impl CompactOptions {
+    /// The purge's cutoffs: [`CompactOptions::purge_cutoffs`], else
+    /// [`CompactOptions::purge_before`] for every brand; `None` for no purge.
+    pub fn cutoffs(&self) -> Option<Cutoffs> {
+        self.purge_cutoffs.clone().or_else(|| self.purge_before.map(Cutoffs::uniform))
+    }
+}
+
+/// The consents of one number's `group` that ended (expired or withdrawn) before their
+/// brand's consent cutoff and may go without changing any decision, and the customer
+/// relationships over before their brand's relationship cutoff (see the module docs);
+/// returns their sequences.
+fn purgeable(group: &[EvidenceRec], cut: &Cut, ids: PurgeIds<'_>) -> Vec<u64> {
     let PurgeIds { star, sms, lasting } = ids;
     let stops: Vec<(u32, u32)> = group
         .iter()
@@ -424,7 +436,11 @@ fn purgeable(group: &[EvidenceRec], cut: u32, ids: PurgeIds<'_>) -> Vec<u64> {
                     .min()
             })
             .flatten();
-        [expired, withdrawn].into_iter().flatten().min().is_some_and(|t| t < cut)
+        [expired, withdrawn]
+            .into_iter()
+            .flatten()
+            .min()
+            .is_some_and(|t| t < cut.consents(r.text[0]))
     };
     let consents = || group.iter().filter(|r| r.kind == KIND_CONSENT);
     let mut out = Vec::new();
@@ -442,6 +458,7 @@ fn purgeable(group: &[EvidenceRec], cut: u32, ids: PurgeIds<'_>) -> Vec<u64> {
     let rels = || group.iter().filter(|r| r.kind == KIND_RELATIONSHIP);
     let over = |r: &EvidenceRec| {
         let open = r.expires == 0 && lasting.contains(&r.text[1]);
+        let cut = cut.relationships(r.text[0]);
         !open && r.t0 < cut && r.t3 < cut && r.expires < cut
     };
     for r in rels() {
@@ -463,24 +480,56 @@ pub fn purgeable_left<D: AsRef<[u8]>>(
     snap: &Snapshot<D>,
     purge_before: Timestamp,
 ) -> Result<u64, StoreError> {
+    purgeable_left_with(snap, &Cutoffs::uniform(purge_before))
+}
+
+/// [`purgeable_left`] with cutoffs per brand and category.
+///
+/// # Errors
+/// As [`purgeable_left`].
+pub fn purgeable_left_with<D: AsRef<[u8]>>(
+    snap: &Snapshot<D>,
+    cutoffs: &Cutoffs,
+) -> Result<u64, StoreError> {
+    let mut left = 0u64;
+    purge_visit(snap, cutoffs, |_, gone| left += gone.len() as u64)?;
+    Ok(left)
+}
+
+/// Calls `f` with each number's evidence in `snap` (in sequence order) and the sequences
+/// of it a purge with `cutoffs` would drop (corrections of dropped consents not
+/// included), for numbers that would lose something.
+///
+/// # Errors
+/// [`StoreError::SnapshotCorrupt`] if the evidence does not match its checksums.
+pub fn purge_visit<D: AsRef<[u8]>>(
+    snap: &Snapshot<D>,
+    cutoffs: &Cutoffs,
+    mut f: impl FnMut(&[EvidenceRec], &[u64]),
+) -> Result<(), StoreError> {
     let (Some(star), Some(sms)) = (snap.string_id(EVERY_BRAND), snap.string_id("sms")) else {
-        return Ok(0);
+        return Ok(());
     };
     let lasting: Vec<u32> =
         LASTING_RELATIONSHIPS.iter().filter_map(|k| snap.string_id(k)).collect();
     let ids = PurgeIds { star, sms, lasting: &lasting };
-    let cut = t32(purge_before);
-    let mut left = 0u64;
+    let cut = cutoffs.resolve(|s| snap.string_id(s));
     let mut group: Vec<EvidenceRec> = Vec::new();
+    let mut visit = |group: &[EvidenceRec]| {
+        let gone = purgeable(group, &cut, ids);
+        if !gone.is_empty() {
+            f(group, &gone);
+        }
+    };
     for r in snap.all_evidence()? {
         if group.first().is_some_and(|g| g.number != r.number) {
-            left += purgeable(&group, cut, ids).len() as u64;
+            visit(&group);
             group.clear();
         }
         group.push(r);
     }
-    left += purgeable(&group, cut, ids).len() as u64;
-    Ok(left)
+    visit(&group);
+    Ok(())
 }
 
 /// [`build`] with options: erasures need [`CompactOptions::keyer`]; a retention purge.
@@ -571,7 +620,7 @@ pub fn build_with<D: AsRef<[u8]>>(
     suppressed.extend(erasures.iter().map(|&(_, e)| e));
     suppressed.sort_unstable_by_key(|e| (e.key.lo(), e.key, std::cmp::Reverse(e.seq)));
     suppressed.dedup_by_key(|e| e.key);
-    let cut = opts.purge_before.map(t32);
+    let cut = opts.cutoffs().map(|c| c.resolve(|s| it.ids.get(s).copied()));
     let suppress_count = suppressed.len() as u64;
 
     // Every number of the old snapshot and of the tail gets an id: a bound for the table.
@@ -625,7 +674,7 @@ pub fn build_with<D: AsRef<[u8]>>(
             }
             dropped.erased_events += (before - group.len()) as u64;
         }
-        if let Some(cut) = cut {
+        if let Some(cut) = &cut {
             let ids = PurgeIds { star, sms, lasting: &lasting_ids };
             let gone = purgeable(group, cut, ids);
             if !gone.is_empty() {

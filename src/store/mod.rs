@@ -72,6 +72,7 @@ pub mod live;
 pub mod pages;
 pub mod policy;
 pub mod processing;
+pub mod retention;
 pub mod scrub;
 mod sealed;
 pub mod snapshot;

@@ -171,24 +171,6 @@ impl Records {
         self.brands.get(&*b)
     }
 
-    /// The longest retention any brand sets for the purged categories ([`PURGED_CATEGORIES`]),
-    /// in seconds, with its text (`ACME consents=24mo`); `None` when none is set. One
-    /// compaction has one cutoff: the longest keeps everything any brand keeps.
-    pub fn longest_retention(&self) -> Option<(i64, String)> {
-        self.brands
-            .iter()
-            .flat_map(|(b, r)| {
-                r.retention
-                    .iter()
-                    .filter(|(c, _)| PURGED_CATEGORIES.contains(&c.as_str()))
-                    .filter_map(move |(c, d)| {
-                        let s = d.parse::<crate::duration::Duration>().ok()?.seconds();
-                        Some((s, format!("{b} {c}={d}")))
-                    })
-            })
-            .max_by_key(|(s, _)| *s)
-    }
-
     /// The file's text.
     pub fn to_text(&self) -> String {
         // Maps and vectors of strings always serialise.
@@ -289,9 +271,6 @@ mod tests {
         let mut bad = sample();
         bad.brands.get_mut("ACME").unwrap().retention.insert("consents".into(), "24m".into());
         assert!(Records::from_text(&bad.to_text(), path).is_err());
-        let (secs, text) = r.longest_retention().unwrap();
-        assert_eq!(secs, 3 * crate::duration::YEAR_SECONDS);
-        assert_eq!(text, "ACME relationships=3y");
         let doc = r.brand("ACME").unwrap().to_text("ACME");
         assert!(doc.contains("supervisory authority: Datatilsynet (Norway)"), "{doc}");
         assert!(doc.contains("offers (consent): Offers of our own products by SMS"), "{doc}");

@@ -83,6 +83,21 @@ pub(crate) fn sip(k0: u64, k1: u64, v: u64) -> u64 {
 }
 
 impl Keyer {
+    /// A separate 32-byte key for another use of the store's secret (`purpose` names
+    /// it): SHA-256 of `purpose` and the key. Knowing it reveals nothing of the key.
+    pub fn derive(&self, purpose: &[u8]) -> [u8; 32] {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(purpose);
+        h.update([0u8]);
+        for k in self.k {
+            h.update(k.to_le_bytes());
+        }
+        let mut out = [0u8; 32];
+        out.copy_from_slice(&h.finalize()); // SHA-256: 32 bytes
+        out
+    }
+
     /// A keyer from 32 key bytes.
     pub fn from_bytes(b: &[u8; KEY_LEN]) -> Keyer {
         let mut k = [0u64; 4];

@@ -113,8 +113,38 @@ fn no_number_in_any_audit_byte() {
         format!("{N}\n{OTHER}\n"),
     )
     .ok();
+    // Every command that reads or changes personal data, roles or not.
+    let stop_reply = serde_json::json!(
+        {"from": OTHER, "to": "2401", "text": "STOP", "received_at": "2026-02-01T00:00:00Z"}
+    );
+    wd.run(&["inbound", "--store", "s"], format!("{stop_reply}\n")).ok();
+    wd.run(&["expiring", "--store", "s", "--brand", "ACME", "--within", "30d"], "").ok();
+    wd.run(&["audit", "--store", "s", "--subject", OTHER], "").ok();
     wd.run(&["subject", "move", "--store", "s", OTHER, "+4791234569"], "").ok();
+    wd.run(&["purge", "--store", "s", "--older-than", "24mo"], "").ok();
+    wd.run(&["compact", "--store", "s"], "").ok();
     wd.run(&["subject", "erase", "--store", "s", N], "").ok();
+    let cmds: Vec<String> =
+        records(&wd).iter().map(|r| r["command"].as_str().unwrap().to_string()).collect();
+    for c in [
+        "consent",
+        "stop",
+        "import stops",
+        "filter",
+        "inbound",
+        "expiring",
+        "audit --subject",
+        "subject export",
+        "subject correct",
+        "subject move",
+        "subject erase",
+        "purge",
+        "compact",
+    ] {
+        assert!(cmds.iter().any(|x| x == c), "no audit record of {c}: {cmds:?}");
+    }
+    let inbound = records(&wd).into_iter().find(|r| r["command"] == "inbound").unwrap();
+    assert!(inbound["seq_range"].is_array(), "{inbound}");
     for f in ["s/audit", "s/audit.idx"] {
         let bytes = std::fs::read(wd.join(f)).unwrap();
         for n in ["4791234567", "4791234568", "4791234569", "91234567", "91234568"] {
@@ -145,6 +175,8 @@ fn audit_verify_names_an_edited_a_removed_and_a_swapped_record() {
     let orig: Vec<String> = wd.read("s/audit").lines().map(str::to_string).collect();
     let put =
         |lines: &[String]| std::fs::write(wd.join("s/audit"), lines.join("\n") + "\n").unwrap();
+    // Keyed with the store's key (made by the first command about a person).
+    assert!(orig.iter().all(|l| l.starts_with("{\"v\":2,\"n\":")), "{orig:?}");
 
     let mut edited = orig.clone();
     edited[1] = edited[1].replace("\"outcome\":\"ok\"", "\"outcome\":\"failed\"");

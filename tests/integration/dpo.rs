@@ -48,6 +48,11 @@ fn a_purge_that_would_change_a_live_decision_is_refused_with_its_count() {
     assert_eq!(plan["relationships_going"], 1);
     assert_eq!(plan["changed"][0]["number"], "+47*****567");
     assert_eq!(plan["changed"][0]["after"], "NO_CONSENT");
+    assert_eq!(
+        plan["changes"],
+        serde_json::json!([{"brand": "ACME", "now": "ALLOWED", "after": "NO_CONSENT", "count": 1}])
+    );
+    assert_eq!(plan["going"]["ACME"]["relationships"], 1);
     assert!(!r.stdout.contains("4791234567"));
     // A period no shorter than the window, while the purchase is recent: nothing changes.
     let r = purge(&["--older-than", "12mo"]).ok();
@@ -70,7 +75,10 @@ fn purge_without_a_period_applies_the_records_of_processing() {
     set_record(&wd, "ACME", "NO");
     let r = wd.run(&["purge", "--store", "s", "--now", NOW, "--dry-run"], "").ok();
     let plan: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_eq!(plan["cutoff"], "2024-01-01T12:21:36Z", "24 months of 30.44 days");
+    // Each brand's own retention per category (24 months of 30.44 days).
+    assert_eq!(plan["cutoffs"]["ACME"]["consents"], "2024-01-01T12:21:36Z");
+    assert_eq!(plan["cutoffs"]["ACME"]["relationships"], "2024-01-01T12:21:36Z");
+    assert!(plan.get("cutoff").is_none(), "{plan}");
     assert_eq!(plan["decisions_changed"], 0);
     let rec = audit_lines(&wd).pop().unwrap();
     let detail = rec["detail"].as_str().unwrap();
@@ -284,4 +292,95 @@ fn an_access_answer_carries_every_article_15_item_in_five_languages() {
     // JSON stays for machines.
     let out = wd.run(&["subject", "export", "--store", "s", N], "").ok().stdout;
     assert!(serde_json::from_str::<serde_json::Value>(&out).is_ok());
+}
+
+#[test]
+fn the_json_access_answer_carries_the_records_of_processing_in_five_languages() {
+    let wd = rich_history();
+    for (lang, code) in
+        sendfilter::rights::Lang::ALL.into_iter().zip(["no", "sv", "da", "fi", "en"])
+    {
+        let w = sendfilter::rights::words(lang);
+        let out = wd
+            .run(&["subject", "export", "--store", "s", N, "--format", "json", "--lang", code], "")
+            .ok()
+            .stdout;
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        // The data held stays where machines read it.
+        assert_eq!(v["number"], N, "{code}");
+        assert!(v["events"].as_array().is_some_and(|e| !e.is_empty()), "{code}");
+        assert_eq!(v["lang"], lang.code());
+        let acme = &v["processing"]["ACME"];
+        assert_eq!(acme["recorded"], true, "{code}: {v}");
+        let offers = &acme["purposes"][0];
+        assert_eq!(offers["description"], "Offers of our own products by SMS");
+        assert_eq!(offers["legal_basis"], "consent");
+        assert_eq!(offers["legal_basis_text"], w.bases[0], "{code}");
+        assert_eq!(acme["purposes"][1]["legal_basis_text"], w.bases[1], "{code}");
+        assert_eq!(acme["categories"][0], "phone number");
+        assert_eq!(acme["source"], "sign-up in our shops");
+        assert_eq!(acme["recipients"][0], "SMS gateway (Example Gateway AS)");
+        assert_eq!(acme["transfers"], serde_json::json!([]));
+        assert_eq!(acme["retention"]["consents"], "24mo");
+        assert_eq!(acme["retention"]["relationships"], "24mo");
+        assert_eq!(acme["controller"], "ACME AS, Storgata 1, Oslo, privacy@acme.example");
+        assert_eq!(acme["dpo"], "dpo@acme.example");
+        assert_eq!(acme["supervisory_authority"]["name"], "Datatilsynet (Norway)");
+        let beta = &v["processing"]["Beta"]["supervisory_authority"]["name"];
+        assert_eq!(beta, "Integritetsskyddsmyndigheten (IMY)");
+        let rights: Vec<&str> =
+            v["rights"].as_array().unwrap().iter().filter_map(|r| r.as_str()).collect();
+        assert_eq!(
+            rights,
+            [w.r_access, w.r_rectify, w.r_erase, w.r_object, w.r_withdraw, w.r_complain],
+            "{code}"
+        );
+        assert_eq!(v["stops_kept"], w.stops_kept);
+    }
+}
+
+#[test]
+fn purge_without_a_period_keeps_each_brands_own_retention() {
+    let wd = Workdir::new();
+    for brand in ["ACME", "Beta"] {
+        wd.run(
+            &[
+                "consent",
+                "--store",
+                "s",
+                N,
+                "--brand",
+                brand,
+                "--purpose",
+                "offers",
+                "--granted-at",
+                "2021-01-01T00:00:00Z",
+                "--expires-at",
+                "2022-01-01T00:00:00Z",
+                "--method",
+                "web_form",
+                "--text-ref",
+                "v1",
+                "--source",
+                "shop",
+            ],
+            "",
+        )
+        .ok();
+    }
+    // ACME keeps consents 24 months; Beta has no record of processing: it keeps them.
+    set_record(&wd, "ACME", "NO");
+    let r = wd.run(&["purge", "--store", "s", "--now", NOW, "--dry-run"], "").ok();
+    let plan: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(plan["going"]["ACME"]["consents"], 1, "{plan}");
+    assert!(plan["going"].get("Beta").is_none(), "{plan}");
+    let r = wd.run(&["purge", "--store", "s", "--now", NOW], "").ok();
+    let receipt: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(receipt["consents_purged"], 1, "{receipt}");
+    assert_eq!(receipt["cutoff"], "per brand and category");
+    let out = wd.run(&["subject", "export", "--store", "s", N], "").ok().stdout;
+    let e: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let brands: Vec<&str> =
+        e["consents"].as_array().unwrap().iter().filter_map(|c| c["brand"].as_str()).collect();
+    assert_eq!(brands, ["Beta"], "{out}");
 }
