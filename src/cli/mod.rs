@@ -24,6 +24,7 @@ mod compact;
 mod consent;
 mod demo;
 mod expiring;
+mod extract;
 mod filter;
 mod import;
 mod inbound;
@@ -60,6 +61,7 @@ enum Command {
     Policy(policy::Args),
     Processing(processing::Args),
     Expiring(expiring::Args),
+    Extract(extract::Args),
     /// Decide every recipient of a campaign: allowed records out, rejects with reasons.
     Filter(Box<filter::Args>),
     Subject(subject::Args),
@@ -85,6 +87,7 @@ impl Command {
             Command::Policy(a) => a.need(),
             Command::Processing(a) => a.need(),
             Command::Expiring(a) => a.need(),
+            Command::Extract(a) => return a.need(),
             Command::Filter(a) => a.need(),
             Command::Subject(a) => a.need(),
             Command::Purge(a) => a.need(),
@@ -147,6 +150,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy(args) => policy::run(args),
         Command::Processing(args) => processing::run(args),
         Command::Expiring(args) => expiring::run(args),
+        Command::Extract(args) => extract::run(args),
         Command::Filter(args) => filter::run(*args),
         Command::Subject(args) => subject::run(args),
         Command::Purge(args) => purge::run(args),

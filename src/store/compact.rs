@@ -62,6 +62,67 @@ pub struct CompactOptions {
     /// Journal-tail records held in memory before sorted runs are spilled to disk
     /// (default [`sorted_runs::DEFAULT_LIMIT`]).
     pub tail_limit: Option<usize>,
+    /// Keep only what decisions for this (brand, purpose) need (an extract, see
+    /// [`crate::store::extract`]): the brand's stops (any spelling) and those for every
+    /// brand, moves, the scope's consents and their corrections, the brand's customer
+    /// relationships; numbers left with nothing are dropped. Suppression entries are
+    /// kept whole. `None`: everything.
+    pub scope: Option<(String, String)>,
+}
+
+/// String ids of what a scoped compaction keeps (see [`CompactOptions::scope`]).
+struct ScopeKeep {
+    /// `*` and every spelling of the brand: their stops apply.
+    stop_brands: Vec<u32>,
+    /// Every spelling of the brand: customer relationships (a superset is harmless).
+    rel_brands: Vec<u32>,
+    /// The exact (brand, purpose) of consents, if both names exist in the store.
+    consent: Option<(u32, u32)>,
+    /// Scratch: sequences of the consents kept in the current group.
+    kept: Vec<u64>,
+}
+
+impl ScopeKeep {
+    fn new(strings: &[String], brand: &str, purpose: &str, star: u32) -> ScopeKeep {
+        let key = crate::brand::fold_key(brand);
+        let rel_brands: Vec<u32> = strings
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                s.as_str() == brand
+                    || (crate::brand::may_be_same_name(s, brand)
+                        && crate::brand::fold_key(s) == key)
+            })
+            .map(|(i, _)| i as u32)
+            .collect();
+        let mut stop_brands = rel_brands.clone();
+        stop_brands.push(star);
+        let id = |name: &str| strings.iter().position(|s| s == name).map(|i| i as u32);
+        let consent = id(brand).zip(id(purpose));
+        ScopeKeep { stop_brands, rel_brands, consent, kept: Vec::new() }
+    }
+
+    /// Drops from one number's `group` what decisions for the scope never read. Records
+    /// of kinds this module does not know are kept (fail safe).
+    fn retain(&mut self, group: &mut Vec<EvidenceRec>) {
+        let consent = self.consent;
+        self.kept.clear();
+        self.kept.extend(
+            group
+                .iter()
+                .filter(|r| r.kind == KIND_CONSENT && consent == Some((r.text[0], r.text[1])))
+                .map(|r| r.seq),
+        );
+        group.retain(|r| match r.kind {
+            KIND_STOP => self.stop_brands.contains(&r.text[0]),
+            KIND_CONSENT => self.kept.contains(&r.seq),
+            KIND_CORRECT => {
+                self.kept.contains(&(u64::from(r.expires) | (u64::from(r.confirmed) << 32)))
+            }
+            KIND_RELATIONSHIP => self.rel_brands.contains(&r.text[0]),
+            _ => true,
+        });
+    }
 }
 
 /// What a compaction wrote.
@@ -568,6 +629,7 @@ pub fn build_with<D: AsRef<[u8]>>(
     suppressed.sort_unstable_by_key(|e| (e.key.lo(), e.key, std::cmp::Reverse(e.seq)));
     suppressed.dedup_by_key(|e| e.key);
     let cut = opts.purge_before.map(t32);
+    let mut scope = opts.scope.as_ref().map(|(b, p)| ScopeKeep::new(&it.strings, b, p, star));
     let suppress_count = suppressed.len() as u64;
 
     // Every number of the old snapshot and of the tail gets an id: a bound for the table.
@@ -639,6 +701,12 @@ pub fn build_with<D: AsRef<[u8]>>(
                     !(gone.contains(&r.seq) || (r.kind == KIND_CORRECT && gone.contains(&corrects)))
                 });
                 dropped.purged_corrections += (before - group.len() - gone.len()) as u64;
+            }
+        }
+        if let Some(keep) = scope.as_mut() {
+            keep.retain(group);
+            if group.is_empty() {
+                return Ok(0);
             }
         }
         if !scrub.is_empty() {
