@@ -33,6 +33,7 @@ mod normalize;
 mod policy;
 mod processing;
 mod purge;
+mod recheck;
 mod serve;
 mod stop;
 mod subject;
@@ -64,6 +65,7 @@ enum Command {
     Extract(extract::Args),
     /// Decide every recipient of a campaign: allowed records out, rejects with reasons.
     Filter(Box<filter::Args>),
+    Recheck(recheck::Args),
     Subject(subject::Args),
     Purge(purge::Args),
     Inbound(inbound::Args),
@@ -89,6 +91,7 @@ impl Command {
             Command::Expiring(a) => a.need(),
             Command::Extract(a) => return a.need(),
             Command::Filter(a) => a.need(),
+            Command::Recheck(a) => a.need(),
             Command::Subject(a) => a.need(),
             Command::Purge(a) => a.need(),
             Command::Inbound(a) => a.need(),
@@ -152,6 +155,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Expiring(args) => expiring::run(args),
         Command::Extract(args) => extract::run(args),
         Command::Filter(args) => filter::run(*args),
+        Command::Recheck(args) => recheck::run(args),
         Command::Subject(args) => subject::run(args),
         Command::Purge(args) => purge::run(args),
         Command::Inbound(args) => inbound::run(args),

@@ -72,6 +72,7 @@ pub mod journal;
 pub mod live;
 pub mod policy;
 pub mod processing;
+pub mod recheck;
 pub mod scrub;
 mod sealed;
 pub mod snapshot;

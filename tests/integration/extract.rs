@@ -188,3 +188,57 @@ fn extract_is_read_only_and_checked() {
     assert_eq!(w.run(&["extract", "--verify", "x"], "").code, 2);
     assert_eq!(w.run(&["info", "--store", "x"], "").code, 2);
 }
+
+#[test]
+fn recheck_catches_what_came_after_the_extract() {
+    let w = Workdir::new();
+    store(&w);
+    let e =
+        w.run(&["extract", "--store", "s", "--brand", "ACME", "--purpose", "offers", "x"], "").ok();
+    let seq = e.stdout.trim().rsplit("-s").next().unwrap().to_string();
+    // After the extract: a STOP for ACME by the CLI, one for another brand.
+    w.run(&["stop", "--store", "s", "--brand", "ACME", "+4791000007"], "").ok();
+    w.run(&["stop", "--store", "s", "--brand", "OTHER", "+4791000020"], "").ok();
+    let allowed = "{\"to\":\"+4791000007\",\"body\":\"a\"}\n{\"to\":\"+4791000020\",\"body\":\"b\"}\n\
+{\"to\":\"+4791000011\",\"body\":\"c\"}\n{\"to\":\"12\",\"body\":\"d\"}\n";
+    let recheck = |tag: &str| {
+        let rej = format!("rej-{tag}.jsonl");
+        let r = w
+            .run(
+                &[
+                    "recheck",
+                    "--store",
+                    "s",
+                    "--brand",
+                    "ACME",
+                    "--since",
+                    &seq,
+                    "--format",
+                    "jsonl",
+                    "--rejects",
+                    &rej,
+                ],
+                allowed,
+            )
+            .ok();
+        (r, w.read(&rej))
+    };
+    let (r, rej) = recheck("tail");
+    // +4791000011 was stopped before the extract: not read again (the extract has it).
+    assert_eq!(
+        r.stdout,
+        "{\"to\":\"+4791000020\",\"body\":\"b\"}\n{\"to\":\"+4791000011\",\"body\":\"c\"}\n"
+    );
+    assert!(
+        rej.contains("\"to\":\"+4791000007\"") && rej.contains("\"reason\":\"STOPPED\""),
+        "{rej}"
+    );
+    assert!(rej.contains("INVALID_NUMBER"), "{rej}");
+    assert!(r.stderr.contains("2 events after sequence"), "{}", r.stderr);
+    // Compacted since: the events after the sequence are read from the snapshot.
+    w.run(&["compact", "--store", "s"], "").ok();
+    let (r2, rej2) = recheck("compacted");
+    assert_eq!(r2.stdout, r.stdout);
+    assert_eq!(rej2, rej);
+    assert!(r2.stderr.contains("snapshot evidence included"), "{}", r2.stderr);
+}
