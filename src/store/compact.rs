@@ -833,4 +833,42 @@ mod tests {
         assert!(!p.should_compact(10_000_000, 100_000));
         assert!(p.should_compact(10_000_000, 1_000_000));
     }
+
+    fn rec(seq: u64, kind: u32, text: [u32; 6]) -> EvidenceRec {
+        EvidenceRec { number: 4791234567, seq, kind, text, t0: 1, expires: 0, confirmed: 0, t3: 0 }
+    }
+
+    #[test]
+    fn a_scope_keeps_what_its_decisions_read() {
+        // 0 `*`, 1 ACME, 2 acme, 3 OTHER, 4 offers, 5 news, 6 sms
+        let strings: Vec<String> =
+            ["*", "ACME", "acme", "OTHER", "offers", "news", "sms"].map(String::from).to_vec();
+        let mut keep = ScopeKeep::new(&strings, "ACME", "offers", 0);
+        let mut correct = rec(7, KIND_CORRECT, [u32::MAX; 6]);
+        correct.expires = 5; // corrects the consent with sequence 5
+        let mut other_correct = correct;
+        other_correct.seq = 8;
+        other_correct.expires = 6;
+        let mut group = vec![
+            rec(1, KIND_STOP, [1, 0, 0, 0, 0, 0]),
+            rec(2, KIND_STOP, [2, 0, 0, 0, 0, 0]),
+            rec(3, KIND_STOP, [0, 0, 0, 0, 0, 0]),
+            rec(4, KIND_STOP, [3, 0, 0, 0, 0, 0]),
+            rec(5, KIND_CONSENT, [1, 4, 6, 0, 0, 0]),
+            rec(6, KIND_CONSENT, [1, 5, 6, 0, 0, 0]),
+            correct,
+            other_correct,
+            rec(9, KIND_RELATIONSHIP, [1, 0, 0, 0, 0, 0]),
+            rec(10, KIND_RELATIONSHIP, [3, 0, 0, 0, 0, 0]),
+            rec(11, KIND_MOVE, [0; 6]),
+            rec(12, KIND_CONSENT, [3, 4, 6, 0, 0, 0]),
+        ];
+        keep.retain(&mut group);
+        let seqs: Vec<u64> = group.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, [1, 2, 3, 5, 7, 9, 11]);
+        // A number with only another tenant's records is left with nothing.
+        let mut other = vec![rec(4, KIND_STOP, [3, 0, 0, 0, 0, 0])];
+        keep.retain(&mut other);
+        assert!(other.is_empty());
+    }
 }
