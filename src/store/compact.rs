@@ -68,6 +68,10 @@ pub struct CompactOptions {
     /// relationships; numbers left with nothing are dropped. Suppression entries are
     /// kept whole. `None`: everything.
     pub scope: Option<(String, String)>,
+    /// At most this many numbers are kept (the number table is sized for them): a scoped
+    /// compaction that counted them in an earlier pass over the same inputs
+    /// ([`Compacted::numbers`]). Default: every number of the old snapshot and the tail.
+    pub number_bound: Option<u64>,
 }
 
 /// String ids of what a scoped compaction keeps (see [`CompactOptions::scope`]).
@@ -138,6 +142,8 @@ pub struct Compacted {
     pub total_events: u64,
     /// Size of the new snapshot in bytes.
     pub bytes: u64,
+    /// Numbers in the new snapshot's number table.
+    pub numbers: u64,
     /// Numbers whose events were dropped by an erasure in this compaction.
     pub erased_numbers: u64,
     /// Events dropped by erasures.
@@ -639,7 +645,10 @@ pub fn build_with<D: AsRef<[u8]>>(
         star,
         sms,
         lasting,
-        table: NumberTable::with_capacity(old_numbers + tail_numbers),
+        table: NumberTable::with_capacity(
+            opts.number_bound
+                .map_or(old_numbers + tail_numbers, |b| b.min(old_numbers + tail_numbers)),
+        ),
         scope_ix: HashMap::new(),
         scopes: Vec::new(),
         brand_ix: HashMap::new(),
@@ -794,6 +803,7 @@ pub fn build_with<D: AsRef<[u8]>>(
     });
     let stats_json = serde_json::to_vec(&stats).unwrap_or_default();
     let last_seq = scan.last_seq.max(after);
+    let numbers = f.numbers;
     let bytes = builder.finish(Parts {
         generation,
         last_seq,
@@ -811,6 +821,7 @@ pub fn build_with<D: AsRef<[u8]>>(
         new_events: last_seq - after,
         total_events: total,
         bytes,
+        numbers,
         erased_numbers: dropped.erased_numbers,
         erased_events: dropped.erased_events,
         suppression_entries,

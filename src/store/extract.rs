@@ -195,20 +195,20 @@ pub fn extract(
         .create(out)
         .map_err(io("creating extract directory", out))?;
     let generation = store.snapshot.as_ref().map_or(0, |s| s.generation());
-    let opts = CompactOptions {
+    let mut opts = CompactOptions {
         keyer: super::suppress::load_key(src)?,
         key_path: src.join(super::suppress::KEY_FILE),
         scope: Some((brand.to_string(), purpose.to_string())),
         ..CompactOptions::default()
     };
     let tmp = out.join("snapshot.tmp");
-    let done = compact::build_with(
-        store.snapshot.as_deref(),
-        store.journal.path(),
-        generation,
-        &tmp,
-        &opts,
-    )?;
+    let old = store.snapshot.as_deref();
+    // Two passes over the same inputs (the lock is held): the first counts the numbers the
+    // scope keeps, the second sizes the number table for them, not for every number of
+    // the store (the table would be most of a small scope's snapshot).
+    let count = compact::build_with(old, store.journal.path(), generation, &tmp, &opts)?;
+    opts.number_bound = Some(count.numbers);
+    let done = compact::build_with(old, store.journal.path(), generation, &tmp, &opts)?;
     {
         // SAFETY: the temp file is ours, fully written and fsynced; nobody writes it.
         let snap = unsafe { super::map_snapshot(&tmp) }?;
