@@ -202,7 +202,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         opts.receipt_key = Some(key);
     }
     // Live stops: a watcher thread folds stops appended during the run (see store::live).
-    let _watcher = if args.no_live {
+    // An extract never changes (it refuses every write): nothing to watch.
+    let extract = sendfilter::store::extract::is_extract(&args.store);
+    let _watcher = if args.no_live || extract {
         None
     } else {
         anyhow::ensure!(args.live_interval >= 1, "--live-interval must be at least 1 ms");

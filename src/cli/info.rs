@@ -29,9 +29,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Read without the store's lock: answers while `inbound` or an import holds it.
     let info = sendfilter::store::read_info(&args.store)
         .with_context(|| format!("reading store {}", args.store.display()))?;
+    // An extract: its manifest (scope, source generation and sequence) and every file
+    // checked against it.
+    let extract = sendfilter::store::extract::is_extract(&args.store)
+        .then(|| sendfilter::store::extract::verify(&args.store));
+    let extract_ok = !matches!(extract, Some(Err(_)));
     let mut out = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &info)?;
+        let mut v = serde_json::to_value(&info)?;
+        if let (Some(e), Some(obj)) = (&extract, v.as_object_mut()) {
+            let e = match e {
+                Ok(m) => serde_json::json!({ "name": m.name(), "bytes": m.bytes(), "manifest": m }),
+                Err(e) => serde_json::json!({ "damaged": e.to_string() }),
+            };
+            obj.insert("extract".into(), e);
+        }
+        serde_json::to_writer_pretty(&mut out, &v)?;
         writeln!(out)?;
     } else {
         writeln!(out, "store:               {}", info.dir)?;
@@ -77,10 +90,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 names.join(", ")
             )?;
         }
+        match &extract {
+            Some(Ok(m)) => writeln!(
+                out,
+                "extract:             {} (read-only; {}/{}, source generation {}, journal \
+                 sequence {}, {} bytes, files intact)",
+                m.name(),
+                m.brand,
+                m.purpose,
+                m.source_generation,
+                m.journal_seq,
+                m.bytes()
+            )?,
+            Some(Err(e)) => writeln!(out, "extract:             DAMAGED: {e}")?,
+            None => {}
+        }
         writeln!(out, "integrity:           {}", info.integrity)?;
     }
     out.flush()?;
-    Ok(if info.integrity == "ok" { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(if info.integrity == "ok" && extract_ok { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }
 
 impl Args {

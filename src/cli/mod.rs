@@ -24,6 +24,7 @@ mod compact;
 mod consent;
 mod demo;
 mod expiring;
+mod extract;
 mod filter;
 mod import;
 mod inbound;
@@ -32,6 +33,7 @@ mod normalize;
 mod policy;
 mod processing;
 mod purge;
+mod recheck;
 mod serve;
 mod stop;
 mod subject;
@@ -60,8 +62,10 @@ enum Command {
     Policy(policy::Args),
     Processing(processing::Args),
     Expiring(expiring::Args),
+    Extract(extract::Args),
     /// Decide every recipient of a campaign: allowed records out, rejects with reasons.
     Filter(Box<filter::Args>),
+    Recheck(recheck::Args),
     Subject(subject::Args),
     Purge(purge::Args),
     Inbound(inbound::Args),
@@ -85,7 +89,9 @@ impl Command {
             Command::Policy(a) => a.need(),
             Command::Processing(a) => a.need(),
             Command::Expiring(a) => a.need(),
+            Command::Extract(a) => return a.need(),
             Command::Filter(a) => a.need(),
+            Command::Recheck(a) => a.need(),
             Command::Subject(a) => a.need(),
             Command::Purge(a) => a.need(),
             Command::Inbound(a) => a.need(),
@@ -147,7 +153,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy(args) => policy::run(args),
         Command::Processing(args) => processing::run(args),
         Command::Expiring(args) => expiring::run(args),
+        Command::Extract(args) => extract::run(args),
         Command::Filter(args) => filter::run(*args),
+        Command::Recheck(args) => recheck::run(args),
         Command::Subject(args) => subject::run(args),
         Command::Purge(args) => purge::run(args),
         Command::Inbound(args) => inbound::run(args),

@@ -67,6 +67,71 @@ pub struct CompactOptions {
     /// Records held in memory before sorted runs are spilled to disk, for the journal
     /// tail and for the consent lists each (default [`sorted_runs::DEFAULT_LIMIT`]).
     pub tail_limit: Option<usize>,
+    /// Keep only what decisions for this (brand, purpose) need (an extract, see
+    /// [`crate::store::extract`]): the brand's stops (any spelling) and those for every
+    /// brand, moves, the scope's consents and their corrections, the brand's customer
+    /// relationships; numbers left with nothing are dropped. Suppression entries are
+    /// kept whole. `None`: everything.
+    pub scope: Option<(String, String)>,
+    /// At most this many numbers are kept (the number table is sized for them): a scoped
+    /// compaction that counted them in an earlier pass over the same inputs
+    /// ([`Compacted::numbers`]). Default: every number of the old snapshot and the tail.
+    pub number_bound: Option<u64>,
+}
+
+/// String ids of what a scoped compaction keeps (see [`CompactOptions::scope`]).
+struct ScopeKeep {
+    /// `*` and every spelling of the brand: their stops apply.
+    stop_brands: Vec<u32>,
+    /// Every spelling of the brand: customer relationships (a superset is harmless).
+    rel_brands: Vec<u32>,
+    /// The exact (brand, purpose) of consents, if both names exist in the store.
+    consent: Option<(u32, u32)>,
+    /// Scratch: sequences of the consents kept in the current group.
+    kept: Vec<u64>,
+}
+
+impl ScopeKeep {
+    fn new(strings: &[String], brand: &str, purpose: &str, star: u32) -> ScopeKeep {
+        let key = crate::brand::fold_key(brand);
+        let rel_brands: Vec<u32> = strings
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                s.as_str() == brand
+                    || (crate::brand::may_be_same_name(s, brand)
+                        && crate::brand::fold_key(s) == key)
+            })
+            .map(|(i, _)| i as u32)
+            .collect();
+        let mut stop_brands = rel_brands.clone();
+        stop_brands.push(star);
+        let id = |name: &str| strings.iter().position(|s| s == name).map(|i| i as u32);
+        let consent = id(brand).zip(id(purpose));
+        ScopeKeep { stop_brands, rel_brands, consent, kept: Vec::new() }
+    }
+
+    /// Drops from one number's `group` what decisions for the scope never read. Records
+    /// of kinds this module does not know are kept (fail safe).
+    fn retain(&mut self, group: &mut Vec<EvidenceRec>) {
+        let consent = self.consent;
+        self.kept.clear();
+        self.kept.extend(
+            group
+                .iter()
+                .filter(|r| r.kind == KIND_CONSENT && consent == Some((r.text[0], r.text[1])))
+                .map(|r| r.seq),
+        );
+        group.retain(|r| match r.kind {
+            KIND_STOP => self.stop_brands.contains(&r.text[0]),
+            KIND_CONSENT => self.kept.contains(&r.seq),
+            KIND_CORRECT => {
+                self.kept.contains(&(u64::from(r.expires) | (u64::from(r.confirmed) << 32)))
+            }
+            KIND_RELATIONSHIP => self.rel_brands.contains(&r.text[0]),
+            _ => true,
+        });
+    }
 }
 
 /// What a compaction wrote.
@@ -82,6 +147,8 @@ pub struct Compacted {
     pub total_events: u64,
     /// Size of the new snapshot in bytes.
     pub bytes: u64,
+    /// Numbers in the new snapshot's number table.
+    pub numbers: u64,
     /// Numbers whose events were dropped by an erasure in this compaction.
     pub erased_numbers: u64,
     /// Events dropped by erasures.
@@ -621,6 +688,7 @@ pub fn build_with<D: AsRef<[u8]>>(
     suppressed.sort_unstable_by_key(|e| (e.key.lo(), e.key, std::cmp::Reverse(e.seq)));
     suppressed.dedup_by_key(|e| e.key);
     let cut = opts.cutoffs().map(|c| c.resolve(|s| it.ids.get(s).copied()));
+    let mut scope = opts.scope.as_ref().map(|(b, p)| ScopeKeep::new(&it.strings, b, p, star));
     let suppress_count = suppressed.len() as u64;
 
     // Every number of the old snapshot and of the tail gets an id: a bound for the table.
@@ -630,7 +698,10 @@ pub fn build_with<D: AsRef<[u8]>>(
         star,
         sms,
         lasting,
-        table: NumberTable::with_capacity(old_numbers + tail_numbers),
+        table: NumberTable::with_capacity(
+            opts.number_bound
+                .map_or(old_numbers + tail_numbers, |b| b.min(old_numbers + tail_numbers)),
+        ),
         scopes: ConsentLists::new(&lists_base, limit),
         brand_ix: HashMap::new(),
         brands: Vec::new(),
@@ -691,6 +762,12 @@ pub fn build_with<D: AsRef<[u8]>>(
                     !(gone.contains(&r.seq) || (r.kind == KIND_CORRECT && gone.contains(&corrects)))
                 });
                 dropped.purged_corrections += (before - group.len() - gone.len()) as u64;
+            }
+        }
+        if let Some(keep) = scope.as_mut() {
+            keep.retain(group);
+            if group.is_empty() {
+                return Ok(0);
             }
         }
         if !scrub.is_empty() {
@@ -778,6 +855,7 @@ pub fn build_with<D: AsRef<[u8]>>(
     });
     let stats_json = serde_json::to_vec(&stats).unwrap_or_default();
     let last_seq = scan.last_seq.max(after);
+    let numbers = f.numbers;
     let bytes = builder.finish(Parts {
         generation,
         last_seq,
@@ -795,6 +873,7 @@ pub fn build_with<D: AsRef<[u8]>>(
         new_events: last_seq - after,
         total_events: total,
         bytes,
+        numbers,
         erased_numbers: dropped.erased_numbers,
         erased_events: dropped.erased_events,
         suppression_entries,
@@ -816,5 +895,43 @@ mod tests {
         assert!(p.should_compact(0, 100_000));
         assert!(!p.should_compact(10_000_000, 100_000));
         assert!(p.should_compact(10_000_000, 1_000_000));
+    }
+
+    fn rec(seq: u64, kind: u32, text: [u32; 6]) -> EvidenceRec {
+        EvidenceRec { number: 4791234567, seq, kind, text, t0: 1, expires: 0, confirmed: 0, t3: 0 }
+    }
+
+    #[test]
+    fn a_scope_keeps_what_its_decisions_read() {
+        // 0 `*`, 1 ACME, 2 acme, 3 OTHER, 4 offers, 5 news, 6 sms
+        let strings: Vec<String> =
+            ["*", "ACME", "acme", "OTHER", "offers", "news", "sms"].map(String::from).to_vec();
+        let mut keep = ScopeKeep::new(&strings, "ACME", "offers", 0);
+        let mut correct = rec(7, KIND_CORRECT, [u32::MAX; 6]);
+        correct.expires = 5; // corrects the consent with sequence 5
+        let mut other_correct = correct;
+        other_correct.seq = 8;
+        other_correct.expires = 6;
+        let mut group = vec![
+            rec(1, KIND_STOP, [1, 0, 0, 0, 0, 0]),
+            rec(2, KIND_STOP, [2, 0, 0, 0, 0, 0]),
+            rec(3, KIND_STOP, [0, 0, 0, 0, 0, 0]),
+            rec(4, KIND_STOP, [3, 0, 0, 0, 0, 0]),
+            rec(5, KIND_CONSENT, [1, 4, 6, 0, 0, 0]),
+            rec(6, KIND_CONSENT, [1, 5, 6, 0, 0, 0]),
+            correct,
+            other_correct,
+            rec(9, KIND_RELATIONSHIP, [1, 0, 0, 0, 0, 0]),
+            rec(10, KIND_RELATIONSHIP, [3, 0, 0, 0, 0, 0]),
+            rec(11, KIND_MOVE, [0; 6]),
+            rec(12, KIND_CONSENT, [3, 4, 6, 0, 0, 0]),
+        ];
+        keep.retain(&mut group);
+        let seqs: Vec<u64> = group.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, [1, 2, 3, 5, 7, 9, 11]);
+        // A number with only another tenant's records is left with nothing.
+        let mut other = vec![rec(4, KIND_STOP, [3, 0, 0, 0, 0, 0])];
+        keep.retain(&mut other);
+        assert!(other.is_empty());
     }
 }

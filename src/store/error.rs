@@ -275,6 +275,17 @@ pub enum StoreError {
         /// The directory.
         path: PathBuf,
     },
+    /// The directory is an extract (see [`crate::store::extract`]): read-only, nothing is
+    /// recorded or compacted in it.
+    #[error(
+        "{} is a read-only extract: record stops, consents and imports in the store it was \
+         made from, then make a new extract",
+        path.display()
+    )]
+    ReadOnlyExtract {
+        /// The extract directory.
+        path: PathBuf,
+    },
     /// Another process holds the store (and waiting was not asked for).
     #[error("store is in use by another process (lock {})", path.display())]
     Locked {

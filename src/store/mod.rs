@@ -66,12 +66,14 @@ pub mod dirmode;
 pub mod error;
 pub mod event;
 pub mod expiring;
+pub mod extract;
 pub mod import;
 pub mod journal;
 pub mod live;
 pub mod pages;
 pub mod policy;
 pub mod processing;
+pub mod recheck;
 pub mod retention;
 pub mod scrub;
 mod sealed;
@@ -222,6 +224,10 @@ fn read_config(path: &Path) -> Result<Region, StoreError> {
 /// ```
 pub fn open_view(dir: impl AsRef<Path>) -> Result<StoreView, StoreError> {
     let dir = dir.as_ref();
+    if extract::is_extract(dir) {
+        // Shipped elsewhere: every byte checked before the first decision.
+        extract::verify(dir)?;
+    }
     let (snapshot, overlay, seq) = read_unlocked(dir, |o: &mut Overlay, seq, ev| o.apply(seq, ev))?;
     StoreView::new(snapshot.map(Arc::new), Arc::new(overlay), seq).with_suppression(dir)
 }
@@ -380,6 +386,9 @@ impl Store {
     /// [`StoreError::NoStore`] when missing and `create` is false; corruption; I/O errors.
     pub fn open_with(dir: impl AsRef<Path>, opts: StoreOptions) -> Result<Store, StoreError> {
         let dir = dir.as_ref().to_path_buf();
+        if extract::is_extract(&dir) {
+            return Err(StoreError::ReadOnlyExtract { path: dir });
+        }
         if !dir.join(CONFIG).exists() {
             if !opts.create {
                 return Err(StoreError::NoStore { path: dir });

@@ -10,6 +10,7 @@ mod csvfast;
 mod demo;
 mod dpo;
 mod durations;
+mod extract;
 mod filter;
 mod handle;
 mod harness;

@@ -1,0 +1,252 @@
+//! Extracts: a self-contained, read-only, checksummed store for one (brand, purpose), to
+//! ship where a campaign is decided away from the store (Spark executors, see
+//! `integrations/spark/`).
+//!
+//! [`extract`] compacts the source store's snapshot and journal tail into a new snapshot
+//! that keeps only what decisions for the scope read ([`CompactOptions::scope`]), writes an
+//! empty journal continuing after it, copies the small files a `filter` run reads (config,
+//! policy, brand registry, roles, suppression and receipt keys) and, last, a manifest
+//! ([`MANIFEST`]) naming the scope, the source generation and journal sequence, and the
+//! size and xxh3 of every file. The manifest is the read-only marker: [`super::Store::open`]
+//! refuses a directory that has one (imports, stops, inbound, compaction, policy and brand
+//! changes), and [`super::open_view`] verifies every file against it before the first
+//! decision, so a damaged extract is refused rather than read.
+//!
+//! ```text
+//! OUT/ config journal snapshot [policy brands access suppress.key receipt.key] EXTRACT
+//! ```
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::store::compact::{self, CompactOptions};
+use crate::store::error::io;
+use crate::store::{CONFIG, JOURNAL, SNAPSHOT, Store, StoreError, StoreOptions, journal};
+
+/// The manifest file, present only in extracts: it marks the directory read-only.
+pub const MANIFEST: &str = "EXTRACT";
+/// The manifest format this build writes and reads.
+pub const FORMAT: u32 = 1;
+
+/// Files copied from the source store when present (what `filter` reads besides the
+/// snapshot and journal).
+const COPIED: [&str; 5] = [
+    super::policy::FILE,
+    super::brands::FILE,
+    super::access::FILE,
+    super::suppress::KEY_FILE,
+    super::suppress::RECEIPT_KEY_FILE,
+];
+
+/// What an extract holds and where it comes from (the manifest's content).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Manifest {
+    /// Manifest format ([`FORMAT`]).
+    pub format: u32,
+    /// The brand (canonical form).
+    pub brand: String,
+    /// The purpose.
+    pub purpose: String,
+    /// The source store's snapshot generation when the extract was made.
+    pub source_generation: u64,
+    /// The last journal sequence folded in: events after it are not in the extract (a
+    /// recheck reads them, see `filter --recheck-since`).
+    pub journal_seq: u64,
+    /// When it was made (Unix seconds).
+    pub created_at: i64,
+    /// Every file of the extract but the manifest: name, size and xxh3 (hex).
+    pub files: Vec<FileSum>,
+}
+
+/// One file of an extract as the manifest records it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileSum {
+    /// File name inside the extract directory.
+    pub name: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// xxh3-64 of the content, 16 hex digits.
+    pub xxh3: String,
+}
+
+impl Manifest {
+    /// Total size of the extract's files in bytes.
+    pub fn bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.bytes).sum()
+    }
+
+    /// The extract's name: `BRAND-PURPOSE-gGEN-sSEQ`.
+    pub fn name(&self) -> String {
+        format!("{}-{}-g{}-s{}", self.brand, self.purpose, self.source_generation, self.journal_seq)
+    }
+}
+
+/// What went wrong with an extract.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExtractError {
+    /// The output directory exists and is not empty.
+    #[error("{} exists and is not empty: give a new directory for the extract", path.display())]
+    OutputExists {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// The source is itself an extract.
+    #[error("{} is an extract: extract from the store it was made from", path.display())]
+    SourceIsExtract {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// A store error (reading the source, writing the extract).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// True when `dir` holds an extract (its manifest).
+pub fn is_extract(dir: &Path) -> bool {
+    dir.join(MANIFEST).exists()
+}
+
+fn sum_of(path: &Path) -> Result<FileSum, StoreError> {
+    let bytes = std::fs::read(path).map_err(io("reading", path))?;
+    Ok(FileSum {
+        name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        bytes: bytes.len() as u64,
+        xxh3: format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes)),
+    })
+}
+
+/// The manifest as stored: its JSON, then a line `check <xxh3 of the JSON>`.
+fn manifest_text(m: &Manifest) -> String {
+    let json = serde_json::to_string(m).unwrap_or_default();
+    let sum = xxhash_rust::xxh3::xxh3_64(json.as_bytes());
+    format!("{json}\ncheck {sum:016x}\n")
+}
+
+fn damaged(dir: &Path, what: String) -> StoreError {
+    StoreError::Config { path: dir.join(MANIFEST), reason: format!("damaged extract: {what}") }
+}
+
+/// Reads the manifest of the extract in `dir` (checking the manifest's own checksum, not
+/// the files: see [`verify`]).
+///
+/// # Errors
+/// I/O errors; [`StoreError::Config`] for a damaged or unknown manifest.
+pub fn read_manifest(dir: &Path) -> Result<Manifest, StoreError> {
+    let path = dir.join(MANIFEST);
+    let text = std::fs::read_to_string(&path).map_err(io("reading", &path))?;
+    let json = text.lines().next().unwrap_or_default();
+    let m: Manifest = serde_json::from_str(json)
+        .map_err(|e| damaged(dir, format!("the manifest does not read ({e})")))?;
+    if manifest_text(&m) != text {
+        return Err(damaged(dir, "the manifest's checksum does not match".into()));
+    }
+    if m.format != FORMAT {
+        return Err(StoreError::Version { path, found: m.format, supported: FORMAT });
+    }
+    Ok(m)
+}
+
+/// Checks every file of the extract in `dir` against its manifest (size and xxh3 of the
+/// whole content; the snapshot is then verified by its own block checksums when mapped).
+/// A missing, extra-damaged or changed file is an error: nothing is decided from it.
+///
+/// # Errors
+/// As [`read_manifest`]; [`StoreError::Config`] naming the first file that differs.
+pub fn verify(dir: &Path) -> Result<Manifest, StoreError> {
+    let m = read_manifest(dir)?;
+    for f in &m.files {
+        let path = dir.join(&f.name);
+        if !path.exists() {
+            return Err(damaged(dir, format!("{} is missing", f.name)));
+        }
+        let now = sum_of(&path)?;
+        if now.bytes != f.bytes || now.xxh3 != f.xxh3 {
+            return Err(damaged(dir, format!("{} does not match its checksum", f.name)));
+        }
+    }
+    Ok(m)
+}
+
+/// Writes to `out` (a new or empty directory, created 0700) an extract of the store in
+/// `src` for (`brand`, `purpose`): see the module docs. Holds the source store's lock
+/// while it reads (a consistent snapshot and journal tail), and writes the manifest last,
+/// so an interrupted extract has none and is never mistaken for a whole one.
+///
+/// # Errors
+/// [`ExtractError::OutputExists`], [`ExtractError::SourceIsExtract`], store errors.
+pub fn extract(
+    src: &Path,
+    brand: &str,
+    purpose: &str,
+    out: &Path,
+) -> Result<Manifest, ExtractError> {
+    if is_extract(src) {
+        return Err(ExtractError::SourceIsExtract { path: src.to_path_buf() });
+    }
+    if std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(ExtractError::OutputExists { path: out.to_path_buf() });
+    }
+    let store = Store::open_with(src, StoreOptions { create: false, ..StoreOptions::default() })?;
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(out)
+        .map_err(io("creating extract directory", out))?;
+    let generation = store.snapshot.as_ref().map_or(0, |s| s.generation());
+    let mut opts = CompactOptions {
+        keyer: super::suppress::load_key(src)?,
+        key_path: src.join(super::suppress::KEY_FILE),
+        scope: Some((brand.to_string(), purpose.to_string())),
+        ..CompactOptions::default()
+    };
+    let tmp = out.join("snapshot.tmp");
+    let old = store.snapshot.as_deref();
+    // Two passes over the same inputs (the lock is held): the first counts the numbers the
+    // scope keeps, the second sizes the number table for them, not for every number of
+    // the store (the table would be most of a small scope's snapshot).
+    let count = compact::build_with(old, store.journal.path(), generation, &tmp, &opts)?;
+    opts.number_bound = Some(count.numbers);
+    let done = compact::build_with(old, store.journal.path(), generation, &tmp, &opts)?;
+    {
+        // SAFETY: the temp file is ours, fully written and fsynced; nobody writes it.
+        let snap = unsafe { super::map_snapshot(&tmp) }?;
+        snap.verify()?;
+    }
+    let snap_path = out.join(SNAPSHOT);
+    std::fs::rename(&tmp, &snap_path).map_err(io("renaming", &tmp))?;
+    journal::create(&out.join(JOURNAL), done.last_seq)?;
+    for name in std::iter::once(CONFIG).chain(COPIED) {
+        let from = src.join(name);
+        match std::fs::read(&from) {
+            Ok(bytes) => {
+                let to = out.join(name);
+                let mut f = journal::create_private(&to)?;
+                f.write_all(&bytes).map_err(io("writing", &to))?;
+                f.sync_all().map_err(io("fsync of", &to))?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("reading", &from)(e).into()),
+        }
+    }
+    drop(store);
+    let mut files = Vec::new();
+    for name in [CONFIG, JOURNAL, SNAPSHOT].into_iter().chain(COPIED) {
+        let path = out.join(name);
+        if path.exists() {
+            files.push(sum_of(&path)?);
+        }
+    }
+    let manifest = Manifest {
+        format: FORMAT,
+        brand: brand.to_string(),
+        purpose: purpose.to_string(),
+        source_generation: generation,
+        journal_seq: done.last_seq,
+        created_at: crate::timefmt::now(),
+        files,
+    };
+    journal::replace_file(&out.join(MANIFEST), manifest_text(&manifest).as_bytes())?;
+    Ok(manifest)
+}
