@@ -447,9 +447,9 @@ impl<'s, S: StandingSource> Filter<'s, S> {
 }
 
 fn no_footer() -> Error {
-    Error::Footer(
+    Error::Footer(crate::sms::FooterError(
         "marketing messages need an opt-out footer: give --shortcode N (default template for the region) or --footer TEMPLATE".into(),
-    )
+    ))
 }
 
 /// The record format of a stream.

@@ -63,6 +63,7 @@ pub mod access;
 pub mod brands;
 pub mod compact;
 pub mod dirmode;
+pub(crate) mod durable;
 pub mod error;
 pub mod event;
 pub mod expiring;
@@ -71,6 +72,7 @@ pub mod journal;
 pub mod live;
 pub mod policy;
 pub mod processing;
+mod role;
 pub mod scrub;
 mod sealed;
 pub mod snapshot;
@@ -388,7 +390,7 @@ impl Store {
                 .create(&dir)
                 .map_err(io("creating store directory", &dir))?;
             // Make the new directory's entry durable before anything in it is acknowledged.
-            journal::sync_dir(&dir)?;
+            durable::sync_dir(&dir)?;
         }
         let lock = lock(&dir.join(LOCK), opts.wait)?;
         Store::open_locked(dir, opts, lock, None)
@@ -413,7 +415,7 @@ impl Store {
                 journal::create(&jpath, 0)?;
             }
             let region = opts.region.unwrap_or(Region::NO);
-            journal::replace_file(&config, config_text(region).as_bytes())?;
+            durable::replace_file(&config, config_text(region).as_bytes())?;
             region
         };
         // Leftovers of an interrupted compaction or rotation are never used.
@@ -605,20 +607,34 @@ impl Store {
         Batch { store: self, events: Vec::new(), large: false }
     }
 
+    /// Calls `f` for every journal event after the snapshot (the tail compaction has not
+    /// folded yet) whose sequence number is at most `up_to`, in journal order: the one
+    /// place that knows which journal records the snapshot already holds.
+    ///
+    /// # Errors
+    /// Journal corruption or I/O errors, and the first error of `f`.
+    pub fn scan_tail(
+        &self,
+        up_to: u64,
+        mut f: impl FnMut(u64, EventRef<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let folded = self.snapshot.as_ref().map_or(0, |s| s.last_seq());
+        journal::scan_file(self.journal.path(), |seq, ev| {
+            if seq > folded && seq <= up_to { f(seq, ev) } else { Ok(()) }
+        })
+        .map(|_| ())
+    }
+
     fn overlay(&self) -> Result<Arc<Overlay>, StoreError> {
         let mut guard = self.overlay.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(o) = guard.as_ref() {
             return Ok(o.clone());
         }
-        let folded = self.snapshot.as_ref().map_or(0, |s| s.last_seq());
         let mut o = Overlay::default();
         // What was committed: inside a batch ([`Batch::committed_view`]) the cached overlay
         // is the store before it, as its commit folds its events in (or drops the cache).
-        let last = self.journal.synced_seq();
-        journal::scan_file(self.journal.path(), |seq, ev| {
-            if seq > folded && seq <= last {
-                o.apply(seq, ev);
-            }
+        self.scan_tail(self.journal.synced_seq(), |seq, ev| {
+            o.apply(seq, ev);
             Ok(())
         })?;
         let o = Arc::new(o);
@@ -685,8 +701,7 @@ impl Store {
         }
         failpoint("compact-before-publish");
         let path = self.dir.join(SNAPSHOT);
-        std::fs::rename(&tmp, &path).map_err(io("renaming", &tmp))?;
-        journal::sync_dir(&path)?;
+        durable::publish(&tmp, &path)?;
         failpoint("compact-after-publish");
         // SAFETY: published by rename just now, never modified in place.
         let snap = Arc::new(unsafe { map_snapshot(&path) }?);
@@ -746,14 +761,13 @@ impl Store {
     /// Snapshot evidence or journal corruption, I/O errors.
     pub fn evidence(&self, number: E164) -> Result<Vec<Recorded>, StoreError> {
         let mut out = Vec::new();
-        let folded = self.snapshot.as_ref().map_or(0, |s| s.last_seq());
         if let Some(s) = &self.snapshot {
             for r in s.evidence(number.as_u64())? {
                 out.push(Recorded { seq: r.seq, event: view::event_of(s, &r, number) });
             }
         }
-        journal::scan_file(self.journal.path(), |seq, ev| {
-            if seq > folded && ev.mentions(number) {
+        self.scan_tail(u64::MAX, |seq, ev| {
+            if ev.mentions(number) {
                 out.push(Recorded { seq, event: ev.to_owned() });
             }
             Ok(())
@@ -772,10 +786,9 @@ impl Store {
             Some(s) => s.numbers_with_prefix(digits)?,
             None => Vec::new(),
         };
-        let folded = self.snapshot.as_ref().map_or(0, |s| s.last_seq());
-        journal::scan_file(self.journal.path(), |seq, ev| {
+        self.scan_tail(u64::MAX, |_, ev| {
             let n = ev.number().map_or(0, E164::as_u64);
-            if seq > folded && n != 0 && !digits.is_empty() && n.to_string().starts_with(digits) {
+            if n != 0 && !digits.is_empty() && n.to_string().starts_with(digits) {
                 out.push(n);
             }
             Ok(())
@@ -791,12 +804,9 @@ impl Store {
     /// Journal corruption or I/O errors while counting the journal tail; snapshot
     /// corruption is reported in [`Info::integrity`].
     pub fn info(&self) -> Result<Info, StoreError> {
-        let folded = self.snapshot.as_ref().map_or(0, |s| s.last_seq());
         let mut tail = TailCounts::default();
-        journal::scan_file(self.journal.path(), |seq, ev| {
-            if seq > folded {
-                tail.add(ev);
-            }
+        self.scan_tail(u64::MAX, |_, ev| {
+            tail.add(ev);
             Ok(())
         })?;
         let journal = (self.journal.last_seq(), self.journal.file_len());

@@ -31,7 +31,7 @@
 //! lookup is one SipHash and a binary search over a few cache lines; the filter asks only
 //! for numbers that would otherwise be allowed (see [`crate::store::StoreView`]).
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 
 use xxhash_rust::xxh3::xxh3_64;
@@ -149,24 +149,10 @@ fn create_key_file(dir: &Path, name: &str, magic: &[u8; 8]) -> Result<[u8; KEY_L
     b.extend_from_slice(magic);
     b.extend_from_slice(&key);
     b.extend_from_slice(&xxh3_64(&b).to_le_bytes());
+    // Creators that hold no lock (a `filter` making the receipt key) never write into each
+    // other's temporary file, and never replace an existing key.
+    crate::store::durable::create_once(dir, name, &b)?;
     let path = dir.join(name);
-    // A temporary file of its own (0600, created exclusively, removed on drop): creators
-    // that hold no lock (a `filter` making the receipt key) never write into each other's.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!("{name}.tmp"))
-        .tempfile_in(dir)
-        .map_err(io("creating a temporary file in", dir))?;
-    let tmp_path = tmp.path().to_path_buf();
-    tmp.write_all(&b).map_err(io("writing", &tmp_path))?;
-    tmp.as_file().sync_all().map_err(io("fsync of", &tmp_path))?;
-    // Never replace an existing key (a concurrent creator): link fails if it exists.
-    match std::fs::hard_link(&tmp_path, &path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(io("creating", &path)(e)),
-    }
-    tmp.close().map_err(io("removing", &tmp_path))?;
-    crate::store::journal::sync_dir(&path)?;
     read_key_file(dir, name, magic)?.ok_or(StoreError::KeyMissing { path })
 }
 

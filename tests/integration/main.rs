@@ -1,6 +1,7 @@
 //! Integration tests: run the real `sendfilter` binary on temp dirs.
 
 mod access;
+mod architecture;
 mod audit;
 mod bench;
 mod bending;
