@@ -29,6 +29,7 @@ mod import;
 mod inbound;
 mod info;
 mod normalize;
+mod open;
 mod policy;
 mod processing;
 mod purge;

@@ -1455,10 +1455,7 @@ pub fn run_queued<R: Read + Send + 'static>(
                 })??;
                 held = std::time::Instant::now();
                 if let Some(policy) = opts.compact {
-                    let snap = store.snapshot();
-                    let folded = snap.as_ref().map_or(0, |s| s.last_seq());
-                    let snap_events = snap.as_ref().map_or(0, |s| s.evidence_len() as u64);
-                    if policy.should_compact(snap_events, store.last_seq() - folded) {
+                    if store.compaction_advised_by(&policy) {
                         // The cache stays valid: what it holds is now also in the snapshot,
                         // and a duplicate record changes no "newest consent" answer.
                         store.compact()?;

@@ -166,17 +166,15 @@ fn lock(path: &Path, wait: bool) -> Result<File, StoreError> {
         .mode(0o600)
         .open(path)
         .map_err(io("opening lock file", path))?;
-    use std::os::fd::AsRawFd;
-    let op = if wait { libc::LOCK_EX } else { libc::LOCK_EX | libc::LOCK_NB };
-    // SAFETY: flock on a valid, owned descriptor; the lock is released when `f` closes.
-    if unsafe { libc::flock(f.as_raw_fd(), op) } != 0 {
-        let e = std::io::Error::last_os_error();
-        if e.kind() == std::io::ErrorKind::WouldBlock {
-            return Err(StoreError::Locked { path: path.to_path_buf() });
+    // An advisory whole-file lock (flock on Linux), released when `f` closes.
+    let locked = if wait { f.lock().map_err(std::fs::TryLockError::Error) } else { f.try_lock() };
+    match locked {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(StoreError::Locked { path: path.to_path_buf() })
         }
-        return Err(io("locking", path)(e));
+        Err(std::fs::TryLockError::Error(e)) => Err(io("locking", path)(e)),
     }
-    Ok(f)
 }
 
 fn config_text(region: Region) -> String {
@@ -489,19 +487,11 @@ impl Store {
     /// change. On an error (or if `f` panics) the store must not be used any further: it
     /// may no longer hold the lock.
     pub fn unlocked<T>(&mut self, f: impl FnOnce() -> T) -> Result<(T, bool), StoreError> {
-        use std::os::fd::AsRawFd;
         let path = self.dir.join(LOCK);
         let before = self.disk_identity()?;
-        let flock = |op| {
-            // SAFETY: flock on the valid descriptor this store owns.
-            if unsafe { libc::flock(self._lock.as_raw_fd(), op) } != 0 {
-                return Err(io("locking", &path)(std::io::Error::last_os_error()));
-            }
-            Ok(())
-        };
-        flock(libc::LOCK_UN)?;
+        self._lock.unlock().map_err(io("locking", &path))?;
         let t = f();
-        flock(libc::LOCK_EX)?;
+        self._lock.lock().map_err(io("locking", &path))?;
         let after = self.disk_identity()?;
         if after == before {
             return Ok((t, false));
@@ -560,9 +550,15 @@ impl Store {
     /// Whether [`CompactPolicy::default`] advises compacting now (journal tail large
     /// relative to the snapshot).
     pub fn compaction_advised(&self) -> bool {
+        self.compaction_advised_by(&CompactPolicy::default())
+    }
+
+    /// Whether `policy` advises compacting now: the journal tail (events after the
+    /// snapshot) against the snapshot's event count.
+    pub fn compaction_advised_by(&self, policy: &CompactPolicy) -> bool {
         let snap = self.snapshot.as_ref();
         let tail = self.journal.last_seq() - snap.map_or(0, |s| s.last_seq());
-        CompactPolicy::default().should_compact(snap.map_or(0, |s| s.evidence_len() as u64), tail)
+        policy.should_compact(snap.map_or(0, |s| s.evidence_len() as u64), tail)
     }
 
     /// Sequence number of the last acknowledged event (0 for none).
