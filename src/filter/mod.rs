@@ -52,6 +52,7 @@
 mod csv;
 mod engine;
 mod json;
+pub mod live_stdout;
 mod msgcache;
 pub mod receipts;
 mod routes;

@@ -1454,13 +1454,13 @@ pub fn run_queued<R: Read + Send + 'static>(
                     write_lines(out, &lines)
                 })??;
                 held = std::time::Instant::now();
-                if let Some(policy) = opts.compact {
-                    if store.compaction_advised_by(&policy) {
-                        // The cache stays valid: what it holds is now also in the snapshot,
-                        // and a duplicate record changes no "newest consent" answer.
-                        store.compact()?;
-                        summary.compactions += 1;
-                    }
+                if let Some(policy) = opts.compact
+                    && store.compaction_advised_by(&policy)
+                {
+                    // The cache stays valid: what it holds is now also in the snapshot,
+                    // and a duplicate record changes no "newest consent" answer.
+                    store.compact()?;
+                    summary.compactions += 1;
                 }
                 if held.elapsed() >= MAX_HOLD {
                     // A busy run seldom waits for input: let waiting writers in now and then.

@@ -298,8 +298,8 @@ pub fn normalize(input: &[u8], region: Region) -> Result<E164, PhoneError> {
     }
 }
 
-/// The same as [`normalize`] without its fast path (`phone::fast`): the port of the reference
-/// as it stood before the fast path, which still answers every input the fast path leaves
+/// The same as [`normalize`] without its fast path (`phone::fast`): the general port of
+/// libphonenumber's parse and validation, which answers every input the fast path leaves
 /// alone. Exists so tests and benches can check the fast path against it.
 #[doc(hidden)]
 pub fn normalize_reference(input: &[u8], region: Region) -> Result<E164, PhoneError> {

@@ -368,8 +368,8 @@ mod tests {
         }
     }
 
-    /// The plan and counts as they were computed before the fast paths (one regex search,
-    /// per-character measure of the built stamped text): the model.
+    /// The plan and counts computed the simple way (one regex search, per-character
+    /// measure of the built stamped text): the model the fast paths are checked against.
     fn plan_and_counts_reference(f: &Footer, m: &str) -> (Stamp, Count, Count) {
         let present = bounded_model(f).is_match(m);
         let plan = if present {

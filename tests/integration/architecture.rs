@@ -76,9 +76,9 @@ fn strip_test_modules(text: &str) -> (String, Vec<String>) {
             let name: String =
                 decl.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
             let tail = decl[name.len()..].trim_start();
-            if tail.starts_with(';') {
+            if let Some(after_decl) = tail.strip_prefix(';') {
                 test_files.push(name);
-                rest = &tail[1..];
+                rest = after_decl;
                 continue;
             }
             if tail.starts_with('{') {
@@ -128,7 +128,6 @@ fn is_ident(c: char) -> bool {
 fn parse_tree(s: &str, prefix: &[String], out: &mut Vec<Vec<String>>) -> usize {
     let mut path = prefix.to_vec();
     let mut i = 0;
-    let bytes = s.as_bytes();
     loop {
         let rest = &s[i..];
         let trimmed = rest.trim_start();
@@ -165,7 +164,6 @@ fn parse_tree(s: &str, prefix: &[String], out: &mut Vec<Vec<String>>) -> usize {
         }
         break;
     }
-    let _ = bytes;
     out.push(path);
     i
 }
