@@ -1,6 +1,6 @@
 //! Opt-out intent matcher throughput, replies per second (goal: ≥ 1 M/s for the matcher).
 //!
-//! Input: the project's reply corpus (`src/inbound/intent/corpus.tsv`, ~330 real-world-style
+//! Input: the project's reply corpus (`src/keyword/intent/corpus.tsv`, ~330 real-world-style
 //! replies in five languages, half opt-outs, many of them free text). `classify` is the
 //! matcher alone on folded text; `parse` is the whole keyword parse of the raw text (fold,
 //! keyword grammar, then the matcher for what the grammar does not read), as `inbound` runs
@@ -14,7 +14,7 @@ use sendfilter::inbound::keyword::{self, fold};
 use std::hint::black_box;
 
 fn corpus() -> Vec<&'static str> {
-    include_str!("../src/inbound/intent/corpus.tsv")
+    include_str!("../src/keyword/intent/corpus.tsv")
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .filter_map(|l| l.splitn(3, '\t').nth(2))

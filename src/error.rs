@@ -16,8 +16,8 @@ pub enum Error {
     #[error("invalid phone number: {0}")]
     Phone(#[from] PhoneError),
     /// A region code given by the user is not known.
-    #[error("unknown region code {0:?}: use a two-letter ISO 3166 code such as NO, SE, DK")]
-    UnknownRegion(String),
+    #[error(transparent)]
+    UnknownRegion(#[from] crate::phone::UnknownRegion),
     /// The consent store failed (corruption, I/O, invalid input).
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
@@ -29,11 +29,11 @@ pub enum Error {
         /// What is wrong and what to do.
         detail: String,
     },
-    /// A record longer than [`crate::pipeline::MAX_RECORD`] (input without line ends, or
+    /// A record longer than [`crate::bounded::MAX_RECORD`] (input without line ends, or
     /// a CSV quote never closed): the run stopped there, after handling every record
     /// before it.
     #[error(transparent)]
-    RecordTooLong(#[from] crate::pipeline::RecordTooLong),
+    RecordTooLong(#[from] crate::bounded::RecordTooLong),
     /// The brand registry cannot be read.
     #[error(transparent)]
     Brands(#[from] crate::store::brands::BrandError),
@@ -44,6 +44,6 @@ pub enum Error {
     #[error("{0}")]
     Options(String),
     /// The opt-out footer is missing or its template is wrong.
-    #[error("{0}")]
-    Footer(String),
+    #[error(transparent)]
+    Footer(#[from] crate::sms::FooterError),
 }

@@ -63,6 +63,7 @@
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod bounded;
 pub mod brand;
 pub mod decision;
 pub mod duration;
@@ -72,6 +73,7 @@ pub mod filter;
 pub mod handle;
 mod hint;
 pub mod inbound;
+pub mod keyword;
 pub mod outfile;
 pub mod phone;
 pub mod pipeline;

@@ -109,7 +109,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 "invalid user name {user:?}: use the login name (letters, digits, _ . - @ \\)"
             );
             // The lock is held from reading to saving: concurrent edits cannot be lost.
-            let st = super::stop::open_store(&store, false, None)?;
+            let st = super::open::open_store(&store, false, None)?;
             // Only the owner gets here with a damaged file (see `access::authorize`): start
             // again from no roles.
             let mut a = match access::read(&store) {
@@ -137,14 +137,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Revoke { store, user } => {
-            let st = super::stop::open_store(&store, false, None)?;
+            let st = super::open::open_store(&store, false, None)?;
             let mut a = read(&store)?.unwrap_or_default();
             anyhow::ensure!(a.users.remove(&user).is_some(), "{user} has no role on this store");
             access::write(&st, &a).context("saving the roles")?;
             eprintln!("sendfilter: {user} no longer has a role");
         }
         Command::Disable { store } => {
-            let st = super::stop::open_store(&store, false, None)?;
+            let st = super::open::open_store(&store, false, None)?;
             let path = st.dir().join(access::FILE);
             match std::fs::remove_file(&path) {
                 Ok(()) => eprintln!(

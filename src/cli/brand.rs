@@ -156,7 +156,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             language,
         } => {
             // The lock is held from reading to saving: concurrent edits cannot be lost.
-            let st = super::stop::open_store(&store, true, None)?;
+            let st = super::open::open_store(&store, true, None)?;
             let mut reg = load(&store)?;
             let mut b = Brand::new(&name, &shortcode);
             if let Some(k) = keyword {
@@ -185,7 +185,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             consent_text_ref,
             language,
         } => {
-            let st = super::stop::open_store(&store, false, None)?;
+            let st = super::open::open_store(&store, false, None)?;
             let mut reg = load(&store)?;
             reg.update(&name, |b| {
                 if let Some(v) = shortcode {
@@ -211,7 +211,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             eprintln!("sendfilter brand: {name} updated");
         }
         Command::Route { store, name, country, number, language, clear } => {
-            let st = super::stop::open_store(&store, false, None)?;
+            let st = super::open::open_store(&store, false, None)?;
             let mut reg = load(&store)?;
             let route = if clear { None } else { number.as_deref().map(|n| (n, language)) };
             reg.set_route(&name, country, route)?;
@@ -252,13 +252,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
         Command::SetReply { store, name, kind, template, clear } => {
-            let st = super::stop::open_store(&store, false, None)?;
+            let st = super::open::open_store(&store, false, None)?;
             let mut reg = load(&store)?;
             reg.set_reply(&name, &kind, if clear { None } else { template.as_deref() })?;
             reg.save(&st)?;
         }
         Command::Remove { store, name } => {
-            let st = super::stop::open_store(&store, false, None)?;
+            let st = super::open::open_store(&store, false, None)?;
             let mut reg = load(&store)?;
             anyhow::ensure!(reg.remove(&name), "no brand named {name}");
             reg.save(&st)?;

@@ -20,7 +20,7 @@ pub struct Args {
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let t = Instant::now();
-    let mut store = super::stop::open_store(&args.store, false, None)?;
+    let mut store = super::open::open_store(&args.store, false, None)?;
     let c = store.compact().with_context(|| format!("compacting {}", args.store.display()))?;
     eprintln!(
         "sendfilter: generation {} written: {} events ({} new), last sequence {}, {} bytes, {:.2} s",

@@ -7,7 +7,7 @@ use anyhow::Context;
 use sendfilter::store::Consent;
 use sendfilter::{Region, phone};
 
-use super::stop::time_or_now;
+use super::open::time_or_now;
 
 /// Record one consent with its evidence.
 ///
@@ -54,7 +54,7 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut store = super::stop::open_store(&args.store, true, args.region)?;
+    let mut store = super::open::open_store(&args.store, true, args.region)?;
     let number = phone::normalize(args.number.as_bytes(), args.region.unwrap_or(store.region()))
         .context("NUMBER")?;
     let opt = |t: Option<&str>, what| t.map(|s| time_or_now(Some(s), what)).transpose();

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
+use sendfilter::filter::live_stdout::LiveStdout;
 use sendfilter::filter::{FilterOptions, Format, Routes, RunOptions, Sinks};
 use sendfilter::outfile::{Content, Paths, Prepared};
 use sendfilter::phone::{Region, Regions};
@@ -357,13 +358,8 @@ fn run_with_source<S: StandingSource>(
         (commit(rejects)?, commit(receipts)?, commit(report_file)?);
     let mut rejects = rejects.map(|f| std::io::BufWriter::with_capacity(1 << 16, f));
     let mut receipts = receipts.map(|f| std::io::BufWriter::with_capacity(1 << 16, f));
-    let pipe = opts.live.is_some() && stdout_is_pipe();
-    if pipe {
-        // What waits in the pipe cannot be recalled when a stop arrives: keep it short.
-        // SAFETY: fcntl on our own stdout pipe; failure only leaves the default size.
-        unsafe { libc::fcntl(1, libc::F_SETPIPE_SZ, LIVE_PIPE) };
-    }
-    let stdout = LiveStdout { inner: std::io::stdout().lock(), pipe, slow: false };
+    // What waits in the pipe cannot be recalled when a stop arrives: keep it short.
+    let stdout = LiveStdout::new(std::io::stdout().lock(), opts.live.is_some());
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout);
     let started = Instant::now();
     let mut last = started;
@@ -409,62 +405,6 @@ fn run_with_source<S: StandingSource>(
         n.counts.insert("rejected".into(), report.counts.input() - report.counts.allowed());
     });
     Ok(ExitCode::SUCCESS)
-}
-
-/// Stdout for a live run. The filter checks for new stops before each flushed group, but
-/// what already sits in the pipe was decided before any stop that arrives meanwhile. With a
-/// consumer that keeps up, the pipe is used as usual (a full pipe just blocks). Once a write
-/// blocks for long (a slow consumer), `flush` also waits until the reader has taken all but
-/// a page, so little is queued ahead of a stop; a quick drain ends that mode.
-struct LiveStdout<W> {
-    inner: W,
-    pipe: bool,
-    slow: bool,
-}
-
-/// Stdout pipe size in a live run (the kernel's default is 64 KiB).
-const LIVE_PIPE: libc::c_int = 16 << 10;
-
-/// A write or drain this long means a slow consumer.
-const SLOW: std::time::Duration = std::time::Duration::from_millis(20);
-
-impl<W: Write> Write for LiveStdout<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let t = Instant::now();
-        let n = self.inner.write(buf)?;
-        if self.pipe && t.elapsed() > SLOW {
-            self.slow = true;
-        }
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()?;
-        if !self.pipe || !self.slow {
-            return Ok(());
-        }
-        let t = Instant::now();
-        let mut pause = std::time::Duration::from_micros(50);
-        loop {
-            let mut pending: libc::c_int = 0;
-            // SAFETY: FIONREAD on our own stdout descriptor, writing one c_int.
-            let r = unsafe { libc::ioctl(1, libc::FIONREAD, &mut pending) };
-            if r != 0 || pending <= 4096 {
-                break;
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(std::time::Duration::from_millis(2));
-        }
-        self.slow = t.elapsed() > std::time::Duration::from_millis(1);
-        Ok(())
-    }
-}
-
-/// True when stdout is a pipe (FIFO).
-fn stdout_is_pipe() -> bool {
-    use std::os::unix::fs::FileTypeExt;
-    let fd = std::os::fd::AsFd::as_fd(&std::io::stdout()).try_clone_to_owned().ok();
-    fd.map(File::from).and_then(|f| f.metadata().ok()).is_some_and(|m| m.file_type().is_fifo())
 }
 
 /// Refuses outputs that would overwrite what the run reads or writes elsewhere: the file

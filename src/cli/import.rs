@@ -61,7 +61,7 @@ enum KindArg {
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut store = super::stop::open_store(&args.store, true, args.region)?;
+    let mut store = super::open::open_store(&args.store, true, args.region)?;
     let kind = match args.kind {
         KindArg::Stops => Kind::Stops,
         KindArg::Consents => Kind::Consents,

@@ -92,7 +92,7 @@ pub struct Args {
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut store =
-        super::stop::open_store(&args.store, true, args.region.as_ref().map(Regions::primary))?;
+        super::open::open_store(&args.store, true, args.region.as_ref().map(Regions::primary))?;
     let registry = Registry::load(&args.store)
         .with_context(|| format!("reading the brand registry of {}", args.store.display()))?;
     if registry.brands().is_empty() {

@@ -30,6 +30,7 @@ mod import;
 mod inbound;
 mod info;
 mod normalize;
+mod open;
 mod policy;
 mod processing;
 mod purge;

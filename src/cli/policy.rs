@@ -99,7 +99,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Action::Set { brand, require_confirmed, consent_lifetime, informed_grace } => {
             anyhow::ensure!(!brand.is_empty() && brand != "*", "--brand must name one brand");
             // The store's lock serialises policy writers with each other.
-            let store = super::stop::open_store(&args.store, false, None)?;
+            let store = super::open::open_store(&args.store, false, None)?;
             let mut p = policy::read(store.dir())
                 .with_context(|| format!("reading the policy of {}", args.store.display()))?;
             let entry = p.brands.entry(brand.clone()).or_default();

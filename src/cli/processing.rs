@@ -146,7 +146,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             transfer,
             source,
         } => {
-            let store = super::stop::open_store(&args.store, false, None)?;
+            let store = super::open::open_store(&args.store, false, None)?;
             let mut r = processing::read(store.dir()).with_context(context)?;
             let e = r.brands.entry(brand.clone()).or_default();
             for (field, new) in [(&mut e.controller, controller), (&mut e.dpo, dpo)]

@@ -89,7 +89,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             sendfilter::timefmt::format_rfc3339(now)
         );
     }
-    let mut store = super::stop::open_store(&args.store, false, None)?;
+    let mut store = super::open::open_store(&args.store, false, None)?;
     super::audit::note(|n| n.detail = Some(described.clone()));
     if args.dry_run {
         let p = rights::plan(&store, &period, now, args.soft_opt_in_months)?;

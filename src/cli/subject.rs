@@ -140,10 +140,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Command::ReceiptHash { .. } = &args.command {
         return receipt_hash(c);
     }
-    let mut store = super::stop::open_store(&c.store, false, None)?;
+    let mut store = super::open::open_store(&c.store, false, None)?;
     let region = c.region.unwrap_or(store.region());
     let n = number(&c.number, region, "NUMBER")?;
-    let time = |at: &Option<String>, what| super::stop::time_or_now(at.as_deref(), what);
+    let time = |at: &Option<String>, what| super::open::time_or_now(at.as_deref(), what);
     match &args.command {
         Command::Export { at, format, lang, .. } => {
             let e = rights::export(&store, n, time(at, "at")?)?;

@@ -130,16 +130,57 @@ struct Rec {
     end: u32,
     number: u64,
     pre: Reason,
-    /// csv: fields range in the batch; jsonl: number value span.
-    a: u32,
-    b: u32,
-    /// jsonl: message value span (`NONE` when absent); csv: the message's ticket in the
-    /// worker's message cache (`msgcache::Ticket::to_parts`).
-    c: u32,
-    d: u32,
+    /// csv: the record's fields in `Worker::fields` ([`Rec::csv_fields`]); jsonl: the
+    /// number value ([`Rec::json_number`]).
+    first: Span,
+    /// csv: the message's ticket in the worker's message cache ([`Rec::csv_ticket`]);
+    /// jsonl: the message value, `NONE` when absent ([`Rec::json_message`]).
+    second: Span,
     /// jsonl: the closing brace (`NONE` when the line is not an object); nonempty flag.
     close: u32,
     nonempty: bool,
+}
+
+/// Two `u32` positions, kept this small so that a [`Rec`] stays compact in the batch.
+#[derive(Clone, Copy)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    /// No span: a jsonl message that is absent.
+    const NONE: Span = Span { start: NONE, end: NONE };
+
+    fn new(start: usize, end: usize) -> Span {
+        Span { start: start as u32, end: end as u32 }
+    }
+
+    fn range(self) -> std::ops::Range<usize> {
+        self.start as usize..self.end as usize
+    }
+}
+
+impl Rec {
+    /// csv: the record's fields, as a range of `Worker::fields`.
+    fn csv_fields(&self) -> std::ops::Range<usize> {
+        self.first.range()
+    }
+
+    /// csv: the message's ticket in the worker's message cache.
+    fn csv_ticket(&self) -> Ticket {
+        Ticket::from_parts(self.second.start, self.second.end)
+    }
+
+    /// jsonl: the number value's bytes in the record.
+    fn json_number(&self) -> std::ops::Range<usize> {
+        self.first.range()
+    }
+
+    /// jsonl: the message value's bytes in the record, if the record has one.
+    fn json_message(&self) -> Option<std::ops::Range<usize>> {
+        (self.second.start != NONE).then(|| self.second.range())
+    }
 }
 
 #[derive(Default)]
@@ -148,7 +189,7 @@ struct Worker {
     batch: Vec<Rec>,
     /// Their numbers (0 = not a valid number), compact for marking duplicates.
     keys: Vec<u64>,
-    /// csv fields of the records in `batch` (`Rec::a..b`).
+    /// csv fields of the records in `batch` ([`Rec::csv_fields`]).
     fields: Vec<Field>,
     bytes: Vec<u8>,
     text: String,
@@ -555,10 +596,8 @@ fn process<S: StandingSource>(
             end: range.end as u32,
             number: 0,
             pre: Reason::Allowed,
-            a: 0,
-            b: 0,
-            c: NONE,
-            d: NONE,
+            first: Span::new(0, 0),
+            second: Span::NONE,
             close: NONE,
             nonempty: false,
         };
@@ -643,11 +682,14 @@ fn parse<S: StandingSource>(ctx: &Ctx<'_, '_, S>, w: &mut Worker, rec: &[u8], r:
                 r.pre = Reason::Malformed;
                 return;
             }
-            (r.a, r.b) = (base as u32, all.len() as u32);
+            r.first = Span::new(base, all.len());
             let f = &all[base..];
             if let Some(m) = message {
                 match w.msgs.is_utf8(f[m].value_into(rec, &mut w.bytes)) {
-                    Some(ticket) => (r.c, r.d) = ticket.to_parts(),
+                    Some(ticket) => {
+                        let (start, end) = ticket.to_parts();
+                        r.second = Span { start, end };
+                    }
                     None => {
                         r.pre = Reason::Malformed;
                         return;
@@ -665,7 +707,7 @@ fn parse<S: StandingSource>(ctx: &Ctx<'_, '_, S>, w: &mut Worker, rec: &[u8], r:
             r.close = spans.close as u32;
             r.nonempty = spans.nonempty;
             if let Some(m) = spans.message {
-                (r.c, r.d) = (m.start as u32, m.end as u32);
+                r.second = Span::new(m.start, m.end);
                 let raw = &rec[m];
                 if raw != b"null" && json::decode_str(raw, &mut w.text).is_none() {
                     r.pre = Reason::Malformed; // not a string, or a lone surrogate
@@ -676,7 +718,7 @@ fn parse<S: StandingSource>(ctx: &Ctx<'_, '_, S>, w: &mut Worker, rec: &[u8], r:
                 r.pre = Reason::Malformed;
                 return;
             };
-            (r.a, r.b) = (n.start as u32, n.end as u32);
+            r.first = Span::new(n.start, n.end);
             let raw = &rec[n];
             match raw.first() {
                 Some(b'"') => match json::decode_str(raw, &mut w.text) {
@@ -747,7 +789,7 @@ fn decide<S: StandingSource>(
         let found = match message(ctx, &w.fields, &mut w.bytes, &mut w.text, rec, r) {
             Msg::Text(t) => {
                 let ticket = match ctx.kind {
-                    Kind::Csv { .. } => Ticket::from_parts(r.c, r.d),
+                    Kind::Csv { .. } => r.csv_ticket(),
                     _ => Ticket::NONE,
                 };
                 let s = w.msgs.stamped(footer, fidx, t, ticket);
@@ -834,7 +876,7 @@ fn message<'w, S: StandingSource>(
         Kind::Lines => fill_or_absent,
         Kind::Csv { message: None, .. } => fill_or_absent,
         Kind::Csv { message: Some(m), .. } => {
-            let f = fields[r.a as usize + m];
+            let f = fields[r.csv_fields().start + m];
             let v = f.value_into(rec, bytes);
             // An empty message is a message: without --message it is stamped (the footer
             // alone), never sent on without the opt-out.
@@ -846,10 +888,10 @@ fn message<'w, S: StandingSource>(
             Msg::Text(unsafe { std::str::from_utf8_unchecked(v) })
         }
         Kind::Jsonl => {
-            if r.c == NONE || &rec[r.c as usize..r.d as usize] == b"null" {
+            let Some(m) = r.json_message().filter(|m| &rec[m.clone()] != b"null") else {
                 return fill_or_absent;
-            }
-            match json::decode_str(&rec[r.c as usize..r.d as usize], text) {
+            };
+            match json::decode_str(&rec[m], text) {
                 Some(()) if text.is_empty() && ctx.has_fill() => Msg::Fill,
                 Some(()) => Msg::Text(text),
                 None => Msg::Absent, // not reached: parse rejects bad strings
@@ -910,7 +952,7 @@ fn render_allowed<S: StandingSource>(
             // The record is its fields' raw bytes joined by commas (see `csv::split_fields`):
             // copy it in runs, replacing only the number (unless already clean E.164) and a
             // stamped or filled message, in record order.
-            let fields = &w.fields[r.a as usize..r.b as usize];
+            let fields = &w.fields[r.csv_fields()];
             #[cfg(test)]
             let start = out.len();
             let num = fields.get(number).copied();
@@ -969,8 +1011,9 @@ fn render_allowed<S: StandingSource>(
             }
         }
         Kind::Jsonl => {
-            let num = (r.a as usize, r.b as usize);
-            let msg = (r.c != NONE).then_some((r.c as usize, r.d as usize));
+            let num = r.json_number();
+            let num = (num.start, num.end);
+            let msg = r.json_message().map(|m| (m.start, m.end));
             let mut pos = 0;
             let mut splice =
                 |out: &mut Vec<u8>, at: (usize, usize), what: &dyn Fn(&mut Vec<u8>)| {

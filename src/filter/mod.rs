@@ -52,6 +52,7 @@
 mod csv;
 mod engine;
 mod json;
+pub mod live_stdout;
 mod msgcache;
 pub mod receipts;
 mod routes;
@@ -447,9 +448,9 @@ impl<'s, S: StandingSource> Filter<'s, S> {
 }
 
 fn no_footer() -> Error {
-    Error::Footer(
+    Error::Footer(crate::sms::FooterError(
         "marketing messages need an opt-out footer: give --shortcode N (default template for the region) or --footer TEMPLATE".into(),
-    )
+    ))
 }
 
 /// The record format of a stream.

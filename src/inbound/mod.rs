@@ -45,8 +45,7 @@
 //! The copy has the same `granted_at` and a later sequence, so it becomes the newest consent
 //! everywhere the store picks one (overlay, view, compaction). A JA never creates consent.
 
-pub mod intent;
-pub mod keyword;
+pub use crate::keyword::{self, intent};
 pub mod replies;
 pub mod reply;
 mod seen;
@@ -670,7 +669,7 @@ fn read_jsonl<R: Read>(input: R, tx: &crossbeam_channel::Sender<Item>) -> std::i
     loop {
         buf.clear();
         line += 1;
-        if crate::pipeline::read_line_bounded(&mut r, &mut buf, line)? == 0 {
+        if crate::bounded::read_line_bounded(&mut r, &mut buf, line)? == 0 {
             return Ok(());
         }
         let text = String::from_utf8_lossy(&buf);
@@ -688,7 +687,7 @@ fn read_csv<R: Read>(
     input: R,
     tx: &crossbeam_channel::Sender<Item>,
 ) -> Result<(), crate::error::Error> {
-    let limit = crate::pipeline::RecordLimit::new(input, 4 * crate::pipeline::MAX_RECORD);
+    let limit = crate::bounded::RecordLimit::new(input, 4 * crate::bounded::MAX_RECORD);
     let mut r = csv::ReaderBuilder::new().flexible(true).from_reader(limit);
     let headers = r.headers().map_err(|e| crate::error::Error::Csv {
         line: 1,
@@ -824,15 +823,10 @@ impl ConsentCache {
     /// The consent evidence of `number`, in sequence order.
     fn evidence(&mut self, store: &Store, number: E164) -> Result<Vec<Recorded>, StoreError> {
         let snap = store.snapshot();
-        let folded = snap.as_ref().map_or(0, |s| s.last_seq());
         if self.tail.is_none() {
             let mut tail: std::collections::HashMap<u64, Vec<Recorded>> = Default::default();
-            let end = self.start_seq;
-            crate::store::journal::scan_file(store.journal_path(), |seq, ev| {
-                if let EventRef::Consent { number, .. } = ev
-                    && seq > folded
-                    && seq <= end
-                {
+            store.scan_tail(self.start_seq, |seq, ev| {
+                if let EventRef::Consent { number, .. } = ev {
                     let r = Recorded { seq, event: ev.to_owned() };
                     tail.entry(number.as_u64()).or_default().push(r);
                 }
@@ -1460,16 +1454,13 @@ pub fn run_queued<R: Read + Send + 'static>(
                     write_lines(out, &lines)
                 })??;
                 held = std::time::Instant::now();
-                if let Some(policy) = opts.compact {
-                    let snap = store.snapshot();
-                    let folded = snap.as_ref().map_or(0, |s| s.last_seq());
-                    let snap_events = snap.as_ref().map_or(0, |s| s.evidence_len() as u64);
-                    if policy.should_compact(snap_events, store.last_seq() - folded) {
-                        // The cache stays valid: what it holds is now also in the snapshot,
-                        // and a duplicate record changes no "newest consent" answer.
-                        store.compact()?;
-                        summary.compactions += 1;
-                    }
+                if let Some(policy) = opts.compact
+                    && store.compaction_advised_by(&policy)
+                {
+                    // The cache stays valid: what it holds is now also in the snapshot,
+                    // and a duplicate record changes no "newest consent" answer.
+                    store.compact()?;
+                    summary.compactions += 1;
                 }
                 if held.elapsed() >= MAX_HOLD {
                     // A busy run seldom waits for input: let waiting writers in now and then.

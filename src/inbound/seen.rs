@@ -124,7 +124,7 @@ impl SeenIds {
         for (h, (at, answer)) in &self.answers {
             bytes.extend_from_slice(format!("{h:016x} {at} {answer}\n").as_bytes());
         }
-        crate::store::journal::replace_file(&self.path, &bytes)?;
+        crate::store::durable::replace_file(&self.path, &bytes)?;
         Ok(())
     }
 

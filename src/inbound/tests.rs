@@ -859,6 +859,8 @@ fn run_lets_other_writers_in_while_waiting_and_sees_what_they_recorded() {
 /// (or, so that a failing test ends, until `until`).
 struct Busy {
     done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Messages handed to the run so far.
+    served: std::sync::Arc<std::sync::atomic::AtomicU64>,
     until: std::time::Instant,
     next: u64,
     buf: Vec<u8>,
@@ -874,6 +876,7 @@ impl Read for Busy {
                 return Ok(0);
             }
             self.next += 1;
+            self.served.store(self.next, std::sync::atomic::Ordering::Release);
             let from = 4790000000 + self.next;
             let line =
                 format!(r#"{{"from":"+{from}","to":"2402","text":"stopp","received_at":"{T}"}}"#);
@@ -895,8 +898,17 @@ fn a_busy_run_lets_other_writers_in_now_and_then() {
     let mut store = Store::open(&path).unwrap();
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop_input = std::sync::Arc::clone(&done);
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let run_served = std::sync::Arc::clone(&served);
     let other = std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_millis(200)); // the run is busy by now
+        // Wait until the run is busy: it has taken (and so holds the lock for) a few
+        // messages already.
+        let busy = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while run_served.load(std::sync::atomic::Ordering::Acquire) < 3
+            && std::time::Instant::now() < busy
+        {
+            std::thread::yield_now();
+        }
         let t = std::time::Instant::now();
         // Blocking, as the CLI's writers wait: woken when the run releases the lock.
         let o = crate::store::StoreOptions { create: false, region: None, wait: true };
@@ -908,7 +920,7 @@ fn a_busy_run_lets_other_writers_in_now_and_then() {
         (waited, seq)
     });
     let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let input = Busy { done, until, next: 0, buf: Vec::new(), at: 0 };
+    let input = Busy { done, served, until, next: 0, buf: Vec::new(), at: 0 };
     let mut out = Vec::new();
     let s = run(&mut store, &registry(), input, Format::Jsonl, &mut out, &opts()).unwrap();
     let (waited, seq) = other.join().unwrap();

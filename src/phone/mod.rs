@@ -228,14 +228,19 @@ impl fmt::Display for Region {
     }
 }
 
+/// A region code that is not a region of the numbering-plan metadata.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[error("unknown region code {0:?}: use a two-letter ISO 3166 code such as NO, SE, DK")]
+pub struct UnknownRegion(pub String);
+
 impl FromStr for Region {
-    type Err = crate::Error;
+    type Err = UnknownRegion;
 
     /// Parses a two-letter code (any case, surrounding whitespace ignored).
     ///
     /// # Errors
-    /// [`crate::Error::UnknownRegion`] when the code is not a region of the metadata.
-    fn from_str(s: &str) -> Result<Region, crate::Error> {
+    /// [`UnknownRegion`] when the code is not a region of the metadata.
+    fn from_str(s: &str) -> Result<Region, UnknownRegion> {
         let b = s.trim().as_bytes();
         if b.len() == 2 && b.iter().all(u8::is_ascii_alphabetic) {
             let code = [b[0].to_ascii_uppercase(), b[1].to_ascii_uppercase()];
@@ -243,7 +248,7 @@ impl FromStr for Region {
                 return Ok(Region { code, plan });
             }
         }
-        Err(crate::Error::UnknownRegion(s.to_string()))
+        Err(UnknownRegion(s.to_string()))
     }
 }
 
@@ -293,8 +298,8 @@ pub fn normalize(input: &[u8], region: Region) -> Result<E164, PhoneError> {
     }
 }
 
-/// The same as [`normalize`] without its fast path (`phone::fast`): the port of the reference
-/// as it stood before the fast path, which still answers every input the fast path leaves
+/// The same as [`normalize`] without its fast path (`phone::fast`): the general port of
+/// libphonenumber's parse and validation, which answers every input the fast path leaves
 /// alone. Exists so tests and benches can check the fast path against it.
 #[doc(hidden)]
 pub fn normalize_reference(input: &[u8], region: Region) -> Result<E164, PhoneError> {
@@ -375,12 +380,12 @@ impl From<Region> for Regions {
 }
 
 impl std::str::FromStr for Regions {
-    type Err = crate::Error;
+    type Err = UnknownRegion;
 
     /// Parses `NO` or a comma-separated list such as `NO,SE`.
-    fn from_str(s: &str) -> Result<Regions, crate::Error> {
+    fn from_str(s: &str) -> Result<Regions, UnknownRegion> {
         let mut it = s.split(',').map(str::parse::<Region>);
-        let primary = it.next().unwrap_or_else(|| Err(crate::Error::UnknownRegion(s.into())))?;
+        let primary = it.next().unwrap_or_else(|| Err(UnknownRegion(s.into())))?;
         let fallbacks = it.collect::<Result<Vec<_>, _>>()?;
         Ok(Regions { primary, fallbacks })
     }

@@ -84,22 +84,25 @@ cases! {
 }
 
 #[test]
-fn every_plan_compiles() {
+fn every_plan_compiles_and_its_matchers_run() {
+    assert!(meta::plan_count() > 200, "the metadata holds every region's plan");
+    let mut idd_00 = 0;
     for i in 0..meta::plan_count() {
         let (m, c) = meta::plan(i as u16);
-        // Exercise every matcher once.
-        let _ = c.is_valid(m, b"12345678");
-        let _ = c.leading_digits_match(b"12345678");
-        let _ = c.idd.looking_at(b"0012345");
+        // Every compiled matcher runs; a plan's answer is stable.
+        assert_eq!(c.is_valid(m, b"12345678"), c.is_valid(m, b"12345678"));
+        assert_eq!(c.leading_digits_match(b"12345678"), c.leading_digits_match(b"12345678"));
+        idd_00 += usize::from(c.idd.looking_at(b"0012345").is_some());
     }
+    // `00` is the international prefix of most of the world.
+    assert!(idd_00 > meta::plan_count() / 2, "{idd_00} plans read 00 as the IDD");
 }
 
+/// Rejected, not slowly parsed: the time it takes is measured in `benches/`.
 #[test]
-fn absurd_input_is_fast_and_rejected() {
+fn absurd_input_is_rejected() {
     let long = "9".repeat(10_000);
-    let t = std::time::Instant::now();
     assert_eq!(normalize(long.as_bytes(), Region::NO), Err(PhoneError::TooLong));
-    assert!(t.elapsed() < std::time::Duration::from_millis(50));
 }
 
 #[test]
@@ -227,12 +230,17 @@ mod properties {
 
         #[test]
         fn never_panics_on_bytes(input in prop::collection::vec(any::<u8>(), 0..400), r in regions()) {
-            let _ = normalize(&input, r);
+            // Whatever it accepts is a number that reads back as itself.
+            if let Ok(n) = normalize(&input, r) {
+                prop_assert_eq!(normalize(n.to_string().as_bytes(), r), Ok(n));
+            }
         }
 
         #[test]
         fn never_panics_on_strings(input in "\\PC{0,300}", r in regions()) {
-            let _ = normalize(input.as_bytes(), r);
+            if let Ok(n) = normalize(input.as_bytes(), r) {
+                prop_assert_eq!(normalize(n.to_string().as_bytes(), r), Ok(n));
+            }
         }
 
         #[test]

@@ -92,9 +92,8 @@ impl State {
     /// [`ServiceError`] when the store cannot be opened.
     pub fn open(dir: &Path, config: Config) -> Result<Arc<State>, ServiceError> {
         let region: Regions = match &config.region {
-            Some(r) => r.parse().map_err(|e: crate::Error| config::ConfigError::Parse {
-                path: "region".into(),
-                message: e.to_string(),
+            Some(r) => r.parse().map_err(|e: crate::phone::UnknownRegion| {
+                config::ConfigError::Parse { path: "region".into(), message: e.to_string() }
             })?,
             None => Regions::from(crate::phone::Region::NO),
         };

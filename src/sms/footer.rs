@@ -1,6 +1,5 @@
 //! The opt-out footer every marketing message must carry.
 
-use crate::error::Error;
 use crate::phone::Region;
 use crate::sms::{Count, Measure, count_measured};
 
@@ -92,11 +91,17 @@ impl Stamp {
     }
 }
 
+/// The opt-out footer is missing, names no opt-out, or its template is wrong: the message
+/// says what to change.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct FooterError(pub String);
+
 impl Footer {
     /// Renders `template`, replacing `{brand}` and `{shortcode}`.
     ///
     /// # Errors
-    /// [`Error::Footer`] when the template uses `{shortcode}` and none is given, when it
+    /// [`FooterError`] when the template uses `{shortcode}` and none is given, when it
     /// has another `{placeholder}`, or when the result is empty.
     ///
     /// ```
@@ -105,9 +110,13 @@ impl Footer {
     /// assert_eq!(f.text(), "Svar ACME STOPP til 2401");
     /// assert!(Footer::new("Reply {brand} STOP to {shortcode}", "ACME", None).is_err());
     /// ```
-    pub fn new(template: &str, brand: &str, shortcode: Option<&str>) -> Result<Footer, Error> {
+    pub fn new(
+        template: &str,
+        brand: &str,
+        shortcode: Option<&str>,
+    ) -> Result<Footer, FooterError> {
         if template.contains("{shortcode}") && shortcode.is_none_or(|s| s.trim().is_empty()) {
-            return Err(Error::Footer(
+            return Err(FooterError(
                 "the opt-out footer needs a short code: give --shortcode N (or a --footer without {shortcode})"
                     .into(),
             ));
@@ -118,12 +127,12 @@ impl Footer {
             .trim()
             .to_string();
         if let Some(bad) = unknown_placeholder(template) {
-            return Err(Error::Footer(format!(
+            return Err(FooterError(format!(
                 "unknown placeholder {{{bad}}} in footer template: only {{brand}} and {{shortcode}} exist"
             )));
         }
         if text.is_empty() {
-            return Err(Error::Footer("the opt-out footer is empty".into()));
+            return Err(FooterError("the opt-out footer is empty".into()));
         }
         let measure = Measure::of(&text);
         let core_len = text.trim_end_matches(is_trailing).len();
@@ -359,8 +368,8 @@ mod tests {
         }
     }
 
-    /// The plan and counts as they were computed before the fast paths (one regex search,
-    /// per-character measure of the built stamped text): the model.
+    /// The plan and counts computed the simple way (one regex search, per-character
+    /// measure of the built stamped text): the model the fast paths are checked against.
     fn plan_and_counts_reference(f: &Footer, m: &str) -> (Stamp, Count, Count) {
         let present = bounded_model(f).is_match(m);
         let plan = if present {

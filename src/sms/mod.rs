@@ -22,7 +22,7 @@ mod footer;
 mod optout;
 mod scan;
 
-pub use footer::{Footer, Stamp, default_template, is_trailing};
+pub use footer::{Footer, FooterError, Stamp, default_template, is_trailing};
 pub use optout::check_opt_out;
 
 /// The character set a message is sent in.

@@ -2,14 +2,14 @@
 //! STOPP, AVMELD, … as `inbound` understands them) and a route to send it to: the
 //! `{shortcode}` placeholder or a number written out (three digits or more).
 
-use crate::error::Error;
-use crate::inbound::keyword::{self, Keyword};
+use crate::keyword::{self, Keyword};
+use crate::sms::FooterError;
 
 /// Checks a footer template (before rendering): refuses one that names no opt-out keyword
 /// or no route (`{shortcode}` or a number).
 ///
 /// # Errors
-/// [`Error::Footer`] saying what is missing.
+/// [`FooterError`] saying what is missing.
 ///
 /// ```
 /// use sendfilter::sms::check_opt_out;
@@ -18,18 +18,18 @@ use crate::inbound::keyword::{self, Keyword};
 /// assert!(check_opt_out("Visit acme.no").is_err());
 /// assert!(check_opt_out("Reply STOP to unsubscribe").is_err());
 /// ```
-pub fn check_opt_out(template: &str) -> Result<(), Error> {
+pub fn check_opt_out(template: &str) -> Result<(), FooterError> {
     let words = keyword::fold(&template.replace("{shortcode}", " ").replace("{brand}", " "));
     let keyword = words.split(' ').any(|w| keyword::keyword_of(w) == Some(Keyword::Stop));
     let route = template.contains("{shortcode}") || has_number(template);
     let example = "e.g. \"Svar {brand} STOPP til {shortcode}\"";
     match (keyword, route) {
         (true, true) => Ok(()),
-        (false, _) => Err(Error::Footer(format!(
+        (false, _) => Err(FooterError(format!(
             "the footer {template:?} names no opt-out keyword (STOP, STOPP, AVMELD, …): every \
              marketing message must tell how to opt out ({example})"
         ))),
-        (true, false) => Err(Error::Footer(format!(
+        (true, false) => Err(FooterError(format!(
             "the footer {template:?} names no number to send the opt-out to: use {{shortcode}} \
              or write the number out ({example})"
         ))),

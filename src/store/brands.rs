@@ -32,11 +32,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::inbound::keyword::{self, MAX_WORDS};
+use crate::keyword::{self, MAX_WORDS};
 use crate::phone::Region;
 use crate::store::error::io;
 use crate::store::sealed::{self, Unsealed};
-use crate::store::{Store, StoreError, journal};
+use crate::store::{Store, StoreError, durable};
 
 /// File name of the registry inside the store directory.
 pub const FILE: &str = "brands";
@@ -330,7 +330,7 @@ impl Registry {
         let json = serde_json::to_string(self)
             .map_err(|e| BrandError::Invalid(format!("cannot encode registry ({e})")))?;
         let text = sealed::seal(MAGIC_LINE, &json);
-        journal::replace_file(&store.dir().join(FILE), text.as_bytes())?;
+        durable::replace_file(&store.dir().join(FILE), text.as_bytes())?;
         Ok(())
     }
 

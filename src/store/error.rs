@@ -3,6 +3,10 @@
 use std::fmt;
 use std::path::PathBuf;
 
+/// Longest accepted text field of an event, in bytes (re-exported as
+/// [`crate::store::event::MAX_TEXT`]).
+pub const MAX_TEXT: usize = 1024;
+
 /// Which field of an event a problem is about. Names match the CSV import headers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -111,7 +115,7 @@ impl fmt::Display for Invalid {
         match self {
             Invalid::Empty(c) => write!(f, "{c} is empty"),
             Invalid::TooLong(c) => {
-                write!(f, "{c} is longer than {} bytes", crate::store::event::MAX_TEXT)
+                write!(f, "{c} is longer than {} bytes", MAX_TEXT)
             }
             Invalid::ControlChar(c) => write!(f, "{c} contains a control character"),
             Invalid::BadTime(c) => write!(f, "{c} is not an RFC 3339 time"),
@@ -326,9 +330,9 @@ pub enum StoreError {
         /// The user roles were looked up for.
         user: String,
         /// Their role, if they have one.
-        role: Option<crate::store::access::Role>,
+        role: Option<crate::store::role::Role>,
         /// What they tried.
-        action: crate::store::access::Action,
+        action: crate::store::role::Action,
     },
     /// The CSV input could not be read.
     #[error("CSV input at line {line}")]

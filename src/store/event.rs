@@ -26,7 +26,7 @@ use crate::store::suppress::SubjectKey;
 /// Brand name meaning "every brand" in a stop.
 pub use crate::brand::EVERY_BRAND;
 /// Longest accepted text field, in bytes.
-pub const MAX_TEXT: usize = 1024;
+pub use crate::store::error::MAX_TEXT;
 /// Earliest storable time (1970-01-01T00:00:01Z): snapshots keep times as `u32`, 0 = none.
 pub const MIN_TIME: Timestamp = 1;
 /// Latest storable time (2106-02-07T06:28:15Z).

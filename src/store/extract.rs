@@ -222,7 +222,7 @@ pub fn extract(
         match std::fs::read(&from) {
             Ok(bytes) => {
                 let to = out.join(name);
-                let mut f = journal::create_private(&to)?;
+                let mut f = crate::store::durable::create_private(&to)?;
                 f.write_all(&bytes).map_err(io("writing", &to))?;
                 f.sync_all().map_err(io("fsync of", &to))?;
             }
@@ -247,6 +247,6 @@ pub fn extract(
         created_at: crate::timefmt::now(),
         files,
     };
-    journal::replace_file(&out.join(MANIFEST), manifest_text(&manifest).as_bytes())?;
+    crate::store::durable::replace_file(&out.join(MANIFEST), manifest_text(&manifest).as_bytes())?;
     Ok(manifest)
 }

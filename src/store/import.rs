@@ -17,8 +17,8 @@
 
 use std::io::Read;
 
+use crate::bounded::RecordLimit;
 use crate::phone::{self, E164, Region};
-use crate::pipeline::RecordLimit;
 use crate::standing::{StandingSource as _, Timestamp};
 use crate::store::error::{Field, HeaderError, Invalid, StoreError};
 use crate::store::event::EventRef;

@@ -18,7 +18,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use xxhash_rust::xxh3::xxh3_64;
@@ -323,50 +322,10 @@ pub fn scan_file_unlocked(
 /// # Errors
 /// I/O errors naming the file.
 pub fn create(path: &Path, base_seq: u64) -> Result<(), StoreError> {
-    let tmp = path.with_extension("tmp");
-    let mut f = create_private(&tmp)?;
-    f.write_all(&header(base_seq)).map_err(io("writing", &tmp))?;
-    f.sync_all().map_err(io("fsync of", &tmp))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(io("renaming", &tmp))?;
-    sync_dir(path)
+    replace_file(path, &header(base_seq))
 }
 
-/// Creates (truncating) a personal-data file readable by the owner only (0600).
-pub(crate) fn create_private(path: &Path) -> Result<File, StoreError> {
-    OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io("creating", path))
-}
-
-/// Fsyncs the directory holding `path`, making a rename or create durable.
-pub(crate) fn sync_dir(path: &Path) -> Result<(), StoreError> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io("fsync of directory", dir))
-}
-
-/// Replaces the small file `path` with `bytes` atomically and durably: writes
-/// `<path>.tmp` (mode 0600), fsyncs it, renames it over `path` and fsyncs the directory.
-/// A crash leaves either the old or the new file (and maybe a stale `.tmp`, never read).
-/// The caller holds the store's lock.
-pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut f = create_private(&tmp)?;
-    f.write_all(bytes).map_err(io("writing", &tmp))?;
-    f.sync_all().map_err(io("fsync of", &tmp))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(io("renaming", &tmp))?;
-    sync_dir(path)
-}
+use crate::store::durable::replace_file;
 
 /// Starts writing `len` bytes at `offset` of `file` to disk without waiting for them
 /// (Linux `sync_file_range`), so that a large batch's commit finds little left to flush and

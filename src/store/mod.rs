@@ -63,6 +63,7 @@ pub mod access;
 pub mod brands;
 pub mod compact;
 pub mod dirmode;
+pub(crate) mod durable;
 pub mod error;
 pub mod event;
 pub mod expiring;
@@ -75,6 +76,7 @@ pub mod policy;
 pub mod processing;
 pub mod recheck;
 pub mod retention;
+mod role;
 pub mod scrub;
 mod sealed;
 pub mod snapshot;
@@ -168,17 +170,15 @@ fn lock(path: &Path, wait: bool) -> Result<File, StoreError> {
         .mode(0o600)
         .open(path)
         .map_err(io("opening lock file", path))?;
-    use std::os::fd::AsRawFd;
-    let op = if wait { libc::LOCK_EX } else { libc::LOCK_EX | libc::LOCK_NB };
-    // SAFETY: flock on a valid, owned descriptor; the lock is released when `f` closes.
-    if unsafe { libc::flock(f.as_raw_fd(), op) } != 0 {
-        let e = std::io::Error::last_os_error();
-        if e.kind() == std::io::ErrorKind::WouldBlock {
-            return Err(StoreError::Locked { path: path.to_path_buf() });
+    // An advisory whole-file lock (flock on Linux), released when `f` closes.
+    let locked = if wait { f.lock().map_err(std::fs::TryLockError::Error) } else { f.try_lock() };
+    match locked {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(StoreError::Locked { path: path.to_path_buf() })
         }
-        return Err(io("locking", path)(e));
+        Err(std::fs::TryLockError::Error(e)) => Err(io("locking", path)(e)),
     }
-    Ok(f)
 }
 
 fn config_text(region: Region) -> String {
@@ -399,7 +399,7 @@ impl Store {
                 .create(&dir)
                 .map_err(io("creating store directory", &dir))?;
             // Make the new directory's entry durable before anything in it is acknowledged.
-            journal::sync_dir(&dir)?;
+            durable::sync_dir(&dir)?;
         }
         let lock = lock(&dir.join(LOCK), opts.wait)?;
         Store::open_locked(dir, opts, lock, None)
@@ -424,7 +424,7 @@ impl Store {
                 journal::create(&jpath, 0)?;
             }
             let region = opts.region.unwrap_or(Region::NO);
-            journal::replace_file(&config, config_text(region).as_bytes())?;
+            durable::replace_file(&config, config_text(region).as_bytes())?;
             region
         };
         // Leftovers of an interrupted compaction or rotation are never used.
@@ -498,19 +498,11 @@ impl Store {
     /// change. On an error (or if `f` panics) the store must not be used any further: it
     /// may no longer hold the lock.
     pub fn unlocked<T>(&mut self, f: impl FnOnce() -> T) -> Result<(T, bool), StoreError> {
-        use std::os::fd::AsRawFd;
         let path = self.dir.join(LOCK);
         let before = self.disk_identity()?;
-        let flock = |op| {
-            // SAFETY: flock on the valid descriptor this store owns.
-            if unsafe { libc::flock(self._lock.as_raw_fd(), op) } != 0 {
-                return Err(io("locking", &path)(std::io::Error::last_os_error()));
-            }
-            Ok(())
-        };
-        flock(libc::LOCK_UN)?;
+        self._lock.unlock().map_err(io("locking", &path))?;
         let t = f();
-        flock(libc::LOCK_EX)?;
+        self._lock.lock().map_err(io("locking", &path))?;
         let after = self.disk_identity()?;
         if after == before {
             return Ok((t, false));
@@ -569,9 +561,15 @@ impl Store {
     /// Whether [`CompactPolicy::default`] advises compacting now (journal tail large
     /// relative to the snapshot).
     pub fn compaction_advised(&self) -> bool {
+        self.compaction_advised_by(&CompactPolicy::default())
+    }
+
+    /// Whether `policy` advises compacting now: the journal tail (events after the
+    /// snapshot) against the snapshot's event count.
+    pub fn compaction_advised_by(&self, policy: &CompactPolicy) -> bool {
         let snap = self.snapshot.as_ref();
         let tail = self.journal.last_seq() - snap.map_or(0, |s| s.last_seq());
-        CompactPolicy::default().should_compact(snap.map_or(0, |s| s.evidence_len() as u64), tail)
+        policy.should_compact(snap.map_or(0, |s| s.evidence_len() as u64), tail)
     }
 
     /// Sequence number of the last acknowledged event (0 for none).
@@ -616,20 +614,34 @@ impl Store {
         Batch { store: self, events: Vec::new(), large: false }
     }
 
+    /// Calls `f` for every journal event after the snapshot (the tail compaction has not
+    /// folded yet) whose sequence number is at most `up_to`, in journal order: the one
+    /// place that knows which journal records the snapshot already holds.
+    ///
+    /// # Errors
+    /// Journal corruption or I/O errors, and the first error of `f`.
+    pub fn scan_tail(
+        &self,
+        up_to: u64,
+        mut f: impl FnMut(u64, EventRef<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let folded = self.snapshot.as_ref().map_or(0, |s| s.last_seq());
+        journal::scan_file(self.journal.path(), |seq, ev| {
+            if seq > folded && seq <= up_to { f(seq, ev) } else { Ok(()) }
+        })
+        .map(|_| ())
+    }
+
     fn overlay(&self) -> Result<Arc<Overlay>, StoreError> {
         let mut guard = self.overlay.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(o) = guard.as_ref() {
             return Ok(o.clone());
         }
-        let folded = self.snapshot.as_ref().map_or(0, |s| s.last_seq());
         let mut o = Overlay::default();
         // What was committed: inside a batch ([`Batch::committed_view`]) the cached overlay
         // is the store before it, as its commit folds its events in (or drops the cache).
-        let last = self.journal.synced_seq();
-        journal::scan_file(self.journal.path(), |seq, ev| {
-            if seq > folded && seq <= last {
-                o.apply(seq, ev);
-            }
+        self.scan_tail(self.journal.synced_seq(), |seq, ev| {
+            o.apply(seq, ev);
             Ok(())
         })?;
         let o = Arc::new(o);
@@ -699,8 +711,7 @@ impl Store {
         }
         failpoint("compact-before-publish");
         let path = self.dir.join(SNAPSHOT);
-        std::fs::rename(&tmp, &path).map_err(io("renaming", &tmp))?;
-        journal::sync_dir(&path)?;
+        durable::publish(&tmp, &path)?;
         failpoint("compact-after-publish");
         // SAFETY: published by rename just now, never modified in place.
         let snap = Arc::new(unsafe { map_snapshot(&path) }?);
@@ -760,14 +771,13 @@ impl Store {
     /// Snapshot evidence or journal corruption, I/O errors.
     pub fn evidence(&self, number: E164) -> Result<Vec<Recorded>, StoreError> {
         let mut out = Vec::new();
-        let folded = self.snapshot.as_ref().map_or(0, |s| s.last_seq());
         if let Some(s) = &self.snapshot {
             for r in s.evidence(number.as_u64())? {
                 out.push(Recorded { seq: r.seq, event: view::event_of(s, &r, number) });
             }
         }
-        journal::scan_file(self.journal.path(), |seq, ev| {
-            if seq > folded && ev.mentions(number) {
+        self.scan_tail(u64::MAX, |seq, ev| {
+            if ev.mentions(number) {
                 out.push(Recorded { seq, event: ev.to_owned() });
             }
             Ok(())
@@ -786,10 +796,9 @@ impl Store {
             Some(s) => s.numbers_with_prefix(digits)?,
             None => Vec::new(),
         };
-        let folded = self.snapshot.as_ref().map_or(0, |s| s.last_seq());
-        journal::scan_file(self.journal.path(), |seq, ev| {
+        self.scan_tail(u64::MAX, |_, ev| {
             let n = ev.number().map_or(0, E164::as_u64);
-            if seq > folded && n != 0 && !digits.is_empty() && n.to_string().starts_with(digits) {
+            if n != 0 && !digits.is_empty() && n.to_string().starts_with(digits) {
                 out.push(n);
             }
             Ok(())
@@ -805,12 +814,9 @@ impl Store {
     /// Journal corruption or I/O errors while counting the journal tail; snapshot
     /// corruption is reported in [`Info::integrity`].
     pub fn info(&self) -> Result<Info, StoreError> {
-        let folded = self.snapshot.as_ref().map_or(0, |s| s.last_seq());
         let mut tail = TailCounts::default();
-        journal::scan_file(self.journal.path(), |seq, ev| {
-            if seq > folded {
-                tail.add(ev);
-            }
+        self.scan_tail(u64::MAX, |_, ev| {
+            tail.add(ev);
             Ok(())
         })?;
         let journal = (self.journal.last_seq(), self.journal.file_len());

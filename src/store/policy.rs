@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::error::{StoreError, io};
 use crate::store::sealed::{self, Unsealed};
-use crate::store::{Store, journal};
+use crate::store::{Store, durable};
 
 /// The file name in the store directory.
 pub const FILE: &str = "policy";
@@ -131,7 +131,7 @@ pub fn write(store: &Store, policy: &Policy) -> Result<(), StoreError> {
     let text = policy.to_text();
     // Validate what we write by the reader's rules.
     Policy::from_text(&text, &path)?;
-    journal::replace_file(&path, text.as_bytes())
+    durable::replace_file(&path, text.as_bytes())
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::error::{StoreError, io};
 use crate::store::sealed::{self, Unsealed};
-use crate::store::{Store, journal};
+use crate::store::{Store, durable};
 
 /// The file name in the store directory.
 pub const FILE: &str = "processing";
@@ -221,7 +221,7 @@ pub fn write(store: &Store, records: &Records) -> Result<(), StoreError> {
     let path = store.dir().join(FILE);
     let text = records.to_text();
     Records::from_text(&text, &path)?;
-    journal::replace_file(&path, text.as_bytes())
+    durable::replace_file(&path, text.as_bytes())
 }
 
 #[cfg(test)]

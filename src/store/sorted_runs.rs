@@ -113,7 +113,7 @@ impl<R: RunRecord> SortedRuns<R> {
         let mut name = self.base.clone().into_os_string();
         name.push(format!("{RUN_SUFFIX}{}", self.runs.len()));
         let path = PathBuf::from(name);
-        let file = crate::store::journal::create_private(&path)?;
+        let file = crate::store::durable::create_private(&path)?;
         self.runs.push(path.clone());
         let mut w = BufWriter::with_capacity(1 << 20, file);
         let mut b = [0u8; MAX_LEN];

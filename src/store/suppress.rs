@@ -4,7 +4,7 @@
 //! at the next compaction, but the store must still honour their opt-out forever. It keeps
 //! one *suppression entry* per erased number: `(keyed hash of the number, erasure time)`.
 //!
-//! * The key is 32 random bytes (from `/dev/urandom`) in the file [`KEY_FILE`] in the store
+//! * The key is 32 random bytes (from the OS random source, `getrandom`) in the file [`KEY_FILE`] in the store
 //!   directory, created `0600` on the first erasure. The file has a magic, a version and a
 //!   checksum like every file the store writes.
 //! * The hash is SipHash-2-4 (a keyed pseudo-random function) computed twice with the two
@@ -31,7 +31,6 @@
 //! lookup is one SipHash and a binary search over a few cache lines; the filter asks only
 //! for numbers that would otherwise be allowed (see [`crate::store::StoreView`]).
 
-use std::io::{Read, Write};
 use std::path::Path;
 
 use xxhash_rust::xxh3::xxh3_64;
@@ -151,37 +150,22 @@ fn read_key_file(
     }
 }
 
-/// Creates key file `name` in `dir` with 32 bytes from `/dev/urandom` (`0600`, fsynced,
+/// Creates key file `name` in `dir` with 32 bytes from the OS random source (`0600`, fsynced,
 /// directory fsynced), never replacing an existing one (a concurrent creator wins), and
 /// returns the key the file then holds.
 fn create_key_file(dir: &Path, name: &str, magic: &[u8; 8]) -> Result<[u8; KEY_LEN], StoreError> {
     let mut key = [0u8; KEY_LEN];
-    let rnd = Path::new("/dev/urandom");
-    std::fs::File::open(rnd)
-        .and_then(|mut f| f.read_exact(&mut key))
-        .map_err(io("reading", rnd))?;
+    getrandom::fill(&mut key).map_err(|e| {
+        io("generating random bytes for", &dir.join(name))(std::io::Error::other(e.to_string()))
+    })?;
     let mut b = Vec::with_capacity(KEY_FILE_LEN);
     b.extend_from_slice(magic);
     b.extend_from_slice(&key);
     b.extend_from_slice(&xxh3_64(&b).to_le_bytes());
+    // Creators that hold no lock (a `filter` making the receipt key) never write into each
+    // other's temporary file, and never replace an existing key.
+    crate::store::durable::create_once(dir, name, &b)?;
     let path = dir.join(name);
-    // A temporary file of its own (0600, created exclusively, removed on drop): creators
-    // that hold no lock (a `filter` making the receipt key) never write into each other's.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!("{name}.tmp"))
-        .tempfile_in(dir)
-        .map_err(io("creating a temporary file in", dir))?;
-    let tmp_path = tmp.path().to_path_buf();
-    tmp.write_all(&b).map_err(io("writing", &tmp_path))?;
-    tmp.as_file().sync_all().map_err(io("fsync of", &tmp_path))?;
-    // Never replace an existing key (a concurrent creator): link fails if it exists.
-    match std::fs::hard_link(&tmp_path, &path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(io("creating", &path)(e)),
-    }
-    tmp.close().map_err(io("removing", &tmp_path))?;
-    crate::store::journal::sync_dir(&path)?;
     read_key_file(dir, name, magic)?.ok_or(StoreError::KeyMissing { path })
 }
 
@@ -220,7 +204,7 @@ pub fn load_key(dir: &Path) -> Result<Option<Keyer>, StoreError> {
     Ok(read_key_file(dir, KEY_FILE, &KEY_MAGIC)?.map(|k| Keyer::from_bytes(&k)))
 }
 
-/// Loads the store's suppression key, creating it (32 bytes from `/dev/urandom`, file
+/// Loads the store's suppression key, creating it (32 bytes from the OS random source, file
 /// `0600`, fsynced, directory fsynced) when missing and the store holds no suppression
 /// entry yet (`entries_held`: entries in the snapshot plus erasures in the journal tail,
 /// see [`crate::store::Store::suppression_entries`]).

@@ -1,12 +1,13 @@
 //! Integration tests: run the real `sendfilter` binary on temp dirs.
 
 mod access;
+mod architecture;
 mod audit;
 mod bench;
 mod bending;
 mod brand_names;
 mod crash;
-mod csvfast;
+mod csv_messages;
 mod demo;
 mod dpo;
 mod durations;
@@ -18,8 +19,8 @@ mod inbound;
 mod legal;
 mod live;
 mod normalize;
+mod normalize_spellings;
 mod outputs;
-mod phonefast;
 mod rights;
 mod routes;
 mod serve;

@@ -235,7 +235,7 @@ impl Builder {
     /// # Errors
     /// I/O errors naming the file.
     pub fn create(path: &Path) -> Result<Builder, StoreError> {
-        let file = crate::store::journal::create_private(path)?;
+        let file = crate::store::durable::create_private(path)?;
         // Large writes: the page cache then keeps the file in large (up to 2 MiB) folios,
         // which readers can map with huge pages (see `map_snapshot`).
         let mut out = BufWriter::with_capacity(8 << 20, file);

@@ -1,5 +1,5 @@
-//! `sendfilter normalize` with the phone fast path (issue #4): the binary's answers for
-//! lists mixing every common spelling equal the general path's, line by line.
+//! `sendfilter normalize` on lists mixing every common spelling of a number: the binary's
+//! answers equal the general (reference) path's, line by line.
 
 use sendfilter::phone::{Region, normalize_reference};
 

@@ -1,5 +1,6 @@
-//! `sendfilter filter --format csv` with messages: the one-pass scanners, the fast
-//! message measure and the run-copy rendering, end to end on awkward records (issue #4).
+//! `sendfilter filter --format csv` with messages on awkward records (quotes, separators
+//! and line ends inside fields, empty and multi-part messages): every record is rendered,
+//! stamped and counted exactly, end to end.
 
 use crate::filter::args;
 use crate::harness::Workdir;

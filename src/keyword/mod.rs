@@ -1,4 +1,4 @@
-//! Keyword parsing of an inbound SMS: text → [`Keyword`] + optional brand word. Pure: no
+//! Keyword parsing of an SMS text (inbound replies, footers, brand keywords): text → [`Keyword`] + optional brand word. Pure: no
 //! store, no registry.
 //!
 //! The text is [`fold`]ed first: lower-cased, accents folded (`ä`→`a`, `ø`→`o`, `æ`→`ae`,
@@ -13,7 +13,7 @@
 //!    When both ends are keywords the stronger one wins: STOP > START > CONFIRM > HELP
 //!    (fail safe: `OK STOP` is a stop, with brand word `ok`), unless the brand word holds a
 //!    negation (`ikke stopp`, `don't stop`);
-//! 3. anything else is read for opt-out intent by [`super::intent`]: a stop keyword as the
+//! 3. anything else is read for opt-out intent by [`intent`]: a stop keyword as the
 //!    first word (after an optional brand word) whatever follows, or an opt-out phrase in
 //!    one of five languages, is [`Keyword::Stop`]; the rest is [`Keyword::Unknown`], marked
 //!    [`Parsed::unclear`] when it mentions messages or stopping or is a question.
@@ -33,7 +33,9 @@
 //! assert!(parse("STOPPER DU?").unclear);
 //! ```
 
-use super::intent::Intent;
+pub mod intent;
+
+use self::intent::Intent;
 
 /// What an inbound message asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -267,7 +269,7 @@ pub fn parse(text: &str) -> Parsed {
     }
     // Free text: opt-out intent (first word, phrases), or unclear.
     let question = text.contains(['?', '？', '¿']);
-    match super::intent::classify(&folded, question) {
+    match intent::classify(&folded, question) {
         Intent::Stop { brand } => Parsed {
             keyword: Keyword::Stop,
             brand: brand.and_then(|i| words.get(i)).map(|w| w.to_string()),
@@ -280,7 +282,7 @@ pub fn parse(text: &str) -> Parsed {
 
 /// Rule 2 of the module docs: a keyword at either end of 2 to [`MAX_WORDS`] words, the
 /// other words the brand word; `None` when neither end is a keyword or the brand word holds
-/// a negation (`ikke stopp`, `don't stop`: not an opt-out, left to [`super::intent`]).
+/// a negation (`ikke stopp`, `don't stop`: not an opt-out, left to [`intent`]).
 fn grammar(words: &[&str]) -> Option<Parsed> {
     let n = words.len();
     let first = keyword_of(words[0]).map(|k| (k, &words[1..]));
@@ -297,7 +299,7 @@ fn grammar(words: &[&str]) -> Option<Parsed> {
         (None, Some(l)) => l,
         (None, None) => return None,
     };
-    let lex = super::intent::Lexicon::get();
+    let lex = intent::Lexicon::get();
     // The brand words sit at `off..off + len` in `words`.
     let off = if std::ptr::eq(pick.1.as_ptr(), words[1..].as_ptr()) { 1 } else { 0 };
     let negated = pick.1.iter().enumerate().any(|(i, w)| {

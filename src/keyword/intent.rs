@@ -1,7 +1,7 @@
-//! Opt-out intent in free text, for replies the keyword grammar ([`super::keyword`]) does
+//! Opt-out intent in free text, for replies the keyword grammar ([`crate::keyword`]) does
 //! not read: "STOPP. Jeg vil ikke ha flere meldinger", "Meld meg av", "sluta skicka",
 //! "älä lähetä", "please remove me". Pure and table-driven: the words and phrases are data,
-//! one file per language (`src/inbound/intent/{no,sv,da,fi,en}.txt`, compiled in), read once
+//! one file per language (`src/keyword/intent/{no,sv,da,fi,en}.txt`, compiled in), read once
 //! into one [`Lexicon`] for all five languages.
 //!
 //! ## Data files
@@ -55,7 +55,7 @@
 
 use std::sync::OnceLock;
 
-use super::keyword::{STOP_WORDS, fold};
+use super::{STOP_WORDS, fold};
 
 /// The data files, by language code.
 pub const DATA: [(&str, &str); 5] = [
