@@ -35,6 +35,7 @@ mod purge;
 mod serve;
 mod stop;
 mod subject;
+mod token;
 
 /// Decide, for every recipient of an SMS campaign, whether a marketing message may be sent.
 #[derive(Debug, Parser)]
@@ -69,6 +70,7 @@ enum Command {
     Access(access::Args),
     Audit(audit::Args),
     Serve(serve::Args),
+    Token(token::Args),
 }
 
 impl Command {
@@ -93,6 +95,7 @@ impl Command {
             Command::Access(a) => return a.need(),
             Command::Audit(a) => a.need(),
             Command::Serve(a) => a.need(),
+            Command::Token(a) => a.need(),
         })
     }
 }
@@ -155,6 +158,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Access(args) => access::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Token(args) => token::run(args),
     };
     // Every command on a store leaves an audit record, roles or not (see `sendfilter
     // audit`): who, what, the outcome, and what the command noted it touched.

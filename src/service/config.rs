@@ -34,6 +34,10 @@ pub struct Config {
     /// Per-gateway webhook credentials.
     #[serde(default)]
     pub gateways: Gateways,
+    /// Authenticate every API call even when the store has no tokens (set by `serve` for a
+    /// non-loopback listener; not read from the file).
+    #[serde(skip)]
+    pub require_tokens: bool,
 }
 
 /// Webhook credentials per gateway: a gateway without a section is not accepted.

@@ -22,6 +22,7 @@ mod phonefast;
 mod rights;
 mod routes;
 mod serve;
+mod serve_api;
 mod spreadsheet;
 mod store;
 mod suppress_key;
