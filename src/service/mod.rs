@@ -14,6 +14,7 @@
 pub mod auth;
 pub mod check;
 pub mod config;
+pub mod consents;
 pub mod inbound;
 pub mod metrics;
 mod stops;
@@ -251,6 +252,7 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/v1/inbound/46elks", post(webhooks::elks))
         .route("/v1/subjects/{number}", get(subjects::export))
         .route("/v1/stops/{number}", get(stops::get).put(stops::put))
+        .route("/v1/consents", post(consents::post).layer(DefaultBodyLimit::max(MAX_BATCH_BODY)))
         .route("/v1/subjects/{number}/erase", post(subjects::erase))
         .route("/v1/subjects/{number}/correct", post(subjects::correct))
         .route("/v1/subjects/{number}/move", post(subjects::move_to))

@@ -214,3 +214,62 @@ fn subjects_are_corrected_moved_and_erased_with_the_cli_rules() {
         );
     }
 }
+
+#[test]
+fn consents_are_recorded_with_the_import_rules_all_or_nothing() {
+    let wd = Workdir::new();
+    store(&wd);
+    let op = bearer(&token(&wd, "operator", "crm"));
+    let server = Server::start(&wd, &[]);
+    let auth = [("Authorization", op.as_str())];
+    let c = |n: &str, granted: &str| {
+        format!(
+            r#"{{"number":"{n}","brand":"ACME","purpose":"offers","channel":"sms","granted_at":"{granted}","method":"web","text_ref":"t1","source":"api","confirmed_at":"{granted}"}}"#
+        )
+    };
+    let check = |n: &str| {
+        let body = format!(r#"{{"number":"{n}","brand":"ACME","purpose":"offers"}}"#);
+        server.request("POST", "/v1/check", &auth, body.as_bytes()).body
+    };
+    assert!(check("+4791000003").contains("NO_CONSENT"), "{}", check("+4791000003"));
+    // One bad line (no granted_at): 422 naming it, nothing recorded.
+    let batch = format!("{}\n{}\n", c("+4791000003", "2025-02-01T00:00:00Z"), c("+4791000004", ""));
+    let nd = [("Authorization", op.as_str()), ("Content-Type", "application/x-ndjson")];
+    let r = server.request("POST", "/v1/consents", &nd, batch.as_bytes());
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("line 2"), "{}", r.body);
+    assert!(check("+4791000003").contains("NO_CONSENT"));
+    // Fixed: both recorded and in force.
+    let batch = format!(
+        "{}\n{}\n",
+        c("+4791000003", "2025-02-01T00:00:00Z"),
+        c("+4791000004", "2025-02-01T00:00:00Z")
+    );
+    let r = server.request("POST", "/v1/consents", &nd, batch.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("\"imported\": 2"), "{}", r.body);
+    // The check handles pick up new consents within about a second.
+    let t = Instant::now();
+    while !check("+4791000004").contains("allow") {
+        assert!(t.elapsed() < Duration::from_secs(5), "{}", check("+4791000004"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // One JSON object; an unknown field is refused.
+    let r = server.request(
+        "POST",
+        "/v1/consents",
+        &auth,
+        c("+4791000005", "2025-02-01T00:00:00Z").as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = server.request(
+        "POST",
+        "/v1/consents",
+        &auth,
+        br#"{"number":"+4791000006","colour":"red"}"#,
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    server.stop();
+    let a = wd.run(&["audit", "--store", "s", "--subject", "+4791000004", "--json"], "").ok();
+    assert!(a.stdout.contains("serve POST /v1/consents"), "{}", a.stdout);
+}
