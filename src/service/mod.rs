@@ -250,6 +250,8 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/v1/inbound", post(webhooks::generic))
         .route("/v1/inbound/twilio", post(webhooks::twilio))
         .route("/v1/inbound/46elks", post(webhooks::elks))
+        .route("/v1/inbound/sinch", post(webhooks::sinch))
+        .route("/v1/inbound/infobip", post(webhooks::infobip))
         .route("/v1/subjects/{number}", get(subjects::export))
         .route("/v1/stops/{number}", get(stops::get).put(stops::put))
         .route("/v1/consents", post(consents::post).layer(DefaultBodyLimit::max(MAX_BATCH_BODY)))
