@@ -273,3 +273,39 @@ fn consents_are_recorded_with_the_import_rules_all_or_nothing() {
     let a = wd.run(&["audit", "--store", "s", "--subject", "+4791000004", "--json"], "").ok();
     assert!(a.stdout.contains("serve POST /v1/consents"), "{}", a.stdout);
 }
+
+#[test]
+fn body_limits_hold_and_slowloris_clients_block_nobody() {
+    use std::io::Write;
+    let wd = Workdir::new();
+    store(&wd);
+    let server = Server::start(&wd, &[]);
+    // A webhook or single request over 1 MiB: 413, nothing recorded.
+    let big = vec![b'a'; (1 << 20) + 10];
+    for path in ["/v1/inbound", "/v1/inbound/46elks", "/v1/consents", "/v1/check"] {
+        let r = server.request("POST", path, &[], &big);
+        assert_eq!(r.status, 413, "{path}: {}", r.body);
+    }
+    // A check batch may be larger (64 MiB): 2 MiB of NDJSON lines is answered.
+    let line = std::str::from_utf8(CHECK).expect("utf-8").to_string() + "\n";
+    let batch = line.repeat((2 << 20) / line.len());
+    let nd = [("Content-Type", "application/x-ndjson")];
+    let r = server.request("POST", "/v1/check", &nd, batch.as_bytes());
+    assert_eq!(r.status, 200, "{}", &r.body[..r.body.len().min(300)]);
+    // 64 clients that send half a request head and then nothing: others are still answered.
+    let mut slow = Vec::new();
+    for _ in 0..64 {
+        let mut s = std::net::TcpStream::connect(server.addr).expect("connect");
+        s.write_all(b"POST /v1/check HTTP/1.1\r\nHost: x\r\nContent-Le").expect("write");
+        slow.push(s);
+    }
+    let t = Instant::now();
+    for _ in 0..10 {
+        let r = server.request("POST", "/v1/check", &[], CHECK);
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    assert!(t.elapsed() < Duration::from_secs(3), "slow clients held others: {:?}", t.elapsed());
+    drop(slow);
+    let (code, _) = server.stop();
+    assert_eq!(code, Some(0));
+}
