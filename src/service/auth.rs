@@ -57,6 +57,8 @@ pub const ROUTES: &[Route] = &[
     route(Method::POST, "/v1/inbound/twilio", Need::Gateway),
     route(Method::POST, "/v1/inbound/46elks", Need::Gateway),
     route(Method::POST, "/v1/inbound/sinch", Need::Gateway),
+    route(Method::GET, "/v1/inbound/vonage", Need::Gateway),
+    route(Method::POST, "/v1/inbound/vonage", Need::Gateway),
     route(Method::POST, "/v1/inbound/infobip", Need::Gateway),
     route(Method::POST, "/v1/consents", Need::Role(Action::Record)),
     route(Method::GET, "/v1/stops/{number}", Need::Role(Action::Stop)),

@@ -20,6 +20,7 @@ pub mod metrics;
 mod stops;
 mod subjects;
 pub mod tokens;
+pub mod vonage;
 pub mod webhooks;
 
 use std::collections::HashMap;
@@ -86,6 +87,7 @@ pub struct State {
     in_flight: Arc<tokio::sync::Semaphore>,
     timeout: Duration,
     keys: auth::Keys,
+    concat: vonage::Concat,
 }
 
 impl std::fmt::Debug for State {
@@ -124,6 +126,7 @@ impl State {
         Ok(Arc::new(State {
             store: dir.to_path_buf(),
             keys: auth::Keys::new(config.require_tokens),
+            concat: vonage::Concat::default(),
             config,
             region,
             handles: Mutex::new(HashMap::new()),
@@ -251,6 +254,7 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/v1/inbound/twilio", post(webhooks::twilio))
         .route("/v1/inbound/46elks", post(webhooks::elks))
         .route("/v1/inbound/sinch", post(webhooks::sinch))
+        .route("/v1/inbound/vonage", get(vonage::vonage).post(vonage::vonage))
         .route("/v1/inbound/infobip", post(webhooks::infobip))
         .route("/v1/subjects/{number}", get(subjects::export))
         .route("/v1/stops/{number}", get(stops::get).put(stops::put))

@@ -327,3 +327,85 @@ fn infobip_results_check_basic_auth_fields_and_record_a_retry_once() {
     assert_eq!(events(&wd, "+4791000005"), 2);
     assert_eq!(events(&wd, "+4791000006"), 2);
 }
+
+/// A signed Vonage query string of `fields` (HMAC-SHA256 under `vsecret`).
+fn vonage_query(fields: &[(&str, &str)]) -> String {
+    let owned: Vec<(String, String)> =
+        fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let payload = sendfilter::service::vonage::vonage_payload(&owned);
+    let sig = sendfilter::service::vonage::vonage_signature("sha256", "vsecret", &payload)
+        .expect("sha256")
+        .to_uppercase();
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .append_pair("sig", &sig)
+        .finish()
+}
+
+#[test]
+fn vonage_checks_the_signature_reassembles_parts_and_records_a_retry_once() {
+    let wd = Workdir::new();
+    setup(&wd);
+    wd.write("serve.toml", "[gateways.vonage]\nsignature_secret = \"vsecret\"\n");
+    let server = Server::start(&wd, &["--config", "serve.toml"]);
+    let one = [
+        ("msisdn", "4791000007"),
+        ("to", "2401"),
+        ("messageId", "0A01"),
+        ("text", "STOPP"),
+        ("type", "text"),
+        ("message-timestamp", "2026-06-01 10:00:00"),
+        ("timestamp", "1780308000"),
+    ];
+    let q = vonage_query(&one);
+    let r = server.request(
+        "GET",
+        &format!("/v1/inbound/vonage?{}", q.replace("0A01", "0A02")),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    let no_id: Vec<_> = one.iter().copied().filter(|(k, _)| *k != "messageId").collect();
+    let r =
+        server.request("GET", &format!("/v1/inbound/vonage?{}", vonage_query(&no_id)), &[], b"");
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(reason(&server, "+4791000007"), "ALLOWED");
+    let r = server.request("GET", &format!("/v1/inbound/vonage?{q}"), &[], b"");
+    assert_eq!(r.status, 200, "{}", r.body);
+    stopped_within_a_second(&server, "+4791000007");
+    // POST form, the same message again: recorded once.
+    let form = ("Content-Type", "application/x-www-form-urlencoded");
+    let r = server.request("POST", "/v1/inbound/vonage", &[form], q.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Two parts of "STOPP", part 2 first: neither is answered before the whole is recorded.
+    let part = |n: &str, id: &str, text: &str| {
+        vonage_query(&[
+            ("msisdn", "4791000008"),
+            ("to", "2401"),
+            ("messageId", id),
+            ("text", text),
+            ("concat", "true"),
+            ("concat-ref", "17"),
+            ("concat-total", "2"),
+            ("concat-part", n),
+        ])
+    };
+    let addr = server.addr;
+    let (p2, p1) = (part("2", "0B02", "OPP"), part("1", "0B01", "ST"));
+    let second = std::thread::spawn(move || {
+        crate::serve::request(addr, "POST", "/v1/inbound/vonage", &[form], p2.as_bytes()).status
+    });
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(!second.is_finished(), "a part was answered before its message was complete");
+    assert_eq!(reason(&server, "+4791000008"), "ALLOWED");
+    let r = server.request("POST", "/v1/inbound/vonage", &[form], p1.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(second.join().expect("part 2"), 200);
+    stopped_within_a_second(&server, "+4791000008");
+    // A part sent again after its message was recorded: 200 at once.
+    let r = server.request("POST", "/v1/inbound/vonage", &[form], p1.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.body);
+    server.stop();
+    assert_eq!(events(&wd, "+4791000007"), 2, "the consent and one stop");
+    assert_eq!(events(&wd, "+4791000008"), 2, "the consent and one stop");
+}
