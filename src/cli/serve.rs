@@ -10,9 +10,12 @@ use anyhow::Context;
 use sendfilter::service::{Config, State};
 
 /// Serve the store over HTTP: `POST /v1/check` (the filter's decisions, one number or
-/// NDJSON batches), gateway webhooks for replies (`/v1/inbound/twilio`,
-/// `/v1/inbound/46elks`, generic `/v1/inbound`: recorded durably before the 2xx, as
-/// `sendfilter inbound` records them), `GET /livez`, `GET /readyz`, `GET /metrics`.
+/// NDJSON batches), gateway webhooks for replies (`/v1/inbound/twilio`, `/46elks`,
+/// `/vonage`, `/sinch`, `/infobip`, generic `/v1/inbound`: recorded durably before the 2xx,
+/// as `sendfilter inbound` records them), the opt-out list (`GET`/`PUT
+/// /v1/stops/{number}`), `POST /v1/consents`, data-subject rights (`GET
+/// /v1/subjects/{number}`, `POST …/erase`, `…/correct`, `…/move`), `GET /livez`, `GET
+/// /readyz`, `GET /metrics`.
 ///
 /// API calls authenticate with `Authorization: Bearer TOKEN` (`sendfilter token create`)
 /// once the store has tokens; each route names the roles that may call it (README

@@ -7,6 +7,13 @@
 //! * `GET /livez` (the process answers), `GET /readyz` (the store is open and its journal
 //!   watcher alive), `GET /metrics` (Prometheus text, [`metrics`]).
 //!
+//! * Webhooks ([`webhooks`], [`vonage`]) record replies through one `inbound` run
+//!   ([`inbound`]), durable before the 2xx; the opt-out list (`/v1/stops/{number}`),
+//!   consents (`/v1/consents`, [`consents`]) and data-subject rights (`/v1/subjects/…`)
+//!   are thin shells over the store and [`crate::rights`], each call audited ([`audit`]).
+//! * Callers authenticate with bearer tokens ([`tokens`]); every route names what it
+//!   needs ([`auth::ROUTES`]).
+//!
 //! Every request passes one gate ([`gate`]): a bounded number in flight (more get 503 with
 //! `Retry-After`, so a gateway retries rather than loses an acknowledgement), a time limit
 //! (408), and the counters. Bodies are limited (64 MiB for a check batch).
