@@ -38,6 +38,7 @@ mod recheck;
 mod serve;
 mod stop;
 mod subject;
+mod token;
 
 /// Decide, for every recipient of an SMS campaign, whether a marketing message may be sent.
 #[derive(Debug, Parser)]
@@ -74,6 +75,7 @@ enum Command {
     Access(access::Args),
     Audit(audit::Args),
     Serve(serve::Args),
+    Token(token::Args),
 }
 
 impl Command {
@@ -100,6 +102,7 @@ impl Command {
             Command::Access(a) => return a.need(),
             Command::Audit(a) => a.need(),
             Command::Serve(a) => a.need(),
+            Command::Token(a) => a.need(),
         })
     }
 }
@@ -164,6 +167,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Access(args) => access::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Token(args) => token::run(args),
     };
     // Every command on a store leaves an audit record, roles or not (see `sendfilter
     // audit`): who, what, the outcome, and what the command noted it touched.

@@ -10,9 +10,17 @@ use anyhow::Context;
 use sendfilter::service::{Config, State};
 
 /// Serve the store over HTTP: `POST /v1/check` (the filter's decisions, one number or
-/// NDJSON batches), gateway webhooks for replies (`/v1/inbound/twilio`,
-/// `/v1/inbound/46elks`, generic `/v1/inbound`: recorded durably before the 2xx, as
-/// `sendfilter inbound` records them), `GET /livez`, `GET /readyz`, `GET /metrics`.
+/// NDJSON batches), gateway webhooks for replies (`/v1/inbound/twilio`, `/46elks`,
+/// `/vonage`, `/sinch`, `/infobip`, generic `/v1/inbound`: recorded durably before the 2xx,
+/// as `sendfilter inbound` records them), the opt-out list (`GET`/`PUT
+/// /v1/stops/{number}`), `POST /v1/consents`, data-subject rights (`GET
+/// /v1/subjects/{number}`, `POST …/erase`, `…/correct`, `…/move`), `GET /livez`, `GET
+/// /readyz`, `GET /metrics`.
+///
+/// API calls authenticate with `Authorization: Bearer TOKEN` (`sendfilter token create`)
+/// once the store has tokens; each route names the roles that may call it (README
+/// "Service"). Without tokens only loopback is served, and every local caller may call
+/// everything.
 ///
 /// Listens on loopback by default; prints `listening on ADDR` on stderr once it accepts
 /// connections (`--listen 127.0.0.1:0` picks a free port and names it there). SIGTERM or
@@ -28,8 +36,8 @@ pub struct Args {
     /// The store directory.
     #[arg(long, value_name = "DIR")]
     store: PathBuf,
-    /// Address to listen on. Only loopback addresses are accepted: the API has no
-    /// authentication yet.
+    /// Address to listen on. A non-loopback address is accepted only when the store has
+    /// API tokens (`sendfilter token create`); every API call then needs one.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// Configuration file (TOML).
@@ -42,16 +50,23 @@ const DRAIN: Duration = Duration::from_secs(10);
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
-        args.listen.ip().is_loopback(),
-        "refusing to listen on {}: not a loopback address, and the API has no tokens to \
-         authenticate callers (listen on 127.0.0.1 behind a proxy that authenticates)",
-        args.listen
-    );
-    let config = match &args.config {
+    let mut config = match &args.config {
         Some(p) => Config::load(p)?,
         None => Config::default(),
     };
+    if !args.listen.ip().is_loopback() {
+        let tokens = sendfilter::service::tokens::read(&args.store)
+            .with_context(|| format!("reading the tokens of store {}", args.store.display()))?;
+        anyhow::ensure!(
+            !tokens.is_empty(),
+            "refusing to listen on {}: not a loopback address, and the store has no API \
+             tokens to authenticate callers (create one: sendfilter token create --store {} \
+             --role ROLE)",
+            args.listen,
+            args.store.display()
+        );
+        config.require_tokens = true;
+    }
     let state = State::open(&args.store, config)
         .with_context(|| format!("opening store {}", args.store.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -34,6 +34,10 @@ pub struct Config {
     /// Per-gateway webhook credentials.
     #[serde(default)]
     pub gateways: Gateways,
+    /// Authenticate every API call even when the store has no tokens (set by `serve` for a
+    /// non-loopback listener; not read from the file).
+    #[serde(skip)]
+    pub require_tokens: bool,
 }
 
 /// Webhook credentials per gateway: a gateway without a section is not accepted.
@@ -81,17 +85,30 @@ impl std::fmt::Debug for Elks {
     }
 }
 
-/// Vonage's credentials.
+/// Vonage's settings: without a signature secret, requests are not checked (use a
+/// secret: anyone who knows the URL could otherwise record stops).
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Vonage {
-    /// The signature secret.
-    pub signature_secret: String,
+    /// The signature secret (`sig` is checked when set).
+    #[serde(default)]
+    pub signature_secret: Option<String>,
+    /// The signing method chosen in Vonage's dashboard: `sha256` (default), `sha1` or
+    /// `sha512` (HMAC). `md5hash` and `md5` are not supported.
+    #[serde(default)]
+    pub signature_method: Option<String>,
+}
+
+impl Vonage {
+    /// The signing method (`sha256` unless configured).
+    pub fn method(&self) -> &str {
+        self.signature_method.as_deref().unwrap_or("sha256")
+    }
 }
 
 impl std::fmt::Debug for Vonage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Vonage { signature_secret: <hidden> }")
+        write!(f, "Vonage {{ signature_secret: <hidden>, signature_method: {:?} }}", self.method())
     }
 }
 
@@ -164,6 +181,18 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let c: Config = toml::from_str(text)
             .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        if let Some(v) = &c.gateways.vonage
+            && !matches!(v.method(), "sha1" | "sha256" | "sha512")
+        {
+            return Err(ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: format!(
+                    "gateways.vonage.signature_method {:?}: use sha256, sha1 or sha512 (HMAC; \
+                     md5 is not supported: choose an HMAC method in Vonage's dashboard)",
+                    v.method()
+                ),
+            });
+        }
         if let Some(r) = &c.region {
             r.parse::<crate::phone::Regions>().map_err(|e| ConfigError::Parse {
                 path: path.to_path_buf(),

@@ -7,14 +7,27 @@
 //! * `GET /livez` (the process answers), `GET /readyz` (the store is open and its journal
 //!   watcher alive), `GET /metrics` (Prometheus text, [`metrics`]).
 //!
+//! * Webhooks ([`webhooks`], [`vonage`]) record replies through one `inbound` run
+//!   ([`inbound`]), durable before the 2xx; the opt-out list (`/v1/stops/{number}`),
+//!   consents (`/v1/consents`, [`consents`]) and data-subject rights (`/v1/subjects/…`)
+//!   are thin shells over the store and [`crate::rights`], each call audited ([`audit`]).
+//! * Callers authenticate with bearer tokens ([`tokens`]); every route names what it
+//!   needs ([`auth::ROUTES`]).
+//!
 //! Every request passes one gate ([`gate`]): a bounded number in flight (more get 503 with
 //! `Retry-After`, so a gateway retries rather than loses an acknowledgement), a time limit
 //! (408), and the counters. Bodies are limited (64 MiB for a check batch).
 
+pub mod auth;
 pub mod check;
 pub mod config;
+pub mod consents;
 pub mod inbound;
 pub mod metrics;
+mod stops;
+mod subjects;
+pub mod tokens;
+pub mod vonage;
 pub mod webhooks;
 
 use std::collections::HashMap;
@@ -29,6 +42,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+
+use crate::audit::AuditRecord;
+use crate::store::access::Action;
 
 use crate::decision::Class;
 use crate::handle::{Handle, HandleError, HandleOptions};
@@ -77,6 +93,8 @@ pub struct State {
     inbound: inbound::Inbound,
     in_flight: Arc<tokio::sync::Semaphore>,
     timeout: Duration,
+    keys: auth::Keys,
+    concat: vonage::Concat,
 }
 
 impl std::fmt::Debug for State {
@@ -113,6 +131,8 @@ impl State {
         let timeout = Duration::from_secs(config.request_timeout_secs.unwrap_or(30).max(1));
         Ok(Arc::new(State {
             store: dir.to_path_buf(),
+            keys: auth::Keys::new(config.require_tokens),
+            concat: vonage::Concat::default(),
             config,
             region,
             handles: Mutex::new(HashMap::new()),
@@ -229,17 +249,6 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Route templates, as metric labels (never a number).
-const ROUTES: [&str; 7] = [
-    "/v1/check",
-    "/livez",
-    "/readyz",
-    "/metrics",
-    "/v1/inbound",
-    "/v1/inbound/twilio",
-    "/v1/inbound/46elks",
-];
-
 /// The service's routes over `state`.
 pub fn router(state: Arc<State>) -> Router {
     Router::new()
@@ -250,6 +259,15 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/v1/inbound", post(webhooks::generic))
         .route("/v1/inbound/twilio", post(webhooks::twilio))
         .route("/v1/inbound/46elks", post(webhooks::elks))
+        .route("/v1/inbound/sinch", post(webhooks::sinch))
+        .route("/v1/inbound/vonage", get(vonage::vonage).post(vonage::vonage))
+        .route("/v1/inbound/infobip", post(webhooks::infobip))
+        .route("/v1/subjects/{number}", get(subjects::export))
+        .route("/v1/stops/{number}", get(stops::get).put(stops::put))
+        .route("/v1/consents", post(consents::post).layer(DefaultBodyLimit::max(MAX_BATCH_BODY)))
+        .route("/v1/subjects/{number}/erase", post(subjects::erase))
+        .route("/v1/subjects/{number}/correct", post(subjects::correct))
+        .route("/v1/subjects/{number}/move", post(subjects::move_to))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&state), gate))
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -269,34 +287,100 @@ pub async fn serve(
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
 }
 
-/// The gate every request passes: bounded in flight (503 + `Retry-After`), a time limit
-/// (408), counters.
+/// The gate every request passes: the route's authentication ([`auth`]: 401/403, and
+/// 405 for a method the route does not have), bounded in flight (503 + `Retry-After`), a
+/// time limit (408), counters. The caller goes on to the handler as an extension.
 async fn gate(
     axum::extract::State(state): axum::extract::State<Arc<State>>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
     let started = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .and_then(|p| ROUTES.iter().find(|r| **r == p.as_str()).copied())
-        .unwrap_or("unmatched");
-    let probe = matches!(route, "/livez" | "/readyz" | "/metrics");
+    let found =
+        auth::find(req.method(), req.extensions().get::<MatchedPath>().map(MatchedPath::as_str));
+    let route = match found {
+        Ok(r) => r.path,
+        Err(label) => label,
+    };
+    let response = match found {
+        Err("unmatched") => next.run(req).await,
+        Err(_) => ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route")
+            .into_response(),
+        Ok(r) => {
+            let caller = match r.need {
+                auth::Need::Role(action) => {
+                    state.keys.authorize(&state.store, req.headers(), action).map(Some)
+                }
+                auth::Need::Open | auth::Need::Gateway => Ok(None),
+            };
+            match caller {
+                Err(e) => e.into_response(),
+                Ok(caller) => {
+                    if let Some(c) = caller {
+                        req.extensions_mut().insert(c);
+                    }
+                    admit(&state, r.need == auth::Need::Open || r.path == "/metrics", req, next)
+                        .await
+                }
+            }
+        }
+    };
+    state.metrics.request(route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// Runs the request within the in-flight bound (probes: always) and the time limit.
+async fn admit(state: &State, probe: bool, req: Request, next: Next) -> Response {
     let permit = if probe { None } else { state.in_flight.clone().try_acquire_owned().ok() };
-    let response = if !probe && permit.is_none() {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "too many requests in flight: retry")
-            .into_response()
-    } else {
-        match tokio::time::timeout(state.timeout, next.run(req)).await {
-            Ok(r) => r,
-            Err(_) => ApiError::new(StatusCode::REQUEST_TIMEOUT, "the request took too long")
-                .into_response(),
+    if !probe && permit.is_none() {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many requests in flight: retry",
+        )
+        .into_response();
+    }
+    let r = match tokio::time::timeout(state.timeout, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => {
+            ApiError::new(StatusCode::REQUEST_TIMEOUT, "the request took too long").into_response()
         }
     };
     drop(permit);
-    state.metrics.request(route, response.status().as_u16(), started.elapsed());
-    response
+    r
+}
+
+/// Writes the audit record of one API call that revealed or changed personal data: the
+/// caller (token name and role) as actor, `action`, `command` (method and route
+/// template), and for subject-level calls the subject reference of `subject` (never the
+/// number). The caller must not answer with the data when this fails (fail closed).
+///
+/// # Errors
+/// 500 when the trail cannot be written.
+fn audit(
+    dir: &Path,
+    caller: &auth::Caller,
+    action: Action,
+    command: &str,
+    subject: Option<(&crate::store::Store, crate::E164)>,
+    rec: AuditRecord,
+) -> Result<(), ApiError> {
+    let internal = |e: crate::store::StoreError| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("audit trail: {e}"))
+    };
+    let subject = match subject {
+        Some((store, n)) => Some(crate::audit::subject_ref(store, n).map_err(internal)?),
+        None => rec.subject,
+    };
+    let rec = AuditRecord {
+        actor: caller.name.clone(),
+        role: caller.role.clone(),
+        action: action.as_str().into(),
+        command: format!("serve {command}"),
+        outcome: if rec.outcome.is_empty() { "ok".into() } else { rec.outcome },
+        subject,
+        ..rec
+    };
+    crate::audit::record(dir, &rec).map(|_| ()).map_err(internal)
 }
 
 async fn readyz(axum::extract::State(state): axum::extract::State<Arc<State>>) -> Response {

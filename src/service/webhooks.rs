@@ -8,6 +8,11 @@
 //! * `POST /v1/inbound/46elks`: form `from`, `to`, `message`, `id`, `created`, basic auth
 //!   (in the URL the gateway calls). Answer: 200 with an empty body (46elks would send a
 //!   body as an SMS), or the auto-reply text when `auto_reply = true`.
+//! * `POST /v1/inbound/sinch`: Sinch's `mo_text` callback, JSON `type`, `from`, `to`,
+//!   `body`, `id`, `received_at`; basic auth. Answer: 200, `{"action", "repeat"}`.
+//! * `POST /v1/inbound/infobip`: Infobip's `MO_JSON_2`, `{"results": [{messageId, from,
+//!   to, text, receivedAt}, …]}`, several messages per request; basic auth. Every message
+//!   is checked before any is handed on. Answer: 200, `{"results": [{"action", "repeat"}]}`.
 //! * `POST /v1/inbound`: the fields `sendfilter inbound` reads (`from`, `to`, `text`,
 //!   `received_at`, `id`), one JSON object or NDJSON lines; the answer is its output line
 //!   per message.
@@ -205,6 +210,149 @@ pub async fn elks(
     count(&state, "46elks", &answer);
     let body = if cfg.auto_reply { reply_of(&answer).to_string() } else { String::new() };
     Ok((StatusCode::OK, body).into_response())
+}
+
+/// 401 with a basic-auth challenge for `gateway`, logged with the message id.
+fn unauthorized(gateway: &'static str, id: &str) -> Response {
+    super::inbound::log(gateway, id, "bad credentials");
+    let mut r =
+        ApiError::new(StatusCode::UNAUTHORIZED, format!("{gateway}: bad or missing basic auth"))
+            .into_response();
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"sendfilter\""));
+    r
+}
+
+/// Sinch's `mo_text` callback (other fields ignored).
+#[derive(serde::Deserialize)]
+struct SinchMo {
+    #[serde(default, rename = "type")]
+    kind: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    received_at: String,
+}
+
+/// `POST /v1/inbound/sinch`: the `mo_text` callback (JSON `type`, `from`, `to`, `body`,
+/// `id`, `received_at`), basic auth. Answer: 200 with the recorded action as JSON.
+pub async fn sinch(
+    St(state): St<Arc<State>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let cfg = state.config().gateways.sinch.clone().ok_or_else(|| not_configured("sinch"))?;
+    if !basic_ok(&headers, &cfg.username, &cfg.password) {
+        return Ok(unauthorized("sinch", "-"));
+    }
+    let mo: SinchMo = serde_json::from_slice(&body)
+        .map_err(|_| ApiError::bad_request("sinch: not an mo_text JSON object"))?;
+    if mo.kind != "mo_text" {
+        return Err(ApiError::unprocessable(format!(
+            "sinch: type {:?} is not mo_text (only text messages are read)",
+            mo.kind
+        )));
+    }
+    if mo.id.trim().is_empty() {
+        return Err(ApiError::bad_request("sinch: id is missing"));
+    }
+    let m = Incoming {
+        from: mo.from,
+        to: mo.to,
+        text: mo.body,
+        received_at: mo.received_at,
+        id: Some(mo.id),
+    };
+    let answer = state.inbound.submit("sinch", m).await?;
+    count(&state, "sinch", &answer);
+    Ok(json(action_of(&answer).to_string() + "\n", "application/json"))
+}
+
+/// What a gateway that takes any 2xx is answered: the action, never the number.
+fn action_of(answer: &Value) -> Value {
+    serde_json::json!({
+        "action": answer.get("action").cloned().unwrap_or(Value::Null),
+        "repeat": answer.get("repeat").cloned().unwrap_or(Value::Bool(false)),
+    })
+}
+
+/// One message of Infobip's `MO_JSON_2` (other fields ignored).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InfobipMo {
+    #[serde(default)]
+    message_id: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    received_at: String,
+}
+
+#[derive(serde::Deserialize)]
+struct InfobipBody {
+    results: Vec<InfobipMo>,
+}
+
+/// `POST /v1/inbound/infobip`: `{"results": [{messageId, from, to, text, receivedAt}, …]}`
+/// (several messages per request), basic auth. Every message is checked before any is
+/// handed on: a missing field refuses the request (400) with nothing recorded. Answer:
+/// 200 once every message is durable.
+pub async fn infobip(
+    St(state): St<Arc<State>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let cfg = state.config().gateways.infobip.clone().ok_or_else(|| not_configured("infobip"))?;
+    if !basic_ok(&headers, &cfg.username, &cfg.password) {
+        return Ok(unauthorized("infobip", "-"));
+    }
+    let b: InfobipBody = serde_json::from_slice(&body)
+        .map_err(|_| ApiError::bad_request("infobip: not a JSON object with results[]"))?;
+    if b.results.is_empty() {
+        return Err(ApiError::bad_request("infobip: results is empty"));
+    }
+    for (i, r) in b.results.iter().enumerate() {
+        for (name, v) in
+            [("messageId", &r.message_id), ("from", &r.from), ("to", &r.to), ("text", &r.text)]
+        {
+            if v.trim().is_empty() {
+                return Err(ApiError::bad_request(format!(
+                    "infobip: results[{i}].{name} is missing"
+                )));
+            }
+        }
+    }
+    let mut tasks = Vec::with_capacity(b.results.len());
+    for r in b.results {
+        let m = Incoming {
+            from: r.from,
+            to: r.to,
+            text: r.text,
+            received_at: r.received_at,
+            id: Some(r.message_id),
+        };
+        let s = Arc::clone(&state);
+        tasks.push(tokio::spawn(async move { s.inbound.submit("infobip", m).await }));
+    }
+    let mut out = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        let a = t
+            .await
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+        count(&state, "infobip", &a);
+        out.push(action_of(&a));
+    }
+    Ok(json(serde_json::json!({ "results": out }).to_string() + "\n", "application/json"))
 }
 
 /// One generic message (`sendfilter inbound`'s fields).

@@ -1,6 +1,7 @@
 //! `kill -9` of `sendfilter serve` during a stream of STOP webhooks: every STOP that got a
 //! 2xx is in the store afterwards, and a retry of it is recognised (recorded once). 20
-//! rounds here; benches/serve.sh's companion runs more.
+//! rounds by default; `SENDFILTER_CRASH_ROUNDS=100` (at most 100: the round is two digits
+//! of the numbers) runs more, as `benches/crash.sh` does.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -10,6 +11,14 @@ use crate::harness::Workdir;
 use crate::serve::{Server, try_request};
 
 const SENDERS: u64 = 4;
+
+/// Rounds to run: `SENDFILTER_CRASH_ROUNDS` (1–100), default 20.
+fn rounds() -> u64 {
+    std::env::var("SENDFILTER_CRASH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(20, |n| n.clamp(1, 100))
+}
 
 /// Sends STOPs for fresh numbers until a request fails; returns the acknowledged ones.
 fn send(addr: SocketAddr, round: u64, sender: u64, acked: Arc<Mutex<Vec<String>>>) {
@@ -36,7 +45,8 @@ fn every_acknowledged_stop_survives_kill_9() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let mut all: Vec<String> = Vec::new();
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-    for round in 0..20u64 {
+    let rounds = rounds();
+    for round in 0..rounds {
         let server = Server::start(&wd, &[]);
         let acked = Arc::new(Mutex::new(Vec::new()));
         let senders: Vec<_> = (0..SENDERS)
@@ -86,5 +96,5 @@ fn every_acknowledged_stop_survives_kill_9() {
         assert_eq!(r.status, 200, "{}", r.body);
         assert!(r.body.contains("\"repeat\":true"), "{}", r.body);
     }
-    eprintln!("{} acknowledged STOPs over 20 kill -9 rounds, all recorded", all.len());
+    eprintln!("{} acknowledged STOPs over {rounds} kill -9 rounds, all recorded", all.len());
 }

@@ -24,6 +24,7 @@ mod outputs;
 mod rights;
 mod routes;
 mod serve;
+mod serve_api;
 mod spreadsheet;
 mod store;
 mod suppress_key;

@@ -195,3 +195,217 @@ fn generic_inbound_answers_per_message_and_repeats_are_recorded_once() {
     }
     assert_eq!(reason(&server, "+4791000006"), "ALLOWED");
 }
+
+/// Events held for `number` (the server must be stopped: the export takes the store).
+fn events(wd: &Workdir, number: &str) -> usize {
+    let r = wd.run(&["subject", "export", "--store", "s", number], "");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    v["events"].as_array().map_or(0, Vec::len)
+}
+
+/// An acknowledged STOP reaches the check API (a long-lived handle) within a second.
+fn stopped_within_a_second(server: &Server, number: &str) {
+    let t = std::time::Instant::now();
+    while reason(server, number) != "STOPPED" {
+        assert!(t.elapsed() < std::time::Duration::from_secs(1), "not seen within 1 s");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+fn gateways_config(wd: &Workdir) {
+    wd.write(
+        "serve.toml",
+        "[gateways.sinch]\nusername = \"sn\"\npassword = \"pw\"\n\
+         [gateways.infobip]\nusername = \"ib\"\npassword = \"pw\"\n",
+    );
+}
+
+fn basic(user: &str, password: &str) -> String {
+    let b = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {b}")
+}
+
+#[test]
+fn sinch_mo_text_checks_basic_auth_fields_and_records_a_retry_once() {
+    let wd = Workdir::new();
+    setup(&wd);
+    gateways_config(&wd);
+    let server = Server::start(&wd, &["--config", "serve.toml"]);
+    let json = ("Content-Type", "application/json");
+    let good = basic("sn", "pw");
+    let mo = r#"{"type":"mo_text","id":"01SINCH1","from":"4791000004","to":"2401","body":"STOPP","received_at":"2026-06-01T10:00:00.000Z","operator_id":"24201"}"#;
+    let r = server.request(
+        "POST",
+        "/v1/inbound/sinch",
+        &[json, ("Authorization", &basic("sn", "x"))],
+        mo.as_bytes(),
+    );
+    assert_eq!(r.status, 401, "{}", r.body);
+    let no_id = mo.replace(r#""id":"01SINCH1","#, "");
+    let r = server.request(
+        "POST",
+        "/v1/inbound/sinch",
+        &[json, ("Authorization", &good)],
+        no_id.as_bytes(),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("id is missing"), "{}", r.body);
+    assert_eq!(reason(&server, "+4791000004"), "ALLOWED");
+    let r = server.request(
+        "POST",
+        "/v1/inbound/sinch",
+        &[json, ("Authorization", &good)],
+        mo.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("\"action\":\"STOP\""), "{}", r.body);
+    assert!(!r.body.contains("91000004"), "{}", r.body);
+    let r = server.request(
+        "POST",
+        "/v1/inbound/sinch",
+        &[json, ("Authorization", &good)],
+        mo.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("\"repeat\":true"), "{}", r.body);
+    stopped_within_a_second(&server, "+4791000004");
+    server.stop();
+    assert_eq!(events(&wd, "+4791000004"), 2, "the consent and one stop");
+}
+
+#[test]
+fn infobip_results_check_basic_auth_fields_and_record_a_retry_once() {
+    let wd = Workdir::new();
+    setup(&wd);
+    gateways_config(&wd);
+    let server = Server::start(&wd, &["--config", "serve.toml"]);
+    let json = ("Content-Type", "application/json");
+    let good = basic("ib", "pw");
+    let msg = |id: &str, from: &str| {
+        format!(
+            r#"{{"messageId":"{id}","from":"{from}","to":"2401","text":"STOPP","cleanText":"","keyword":"STOPP","receivedAt":"2026-06-01T10:00:00.000+0000","smsCount":1}}"#
+        )
+    };
+    let two = format!(
+        r#"{{"results":[{},{}],"messageCount":2,"pendingMessageCount":0}}"#,
+        msg("ib1", "4791000005"),
+        msg("ib2", "4791000006")
+    );
+    let r = server.request("POST", "/v1/inbound/infobip", &[json], two.as_bytes());
+    assert_eq!(r.status, 401, "{}", r.body);
+    // One message without its sender: the whole request is refused, nothing recorded.
+    let bad = format!(r#"{{"results":[{},{}]}}"#, msg("ib1", "4791000005"), msg("ib2", ""));
+    let r = server.request(
+        "POST",
+        "/v1/inbound/infobip",
+        &[json, ("Authorization", &good)],
+        bad.as_bytes(),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("results[1].from"), "{}", r.body);
+    assert_eq!(reason(&server, "+4791000005"), "ALLOWED");
+    let r = server.request(
+        "POST",
+        "/v1/inbound/infobip",
+        &[json, ("Authorization", &good)],
+        two.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body.matches("\"action\":\"STOP\"").count(), 2, "{}", r.body);
+    let r = server.request(
+        "POST",
+        "/v1/inbound/infobip",
+        &[json, ("Authorization", &good)],
+        two.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body.matches("\"repeat\":true").count(), 2, "{}", r.body);
+    stopped_within_a_second(&server, "+4791000005");
+    stopped_within_a_second(&server, "+4791000006");
+    server.stop();
+    assert_eq!(events(&wd, "+4791000005"), 2);
+    assert_eq!(events(&wd, "+4791000006"), 2);
+}
+
+/// A signed Vonage query string of `fields` (HMAC-SHA256 under `vsecret`).
+fn vonage_query(fields: &[(&str, &str)]) -> String {
+    let owned: Vec<(String, String)> =
+        fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let payload = sendfilter::service::vonage::vonage_payload(&owned);
+    let sig = sendfilter::service::vonage::vonage_signature("sha256", "vsecret", &payload)
+        .expect("sha256")
+        .to_uppercase();
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .append_pair("sig", &sig)
+        .finish()
+}
+
+#[test]
+fn vonage_checks_the_signature_reassembles_parts_and_records_a_retry_once() {
+    let wd = Workdir::new();
+    setup(&wd);
+    wd.write("serve.toml", "[gateways.vonage]\nsignature_secret = \"vsecret\"\n");
+    let server = Server::start(&wd, &["--config", "serve.toml"]);
+    let one = [
+        ("msisdn", "4791000007"),
+        ("to", "2401"),
+        ("messageId", "0A01"),
+        ("text", "STOPP"),
+        ("type", "text"),
+        ("message-timestamp", "2026-06-01 10:00:00"),
+        ("timestamp", "1780308000"),
+    ];
+    let q = vonage_query(&one);
+    let r = server.request(
+        "GET",
+        &format!("/v1/inbound/vonage?{}", q.replace("0A01", "0A02")),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    let no_id: Vec<_> = one.iter().copied().filter(|(k, _)| *k != "messageId").collect();
+    let r =
+        server.request("GET", &format!("/v1/inbound/vonage?{}", vonage_query(&no_id)), &[], b"");
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(reason(&server, "+4791000007"), "ALLOWED");
+    let r = server.request("GET", &format!("/v1/inbound/vonage?{q}"), &[], b"");
+    assert_eq!(r.status, 200, "{}", r.body);
+    stopped_within_a_second(&server, "+4791000007");
+    // POST form, the same message again: recorded once.
+    let form = ("Content-Type", "application/x-www-form-urlencoded");
+    let r = server.request("POST", "/v1/inbound/vonage", &[form], q.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Two parts of "STOPP", part 2 first: neither is answered before the whole is recorded.
+    let part = |n: &str, id: &str, text: &str| {
+        vonage_query(&[
+            ("msisdn", "4791000008"),
+            ("to", "2401"),
+            ("messageId", id),
+            ("text", text),
+            ("concat", "true"),
+            ("concat-ref", "17"),
+            ("concat-total", "2"),
+            ("concat-part", n),
+        ])
+    };
+    let addr = server.addr;
+    let (p2, p1) = (part("2", "0B02", "OPP"), part("1", "0B01", "ST"));
+    let second = std::thread::spawn(move || {
+        crate::serve::request(addr, "POST", "/v1/inbound/vonage", &[form], p2.as_bytes()).status
+    });
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(!second.is_finished(), "a part was answered before its message was complete");
+    assert_eq!(reason(&server, "+4791000008"), "ALLOWED");
+    let r = server.request("POST", "/v1/inbound/vonage", &[form], p1.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(second.join().expect("part 2"), 200);
+    stopped_within_a_second(&server, "+4791000008");
+    // A part sent again after its message was recorded: 200 at once.
+    let r = server.request("POST", "/v1/inbound/vonage", &[form], p1.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.body);
+    server.stop();
+    assert_eq!(events(&wd, "+4791000007"), 2, "the consent and one stop");
+    assert_eq!(events(&wd, "+4791000008"), 2, "the consent and one stop");
+}
