@@ -169,7 +169,7 @@ fn change<T>(
     let mut tokens = read(dir)?;
     let (out, write) = f(&mut tokens)?;
     if write {
-        crate::store::journal::replace_file(&dir.join(FILE), tokens.to_text().as_bytes())?;
+        crate::store::durable::replace_file(&dir.join(FILE), tokens.to_text().as_bytes())?;
     }
     drop(store);
     Ok(out)
