@@ -178,7 +178,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             if let Some(p) = e.problem() {
                 anyhow::bail!("brand {brand:?}: {p}");
             }
-            processing::write(&store, &r).with_context(|| {
+            store.set_processing(&r).with_context(|| {
                 format!("writing the records of processing of {}", args.store.display())
             })?;
             super::audit::note(|n| n.brand = Some(brand.clone()));

@@ -51,7 +51,7 @@ use crate::store::sealed::{self, Unsealed};
 use crate::store::{Store, durable};
 
 /// The roles file in the store directory.
-pub const FILE: &str = "access";
+pub use super::role::ACCESS_FILE as FILE;
 /// The audit trail in the store directory (see [`crate::audit`]).
 pub const AUDIT: &str = crate::audit::FILE;
 const MAGIC_LINE: &str = "sendfilter-access 1";

@@ -21,8 +21,12 @@
 //! * **Retention** ([`CompactOptions::purge_before`]): consents that ended — expired, or
 //!   withdrawn by a stop for their brand or `*` (or by a number move) — before the cutoff
 //!   are dropped with their corrections; stops are always kept (they are the suppression
-//!   list). A purge never changes a decision: the newest sms consent of a
-//!   (brand, purpose) is dropped only together with all older ones. Customer
+//!   list). The newest sms consent of a (brand, purpose) is dropped only together with
+//!   all older ones. That alone does not keep every decision: an expired consent that
+//!   blocks a recent customer would, once dropped, let soft opt-in allow them; the guard
+//!   in [`crate::rights::purge`] decides each affected number before and after and
+//!   refuses such a purge unless forced. Per-brand, per-category cutoffs come from the
+//!   records of processing ([`CompactOptions::purge_cutoffs`]). Customer
 //!   relationships of a brand go too, all of the brand's records together, when the
 //!   newest is over before the cutoff: not a lasting relationship still open, and
 //!   started, last purchase and end all before it (soft opt-in then cannot allow again

@@ -71,6 +71,7 @@ pub mod extract;
 pub mod import;
 pub mod journal;
 pub mod live;
+pub mod manifest;
 pub mod pages;
 pub mod policy;
 pub mod processing;
@@ -224,9 +225,9 @@ fn read_config(path: &Path) -> Result<Region, StoreError> {
 /// ```
 pub fn open_view(dir: impl AsRef<Path>) -> Result<StoreView, StoreError> {
     let dir = dir.as_ref();
-    if extract::is_extract(dir) {
+    if manifest::is_extract(dir) {
         // Shipped elsewhere: every byte checked before the first decision.
-        extract::verify(dir)?;
+        manifest::verify(dir)?;
     }
     let (snapshot, overlay, seq) = read_unlocked(dir, |o: &mut Overlay, seq, ev| o.apply(seq, ev))?;
     StoreView::new(snapshot.map(Arc::new), Arc::new(overlay), seq).with_suppression(dir)
@@ -386,7 +387,7 @@ impl Store {
     /// [`StoreError::NoStore`] when missing and `create` is false; corruption; I/O errors.
     pub fn open_with(dir: impl AsRef<Path>, opts: StoreOptions) -> Result<Store, StoreError> {
         let dir = dir.as_ref().to_path_buf();
-        if extract::is_extract(&dir) {
+        if manifest::is_extract(&dir) {
             return Err(StoreError::ReadOnlyExtract { path: dir });
         }
         if !dir.join(CONFIG).exists() {
@@ -673,6 +674,14 @@ impl Store {
     /// Corruption found in the inputs, I/O errors; the old generation then stays.
     pub fn compact(&mut self) -> Result<Compacted, StoreError> {
         self.compact_with(CompactOptions::default())
+    }
+
+    /// Replaces the store's records of processing (see [`processing`]).
+    ///
+    /// # Errors
+    /// [`StoreError::Config`] for an invalid record (nothing written), I/O errors.
+    pub fn set_processing(&self, records: &processing::Records) -> Result<(), StoreError> {
+        processing::write(&self.dir, records)
     }
 
     /// [`Store::compact`] with options (a retention purge, see [`crate::rights::purge`]).

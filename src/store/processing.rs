@@ -13,9 +13,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::store::durable;
 use crate::store::error::{StoreError, io};
 use crate::store::sealed::{self, Unsealed};
-use crate::store::{Store, durable};
 
 /// The file name in the store directory.
 pub const FILE: &str = "processing";
@@ -212,13 +212,13 @@ pub fn read(dir: &Path) -> Result<Records, StoreError> {
     }
 }
 
-/// Replaces the records of `store` (whose lock the caller holds): temp file, fsync,
-/// rename, directory fsync.
+/// Replaces the records of the store in `dir` (whose lock the caller holds: see
+/// [`crate::store::Store::set_processing`]): temp file, fsync, rename, directory fsync.
 ///
 /// # Errors
 /// [`StoreError::Config`] for an invalid record (nothing written), I/O errors.
-pub fn write(store: &Store, records: &Records) -> Result<(), StoreError> {
-    let path = store.dir().join(FILE);
+pub(crate) fn write(dir: &Path, records: &Records) -> Result<(), StoreError> {
+    let path = dir.join(FILE);
     let text = records.to_text();
     Records::from_text(&text, &path)?;
     durable::replace_file(&path, text.as_bytes())

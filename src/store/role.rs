@@ -6,6 +6,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// The roles file in a store directory (see [`crate::store::access`]).
+pub const ACCESS_FILE: &str = "access";
+
 /// A member of staff's role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

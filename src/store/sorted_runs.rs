@@ -15,7 +15,6 @@ use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::store::error::{StoreError, io};
-use crate::store::snapshot::format::{EvidenceRec, FULL_EVIDENCE_LEN};
 
 /// Records held in memory before a run is written: 4 M evidence records × 64 bytes =
 /// 256 MB.
@@ -41,24 +40,9 @@ pub trait RunRecord: Copy {
 /// The longest encoding a [`RunRecord`] may have.
 pub const MAX_LEN: usize = 64;
 
-impl RunRecord for EvidenceRec {
-    const LEN: usize = FULL_EVIDENCE_LEN;
-    type Key = (u64, u64);
-    #[inline]
-    fn key(&self) -> (u64, u64) {
-        (self.number, self.seq)
-    }
-    fn encode_into(&self, out: &mut [u8]) {
-        out.copy_from_slice(&self.encode());
-    }
-    fn decode_from(b: &[u8]) -> Option<Self> {
-        EvidenceRec::decode(b)
-    }
-}
-
-/// Records collected in any order, read back sorted by their key (for evidence:
-/// (number, seq)).
-pub struct SortedRuns<R = EvidenceRec> {
+/// Records collected in any order, read back sorted by their key (evidence records
+/// of a compaction's journal tail by (number, seq), consent-list entries by (list, id)).
+pub struct SortedRuns<R> {
     mem: Vec<R>,
     runs: Vec<PathBuf>,
     base: PathBuf,
@@ -184,7 +168,7 @@ impl<R: RunRecord> Ord for Pending<R> {
 }
 
 /// A merge of the runs and the in-memory buffer (see [`SortedRuns::iter`]).
-pub struct Merge<'a, R: RunRecord = EvidenceRec> {
+pub struct Merge<'a, R: RunRecord> {
     mem: &'a [R],
     at: usize,
     readers: Vec<(BufReader<File>, &'a Path)>,
@@ -249,6 +233,7 @@ impl<R: RunRecord> Iterator for Merge<'_, R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::snapshot::format::EvidenceRec;
     use proptest::prelude::*;
 
     proptest! {
@@ -257,7 +242,7 @@ mod tests {
         #[test]
         fn merge_equals_a_sort(keys in proptest::collection::vec((0u64..50, 0u64..1000), 0..300), limit in 1usize..64) {
             let d = tempfile::tempdir().unwrap();
-            let mut runs: SortedRuns = SortedRuns::new(&d.path().join("snap.tmp"), limit);
+            let mut runs: SortedRuns<EvidenceRec> = SortedRuns::new(&d.path().join("snap.tmp"), limit);
             let recs: Vec<EvidenceRec> = keys
                 .iter()
                 .enumerate()

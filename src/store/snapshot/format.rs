@@ -394,6 +394,22 @@ impl EvidenceRec {
     }
 }
 
+/// Evidence records sort by (number, seq) in a compaction's journal tail.
+impl crate::store::sorted_runs::RunRecord for EvidenceRec {
+    const LEN: usize = FULL_EVIDENCE_LEN;
+    type Key = (u64, u64);
+    #[inline]
+    fn key(&self) -> (u64, u64) {
+        (self.number, self.seq)
+    }
+    fn encode_into(&self, out: &mut [u8]) {
+        out.copy_from_slice(&self.encode());
+    }
+    fn decode_from(b: &[u8]) -> Option<Self> {
+        EvidenceRec::decode(b)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
