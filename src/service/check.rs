@@ -179,7 +179,12 @@ impl Batch<'_> {
 ///
 /// # Errors
 /// [`ApiError`] for an empty body or too many lines.
-pub(super) fn answer(state: &Arc<State>, body: &[u8], ndjson: bool) -> Result<Vec<u8>, ApiError> {
+pub(super) fn answer(
+    state: &Arc<State>,
+    caller: &super::auth::Caller,
+    body: &[u8],
+    ndjson: bool,
+) -> Result<Vec<u8>, ApiError> {
     let mut b = Batch {
         state,
         handles: Vec::new(),
@@ -216,5 +221,13 @@ pub(super) fn answer(state: &Arc<State>, body: &[u8], ndjson: bool) -> Result<Ve
         }
     }
     state.metrics.decisions(&b.counts);
+    // Checks reveal standing: summed into the audit trail (see `super::tally`).
+    state.tally.add(
+        &caller.name,
+        &caller.role,
+        crate::store::access::Action::Filter,
+        "check",
+        Reason::ALL.iter().map(|r| (r.as_str(), b.counts[r.index()])),
+    );
     Ok(out)
 }

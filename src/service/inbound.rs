@@ -52,6 +52,8 @@ pub struct Inbound {
     /// Why the inbound run ended, if it did (then every webhook gets 503).
     failed: Arc<Mutex<Option<String>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Audit sums: webhooks record events about people (see [`super::tally`]).
+    tally: Arc<super::tally::Tally>,
 }
 
 impl std::fmt::Debug for Inbound {
@@ -69,6 +71,7 @@ impl Inbound {
     pub fn start(
         store: Store,
         regions: Regions,
+        tally: Arc<super::tally::Tally>,
     ) -> Result<Inbound, crate::store::brands::BrandError> {
         let dir = store.dir().to_path_buf();
         let registry = Registry::load(&dir)?;
@@ -116,6 +119,7 @@ impl Inbound {
             waiting,
             failed,
             thread: Mutex::new(Some(thread)),
+            tally,
         })
     }
 
@@ -188,6 +192,15 @@ impl Inbound {
             log(gateway, id, reason);
             return Err(ApiError::unprocessable(format!("{gateway}: {reason}")));
         }
+        let action = answer.get("action").and_then(Value::as_str).unwrap_or("other");
+        let events = answer.get("events").and_then(Value::as_u64).unwrap_or(0);
+        self.tally.add(
+            gateway,
+            "gateway",
+            crate::store::access::Action::Record,
+            &format!("inbound/{gateway}"),
+            [(action, 1), ("events", events)],
+        );
         Ok(answer)
     }
 

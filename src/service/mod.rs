@@ -26,6 +26,7 @@ pub mod inbound;
 pub mod metrics;
 mod stops;
 mod subjects;
+pub mod tally;
 pub mod tokens;
 pub mod vonage;
 pub mod webhooks;
@@ -35,13 +36,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 
 use crate::audit::AuditRecord;
 use crate::store::access::Action;
@@ -95,6 +96,8 @@ pub struct State {
     timeout: Duration,
     keys: auth::Keys,
     concat: vonage::Concat,
+    /// Audit sums of checks and webhooks, written every [`tally::INTERVAL`].
+    tally: Arc<tally::Tally>,
 }
 
 impl std::fmt::Debug for State {
@@ -126,13 +129,15 @@ impl State {
             Some(_) => region.clone(),
             None => Regions::new(store.region(), Vec::new()),
         };
-        let inbound = inbound::Inbound::start(store, inbound_regions)?;
+        let tally = Arc::new(tally::Tally::default());
+        let inbound = inbound::Inbound::start(store, inbound_regions, Arc::clone(&tally))?;
         let max = config.max_in_flight.unwrap_or(4096).max(1);
         let timeout = Duration::from_secs(config.request_timeout_secs.unwrap_or(30).max(1));
         Ok(Arc::new(State {
             store: dir.to_path_buf(),
             keys: auth::Keys::new(config.require_tokens),
             concat: vonage::Concat::default(),
+            tally,
             config,
             region,
             handles: Mutex::new(HashMap::new()),
@@ -148,6 +153,15 @@ impl State {
     /// server stopped).
     pub fn close(&self) {
         self.inbound.close();
+        self.flush_audit();
+    }
+
+    /// Writes the audit sums of checks and webhooks (see [`tally`]); a failure is told on
+    /// stderr and the sums are kept for the next write.
+    pub fn flush_audit(&self) {
+        if let Err(e) = self.tally.flush(&self.store) {
+            eprintln!("sendfilter serve: writing the audit trail: {e}");
+        }
     }
 
     /// The configuration in force.
@@ -284,7 +298,19 @@ pub async fn serve(
     state: Arc<State>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    let s = Arc::clone(&state);
+    let sums = tokio::spawn(async move {
+        let mut every = tokio::time::interval(tally::INTERVAL);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            let s = Arc::clone(&s);
+            let _ = tokio::task::spawn_blocking(move || s.flush_audit()).await;
+        }
+    });
+    let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await;
+    sums.abort();
+    served
 }
 
 /// The gate every request passes: the route's authentication ([`auth`]: 401/403, and
@@ -421,20 +447,25 @@ fn is_ndjson(headers: &HeaderMap) -> bool {
 
 async fn check_route(
     axum::extract::State(state): axum::extract::State<Arc<State>>,
+    caller: Option<Extension<auth::Caller>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let caller = caller.map_or_else(
+        || auth::Caller { name: "local".into(), role: "open".into() },
+        |Extension(c)| c,
+    );
     let ndjson = is_ndjson(&headers);
     if !ndjson && body.len() > MAX_BODY {
         return Err(ApiError::too_large("one check is at most 1 MiB: send batches as NDJSON"));
     }
     let out = if ndjson {
         let s = Arc::clone(&state);
-        tokio::task::spawn_blocking(move || check::answer(&s, &body, true))
+        tokio::task::spawn_blocking(move || check::answer(&s, &caller, &body, true))
             .await
             .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??
     } else {
-        check::answer(&state, &body, false)?
+        check::answer(&state, &caller, &body, false)?
     };
     let mut r = out.into_response();
     let ct = if ndjson { "application/x-ndjson" } else { "application/json" };

@@ -303,6 +303,18 @@ fn check_gives_the_same_answers_as_filter_and_the_probes_answer() {
     }
     let (code, _) = server.stop();
     assert_eq!(code, Some(0), "SIGTERM: a clean exit");
+    // Checks reveal standing: they are in the audit trail, summed per caller (written at
+    // shutdown at the latest), with counts by reason and never a number.
+    let trail = wd.read("s/audit");
+    let rec: serde_json::Value = trail
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|r| r["command"] == "serve check")
+        .unwrap_or_else(|| panic!("no check record in the audit trail:\n{trail}"));
+    let allowed = want.iter().filter(|r| *r == "ALLOWED").count() as u64 + 1;
+    assert_eq!(rec["counts"]["ALLOWED"], allowed, "{rec}");
+    assert_eq!(rec["counts"]["calls"], 2, "the malformed request decided nothing: {rec}");
+    assert!(!trail.contains("91000001"), "a number in the audit trail");
 }
 
 #[test]

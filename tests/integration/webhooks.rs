@@ -133,6 +133,21 @@ fn twilio_stop_is_recorded_signed_once_and_answered_in_twiml() {
         !stderr.contains("91000002") && !stderr.contains("91000001"),
         "a number in the log: {stderr}"
     );
+    // The webhook calls are in the audit trail, summed (written at shutdown at the latest):
+    // one STOP recorded, the redelivery a repeat; never a number.
+    let trail = wd.read("s/audit");
+    let rec: serde_json::Value = trail
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|r| r["command"] == "serve inbound/twilio")
+        .unwrap_or_else(|| panic!("no webhook record in the audit trail:\n{trail}"));
+    assert_eq!((rec["actor"].as_str(), rec["role"].as_str()), (Some("twilio"), Some("gateway")));
+    assert_eq!(rec["counts"]["calls"], 2, "{rec}");
+    assert_eq!(rec["counts"]["events"], 1, "{rec}");
+    assert!(
+        !trail.contains("91000001") && !trail.contains("91000002"),
+        "a number in the audit trail"
+    );
 }
 
 #[test]
