@@ -18,7 +18,20 @@ use crate::store::error::{StoreError, io};
 /// # Errors
 /// I/O errors naming the file.
 pub(crate) fn create_private(path: &Path) -> Result<File, StoreError> {
+    open_private(path, false)
+}
+
+/// [`create_private`], also open for reading (a scratch file written, then read back).
+///
+/// # Errors
+/// I/O errors naming the file.
+pub(crate) fn create_private_rw(path: &Path) -> Result<File, StoreError> {
+    open_private(path, true)
+}
+
+fn open_private(path: &Path, read: bool) -> Result<File, StoreError> {
     OpenOptions::new()
+        .read(read)
         .write(true)
         .create(true)
         .truncate(true)

@@ -243,18 +243,8 @@ impl Builder {
         let mut index_path = path.as_os_str().to_os_string();
         index_path.push(format!("{}I", crate::store::sorted_runs::RUN_SUFFIX));
         let index_path = PathBuf::from(index_path);
-        let index_file = {
-            use std::os::unix::fs::OpenOptionsExt;
-            // Read back by `finish`; numbers are personal data: owner-only.
-            std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&index_path)
-                .map_err(io("creating", &index_path))?
-        };
+        // Read back by `finish`; numbers are personal data: owner-only.
+        let index_file = crate::store::durable::create_private_rw(&index_path)?;
         let index = fst::MapBuilder::new(BufWriter::with_capacity(1 << 20, index_file))
             .map_err(|e| index_error(&index_path, e))?;
         let w = BlockWriter {
