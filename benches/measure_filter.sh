@@ -21,10 +21,14 @@
 # whose page cache is reclaimed within seconds (as here: DAMON), a run would otherwise
 # time reading them back from disk. COLD=1 skips that.
 #
-# Two different stores (BASE_S set) are first dropped from the page cache and read back
-# the same way before each run: a snapshot that has sat in the cache for an hour can be
-# held in smaller pieces than a fresh one and run 5-10 % slower, which would otherwise be
-# measured as a difference between the stores (BENCHMARKS.md, session 6).
+# The snapshot is read back as every run finds it after `compact` (which verifies the new
+# file through a huge-page mapping) or after its pages were evicted (a run faults them in
+# through its own huge-page mapping): dropped from the page cache, then read through a
+# MADV_HUGEPAGE mapping, so the cache holds it in 2 MiB folios and runs map its tables
+# with huge pages. `cat` would instead leave it in small folios, mapped with 4 KiB pages,
+# and every random probe would then pay a page walk (BENCHMARKS.md, session 14: format 4
+# reads two far lines per decision where format 3 read one, so it loses more to that).
+# WARM=cat keeps the old way (`cat` of snapshot and input, no drop).
 set -u
 B=${B:-target/release/sendfilter}
 S=${S:?set S to a store built from gen_data.py output}
@@ -40,6 +44,17 @@ sides="new"
 drop() { # evicts a file's pages from the page cache (they are clean)
   python3 -c 'import os,sys; fd=os.open(sys.argv[1],os.O_RDONLY); os.posix_fadvise(fd,0,0,os.POSIX_FADV_DONTNEED)' "$1"
 }
+huge_read() { # drops a file from the page cache and reads it back through a huge-page mapping
+  python3 - "$1" <<'PY'
+import mmap, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+m = mmap.mmap(fd, 0, prot=mmap.PROT_READ)
+m.madvise(mmap.MADV_HUGEPAGE)
+sum(m[i] for i in range(0, len(m), 4096))
+PY
+}
+WARM=${WARM:-huge}
 run() { # name, command with @F@ for the filter invocation, @B@ for the binary
   local name="$1" cmd="$2"
   for _ in $(seq "$N"); do
@@ -51,8 +66,13 @@ run() { # name, command with @F@ for the filter invocation, @B@ for the binary
       if [ -z "${COLD:-}" ]; then
         local input
         input=$(grep -o "$D/[^ ]*" <<<"$cmd" | head -1)
-        [ "$BASE_S" != "$S" ] && drop "$store/snapshot"
-        cat "$store/snapshot" "$input" >/dev/null 2>&1
+        if [ "$WARM" = cat ]; then
+          [ "$BASE_S" != "$S" ] && drop "$store/snapshot"
+          cat "$store/snapshot" "$input" >/dev/null 2>&1
+        else
+          huge_read "$store/snapshot"
+          cat "$input" >/dev/null 2>&1
+        fi
       fi
       /usr/bin/time -f "%e %U %S" -o "$T" bash -c "${c//@B@/$bin}" >/dev/null 2>&1
       awk -v n="$name" -v s="$side" '{printf "%s %s %.3f %.3f\n", n, s, $1, $2+$3}' "$T" >> "$OUT"
