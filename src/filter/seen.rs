@@ -163,6 +163,14 @@ impl SeenSet {
         }
         map[word] |= bit;
         self.dir[i].data = DENSE | self.bitmaps.len() as u64;
+        if self.bitmaps.len() == self.bitmaps.capacity() {
+            // Grown by hand so that the new buffer is advised for huge pages before it is
+            // written (bitmaps are probed at random: see `hint::huge_pages`).
+            let mut grown = Vec::with_capacity((self.bitmaps.capacity() * 2).max(64));
+            crate::hint::huge_pages(&grown);
+            grown.extend_from_slice(&self.bitmaps);
+            self.bitmaps = grown;
+        }
         self.bitmaps.push(map);
         true
     }

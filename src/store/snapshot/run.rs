@@ -45,9 +45,12 @@ impl RunIndex {
         consents: Option<List>,
         stops: &[List],
     ) -> RunIndex {
-        let words = snap.id_bound().div_ceil(64) as usize;
-        let mut index =
-            RunIndex { words: vec![Word::default(); words], stop_times: Vec::new(), consents };
+        let n = snap.id_bound().div_ceil(64) as usize;
+        // Probed at random by every decision: huge pages save a page walk per probe.
+        let mut words = Vec::with_capacity(n);
+        crate::hint::huge_pages(&words);
+        words.resize(n, Word::default());
+        let mut index = RunIndex { words, stop_times: Vec::new(), consents };
         if let Some(list) = &consents {
             for i in 0..list.len() {
                 let id = snap.list_id(list, i) as usize;
