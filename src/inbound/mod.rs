@@ -615,7 +615,7 @@ pub fn message_time(received_at: &str, now: Timestamp) -> (Timestamp, TimeSource
     match parse_time(received_at) {
         Ok(t)
             if (MIN_RECEIVED..=now.saturating_add(MAX_FUTURE)).contains(&t)
-                && crate::store::event::check_time(t, crate::store::Field::StoppedAt).is_ok() =>
+                && crate::store::event::check_time(t, crate::store::Field::ReceivedAt).is_ok() =>
         {
             (t, TimeSource::Gateway)
         }
@@ -693,21 +693,15 @@ fn read_csv<R: Read>(
         line: 1,
         detail: format!("cannot read the header ({e})"),
     })?;
-    fn name(h: &str) -> &str {
-        h.trim().trim_start_matches('\u{feff}')
-    }
-    let col = |want: &str| headers.iter().position(|h| name(h) == want);
+    let names: Vec<&[u8]> =
+        headers.iter().map(|h| crate::csv_header::strip_bom(h.trim().as_bytes())).collect();
     // A repeated column would leave us to guess which of the two is meant (as in jsonl).
-    for want in ["from", "to", "text", "received_at", "id", "message_id"] {
-        if headers.iter().filter(|h| name(h) == want).count() > 1 {
-            return Err(crate::error::Error::Csv {
-                line: 1,
-                detail: format!("the header names the column {want} twice"),
-            });
-        }
-    }
-    let id_col = col("id").or(col("message_id"));
-    let cols = [col("from"), col("to"), col("text")];
+    let col = |want: &str| {
+        crate::csv_header::find_column(&names, want)
+            .map_err(|e| crate::error::Error::Csv { line: 1, detail: e.to_string() })
+    };
+    let id_col = col("id")?.or(col("message_id")?);
+    let cols = [col("from")?, col("to")?, col("text")?];
     let [Some(f), Some(t), Some(x)] = cols else {
         return Err(crate::error::Error::Csv {
             line: 1,
@@ -715,7 +709,7 @@ fn read_csv<R: Read>(
         });
     };
     // Without a received_at column every message gets its receipt time.
-    let a = col("received_at");
+    let a = col("received_at")?;
     r.get_mut().reset();
     let mut rec = csv::StringRecord::new();
     loop {

@@ -130,10 +130,10 @@ fn decide<S: StandingSource>(
     let rec = &data[r.start as usize..r.end as usize];
     let e164 = E164::from_u64(r.number);
     let mut reason = r.pre;
-    let mut basis = crate::decision::Basis::None; // legal: what allowed it
+    let mut basis = crate::decision::Basis::None; // what allowed it: counted, and named in receipts
     if let (Reason::Allowed, Some(e)) = (reason, e164) {
         reason = if !dup {
-            let d = decide_first(ctx, w, e, r.order, token); // legal: reason + basis
+            let d = decide_first(ctx, w, e, r.order, token);
             basis = d.basis;
             d.reason
         } else {
@@ -186,7 +186,7 @@ fn decide<S: StandingSource>(
     {
         *out.counts.no_route_by_code.entry(e.country_code()).or_insert(0) += 1;
     }
-    // legal: counts by basis and the decision receipt.
+    // Counts by basis, and the decision receipt.
     let basis = if reason == Reason::Allowed { basis } else { crate::decision::Basis::None };
     out.counts.count_basis(basis);
     if let Some((key, suffix)) = &ctx.receipt {

@@ -5,12 +5,11 @@
 use std::io::{self, Read};
 
 use super::Kind;
+use crate::csv_header::{self, BOM};
 use crate::error::Error;
 use crate::filter::{Format, RunOptions, csv, read_some};
 use crate::pipeline::{self as chunked, RecordTooLong};
 use crate::spreadsheet::NotUtf8;
-
-const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// The start of a run's input, read and checked.
 pub(super) struct Head {
@@ -94,22 +93,10 @@ fn csv_header(
     let mut fields = Vec::new();
     csv::split_fields_by(&header, &mut fields, sep)
         .map_err(|e| Error::Csv { line: 1, detail: format!("bad header: {}", e.as_str()) })?;
-    // A column named twice is refused: the run would decide and stamp the first, while a
-    // consumer reading by name may take the other, undecided or unstamped.
-    let find = |name: &str| -> Result<Option<usize>, Error> {
-        let mut at =
-            fields.iter().enumerate().filter(|(_, f)| *f.value(&header) == *name.as_bytes());
-        let first = at.next().map(|(i, _)| i);
-        if at.next().is_some() {
-            return Err(Error::Csv {
-                line: 1,
-                detail: format!(
-                    "the header names the {name:?} column more than once: which one holds \
-                     the recipient's value is ambiguous (rename the others)"
-                ),
-            });
-        }
-        Ok(first)
+    let names: Vec<_> = fields.iter().map(|f| f.value(&header)).collect();
+    let find = |name: &str| {
+        csv_header::find_column(&names, name)
+            .map_err(|e| Error::Csv { line: 1, detail: e.to_string() })
     };
     let number = find(&opts.number_column)?.ok_or_else(|| {
         // Why, when it can be told: another separator, another encoding.

@@ -55,7 +55,7 @@ pub(crate) struct ChunkOut {
     newlines: u64,
     /// Chunk-local line numbers of the first malformed records.
     malformed: Vec<u32>,
-    /// Decision receipts of the chunk (legal: `--receipts`).
+    /// Decision receipts of the chunk (`--receipts`).
     receipts: Vec<u8>,
     /// With live stops: the live-set version the chunk was decided with (so the writer can
     /// tell when it must decide again, and stop mid-chunk).
@@ -74,7 +74,7 @@ impl ChunkOut {
         self.counts = Counts::default();
         self.newlines = 0;
         self.malformed.clear();
-        self.receipts.clear(); // legal: receipts
+        self.receipts.clear();
         self.live_version = 0;
         self.allowed.clear();
     }
@@ -109,7 +109,7 @@ struct Ctx<'a, 's, S: StandingSource> {
     rejects: bool,
     /// Numbers seen so far, for duplicates.
     seen: InOrder,
-    /// legal: `Some((key, line suffix))` when receipts are written (see `receipts.rs`).
+    /// `Some((key, line suffix))` when receipts are written (see `receipts.rs`).
     receipt: Option<(super::receipts::ReceiptKey, Vec<u8>)>,
     /// STOPs arriving during the run (`--live`), folded into every decision.
     live: Option<&'a LiveStops>,
@@ -159,7 +159,7 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
     opts: &RunOptions,
     mut input: R,
     sinks: Sinks<'_>,
-    mut receipts: Option<&mut dyn std::io::Write>, // legal: `--receipts`
+    mut receipts: Option<&mut dyn std::io::Write>, // `--receipts`
 ) -> Result<(Counts, Vec<u64>, Option<NotUtf8>), Error> {
     let Sinks { output, mut rejects, mut progress } = sinks;
     let marketing = filter.options().class == Class::Marketing;
@@ -235,7 +235,7 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
                 r.write_all(&out.rej)?;
             }
             if let Some(w) = receipts.as_mut() {
-                w.write_all(&out.receipts)?; // legal: receipts, in input order
+                w.write_all(&out.receipts)?; // in input order
             }
             total.add(&out.counts);
             for &l in &out.malformed {
