@@ -94,13 +94,7 @@ pub(super) fn render_allowed<S: StandingSource>(
     match ctx.kind {
         Kind::Lines => push_number(out, rec, e),
         Kind::Csv { number, message, sep, .. } => {
-            let edit = match stamp {
-                Some((_, true)) => MessageEdit::Fill(ctx.fill_bytes_csv(fidx)),
-                Some((plan @ Stamp::Appended { .. }, false)) => {
-                    MessageEdit::Append { separator: plan.separator(), footer }
-                }
-                _ => MessageEdit::Keep,
-            };
+            let edit = message_edit(stamp, ctx.fill_bytes_csv(fidx), footer);
             let extra = match message {
                 None => ctx.fill(fidx).map(|f| f.csv.as_slice()),
                 Some(_) => None,
@@ -109,60 +103,93 @@ pub(super) fn render_allowed<S: StandingSource>(
             csv_allowed(out, rec, &w.fields[r.csv_fields()], layout, e, edit, extra);
         }
         Kind::Jsonl => {
-            let num = r.json_number();
-            let num = (num.start, num.end);
-            let msg = r.json_message().map(|m| (m.start, m.end));
-            let mut pos = 0;
-            let mut splice =
-                |out: &mut Vec<u8>, at: (usize, usize), what: &dyn Fn(&mut Vec<u8>)| {
-                    out.extend_from_slice(&rec[pos..at.0]);
-                    what(out);
-                    pos = at.1;
-                };
-            let write_num = |o: &mut Vec<u8>| {
-                o.push(b'"');
-                push_e164(o, e);
-                o.push(b'"');
-            };
-            let write_msg = |o: &mut Vec<u8>| {
-                let (s, t) = msg.unwrap_or((0, 0));
-                let raw = &rec[s..t];
-                match stamp {
-                    Some((_, true)) => o.extend_from_slice(ctx.fill_bytes_json(fidx)),
-                    Some((plan @ Stamp::Appended { .. }, false)) => {
-                        o.extend_from_slice(&raw[..raw.len() - 1]);
-                        json::push_escaped(o, plan.separator());
-                        json::push_escaped(o, footer);
-                        o.push(b'"');
-                    }
-                    _ => o.extend_from_slice(raw),
-                }
-            };
-            match msg {
-                Some(m) if m.0 < num.0 => {
-                    splice(out, m, &write_msg);
-                    splice(out, num, &write_num);
-                }
-                Some(m) => {
-                    splice(out, num, &write_num);
-                    splice(out, m, &write_msg);
-                }
-                None => splice(out, num, &write_num),
-            }
-            let close = r.close as usize;
-            out.extend_from_slice(&rec[pos..close]);
-            if msg.is_none()
-                && let Some(fill) = ctx.fill(fidx)
-            {
-                out.extend_from_slice(b",\"");
-                json::push_escaped(out, &ctx.opts.message_field);
-                out.extend_from_slice(b"\":");
-                out.extend_from_slice(&fill.json);
-            }
-            out.extend_from_slice(&rec[close..]);
+            let edit = message_edit(stamp, ctx.fill_bytes_json(fidx), footer);
+            let field = ctx.opts.message_field.as_str();
+            let extra = ctx.fill(fidx).map(|f| (field, f.json.as_slice()));
+            jsonl_allowed(out, rec, r, e, edit, extra);
         }
     }
     out.push(b'\n');
+}
+
+/// What `stamp` (the plan, and whether the run's `--message` fills in) does to a message:
+/// `fill` is the `--message` as the format writes it, `footer` the footer's text.
+fn message_edit<'a>(
+    stamp: Option<(Stamp, bool)>,
+    fill: &'a [u8],
+    footer: &'a str,
+) -> MessageEdit<'a> {
+    match stamp {
+        Some((_, true)) => MessageEdit::Fill(fill),
+        Some((plan @ Stamp::Appended { .. }, false)) => {
+            MessageEdit::Append { separator: plan.separator(), footer }
+        }
+        _ => MessageEdit::Keep,
+    }
+}
+
+/// Writes an allowed JSON line `rec` (parsed into `r`): the number value as an E.164
+/// string, the message value edited as `edit` says (a JSON string: see `parse`), and,
+/// when the object has no message, `extra` (the message field's name and the run's
+/// `--message` as a JSON string) added as its last member.
+fn jsonl_allowed(
+    out: &mut Vec<u8>,
+    rec: &[u8],
+    r: &Rec,
+    e: E164,
+    edit: MessageEdit<'_>,
+    extra: Option<(&str, &[u8])>,
+) {
+    let num = r.json_number();
+    let num = (num.start, num.end);
+    let msg = r.json_message().map(|m| (m.start, m.end));
+    let mut pos = 0;
+    let mut splice = |out: &mut Vec<u8>, at: (usize, usize), what: &dyn Fn(&mut Vec<u8>)| {
+        out.extend_from_slice(&rec[pos..at.0]);
+        what(out);
+        pos = at.1;
+    };
+    let write_num = |o: &mut Vec<u8>| {
+        o.push(b'"');
+        push_e164(o, e);
+        o.push(b'"');
+    };
+    let write_msg = |o: &mut Vec<u8>| {
+        let (s, t) = msg.unwrap_or((0, 0));
+        let raw = &rec[s..t];
+        match edit {
+            MessageEdit::Fill(fill) => o.extend_from_slice(fill),
+            MessageEdit::Append { separator, footer } => {
+                o.extend_from_slice(&raw[..raw.len() - 1]);
+                json::push_escaped(o, separator);
+                json::push_escaped(o, footer);
+                o.push(b'"');
+            }
+            MessageEdit::Keep => o.extend_from_slice(raw),
+        }
+    };
+    match msg {
+        Some(m) if m.0 < num.0 => {
+            splice(out, m, &write_msg);
+            splice(out, num, &write_num);
+        }
+        Some(m) => {
+            splice(out, num, &write_num);
+            splice(out, m, &write_msg);
+        }
+        None => splice(out, num, &write_num),
+    }
+    let close = r.close as usize;
+    out.extend_from_slice(&rec[pos..close]);
+    if msg.is_none()
+        && let Some((field, fill)) = extra
+    {
+        out.extend_from_slice(b",\"");
+        json::push_escaped(out, field);
+        out.extend_from_slice(b"\":");
+        out.extend_from_slice(fill);
+    }
+    out.extend_from_slice(&rec[close..]);
 }
 
 /// Where a CSV run's number and message are, and what separates fields.
@@ -176,12 +203,12 @@ pub(super) struct CsvLayout {
     pub(super) sep: u8,
 }
 
-/// What becomes of an allowed CSV record's message field.
+/// What becomes of an allowed record's message.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum MessageEdit<'a> {
     /// Written as it came.
     Keep,
-    /// Replaced by the run's `--message`, already a CSV field.
+    /// Replaced by the run's `--message`, already a CSV field or JSON string.
     Fill(&'a [u8]),
     /// The footer appended after `separator`, quoted as needed.
     Append {
