@@ -506,4 +506,4 @@ mod tests {
 }
 
 #[cfg(test)]
-mod legal_tests;
+mod basis_tests;

@@ -65,6 +65,7 @@
 pub mod audit;
 pub mod bounded;
 pub mod brand;
+pub mod csv_header;
 pub mod decision;
 pub mod duration;
 pub mod echo;

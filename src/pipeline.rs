@@ -27,7 +27,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 
-use crossbeam_channel::{bounded, unbounded};
+use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 
 /// How to run a pipeline.
 #[derive(Clone, Copy, Debug)]
@@ -162,7 +162,7 @@ pub(crate) struct How {
 /// # Errors
 /// The first read error or sink error.
 pub(crate) fn run_chunks<R, St, T, I, W, K>(
-    mut input: R,
+    input: R,
     prefix: Vec<u8>,
     how: How,
     init: I,
@@ -186,81 +186,8 @@ where
     let (free_out_tx, free_out_rx) = unbounded::<T>();
 
     std::thread::scope(|scope| {
-        let reader = scope.spawn(move || -> io::Result<Stats> {
-            let mut stats = Stats { bytes: prefix.len() as u64, ..Stats::default() };
-            let mut carry = prefix;
-            let (mut index, mut line) = (0u64, 1u64);
-            let mut eof = false;
-            while !eof || !carry.is_empty() {
-                let mut buf = free_buf_rx.try_recv().unwrap_or_default();
-                // A recycled buffer keeps its old bytes (`buf.len()` of them initialised):
-                // reading over them needs no zero-fill. `filled` counts the chunk's bytes.
-                let mut filled = carry.len();
-                if buf.len() < filled {
-                    buf.resize(filled, 0);
-                }
-                buf[..filled].copy_from_slice(&carry);
-                carry.clear();
-                let mut target = chunk_bytes;
-                let at = loop {
-                    let mut short = false;
-                    while filled < target && !eof && !short {
-                        // Grow in steps: a huge target must not mean a huge zero-fill.
-                        let end = target.min(filled + (4 << 20));
-                        if buf.len() < end {
-                            buf.resize(end, 0);
-                        }
-                        match input.read(&mut buf[filled..end]) {
-                            Ok(0) => eof = true,
-                            Ok(n) => {
-                                short = eager && filled + n < end;
-                                filled += n;
-                                stats.bytes += n as u64;
-                            }
-                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                            Err(e) => return Err(e),
-                        }
-                    }
-                    if eof {
-                        // The last record needs no end, but it too must fit: hand on the
-                        // records before it, and the next round finds it alone.
-                        let last = cut(&buf[..filled]).unwrap_or(0);
-                        if filled - last > MAX_RECORD {
-                            if last == 0 {
-                                return Err(RecordTooLong { line }.into());
-                            }
-                            break last;
-                        }
-                        break filled;
-                    }
-                    match cut(&buf[..filled]) {
-                        Some(at) => break at,
-                        // `buf` starts at a record: that record alone is this long.
-                        None if filled > MAX_RECORD => return Err(RecordTooLong { line }.into()),
-                        None if short => {}
-                        // No complete record yet (a long line or quoted field): read more,
-                        // growing geometrically so rescans stay linear overall, up to one
-                        // byte past the longest record (so a longer one is always found,
-                        // whatever the reads return).
-                        None => target = (filled * 2).min(MAX_RECORD + 1),
-                    }
-                };
-                carry.extend_from_slice(&buf[at..filled]);
-                buf.truncate(at);
-                if buf.is_empty() {
-                    continue;
-                }
-                let newlines = memchr::memchr_iter(b'\n', &buf).count() as u64;
-                let lines = newlines + u64::from(buf.last() != Some(&b'\n'));
-                stats.lines += lines;
-                let first_line = line;
-                line += lines;
-                if job_tx.send((index, first_line, buf)).is_err() {
-                    return Ok(stats); // the sink failed; its error is reported by the caller
-                }
-                index += 1;
-            }
-            Ok(stats)
+        let reader = scope.spawn(move || {
+            read_chunks(input, prefix, chunk_bytes, (eager, cut), &job_tx, &free_buf_rx)
         });
         for _ in 0..threads {
             let (job_rx, res_tx, free_out_rx) =
@@ -308,6 +235,94 @@ where
         sink_result?;
         Ok(Stats { chunks: next, ..read_result? })
     })
+}
+
+/// The reader thread of [`run_chunks`]: cuts `prefix` and then `input` into chunks of
+/// whole records of about `chunk_bytes` (with `eager`, as soon as a short read leaves a
+/// whole record) and sends them, numbered and with their first line, to `jobs`, reading
+/// into buffers recycled through `free`. A record longer than [`MAX_RECORD`] ends the run.
+fn read_chunks<R: Read>(
+    mut input: R,
+    prefix: Vec<u8>,
+    chunk_bytes: usize,
+    (eager, cut): (bool, Cut),
+    job_tx: &Sender<(u64, u64, Vec<u8>)>,
+    free_buf_rx: &Receiver<Vec<u8>>,
+) -> io::Result<Stats> {
+    let mut stats = Stats { bytes: prefix.len() as u64, ..Stats::default() };
+    let mut carry = prefix;
+    let (mut index, mut line) = (0u64, 1u64);
+    let mut eof = false;
+    while !eof || !carry.is_empty() {
+        let mut buf = free_buf_rx.try_recv().unwrap_or_default();
+        // A recycled buffer keeps its old bytes (`buf.len()` of them initialised):
+        // reading over them needs no zero-fill. `filled` counts the chunk's bytes.
+        let mut filled = carry.len();
+        if buf.len() < filled {
+            buf.resize(filled, 0);
+        }
+        buf[..filled].copy_from_slice(&carry);
+        carry.clear();
+        let mut target = chunk_bytes;
+        let at = loop {
+            let mut short = false;
+            while filled < target && !eof && !short {
+                // Grow in steps: a huge target must not mean a huge zero-fill.
+                let end = target.min(filled + (4 << 20));
+                if buf.len() < end {
+                    buf.resize(end, 0);
+                }
+                match input.read(&mut buf[filled..end]) {
+                    Ok(0) => eof = true,
+                    Ok(n) => {
+                        short = eager && filled + n < end;
+                        filled += n;
+                        stats.bytes += n as u64;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if eof {
+                // The last record needs no end, but it too must fit: hand on the
+                // records before it, and the next round finds it alone.
+                let last = cut(&buf[..filled]).unwrap_or(0);
+                if filled - last > MAX_RECORD {
+                    if last == 0 {
+                        return Err(RecordTooLong { line }.into());
+                    }
+                    break last;
+                }
+                break filled;
+            }
+            match cut(&buf[..filled]) {
+                Some(at) => break at,
+                // `buf` starts at a record: that record alone is this long.
+                None if filled > MAX_RECORD => return Err(RecordTooLong { line }.into()),
+                None if short => {}
+                // No complete record yet (a long line or quoted field): read more,
+                // growing geometrically so rescans stay linear overall, up to one
+                // byte past the longest record (so a longer one is always found,
+                // whatever the reads return).
+                None => target = (filled * 2).min(MAX_RECORD + 1),
+            }
+        };
+        carry.extend_from_slice(&buf[at..filled]);
+        buf.truncate(at);
+        if buf.is_empty() {
+            continue;
+        }
+        let newlines = memchr::memchr_iter(b'\n', &buf).count() as u64;
+        let lines = newlines + u64::from(buf.last() != Some(&b'\n'));
+        stats.lines += lines;
+        let first_line = line;
+        line += lines;
+        if job_tx.send((index, first_line, buf)).is_err() {
+            return Ok(stats); // the sink failed; its error is reported by the caller
+        }
+        index += 1;
+    }
+    Ok(stats)
 }
 
 #[cfg(test)]

@@ -615,7 +615,7 @@ pub fn message_time(received_at: &str, now: Timestamp) -> (Timestamp, TimeSource
     match parse_time(received_at) {
         Ok(t)
             if (MIN_RECEIVED..=now.saturating_add(MAX_FUTURE)).contains(&t)
-                && crate::store::event::check_time(t, crate::store::Field::StoppedAt).is_ok() =>
+                && crate::store::event::check_time(t, crate::store::Field::ReceivedAt).is_ok() =>
         {
             (t, TimeSource::Gateway)
         }
@@ -693,21 +693,15 @@ fn read_csv<R: Read>(
         line: 1,
         detail: format!("cannot read the header ({e})"),
     })?;
-    fn name(h: &str) -> &str {
-        h.trim().trim_start_matches('\u{feff}')
-    }
-    let col = |want: &str| headers.iter().position(|h| name(h) == want);
+    let names: Vec<&[u8]> =
+        headers.iter().map(|h| crate::csv_header::strip_bom(h.trim().as_bytes())).collect();
     // A repeated column would leave us to guess which of the two is meant (as in jsonl).
-    for want in ["from", "to", "text", "received_at", "id", "message_id"] {
-        if headers.iter().filter(|h| name(h) == want).count() > 1 {
-            return Err(crate::error::Error::Csv {
-                line: 1,
-                detail: format!("the header names the column {want} twice"),
-            });
-        }
-    }
-    let id_col = col("id").or(col("message_id"));
-    let cols = [col("from"), col("to"), col("text")];
+    let col = |want: &str| {
+        crate::csv_header::find_column(&names, want)
+            .map_err(|e| crate::error::Error::Csv { line: 1, detail: e.to_string() })
+    };
+    let id_col = col("id")?.or(col("message_id")?);
+    let cols = [col("from")?, col("to")?, col("text")?];
     let [Some(f), Some(t), Some(x)] = cols else {
         return Err(crate::error::Error::Csv {
             line: 1,
@@ -715,7 +709,7 @@ fn read_csv<R: Read>(
         });
     };
     // Without a received_at column every message gets its receipt time.
-    let a = col("received_at");
+    let a = col("received_at")?;
     r.get_mut().reset();
     let mut rec = csv::StringRecord::new();
     loop {
@@ -1045,7 +1039,102 @@ struct ReviewLine<'a> {
     text: &'a str,
 }
 
+/// A received message as its answer names it.
+struct Answering<'a> {
+    /// Its input line.
+    line: u64,
+    /// Its fields as received (empty when the record could not be read).
+    raw: &'a RawMessage,
+    /// [`SeenIds::key`].
+    key: Option<u64>,
+}
+
 impl Pending {
+    /// Queues the answer to one decided message: its output line (or, for a reply that
+    /// states the standing, a draft rendered after the commit), its events (noted in
+    /// `cache` at the sequence numbers the commit gives them after `last_seq`) and its
+    /// review line; counts it in `summary`.
+    fn queue(
+        &mut self,
+        Answering { line, raw: r, key }: Answering<'_>,
+        decided: Result<Decided, (String, Option<E164>)>,
+        last_seq: u64,
+        cache: &mut ConsentCache,
+        ids: &mut SeenIds,
+        summary: &mut Summary,
+    ) {
+        let (to, id) = (r.to.as_str(), r.id.as_deref());
+        let text = match decided {
+            Ok((mut plan, from, source, received_at)) => {
+                *summary.actions.entry(plan.action).or_default() += 1;
+                let events = plan.events.len();
+                let l = if states_standing(&plan) {
+                    // Rendered once the events are durable (render_drafts).
+                    if let Some(k) = key {
+                        self.draft_ids.insert(k);
+                    }
+                    self.drafts.push(Draft {
+                        slot: self.lines.len(),
+                        line,
+                        plan: Plan {
+                            events: Vec::new(),
+                            brands: std::mem::take(&mut plan.brands),
+                            reply: std::mem::take(&mut plan.reply),
+                            ..plan
+                        },
+                        events,
+                        from,
+                        to: to.to_string(),
+                        id: id.map(str::to_string),
+                        key,
+                        source,
+                        received_at,
+                    });
+                    String::new()
+                } else {
+                    let mut l = output_line(line, &plan, events, None, Some(from), to, id, None);
+                    // Said in the record itself: the time is ours, not the gateway's.
+                    mark_time_source(&mut l, source);
+                    if let Some(k) = key {
+                        ids.note(k, &l, crate::timefmt::now());
+                    }
+                    l
+                };
+                if plan.action == Action::Review {
+                    let q = ReviewLine {
+                        line,
+                        id,
+                        from: from.masked(),
+                        to,
+                        received_at: &r.received_at,
+                        text: &r.text,
+                    };
+                    if let Ok(s) = serde_json::to_string(&q) {
+                        self.reviews.push(s);
+                    }
+                }
+                for e in plan.events {
+                    // The batch appends pending events in order after last_seq.
+                    let seq = last_seq + self.events.len() as u64 + 1;
+                    cache.add(seq, &e);
+                    self.events.push(e);
+                }
+                l
+            }
+            Err((reason, from)) => {
+                *summary.actions.entry(Action::Error).or_default() += 1;
+                let plan = Plan {
+                    action: Action::Error,
+                    brands: Vec::new(),
+                    events: Vec::new(),
+                    reply: String::new(),
+                };
+                output_line(line, &plan, 0, None, from, to, id, Some(&reason))
+            }
+        };
+        self.lines.push(text);
+    }
+
     /// Makes the review queue and the events durable (one fsync); the output lines stay
     /// in `self.lines` for [`render_drafts`] and [`write_lines`] (a line is never visible
     /// before its events are on disk), the message ids are committed after the drafts.
@@ -1337,7 +1426,6 @@ pub fn run_queued<R: Read + Send + 'static>(
                 while let Some((line, got)) = items.next() {
                     let empty = RawMessage::default();
                     let r = got.as_ref().map_or(&empty, |g| &g.raw);
-                    let (to, id) = (r.to.as_str(), r.id.as_deref());
                     let key = got.as_ref().ok().and_then(|g| g.key);
                     if key.is_some_and(|k| pending.draft_ids.contains(&k)) {
                         // Its first answer is rendered after this batch's commit.
@@ -1362,85 +1450,9 @@ pub fn run_queued<R: Read + Send + 'static>(
                         ),
                         Err(reason) => Err((reason.clone(), None)),
                     };
-                    let text = match decided {
-                        Ok((mut plan, from, source, received_at)) => {
-                            *summary.actions.entry(plan.action).or_default() += 1;
-                            let events = plan.events.len();
-                            let l = if states_standing(&plan) {
-                                // Rendered once the events are durable (render_drafts).
-                                if let Some(k) = key {
-                                    pending.draft_ids.insert(k);
-                                }
-                                pending.drafts.push(Draft {
-                                    slot: pending.lines.len(),
-                                    line,
-                                    plan: Plan {
-                                        events: Vec::new(),
-                                        brands: std::mem::take(&mut plan.brands),
-                                        reply: std::mem::take(&mut plan.reply),
-                                        ..plan
-                                    },
-                                    events,
-                                    from,
-                                    to: to.to_string(),
-                                    id: id.map(str::to_string),
-                                    key,
-                                    source,
-                                    received_at,
-                                });
-                                String::new()
-                            } else {
-                                let mut l = output_line(
-                                    line,
-                                    &plan,
-                                    events,
-                                    None,
-                                    Some(from),
-                                    to,
-                                    id,
-                                    None,
-                                );
-                                // Said in the record itself: the time is ours, not the
-                                // gateway's.
-                                mark_time_source(&mut l, source);
-                                if let Some(k) = key {
-                                    ids.note(k, &l, crate::timefmt::now());
-                                }
-                                l
-                            };
-                            if plan.action == Action::Review {
-                                let q = ReviewLine {
-                                    line,
-                                    id,
-                                    from: from.masked(),
-                                    to,
-                                    received_at: &r.received_at,
-                                    text: &r.text,
-                                };
-                                if let Ok(s) = serde_json::to_string(&q) {
-                                    pending.reviews.push(s);
-                                }
-                            }
-                            for e in plan.events {
-                                // The batch appends pending events in order after last_seq.
-                                let seq = store.last_seq() + pending.events.len() as u64 + 1;
-                                cache.add(seq, &e);
-                                pending.events.push(e);
-                            }
-                            l
-                        }
-                        Err((reason, from)) => {
-                            *summary.actions.entry(Action::Error).or_default() += 1;
-                            let plan = Plan {
-                                action: Action::Error,
-                                brands: Vec::new(),
-                                events: Vec::new(),
-                                reply: String::new(),
-                            };
-                            output_line(line, &plan, 0, None, from, to, id, Some(&reason))
-                        }
-                    };
-                    pending.lines.push(text);
+                    let message = Answering { line, raw: r, key };
+                    let last_seq = store.last_seq();
+                    pending.queue(message, decided, last_seq, &mut cache, &mut ids, &mut summary);
                 }
                 pending.commit(store, review.as_deref_mut(), &mut summary)?;
                 // The replies that state the standing, read back from the store.

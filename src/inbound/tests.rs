@@ -441,7 +441,7 @@ fn run_csv_refuses_a_repeated_column() {
         &opts(),
     )
     .unwrap_err();
-    assert!(err.to_string().contains("names the column from twice"), "{err}");
+    assert!(err.to_string().contains("names the \"from\" column more than once"), "{err}");
     assert!(out.is_empty());
     assert_eq!(store.last_seq(), 0);
     // Extra columns may repeat: they are ignored.

@@ -7,7 +7,8 @@ use serde::Serialize;
 use super::{KEPT_AFTER_ERASURE, RightsError};
 use crate::decision::{Class, Reason, Rules, decide, decide_full};
 use crate::standing::StandingSource;
-use crate::store::{Event, Recorded, Store};
+use crate::store::policy::Policy;
+use crate::store::{Consent, Correction, Event, Recorded, Store, StoreView};
 use crate::timefmt::format_rfc3339;
 use crate::{E164, Timestamp};
 
@@ -193,96 +194,12 @@ fn nonempty(s: &str) -> Option<String> {
 pub fn export(store: &Store, number: E164, now: Timestamp) -> Result<Export, RightsError> {
     let held: Vec<Recorded> = store.evidence(number)?;
     let view = store.view()?;
-    let mut events = Vec::with_capacity(held.len());
-    let mut consents: Vec<ConsentRecord> = Vec::new();
-    let mut scopes: BTreeSet<(String, String)> = BTreeSet::new();
-    let mut stop_brands: BTreeSet<String> = BTreeSet::new();
-    let mut rel_brands: BTreeSet<String> = BTreeSet::new();
     let policy = crate::store::policy::read(store.dir())?;
+    let mut found = Held::default();
     for Recorded { seq, event } in &held {
-        let seq = *seq;
-        #[allow(unreachable_patterns)] // other engineers' event kinds land in `Other`
-        let ev = match event {
-            Event::Stop(s) => {
-                stop_brands.insert(s.brand.clone());
-                ExportEvent::Stop { seq, brand: s.brand.clone(), stopped_at: t(s.stopped_at) }
-            }
-            Event::Consent(c) => {
-                let evidence = Evidence {
-                    method: c.method.clone(),
-                    text_ref: c.text_ref.clone(),
-                    source: c.source.clone(),
-                };
-                scopes.insert((c.brand.clone(), c.purpose.clone()));
-                consents.push(ConsentRecord {
-                    seq,
-                    brand: c.brand.clone(),
-                    purpose: c.purpose.clone(),
-                    channel: c.channel.clone(),
-                    granted_at: t(c.granted_at),
-                    expires_at: c.expires_at.map(t),
-                    confirmed_at: c.confirmed_at.map(t),
-                    evidence: evidence.clone(),
-                    recorded: evidence.clone(),
-                    corrected_by: Vec::new(),
-                });
-                ExportEvent::Consent {
-                    seq,
-                    brand: c.brand.clone(),
-                    purpose: c.purpose.clone(),
-                    channel: c.channel.clone(),
-                    granted_at: t(c.granted_at),
-                    expires_at: c.expires_at.map(t),
-                    confirmed_at: c.confirmed_at.map(t),
-                    evidence,
-                }
-            }
-            Event::Correct(k) => {
-                if let Some(c) = consents.iter_mut().find(|c| c.seq == k.corrects) {
-                    let e = &mut c.evidence;
-                    for (field, new) in [(&mut e.method, &k.method), (&mut e.text_ref, &k.text_ref)]
-                        .into_iter()
-                        .chain([(&mut e.source, &k.source)])
-                    {
-                        if !new.is_empty() {
-                            field.clone_from(new);
-                        }
-                    }
-                    c.corrected_by.push(seq);
-                }
-                ExportEvent::Correction {
-                    seq,
-                    corrects: k.corrects,
-                    corrected_at: t(k.corrected_at),
-                    method: nonempty(&k.method),
-                    text_ref: nonempty(&k.text_ref),
-                    source: nonempty(&k.source),
-                    actor: None,
-                }
-            }
-            Event::Move(m) => ExportEvent::Move {
-                seq,
-                from: m.from.to_string(),
-                to: m.to.to_string(),
-                moved_at: t(m.moved_at),
-            },
-            Event::Relationship(r) => {
-                rel_brands.insert(r.brand.clone());
-                ExportEvent::Relationship {
-                    seq,
-                    brand: r.brand.clone(),
-                    relationship: r.relationship.clone(),
-                    started_at: t(r.started_at),
-                    last_purchase_at: r.last_purchase_at.map(t),
-                    ends_at: r.ends_at.map(t),
-                    informed_at: r.informed_at.map(t),
-                }
-            }
-            Event::Erase(_) => continue, // never held under a number
-            other => ExportEvent::Other { seq, detail: format!("{other:?}") },
-        };
-        events.push(ev);
+        found.add(*seq, event);
     }
+    let Held { mut events, consents, mut scopes, stop_brands, rel_brands } = found;
     fill_actors(store.dir(), &mut events)?;
     for b in stop_brands.into_iter().chain(rel_brands.iter().cloned()) {
         if !scopes.iter().any(|(sb, _)| *sb == b) {
@@ -291,29 +208,7 @@ pub fn export(store: &Store, number: E164, now: Timestamp) -> Result<Export, Rig
     }
     let verdicts = scopes
         .into_iter()
-        .map(|(brand, purpose)| {
-            let scope = view.scope(&brand, if purpose == "*" { "" } else { &purpose });
-            let st = view.standing(&scope, number);
-            // The store's policy for the brand applies, as in `sendfilter filter`.
-            let bp = policy.brand(&brand);
-            let rules = |require_confirmed: bool, soft: Option<u32>| Rules {
-                require_confirmed: require_confirmed || bp.require_confirmed,
-                consent_lifetime_months: bp.consent_lifetime_months,
-                soft_opt_in_months: soft,
-                ..Rules::new(Class::Marketing, now)
-            };
-            let rel = || view.relationship(&scope, number);
-            let reason: Reason = decide(&rules(false, None), &st);
-            ExportVerdict {
-                reason: reason.as_str(),
-                reason_if_confirmation_required: decide(&rules(true, None), &st).as_str(),
-                reason_with_soft_opt_in: rel_brands
-                    .contains(&brand)
-                    .then(|| decide_full(&rules(false, Some(12)), &st, rel).reason.as_str()),
-                brand,
-                purpose,
-            }
-        })
+        .map(|(brand, purpose)| verdict(&view, &policy, &rel_brands, number, now, (brand, purpose)))
         .collect();
     Ok(Export {
         number: number.to_string(),
@@ -326,6 +221,148 @@ pub fn export(store: &Store, number: E164, now: Timestamp) -> Result<Export, Rig
         erased_at: view.suppression().erased_at(number).map(t),
         kept_after_erasure: KEPT_AFTER_ERASURE,
     })
+}
+
+/// What the events held under a number say, gathered in journal order.
+#[derive(Default)]
+struct Held {
+    /// Every event, as exported.
+    events: Vec<ExportEvent>,
+    /// The consents with their evidence as corrected.
+    consents: Vec<ConsentRecord>,
+    /// (brand, purpose) of every consent: the scopes to give a verdict for.
+    scopes: BTreeSet<(String, String)>,
+    /// Brands with a stop.
+    stop_brands: BTreeSet<String>,
+    /// Brands with a customer relationship.
+    rel_brands: BTreeSet<String>,
+}
+
+impl Held {
+    /// Adds event `seq`.
+    fn add(&mut self, seq: u64, event: &Event) {
+        #[allow(unreachable_patterns)] // event kinds added later land in `Other`
+        let ev = match event {
+            Event::Stop(s) => {
+                self.stop_brands.insert(s.brand.clone());
+                ExportEvent::Stop { seq, brand: s.brand.clone(), stopped_at: t(s.stopped_at) }
+            }
+            Event::Consent(c) => self.consent(seq, c),
+            Event::Correct(k) => self.correction(seq, k),
+            Event::Move(m) => ExportEvent::Move {
+                seq,
+                from: m.from.to_string(),
+                to: m.to.to_string(),
+                moved_at: t(m.moved_at),
+            },
+            Event::Relationship(r) => {
+                self.rel_brands.insert(r.brand.clone());
+                ExportEvent::Relationship {
+                    seq,
+                    brand: r.brand.clone(),
+                    relationship: r.relationship.clone(),
+                    started_at: t(r.started_at),
+                    last_purchase_at: r.last_purchase_at.map(t),
+                    ends_at: r.ends_at.map(t),
+                    informed_at: r.informed_at.map(t),
+                }
+            }
+            Event::Erase(_) => return, // never held under a number
+            other => ExportEvent::Other { seq, detail: format!("{other:?}") },
+        };
+        self.events.push(ev);
+    }
+
+    /// A consent: its record (evidence as recorded, to be corrected by later events) and
+    /// its event.
+    fn consent(&mut self, seq: u64, c: &Consent) -> ExportEvent {
+        let evidence = Evidence {
+            method: c.method.clone(),
+            text_ref: c.text_ref.clone(),
+            source: c.source.clone(),
+        };
+        self.scopes.insert((c.brand.clone(), c.purpose.clone()));
+        self.consents.push(ConsentRecord {
+            seq,
+            brand: c.brand.clone(),
+            purpose: c.purpose.clone(),
+            channel: c.channel.clone(),
+            granted_at: t(c.granted_at),
+            expires_at: c.expires_at.map(t),
+            confirmed_at: c.confirmed_at.map(t),
+            evidence: evidence.clone(),
+            recorded: evidence.clone(),
+            corrected_by: Vec::new(),
+        });
+        ExportEvent::Consent {
+            seq,
+            brand: c.brand.clone(),
+            purpose: c.purpose.clone(),
+            channel: c.channel.clone(),
+            granted_at: t(c.granted_at),
+            expires_at: c.expires_at.map(t),
+            confirmed_at: c.confirmed_at.map(t),
+            evidence,
+        }
+    }
+
+    /// A correction: applied to the consent it corrects, and its event.
+    fn correction(&mut self, seq: u64, k: &Correction) -> ExportEvent {
+        if let Some(c) = self.consents.iter_mut().find(|c| c.seq == k.corrects) {
+            let e = &mut c.evidence;
+            for (field, new) in [(&mut e.method, &k.method), (&mut e.text_ref, &k.text_ref)]
+                .into_iter()
+                .chain([(&mut e.source, &k.source)])
+            {
+                if !new.is_empty() {
+                    field.clone_from(new);
+                }
+            }
+            c.corrected_by.push(seq);
+        }
+        ExportEvent::Correction {
+            seq,
+            corrects: k.corrects,
+            corrected_at: t(k.corrected_at),
+            method: nonempty(&k.method),
+            text_ref: nonempty(&k.text_ref),
+            source: nonempty(&k.source),
+            actor: None,
+        }
+    }
+}
+
+/// The decision for `number` in one scope (purpose `*`: any), with the store's policy for
+/// the brand as `sendfilter filter` applies it, and what it would be with confirmation
+/// required or (for a brand with a customer relationship) soft opt-in.
+fn verdict(
+    view: &StoreView,
+    policy: &Policy,
+    rel_brands: &BTreeSet<String>,
+    number: E164,
+    now: Timestamp,
+    (brand, purpose): (String, String),
+) -> ExportVerdict {
+    let scope = view.scope(&brand, if purpose == "*" { "" } else { &purpose });
+    let st = view.standing(&scope, number);
+    let bp = policy.brand(&brand);
+    let rules = |require_confirmed: bool, soft: Option<u32>| Rules {
+        require_confirmed: require_confirmed || bp.require_confirmed,
+        consent_lifetime_months: bp.consent_lifetime_months,
+        soft_opt_in_months: soft,
+        ..Rules::new(Class::Marketing, now)
+    };
+    let rel = || view.relationship(&scope, number);
+    let reason: Reason = decide(&rules(false, None), &st);
+    ExportVerdict {
+        reason: reason.as_str(),
+        reason_if_confirmation_required: decide(&rules(true, None), &st).as_str(),
+        reason_with_soft_opt_in: rel_brands
+            .contains(&brand)
+            .then(|| decide_full(&rules(false, Some(12)), &st, rel).reason.as_str()),
+        brand,
+        purpose,
+    }
 }
 
 /// Fills in who made each correction, from the audit trail: the record whose first

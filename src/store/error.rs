@@ -7,7 +7,8 @@ use std::path::PathBuf;
 /// [`crate::store::event::MAX_TEXT`]).
 pub const MAX_TEXT: usize = 1024;
 
-/// Which field of an event a problem is about. Names match the CSV import headers.
+/// Which field of an event a problem is about. Names match the CSV import headers (and
+/// the events' field names where no import has the column).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Field {
@@ -43,6 +44,14 @@ pub enum Field {
     EndsAt,
     /// `informed_at`
     InformedAt,
+    /// `erased_at` (an erasure's time)
+    ErasedAt,
+    /// `corrected_at` (a correction's time)
+    CorrectedAt,
+    /// `moved_at` (a number change's time)
+    MovedAt,
+    /// `received_at` (an inbound message's time, as its gateway gives it)
+    ReceivedAt,
 }
 
 impl Field {
@@ -65,6 +74,10 @@ impl Field {
             Field::LastPurchaseAt => "last_purchase_at",
             Field::EndsAt => "ends_at",
             Field::InformedAt => "informed_at",
+            Field::ErasedAt => "erased_at",
+            Field::CorrectedAt => "corrected_at",
+            Field::MovedAt => "moved_at",
+            Field::ReceivedAt => "received_at",
         }
     }
 }

@@ -362,6 +362,17 @@ impl<'a> Reader<'a> {
 }
 
 impl<'a> EventRef<'a> {
+    /// The brand a stop (perhaps `*`), consent or customer relationship is for; `None`
+    /// for the other events.
+    pub fn brand(&self) -> Option<&'a str> {
+        match *self {
+            EventRef::Stop { brand, .. } => Some(brand),
+            EventRef::Consent { text: [brand, ..], .. } => Some(brand),
+            EventRef::Relationship { text: [brand, _], .. } => Some(brand),
+            _ => None,
+        }
+    }
+
     /// Checks every field (see [`Event::validate`]).
     ///
     /// # Errors
@@ -376,11 +387,12 @@ impl<'a> EventRef<'a> {
                 check_time(stopped_at, Field::StoppedAt)
             }
             EventRef::Consent { text, granted_at, expires_at, confirmed_at, .. } => {
-                check_text(text[0], Field::Brand, true)?;
-                if text[0] == EVERY_BRAND {
+                let [brand, ..] = text;
+                check_text(brand, Field::Brand, true)?;
+                if brand == EVERY_BRAND {
                     return Err(Invalid::StarBrandInConsent);
                 }
-                check_canonical(text[0])?;
+                check_canonical(brand)?;
                 let fields =
                     [Field::Purpose, Field::Channel, Field::Method, Field::TextRef, Field::Source];
                 for (t, f) in text[1..].iter().zip(fields) {
@@ -407,12 +419,13 @@ impl<'a> EventRef<'a> {
                 informed_at,
                 ..
             } => {
-                check_text(text[0], Field::Brand, true)?;
-                if text[0] == EVERY_BRAND {
+                let [brand, relationship] = text;
+                check_text(brand, Field::Brand, true)?;
+                if brand == EVERY_BRAND {
                     return Err(Invalid::StarBrandInConsent);
                 }
-                check_canonical(text[0])?;
-                check_text(text[1], Field::Relationship, true)?;
+                check_canonical(brand)?;
+                check_text(relationship, Field::Relationship, true)?;
                 check_time(started_at, Field::StartedAt)?;
                 let opts = [
                     (last_purchase_at, Field::LastPurchaseAt),
@@ -426,7 +439,7 @@ impl<'a> EventRef<'a> {
                 }
                 Ok(())
             }
-            EventRef::Erase { erased_at, .. } => check_time(erased_at, Field::StoppedAt),
+            EventRef::Erase { erased_at, .. } => check_time(erased_at, Field::ErasedAt),
             EventRef::Correct { corrects, corrected_at, text, .. } => {
                 if corrects == 0 {
                     return Err(Invalid::NoCorrectedSeq);
@@ -437,13 +450,13 @@ impl<'a> EventRef<'a> {
                 for (t, f) in text.iter().zip([Field::Method, Field::TextRef, Field::Source]) {
                     check_text(t, f, false)?;
                 }
-                check_time(corrected_at, Field::GrantedAt)
+                check_time(corrected_at, Field::CorrectedAt)
             }
             EventRef::Move { from, to, moved_at } => {
                 if from == to {
                     return Err(Invalid::MoveToSelf);
                 }
-                check_time(moved_at, Field::StoppedAt)
+                check_time(moved_at, Field::MovedAt)
             }
         }
     }
@@ -609,15 +622,15 @@ impl<'a> EventRef<'a> {
             }
             EventRef::Relationship {
                 number,
-                text,
+                text: [brand, relationship],
                 started_at,
                 last_purchase_at,
                 ends_at,
                 informed_at,
             } => Event::Relationship(Relationship {
                 number,
-                brand: text[0].to_string(),
-                relationship: text[1].to_string(),
+                brand: brand.to_string(),
+                relationship: relationship.to_string(),
                 started_at,
                 last_purchase_at,
                 ends_at,
@@ -762,6 +775,9 @@ mod tests {
         assert_eq!(Event::Correct(k.clone()).validate(), Err(Invalid::NoCorrectedSeq));
         k.corrects = 1;
         assert_eq!(Event::Correct(k.clone()).validate(), Ok(()));
+        let at_zero = Correction { corrected_at: 0, ..k.clone() };
+        let err = Event::Correct(at_zero).validate();
+        assert_eq!(err, Err(Invalid::TimeOutOfRange(Field::CorrectedAt)));
         k.source = String::new();
         assert_eq!(Event::Correct(k.clone()).validate(), Err(Invalid::NothingToCorrect));
         k.source = "a\tb".into();
@@ -769,7 +785,11 @@ mod tests {
         let m = Move { from: n(4791234567), to: n(4791234567), moved_at: 5 };
         assert_eq!(Event::Move(m).validate(), Err(Invalid::MoveToSelf));
         let e = Erase { subject: SubjectKey(1), erased_at: 0 };
-        assert_eq!(Event::Erase(e).validate(), Err(Invalid::TimeOutOfRange(Field::StoppedAt)));
+        assert_eq!(Event::Erase(e).validate(), Err(Invalid::TimeOutOfRange(Field::ErasedAt)));
+        let m = Move { from: n(4791234567), to: n(4791234568), moved_at: 0 };
+        let err = Event::Move(m).validate().unwrap_err();
+        assert_eq!(err, Invalid::TimeOutOfRange(Field::MovedAt));
+        assert!(err.to_string().starts_with("moved_at is outside the supported range"), "{err}");
     }
 
     #[test]

@@ -164,6 +164,27 @@ fn time(row: &Fields<'_>, col: usize, f: Field) -> Result<Option<Timestamp>, Inv
     Ok(Some(t))
 }
 
+/// Reads the header line: the columns of `kind`'s fields, and how many columns a row has.
+fn read_header<R: Read>(
+    rdr: &mut csv::Reader<RecordLimit<R>>,
+    rec: &mut csv::ByteRecord,
+    kind: Kind,
+    delimiter: u8,
+) -> Result<(Vec<usize>, usize), StoreError> {
+    let read = rdr.read_byte_record(rec).map_err(|source| StoreError::Csv { line: 1, source })?;
+    if !read {
+        return Err(StoreError::Header(HeaderError {
+            missing: kind.fields().iter().map(|f| f.name().to_string()).collect(),
+            extra: Vec::new(),
+            duplicate: Vec::new(),
+            expected: kind.header(),
+            hint: None,
+        }));
+    }
+    rdr.get_mut().reset();
+    Ok((check_header(kind, rec, delimiter)?, rec.len()))
+}
+
 fn check_header(
     kind: Kind,
     header: &csv::ByteRecord,
@@ -172,7 +193,7 @@ fn check_header(
     let cells: Vec<&[u8]> = header
         .iter()
         .enumerate()
-        .map(|(i, h)| if i == 0 { h.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(h) } else { h })
+        .map(|(i, h)| if i == 0 { crate::csv_header::strip_bom(h) } else { h })
         .collect();
     // Names compare as text; a cell that is not UTF-8 matches nothing.
     let names: Vec<Option<&str>> =
@@ -186,21 +207,19 @@ fn check_header(
         hint: None,
     };
     let mut cols = Vec::with_capacity(want.len());
+    // A name that is not UTF-8 matches nothing (as an empty one).
+    let comparable = names.iter().map(|n| n.map_or(&b""[..], str::as_bytes));
     for f in want {
-        match names.iter().position(|n| *n == Some(f.name())) {
-            Some(i) => cols.push(i),
-            None => err.missing.push(f.name().to_string()),
+        match crate::csv_header::find_column(comparable.clone(), f.name()) {
+            Ok(Some(i)) => cols.push(i),
+            Ok(None) => err.missing.push(f.name().to_string()),
+            Err(repeated) => err.duplicate.push(repeated.name),
         }
     }
     let mut unknown: Vec<(usize, &[u8])> = Vec::new();
     for (i, n) in names.iter().enumerate() {
-        match n {
-            Some(n) if want.iter().any(|f| f.name() == *n) => {
-                if names[..i].contains(&Some(n)) {
-                    err.duplicate.push(n.to_string());
-                }
-            }
-            _ => unknown.push((i + 1, cells[i])),
+        if !n.is_some_and(|n| want.iter().any(|f| f.name() == n)) {
+            unknown.push((i + 1, cells[i]));
         }
     }
     if err.missing.is_empty() && unknown.is_empty() && err.duplicate.is_empty() {
@@ -231,6 +250,75 @@ fn check_header(
         crate::echo::cells(&unknown)
     };
     Err(StoreError::Header(err))
+}
+
+/// What reading a row noticed besides its event, for the report.
+#[derive(Default)]
+struct RowNotes {
+    /// The row's number, once it was read (masked in row errors).
+    number: Option<E164>,
+    /// The number is in scientific notation (a spreadsheet's doing).
+    scientific: bool,
+    /// A stop without a time (recorded at the import time).
+    undated: bool,
+}
+
+/// One data row of `kind` as an event, its columns at `cols` (the batch validates it).
+/// `brand` and `channel` are the row's brand and code column in canonical form.
+fn parse_row<'r>(
+    kind: Kind,
+    row: &Fields<'r>,
+    cols: &[usize],
+    (brand, channel): (&'r str, &'r str),
+    region: Region,
+    import_time: Timestamp,
+    notes: &mut RowNotes,
+) -> Result<EventRef<'r>, Invalid> {
+    let num = field_str(row, cols[0], Field::Number)?;
+    if num.is_empty() {
+        return Err(Invalid::Empty(Field::Number));
+    }
+    let number = phone::normalize(num.as_bytes(), region).map_err(|e| {
+        notes.scientific = crate::spreadsheet::is_scientific(num.as_bytes());
+        Invalid::Number(e)
+    })?;
+    notes.number = Some(number);
+    field_str(row, cols[1], Field::Brand)?;
+    match kind {
+        Kind::Stops => {
+            // An opt-out without a time is still an opt-out: at the import time.
+            let stopped_at = time(row, cols[2], Field::StoppedAt)?.unwrap_or_else(|| {
+                notes.undated = true;
+                import_time
+            });
+            Ok(EventRef::Stop { number, brand, stopped_at })
+        }
+        Kind::Consents => {
+            let t = |i: usize| field_str(row, cols[i], CONSENT_FIELDS[i]);
+            let granted_at =
+                time(row, cols[4], Field::GrantedAt)?.ok_or(Invalid::Empty(Field::GrantedAt))?;
+            Ok(EventRef::Consent {
+                number,
+                text: [brand, t(2)?, t(3).map(|_| channel)?, t(5)?, t(6)?, t(7)?],
+                granted_at,
+                expires_at: time(row, cols[8], Field::ExpiresAt)?,
+                confirmed_at: time(row, cols[9], Field::ConfirmedAt)?,
+            })
+        }
+        Kind::Customers => {
+            field_str(row, cols[2], Field::Relationship)?;
+            let started_at =
+                time(row, cols[3], Field::StartedAt)?.ok_or(Invalid::Empty(Field::StartedAt))?;
+            Ok(EventRef::Relationship {
+                number,
+                text: [brand, channel],
+                started_at,
+                last_purchase_at: time(row, cols[4], Field::LastPurchaseAt)?,
+                ends_at: time(row, cols[5], Field::EndsAt)?,
+                informed_at: time(row, cols[6], Field::InformedAt)?,
+            })
+        }
+    }
 }
 
 /// The view of the store before this import, taken on first use; `None` when the store
@@ -276,18 +364,7 @@ pub fn import<R: Read>(
         .from_reader(RecordLimit::new(input, IMPORT_RECORD_LIMIT));
     let mut rec = csv::ByteRecord::new();
     let csv_err = |line: u64| move |source| StoreError::Csv { line, source };
-    if !rdr.read_byte_record(&mut rec).map_err(csv_err(1))? {
-        return Err(StoreError::Header(HeaderError {
-            missing: kind.fields().iter().map(|f| f.name().to_string()).collect(),
-            extra: Vec::new(),
-            duplicate: Vec::new(),
-            expected: kind.header(),
-            hint: None,
-        }));
-    }
-    rdr.get_mut().reset();
-    let cols = check_header(kind, &rec, opts.delimiter)?;
-    let width = rec.len();
+    let (cols, width) = read_header(&mut rdr, &mut rec, kind, opts.delimiter)?;
 
     // Stops already in the store, to count consents that do not lift them: read from a
     // view of the store before this import, taken at the first row that needs it (folding
@@ -316,9 +393,7 @@ pub fn import<R: Read>(
         if report.rows % 1_000_000 == 0 {
             progress(report.rows);
         }
-        let mut number_seen: Option<E164> = None;
-        let mut scientific = false;
-        let mut undated = false;
+        let mut notes = RowNotes::default();
         channel.clear();
         let code_col = match kind {
             Kind::Consents => Some(cols[3]),
@@ -334,57 +409,12 @@ pub fn import<R: Read>(
         if let Some(Some(b)) = row.text(cols[1]) {
             brand_buf.push_str(&crate::brand::normalize(b));
         }
-        let parsed = (|| -> Result<EventRef<'_>, Invalid> {
-            if rec.len() != width {
-                return Err(Invalid::FieldCount);
-            }
-            let num = field_str(&row, cols[0], Field::Number)?;
-            if num.is_empty() {
-                return Err(Invalid::Empty(Field::Number));
-            }
-            let number = phone::normalize(num.as_bytes(), opts.region).map_err(|e| {
-                scientific = crate::spreadsheet::is_scientific(num.as_bytes());
-                Invalid::Number(e)
-            })?;
-            number_seen = Some(number);
-            field_str(&row, cols[1], Field::Brand)?;
-            let brand = brand_buf.as_str();
-            match kind {
-                Kind::Stops => {
-                    // An opt-out without a time is still an opt-out: at the import time.
-                    let stopped_at = time(&row, cols[2], Field::StoppedAt)?.unwrap_or_else(|| {
-                        undated = true;
-                        import_time
-                    });
-                    Ok(EventRef::Stop { number, brand, stopped_at })
-                }
-                Kind::Consents => {
-                    let t = |i: usize| field_str(&row, cols[i], CONSENT_FIELDS[i]);
-                    let granted_at = time(&row, cols[4], Field::GrantedAt)?
-                        .ok_or(Invalid::Empty(Field::GrantedAt))?;
-                    Ok(EventRef::Consent {
-                        number,
-                        text: [brand, t(2)?, t(3).map(|_| channel.as_str())?, t(5)?, t(6)?, t(7)?],
-                        granted_at,
-                        expires_at: time(&row, cols[8], Field::ExpiresAt)?,
-                        confirmed_at: time(&row, cols[9], Field::ConfirmedAt)?,
-                    })
-                }
-                Kind::Customers => {
-                    field_str(&row, cols[2], Field::Relationship)?;
-                    let started_at = time(&row, cols[3], Field::StartedAt)?
-                        .ok_or(Invalid::Empty(Field::StartedAt))?;
-                    Ok(EventRef::Relationship {
-                        number,
-                        text: [brand, channel.as_str()],
-                        started_at,
-                        last_purchase_at: time(&row, cols[4], Field::LastPurchaseAt)?,
-                        ends_at: time(&row, cols[5], Field::EndsAt)?,
-                        informed_at: time(&row, cols[6], Field::InformedAt)?,
-                    })
-                }
-            }
-        })();
+        let parsed = if rec.len() == width {
+            let row_text = (brand_buf.as_str(), channel.as_str());
+            parse_row(kind, &row, &cols, row_text, opts.region, import_time, &mut notes)
+        } else {
+            Err(Invalid::FieldCount)
+        };
         // The batch validates the event (once): a refused event is a bad row.
         let pushed = match parsed {
             Ok(ev) => match batch.push_ref(ev) {
@@ -398,15 +428,15 @@ pub fn import<R: Read>(
             Ok((ev, seq)) => {
                 report.last_seq = seq;
                 report.imported += 1;
-                report.undated_stops += u64::from(undated);
+                report.undated_stops += u64::from(notes.undated);
                 // A consent confirmed at all was confirmed after it was granted (validated),
                 // so after any stop it was granted after: it lifts the stop. Only unconfirmed
                 // sms consents need the stop's time.
                 if let EventRef::Consent { number, text, granted_at, confirmed_at: None, .. } = ev
-                    && text[2] == "sms"
+                    && let [brand, purpose, "sms", ..] = text
                     && let Some(view) = stops_view(&mut stops, &batch)?
                 {
-                    let scope = scopes.get(view, text[0], text[1]);
+                    let scope = scopes.get(view, brand, purpose);
                     if let Some(stop) = view.standing(&scope, number).stopped_at
                         && granted_at > stop
                     {
@@ -416,11 +446,11 @@ pub fn import<R: Read>(
             }
             Err(reason) => {
                 report.bad += 1;
-                report.scientific_numbers += u64::from(scientific);
+                report.scientific_numbers += u64::from(notes.scientific);
                 if report.errors.len() < MAX_REPORTED {
                     report.errors.push(RowError {
                         line,
-                        number: number_seen.map(E164::masked),
+                        number: notes.number.map(E164::masked),
                         reason,
                     });
                 }

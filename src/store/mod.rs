@@ -89,7 +89,7 @@ mod view;
 mod tests;
 
 #[cfg(test)]
-mod legal_tests;
+mod relationship_tests;
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -855,13 +855,7 @@ pub struct TailCounts {
 impl TailCounts {
     fn add(&mut self, ev: EventRef<'_>) {
         self.events += 1;
-        let brand = match ev {
-            EventRef::Stop { brand, .. } => Some(brand),
-            EventRef::Consent { text, .. } => Some(text[0]),
-            EventRef::Relationship { text, .. } => Some(text[0]),
-            _ => None,
-        };
-        if let Some(b) = brand
+        if let Some(b) = ev.brand()
             && b != crate::brand::EVERY_BRAND
             && !crate::brand::is_canonical(b)
         {
@@ -869,9 +863,8 @@ impl TailCounts {
         }
         match ev {
             EventRef::Stop { .. } => self.stops += 1,
-            EventRef::Consent { text, .. } => {
-                *self.consents.entry(format!("{}/{}/{}", text[0], text[1], text[2])).or_default() +=
-                    1
+            EventRef::Consent { text: [brand, purpose, channel, ..], .. } => {
+                *self.consents.entry(format!("{brand}/{purpose}/{channel}")).or_default() += 1
             }
             EventRef::Relationship { .. } => self.relationships += 1,
             EventRef::Erase { .. } => self.erasures += 1,

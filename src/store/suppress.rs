@@ -8,9 +8,9 @@
 //!   directory, created `0600` on the first erasure. The file has a magic, a version and a
 //!   checksum like every file the store writes.
 //! * The hash is SipHash-2-4 (a keyed pseudo-random function) computed twice with the two
-//!   halves of the key, giving 128 bits: [`SubjectKey`]. SipHash comes from `std`
-//!   (`std::hash::SipHasher`, deprecated only as a `HashMap` hasher, not as a PRF), so no
-//!   crate is added.
+//!   halves of the key, giving 128 bits: [`SubjectKey`]. SipHash comes from the
+//!   `siphasher` crate (the function `std`'s deprecated `SipHasher` computes: entries and
+//!   receipts written with either match, see the test `sip_is_siphash_2_4_as_stored`).
 //! * What this does and does not protect, honestly: the number's digits are not in any
 //!   file once compacted, and the entry cannot be read back into a number *without the
 //!   key*. Whoever holds both the store and its key can test a guessed number — that is
@@ -73,10 +73,10 @@ impl std::fmt::Debug for Keyer {
     }
 }
 
-#[allow(deprecated)] // SipHasher is deprecated for HashMaps, still a sound keyed PRF
+/// SipHash-2-4 of `v` (little-endian) under the key `(k0, k1)`.
 pub(crate) fn sip(k0: u64, k1: u64, v: u64) -> u64 {
     use std::hash::Hasher;
-    let mut h = std::hash::SipHasher::new_with_keys(k0, k1);
+    let mut h = siphasher::sip::SipHasher24::new_with_keys(k0, k1);
     h.write(&v.to_le_bytes());
     h.finish()
 }
@@ -331,6 +331,15 @@ impl Suppression {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Suppression entries and receipts already written must keep matching: the keyed
+    /// hash is SipHash-2-4, pinned to values computed with `std`'s implementation.
+    #[test]
+    fn sip_is_siphash_2_4_as_stored() {
+        assert_eq!(sip(1, 2, 3), 0x4215_0b83_f052_1c35);
+        let (k0, k1) = (0x0706_0504_0302_0100, 0x0f0e_0d0c_0b0a_0908);
+        assert_eq!(sip(k0, k1, 4791234567), 0x20c4_6d5f_2b74_5e29);
+    }
 
     fn n(v: u64) -> E164 {
         E164::from_u64(v).unwrap()
