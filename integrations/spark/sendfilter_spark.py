@@ -137,19 +137,27 @@ def _lines(a):
     """One line per value (null as empty, CR/LF as spaces), as bytes for a binary's stdin."""
     import pyarrow.compute as pc
     a = pc.fill_null(_large(a), _lit(""))
-    a = pc.replace_substring(pc.replace_substring(a, "\r", " "), "\n", " ")
+    if pc.any(pc.match_substring_regex(a, "[\r\n]")).as_py():
+        a = pc.replace_substring(pc.replace_substring(a, "\r", " "), "\n", " ")
     return _concat_bytes(pc.binary_join_element_wise(a, _lit(""), _lit("\n")))
 
 
 def _json_strings(a):
     """JSON string literals of ``a``'s values (null where the value is null)."""
     import pyarrow.compute as pc
-    a = _large(a)
-    esc = pc.replace_substring(pc.replace_substring(a, "\\", "\\\\"), '"', '\\"')
-    if pc.any(pc.match_substring_regex(a, "[\\x00-\\x1f]")).as_py():
+    esc = _large(a)
+    if pc.any(pc.match_substring_regex(esc, '["\\\\\\x00-\\x1f]')).as_py():
+        esc = pc.replace_substring(pc.replace_substring(esc, "\\", "\\\\"), '"', '\\"')
         for c in range(0x20):  # rare: control characters, escaped one code at a time
             esc = pc.replace_substring(esc, chr(c), "\\u%04x" % c)
     return pc.binary_join_element_wise(_lit('"'), esc, _lit('"'), _lit(""))
+
+
+def _by_value(f, a):
+    """``f`` (an Arrow function of an array) over ``a``'s distinct values, spread back to
+    every row: a campaign's messages are mostly a few templates."""
+    d = _large(a).dictionary_encode()
+    return f(d.dictionary).take(d.indices)
 
 
 def _jsonl(ids, numbers, messages):
@@ -159,19 +167,47 @@ def _jsonl(ids, numbers, messages):
     if messages is None:
         body = _lit("")
     else:
-        body = pc.fill_null(pc.binary_join_element_wise(
-            _lit(',"body":'), _json_strings(messages), _lit("")), _lit(""))
+        body = pc.fill_null(_by_value(lambda m: pc.binary_join_element_wise(
+            _lit(',"body":'), _json_strings(m), _lit("")), messages), _lit(""))
     line = pc.binary_join_element_wise(
         _lit('{"id":'), _large(ids), _lit(',"to":'), to, body, _lit("}\n"), _lit(""))
     return _concat_bytes(line)
+
+
+def _merge_answers(ids, allowed, rejected):
+    """(reason, message) per row of ``ids`` (ascending) from the binary's two outputs, each
+    in input order: ``reason`` null for allowed rows. Raises unless every row id came back
+    exactly once."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    a_ids = allowed.column("id").combine_chunks()
+    r_ids = rejected.column("id").combine_chunks()
+    if a_ids.null_count or r_ids.null_count:
+        raise RuntimeError("sendfilter answered a record without an id")
+    mask = pc.is_in(ids, value_set=a_ids)
+    kept = pc.invert(mask)
+
+    def same(x, y):
+        return len(x) == len(y) and (len(x) == 0 or pc.all(pc.equal(x, y)).as_py())
+
+    if not (same(pc.filter(ids, mask), a_ids) and same(pc.filter(ids, kept), r_ids)):
+        raise RuntimeError("sendfilter's answers do not match the rows given "
+                           "(%d allowed + %d rejected for %d rows)"
+                           % (len(a_ids), len(r_ids), len(ids)))
+    empty = pa.nulls(len(ids), pa.large_string())
+    reason = pc.replace_with_mask(empty, kept, _large(rejected.column("reason")))
+    message = pc.replace_with_mask(
+        pc.replace_with_mask(empty, kept, _large(rejected.column("body"))),
+        mask, _large(allowed.column("body")))
+    return reason, message
 
 
 def _read_answers(data):
     """The binary's jsonl output (allowed or rejects) as an Arrow table id/to/body/reason."""
     import pyarrow as pa
     import pyarrow.json as pj
-    schema = pa.schema([("id", pa.int64()), ("to", pa.string()), ("body", pa.string()),
-                        ("reason", pa.string())])
+    t = pa.large_string()
+    schema = pa.schema([("id", pa.int64()), ("to", t), ("body", t), ("reason", t)])
     if not data.strip():
         return schema.empty_table()
     return pj.read_json(pa.BufferReader(data), parse_options=pj.ParseOptions(
@@ -216,7 +252,14 @@ def segments_array(messages):
     not split it."""
     import pyarrow as pa
     import pyarrow.compute as pc
-    m = _large(messages)
+    d = _large(messages).dictionary_encode()  # mostly a few templates: count each once
+    return pc.cast(_segments_of(d.dictionary), pa.int32()).take(d.indices)
+
+
+def _segments_of(m):
+    """``segments`` of each value of the large_string array ``m`` (int64)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
     gsm = pc.match_substring_regex(m, "^" + _char_class(_GSM_BASIC | _GSM_EXT) + "*$")
     ext = pc.count_substring_regex(m, _char_class(_GSM_EXT))
     astral = pc.count_substring_regex(m, "[\\x{10000}-\\x{10FFFF}]")
@@ -233,7 +276,7 @@ def segments_array(messages):
         for i in idx:
             fixed[i] = segments(m[i].as_py())
         count = pa.array(fixed, pa.int64())
-    return pc.cast(count, pa.int32())
+    return count
 
 
 # ---- the Spark stages ----
@@ -325,16 +368,7 @@ def _stages(df, extract_path, brand, purpose, number_col, message_col, binary, r
                 rejected = f.read()
         finally:
             os.unlink(rejects)
-        answers = pa.concat_tables([_read_answers(out), _read_answers(rejected)])
-        if answers.column("id").null_count:
-            raise RuntimeError("sendfilter rejected a record without an id")
-        answers = answers.take(pc.sort_indices(answers.column("id")))
-        got = answers.column("id").combine_chunks()
-        if len(got) != len(ids) or not pc.all(pc.equal(got, ids)).as_py():
-            raise RuntimeError("sendfilter's answers do not match the rows given "
-                               "(%d answers for %d rows)" % (len(got), len(ids)))
-        reason = answers.column("reason").combine_chunks()
-        message = answers.column("body").combine_chunks()
+        reason, message = _merge_answers(ids, _read_answers(out), _read_answers(rejected))
         st = string
         verdict = pc.if_else(pc.is_null(reason), _lit("allow"), _lit("reject"))
         table = table.append_column("verdict", pc.cast(verdict, st)) \
