@@ -18,7 +18,7 @@ What it does:
   each executor unpacks the extract once.
 * Rows never become Python objects: every stage is a DataFrame operation or an Arrow
   batch function (``mapInArrow``) that writes whole columns to the binary's stdin and reads
-  its output back with Arrow's JSON/CSV readers.
+  its output back as Arrow arrays (``pyarrow.json`` for ``filter``'s jsonl).
 * Every row gets a row id in campaign order (``monotonically_increasing_id``: the
   DataFrame's order). Numbers are normalised to E.164 (``sendfilter normalize``, one
   process per input partition); the rows are repartitioned by E.164 and sorted by row id
@@ -318,7 +318,7 @@ def _stages(df, extract_path, brand, purpose, number_col, message_col, binary, r
     tar_name, bin_name = os.path.basename(tar), os.path.basename(binary)
     flags = _flags(options)
     # Spark's Arrow type for strings: the batches handed back must use the same.
-    large = spark.conf.get("spark.sql.execution.arrow.useLargeVarTypes")
+    large = spark.conf.get("spark.sql.execution.arrow.useLargeVarTypes", "false")
     string = pa.large_string() if large.lower() == "true" else pa.string()
     parts = num_partitions or max(1, df.rdd.getNumPartitions())
 
