@@ -125,7 +125,6 @@ def _lit(s):
 def _concat_bytes(a):
     """The bytes of every value of the large_string array ``a`` (no nulls), back to back."""
     import numpy as np
-    import pyarrow as pa
     if len(a) == 0:
         return b""
     offsets = np.frombuffer(a.buffers()[1], dtype=np.int64,
