@@ -18,14 +18,15 @@ What it does:
   each executor unpacks the extract once.
 * Rows never become Python objects: every stage is a DataFrame operation or an Arrow
   batch function (``mapInArrow``) that writes whole columns to the binary's stdin and reads
-  its output back as Arrow arrays (``pyarrow.json`` for ``filter``'s jsonl).
+  its output back as Arrow arrays.
 * Every row gets a row id in campaign order (``monotonically_increasing_id``: the
   DataFrame's order). Numbers are normalised to E.164 (``sendfilter normalize``, one
   process per input partition); the rows are repartitioned by E.164 and sorted by row id
   within each partition, so all copies of a number meet in one partition in campaign
   order: the first occurrence wins, exactly as in the pipe. Rows whose number does not
   normalise are spread by row id and come out with their reason.
-* Each partition is piped through one ``sendfilter filter --format jsonl`` process; every
+* Each partition is piped through one ``sendfilter filter`` process (CSV written and read
+  by pyarrow; jsonl where a message is null, as CSV cannot tell null from empty); every
   record carries its row id, and every row id must come back exactly once, so no answer
   depends on the pipe's order. A non-zero exit of the binary raises (the task fails, and
   with Spark's retries the job).
@@ -171,6 +172,33 @@ def _jsonl(ids, numbers, messages):
     line = pc.binary_join_element_wise(
         _lit('{"id":'), _large(ids), _lit(',"to":'), to, body, _lit("}\n"), _lit(""))
     return _concat_bytes(line)
+
+
+def _csv(ids, numbers, messages):
+    """The records as CSV with a header ``id,to[,body]`` (pyarrow's writer: strings quoted,
+    a null as an empty cell). Only for rows without a null message: CSV cannot tell a
+    null message (jsonl: none, not stamped) from an empty one (stamped)."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+    cols = {"id": ids, "to": _large(numbers)}
+    if messages is not None:
+        cols["body"] = _large(messages)
+    out = pa.BufferOutputStream()
+    pcsv.write_csv(pa.table(cols), out)
+    return out.getvalue().to_pybytes()
+
+
+def _read_csv_answers(data):
+    """The binary's csv output (allowed or rejects) as an Arrow table id/to/body/reason."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+    t = pa.large_string()
+    types = {"id": pa.int64(), "to": t, "body": t, "reason": t}
+    if not data.strip():
+        return pa.schema(list(types.items())).empty_table()
+    return pcsv.read_csv(pa.BufferReader(data), convert_options=pcsv.ConvertOptions(
+        column_types=types, include_columns=list(types), include_missing_columns=True,
+        strings_can_be_null=False, quoted_strings_can_be_null=False))
 
 
 def _merge_answers(ids, allowed, rejected):
@@ -353,21 +381,33 @@ def _stages(df, extract_path, brand, purpose, number_col, message_col, binary, r
         if len(ids) > 1 and not pc.all(pc.greater(ids[1:], ids[:-1])).as_py():
             table = table.take(pc.sort_indices(ids))  # Spark's sort not kept: sort here
             ids = table.column(_ID).combine_chunks()
-        data = _jsonl(ids, table.column(num_name),
-                      table.column(msg_name) if msg_name else None)
+        numbers = table.column(num_name)
+        messages = table.column(msg_name) if msg_name else None
+        # CSV (fast to write and read with Arrow) unless a message is null: then jsonl.
+        csv = messages is None or messages.null_count == 0
+        if csv:
+            data, fmt = _csv(ids, numbers, messages), ["--format", "csv", "--number-column",
+                                                       "to", "--message-column", "body"]
+        else:
+            data, fmt = _jsonl(ids, numbers, messages), ["--format", "jsonl", "--number-field",
+                                                         "to", "--message-field", "body"]
         store = _local_extract(tar_name)
-        fd, rejects = tempfile.mkstemp(prefix="sendfilter-rejects-", suffix=".jsonl")
+        fd, rejects = tempfile.mkstemp(prefix="sendfilter-rejects-")
         os.close(fd)
         try:
             out = _run([_binary(bin_name), "filter", "--store", store, "--brand", brand,
-                        "--purpose", purpose, "--format", "jsonl", "--region", region,
-                        "--number-field", "to", "--message-field", "body",
-                        "--threads", "1", "--rejects", rejects] + flags, data)
+                        "--purpose", purpose, "--region", region, "--threads", "1",
+                        "--rejects", rejects] + fmt + flags, data)
             with open(rejects, "rb") as f:
                 rejected = f.read()
         finally:
             os.unlink(rejects)
-        reason, message = _merge_answers(ids, _read_answers(out), _read_answers(rejected))
+        read = _read_csv_answers if csv else _read_answers
+        reason, message = _merge_answers(ids, read(out), read(rejected))
+        if csv and numbers.null_count:
+            # A null number is an empty cell in CSV (INVALID_NUMBER); jsonl's null is
+            # MALFORMED, as the pipe of these records as jsonl says.
+            reason = pc.if_else(pc.is_null(_large(numbers)), _lit("MALFORMED"), reason)
         st = string
         verdict = pc.if_else(pc.is_null(reason), _lit("allow"), _lit("reject"))
         table = table.append_column("verdict", pc.cast(verdict, st)) \
