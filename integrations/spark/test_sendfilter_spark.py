@@ -79,6 +79,31 @@ def build_store(d, pool):
     return store
 
 
+# Texts that test the JSON written from Arrow columns and the segment counts: quotes,
+# backslashes, control characters, GSM escapes and characters outside the BMP, some at
+# a segment boundary after stamping.
+ODD_TEXTS = ['Si "hei" \\ til meg', "tab\there\x01", "€" * 80, "x" * 152 + "€",
+             "Ærlig talt 😀", "😀" * 40, "ø" * 200, "", "{json} [x] ~|^", "linje\nto"]
+
+
+def check_helpers():
+    """The Arrow helpers against their per-row references (no Spark needed)."""
+    import pyarrow as pa
+    texts = ODD_TEXTS + [None, "a" * 160, "a" * 161, "€" * 76 + "a", "й" * 70, "й" * 71,
+                         "😀" * 35, "a" * 305 + "€", "x" * 153 * 2]
+    got = sendfilter_spark.segments_array(pa.array(texts, pa.string())).to_pylist()
+    want = [None if t is None else sendfilter_spark.segments(t) for t in texts]
+    assert got == want, list(zip(texts, got, want))
+    lines = sendfilter_spark._jsonl(pa.array(range(len(texts)), pa.int64()),
+                                    pa.array(texts, pa.string()),
+                                    pa.array(texts, pa.string())).decode().splitlines()
+    for i, (line, t) in enumerate(zip(lines, texts)):
+        o = json.loads(line)
+        assert o["id"] == i and o["to"] == t and o.get("body") == t, (line, t)
+        assert ("body" in o) == (t is not None), line
+    assert len(lines) == len(texts)
+
+
 def campaign(rows, pool):
     """(number, text) rows: pool numbers (national and spaced forms too), Swedish numbers
     (no route), invalid and missing numbers, long texts; duplicates anywhere."""
@@ -96,7 +121,9 @@ def campaign(rows, pool):
             n = pool[rnd.randrange(len(pool))]
             if rnd.random() < 0.2:
                 n = n[3:]  # national form: the same number, another spelling
-        text = "Tilbud %d" % i if rnd.random() > 0.02 else "x" * 170
+        r = rnd.random()
+        text = ("Tilbud %d" % i if r > 0.04 else "x" * 170 if r > 0.02
+                else rnd.choice(ODD_TEXTS))
         out.append((i, n, text))
     return out
 
@@ -125,9 +152,12 @@ def pipe(store, rows):
 
 def main():
     rows_n = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
+    check_helpers()
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         print("#" * 70 + "\nSKIPPED: Spark test: no Java on this machine (install Java 17)\n" + "#" * 70)
         return 0
+    # The Python workers run this interpreter (pyarrow is needed there too).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
     d = tempfile.mkdtemp(prefix="sf-spark-test-")
     pool = ["+479%07d" % (1000000 + 7 * i) for i in range(max(1000, rows_n // 2))]
@@ -156,11 +186,30 @@ def main():
         assert (r["verdict"], r["reason"], r["message"]) == (verdict, reason, body), (r, expected[r["id"]])
         if verdict == "allow":
             assert r["e164"] == to and r["segments"] == 1, r
+        want = None if r["message"] is None else sendfilter_spark.segments(r["message"])
+        assert r["segments"] == want, r
         dups += reason == "DUPLICATE"
     # Duplicates across partitions: the copies of a number started in different input
     # partitions (createDataFrame slices the list in order).
     print("spark test: %d rows alike (%d duplicates); pipe %.1f s, spark %.1f s"
           % (len(res), dups, pipe_s, spark_s))
+    # Input columns named like the added ones: `message` as the message column is replaced
+    # by the stamped one, an input `reason` column is replaced too. Some messages are null
+    # (not stamped; the module sends such partitions as jsonl, the rest as CSV).
+    few = [(i, n, None if i % 40 == 0 else t) for i, n, t in rows[:3000]]
+    df2 = spark.createDataFrame([(i, n, t, "x") for i, n, t in few],
+                                "id long, number string, message string, reason string")
+    res2 = sendfilter_spark.filter_campaign(
+        df2, ext, "ACME", "offers", number_col="number", message_col="message", binary=BIN,
+        **OPTS)
+    assert res2.columns == ["id", "number", "e164", "verdict", "reason", "message",
+                            "segments"], res2.columns
+    exp2, _ = pipe(ext, few)
+    nulls = 0
+    for r in res2.collect():
+        assert (r["verdict"], r["reason"], r["message"]) == exp2[r["id"]][:3], r
+        nulls += r["message"] is None
+    assert nulls >= 50, nulls
     # A damaged extract fails before any row is decided.
     bad = os.path.join(d, "bad")
     shutil.copytree(ext, bad)
