@@ -164,15 +164,15 @@ fn standing(
     let kept = || group.iter().filter(|r| !gone.contains(&r.seq));
     let stopped_at = kept()
         .filter(|r| {
-            (r.kind == KIND_STOP && (r.text[0] == b || Some(r.text[0]) == ids.star))
+            (r.kind == KIND_STOP && (r.brand() == b || Some(r.brand()) == ids.star))
                 || (r.kind == KIND_MOVE && r.expires == 0)
         })
         .map(|r| i64::from(r.t0))
         .max();
     let consent = p.and_then(|p| {
         kept()
-            .filter(|r| r.kind == KIND_CONSENT && r.text[0] == b && r.text[1] == p)
-            .filter(|r| Some(r.text[2]) == ids.sms)
+            .filter(|r| r.kind == KIND_CONSENT && r.brand() == b && r.purpose() == p)
+            .filter(|r| Some(r.channel()) == ids.sms)
             .max_by_key(|r| (r.t0, r.seq))
             .map(|r| ConsentState {
                 granted_at: i64::from(r.t0),
@@ -181,9 +181,9 @@ fn standing(
                 event_seq: r.seq,
             })
     });
-    let rel = kept().rfind(|r| r.kind == KIND_RELATIONSHIP && r.text[0] == b).map(|r| {
+    let rel = kept().rfind(|r| r.kind == KIND_RELATIONSHIP && r.brand() == b).map(|r| {
         RelationshipState {
-            lasting: ids.lasting.contains(&r.text[1]),
+            lasting: ids.lasting.contains(&r.relationship()),
             started_at: i64::from(r.t0),
             last_purchase_at: nz(r.t3),
             ends_at: nz(r.expires),
@@ -247,14 +247,14 @@ pub fn plan(
         p.records_going += gone.len() as u64;
         let mut brands: Vec<u32> = Vec::new();
         for r in group.iter().filter(|r| gone.contains(&r.seq)) {
-            let g = p.going.entry(snap.string(r.text[0]).to_string()).or_default();
+            let g = p.going.entry(snap.string(r.brand()).to_string()).or_default();
             if r.kind == KIND_RELATIONSHIP {
                 g.relationships += 1;
             } else {
                 g.consents += 1;
             }
-            if !brands.contains(&r.text[0]) {
-                brands.push(r.text[0]);
+            if !brands.contains(&r.brand()) {
+                brands.push(r.brand());
                 g.numbers += 1;
             }
         }
@@ -262,7 +262,7 @@ pub fn plan(
             let brand = snap.string(b).to_string();
             let rel_goes = group
                 .iter()
-                .any(|r| r.kind == KIND_RELATIONSHIP && r.text[0] == b && gone.contains(&r.seq));
+                .any(|r| r.kind == KIND_RELATIONSHIP && r.brand() == b && gone.contains(&r.seq));
             p.relationships_going += u64::from(rel_goes);
             let bp = policy.brand(&brand);
             let rules = Rules {
@@ -275,9 +275,9 @@ pub fn plan(
                 ..Rules::new(Class::Marketing, now)
             };
             let mut purposes: Vec<Option<u32>> = vec![None];
-            for r in group.iter().filter(|r| r.kind == KIND_CONSENT && r.text[0] == b) {
-                if !purposes.contains(&Some(r.text[1])) {
-                    purposes.push(Some(r.text[1]));
+            for r in group.iter().filter(|r| r.kind == KIND_CONSENT && r.brand() == b) {
+                if !purposes.contains(&Some(r.purpose())) {
+                    purposes.push(Some(r.purpose()));
                 }
             }
             let decide = |gone: &[u64], purpose| {

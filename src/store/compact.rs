@@ -123,16 +123,14 @@ impl ScopeKeep {
         self.kept.extend(
             group
                 .iter()
-                .filter(|r| r.kind == KIND_CONSENT && consent == Some((r.text[0], r.text[1])))
+                .filter(|r| r.kind == KIND_CONSENT && consent == Some((r.brand(), r.purpose())))
                 .map(|r| r.seq),
         );
         group.retain(|r| match r.kind {
-            KIND_STOP => self.stop_brands.contains(&r.text[0]),
+            KIND_STOP => self.stop_brands.contains(&r.brand()),
             KIND_CONSENT => self.kept.contains(&r.seq),
-            KIND_CORRECT => {
-                self.kept.contains(&(u64::from(r.expires) | (u64::from(r.confirmed) << 32)))
-            }
-            KIND_RELATIONSHIP => self.rel_brands.contains(&r.text[0]),
+            KIND_CORRECT => self.kept.contains(&r.corrects()),
+            KIND_RELATIONSHIP => self.rel_brands.contains(&r.brand()),
             _ => true,
         });
     }
@@ -274,16 +272,16 @@ fn push_recs(
                     ids[i] = it.id_at(3 + i, t);
                 }
             }
-            EvidenceRec {
+            let mut r = EvidenceRec {
                 number: number.as_u64(),
                 seq,
                 kind: KIND_CORRECT,
                 text: ids,
                 t0: t32(corrected_at),
-                expires: corrects as u32,
-                confirmed: (corrects >> 32) as u32,
-                t3: 0,
-            }
+                ..EvidenceRec::default()
+            };
+            r.set_corrects(corrects);
+            r
         }
         EventRef::Stop { number, brand, stopped_at } => EvidenceRec {
             number: number.as_u64(),
@@ -376,10 +374,10 @@ impl Folder {
         self.g_rels.clear();
         for r in group {
             if r.kind == KIND_RELATIONSHIP {
-                let b = r.text[0];
+                let b = r.brand();
                 *self.rel_count.entry(b).or_default() += 1;
                 let rel = RelRec {
-                    lasting: u32::from(self.lasting.contains(&r.text[1])),
+                    lasting: u32::from(self.lasting.contains(&r.relationship())),
                     started: r.t0,
                     last_purchase: r.t3,
                     ends: r.expires,
@@ -396,7 +394,7 @@ impl Folder {
             // A move away acts as a stop for every brand on the old number.
             let is_barrier = r.kind == KIND_MOVE && r.expires == 0;
             if r.kind == KIND_STOP || is_barrier {
-                let b = if is_barrier { self.star } else { r.text[0] };
+                let b = if is_barrier { self.star } else { r.brand() };
                 if !is_barrier {
                     *self.stop_count.entry(b).or_default() += 1;
                 }
@@ -490,7 +488,7 @@ fn purgeable(group: &[EvidenceRec], cut: &Cut, ids: PurgeIds<'_>) -> Vec<u64> {
     let stops: Vec<(u32, u32)> = group
         .iter()
         .filter_map(|r| match r.kind {
-            KIND_STOP => Some((r.text[0], r.t0)),
+            KIND_STOP => Some((r.brand(), r.t0)),
             KIND_MOVE if r.expires == 0 => Some((star, r.t0)),
             _ => None,
         })
@@ -498,11 +496,11 @@ fn purgeable(group: &[EvidenceRec], cut: &Cut, ids: PurgeIds<'_>) -> Vec<u64> {
     let ended = |r: &EvidenceRec| -> bool {
         let expired = (r.expires != 0).then_some(r.expires);
         // A stop at or after the grant withdraws it for good (a lift needs a later grant).
-        let withdrawn = (r.text[2] == sms)
+        let withdrawn = (r.channel() == sms)
             .then(|| {
                 stops
                     .iter()
-                    .filter(|&&(b, t)| (b == r.text[0] || b == star) && t >= r.t0)
+                    .filter(|&&(b, t)| (b == r.brand() || b == star) && t >= r.t0)
                     .map(|&(_, t)| t)
                     .min()
             })
@@ -511,12 +509,12 @@ fn purgeable(group: &[EvidenceRec], cut: &Cut, ids: PurgeIds<'_>) -> Vec<u64> {
             .into_iter()
             .flatten()
             .min()
-            .is_some_and(|t| t < cut.consents(r.text[0]))
+            .is_some_and(|t| t < cut.consents(r.brand()))
     };
     let consents = || group.iter().filter(|r| r.kind == KIND_CONSENT);
     let mut out = Vec::new();
     for r in consents().filter(|r| ended(r)) {
-        if r.text[2] == sms {
+        if r.channel() == sms {
             // Keep the newest of its (brand, purpose) unless all of them go.
             let same = || consents().filter(|o| o.text[..3] == r.text[..3]);
             let newest = same().max_by_key(|o| (o.t0, o.seq)).is_some_and(|o| o.seq == r.seq);
@@ -528,13 +526,13 @@ fn purgeable(group: &[EvidenceRec], cut: &Cut, ids: PurgeIds<'_>) -> Vec<u64> {
     }
     let rels = || group.iter().filter(|r| r.kind == KIND_RELATIONSHIP);
     let over = |r: &EvidenceRec| {
-        let open = r.expires == 0 && lasting.contains(&r.text[1]);
-        let cut = cut.relationships(r.text[0]);
+        let open = r.expires == 0 && lasting.contains(&r.relationship());
+        let cut = cut.relationships(r.brand());
         !open && r.t0 < cut && r.t3 < cut && r.expires < cut
     };
     for r in rels() {
         // The newest record of the brand (records are in sequence order) decides.
-        let newest = rels().rfind(|o| o.text[0] == r.text[0]);
+        let newest = rels().rfind(|o| o.brand() == r.brand());
         if newest.is_some_and(over) {
             out.push(r.seq);
         }
@@ -762,8 +760,8 @@ pub fn build_with<D: AsRef<[u8]>>(
                 }
                 let before = group.len();
                 group.retain(|r| {
-                    let corrects = u64::from(r.expires) | (u64::from(r.confirmed) << 32);
-                    !(gone.contains(&r.seq) || (r.kind == KIND_CORRECT && gone.contains(&corrects)))
+                    !(gone.contains(&r.seq)
+                        || (r.kind == KIND_CORRECT && gone.contains(&r.corrects())))
                 });
                 dropped.purged_corrections += (before - group.len() - gone.len()) as u64;
             }

@@ -397,7 +397,7 @@ impl Tail {
         // SAFETY: snapshots are published by rename and never modified in place.
         let snap = unsafe { map_snapshot(&self.snapshot) }?;
         for r in snap.all_evidence()? {
-            let stop = (r.kind == KIND_STOP && self.applies(snap.string(r.text[0])))
+            let stop = (r.kind == KIND_STOP && self.applies(snap.string(r.brand())))
                 // A move's record under its old number (see `format::KIND_MOVE`).
                 || (r.kind == KIND_MOVE && r.expires == 0);
             if stop && r.seq > from && r.seq <= to {

@@ -98,7 +98,7 @@ impl Recheck {
                     }
                     r.events += 1;
                     let hit = match e.kind {
-                        KIND_STOP => brand_applies(snap.string(e.text[0]), brand),
+                        KIND_STOP => brand_applies(snap.string(e.brand()), brand),
                         KIND_MOVE => e.expires == 0,
                         _ => false,
                     };

@@ -674,7 +674,7 @@ pub(crate) fn event_of<D: AsRef<[u8]>>(s: &Snapshot<D>, r: &EvidenceRec, number:
         };
         return Event::Correct(Correction {
             number,
-            corrects: u64::from(r.expires) | (u64::from(r.confirmed) << 32),
+            corrects: r.corrects(),
             corrected_at: i64::from(r.t0),
             method: t(0),
             text_ref: t(1),
@@ -682,8 +682,7 @@ pub(crate) fn event_of<D: AsRef<[u8]>>(s: &Snapshot<D>, r: &EvidenceRec, number:
         });
     }
     if r.kind == KIND_MOVE {
-        let other = u64::from(r.text[0]) | (u64::from(r.text[1]) << 32);
-        let other = E164::from_u64(other).unwrap_or(number);
+        let other = E164::from_u64(r.moved_other()).unwrap_or(number);
         let (from, to) = if r.expires == 0 { (number, other) } else { (other, number) };
         return Event::Move(Move { from, to, moved_at: i64::from(r.t0) });
     }

@@ -334,6 +334,47 @@ impl EvidenceRec {
         [self.text[2], self.text[3], self.text[4], self.text[5]]
     }
 
+    /// The brand's string id (stops, consents, relationships).
+    #[inline]
+    pub fn brand(&self) -> u32 {
+        self.text[0]
+    }
+
+    /// The purpose's string id (consents).
+    #[inline]
+    pub fn purpose(&self) -> u32 {
+        self.text[1]
+    }
+
+    /// The relationship kind's string id (relationships).
+    #[inline]
+    pub fn relationship(&self) -> u32 {
+        self.text[1]
+    }
+
+    /// The channel's string id (consents).
+    #[inline]
+    pub fn channel(&self) -> u32 {
+        self.text[2]
+    }
+
+    /// The sequence of the consent a correction corrects (see [`KIND_CORRECT`]).
+    #[inline]
+    pub fn corrects(&self) -> u64 {
+        u64::from(self.expires) | (u64::from(self.confirmed) << 32)
+    }
+
+    /// Sets the sequence of the consent a correction corrects (see [`KIND_CORRECT`]).
+    pub fn set_corrects(&mut self, seq: u64) {
+        (self.expires, self.confirmed) = (seq as u32, (seq >> 32) as u32);
+    }
+
+    /// The other number of a move (see [`KIND_MOVE`]).
+    #[inline]
+    pub fn moved_other(&self) -> u64 {
+        u64::from(self.text[0]) | (u64::from(self.text[1]) << 32)
+    }
+
     /// Decodes [`encode_packed`](Self::encode_packed) bytes; `tuple` resolves a consent's
     /// tuple id (`None`: a damaged record).
     pub fn decode_packed(b: &[u8], tuple: impl Fn(u32) -> Option<[u32; 4]>) -> Option<EvidenceRec> {
