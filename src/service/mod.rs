@@ -9,7 +9,7 @@
 //!
 //! * Webhooks ([`webhooks`], [`vonage`]) record replies through one `inbound` run
 //!   ([`inbound`]), durable before the 2xx; the opt-out list (`/v1/stops/{number}`),
-//!   consents (`/v1/consents`, [`consents`]) and data-subject rights (`/v1/subjects/…`)
+//!   its paged list per brand (`/v1/stops?brand=`), consents (`/v1/consents`, [`consents`]) and data-subject rights (`/v1/subjects/…`)
 //!   are thin shells over the store and [`crate::rights`], each call audited ([`audit`]).
 //! * Callers authenticate with bearer tokens ([`tokens`]); every route names what it
 //!   needs ([`auth::ROUTES`]).
@@ -24,6 +24,7 @@ pub mod config;
 pub mod consents;
 pub mod inbound;
 pub mod metrics;
+mod stop_list;
 mod stops;
 mod subjects;
 pub mod tally;
@@ -277,6 +278,7 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/v1/inbound/vonage", get(vonage::vonage).post(vonage::vonage))
         .route("/v1/inbound/infobip", post(webhooks::infobip))
         .route("/v1/subjects/{number}", get(subjects::export))
+        .route("/v1/stops", get(stop_list::list))
         .route("/v1/stops/{number}", get(stops::get).put(stops::put))
         .route("/v1/consents", post(consents::post).layer(DefaultBodyLimit::max(MAX_BATCH_BODY)))
         .route("/v1/subjects/{number}/erase", post(subjects::erase))
