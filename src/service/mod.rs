@@ -25,6 +25,7 @@ pub mod consents;
 pub mod inbound;
 pub mod metrics;
 mod stop_list;
+pub mod stop_writer;
 mod stops;
 mod subjects;
 pub mod tally;
@@ -79,6 +80,9 @@ pub enum ServiceError {
     /// The store cannot be opened for recording.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// A worker thread cannot be started.
+    #[error("starting a worker thread: {0}")]
+    Thread(std::io::Error),
     /// Too many brands and purposes asked for at once.
     #[error("more than {MAX_HANDLES} brand/purpose/class combinations in use")]
     TooManyHandles,
@@ -93,6 +97,8 @@ pub struct State {
     health: Handle,
     metrics: Metrics,
     inbound: inbound::Inbound,
+    /// The group commit of `PUT /v1/stops/{number}`.
+    stops: stop_writer::StopWriter,
     in_flight: Arc<tokio::sync::Semaphore>,
     timeout: Duration,
     keys: auth::Keys,
@@ -132,6 +138,7 @@ impl State {
         };
         let tally = Arc::new(tally::Tally::default());
         let inbound = inbound::Inbound::start(store, inbound_regions, Arc::clone(&tally))?;
+        let stops = stop_writer::StopWriter::start(dir).map_err(ServiceError::Thread)?;
         let max = config.max_in_flight.unwrap_or(4096).max(1);
         let timeout = Duration::from_secs(config.request_timeout_secs.unwrap_or(30).max(1));
         Ok(Arc::new(State {
@@ -145,6 +152,7 @@ impl State {
             health,
             metrics: Metrics::default(),
             inbound,
+            stops,
             in_flight: Arc::new(tokio::sync::Semaphore::new(max)),
             timeout,
         }))
@@ -154,6 +162,7 @@ impl State {
     /// server stopped).
     pub fn close(&self) {
         self.inbound.close();
+        self.stops.close();
         self.flush_audit();
     }
 

@@ -412,3 +412,30 @@ fn the_opt_out_list_pages_through_every_stop_of_a_brand_once() {
     assert_eq!(listed, 5, "{log}");
     assert!(log.contains("\"listed\":3") && !log.contains("4791000010"), "{log}");
 }
+
+#[test]
+fn stops_put_at_once_are_all_durable_before_their_answers() {
+    let wd = Workdir::new();
+    store(&wd);
+    let op = bearer(&token(&wd, "operator", "crm"));
+    let server = Server::start(&wd, &[]);
+    let numbers: Vec<String> = (0..40).map(|i| format!("+47910001{i:02}")).collect();
+    let addr = server.addr;
+    std::thread::scope(|s| {
+        for n in &numbers {
+            let op = &op;
+            s.spawn(move || {
+                let path = format!("/v1/stops/{n}?brand=ACME");
+                let r = crate::serve::request(addr, "PUT", &path, &[("Authorization", op)], b"");
+                assert_eq!(r.status, 200, "{}", r.body);
+            });
+        }
+    });
+    let (code, _) = server.stop();
+    assert_eq!(code, Some(0));
+    let input: String = numbers.iter().map(|n| format!("{n}\n")).collect();
+    let r = wd.run(&["filter", "--store", "s", "--brand", "ACME", "--purpose", "offers"], input);
+    assert_eq!(r.stdout.trim(), "", "{}", r.stderr);
+    let log = wd.read("s/audit");
+    assert_eq!(log.matches("serve PUT /v1/stops/{number}").count(), 40);
+}
