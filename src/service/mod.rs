@@ -20,6 +20,7 @@
 
 pub mod auth;
 pub mod check;
+pub mod check_line;
 pub mod config;
 pub mod consents;
 pub mod inbound;
