@@ -61,6 +61,7 @@ pub const ROUTES: &[Route] = &[
     route(Method::POST, "/v1/inbound/vonage", Need::Gateway),
     route(Method::POST, "/v1/inbound/infobip", Need::Gateway),
     route(Method::POST, "/v1/consents", Need::Role(Action::Record)),
+    route(Method::GET, "/v1/stops", Need::Role(Action::Stop)),
     route(Method::GET, "/v1/stops/{number}", Need::Role(Action::Stop)),
     route(Method::PUT, "/v1/stops/{number}", Need::Role(Action::Stop)),
     route(Method::GET, "/v1/subjects/{number}", Need::Role(Action::ExportSubject)),

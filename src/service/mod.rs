@@ -9,7 +9,7 @@
 //!
 //! * Webhooks ([`webhooks`], [`vonage`]) record replies through one `inbound` run
 //!   ([`inbound`]), durable before the 2xx; the opt-out list (`/v1/stops/{number}`),
-//!   consents (`/v1/consents`, [`consents`]) and data-subject rights (`/v1/subjects/…`)
+//!   its paged list per brand (`/v1/stops?brand=`), consents (`/v1/consents`, [`consents`]) and data-subject rights (`/v1/subjects/…`)
 //!   are thin shells over the store and [`crate::rights`], each call audited ([`audit`]).
 //! * Callers authenticate with bearer tokens ([`tokens`]); every route names what it
 //!   needs ([`auth::ROUTES`]).
@@ -20,10 +20,13 @@
 
 pub mod auth;
 pub mod check;
+pub mod check_line;
 pub mod config;
 pub mod consents;
 pub mod inbound;
 pub mod metrics;
+mod stop_list;
+pub mod stop_writer;
 mod stops;
 mod subjects;
 pub mod tally;
@@ -78,6 +81,9 @@ pub enum ServiceError {
     /// The store cannot be opened for recording.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// A worker thread cannot be started.
+    #[error("starting a worker thread: {0}")]
+    Thread(std::io::Error),
     /// Too many brands and purposes asked for at once.
     #[error("more than {MAX_HANDLES} brand/purpose/class combinations in use")]
     TooManyHandles,
@@ -92,6 +98,8 @@ pub struct State {
     health: Handle,
     metrics: Metrics,
     inbound: inbound::Inbound,
+    /// The group commit of `PUT /v1/stops/{number}`.
+    stops: stop_writer::StopWriter,
     in_flight: Arc<tokio::sync::Semaphore>,
     timeout: Duration,
     keys: auth::Keys,
@@ -131,6 +139,7 @@ impl State {
         };
         let tally = Arc::new(tally::Tally::default());
         let inbound = inbound::Inbound::start(store, inbound_regions, Arc::clone(&tally))?;
+        let stops = stop_writer::StopWriter::start(dir).map_err(ServiceError::Thread)?;
         let max = config.max_in_flight.unwrap_or(4096).max(1);
         let timeout = Duration::from_secs(config.request_timeout_secs.unwrap_or(30).max(1));
         Ok(Arc::new(State {
@@ -144,6 +153,7 @@ impl State {
             health,
             metrics: Metrics::default(),
             inbound,
+            stops,
             in_flight: Arc::new(tokio::sync::Semaphore::new(max)),
             timeout,
         }))
@@ -153,6 +163,7 @@ impl State {
     /// server stopped).
     pub fn close(&self) {
         self.inbound.close();
+        self.stops.close();
         self.flush_audit();
     }
 
@@ -277,6 +288,7 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/v1/inbound/vonage", get(vonage::vonage).post(vonage::vonage))
         .route("/v1/inbound/infobip", post(webhooks::infobip))
         .route("/v1/subjects/{number}", get(subjects::export))
+        .route("/v1/stops", get(stop_list::list))
         .route("/v1/stops/{number}", get(stops::get).put(stops::put))
         .route("/v1/consents", post(consents::post).layer(DefaultBodyLimit::max(MAX_BATCH_BODY)))
         .route("/v1/subjects/{number}/erase", post(subjects::erase))

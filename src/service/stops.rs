@@ -1,10 +1,10 @@
 //! The opt-out list of one number, as the ip1 `/v2/blacklist` and AWS opted-out-number
 //! APIs offer it: `GET /v1/stops/{number}` (its stops per brand) and `PUT
-//! /v1/stops/{number}` (record a STOP, fsynced before the 2xx). A STOP cannot be deleted
+//! /v1/stops/{number}` (record a STOP, fsynced before the 2xx: requests arriving together
+//! share one commit, [`super::stop_writer`]). A STOP cannot be deleted
 //! (no DELETE: 405); only a consent confirmed after it lifts it, as everywhere else.
 //! Both calls are audited with the subject reference.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Extension;
@@ -157,28 +157,14 @@ pub(super) async fn put(
             .map_err(|e| ApiError::unprocessable(format!("stopped_at: {e}")))?,
         None => crate::timefmt::now(),
     };
-    let answer = blocking(move || {
-        let mut store = open(&state)?;
-        let seq = store.append_stop(n, &brand, at).map_err(internal)?;
-        let mut counts = BTreeMap::new();
-        counts.insert("stops".to_string(), 1);
-        audit(
-            &state.store,
-            &caller,
-            Action::Stop,
-            "PUT /v1/stops/{number}",
-            Some((&store, n)),
-            AuditRecord {
-                brand: Some(brand.clone()),
-                seqs: vec![seq],
-                counts,
-                ..Default::default()
-            },
-        )?;
-        Ok(serde_json::json!({
-            "e164": n.to_string(), "brand": brand, "stopped_at": format_rfc3339(at), "seq": seq,
-        }))
-    })
-    .await?;
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let job = super::stop_writer::Job { number: n, brand: brand.clone(), at, caller, reply };
+    state.stops.submit(job)?;
+    let seq = answer
+        .await
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not recorded: retry"))??;
+    let answer = serde_json::json!({
+        "e164": n.to_string(), "brand": brand, "stopped_at": format_rfc3339(at), "seq": seq,
+    });
     Ok(json(&answer, StatusCode::OK))
 }

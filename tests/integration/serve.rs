@@ -382,3 +382,58 @@ fn overload_gets_503_and_a_slow_client_408_without_blocking_the_probes() {
     );
     assert_eq!(r.status, 200, "{}", r.body);
 }
+
+#[test]
+fn a_batch_mixing_simple_and_other_lines_answers_each_in_order() {
+    let wd = Workdir::new();
+    store(&wd);
+    let server = Server::start(&wd, &[]);
+    // Simple lines (fast path), lines serde reads (an escape, an unknown key, a class), a
+    // malformed line and a blank one: one order, one duplicate set across both ways.
+    let body = concat!(
+        r#"{"number":"+4791000001","brand":"ACME","purpose":"offers"}"#,
+        "\n",
+        r#"{"number":"+4791000001","brand":"ACME","purpose":"offers","note":"x"}"#,
+        "\n",
+        r#"{"number":"not a number","brand":"ACME","purpose":"offers"}"#,
+        "\n\n",
+        r#"{"number":"+47910\u00300001","brand":"ACME","purpose":"offers"}"#,
+        "\n",
+        r#"{"number":"+4791000001","brand":"ACME","purpose":"offers","class":"service"}"#,
+        "\n",
+        r#"{"number":"+4791000001","brand":"ACME","purpose":"offers","class":"bogus"}"#,
+        "\n",
+        r#"{"number":"+4791000001""#,
+        "\n",
+    );
+    let r = server.request(
+        "POST",
+        "/v1/check",
+        &[("Content-Type", "application/x-ndjson")],
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let got: Vec<(u64, String)> = r
+        .body
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("json line");
+            (v["line"].as_u64().expect("line"), field(&v, "reason").to_string())
+        })
+        .collect();
+    let want = [
+        (1, "ALLOWED"),
+        (2, "DUPLICATE"),
+        (3, "INVALID_NUMBER"),
+        (5, "DUPLICATE"),
+        (6, "ALLOWED"),
+        (7, "MALFORMED"),
+        (8, "MALFORMED"),
+    ];
+    let want: Vec<(u64, String)> = want.iter().map(|(l, r)| (*l, r.to_string())).collect();
+    assert_eq!(got, want, "{}", r.body);
+    // The simple answer is exactly what serde writes.
+    let first = r.body.lines().next().expect("a line");
+    assert_eq!(first, r#"{"line":1,"e164":"+4791000001","verdict":"allow","reason":"ALLOWED"}"#);
+    server.stop();
+}

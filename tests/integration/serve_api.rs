@@ -309,3 +309,133 @@ fn body_limits_hold_and_slowloris_clients_block_nobody() {
     let (code, _) = server.stop();
     assert_eq!(code, Some(0));
 }
+
+#[test]
+fn the_opt_out_list_pages_through_every_stop_of_a_brand_once() {
+    let wd = Workdir::new();
+    store(&wd);
+    let stop = |n: &str, brand: &str| {
+        wd.run(&["stop", "--store", "s", "--brand", brand, n], "").ok();
+    };
+    for n in ["+4791000010", "+4791000011", "+4791000012", "+4791000013", "+4791000014"] {
+        stop(n, "ACME");
+    }
+    stop("+4791000011", "*");
+    stop("+4791000020", "acme");
+    stop("+4791000030", "*");
+    stop("+4791000040", "OTHER");
+    wd.run(&["compact", "--store", "s"], "").ok();
+    let op = bearer(&token(&wd, "operator", "crm"));
+    let auditor = bearer(&token(&wd, "auditor", "aud"));
+    let auth = [("Authorization", op.as_str())];
+    let server = Server::start(&wd, &[]);
+    // Recorded after the snapshot: through the API and by the CLI while serving.
+    let r = server.request("PUT", "/v1/stops/+4791000005?brand=ACME", &auth, b"");
+    assert_eq!(r.status, 200, "{}", r.body);
+    stop("+4791000050", "*");
+    let page = |brand: &str, after: Option<&str>, limit: usize| {
+        let mut path = format!("/v1/stops?brand={brand}&limit={limit}");
+        if let Some(a) = after {
+            path.push_str(&format!("&after={}", a.replace('+', "%2B")));
+        }
+        let r = server.request("GET", &path, &auth, b"");
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        serde_json::from_str::<serde_json::Value>(&r.body).expect("json")
+    };
+    let mut listed: Vec<(String, String)> = Vec::new();
+    let mut after: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let v = page("ACME", after.as_deref(), 3);
+        pages += 1;
+        for s in v["stops"].as_array().expect("stops") {
+            let e = s["e164"].as_str().expect("e164").to_string();
+            listed.push((e, s["brand"].as_str().expect("brand").to_string()));
+        }
+        match v["next"].as_str() {
+            Some(n) => after = Some(n.to_string()),
+            None => break,
+        }
+        assert!(pages < 10, "paging does not end");
+    }
+    let numbers: Vec<&str> = listed.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        numbers,
+        [
+            "+4791000005",
+            "+4791000010",
+            "+4791000011",
+            "+4791000012",
+            "+4791000013",
+            "+4791000014",
+            "+4791000020",
+            "+4791000030",
+            "+4791000050",
+        ],
+        "{listed:?}"
+    );
+    assert_eq!(pages, 3);
+    // Every-brand stops are listed for every brand, marked `*`; another brand's are not.
+    let brand_of = |n: &str| listed.iter().find(|(x, _)| x == n).map(|(_, b)| b.as_str());
+    assert_eq!(brand_of("+4791000030"), Some("*"));
+    assert_eq!(brand_of("+4791000050"), Some("*"));
+    assert_eq!(brand_of("+4791000020"), Some("acme"));
+    let other = page("OTHER", None, 100);
+    let others: Vec<&str> = other["stops"]
+        .as_array()
+        .expect("stops")
+        .iter()
+        .filter_map(|s| s["e164"].as_str())
+        .collect();
+    assert_eq!(others, ["+4791000011", "+4791000030", "+4791000040", "+4791000050"]);
+    assert!(other["next"].is_null());
+    // A cursor with an unescaped `+` (a space by then) works as well.
+    let v = page("ACME", Some("4791000013"), 100);
+    assert_eq!(v["stops"][0]["e164"], "+4791000014", "{v}");
+    // Bad parameters: 400 with a JSON error.
+    for bad in [
+        "/v1/stops",
+        "/v1/stops?brand=ACME&limit=0",
+        "/v1/stops?brand=ACME&limit=100000",
+        "/v1/stops?brand=ACME&after=abc",
+        "/v1/stops?brand=ACME&page=2",
+    ] {
+        let r = server.request("GET", bad, &auth, b"");
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+        assert!(r.body.contains("\"error\""), "{bad}: {}", r.body);
+    }
+    let r = server.request("GET", "/v1/stops?brand=ACME", &[("Authorization", &auditor)], b"");
+    assert_eq!(r.status, 403, "{}", r.body);
+    server.stop();
+    let log = wd.read("s/audit");
+    let listed = log.lines().filter(|l| l.contains("\"serve GET /v1/stops\"")).count();
+    assert_eq!(listed, 5, "{log}");
+    assert!(log.contains("\"listed\":3") && !log.contains("4791000010"), "{log}");
+}
+
+#[test]
+fn stops_put_at_once_are_all_durable_before_their_answers() {
+    let wd = Workdir::new();
+    store(&wd);
+    let op = bearer(&token(&wd, "operator", "crm"));
+    let server = Server::start(&wd, &[]);
+    let numbers: Vec<String> = (0..40).map(|i| format!("+47910001{i:02}")).collect();
+    let addr = server.addr;
+    std::thread::scope(|s| {
+        for n in &numbers {
+            let op = &op;
+            s.spawn(move || {
+                let path = format!("/v1/stops/{n}?brand=ACME");
+                let r = crate::serve::request(addr, "PUT", &path, &[("Authorization", op)], b"");
+                assert_eq!(r.status, 200, "{}", r.body);
+            });
+        }
+    });
+    let (code, _) = server.stop();
+    assert_eq!(code, Some(0));
+    let input: String = numbers.iter().map(|n| format!("{n}\n")).collect();
+    let r = wd.run(&["filter", "--store", "s", "--brand", "ACME", "--purpose", "offers"], input);
+    assert_eq!(r.stdout.trim(), "", "{}", r.stderr);
+    let log = wd.read("s/audit");
+    assert_eq!(log.matches("serve PUT /v1/stops/{number}").count(), 40);
+}

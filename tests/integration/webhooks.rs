@@ -424,3 +424,54 @@ fn vonage_checks_the_signature_reassembles_parts_and_records_a_retry_once() {
     assert_eq!(events(&wd, "+4791000007"), 2, "the consent and one stop");
     assert_eq!(events(&wd, "+4791000008"), 2, "the consent and one stop");
 }
+
+/// A STOP acknowledged by the Twilio webhook is honoured by a `filter` run that was
+/// already running when it came: a number fed 1 s after the acknowledgement is rejected.
+/// (`filter` writes its output when its buffer fills or the input ends, so the run's
+/// output is read at the end; it had read its first number 0.5 s before the STOP.)
+#[test]
+fn a_twilio_stop_blocks_a_running_filter_within_a_second() {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let wd = Workdir::new();
+    setup(&wd);
+    let server = Server::start(&wd, &["--config", "serve.toml"]);
+    let mut child = wd
+        .command(&["filter", "--store", "s", "--brand", "ACME", "--purpose", "offers"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting filter");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"+4791000002\n").and_then(|()| stdin.flush()).expect("feeding");
+    std::thread::sleep(Duration::from_millis(500));
+    let fields = [
+        ("MessageSid", "SM0100"),
+        ("From", "+4791000003"),
+        ("To", "2401"),
+        ("Body", "STOP"),
+        ("AccountSid", "AC1"),
+    ];
+    let (body, sig) = twilio_form(&fields);
+    let r = server.request(
+        "POST",
+        "/v1/inbound/twilio",
+        &[("Content-Type", "application/x-www-form-urlencoded"), ("X-Twilio-Signature", &sig)],
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let acked = Instant::now();
+    std::thread::sleep(Duration::from_secs(1).saturating_sub(acked.elapsed()));
+    stdin.write_all(b"+4791000003\n+4791000004\n").and_then(|()| stdin.flush()).expect("feeding");
+    drop(stdin);
+    let mut out = String::new();
+    child.stdout.take().expect("stdout").read_to_string(&mut out).expect("output");
+    assert!(child.wait().expect("filter exits").success());
+    assert_eq!(
+        out, "+4791000002\n+4791000004\n",
+        "the STOP acknowledged 1 s before was not honoured"
+    );
+    server.stop();
+}
