@@ -10,7 +10,6 @@
 //! answered into one buffer sized up front; the other lines go the general way, in place.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -56,7 +55,7 @@ struct Answer<'a> {
 struct Batch<'s> {
     state: &'s State,
     handles: Vec<((String, String, Class, bool), Handle)>,
-    seen: HashSet<(usize, u64)>,
+    seen: super::dedup::Seen,
     counts: [u64; Reason::COUNT],
     stamped: String,
 }
@@ -138,7 +137,7 @@ impl Batch<'_> {
         };
         if dedup
             && let Some(e) = v.e164
-            && !self.seen.insert((i, e.as_u64()))
+            && !self.seen.insert(i, e.as_u64())
         {
             v = Verdict { e164: Some(e), reason: Reason::Duplicate };
         }
@@ -193,7 +192,16 @@ impl<'b> Batch<'_> {
     /// [`ApiError`] for an empty batch or too many lines.
     fn read_lines(&mut self, body: &'b [u8]) -> Result<Vec<Item<'b>>, ApiError> {
         let mut items = Vec::with_capacity(body.len() / 48 + 1);
-        for (i, l) in body.split(|&c| c == b'\n').enumerate() {
+        // The scope (brand, purpose, class) of the last simple line and its handle: lines
+        // of one scope in a row are matched byte for byte, not decoded again.
+        let mut last: Option<(check_line::Raw<'b>, usize)> = None;
+        let mut start = 0;
+        let mut line = 0;
+        while start < body.len() {
+            let end = memchr::memchr(b'\n', &body[start..]).map_or(body.len(), |n| start + n);
+            let l = &body[start..end];
+            start = end + 1;
+            line += 1;
             let l = l.strip_suffix(b"\r").unwrap_or(l);
             if l.iter().all(u8::is_ascii_whitespace) {
                 continue;
@@ -203,14 +211,24 @@ impl<'b> Batch<'_> {
                     "a check batch holds at most {MAX_LINES} lines"
                 )));
             }
-            let line = i + 1;
-            let fast = check_line::parse(l).and_then(|s| {
-                let class = match s.class {
-                    Some(c) => c.parse::<Class>().ok()?,
-                    None => Class::Marketing,
+            let fast = check_line::parse_raw(l).and_then(|raw| {
+                let h = match last {
+                    Some((prev, h)) if prev.same_scope(&raw) => {
+                        std::str::from_utf8(raw.number).ok()?;
+                        h
+                    }
+                    _ => {
+                        let s = raw.text()?;
+                        let class = match s.class {
+                            Some(c) => c.parse::<Class>().ok()?,
+                            None => Class::Marketing,
+                        };
+                        let h = self.handle(s.brand, s.purpose, class, false).ok()?;
+                        last = Some((raw, h));
+                        h
+                    }
                 };
-                let h = self.handle(s.brand, s.purpose, class, false).ok()?;
-                Some(Item::Fast { line, h, number: s.number })
+                Some(Item::Fast { line, h, number: raw.number })
             });
             items.push(fast.unwrap_or(Item::Slow { line, text: l }));
         }
@@ -261,7 +279,7 @@ impl<'b> Batch<'_> {
                 Item::Fast { line, h, .. } => match verdicts[k] {
                     Some(mut v) => {
                         if let Some(e) = v.e164
-                            && !self.seen.insert((h, e.as_u64()))
+                            && !self.seen.insert(h, e.as_u64())
                         {
                             v = Verdict { e164: Some(e), reason: Reason::Duplicate };
                         }
@@ -307,7 +325,7 @@ pub(super) fn answer(
     let mut b = Batch {
         state,
         handles: Vec::new(),
-        seen: HashSet::new(),
+        seen: super::dedup::Seen::new(),
         counts: [0; Reason::COUNT],
         stamped: String::new(),
     };

@@ -49,6 +49,45 @@ fn text(s: Option<&[u8]>) -> Option<&str> {
 
 /// Reads `line` if it has the simple shape; `None` leaves it to serde.
 pub fn parse(line: &[u8]) -> Option<Simple<'_>> {
+    parse_raw(line)?.text()
+}
+
+/// A check line of the simple shape with its fields not yet checked as UTF-8 (a batch
+/// whose lines repeat one brand and purpose checks those once: see [`Raw::same_scope`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Raw<'a> {
+    /// `number`, as written.
+    pub number: &'a [u8],
+    /// `brand`.
+    pub brand: &'a [u8],
+    /// `purpose`.
+    pub purpose: &'a [u8],
+    /// `class`, if given (and not `null`).
+    pub class: Option<&'a [u8]>,
+}
+
+impl<'a> Raw<'a> {
+    /// The line's fields as text (`None`: one is not UTF-8, which serde refuses).
+    pub fn text(self) -> Option<Simple<'a>> {
+        Some(Simple {
+            number: text(Some(self.number))?.as_bytes(),
+            brand: text(Some(self.brand))?,
+            purpose: text(Some(self.purpose))?,
+            class: match self.class {
+                Some(c) => Some(std::str::from_utf8(c).ok()?),
+                None => None,
+            },
+        })
+    }
+
+    /// True when `other` names the same brand, purpose and class, byte for byte.
+    pub fn same_scope(&self, other: &Raw<'_>) -> bool {
+        self.brand == other.brand && self.purpose == other.purpose && self.class == other.class
+    }
+}
+
+/// [`parse`] without the UTF-8 checks.
+pub fn parse_raw(line: &[u8]) -> Option<Raw<'_>> {
     let b = line;
     let mut i = skip_ws(b, 0);
     if b.get(i) != Some(&b'{') {
@@ -104,15 +143,7 @@ pub fn parse(line: &[u8]) -> Option<Simple<'_>> {
     if skip_ws(b, i) != b.len() {
         return None;
     }
-    Some(Simple {
-        number: text(number)?.as_bytes(),
-        brand: text(brand)?,
-        purpose: text(purpose)?,
-        class: match class {
-            Some(c) => Some(std::str::from_utf8(c).ok()?),
-            None => None,
-        },
-    })
+    Some(Raw { number: number?, brand: brand?, purpose: purpose?, class })
 }
 
 /// Appends `v` in decimal.

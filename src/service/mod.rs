@@ -23,6 +23,7 @@ pub mod check;
 pub mod check_line;
 pub mod config;
 pub mod consents;
+mod dedup;
 pub mod inbound;
 pub mod metrics;
 mod stop_list;

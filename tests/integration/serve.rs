@@ -437,3 +437,54 @@ fn a_batch_mixing_simple_and_other_lines_answers_each_in_order() {
     assert_eq!(first, r#"{"line":1,"e164":"+4791000001","verdict":"allow","reason":"ALLOWED"}"#);
     server.stop();
 }
+
+/// Lines of one scope in a row are matched byte for byte (not decoded again): a change of
+/// purpose or class is a new scope, a return to the first is the first's duplicate set,
+/// a number that is not UTF-8 in a repeated scope is MALFORMED as serde would say, and
+/// CRLF endings and a last line without a newline are read like the others.
+#[test]
+fn a_batch_changing_scope_between_lines_decides_each_in_its_own() {
+    let wd = Workdir::new();
+    store(&wd);
+    let server = Server::start(&wd, &[]);
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        b"{\"number\":\"+4791000001\",\"brand\":\"ACME\",\"purpose\":\"offers\"}\n",
+    );
+    body.extend_from_slice(
+        b"{\"number\":\"+4791000001\",\"brand\":\"ACME\",\"purpose\":\"news\"}\r\n",
+    );
+    body.extend_from_slice(
+        b"{\"number\":\"+4791000001\",\"brand\":\"ACME\",\"purpose\":\"offers\"}\r\n",
+    );
+    body.extend_from_slice(
+        b"{\"number\":\"+47\xff1000004\",\"brand\":\"ACME\",\"purpose\":\"offers\"}\n",
+    );
+    body.extend_from_slice(
+        b"{\"number\":\"+4791000001\",\"brand\":\"ACME\",\"purpose\":\"offers\",\"class\":\"service\"}\n",
+    );
+    body.extend_from_slice(
+        b"{\"number\":\"+4791000000\",\"brand\":\"ACME\",\"purpose\":\"offers\"}",
+    );
+    let r = server.request("POST", "/v1/check", &[("Content-Type", "application/x-ndjson")], &body);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let got: Vec<(u64, String)> = r
+        .body
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("json line");
+            (v["line"].as_u64().expect("line"), field(&v, "reason").to_string())
+        })
+        .collect();
+    let want = [
+        (1, "ALLOWED"),
+        (2, "NO_CONSENT"),
+        (3, "DUPLICATE"),
+        (4, "MALFORMED"),
+        (5, "ALLOWED"),
+        (6, "ALLOWED"),
+    ];
+    let want: Vec<(u64, String)> = want.iter().map(|(l, r)| (*l, r.to_string())).collect();
+    assert_eq!(got, want, "{}", r.body);
+    server.stop();
+}
