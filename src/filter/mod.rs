@@ -71,6 +71,10 @@ use crate::sms::Footer;
 use crate::standing::{StandingSource, Timestamp};
 use crate::store::live::StopMap;
 
+/// How many items apart the stages of a batch's store lookups run (see
+/// [`Filter::pipelined`]).
+pub(crate) const LOOKUP_AHEAD: usize = 16;
+
 /// What a [`Filter`] decides with (besides the source and scope).
 #[derive(Clone, Debug)]
 pub struct FilterOptions {
@@ -249,6 +253,52 @@ impl<'s, S: StandingSource> Filter<'s, S> {
         self.source.lookup_next(&self.scope, number, token)
     }
 
+    /// The one prefetch pipeline of batch deciding: calls `each(items, i, token)` for every
+    /// `i` in `0..n`, in order, with `token` the finished first two stages of the lookup of
+    /// `number(items, i)` (`None`: an item with nothing to look up, whose token is a
+    /// default). Stage 1 runs [`LOOKUP_AHEAD`] items before stage 2 and stage 2 as many
+    /// before `each`, so that each stage's reads have arrived when the next needs them
+    /// (measured in BENCHMARKS.md: a decision is bound by memory, not instructions).
+    #[inline]
+    pub(crate) fn pipelined<C: ?Sized>(
+        &self,
+        items: &mut C,
+        n: usize,
+        number: impl Fn(&C, usize) -> Option<E164>,
+        mut each: impl FnMut(&mut C, usize, S::Token),
+    ) {
+        const AHEAD: usize = LOOKUP_AHEAD;
+        /// Tokens in flight, by index (a power of two above `2 * AHEAD`).
+        const TOKENS: usize = 64;
+        const _: () = assert!(TOKENS.is_power_of_two() && TOKENS > 2 * AHEAD);
+        let mut tokens = [S::Token::default(); TOKENS];
+        // The first items' earlier stages (the loop runs them for the items after).
+        for i in 0..n.min(2 * AHEAD) {
+            if let Some(e) = number(items, i) {
+                tokens[i % TOKENS] = self.lookup_start(e);
+            }
+        }
+        for i in 0..n.min(AHEAD) {
+            if let Some(e) = number(items, i) {
+                tokens[i % TOKENS] = self.lookup_next(e, tokens[i % TOKENS]);
+            }
+        }
+        for i in 0..n {
+            if i + 2 * AHEAD < n
+                && let Some(e) = number(items, i + 2 * AHEAD)
+            {
+                tokens[(i + 2 * AHEAD) % TOKENS] = self.lookup_start(e);
+            }
+            if i + AHEAD < n
+                && let Some(e) = number(items, i + AHEAD)
+            {
+                let t = &mut tokens[(i + AHEAD) % TOKENS];
+                *t = self.lookup_next(e, *t);
+            }
+            each(items, i, tokens[i % TOKENS]);
+        }
+    }
+
     /// Stage 3: what [`Filter::decide_basis`] answers.
     #[inline]
     pub fn decide_looked_up(&self, number: E164, token: S::Token) -> Decision {
@@ -380,29 +430,23 @@ impl<'s, S: StandingSource> Filter<'s, S> {
         out: &mut Vec<Verdict>,
         mut finish: impl FnMut(E164, S::Token) -> Reason,
     ) {
-        let mut tokens = [S::Token::default(); 32];
-        for batch in numbers.chunks(tokens.len()) {
-            let start = out.len();
-            for (n, token) in batch.iter().zip(&mut tokens) {
-                out.push(match self.normalize(n.as_ref()) {
-                    Ok(e) => {
-                        *token = self.lookup_start(e);
-                        Verdict { e164: Some(e), reason: Reason::Allowed }
-                    }
-                    Err(reason) => Verdict { e164: None, reason },
-                });
-            }
-            for (v, token) in out[start..].iter().zip(&mut tokens) {
-                if let Some(e) = v.e164 {
-                    *token = self.lookup_next(e, *token);
+        let start = out.len();
+        out.extend(numbers.iter().map(|n| match self.normalize(n.as_ref()) {
+            Ok(e) => Verdict { e164: Some(e), reason: Reason::Allowed },
+            Err(reason) => Verdict { e164: None, reason },
+        }));
+        let batch = &mut out[start..];
+        let n = batch.len();
+        self.pipelined(
+            batch,
+            n,
+            |b, i| b[i].e164,
+            |b, i, token| {
+                if let Some(e) = b[i].e164 {
+                    b[i].reason = finish(e, token);
                 }
-            }
-            for (v, &token) in out[start..].iter_mut().zip(&tokens) {
-                if let Some(e) = v.e164 {
-                    v.reason = finish(e, token);
-                }
-            }
-        }
+            },
+        );
     }
 
     /// Decides one recipient with a message (rules 2, 4–9) and writes the message to send

@@ -53,12 +53,12 @@ pub struct Gateways {
     /// Vonage SMS API: the signature secret (`sig`).
     #[serde(default)]
     pub vonage: Option<Vonage>,
-    /// Sinch: basic auth.
+    /// Sinch: basic auth and/or an HMAC secret.
     #[serde(default)]
-    pub sinch: Option<Basic>,
-    /// Infobip: basic auth.
+    pub sinch: Option<Signed>,
+    /// Infobip: basic auth and/or an HMAC secret.
     #[serde(default)]
-    pub infobip: Option<Basic>,
+    pub infobip: Option<Signed>,
 }
 
 /// 46elks' settings.
@@ -93,8 +93,9 @@ pub struct Vonage {
     /// The signature secret (`sig` is checked when set).
     #[serde(default)]
     pub signature_secret: Option<String>,
-    /// The signing method chosen in Vonage's dashboard: `sha256` (default), `sha1` or
-    /// `sha512` (HMAC). `md5hash` and `md5` are not supported.
+    /// The signing method chosen in Vonage's dashboard: `sha256` (default), `sha1`,
+    /// `sha512` or `md5` (HMAC), or `md5hash` (the legacy method: MD5 of the parameters
+    /// with the secret appended; weaker, prefer an HMAC method).
     #[serde(default)]
     pub signature_method: Option<String>,
 }
@@ -120,25 +121,76 @@ pub struct Twilio {
     pub auth_token: String,
 }
 
-/// Basic-auth credentials.
+/// A gateway that authenticates with basic auth, an HMAC-SHA256 signature of the raw
+/// body, or both (then both must hold).
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Basic {
-    /// User name.
-    pub username: String,
-    /// Password.
-    pub password: String,
+pub struct Signed {
+    /// Basic-auth user name (with `password`).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Basic-auth password (with `username`).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Secret of the HMAC-SHA256 over the raw request body.
+    #[serde(default)]
+    pub hmac_secret: Option<String>,
+    /// Header carrying that HMAC, hex or base64 (default [`Signed::DEFAULT_HEADER`]).
+    #[serde(default)]
+    pub signature_header: Option<String>,
+}
+
+impl Signed {
+    /// The signature header used when none is configured.
+    pub const DEFAULT_HEADER: &'static str = "x-signature-sha256";
+
+    /// The basic-auth pair, when configured.
+    pub fn basic(&self) -> Option<(&str, &str)> {
+        Some((self.username.as_deref()?, self.password.as_deref()?))
+    }
+
+    /// The signature header's name (lower case).
+    pub fn header(&self) -> String {
+        self.signature_header.as_deref().unwrap_or(Self::DEFAULT_HEADER).to_ascii_lowercase()
+    }
+
+    /// Why this section cannot be used, if it cannot.
+    fn problem(&self) -> Option<&'static str> {
+        if self.username.is_some() != self.password.is_some() {
+            return Some("give both username and password, or neither");
+        }
+        if self.basic().is_none() && self.hmac_secret.is_none() {
+            return Some("give username and password (basic auth), hmac_secret, or both");
+        }
+        if self.hmac_secret.as_deref().is_some_and(str::is_empty) {
+            return Some("hmac_secret is empty");
+        }
+        if self
+            .signature_header
+            .as_deref()
+            .is_some_and(|h| axum::http::HeaderName::from_bytes(h.as_bytes()).is_err())
+        {
+            return Some("signature_header is not a valid header name");
+        }
+        None
+    }
+}
+
+impl std::fmt::Debug for Signed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Signed {{ username: {:?}, password: <hidden>, hmac_secret: <hidden>, \
+             signature_header: {:?} }}",
+            self.username,
+            self.header()
+        )
+    }
 }
 
 impl std::fmt::Debug for Twilio {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Twilio { auth_token: <hidden> }")
-    }
-}
-
-impl std::fmt::Debug for Basic {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Basic {{ username: {:?}, password: <hidden> }}", self.username)
     }
 }
 
@@ -182,16 +234,24 @@ impl Config {
         let c: Config = toml::from_str(text)
             .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
         if let Some(v) = &c.gateways.vonage
-            && !matches!(v.method(), "sha1" | "sha256" | "sha512")
+            && !matches!(v.method(), "sha1" | "sha256" | "sha512" | "md5" | "md5hash")
         {
             return Err(ConfigError::Parse {
                 path: path.to_path_buf(),
                 message: format!(
-                    "gateways.vonage.signature_method {:?}: use sha256, sha1 or sha512 (HMAC; \
-                     md5 is not supported: choose an HMAC method in Vonage's dashboard)",
+                    "gateways.vonage.signature_method {:?}: use sha256, sha1, sha512 or md5 \
+                     (HMAC) or md5hash (legacy), as chosen in Vonage's dashboard",
                     v.method()
                 ),
             });
+        }
+        for (name, g) in [("sinch", &c.gateways.sinch), ("infobip", &c.gateways.infobip)] {
+            if let Some(p) = g.as_ref().and_then(Signed::problem) {
+                return Err(ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message: format!("gateways.{name}: {p}"),
+                });
+            }
         }
         if let Some(r) = &c.region {
             r.parse::<crate::phone::Regions>().map_err(|e| ConfigError::Parse {
@@ -218,5 +278,36 @@ mod tests {
         let e = Config::parse("publik_url = 1\n", Path::new("serve.toml")).unwrap_err();
         assert!(e.to_string().contains("publik_url"), "{e}");
         assert!(Config::parse("region = \"XX\"\n", Path::new("s")).is_err());
+    }
+
+    #[test]
+    fn vonage_methods_and_sinch_infobip_auth_are_checked() {
+        let p = Path::new("serve.toml");
+        let v =
+            |m: &str| Config::parse(&format!("[gateways.vonage]\nsignature_method = \"{m}\"\n"), p);
+        for m in ["sha1", "sha256", "sha512", "md5", "md5hash"] {
+            assert_eq!(v(m).unwrap().gateways.vonage.unwrap().method(), m);
+        }
+        assert!(v("crc32").unwrap_err().to_string().contains("md5hash"));
+        let c = Config::parse(
+            "[gateways.sinch]\nhmac_secret = \"s\"\n[gateways.infobip]\nusername = \"u\"\n\
+             password = \"p\"\nhmac_secret = \"k\"\nsignature_header = \"X-Sig\"\n",
+            p,
+        )
+        .unwrap();
+        let sinch = c.gateways.sinch.unwrap();
+        assert_eq!((sinch.basic(), sinch.header().as_str()), (None, Signed::DEFAULT_HEADER));
+        let infobip = c.gateways.infobip.unwrap();
+        assert_eq!(infobip.basic(), Some(("u", "p")));
+        assert_eq!(infobip.header(), "x-sig");
+        assert!(format!("{infobip:?}").contains("hmac_secret: <hidden>"));
+        for bad in [
+            "[gateways.sinch]\n",
+            "[gateways.sinch]\nusername = \"u\"\n",
+            "[gateways.infobip]\nhmac_secret = \"\"\n",
+            "[gateways.infobip]\nhmac_secret = \"s\"\nsignature_header = \"a b\"\n",
+        ] {
+            assert!(Config::parse(bad, p).is_err(), "{bad}");
+        }
     }
 }

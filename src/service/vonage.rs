@@ -4,9 +4,9 @@
 //!
 //! * **Signature**: with `signature_secret` configured, `sig` must be the signature of the
 //!   other parameters: sorted by name, each as `&name=value` with `&` and `=` in values
-//!   replaced by `_`, signed with HMAC (`signature_method` `sha256` (default), `sha1` or
-//!   `sha512`) under the secret, hex (either case). Vonage's `md5hash` method is not
-//!   supported (refused when the config is read): choose an HMAC method in the dashboard.
+//!   replaced by `_`, signed with HMAC (`signature_method` `sha256` (default), `sha1`,
+//!   `sha512` or `md5`) under the secret, or with the legacy `md5hash` (MD5 of that string
+//!   with the secret appended), hex (either case), compared in constant time.
 //! * **Concatenated messages** (`concat=true`, `concat-ref`, `concat-total`,
 //!   `concat-part`) are reassembled before they are read: each part's request waits until
 //!   every part is here and the whole message is durable, and then all get their 200 (so
@@ -67,8 +67,9 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// Vonage's HMAC signature (lower-case hex) of `payload` under `secret` with `method`
-/// (`sha1`, `sha256`, `sha512`); `None` for another method.
+/// Vonage's signature (lower-case hex) of `payload` under `secret` with `method`: HMAC
+/// for `sha1`, `sha256`, `sha512` and `md5`; for the legacy `md5hash`, MD5 of `payload`
+/// followed by the secret. `None` for another method.
 pub fn vonage_signature(method: &str, secret: &str, payload: &str) -> Option<String> {
     macro_rules! mac {
         ($h:ty) => {{
@@ -81,6 +82,14 @@ pub fn vonage_signature(method: &str, secret: &str, payload: &str) -> Option<Str
         "sha1" => mac!(sha1::Sha1),
         "sha256" => mac!(sha2::Sha256),
         "sha512" => mac!(sha2::Sha512),
+        "md5" => mac!(md5::Md5),
+        "md5hash" => {
+            use md5::Digest;
+            let mut h = md5::Md5::new();
+            h.update(payload.as_bytes());
+            h.update(secret.as_bytes());
+            Some(hex(&h.finalize()))
+        }
         _ => None,
     }
 }
@@ -137,8 +146,7 @@ pub async fn vonage(
         let want = vonage_signature(cfg.method(), secret, &vonage_payload(&fields));
         let got = get(&fields, "sig").to_ascii_lowercase();
         let ok = want.is_some_and(|w| {
-            w.len() == got.len()
-                && w.bytes().zip(got.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0
+            w.len() == got.len() && super::webhooks::same_bytes(w.as_bytes(), got.as_bytes())
         });
         if !ok {
             super::inbound::log("vonage", &id, "bad signature");
@@ -240,7 +248,24 @@ mod tests {
             vonage_signature("sha256", "Jefe", "what do ya want for nothing?").as_deref(),
             Some("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
         );
-        assert_eq!(vonage_signature("md5hash", "k", "p"), None);
         assert_eq!(timestamp("2026-06-01 10:00:00"), "2026-06-01T10:00:00Z");
+    }
+
+    /// `md5hash` is plain MD5 of the sorted `&name=value` string with the secret appended
+    /// (checked against `printf '&a=1&b=x_ysecret' | md5sum`); the HMAC methods differ.
+    #[test]
+    fn md5hash_is_md5_of_the_parameters_with_the_secret_appended() {
+        let fields: Vec<(String, String)> = [("b", "x&y"), ("a", "1"), ("sig", "zz")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let payload = vonage_payload(&fields);
+        assert_eq!(payload, "&a=1&b=x_y");
+        let md5hash = vonage_signature("md5hash", "secret", &payload).unwrap();
+        assert_eq!(md5hash, "0e8b0835d0b0239a0747a5ff5c5e8f26");
+        let hmac_md5 = vonage_signature("md5", "secret", &payload).unwrap();
+        assert_eq!(hmac_md5, "5a81820f39331bbe2156fac09812b661");
+        assert_ne!(hmac_md5, md5hash);
+        assert!(vonage_signature("crc32", "secret", &payload).is_none());
     }
 }

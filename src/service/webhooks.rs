@@ -171,10 +171,62 @@ fn basic_ok(headers: &HeaderMap, user: &str, password: &str) -> bool {
     let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(b64.trim()) else {
         return false;
     };
-    let want = format!("{user}:{password}");
-    // Constant time over the expected length.
-    raw.len() == want.len()
-        && raw.iter().zip(want.as_bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    same_bytes(&raw, format!("{user}:{password}").as_bytes())
+}
+
+/// True when `a` and `b` are equal, compared in constant time over their length.
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// HMAC-SHA256 of `body` under `secret`.
+pub fn body_signature(secret: &str, body: &[u8]) -> Vec<u8> {
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(body);
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// The signature in a header value: hex (either case, an optional `sha256=` prefix) or
+/// standard base64; `None` when it is neither.
+fn decode_signature(v: &str) -> Option<Vec<u8>> {
+    let v = v.trim();
+    let v = v.strip_prefix("sha256=").unwrap_or(v);
+    if v.len() == 64 && v.bytes().all(|c| c.is_ascii_hexdigit()) {
+        return (0..32).map(|i| u8::from_str_radix(&v[2 * i..2 * i + 2], 16).ok()).collect();
+    }
+    base64::engine::general_purpose::STANDARD.decode(v).ok()
+}
+
+/// Checks a Sinch or Infobip request against its configuration: basic auth when
+/// configured, the body's HMAC-SHA256 in the configured header when a secret is; both
+/// when both are. `Err` is the response to send (401 for basic auth, 403 for a
+/// signature), logged with the gateway.
+fn signed_ok(
+    gateway: &'static str,
+    cfg: &super::config::Signed,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), Response> {
+    if let Some((user, password)) = cfg.basic()
+        && !basic_ok(headers, user, password)
+    {
+        return Err(unauthorized(gateway, "-"));
+    }
+    if let Some(secret) = cfg.hmac_secret.as_deref() {
+        let header = cfg.header();
+        let got =
+            headers.get(header.as_str()).and_then(|h| h.to_str().ok()).and_then(decode_signature);
+        if !got.is_some_and(|g| same_bytes(&g, &body_signature(secret, body))) {
+            super::inbound::log(gateway, "-", "bad signature");
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("{gateway}: bad or missing {header} (HMAC-SHA256 of the body)"),
+            )
+            .into_response());
+        }
+    }
+    Ok(())
 }
 
 /// `POST /v1/inbound/46elks`.
@@ -241,15 +293,15 @@ struct SinchMo {
 }
 
 /// `POST /v1/inbound/sinch`: the `mo_text` callback (JSON `type`, `from`, `to`, `body`,
-/// `id`, `received_at`), basic auth. Answer: 200 with the recorded action as JSON.
+/// `id`, `received_at`), basic auth and/or HMAC as configured. Answer: 200 with the recorded action as JSON.
 pub async fn sinch(
     St(state): St<Arc<State>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let cfg = state.config().gateways.sinch.clone().ok_or_else(|| not_configured("sinch"))?;
-    if !basic_ok(&headers, &cfg.username, &cfg.password) {
-        return Ok(unauthorized("sinch", "-"));
+    if let Err(r) = signed_ok("sinch", &cfg, &headers, &body) {
+        return Ok(r);
     }
     let mo: SinchMo = serde_json::from_slice(&body)
         .map_err(|_| ApiError::bad_request("sinch: not an mo_text JSON object"))?;
@@ -304,7 +356,7 @@ struct InfobipBody {
 }
 
 /// `POST /v1/inbound/infobip`: `{"results": [{messageId, from, to, text, receivedAt}, …]}`
-/// (several messages per request), basic auth. Every message is checked before any is
+/// (several messages per request), basic auth and/or HMAC as configured. Every message is checked before any is
 /// handed on: a missing field refuses the request (400) with nothing recorded. Answer:
 /// 200 once every message is durable.
 pub async fn infobip(
@@ -313,8 +365,8 @@ pub async fn infobip(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let cfg = state.config().gateways.infobip.clone().ok_or_else(|| not_configured("infobip"))?;
-    if !basic_ok(&headers, &cfg.username, &cfg.password) {
-        return Ok(unauthorized("infobip", "-"));
+    if let Err(r) = signed_ok("infobip", &cfg, &headers, &body) {
+        return Ok(r);
     }
     let b: InfobipBody = serde_json::from_slice(&body)
         .map_err(|_| ApiError::bad_request("infobip: not a JSON object with results[]"))?;
@@ -472,5 +524,36 @@ mod tests {
         assert!(!basic_ok(&h, "u", "q"));
         assert!(!basic_ok(&HeaderMap::new(), "u", "p"));
         assert_eq!(xml_escape("a<b & 'c'"), "a&lt;b &amp; &apos;c&apos;");
+    }
+
+    #[test]
+    fn body_signature_hex_or_base64_with_basic_auth_when_both_are_configured() {
+        let cfg: super::super::config::Signed = toml::from_str(
+            "username = \"u\"\npassword = \"p\"\nhmac_secret = \"k\"\nsignature_header = \"X-Sig\"\n",
+        )
+        .unwrap();
+        let body = br#"{"id":"1"}"#;
+        let sig = body_signature("k", body);
+        let hex: String = sig.iter().map(|b| format!("{b:02X}")).collect();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&sig);
+        let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("u:p"));
+        for value in [hex.clone(), format!("sha256={}", hex.to_lowercase()), b64.clone()] {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, HeaderValue::from_str(&auth).unwrap());
+            h.insert("x-sig", HeaderValue::from_str(&value).unwrap());
+            assert!(signed_ok("sinch", &cfg, &h, body).is_ok(), "{value}");
+            assert_eq!(
+                signed_ok("sinch", &cfg, &h, br#"{"id":"2"}"#).unwrap_err().status(),
+                StatusCode::FORBIDDEN
+            );
+            h.remove(header::AUTHORIZATION);
+            assert_eq!(
+                signed_ok("sinch", &cfg, &h, body).unwrap_err().status(),
+                StatusCode::UNAUTHORIZED
+            );
+        }
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, HeaderValue::from_str(&auth).unwrap());
+        assert_eq!(signed_ok("sinch", &cfg, &h, body).unwrap_err().status(), StatusCode::FORBIDDEN);
     }
 }

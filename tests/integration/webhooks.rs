@@ -475,3 +475,112 @@ fn a_twilio_stop_blocks_a_running_filter_within_a_second() {
     );
     server.stop();
 }
+
+/// The other authentication variants: Vonage's legacy `md5hash` signature, Sinch with an
+/// HMAC-SHA256 of the body (default header, hex) and Infobip with basic auth and an HMAC
+/// in a named header (base64). A good signature records once; a bad one gets 403 (a
+/// wrong password 401) and records nothing.
+#[test]
+fn vonage_md5hash_and_sinch_infobip_hmac_accept_good_and_refuse_bad_signatures() {
+    use sendfilter::service::webhooks::body_signature;
+    let wd = Workdir::new();
+    setup(&wd);
+    wd.write(
+        "serve.toml",
+        "[gateways.vonage]\nsignature_secret = \"vsecret\"\nsignature_method = \"md5hash\"\n\
+         [gateways.sinch]\nhmac_secret = \"ssecret\"\n\
+         [gateways.infobip]\nusername = \"ib\"\npassword = \"pw\"\nhmac_secret = \"isecret\"\n\
+         signature_header = \"X-Infobip-Signature\"\n",
+    );
+    let server = Server::start(&wd, &["--config", "serve.toml"]);
+    // Vonage, md5hash.
+    let fields = [
+        ("msisdn", "4791000001"),
+        ("to", "2401"),
+        ("messageId", "0C01"),
+        ("text", "STOPP"),
+        ("message-timestamp", "2026-06-01 10:00:00"),
+    ];
+    let owned: Vec<(String, String)> =
+        fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let payload = sendfilter::service::vonage::vonage_payload(&owned);
+    let query = |method: &str| {
+        let sig = sendfilter::service::vonage::vonage_signature(method, "vsecret", &payload)
+            .expect("method");
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .append_pair("sig", &sig)
+            .finish()
+    };
+    let r = server.request("GET", &format!("/v1/inbound/vonage?{}", query("sha256")), &[], b"");
+    assert_eq!(r.status, 403, "an HMAC signature where md5hash is configured: {}", r.body);
+    assert!(r.body.contains("\"error\""), "{}", r.body);
+    assert_eq!(reason(&server, "+4791000001"), "ALLOWED");
+    for _ in 0..2 {
+        let r =
+            server.request("GET", &format!("/v1/inbound/vonage?{}", query("md5hash")), &[], b"");
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    stopped_within_a_second(&server, "+4791000001");
+    // Sinch, HMAC in the default header.
+    let json = ("Content-Type", "application/json");
+    let mo = r#"{"type":"mo_text","id":"01SINCH2","from":"4791000002","to":"2401","body":"STOPP","received_at":"2026-06-01T10:00:00.000Z"}"#;
+    let hex = |b: Vec<u8>| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let bad = hex(body_signature("wrong", mo.as_bytes()));
+    let r = server.request(
+        "POST",
+        "/v1/inbound/sinch",
+        &[json, ("X-Signature-SHA256", &bad)],
+        mo.as_bytes(),
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = server.request("POST", "/v1/inbound/sinch", &[json], mo.as_bytes());
+    assert_eq!(r.status, 403, "no signature: {}", r.body);
+    assert_eq!(reason(&server, "+4791000002"), "ALLOWED");
+    let good = hex(body_signature("ssecret", mo.as_bytes()));
+    for _ in 0..2 {
+        let r = server.request(
+            "POST",
+            "/v1/inbound/sinch",
+            &[json, ("X-Signature-SHA256", &good)],
+            mo.as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    stopped_within_a_second(&server, "+4791000002");
+    // Infobip, basic auth and HMAC (base64) in a named header: both must hold.
+    let body = r#"{"results":[{"messageId":"ib3","from":"4791000003","to":"2401","text":"STOPP","receivedAt":"2026-06-01T10:00:00.000+0000"}]}"#;
+    let b64 = |b: Vec<u8>| base64::engine::general_purpose::STANDARD.encode(b);
+    let good = b64(body_signature("isecret", body.as_bytes()));
+    let bad = b64(body_signature("isecret", b"{}"));
+    let auth = basic("ib", "pw");
+    let r = server.request(
+        "POST",
+        "/v1/inbound/infobip",
+        &[json, ("Authorization", &auth), ("X-Infobip-Signature", &bad)],
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = server.request(
+        "POST",
+        "/v1/inbound/infobip",
+        &[json, ("Authorization", &basic("ib", "x")), ("X-Infobip-Signature", &good)],
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert_eq!(reason(&server, "+4791000003"), "ALLOWED");
+    for _ in 0..2 {
+        let r = server.request(
+            "POST",
+            "/v1/inbound/infobip",
+            &[json, ("Authorization", &auth), ("X-Infobip-Signature", &good)],
+            body.as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    stopped_within_a_second(&server, "+4791000003");
+    server.stop();
+    for n in ["+4791000001", "+4791000002", "+4791000003"] {
+        assert_eq!(events(&wd, n), 2, "{n}: the consent and one stop");
+    }
+}

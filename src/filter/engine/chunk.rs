@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::render::{render_allowed, render_reject};
 use super::{ChunkOut, Ctx, Kind, Msg, Worker, record};
 use crate::decision::Reason;
+use crate::filter::LOOKUP_AHEAD;
 use crate::filter::csv::Field;
 use crate::filter::json;
 use crate::filter::msgcache::Ticket;
@@ -16,18 +17,14 @@ use crate::sms::Stamp;
 use crate::standing::StandingSource;
 use record::Rec;
 
-/// A record's table slot is prefetched this many records before it is decided (see
-/// [`process`]).
-const AHEAD: usize = 16;
-/// Lookup tokens kept in flight (a power of two above `2 * AHEAD`).
-const TOKENS: usize = 64;
-/// The same for marking duplicates, whose step per record is much shorter.
+/// How many records ahead the duplicate set is prefetched (its step per record is much
+/// shorter than a decision's, whose lookups run [`LOOKUP_AHEAD`] apart).
 const SEEN_AHEAD: usize = 64;
 
 /// Decides one chunk in three passes: parse every record (rules 1–2), mark duplicates in
 /// input order (rule 3, on the run's shared set, one chunk at a time: see `seen.rs`), then
-/// decide and render each record (rules 4–9) with its table slot prefetched [`AHEAD`]
-/// records earlier. With `dedup` false (deciding a chunk again for live stops) the chunk's
+/// decide and render each record (rules 4–9) with its store lookups run ahead
+/// ([`Filter::pipelined`](crate::filter::Filter::pipelined)). With `dedup` false (deciding a chunk again for live stops) the chunk's
 /// duplicates are those found the first time, kept in `out.dups`.
 pub(super) fn process<S: StandingSource>(
     ctx: &Ctx<'_, '_, S>,
@@ -56,40 +53,25 @@ pub(super) fn process<S: StandingSource>(
     }
     let mut dups = std::mem::take(&mut out.dups);
     let mut next_dup = dups.iter().copied().peekable();
-    // The store's lookups in three stages, AHEAD records apart: its index (tags), the
-    // entry the index names, the decision. Tokens of the records in between, by index.
-    let mut tokens = [S::Token::default(); TOKENS];
     let valid = |r: &Rec| if r.pre == Reason::Allowed { E164::from_u64(r.number) } else { None };
-    // The first records' earlier stages (the loop runs them for the records after).
-    for (i, r) in recs.iter().enumerate().take(2 * AHEAD) {
-        if let Some(e) = valid(r) {
-            tokens[i % TOKENS] = ctx.filter.lookup_start(e);
-        }
-    }
-    for (i, r) in recs.iter().enumerate().take(AHEAD) {
-        if let Some(e) = valid(r) {
-            tokens[i % TOKENS] = ctx.filter.lookup_next(e, tokens[i % TOKENS]);
-        }
-    }
-    for (i, r) in recs.iter().enumerate() {
-        if let Some(e) = recs.get(i + 2 * AHEAD).and_then(valid) {
-            tokens[(i + 2 * AHEAD) % TOKENS] = ctx.filter.lookup_start(e);
-        }
-        if let Some(e) = recs.get(i + AHEAD).and_then(valid) {
-            let t = &mut tokens[(i + AHEAD) % TOKENS];
-            *t = ctx.filter.lookup_next(e, *t);
-        }
-        // The record itself is read again when it is rendered (parsed long before).
-        if let Some(ahead) = recs.get(i + AHEAD / 2) {
-            for at in [ahead.start as usize, ahead.start as usize + 64] {
-                if let Some(b) = data.get(at) {
-                    crate::hint::prefetch(b);
+    let n = recs.len();
+    ctx.filter.pipelined(
+        &mut recs[..],
+        n,
+        |recs, i| valid(&recs[i]),
+        |recs, i, token| {
+            // The record itself is read again when it is rendered (parsed long before).
+            if let Some(ahead) = recs.get(i + LOOKUP_AHEAD / 2) {
+                for at in [ahead.start as usize, ahead.start as usize + 64] {
+                    if let Some(b) = data.get(at) {
+                        crate::hint::prefetch(b);
+                    }
                 }
             }
-        }
-        let dup = next_dup.next_if_eq(&(i as u32)).is_some();
-        decide(ctx, w, data, r, dup, tokens[i % TOKENS], out);
-    }
+            let dup = next_dup.next_if_eq(&(i as u32)).is_some();
+            decide(ctx, w, data, &recs[i], dup, token, out);
+        },
+    );
     drop(next_dup);
     std::mem::swap(&mut out.dups, &mut dups);
     w.batch = recs;
