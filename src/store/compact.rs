@@ -240,6 +240,25 @@ fn split(n: E164) -> [u32; 2] {
     [v as u32, (v >> 32) as u32]
 }
 
+/// The two records of a number move: on the old number (`expires` 0: it stops every
+/// brand there) and on the new one (`expires` 1), each holding the other number.
+fn move_recs(seq: u64, from: E164, to: E164, moved_at: Timestamp) -> [EvidenceRec; 2] {
+    let side = |number: E164, other: E164, expires| {
+        let [lo, hi] = split(other);
+        EvidenceRec {
+            number: number.as_u64(),
+            seq,
+            kind: KIND_MOVE,
+            text: [lo, hi, 0, 0, 0, 0],
+            t0: t32(moved_at),
+            expires,
+            confirmed: 0,
+            t3: 0,
+        }
+    };
+    [side(from, to, 0), side(to, from, 1)]
+}
+
 /// Turns one journal event into evidence records (a move gives two, an erasure none: it
 /// is collected into `erasures`).
 fn push_recs(
@@ -255,20 +274,7 @@ fn push_recs(
             return;
         }
         EventRef::Move { from, to, moved_at } => {
-            let [a, b] = split(to);
-            let [c, d] = split(from);
-            let side = |number: E164, other: [u32; 2], expires| EvidenceRec {
-                number: number.as_u64(),
-                seq,
-                kind: KIND_MOVE,
-                text: [other[0], other[1], 0, 0, 0, 0],
-                t0: t32(moved_at),
-                expires,
-                confirmed: 0,
-                t3: 0,
-            };
-            out.push(side(from, [a, b], 0));
-            out.push(side(to, [c, d], 1));
+            out.extend(move_recs(seq, from, to, moved_at));
             return;
         }
         EventRef::Correct { number, corrects, corrected_at, text } => {
