@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::io::{BufRead, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -12,7 +12,7 @@ use sendfilter::filter::{FilterOptions, Format, RunOptions, Sinks, run_with};
 use sendfilter::phone::{Region, Regions};
 use sendfilter::sms::{Footer, default_template};
 use sendfilter::store::import::{self, ImportOptions, Kind};
-use sendfilter::store::{Store, open_view};
+use sendfilter::store::{Store, StoreView, open_view};
 use sendfilter::{synth, timefmt};
 
 /// Measure sendfilter on synthetic data of a given size, in-process.
@@ -73,26 +73,48 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let t = Instant::now();
     let data = synth::generate(args.recipients, args.seed);
     let gen_s = t.elapsed().as_secs_f64();
+    let (dir, _tmp) = store_dir(args.keep.as_ref())?;
+    let mut rows = build_store(&dir, &data, &say)?;
+    let t = Instant::now();
+    let view = open_view(&dir)?;
+    let open_ms = t.elapsed().as_secs_f64() * 1e3;
+    let base = run_options(args.threads)?;
+    time_filters(&view, &base, &data, args.runs, &say, &mut rows)?;
+    say("naive baseline (two HashSets) ...");
+    rows.push(time_naive(&data, args.runs)?);
+    let results = Results { rows, threads: base.threads, runs: args.runs, gen_s, open_ms };
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        results.write_json(&data, &mut out)?;
+    } else {
+        results.write_table(&data, &mut out)?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
 
-    let tmp;
-    let dir = match &args.keep {
-        Some(d) => {
-            // A new or empty directory only: never an existing store (the synthetic data
-            // would be imported into it), and under sudo only where the caller may create it.
-            sendfilter::outfile::Paths::current(&[])
-                .and_then(|p| p.check_new_dir("--keep", d).map_err(|e| e.reason))
-                .map_err(|reason| anyhow::anyhow!("--keep {}: {reason}", d.display()))?;
-            d.clone()
-        }
-        None => {
-            tmp = tempfile::tempdir().context("creating a temporary directory")?;
-            tmp.path().join("store")
-        }
-    };
+/// The store's directory: `--keep`'s (a new or empty directory only: never an existing
+/// store, which the synthetic data would be imported into, and under sudo only where the
+/// caller may create it), else one in a temporary directory, removed when the returned
+/// guard is dropped.
+fn store_dir(keep: Option<&PathBuf>) -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>)> {
+    if let Some(d) = keep {
+        sendfilter::outfile::Paths::current(&[])
+            .and_then(|p| p.check_new_dir("--keep", d).map_err(|e| e.reason))
+            .map_err(|reason| anyhow::anyhow!("--keep {}: {reason}", d.display()))?;
+        return Ok((d.clone(), None));
+    }
+    let tmp = tempfile::tempdir().context("creating a temporary directory")?;
+    Ok((tmp.path().join("store"), Some(tmp)))
+}
+
+/// Creates the store in `dir`, imports the data's stops and consents and compacts it:
+/// the import and compaction steps.
+fn build_store(dir: &Path, data: &synth::Dataset, say: &dyn Fn(&str)) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
     say("importing stops and consents ...");
     let mut store =
-        Store::open(&dir).with_context(|| format!("creating store {}", dir.display()))?;
+        Store::open(dir).with_context(|| format!("creating store {}", dir.display()))?;
     let opts = ImportOptions { region: Region::NO, strict: true, delimiter: b',' };
     let t = Instant::now();
     import::import(&mut store, Kind::Stops, &data.stops_csv[..], opts, |_| {})?;
@@ -110,19 +132,33 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         items: data.stops + data.consents,
         seconds: t.elapsed().as_secs_f64(),
     });
-    drop(store);
-    let t = Instant::now();
-    let view = open_view(&dir)?;
-    let open_ms = t.elapsed().as_secs_f64() * 1e3;
+    Ok(rows)
+}
 
+/// The filter options of every case: ACME, offers, at the generator's time, with a
+/// footer; `threads` workers (default: all cores).
+fn run_options(threads: Option<usize>) -> anyhow::Result<RunOptions> {
     let now = timefmt::parse_rfc3339(synth::BENCH_NOW).map_err(anyhow::Error::msg)?;
     let mut filter = FilterOptions::at(now);
     filter.footer = Some(Footer::new(default_template(Region::NO), "ACME", Some("2401"))?);
     let mut base = RunOptions::new("ACME", "offers", filter);
-    if let Some(t) = args.threads {
+    if let Some(t) = threads {
         ensure!(t >= 1, "--threads must be at least 1");
         base.threads = t;
     }
+    Ok(base)
+}
+
+/// Filters the campaign in every format `runs` times and adds each format's median to
+/// `rows`; every run must allow exactly the expected recipients.
+fn time_filters(
+    view: &StoreView,
+    base: &RunOptions,
+    data: &synth::Dataset,
+    runs: usize,
+    say: &dyn Fn(&str),
+    rows: &mut Vec<Row>,
+) -> anyhow::Result<()> {
     let mut messy = base.clone();
     messy.filter.region = "NO,SE".parse::<Regions>()?;
     let cases: [(&'static str, RunOptions, &[u8]); 4] = [
@@ -133,12 +169,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     ];
     for (name, opts, input) in cases {
         say(&format!("{name} ..."));
-        let mut times = Vec::with_capacity(args.runs);
-        for _ in 0..args.runs {
+        let mut times = Vec::with_capacity(runs);
+        for _ in 0..runs {
             let mut sink = std::io::sink();
             let t = Instant::now();
             let report = run_with(
-                &view,
+                view,
                 &opts,
                 input,
                 Sinks { output: &mut sink, rejects: None, progress: None },
@@ -153,11 +189,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         rows.push(Row { name, items: data.recipients, seconds: median(&mut times) });
     }
-    say("naive baseline (two HashSets) ...");
-    let mut times = Vec::with_capacity(args.runs);
-    for _ in 0..args.runs {
+    Ok(())
+}
+
+/// The naive baseline ([`naive`]) on the clean lines, median of `runs`.
+fn time_naive(data: &synth::Dataset, runs: usize) -> anyhow::Result<Row> {
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
         let t = Instant::now();
-        let allowed = naive(&data);
+        let allowed = naive(data);
         times.push(t.elapsed().as_secs_f64());
         ensure!(
             allowed == data.expected_allowed,
@@ -165,30 +205,48 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             data.expected_allowed
         );
     }
-    rows.push(Row {
-        name: "baseline: two HashSets",
-        items: data.recipients,
-        seconds: median(&mut times),
-    });
+    Ok(Row { name: "baseline: two HashSets", items: data.recipients, seconds: median(&mut times) })
+}
 
-    let clean_rate = rows.iter().find(|r| r.name == "filter lines, clean").map_or(0.0, Row::rate);
-    let threads = base.threads;
-    let mut out = std::io::stdout().lock();
-    if args.json {
+/// What a bench measured, to print.
+struct Results {
+    /// The steps, the naive baseline last.
+    rows: Vec<Row>,
+    threads: usize,
+    runs: usize,
+    gen_s: f64,
+    open_ms: f64,
+}
+
+impl Results {
+    /// Writes the results as one JSON object.
+    fn write_json(&self, data: &synth::Dataset, out: &mut dyn Write) -> anyhow::Result<()> {
         let v = serde_json::json!({
             "recipients": data.recipients, "stops": data.stops, "consents": data.consents,
-            "expected_allowed": data.expected_allowed, "threads": threads, "runs": args.runs,
-            "generate_seconds": gen_s, "open_ms": open_ms,
-            "steps": rows.iter().map(|r| serde_json::json!({
+            "expected_allowed": data.expected_allowed, "threads": self.threads, "runs": self.runs,
+            "generate_seconds": self.gen_s, "open_ms": self.open_ms,
+            "steps": self.rows.iter().map(|r| serde_json::json!({
                 "name": r.name, "items": r.items, "median_seconds": r.seconds, "per_second": r.rate(),
             })).collect::<Vec<_>>(),
         });
         writeln!(out, "{v:#}")?;
-    } else {
+        Ok(())
+    }
+
+    /// Writes the results as a table, filters compared with the naive baseline.
+    fn write_table(&self, data: &synth::Dataset, out: &mut dyn Write) -> anyhow::Result<()> {
+        let rows = &self.rows;
+        let clean_rate =
+            rows.iter().find(|r| r.name == "filter lines, clean").map_or(0.0, Row::rate);
         writeln!(
             out,
-            "{} recipients, {} stops, {} consents; {} allowed; {threads} threads; median of {} runs",
-            data.recipients, data.stops, data.consents, data.expected_allowed, args.runs
+            "{} recipients, {} stops, {} consents; {} allowed; {} threads; median of {} runs",
+            data.recipients,
+            data.stops,
+            data.consents,
+            data.expected_allowed,
+            self.threads,
+            self.runs
         )?;
         writeln!(
             out,
@@ -196,7 +254,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "step", "items", "seconds", "items/s", "vs naive"
         )?;
         let naive_rate = rows.last().map_or(0.0, Row::rate);
-        for r in &rows {
+        for r in rows {
             let ratio = if r.name.starts_with("filter") && naive_rate > 0.0 {
                 format!("{:.1}x", r.rate() / naive_rate)
             } else {
@@ -212,11 +270,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 ratio
             )?;
         }
-        writeln!(out, "{:<24} {:>12} {:>10.1} ms", "snapshot open", "", open_ms)?;
+        writeln!(out, "{:<24} {:>12} {:>10.1} ms", "snapshot open", "", self.open_ms)?;
         writeln!(out, "clean lines: {:.1} M recipients/s", clean_rate / 1e6)?;
+        Ok(())
     }
-    out.flush()?;
-    Ok(ExitCode::SUCCESS)
 }
 
 fn median(v: &mut [f64]) -> f64 {

@@ -155,9 +155,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             consent_text_ref,
             language,
         } => {
-            // The lock is held from reading to saving: concurrent edits cannot be lost.
-            let st = super::open::open_store(&store, true, None)?;
-            let mut reg = load(&store)?;
             let mut b = Brand::new(&name, &shortcode);
             if let Some(k) = keyword {
                 b.keyword = k;
@@ -166,14 +163,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             b.purpose = purpose;
             b.consent_text_ref = consent_text_ref;
             b.language = language;
-            if let Err(e) = reg.add(b) {
-                if reg.get(&name).is_some() {
-                    anyhow::bail!("{e}: change it with `sendfilter brand set` (keeps its replies)");
-                }
-                return Err(e.into());
-            }
-            reg.save(&st)?;
-            eprintln!("sendfilter brand: {name} registered");
+            add(&store, &name, b)?;
         }
         Command::Set {
             store,
@@ -185,86 +175,146 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             consent_text_ref,
             language,
         } => {
-            let st = super::open::open_store(&store, false, None)?;
-            let mut reg = load(&store)?;
-            reg.update(&name, |b| {
-                if let Some(v) = shortcode {
-                    b.shortcode = v;
-                }
-                if let Some(v) = keyword {
-                    b.keyword = v;
-                }
-                if let Some(v) = dedicated {
-                    b.dedicated = v;
-                }
-                if let Some(v) = purpose {
-                    b.purpose = v;
-                }
-                if let Some(v) = consent_text_ref {
-                    b.consent_text_ref = Some(v);
-                }
-                if let Some(v) = language {
-                    b.language = v;
-                }
-            })?;
-            reg.save(&st)?;
-            eprintln!("sendfilter brand: {name} updated");
+            let changes =
+                Changes { shortcode, keyword, dedicated, purpose, consent_text_ref, language };
+            set(&store, &name, changes)?;
         }
         Command::Route { store, name, country, number, language, clear } => {
-            let st = super::open::open_store(&store, false, None)?;
-            let mut reg = load(&store)?;
             let route = if clear { None } else { number.as_deref().map(|n| (n, language)) };
-            reg.set_route(&name, country, route)?;
-            reg.save(&st)?;
-            eprintln!("sendfilter brand: {name}'s opt-out route for {country} updated");
+            route_for(&store, &name, country, route)?;
         }
-        Command::List { store, json } => {
-            if !store.join("config").exists() {
-                anyhow::bail!("no store at {}", store.display());
-            }
-            let reg = load(&store)?;
-            if json {
-                outln!("{}", serde_json::to_string_pretty(reg.brands())?)?;
-            } else {
-                outln!(
-                    "name\tshortcode\tkeyword\tdedicated\tpurpose\tconsent_text_ref\tlanguage\treplies\troutes"
-                )?;
-                for b in reg.brands() {
-                    let replies: Vec<&str> = b.replies.keys().map(String::as_str).collect();
-                    let routes: Vec<String> = b
-                        .routes
-                        .iter()
-                        .map(|(c, r)| format!("{c}={}({})", r.number, r.language.as_str()))
-                        .collect();
-                    outln!(
-                        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
-                        b.name,
-                        b.shortcode,
-                        b.keyword,
-                        if b.dedicated { "yes" } else { "no" },
-                        b.purpose,
-                        b.consent_text_ref.as_deref().unwrap_or("-"),
-                        b.language.as_str(),
-                        if replies.is_empty() { "-".to_string() } else { replies.join(",") },
-                        if routes.is_empty() { "-".to_string() } else { routes.join(",") }
-                    )?;
-                }
-            }
-        }
+        Command::List { store, json } => list(&store, json)?,
         Command::SetReply { store, name, kind, template, clear } => {
-            let st = super::open::open_store(&store, false, None)?;
-            let mut reg = load(&store)?;
-            reg.set_reply(&name, &kind, if clear { None } else { template.as_deref() })?;
-            reg.save(&st)?;
+            edit(&store, |reg| {
+                reg.set_reply(&name, &kind, if clear { None } else { template.as_deref() })
+            })?;
         }
         Command::Remove { store, name } => {
-            let st = super::open::open_store(&store, false, None)?;
-            let mut reg = load(&store)?;
-            anyhow::ensure!(reg.remove(&name), "no brand named {name}");
-            reg.save(&st)?;
+            edit(&store, |reg| {
+                anyhow::ensure!(reg.remove(&name), "no brand named {name}");
+                Ok(())
+            })?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `brand add`: registers `b`, named `name`. The store's lock is held from reading to saving:
+/// concurrent edits cannot be lost.
+fn add(store: &std::path::Path, name: &str, b: Brand) -> anyhow::Result<()> {
+    let st = super::open::open_store(store, true, None)?;
+    let mut reg = load(store)?;
+    if let Err(e) = reg.add(b) {
+        if reg.get(name).is_some() {
+            anyhow::bail!("{e}: change it with `sendfilter brand set` (keeps its replies)");
+        }
+        return Err(e.into());
+    }
+    reg.save(&st)?;
+    eprintln!("sendfilter brand: {name} registered");
+    Ok(())
+}
+
+/// The settings `brand set` changes; `None`: kept.
+struct Changes {
+    shortcode: Option<String>,
+    keyword: Option<String>,
+    dedicated: Option<bool>,
+    purpose: Option<String>,
+    consent_text_ref: Option<String>,
+    language: Option<Language>,
+}
+
+impl Changes {
+    /// Applies the settings given to `b`.
+    fn apply(self, b: &mut Brand) {
+        if let Some(v) = self.shortcode {
+            b.shortcode = v;
+        }
+        if let Some(v) = self.keyword {
+            b.keyword = v;
+        }
+        if let Some(v) = self.dedicated {
+            b.dedicated = v;
+        }
+        if let Some(v) = self.purpose {
+            b.purpose = v;
+        }
+        if let Some(v) = self.consent_text_ref {
+            b.consent_text_ref = Some(v);
+        }
+        if let Some(v) = self.language {
+            b.language = v;
+        }
+    }
+}
+
+/// `brand set`: changes the settings given of brand `name`.
+fn set(store: &std::path::Path, name: &str, changes: Changes) -> anyhow::Result<()> {
+    edit(store, |reg| reg.update(name, |b| changes.apply(b)))?;
+    eprintln!("sendfilter brand: {name} updated");
+    Ok(())
+}
+
+/// `brand route`: sets (`None`: removes) brand `name`'s opt-out route for `country`.
+fn route_for(
+    store: &std::path::Path,
+    name: &str,
+    country: Region,
+    route: Option<(&str, Option<Language>)>,
+) -> anyhow::Result<()> {
+    edit(store, |reg| reg.set_route(name, country, route))?;
+    eprintln!("sendfilter brand: {name}'s opt-out route for {country} updated");
+    Ok(())
+}
+
+/// Reads the registry with the store's lock held, changes it with `change`, and saves
+/// it.
+fn edit<E: Into<anyhow::Error>>(
+    store: &std::path::Path,
+    change: impl FnOnce(&mut Registry) -> Result<(), E>,
+) -> anyhow::Result<()> {
+    let st = super::open::open_store(store, false, None)?;
+    let mut reg = load(store)?;
+    change(&mut reg).map_err(Into::into)?;
+    reg.save(&st)?;
+    Ok(())
+}
+
+/// `brand list`: the registered brands as a table, or JSON.
+fn list(store: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    if !store.join("config").exists() {
+        anyhow::bail!("no store at {}", store.display());
+    }
+    let reg = load(store)?;
+    if json {
+        outln!("{}", serde_json::to_string_pretty(reg.brands())?)?;
+        return Ok(());
+    }
+    outln!(
+        "name\tshortcode\tkeyword\tdedicated\tpurpose\tconsent_text_ref\tlanguage\treplies\troutes"
+    )?;
+    for b in reg.brands() {
+        let replies: Vec<&str> = b.replies.keys().map(String::as_str).collect();
+        let routes: Vec<String> = b
+            .routes
+            .iter()
+            .map(|(c, r)| format!("{c}={}({})", r.number, r.language.as_str()))
+            .collect();
+        outln!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            b.name,
+            b.shortcode,
+            b.keyword,
+            if b.dedicated { "yes" } else { "no" },
+            b.purpose,
+            b.consent_text_ref.as_deref().unwrap_or("-"),
+            b.language.as_str(),
+            if replies.is_empty() { "-".to_string() } else { replies.join(",") },
+            if routes.is_empty() { "-".to_string() } else { routes.join(",") }
+        )?;
+    }
+    Ok(())
 }
 
 impl Args {

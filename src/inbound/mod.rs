@@ -279,105 +279,171 @@ fn resolve_with(
     opts: &Options,
     replies: &Replies,
 ) -> Plan {
-    let to = receiving_number(msg.to, registry, &opts.regions);
-    let on_number: Vec<&Brand> = registry.on_shortcode(&to).collect();
-    let named: Option<&Brand> = parsed.brand.as_deref().and_then(|w| registry.by_keyword(&to, w));
-    let dedicated: Option<&Brand> = on_number.iter().copied().find(|b| b.dedicated);
-    // Replies concerning no brand speak the number's language, else the region's.
-    let fallback =
-        on_number.first().map_or(Language::of_region(opts.regions.primary()), |b| b.language);
-    let plan = |action, brands: &[&Brand], kind, events| Plan {
-        action,
-        brands: brands.iter().map(|b| b.name.clone()).collect(),
-        events,
-        reply: replies.get(kind, brands, &to, fallback, || reply_for(kind, brands, &to, fallback)),
-    };
-    let unknown = || plan(Action::Unknown, &[], Kind::Unknown, Vec::new());
-    let brand_or_owner: Option<&Brand> = named.or(dedicated);
+    let m = Resolving::new(parsed, msg, registry, opts, replies);
     match parsed.keyword {
-        Keyword::Stop => {
-            let mut brands: Vec<&Brand> = Vec::new();
-            if let Some(b) = named {
+        Keyword::Stop => m.stop(),
+        Keyword::Start => m.start(),
+        Keyword::Confirm => m.confirm(evidence),
+        Keyword::Help => m.plan(Action::Help, &m.named_or_on_number(), Kind::Help, Vec::new()),
+        Keyword::Unknown => m.unclear(),
+    }
+}
+
+/// One message being resolved: the brands it may concern, and how a plan's reply is
+/// rendered.
+struct Resolving<'a> {
+    parsed: &'a Parsed,
+    msg: &'a Message<'a>,
+    registry: &'a Registry,
+    replies: &'a Replies,
+    /// The receiving number (see [`receiving_number`]).
+    to: String,
+    /// The brands registered on it.
+    on_number: Vec<&'a Brand>,
+    /// The brand the message names by a keyword registered on this number.
+    named: Option<&'a Brand>,
+    /// The brand this number belongs to alone.
+    dedicated: Option<&'a Brand>,
+    /// Replies concerning no brand speak the number's language, else the region's.
+    fallback: Language,
+}
+
+impl<'a> Resolving<'a> {
+    /// Looks up the receiving number and the brands on it.
+    fn new(
+        parsed: &'a Parsed,
+        msg: &'a Message<'a>,
+        registry: &'a Registry,
+        opts: &Options,
+        replies: &'a Replies,
+    ) -> Self {
+        let to = receiving_number(msg.to, registry, &opts.regions);
+        let on_number: Vec<&Brand> = registry.on_shortcode(&to).collect();
+        let named = parsed.brand.as_deref().and_then(|w| registry.by_keyword(&to, w));
+        let dedicated = on_number.iter().copied().find(|b| b.dedicated);
+        let fallback =
+            on_number.first().map_or(Language::of_region(opts.regions.primary()), |b| b.language);
+        Resolving { parsed, msg, registry, replies, to, on_number, named, dedicated, fallback }
+    }
+
+    /// A plan concerning `brands`, with its reply of `kind`.
+    fn plan(&self, action: Action, brands: &[&Brand], kind: Kind, events: Vec<Event>) -> Plan {
+        let (to, fallback) = (&self.to, self.fallback);
+        Plan {
+            action,
+            brands: brands.iter().map(|b| b.name.clone()).collect(),
+            events,
+            reply: self
+                .replies
+                .get(kind, brands, to, fallback, || reply_for(kind, brands, to, fallback)),
+        }
+    }
+
+    /// Nothing done, the UNKNOWN reply.
+    fn unknown(&self) -> Plan {
+        self.plan(Action::Unknown, &[], Kind::Unknown, Vec::new())
+    }
+
+    /// The brand named, else the number's owner.
+    fn brand_or_owner(&self) -> Option<&'a Brand> {
+        self.named.or(self.dedicated)
+    }
+
+    /// The brand named or the number's owner, else every brand on the number.
+    fn named_or_on_number(&self) -> Vec<&'a Brand> {
+        match self.brand_or_owner() {
+            Some(b) => vec![b],
+            None => self.on_number.clone(),
+        }
+    }
+
+    /// STOP: a stop for each brand concerned, or for every brand (`*`) when none is.
+    fn stop(&self) -> Plan {
+        let brands = self.stopped_brands();
+        let stop = |brand: &str| {
+            Event::Stop(Stop {
+                number: self.msg.from,
+                brand: brand.to_string(),
+                stopped_at: self.msg.received_at,
+            })
+        };
+        if brands.is_empty() {
+            let mut p = self.plan(Action::Stop, &[], Kind::Stop, vec![stop(EVERY_BRAND)]);
+            p.brands = vec![EVERY_BRAND.to_string()];
+            return p;
+        }
+        let events = brands.iter().map(|b| stop(&b.name)).collect();
+        self.plan(Action::Stop, &brands, Kind::Stop, events)
+    }
+
+    /// The brands a STOP concerns: the brand named on this number; else, fail safe, the
+    /// brand named (registered on another number) and whoever this number belongs to
+    /// (its owner, or every brand sharing it).
+    fn stopped_brands(&self) -> Vec<&'a Brand> {
+        let mut brands: Vec<&Brand> = Vec::new();
+        if let Some(b) = self.named {
+            brands.push(b);
+            return brands;
+        }
+        if let Some(w) = self.parsed.brand.as_deref() {
+            brands.extend(self.registry.by_keyword_anywhere(w));
+        }
+        for b in self.dedicated.map_or(self.on_number.clone(), |d| vec![d]) {
+            if !brands.iter().any(|x| x.name == b.name) {
                 brands.push(b);
-            } else {
-                // Fail safe: the brand named (registered on another number) and whoever
-                // this number belongs to (its owner, or every brand sharing it).
-                if let Some(w) = parsed.brand.as_deref() {
-                    brands.extend(registry.by_keyword_anywhere(w));
-                }
-                for b in dedicated.map_or(on_number.clone(), |d| vec![d]) {
-                    if !brands.iter().any(|x| x.name == b.name) {
-                        brands.push(b);
-                    }
-                }
-            }
-            let stop = |brand: &str| {
-                Event::Stop(Stop {
-                    number: msg.from,
-                    brand: brand.to_string(),
-                    stopped_at: msg.received_at,
-                })
-            };
-            if brands.is_empty() {
-                let mut p = plan(Action::Stop, &[], Kind::Stop, vec![stop(EVERY_BRAND)]);
-                p.brands = vec![EVERY_BRAND.to_string()];
-                return p;
-            }
-            let events = brands.iter().map(|b| stop(&b.name)).collect();
-            plan(Action::Stop, &brands, Kind::Stop, events)
-        }
-        Keyword::Start => {
-            // A brand word that is not registered here is never read as the owner's.
-            if parsed.brand.is_some() && named.is_none() {
-                return unknown();
-            }
-            let Some(b) = brand_or_owner else { return unknown() };
-            let consent = Consent {
-                number: msg.from,
-                brand: b.name.clone(),
-                purpose: b.purpose.clone(),
-                channel: "sms".into(),
-                granted_at: msg.received_at,
-                method: "sms_keyword".into(),
-                text_ref: b.consent_text_ref.clone().unwrap_or_else(|| "sms-keyword".into()),
-                source: source_of(&to, msg.text),
-                expires_at: None,
-                // Texted from the person's own phone: confirmed by its nature.
-                confirmed_at: Some(msg.received_at),
-            };
-            plan(Action::Start, &[b], Kind::Start, vec![Event::Consent(consent)])
-        }
-        Keyword::Confirm => {
-            let brands: Vec<&Brand> = match brand_or_owner {
-                Some(b) => vec![b],
-                None => on_number.clone(),
-            };
-            if brands.is_empty() {
-                return unknown();
-            }
-            match pending_consent(evidence, &brands, msg.received_at) {
-                Some(c) => {
-                    let b = brands.iter().copied().find(|b| b.name == c.brand);
-                    let confirmed = Consent { confirmed_at: Some(msg.received_at), ..c.clone() };
-                    let shown: Vec<&Brand> = b.into_iter().collect();
-                    plan(Action::Confirm, &shown, Kind::Confirm, vec![Event::Consent(confirmed)])
-                }
-                None => plan(Action::NoPending, &brands, Kind::Help, Vec::new()),
             }
         }
-        Keyword::Help => {
-            let brands: Vec<&Brand> = match brand_or_owner {
-                Some(b) => vec![b],
-                None => on_number.clone(),
-            };
-            plan(Action::Help, &brands, Kind::Help, Vec::new())
+        brands
+    }
+
+    /// START: a confirmed sms consent for the brand named or the number's owner.
+    fn start(&self) -> Plan {
+        // A brand word that is not registered here is never read as the owner's.
+        if self.parsed.brand.is_some() && self.named.is_none() {
+            return self.unknown();
         }
-        Keyword::Unknown => {
-            if parsed.unclear || mentions_brand(msg.text, &on_number) {
-                plan(Action::Review, &[], Kind::Review, Vec::new())
-            } else {
-                unknown()
+        let Some(b) = self.brand_or_owner() else { return self.unknown() };
+        let msg = self.msg;
+        let consent = Consent {
+            number: msg.from,
+            brand: b.name.clone(),
+            purpose: b.purpose.clone(),
+            channel: "sms".into(),
+            granted_at: msg.received_at,
+            method: "sms_keyword".into(),
+            text_ref: b.consent_text_ref.clone().unwrap_or_else(|| "sms-keyword".into()),
+            source: source_of(&self.to, msg.text),
+            expires_at: None,
+            // Texted from the person's own phone: confirmed by its nature.
+            confirmed_at: Some(msg.received_at),
+        };
+        self.plan(Action::Start, &[b], Kind::Start, vec![Event::Consent(consent)])
+    }
+
+    /// Confirmation: confirms the pending consent (see [`pending_consent`]) among the
+    /// brands concerned, from the number's `evidence`.
+    fn confirm(&self, evidence: &[Recorded]) -> Plan {
+        let brands = self.named_or_on_number();
+        if brands.is_empty() {
+            return self.unknown();
+        }
+        match pending_consent(evidence, &brands, self.msg.received_at) {
+            Some(c) => {
+                let b = brands.iter().copied().find(|b| b.name == c.brand);
+                let confirmed = Consent { confirmed_at: Some(self.msg.received_at), ..c.clone() };
+                let shown: Vec<&Brand> = b.into_iter().collect();
+                self.plan(Action::Confirm, &shown, Kind::Confirm, vec![Event::Consent(confirmed)])
             }
+            None => self.plan(Action::NoPending, &brands, Kind::Help, Vec::new()),
+        }
+    }
+
+    /// No keyword: for review when unclear or naming a brand on this number, else UNKNOWN.
+    fn unclear(&self) -> Plan {
+        if self.parsed.unclear || mentions_brand(self.msg.text, &self.on_number) {
+            self.plan(Action::Review, &[], Kind::Review, Vec::new())
+        } else {
+            self.unknown()
         }
     }
 }
@@ -1362,134 +1428,197 @@ pub fn run_queued<R: Read + Send + 'static>(
     input: R,
     format: Format,
     out: &mut dyn Write,
-    mut review: Option<&mut ReviewQueue>,
+    review: Option<&mut ReviewQueue>,
     opts: &Options,
 ) -> Result<Summary, crate::error::Error> {
     let (tx, rx) = crossbeam_channel::bounded::<Item>(MAX_BATCH * 2);
-    {
-        let reader = std::thread::spawn(move || match format {
-            Format::Jsonl => read_jsonl(input, &tx).map_err(crate::error::Error::from),
-            Format::Csv => read_csv(input, &tx),
-        });
-        let mut summary = Summary::default();
-        let mut pending = Pending::default();
-        let mut cache = ConsentCache::new(store);
-        let mut ids = SeenIds::open(store.dir(), crate::timefmt::now())?;
-        // The registry as reloaded during the run, if it was.
-        let mut reloaded: Option<Registry> = None;
-        // Replies rendered so far (for the registry in use: cleared when it is reloaded).
-        let replies = Replies::new();
-        // The store's policy, read again only when its file changed.
-        let mut policy = PolicyCache::default();
-        // Since when the run holds the store's lock without a break.
-        let mut held = std::time::Instant::now();
-        // Messages left for the next batch (a repeat of an id whose first answer is a
-        // draft of this batch waits for that answer).
-        let mut carried: Vec<Item> = Vec::new();
-        let result = (|| {
-            loop {
-                let first = if !carried.is_empty() {
-                    carried.remove(0)
-                } else {
-                    match rx.try_recv() {
-                        Ok(item) => item,
-                        Err(crossbeam_channel::TryRecvError::Disconnected) => break,
-                        Err(crossbeam_channel::TryRecvError::Empty) => {
-                            // Nothing to decide until the next message (everything decided is
-                            // durable): let other writers (import, stop, compact) in meanwhile.
-                            let got = with_lock_released(
-                                store,
-                                &mut cache,
-                                &mut reloaded,
-                                &replies,
-                                opts,
-                                || rx.recv(),
-                            )?;
-                            held = std::time::Instant::now();
-                            match got {
-                                Ok(item) => item,
-                                Err(_) => break,
-                            }
-                        }
-                    }
-                };
-                let mut group = Vec::with_capacity(MAX_BATCH);
-                group.push(first);
-                group.append(&mut carried);
-                while group.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(item) => group.push(item),
-                        Err(_) => break,
-                    }
-                }
-                let mut items = group.into_iter();
-                while let Some((line, got)) = items.next() {
-                    let empty = RawMessage::default();
-                    let r = got.as_ref().map_or(&empty, |g| &g.raw);
-                    let key = got.as_ref().ok().and_then(|g| g.key);
-                    if key.is_some_and(|k| pending.draft_ids.contains(&k)) {
-                        // Its first answer is rendered after this batch's commit.
-                        carried.push((line, got));
-                        carried.extend(items);
-                        break;
-                    }
-                    if let Some(again) = key.and_then(|k| ids.repeat(k, line)) {
-                        summary.repeats += 1;
-                        pending.lines.push(again);
-                        continue;
-                    }
-                    let decided = match &got {
-                        Ok(g) => decide(
-                            &g.raw,
-                            &g.parsed,
-                            store,
-                            &mut cache,
-                            reloaded.as_ref().unwrap_or(registry),
-                            opts,
-                            &replies,
-                        ),
-                        Err(reason) => Err((reason.clone(), None)),
-                    };
-                    let message = Answering { line, raw: r, key };
-                    let last_seq = store.last_seq();
-                    pending.queue(message, decided, last_seq, &mut cache, &mut ids, &mut summary);
-                }
-                pending.commit(store, review.as_deref_mut(), &mut summary)?;
-                // The replies that state the standing, read back from the store.
-                let reg = reloaded.as_ref().unwrap_or(registry);
-                render_drafts(&mut pending, store, reg, &mut ids, opts, &replies, &mut policy)?;
-                ids.commit(crate::timefmt::now())?;
-                // Durable: answer with the lock released, so that a stalled reader of `out`
-                // never holds other writers (stop, compact, an erasure) behind it.
-                let lines = std::mem::take(&mut pending.lines);
-                with_lock_released(store, &mut cache, &mut reloaded, &replies, opts, || {
-                    write_lines(out, &lines)
-                })??;
-                held = std::time::Instant::now();
-                if let Some(policy) = opts.compact
-                    && store.compaction_advised_by(&policy)
-                {
-                    // The cache stays valid: what it holds is now also in the snapshot,
-                    // and a duplicate record changes no "newest consent" answer.
-                    store.compact()?;
-                    summary.compactions += 1;
-                }
-                if held.elapsed() >= MAX_HOLD {
-                    // A busy run seldom waits for input: let waiting writers in now and then.
-                    let gap = || std::thread::sleep(HOLD_GAP);
-                    with_lock_released(store, &mut cache, &mut reloaded, &replies, opts, gap)?;
-                    held = std::time::Instant::now();
-                }
+    let reader = std::thread::spawn(move || match format {
+        Format::Jsonl => read_jsonl(input, &tx).map_err(crate::error::Error::from),
+        Format::Csv => read_csv(input, &tx),
+    });
+    let mut run = QueuedRun::new(store, registry, opts)?;
+    let result = run.serve(&rx, out, review);
+    // On an error the reader may be blocked reading input: leave it (it ends with the
+    // process, or on its next send to the closed channel).
+    drop(rx);
+    result?;
+    reader.join().unwrap_or_else(|_| {
+        Err(crate::error::Error::Options("input reader thread panicked".into()))
+    })?;
+    Ok(run.summary)
+}
+
+/// The state of one [`run_queued`] between batches.
+struct QueuedRun<'a> {
+    store: &'a mut Store,
+    registry: &'a Registry,
+    opts: &'a Options,
+    summary: Summary,
+    pending: Pending,
+    cache: ConsentCache,
+    ids: SeenIds,
+    /// The registry as reloaded during the run, if it was.
+    reloaded: Option<Registry>,
+    /// Replies rendered so far (for the registry in use: cleared when it is reloaded).
+    replies: Replies,
+    /// The store's policy, read again only when its file changed.
+    policy: PolicyCache,
+    /// Since when the run holds the store's lock without a break.
+    held: std::time::Instant,
+    /// Messages left for the next batch (a repeat of an id whose first answer is a
+    /// draft of this batch waits for that answer).
+    carried: Vec<Item>,
+}
+
+impl<'a> QueuedRun<'a> {
+    /// A run over `store`, its seen gateway ids opened.
+    fn new(
+        store: &'a mut Store,
+        registry: &'a Registry,
+        opts: &'a Options,
+    ) -> Result<Self, crate::error::Error> {
+        let cache = ConsentCache::new(store);
+        let ids = SeenIds::open(store.dir(), crate::timefmt::now())?;
+        Ok(QueuedRun {
+            store,
+            registry,
+            opts,
+            summary: Summary::default(),
+            pending: Pending::default(),
+            cache,
+            ids,
+            reloaded: None,
+            replies: Replies::new(),
+            policy: PolicyCache::default(),
+            held: std::time::Instant::now(),
+            carried: Vec::new(),
+        })
+    }
+
+    /// Decides, commits and answers batch after batch until the input ends.
+    fn serve(
+        &mut self,
+        rx: &crossbeam_channel::Receiver<Item>,
+        out: &mut dyn Write,
+        mut review: Option<&mut ReviewQueue>,
+    ) -> Result<(), crate::error::Error> {
+        while let Some(first) = self.first_item(rx)? {
+            let batch = self.batch(first, rx);
+            self.decide_batch(batch);
+            self.commit_and_answer(out, review.as_deref_mut())?;
+            if let Some(policy) = self.opts.compact
+                && self.store.compaction_advised_by(&policy)
+            {
+                // The cache stays valid: what it holds is now also in the snapshot,
+                // and a duplicate record changes no "newest consent" answer.
+                self.store.compact()?;
+                self.summary.compactions += 1;
             }
-            Ok::<_, crate::error::Error>(())
-        })();
-        // On an error the reader may be blocked reading input: leave it (it ends with the
-        // process, or on its next send to the closed channel).
-        drop(rx);
-        result?;
-        reader.join().unwrap_or_else(|_| {
-            Err(crate::error::Error::Options("input reader thread panicked".into()))
-        })?;
-        Ok(summary)
+            if self.held.elapsed() >= MAX_HOLD {
+                // A busy run seldom waits for input: let waiting writers in now and then.
+                self.with_lock_released(|| std::thread::sleep(HOLD_GAP))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `f` with the store's lock released (see [`with_lock_released`]); the lock is
+    /// then held afresh.
+    fn with_lock_released<T>(&mut self, f: impl FnOnce() -> T) -> Result<T, crate::error::Error> {
+        let (cache, reloaded) = (&mut self.cache, &mut self.reloaded);
+        let got = with_lock_released(self.store, cache, reloaded, &self.replies, self.opts, f)?;
+        self.held = std::time::Instant::now();
+        Ok(got)
+    }
+
+    /// The next batch's first message: one carried over, one read already, or else the
+    /// next to arrive; `None` when the input ended.
+    fn first_item(
+        &mut self,
+        rx: &crossbeam_channel::Receiver<Item>,
+    ) -> Result<Option<Item>, crate::error::Error> {
+        if !self.carried.is_empty() {
+            return Ok(Some(self.carried.remove(0)));
+        }
+        match rx.try_recv() {
+            Ok(item) => Ok(Some(item)),
+            Err(crossbeam_channel::TryRecvError::Disconnected) => Ok(None),
+            Err(crossbeam_channel::TryRecvError::Empty) => {
+                // Nothing to decide until the next message (everything decided is
+                // durable): let other writers (import, stop, compact) in meanwhile.
+                Ok(self.with_lock_released(|| rx.recv())?.ok())
+            }
+        }
+    }
+
+    /// `first`, the messages carried over, and those read already, up to [`MAX_BATCH`].
+    fn batch(&mut self, first: Item, rx: &crossbeam_channel::Receiver<Item>) -> Vec<Item> {
+        let mut group = Vec::with_capacity(MAX_BATCH);
+        group.push(first);
+        group.append(&mut self.carried);
+        while group.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(item) => group.push(item),
+                Err(_) => break,
+            }
+        }
+        group
+    }
+
+    /// Decides each message of `batch` and queues its events and line; from a repeat of
+    /// an id whose first answer is a draft of this batch on, the rest is carried over.
+    fn decide_batch(&mut self, batch: Vec<Item>) {
+        let mut items = batch.into_iter();
+        while let Some((line, got)) = items.next() {
+            let empty = RawMessage::default();
+            let r = got.as_ref().map_or(&empty, |g| &g.raw);
+            let key = got.as_ref().ok().and_then(|g| g.key);
+            if key.is_some_and(|k| self.pending.draft_ids.contains(&k)) {
+                // Its first answer is rendered after this batch's commit.
+                self.carried.push((line, got));
+                self.carried.extend(items);
+                break;
+            }
+            if let Some(again) = key.and_then(|k| self.ids.repeat(k, line)) {
+                self.summary.repeats += 1;
+                self.pending.lines.push(again);
+                continue;
+            }
+            let decided = match &got {
+                Ok(g) => decide(
+                    &g.raw,
+                    &g.parsed,
+                    self.store,
+                    &mut self.cache,
+                    self.reloaded.as_ref().unwrap_or(self.registry),
+                    self.opts,
+                    &self.replies,
+                ),
+                Err(reason) => Err((reason.clone(), None)),
+            };
+            let message = Answering { line, raw: r, key };
+            let last_seq = self.store.last_seq();
+            let (cache, ids, summary) = (&mut self.cache, &mut self.ids, &mut self.summary);
+            self.pending.queue(message, decided, last_seq, cache, ids, summary);
+        }
+    }
+
+    /// Commits the batch's events, renders the replies that state the standing (read
+    /// back from the store), then writes the lines with the lock released, so that a
+    /// stalled reader of `out` never holds other writers (stop, compact, an erasure)
+    /// behind it.
+    fn commit_and_answer(
+        &mut self,
+        out: &mut dyn Write,
+        review: Option<&mut ReviewQueue>,
+    ) -> Result<(), crate::error::Error> {
+        self.pending.commit(self.store, review, &mut self.summary)?;
+        let reg = self.reloaded.as_ref().unwrap_or(self.registry);
+        let (ids, policy) = (&mut self.ids, &mut self.policy);
+        render_drafts(&mut self.pending, self.store, reg, ids, self.opts, &self.replies, policy)?;
+        self.ids.commit(crate::timefmt::now())?;
+        let lines = std::mem::take(&mut self.pending.lines);
+        self.with_lock_released(|| write_lines(out, &lines))??;
+        Ok(())
     }
 }

@@ -19,6 +19,7 @@ use serde::Serialize;
 use super::RightsError;
 use crate::decision::{Class, Reason, Rules, decide_full};
 use crate::standing::{ConsentState, RelationshipState, Standing};
+use crate::store::policy::BrandPolicy;
 use crate::store::retention::{Cutoffs, Retention};
 use crate::store::snapshot::format::{
     EvidenceRec, KIND_CONSENT, KIND_MOVE, KIND_RELATIONSHIP, KIND_STOP,
@@ -209,45 +210,75 @@ pub fn plan(
     let window = i64::from(soft_opt_in_months) * crate::duration::MONTH_SECONDS;
     let cutoffs = retention.cutoffs(now);
     let short_brands = retention.relationships_shorter_than(window);
-    let mut p = PurgePlan {
-        cutoff: uniform(&cutoffs),
-        cutoffs: BTreeMap::new(),
-        soft_opt_in_months,
-        shorter_than_soft_opt_in_window: !short_brands.is_empty(),
-        short_brands,
-        records_going: 0,
-        relationships_going: 0,
-        going: BTreeMap::new(),
-        decisions_changed: 0,
-        changes: Vec::new(),
-        changed: Vec::new(),
-    };
-    if p.cutoff.is_none() {
-        let show = |c: &crate::store::retention::PerCategory<Timestamp>| BrandCutoff {
-            consents: c.consents.map(format_rfc3339),
-            relationships: c.relationships.map(format_rfc3339),
-        };
-        p.cutoffs = cutoffs.brands.iter().map(|(b, c)| (b.clone(), show(c))).collect();
-        if cutoffs.default.consents.is_some() || cutoffs.default.relationships.is_some() {
-            p.cutoffs.insert(EVERY_BRAND.into(), show(&cutoffs.default));
-        }
-    }
+    let mut p = PurgePlan::empty(&cutoffs, soft_opt_in_months, short_brands);
     let Some(snap) = merged(store)? else { return Ok(p) };
     let policy = crate::store::policy::read(store.dir())?;
-    let ids = Ids {
-        star: snap.string_id(EVERY_BRAND),
-        sms: snap.string_id("sms"),
-        lasting: crate::store::event::LASTING_RELATIONSHIPS
-            .iter()
-            .filter_map(|k| snap.string_id(k))
-            .collect(),
-    };
+    let ids = Ids::of(&snap);
     let mut counts: BTreeMap<(String, &'static str, &'static str), u64> = BTreeMap::new();
     crate::store::compact::purge_visit(&snap, &cutoffs, |group, gone| {
-        p.records_going += gone.len() as u64;
+        for b in p.count_going(&snap, group, gone) {
+            let brand = snap.string(b).to_string();
+            let rel_goes = group
+                .iter()
+                .any(|r| r.kind == KIND_RELATIONSHIP && r.brand() == b && gone.contains(&r.seq));
+            p.relationships_going += u64::from(rel_goes);
+            let rules = brand_rules(&policy.brand(&brand), soft_opt_in_months, now);
+            each_changed_decision(group, gone, &ids, b, &rules, |before, after| {
+                p.decisions_changed += 1;
+                *counts.entry((brand.clone(), before.as_str(), after.as_str())).or_default() += 1;
+                p.list_changed(group, &brand, before, after);
+            });
+        }
+    })?;
+    p.changes = counts
+        .into_iter()
+        .map(|((brand, now, after), count)| ChangeCount { brand, now, after, count })
+        .collect();
+    Ok(p)
+}
+
+impl PurgePlan {
+    /// A plan that drops nothing yet, with its cutoffs shown: one when every brand and
+    /// category shares it, else per brand.
+    fn empty(cutoffs: &Cutoffs, soft_opt_in_months: u32, short_brands: Vec<String>) -> Self {
+        let mut p = PurgePlan {
+            cutoff: uniform(cutoffs),
+            cutoffs: BTreeMap::new(),
+            soft_opt_in_months,
+            shorter_than_soft_opt_in_window: !short_brands.is_empty(),
+            short_brands,
+            records_going: 0,
+            relationships_going: 0,
+            going: BTreeMap::new(),
+            decisions_changed: 0,
+            changes: Vec::new(),
+            changed: Vec::new(),
+        };
+        if p.cutoff.is_none() {
+            let show = |c: &crate::store::retention::PerCategory<Timestamp>| BrandCutoff {
+                consents: c.consents.map(format_rfc3339),
+                relationships: c.relationships.map(format_rfc3339),
+            };
+            p.cutoffs = cutoffs.brands.iter().map(|(b, c)| (b.clone(), show(c))).collect();
+            if cutoffs.default.consents.is_some() || cutoffs.default.relationships.is_some() {
+                p.cutoffs.insert(EVERY_BRAND.into(), show(&cutoffs.default));
+            }
+        }
+        p
+    }
+
+    /// Counts what goes of one number's evidence (`gone`: the sequences dropped) per
+    /// brand; returns the brands (string ids) that lose something.
+    fn count_going(
+        &mut self,
+        snap: &Snapshot<Mmap>,
+        group: &[EvidenceRec],
+        gone: &[u64],
+    ) -> Vec<u32> {
+        self.records_going += gone.len() as u64;
         let mut brands: Vec<u32> = Vec::new();
         for r in group.iter().filter(|r| gone.contains(&r.seq)) {
-            let g = p.going.entry(snap.string(r.brand()).to_string()).or_default();
+            let g = self.going.entry(snap.string(r.brand()).to_string()).or_default();
             if r.kind == KIND_RELATIONSHIP {
                 g.relationships += 1;
             } else {
@@ -258,57 +289,80 @@ pub fn plan(
                 g.numbers += 1;
             }
         }
-        for &b in &brands {
-            let brand = snap.string(b).to_string();
-            let rel_goes = group
-                .iter()
-                .any(|r| r.kind == KIND_RELATIONSHIP && r.brand() == b && gone.contains(&r.seq));
-            p.relationships_going += u64::from(rel_goes);
-            let bp = policy.brand(&brand);
-            let rules = Rules {
-                soft_opt_in_months: Some(soft_opt_in_months),
-                require_confirmed: bp.require_confirmed,
-                consent_lifetime_months: bp.consent_lifetime_months,
-                informed_grace: bp
-                    .informed_grace_days
-                    .map_or(crate::decision::DEFAULT_INFORMED_GRACE, |d| i64::from(d) * 86_400),
-                ..Rules::new(Class::Marketing, now)
-            };
-            let mut purposes: Vec<Option<u32>> = vec![None];
-            for r in group.iter().filter(|r| r.kind == KIND_CONSENT && r.brand() == b) {
-                if !purposes.contains(&Some(r.purpose())) {
-                    purposes.push(Some(r.purpose()));
-                }
-            }
-            let decide = |gone: &[u64], purpose| {
-                let (st, rel) = standing(group, gone, &ids, b, purpose);
-                decide_full(&rules, &st, || rel).reason
-            };
-            for purpose in purposes {
-                let (before, after) = (decide(&[], purpose), decide(gone, purpose));
-                if (before == Reason::Allowed) == (after == Reason::Allowed) {
-                    continue;
-                }
-                p.decisions_changed += 1;
-                *counts.entry((brand.clone(), before.as_str(), after.as_str())).or_default() += 1;
-                if p.changed.len() < MAX_LISTED
-                    && let Some(n) = group.first().and_then(|r| E164::from_u64(r.number))
-                {
-                    p.changed.push(ChangedDecision {
-                        number: n.masked(),
-                        brand: brand.clone(),
-                        now: before.as_str(),
-                        after: after.as_str(),
-                    });
-                }
-            }
+        brands
+    }
+
+    /// Lists a changed decision of the number of `group` for `brand` (while fewer than
+    /// [`MAX_LISTED`] are).
+    fn list_changed(&mut self, group: &[EvidenceRec], brand: &str, now: Reason, after: Reason) {
+        if self.changed.len() < MAX_LISTED
+            && let Some(n) = group.first().and_then(|r| E164::from_u64(r.number))
+        {
+            self.changed.push(ChangedDecision {
+                number: n.masked(),
+                brand: brand.to_string(),
+                now: now.as_str(),
+                after: after.as_str(),
+            });
         }
-    })?;
-    p.changes = counts
-        .into_iter()
-        .map(|((brand, now, after), count)| ChangeCount { brand, now, after, count })
-        .collect();
-    Ok(p)
+    }
+}
+
+impl Ids {
+    /// The ids in `snap` (absent when it holds no such string).
+    fn of(snap: &Snapshot<Mmap>) -> Ids {
+        Ids {
+            star: snap.string_id(EVERY_BRAND),
+            sms: snap.string_id("sms"),
+            lasting: crate::store::event::LASTING_RELATIONSHIPS
+                .iter()
+                .filter_map(|k| snap.string_id(k))
+                .collect(),
+        }
+    }
+}
+
+/// The marketing rules a run applies for a brand: soft opt-in over `soft_opt_in_months`
+/// and the brand's policy (confirmation, consent lifetime, informed grace).
+fn brand_rules(bp: &BrandPolicy, soft_opt_in_months: u32, now: Timestamp) -> Rules {
+    Rules {
+        soft_opt_in_months: Some(soft_opt_in_months),
+        require_confirmed: bp.require_confirmed,
+        consent_lifetime_months: bp.consent_lifetime_months,
+        informed_grace: bp
+            .informed_grace_days
+            .map_or(crate::decision::DEFAULT_INFORMED_GRACE, |d| i64::from(d) * 86_400),
+        ..Rules::new(Class::Marketing, now)
+    }
+}
+
+/// Decides brand `b` for one number before and after `gone` goes, for every purpose of
+/// its consents for `b` and for a purpose without consent, and calls `changed(before,
+/// after)` for each decision whose "may send" changes.
+fn each_changed_decision(
+    group: &[EvidenceRec],
+    gone: &[u64],
+    ids: &Ids,
+    b: u32,
+    rules: &Rules,
+    mut changed: impl FnMut(Reason, Reason),
+) {
+    let mut purposes: Vec<Option<u32>> = vec![None];
+    for r in group.iter().filter(|r| r.kind == KIND_CONSENT && r.brand() == b) {
+        if !purposes.contains(&Some(r.purpose())) {
+            purposes.push(Some(r.purpose()));
+        }
+    }
+    let decide = |gone: &[u64], purpose| {
+        let (st, rel) = standing(group, gone, ids, b, purpose);
+        decide_full(rules, &st, || rel).reason
+    };
+    for purpose in purposes {
+        let (before, after) = (decide(&[], purpose), decide(gone, purpose));
+        if (before == Reason::Allowed) != (after == Reason::Allowed) {
+            changed(before, after);
+        }
+    }
 }
 
 /// The one cutoff of `c` when every brand and category shares it.

@@ -203,6 +203,12 @@ struct Interner {
 }
 
 impl Interner {
+    /// An interner holding `strings` (an old snapshot's) under their ids.
+    fn new(strings: Vec<String>) -> Interner {
+        let ids = strings.iter().enumerate().map(|(i, s)| (s.clone(), i as u32)).collect();
+        Interner { strings, ids, last: [u32::MAX; 6] }
+    }
+
     fn id_at(&mut self, field: usize, s: &str) -> u32 {
         let last = self.last[field];
         if self.strings.get(last as usize).is_some_and(|l| l == s) {
@@ -234,6 +240,25 @@ fn split(n: E164) -> [u32; 2] {
     [v as u32, (v >> 32) as u32]
 }
 
+/// The two records of a number move: on the old number (`expires` 0: it stops every
+/// brand there) and on the new one (`expires` 1), each holding the other number.
+fn move_recs(seq: u64, from: E164, to: E164, moved_at: Timestamp) -> [EvidenceRec; 2] {
+    let side = |number: E164, other: E164, expires| {
+        let [lo, hi] = split(other);
+        EvidenceRec {
+            number: number.as_u64(),
+            seq,
+            kind: KIND_MOVE,
+            text: [lo, hi, 0, 0, 0, 0],
+            t0: t32(moved_at),
+            expires,
+            confirmed: 0,
+            t3: 0,
+        }
+    };
+    [side(from, to, 0), side(to, from, 1)]
+}
+
 /// Turns one journal event into evidence records (a move gives two, an erasure none: it
 /// is collected into `erasures`).
 fn push_recs(
@@ -249,20 +274,7 @@ fn push_recs(
             return;
         }
         EventRef::Move { from, to, moved_at } => {
-            let [a, b] = split(to);
-            let [c, d] = split(from);
-            let side = |number: E164, other: [u32; 2], expires| EvidenceRec {
-                number: number.as_u64(),
-                seq,
-                kind: KIND_MOVE,
-                text: [other[0], other[1], 0, 0, 0, 0],
-                t0: t32(moved_at),
-                expires,
-                confirmed: 0,
-                t3: 0,
-            };
-            out.push(side(from, [a, b], 0));
-            out.push(side(to, [c, d], 1));
+            out.extend(move_recs(seq, from, to, moved_at));
             return;
         }
         EventRef::Correct { number, corrects, corrected_at, text } => {
@@ -293,17 +305,23 @@ fn push_recs(
             confirmed: 0,
             t3: 0,
         },
-        EventRef::Consent { number, text, granted_at, expires_at, confirmed_at } => EvidenceRec {
+        EventRef::Consent {
+            number,
+            text: [brand, purpose, channel, method, text_ref, source],
+            granted_at,
+            expires_at,
+            confirmed_at,
+        } => EvidenceRec {
             number: number.as_u64(),
             seq,
             kind: KIND_CONSENT,
             text: [
-                it.id_at(0, text[0]),
-                it.id_at(1, text[1]),
-                it.id_at(2, text[2]),
-                it.id_at(3, text[3]),
-                it.id_at(4, text[4]),
-                it.id_at(5, text[5]),
+                it.id_at(0, brand),
+                it.id_at(1, purpose),
+                it.id_at(2, channel),
+                it.id_at(3, method),
+                it.id_at(4, text_ref),
+                it.id_at(5, source),
             ],
             t0: t32(granted_at),
             expires: expires_at.map_or(0, t32),
@@ -312,7 +330,7 @@ fn push_recs(
         },
         EventRef::Relationship {
             number,
-            text,
+            text: [brand, relationship],
             started_at,
             last_purchase_at,
             ends_at,
@@ -323,7 +341,7 @@ fn push_recs(
             kind: KIND_RELATIONSHIP,
             // Field slots 0 and 1 (brand, relationship) share the consent's caches:
             // imports of one kind repeat the same brand row after row either way.
-            text: [it.id_at(0, text[0]), it.id_at(1, text[1]), 0, 0, 0, 0],
+            text: [it.id_at(0, brand), it.id_at(1, relationship), 0, 0, 0, 0],
             t0: t32(started_at),
             expires: ends_at.map_or(0, t32),
             confirmed: informed_at.map_or(0, t32),
@@ -357,6 +375,33 @@ struct Folder {
 }
 
 impl Folder {
+    /// A folder writing into `table` and `scopes`, given the string ids of `*`, `sms`
+    /// and the lasting relationship kinds.
+    fn new(
+        star: u32,
+        sms: u32,
+        lasting: Vec<u32>,
+        table: NumberTable,
+        scopes: ConsentLists,
+    ) -> Folder {
+        Folder {
+            star,
+            sms,
+            lasting,
+            table,
+            scopes,
+            brand_ix: HashMap::new(),
+            brands: Vec::new(),
+            numbers: 0,
+            rel_count: BTreeMap::new(),
+            stop_count: BTreeMap::new(),
+            consent_count: BTreeMap::new(),
+            g_stops: Vec::new(),
+            g_cons: Vec::new(),
+            g_rels: Vec::new(),
+        }
+    }
+
     fn brand(&mut self, b: u32) -> &mut BrandLists {
         let i = *self.brand_ix.entry(b).or_insert_with(|| {
             self.brands.push(BrandLists { brand: b, stops: Vec::new(), rels: Vec::new() });
@@ -516,7 +561,7 @@ fn purgeable(group: &[EvidenceRec], cut: &Cut, ids: PurgeIds<'_>) -> Vec<u64> {
     for r in consents().filter(|r| ended(r)) {
         if r.channel() == sms {
             // Keep the newest of its (brand, purpose) unless all of them go.
-            let same = || consents().filter(|o| o.text[..3] == r.text[..3]);
+            let same = || consents().filter(|o| o.consent_scope() == r.consent_scope());
             let newest = same().max_by_key(|o| (o.t0, o.seq)).is_some_and(|o| o.seq == r.seq);
             if newest && !same().all(&ended) {
                 continue;
@@ -613,250 +658,32 @@ pub fn build_with<D: AsRef<[u8]>>(
     opts: &CompactOptions,
 ) -> Result<Compacted, StoreError> {
     let after = old.map_or(0, Snapshot::last_seq);
-    let old_strings = old.map_or_else(Vec::new, Snapshot::strings_vec);
-    let mut it = Interner {
-        strings: old_strings.clone(),
-        ids: old_strings.iter().enumerate().map(|(i, s)| (s.clone(), i as u32)).collect(),
-        last: [u32::MAX; 6],
-    };
+    let mut it = Interner::new(old.map_or_else(Vec::new, Snapshot::strings_vec));
     let star = it.id(EVERY_BRAND);
     let sms = it.id("sms");
     let lasting: Vec<u32> = LASTING_RELATIONSHIPS.iter().map(|k| it.id(k)).collect();
-    let lasting_ids = lasting.clone();
-    // The tail, sorted in bounded memory (runs spilled next to `out` beyond the limit).
     let limit = opts.tail_limit.unwrap_or(sorted_runs::DEFAULT_LIMIT);
-    let mut tail = SortedRuns::new(out, limit);
-    // The consent lists' runs: `<out>.runL.run0`, … (removed like the tail's).
-    let mut lists_base = out.as_os_str().to_os_string();
-    lists_base.push(format!("{}L", sorted_runs::RUN_SUFFIX));
-    let lists_base = PathBuf::from(lists_base);
-    let mut scratch = Vec::new();
-    let mut erasures: Vec<(u64, Entry)> = Vec::new();
-    let scan = journal::scan_file(journal_path, |seq, ev| {
-        if seq > after {
-            push_recs(seq, ev, &mut it, &mut scratch, &mut erasures);
-            for r in scratch.drain(..) {
-                tail.push(r)?;
-            }
-        }
-        Ok(())
-    })?;
-    tail.finish();
-    // One pass over the sorted tail: its distinct numbers (a bound for the number table)
-    // and the numbers erased now.
-    let tail_pass = |f: &mut dyn FnMut(u64)| -> Result<(), StoreError> {
-        let mut m = tail.iter()?;
-        let mut last = None;
-        for r in m.by_ref() {
-            if last != Some(r.number) {
-                last = Some(r.number);
-                f(r.number);
-            }
-        }
-        m.take_error().map_or(Ok(()), Err)
-    };
-    // Pending erasures: keyed hash -> the newest erasure's sequence.
-    let mut erase_seq: HashMap<SubjectKey, u64> = HashMap::new();
-    for &(seq, e) in &erasures {
-        let s = erase_seq.entry(e.key).or_insert(seq);
-        *s = (*s).max(seq);
-    }
-    let keyer = match (&opts.keyer, erase_seq.is_empty()) {
-        (Some(k), false) => Some(k),
-        (None, false) => return Err(StoreError::KeyMissing { path: opts.key_path.clone() }),
-        (_, true) => None,
-    };
-    // The numbers erased now, for blanking their digits out of everyone's free text:
-    // each erasure's bridging stop (see `rights::erase`) puts its number in the tail.
-    // Numbers erased now, each with its erasure's sequence: only what was recorded before
-    // an erasure is blanked (a text recorded after it is new data).
-    let mut erased_now: Vec<(E164, u64)> = Vec::new();
-    let mut tail_numbers = 0u64;
-    tail_pass(&mut |number| {
-        tail_numbers += 1;
-        if let Some(k) = keyer
-            && let Some(n) = E164::from_u64(number)
-            && let Some(&s) = erase_seq.get(&k.hash(n))
-        {
-            erased_now.push((n, s));
-        }
-    })?;
-    let mut scrub = Patterns::with_seqs(&erased_now);
-    // (free-text string id, numbers applicable) -> the id of its blanked form (itself when
-    // it holds none).
-    let mut scrubbed: HashMap<(u32, usize), u32> = HashMap::new();
-    let mut suppressed: Vec<Entry> = old.map_or_else(Vec::new, Snapshot::suppressed);
-    suppressed.extend(erasures.iter().map(|&(_, e)| e));
-    suppressed.sort_unstable_by_key(|e| (e.key.lo(), e.key, std::cmp::Reverse(e.seq)));
-    suppressed.dedup_by_key(|e| e.key);
-    let cut = opts.cutoffs().map(|c| c.resolve(|s| it.ids.get(s).copied()));
-    let mut scope = opts.scope.as_ref().map(|(b, p)| ScopeKeep::new(&it.strings, b, p, star));
+    let tail = read_tail(journal_path, after, &mut it, out, limit)?;
+    let erase_seq = pending_erasures(&tail.erasures);
+    let keyer = erasure_keyer(opts, !erase_seq.is_empty())?;
+    let (erased_now, tail_numbers) = erased_in_tail(&tail.runs, keyer, &erase_seq)?;
+    let suppressed = suppression_entries(old, &tail.erasures);
     let suppress_count = suppressed.len() as u64;
-
-    // Every number of the old snapshot and of the tail gets an id: a bound for the table.
-    let old_numbers =
-        old.map_or(0, |o| if o.is_legacy() { o.evidence_len() as u64 } else { o.number_count() });
-    let mut f = Folder {
-        star,
-        sms,
-        lasting,
-        table: NumberTable::with_capacity(
-            opts.number_bound
-                .map_or(old_numbers + tail_numbers, |b| b.min(old_numbers + tail_numbers)),
-        ),
-        scopes: ConsentLists::new(&lists_base, limit),
-        brand_ix: HashMap::new(),
-        brands: Vec::new(),
-        numbers: 0,
-        rel_count: BTreeMap::new(),
-        stop_count: BTreeMap::new(),
-        consent_count: BTreeMap::new(),
-        g_stops: Vec::new(),
-        g_cons: Vec::new(),
-        g_rels: Vec::new(),
-    };
-
+    let ids = PurgeIds { star, sms, lasting: &lasting };
+    let mut rules = GroupRules::new(&it, opts, keyer, erase_seq, erased_now, ids);
+    let bound = number_bound(old, tail_numbers, opts);
+    let scopes = ConsentLists::new(&consent_runs_base(out), limit);
+    let mut f = Folder::new(star, sms, lasting, NumberTable::with_capacity(bound), scopes);
     let mut builder = Builder::create(out)?;
-    let mut old_iter = match old {
-        Some(o) => Some(o.all_evidence()?.peekable()),
+    let old_iter = match old {
+        Some(o) => Some(o.all_evidence()?),
         None => None,
     };
-    let mut group: Vec<EvidenceRec> = Vec::new();
-    let mut total = 0u64;
-    let mut used = vec![false; it.strings.len()];
-    used[star as usize] = true;
-    used[sms as usize] = true;
-    let mut dropped = Dropped::default();
-    // Applies erasures and the purge to one number's records, then writes and folds them.
-    let mut flush = |group: &mut Vec<EvidenceRec>,
-                     f: &mut Folder,
-                     builder: &mut Builder|
-     -> Result<u64, StoreError> {
-        let Some(first) = group.first() else { return Ok(0) };
-        if let (Some(k), Some(n)) = (keyer, E164::from_u64(first.number))
-            && let Some(&s) = erase_seq.get(&k.hash(n))
-        {
-            let before = group.len();
-            group.retain(|r| r.seq > s);
-            dropped.erased_numbers += 1;
-            if !erased_now.iter().any(|&(e, _)| e == n) {
-                // Not found in the tail (no bridging stop): blank it from here on.
-                erased_now.push((n, s));
-                scrub = Patterns::with_seqs(&erased_now);
-                scrubbed.clear();
-            }
-            dropped.erased_events += (before - group.len()) as u64;
-        }
-        if let Some(cut) = &cut {
-            let ids = PurgeIds { star, sms, lasting: &lasting_ids };
-            let gone = purgeable(group, cut, ids);
-            if !gone.is_empty() {
-                dropped.purged_numbers += 1;
-                for r in group.iter().filter(|r| gone.contains(&r.seq)) {
-                    match r.kind {
-                        KIND_CONSENT => dropped.purged_consents += 1,
-                        _ => dropped.purged_relationships += 1,
-                    }
-                }
-                let before = group.len();
-                group.retain(|r| {
-                    !(gone.contains(&r.seq)
-                        || (r.kind == KIND_CORRECT && gone.contains(&r.corrects())))
-                });
-                dropped.purged_corrections += (before - group.len() - gone.len()) as u64;
-            }
-        }
-        if let Some(keep) = scope.as_mut() {
-            keep.retain(group);
-            if group.is_empty() {
-                return Ok(0);
-            }
-        }
-        if !scrub.is_empty() {
-            for r in group.iter_mut().filter(|r| matches!(r.kind, KIND_CONSENT | KIND_CORRECT)) {
-                // method, text_ref, source: free text that may name someone else.
-                let k = scrub.applicable(r.seq);
-                if k == 0 {
-                    continue;
-                }
-                for t in &mut r.text[3..] {
-                    *t = *scrubbed.entry((*t, k)).or_insert_with(|| {
-                        match it.strings.get(*t as usize).and_then(|s| scrub.scrub_first(s, k)) {
-                            Some(clean) => it.id(&clean),
-                            None => *t,
-                        }
-                    });
-                }
-            }
-            used.resize(used.len().max(it.strings.len()), false);
-        }
-        for r in group.iter() {
-            builder.evidence(r)?;
-            if r.kind != KIND_MOVE {
-                for &t in &r.text {
-                    if let Some(u) = used.get_mut(t as usize) {
-                        *u = true;
-                    }
-                }
-            }
-        }
-        f.fold(group)?;
-        let n = group.len() as u64;
-        group.clear();
-        Ok(n)
-    };
-    let mut tail_iter = tail.iter()?;
-    let mut tail_next = tail_iter.next();
-    loop {
-        let from_old = old_iter.as_mut().and_then(|i| i.peek().copied());
-        let from_tail = tail_next;
-        let next = match (from_old, from_tail) {
-            (Some(o), Some(t)) if (o.number, o.seq) < (t.number, t.seq) => {
-                old_iter.as_mut().and_then(Iterator::next);
-                o
-            }
-            (_, Some(t)) => {
-                tail_next = tail_iter.next();
-                t
-            }
-            (Some(o), None) => {
-                old_iter.as_mut().and_then(Iterator::next);
-                o
-            }
-            (None, None) => break,
-        };
-        if group.first().is_some_and(|g| g.number != next.number) {
-            total += flush(&mut group, &mut f, &mut builder)?;
-        }
-        group.push(next);
-    }
-    total += flush(&mut group, &mut f, &mut builder)?;
-    if let Some(e) = tail_iter.take_error() {
-        return Err(e);
-    }
-    drop(tail_iter);
-    drop(tail);
-    // Strings no kept record refers to are blanked; ids stay stable.
-    let strings: Vec<String> = it
-        .strings
-        .iter()
-        .zip(&used)
-        .map(|(s, &u)| if u { s.clone() } else { String::new() })
-        .collect();
-
-    let name = |id: u32| it.strings.get(id as usize).cloned().unwrap_or_default();
-    let stats = serde_json::json!({
-        "numbers": f.numbers,
-        "events": total,
-        "suppressed": suppress_count,
-        "stops_by_brand": f.stop_count.iter().map(|(b, n)| (name(*b), *n)).collect::<BTreeMap<_, _>>(),
-        "consents": f.consent_count.iter().map(|((b, p, c), n)| serde_json::json!({
-            "brand": name(*b), "purpose": name(*p), "channel": name(*c), "count": n,
-        })).collect::<Vec<_>>(),
-        "relationships_by_brand": f.rel_count.iter().map(|(b, n)| (name(*b), *n)).collect::<BTreeMap<_, _>>(),
-    });
-    let stats_json = serde_json::to_vec(&stats).unwrap_or_default();
-    let last_seq = scan.last_seq.max(after);
+    let total = fold_merged(old_iter, &tail.runs, &mut rules, &mut it, &mut f, &mut builder)?;
+    drop(tail.runs);
+    let strings = kept_strings(&it.strings, &rules.used);
+    let stats_json = stats_json(&f, total, suppress_count, &it.strings);
+    let last_seq = tail.last_seq.max(after);
     let numbers = f.numbers;
     let bytes = builder.finish(Parts {
         generation,
@@ -866,9 +693,9 @@ pub fn build_with<D: AsRef<[u8]>>(
         numbers: f.table,
         brands: f.brands,
         scopes: f.scopes,
-        suppressed: std::mem::take(&mut suppressed),
+        suppressed,
     })?;
-    let suppression_entries = suppress_count;
+    let dropped = &rules.dropped;
     Ok(Compacted {
         generation,
         last_seq,
@@ -878,12 +705,385 @@ pub fn build_with<D: AsRef<[u8]>>(
         numbers,
         erased_numbers: dropped.erased_numbers,
         erased_events: dropped.erased_events,
-        suppression_entries,
+        suppression_entries: suppress_count,
         purged_consents: dropped.purged_consents,
         purged_corrections: dropped.purged_corrections,
         purged_relationships: dropped.purged_relationships,
         purged_numbers: dropped.purged_numbers,
     })
+}
+
+/// The journal tail after the snapshot, as evidence records sorted by (number, seq).
+struct Tail {
+    /// The records, sorted in bounded memory (runs spilled next to the output beyond the
+    /// limit).
+    runs: SortedRuns<EvidenceRec>,
+    /// The erasures in the tail (sequence, suppression entry): they become no record.
+    erasures: Vec<(u64, Entry)>,
+    /// The journal's last sequence.
+    last_seq: u64,
+}
+
+/// Reads the journal records after sequence `after` into sorted runs named after `out`
+/// (at most `limit` records in memory), interning their strings into `it`.
+fn read_tail(
+    journal_path: &Path,
+    after: u64,
+    it: &mut Interner,
+    out: &Path,
+    limit: usize,
+) -> Result<Tail, StoreError> {
+    let mut runs = SortedRuns::new(out, limit);
+    let mut scratch = Vec::new();
+    let mut erasures: Vec<(u64, Entry)> = Vec::new();
+    let scan = journal::scan_file(journal_path, |seq, ev| {
+        if seq > after {
+            push_recs(seq, ev, it, &mut scratch, &mut erasures);
+            for r in scratch.drain(..) {
+                runs.push(r)?;
+            }
+        }
+        Ok(())
+    })?;
+    runs.finish();
+    Ok(Tail { runs, erasures, last_seq: scan.last_seq })
+}
+
+/// Pending erasures: keyed hash -> the newest erasure's sequence.
+fn pending_erasures(erasures: &[(u64, Entry)]) -> HashMap<SubjectKey, u64> {
+    let mut erase_seq: HashMap<SubjectKey, u64> = HashMap::new();
+    for &(seq, e) in erasures {
+        let s = erase_seq.entry(e.key).or_insert(seq);
+        *s = (*s).max(seq);
+    }
+    erase_seq
+}
+
+/// The suppression key when erasures are `pending` (an error without one: they cannot be
+/// matched to numbers), `None` when none are.
+fn erasure_keyer(opts: &CompactOptions, pending: bool) -> Result<Option<&Keyer>, StoreError> {
+    match (&opts.keyer, pending) {
+        (Some(k), true) => Ok(Some(k)),
+        (None, true) => Err(StoreError::KeyMissing { path: opts.key_path.clone() }),
+        (_, false) => Ok(None),
+    }
+}
+
+/// One pass over the sorted tail: the numbers erased now, each with its erasure's
+/// sequence (each erasure's bridging stop, see `rights::erase`, puts its number in the
+/// tail), and the count of distinct numbers in the tail (a bound for the number table).
+fn erased_in_tail(
+    tail: &SortedRuns<EvidenceRec>,
+    keyer: Option<&Keyer>,
+    erase_seq: &HashMap<SubjectKey, u64>,
+) -> Result<(Vec<(E164, u64)>, u64), StoreError> {
+    let mut erased_now: Vec<(E164, u64)> = Vec::new();
+    let mut tail_numbers = 0u64;
+    let mut m = tail.iter()?;
+    let mut last = None;
+    for r in m.by_ref() {
+        if last == Some(r.number) {
+            continue;
+        }
+        last = Some(r.number);
+        tail_numbers += 1;
+        if let Some(k) = keyer
+            && let Some(n) = E164::from_u64(r.number)
+            && let Some(&s) = erase_seq.get(&k.hash(n))
+        {
+            erased_now.push((n, s));
+        }
+    }
+    m.take_error().map_or(Ok((erased_now, tail_numbers)), Err)
+}
+
+/// The new snapshot's suppression entries: the old snapshot's and the tail's erasures,
+/// sorted, one per keyed hash (the newest).
+fn suppression_entries<D: AsRef<[u8]>>(
+    old: Option<&Snapshot<D>>,
+    erasures: &[(u64, Entry)],
+) -> Vec<Entry> {
+    let mut suppressed: Vec<Entry> = old.map_or_else(Vec::new, Snapshot::suppressed);
+    suppressed.extend(erasures.iter().map(|&(_, e)| e));
+    suppressed.sort_unstable_by_key(|e| (e.key.lo(), e.key, std::cmp::Reverse(e.seq)));
+    suppressed.dedup_by_key(|e| e.key);
+    suppressed
+}
+
+/// Numbers the new number table is sized for: every number of the old snapshot and of
+/// the tail gets an id, at most [`CompactOptions::number_bound`].
+fn number_bound<D: AsRef<[u8]>>(
+    old: Option<&Snapshot<D>>,
+    tail_numbers: u64,
+    opts: &CompactOptions,
+) -> u64 {
+    let old_numbers =
+        old.map_or(0, |o| if o.is_legacy() { o.evidence_len() as u64 } else { o.number_count() });
+    let all = old_numbers + tail_numbers;
+    opts.number_bound.map_or(all, |b| b.min(all))
+}
+
+/// Base name of the consent lists' runs: `<out>.runL.run0`, … (removed like the tail's).
+fn consent_runs_base(out: &Path) -> PathBuf {
+    let mut base = out.as_os_str().to_os_string();
+    base.push(format!("{}L", sorted_runs::RUN_SUFFIX));
+    PathBuf::from(base)
+}
+
+/// The old snapshot's evidence and the sorted journal tail merged in (number, seq)
+/// order; on a tie the tail's record comes first.
+struct Merged<'a, I: Iterator<Item = EvidenceRec>> {
+    old: Option<std::iter::Peekable<I>>,
+    tail: sorted_runs::Merge<'a, EvidenceRec>,
+    tail_next: Option<EvidenceRec>,
+}
+
+impl<'a, I: Iterator<Item = EvidenceRec>> Merged<'a, I> {
+    fn new(old: Option<I>, mut tail: sorted_runs::Merge<'a, EvidenceRec>) -> Self {
+        let tail_next = tail.next();
+        Merged { old: old.map(Iterator::peekable), tail, tail_next }
+    }
+}
+
+impl<I: Iterator<Item = EvidenceRec>> Iterator for Merged<'_, I> {
+    type Item = EvidenceRec;
+
+    fn next(&mut self) -> Option<EvidenceRec> {
+        let from_old = self.old.as_mut().and_then(|i| i.peek().copied());
+        match (from_old, self.tail_next) {
+            (Some(o), Some(t)) if (o.number, o.seq) < (t.number, t.seq) => {
+                self.old.as_mut().and_then(Iterator::next);
+                Some(o)
+            }
+            (_, Some(t)) => {
+                self.tail_next = self.tail.next();
+                Some(t)
+            }
+            (Some(o), None) => {
+                self.old.as_mut().and_then(Iterator::next);
+                Some(o)
+            }
+            (None, None) => None,
+        }
+    }
+}
+
+/// Streams the old evidence and the tail merged, one number's records at a time, through
+/// `rules` into `builder` and `f`; returns the records kept.
+fn fold_merged<I: Iterator<Item = EvidenceRec>>(
+    old: Option<I>,
+    tail: &SortedRuns<EvidenceRec>,
+    rules: &mut GroupRules<'_>,
+    it: &mut Interner,
+    f: &mut Folder,
+    builder: &mut Builder,
+) -> Result<u64, StoreError> {
+    let mut merged = Merged::new(old, tail.iter()?);
+    let mut group: Vec<EvidenceRec> = Vec::new();
+    let mut total = 0u64;
+    for next in merged.by_ref() {
+        if group.first().is_some_and(|g| g.number != next.number) {
+            total += rules.flush(&mut group, it, f, builder)?;
+        }
+        group.push(next);
+    }
+    total += rules.flush(&mut group, it, f, builder)?;
+    merged.tail.take_error().map_or(Ok(total), Err)
+}
+
+/// What happens to one number's records before they are written: erasures, the retention
+/// purge, the scope of an extract and the blanking of erased numbers from free text; and
+/// which strings the kept records use.
+struct GroupRules<'a> {
+    /// The suppression key, when erasures are pending.
+    keyer: Option<&'a Keyer>,
+    /// Pending erasures: keyed hash -> the newest erasure's sequence.
+    erase_seq: HashMap<SubjectKey, u64>,
+    /// Numbers erased now, each with its erasure's sequence: only what was recorded
+    /// before an erasure is blanked (a text recorded after it is new data).
+    erased_now: Vec<(E164, u64)>,
+    /// `erased_now` as patterns to blank.
+    scrub: Patterns,
+    /// (free-text string id, numbers applicable) -> the id of its blanked form (itself
+    /// when it holds none).
+    scrubbed: HashMap<(u32, usize), u32>,
+    /// The purge's cutoffs, if purging.
+    cut: Option<Cut>,
+    /// String ids of `*` and `sms`, for the purge.
+    star_sms: (u32, u32),
+    /// String ids of the lasting relationship kinds, for the purge.
+    lasting: Vec<u32>,
+    /// What a scoped compaction keeps, if scoped.
+    scope: Option<ScopeKeep>,
+    /// Per string id: does a kept record refer to it.
+    used: Vec<bool>,
+    /// What the rules dropped so far.
+    dropped: Dropped,
+}
+
+impl<'a> GroupRules<'a> {
+    /// Rules for the strings interned in `it` so far; `ids` are those of `*`, `sms` (both
+    /// marked used) and the lasting relationship kinds.
+    fn new(
+        it: &Interner,
+        opts: &CompactOptions,
+        keyer: Option<&'a Keyer>,
+        erase_seq: HashMap<SubjectKey, u64>,
+        erased_now: Vec<(E164, u64)>,
+        ids: PurgeIds<'_>,
+    ) -> Self {
+        let PurgeIds { star, sms, lasting } = ids;
+        let scrub = Patterns::with_seqs(&erased_now);
+        let cut = opts.cutoffs().map(|c| c.resolve(|s| it.ids.get(s).copied()));
+        let scope = opts.scope.as_ref().map(|(b, p)| ScopeKeep::new(&it.strings, b, p, star));
+        let mut used = vec![false; it.strings.len()];
+        used[star as usize] = true;
+        used[sms as usize] = true;
+        GroupRules {
+            keyer,
+            erase_seq,
+            erased_now,
+            scrub,
+            scrubbed: HashMap::new(),
+            cut,
+            star_sms: (star, sms),
+            lasting: lasting.to_vec(),
+            scope,
+            used,
+            dropped: Dropped::default(),
+        }
+    }
+
+    /// Applies the rules to one number's records, then writes and folds what is kept;
+    /// empties `group` and returns the records kept.
+    fn flush(
+        &mut self,
+        group: &mut Vec<EvidenceRec>,
+        it: &mut Interner,
+        f: &mut Folder,
+        builder: &mut Builder,
+    ) -> Result<u64, StoreError> {
+        if group.is_empty() {
+            return Ok(0);
+        }
+        self.erase(group);
+        self.purge(group);
+        if let Some(keep) = self.scope.as_mut() {
+            keep.retain(group);
+            if group.is_empty() {
+                return Ok(0);
+            }
+        }
+        self.scrub_free_text(group, it);
+        for r in group.iter() {
+            builder.evidence(r)?;
+            self.mark_used(r);
+        }
+        f.fold(group)?;
+        let n = group.len() as u64;
+        group.clear();
+        Ok(n)
+    }
+
+    /// Drops the records of an erased number recorded before its erasure. A number not
+    /// found in the tail (no bridging stop) is blanked from free text from here on.
+    fn erase(&mut self, group: &mut Vec<EvidenceRec>) {
+        let Some(first) = group.first() else { return };
+        if let (Some(k), Some(n)) = (self.keyer, E164::from_u64(first.number))
+            && let Some(&s) = self.erase_seq.get(&k.hash(n))
+        {
+            let before = group.len();
+            group.retain(|r| r.seq > s);
+            self.dropped.erased_numbers += 1;
+            if !self.erased_now.iter().any(|&(e, _)| e == n) {
+                self.erased_now.push((n, s));
+                self.scrub = Patterns::with_seqs(&self.erased_now);
+                self.scrubbed.clear();
+            }
+            self.dropped.erased_events += (before - group.len()) as u64;
+        }
+    }
+
+    /// Drops what the retention purge may (see [`purgeable`]) with the corrections of
+    /// the consents dropped.
+    fn purge(&mut self, group: &mut Vec<EvidenceRec>) {
+        let Some(cut) = &self.cut else { return };
+        let (star, sms) = self.star_sms;
+        let ids = PurgeIds { star, sms, lasting: &self.lasting };
+        let gone = purgeable(group, cut, ids);
+        if gone.is_empty() {
+            return;
+        }
+        let dropped = &mut self.dropped;
+        dropped.purged_numbers += 1;
+        for r in group.iter().filter(|r| gone.contains(&r.seq)) {
+            match r.kind {
+                KIND_CONSENT => dropped.purged_consents += 1,
+                _ => dropped.purged_relationships += 1,
+            }
+        }
+        let before = group.len();
+        group.retain(|r| {
+            !(gone.contains(&r.seq) || (r.kind == KIND_CORRECT && gone.contains(&r.corrects())))
+        });
+        dropped.purged_corrections += (before - group.len() - gone.len()) as u64;
+    }
+
+    /// Replaces the free text (method, text_ref, source: it may name someone else) of
+    /// consents and corrections by its copy with the numbers erased before them blanked.
+    fn scrub_free_text(&mut self, group: &mut [EvidenceRec], it: &mut Interner) {
+        if self.scrub.is_empty() {
+            return;
+        }
+        for r in group.iter_mut().filter(|r| matches!(r.kind, KIND_CONSENT | KIND_CORRECT)) {
+            let k = self.scrub.applicable(r.seq);
+            if k == 0 {
+                continue;
+            }
+            for t in r.free_text_mut() {
+                *t = *self.scrubbed.entry((*t, k)).or_insert_with(|| {
+                    match it.strings.get(*t as usize).and_then(|s| self.scrub.scrub_first(s, k)) {
+                        Some(clean) => it.id(&clean),
+                        None => *t,
+                    }
+                });
+            }
+        }
+        self.used.resize(self.used.len().max(it.strings.len()), false);
+    }
+
+    /// Marks the strings a kept record refers to (a move's text holds a number, no ids).
+    fn mark_used(&mut self, r: &EvidenceRec) {
+        if r.kind == KIND_MOVE {
+            return;
+        }
+        for &t in &r.text {
+            if let Some(u) = self.used.get_mut(t as usize) {
+                *u = true;
+            }
+        }
+    }
+}
+
+/// The strings section: strings no kept record refers to are blanked; ids stay stable.
+fn kept_strings(strings: &[String], used: &[bool]) -> Vec<String> {
+    strings.iter().zip(used).map(|(s, &u)| if u { s.clone() } else { String::new() }).collect()
+}
+
+/// The `info` counts as JSON.
+fn stats_json(f: &Folder, total: u64, suppressed: u64, strings: &[String]) -> Vec<u8> {
+    let name = |id: u32| strings.get(id as usize).cloned().unwrap_or_default();
+    let stats = serde_json::json!({
+        "numbers": f.numbers,
+        "events": total,
+        "suppressed": suppressed,
+        "stops_by_brand": f.stop_count.iter().map(|(b, n)| (name(*b), *n)).collect::<BTreeMap<_, _>>(),
+        "consents": f.consent_count.iter().map(|((b, p, c), n)| serde_json::json!({
+            "brand": name(*b), "purpose": name(*p), "channel": name(*c), "count": n,
+        })).collect::<Vec<_>>(),
+        "relationships_by_brand": f.rel_count.iter().map(|(b, n)| (name(*b), *n)).collect::<BTreeMap<_, _>>(),
+    });
+    serde_json::to_vec(&stats).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use crate::phone::{self, E164, Region};
 use crate::standing::{StandingSource as _, Timestamp};
 use crate::store::error::{Field, HeaderError, Invalid, StoreError};
 use crate::store::event::EventRef;
-use crate::store::{Batch, Store, StoreView};
+use crate::store::{Batch, Store, StoreView, ViewScope};
 use crate::timefmt::parse_rfc3339;
 
 mod fields;
@@ -356,37 +356,16 @@ pub fn import<R: Read>(
     opts: ImportOptions,
     mut progress: impl FnMut(u64),
 ) -> Result<ImportReport, StoreError> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .delimiter(opts.delimiter)
-        .has_headers(false)
-        .flexible(true)
-        .buffer_capacity(1 << 20)
-        .from_reader(RecordLimit::new(input, IMPORT_RECORD_LIMIT));
+    let mut rdr = csv_reader(input, opts.delimiter);
     let mut rec = csv::ByteRecord::new();
     let csv_err = |line: u64| move |source| StoreError::Csv { line, source };
     let (cols, width) = read_header(&mut rdr, &mut rec, kind, opts.delimiter)?;
-
-    // Stops already in the store, to count consents that do not lift them: read from a
-    // view of the store before this import, taken at the first row that needs it (folding
-    // a long journal tail costs a pass over it; imports of stops, and of confirmed
-    // consents, never need it).
-    let mut stops: Option<Option<StoreView>> = None;
-    let mut scopes = ScopeCache::new();
-    // Channel names are codes (`sms`, `email`): `SMS` is stored as `sms`, so a consent is
-    // not silently ignored by the sms-only decision for its spelling.
-    let mut channel = String::new();
-    // The row's brand in canonical form (trimmed, NFC: `crate::brand`), reused per row.
-    let mut brand_buf = String::new();
-
+    let mut rows = RowParser::new(kind, cols, width, opts.region, crate::timefmt::now());
+    let mut stops = StopCheck::new();
     let mut report = ImportReport::default();
-    let import_time = crate::timefmt::now();
     let mut batch = store.batch();
     let mut line = 1u64;
-    loop {
-        let more = rdr.read_byte_record(&mut rec).map_err(csv_err(line + 1))?;
-        if !more {
-            break;
-        }
+    while rdr.read_byte_record(&mut rec).map_err(csv_err(line + 1))? {
         rdr.get_mut().reset();
         line = rec.position().map_or(line + 1, |p| p.line());
         report.rows += 1;
@@ -394,70 +373,163 @@ pub fn import<R: Read>(
             progress(report.rows);
         }
         let mut notes = RowNotes::default();
-        channel.clear();
-        let code_col = match kind {
-            Kind::Consents => Some(cols[3]),
-            Kind::Customers => Some(cols[2]),
-            Kind::Stops => None,
-        };
-        let row = Fields::new(&rec);
-        if let Some(c) = code_col.and_then(|i| row.raw(i)) {
-            channel.push_str(&String::from_utf8_lossy(c.trim_ascii()));
-            channel.make_ascii_lowercase();
-        }
-        brand_buf.clear();
-        if let Some(Some(b)) = row.text(cols[1]) {
-            brand_buf.push_str(&crate::brand::normalize(b));
-        }
-        let parsed = if rec.len() == width {
-            let row_text = (brand_buf.as_str(), channel.as_str());
-            parse_row(kind, &row, &cols, row_text, opts.region, import_time, &mut notes)
-        } else {
-            Err(Invalid::FieldCount)
-        };
-        // The batch validates the event (once): a refused event is a bad row.
-        let pushed = match parsed {
-            Ok(ev) => match batch.push_ref(ev) {
-                Ok(seq) => Ok((ev, seq)),
-                Err(StoreError::InvalidEvent { reason, .. }) => Err(reason),
-                Err(e) => return Err(e),
-            },
-            Err(reason) => Err(reason),
-        };
-        match pushed {
+        let parsed = rows.parse(&rec, &mut notes);
+        match push_row(&mut batch, parsed)? {
             Ok((ev, seq)) => {
                 report.last_seq = seq;
                 report.imported += 1;
                 report.undated_stops += u64::from(notes.undated);
-                // A consent confirmed at all was confirmed after it was granted (validated),
-                // so after any stop it was granted after: it lifts the stop. Only unconfirmed
-                // sms consents need the stop's time.
-                if let EventRef::Consent { number, text, granted_at, confirmed_at: None, .. } = ev
-                    && let [brand, purpose, "sms", ..] = text
-                    && let Some(view) = stops_view(&mut stops, &batch)?
-                {
-                    let scope = scopes.get(view, brand, purpose);
-                    if let Some(stop) = view.standing(&scope, number).stopped_at
-                        && granted_at > stop
-                    {
-                        report.not_lifted += 1;
-                    }
-                }
+                report.not_lifted += u64::from(stops.not_lifted(ev, &batch)?);
             }
-            Err(reason) => {
-                report.bad += 1;
-                report.scientific_numbers += u64::from(notes.scientific);
-                if report.errors.len() < MAX_REPORTED {
-                    report.errors.push(RowError {
-                        line,
-                        number: notes.number.map(E164::masked),
-                        reason,
-                    });
-                }
-            }
+            Err(reason) => report.refused(line, &notes, reason),
         }
     }
-    if opts.strict && report.bad > 0 {
+    finish(batch, report, opts.strict)
+}
+
+/// A CSV reader over `input` for an import: no header handling (the header is checked
+/// by [`read_header`]), rows of any width (checked per row), records bounded by
+/// [`IMPORT_RECORD_LIMIT`].
+fn csv_reader<R: Read>(input: R, delimiter: u8) -> csv::Reader<RecordLimit<R>> {
+    csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .buffer_capacity(1 << 20)
+        .from_reader(RecordLimit::new(input, IMPORT_RECORD_LIMIT))
+}
+
+/// Reads data rows of one kind as events: the columns the header gave, and the row's
+/// brand and code in canonical form (buffers reused row after row).
+struct RowParser {
+    kind: Kind,
+    cols: Vec<usize>,
+    /// Columns a row has.
+    width: usize,
+    region: Region,
+    /// The time of an undated stop.
+    import_time: Timestamp,
+    /// Channel names are codes (`sms`, `email`): `SMS` is stored as `sms`, so a consent
+    /// is not silently ignored by the sms-only decision for its spelling.
+    channel: String,
+    /// The row's brand in canonical form (trimmed, NFC: `crate::brand`).
+    brand: String,
+}
+
+impl RowParser {
+    fn new(
+        kind: Kind,
+        cols: Vec<usize>,
+        width: usize,
+        region: Region,
+        import_time: Timestamp,
+    ) -> RowParser {
+        let (channel, brand) = (String::new(), String::new());
+        RowParser { kind, cols, width, region, import_time, channel, brand }
+    }
+
+    /// The event of data row `rec` (see [`parse_row`]), or why it is a bad row.
+    fn parse<'r>(
+        &'r mut self,
+        rec: &'r csv::ByteRecord,
+        notes: &mut RowNotes,
+    ) -> Result<EventRef<'r>, Invalid> {
+        self.channel.clear();
+        let code_col = match self.kind {
+            Kind::Consents => Some(self.cols[3]),
+            Kind::Customers => Some(self.cols[2]),
+            Kind::Stops => None,
+        };
+        let row = Fields::new(rec);
+        if let Some(c) = code_col.and_then(|i| row.raw(i)) {
+            self.channel.push_str(&String::from_utf8_lossy(c.trim_ascii()));
+            self.channel.make_ascii_lowercase();
+        }
+        self.brand.clear();
+        if let Some(Some(b)) = row.text(self.cols[1]) {
+            self.brand.push_str(&crate::brand::normalize(b));
+        }
+        if rec.len() != self.width {
+            return Err(Invalid::FieldCount);
+        }
+        let this: &'r RowParser = self;
+        let row_text = (this.brand.as_str(), this.channel.as_str());
+        parse_row(this.kind, &row, &this.cols, row_text, this.region, this.import_time, notes)
+    }
+}
+
+/// Appends a parsed row's event to `batch`, which validates it (once): a refused event
+/// is a bad row (the inner error); other errors end the import.
+fn push_row<'r>(
+    batch: &mut Batch<'_>,
+    parsed: Result<EventRef<'r>, Invalid>,
+) -> Result<Result<(EventRef<'r>, u64), Invalid>, StoreError> {
+    let ev = match parsed {
+        Ok(ev) => ev,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    match batch.push_ref(ev) {
+        Ok(seq) => Ok(Ok((ev, seq))),
+        Err(StoreError::InvalidEvent { reason, .. }) => Ok(Err(reason)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Stops already in the store, to count consents that do not lift them: read from a
+/// view of the store before this import, taken at the first row that needs it (folding
+/// a long journal tail costs a pass over it; imports of stops, and of confirmed
+/// consents, never need it).
+struct StopCheck {
+    /// See [`stops_view`].
+    view: Option<Option<StoreView>>,
+    scopes: ScopeCache<ViewScope>,
+}
+
+impl StopCheck {
+    fn new() -> StopCheck {
+        StopCheck { view: None, scopes: ScopeCache::new() }
+    }
+
+    /// True when `ev` is an unconfirmed sms consent granted after a stop for its scope
+    /// already in the store: kept as evidence, yet the stop stands. A consent confirmed
+    /// at all was confirmed after it was granted (validated), so after any stop it was
+    /// granted after: it lifts the stop. Only unconfirmed sms consents need the stop's
+    /// time.
+    fn not_lifted(&mut self, ev: EventRef<'_>, batch: &Batch<'_>) -> Result<bool, StoreError> {
+        if let EventRef::Consent { number, text, granted_at, confirmed_at: None, .. } = ev
+            && let [brand, purpose, "sms", ..] = text
+            && let Some(view) = stops_view(&mut self.view, batch)?
+        {
+            let scope = self.scopes.get(view, brand, purpose);
+            if let Some(stop) = view.standing(&scope, number).stopped_at
+                && granted_at > stop
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+impl ImportReport {
+    /// Counts a bad row at `line`, and reports it while fewer than [`MAX_REPORTED`] are.
+    fn refused(&mut self, line: u64, notes: &RowNotes, reason: Invalid) {
+        self.bad += 1;
+        self.scientific_numbers += u64::from(notes.scientific);
+        if self.errors.len() < MAX_REPORTED {
+            self.errors.push(RowError { line, number: notes.number.map(E164::masked), reason });
+        }
+    }
+}
+
+/// Ends the import: in strict mode with a bad row nothing is written (and the report
+/// says so), else the good rows are committed with one fsync.
+fn finish(
+    batch: Batch<'_>,
+    mut report: ImportReport,
+    strict: bool,
+) -> Result<ImportReport, StoreError> {
+    if strict && report.bad > 0 {
         batch.abort()?;
         report.aborted = true;
         report.imported = 0;

@@ -298,226 +298,320 @@ impl Builder {
     ///
     /// # Errors
     /// I/O errors naming the file.
-    pub fn finish(mut self, mut parts: Parts<'_>) -> Result<u64, StoreError> {
+    pub fn finish(mut self, parts: Parts<'_>) -> Result<u64, StoreError> {
+        let Parts {
+            generation,
+            last_seq,
+            stats_json,
+            strings,
+            numbers,
+            mut brands,
+            scopes,
+            suppressed,
+        } = parts;
         let w = &mut self.w;
-        let mut h = [0u8; HEADER_LEN];
-        let put = |h: &mut [u8; HEADER_LEN], at: usize, v: u64| {
-            h[at..at + 8].copy_from_slice(&v.to_le_bytes())
-        };
-        put(&mut h, field::EVIDENCE, HEADER_LEN as u64);
-        put(&mut h, field::EVIDENCE + 8, self.evidence);
+        let mut h = Header([0u8; HEADER_LEN]);
+        h.put(field::EVIDENCE, HEADER_LEN as u64);
+        h.put(field::EVIDENCE + 8, self.evidence);
         let Some(index) = self.index.take() else {
             return Err(index_error(
                 &self.index_path.0,
                 fst::Error::from(std::io::Error::other("finished twice")),
             ));
         };
-        let index = index.into_inner().map_err(|e| index_error(&self.index_path.0, e))?;
-        let mut index =
-            index.into_inner().map_err(|e| io("writing", &self.index_path.0)(e.into_error()))?;
-        let index_len = index.stream_position().map_err(io("reading", &self.index_path.0))?;
-        index.seek(SeekFrom::Start(0)).map_err(io("reading", &self.index_path.0))?;
-        put(&mut h, field::INDEX, w.pos);
-        put(&mut h, field::INDEX + 8, index_len);
-        let mut chunk = vec![0u8; 1 << 20];
-        let mut left = index_len;
-        while left > 0 {
-            let n = (chunk.len() as u64).min(left) as usize;
-            index.read_exact(&mut chunk[..n]).map_err(io("reading", &self.index_path.0))?;
-            w.write(&chunk[..n])?;
-            left -= n as u64;
-        }
-        drop(index);
-        w.align()?;
-        let mut tuples = vec![[0u32; 4]; self.tuples.len()];
-        for (t, i) in std::mem::take(&mut self.tuples) {
-            tuples[i as usize] = t;
-        }
-        put(&mut h, field::TUPLES, w.pos);
-        put(&mut h, field::TUPLES + 8, tuples.len() as u64);
-        let bytes: Vec<u8> = tuples.iter().flatten().flat_map(|v| v.to_le_bytes()).collect();
-        w.write(&bytes)?;
-        drop(bytes);
-        w.align()?;
-        let hot_start = w.pos;
-        put(&mut h, field::HOT_START, hot_start);
-        put(&mut h, field::STATS, w.pos);
-        put(&mut h, field::STATS + 8, parts.stats_json.len() as u64);
-        w.write(parts.stats_json)?;
-        w.align()?;
-
-        // Strings: count, offsets, bytes.
-        let mut strings = Vec::new();
-        strings.extend_from_slice(&(parts.strings.len() as u32).to_le_bytes());
-        let mut at = 0u32;
-        strings.extend_from_slice(&at.to_le_bytes());
-        for s in parts.strings {
-            at += s.len() as u32;
-            strings.extend_from_slice(&at.to_le_bytes());
-        }
-        for s in parts.strings {
-            strings.extend_from_slice(s.as_bytes());
-        }
-        put(&mut h, field::STRINGS, w.pos);
-        put(&mut h, field::STRINGS + 8, strings.len() as u64);
-        w.write(&strings)?;
-        drop(strings);
-        w.align()?;
-
-        // Names: string → id, sorted by bytes (fst needs sorted, unique keys).
-        let mut names: Vec<(&str, u32)> = parts
-            .strings
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| !s.is_empty())
-            .map(|(i, s)| (s.as_str(), i as u32))
-            .collect();
-        names.sort_unstable();
-        names.dedup_by(|a, b| a.0 == b.0);
-        let mut fst_names = fst::MapBuilder::memory();
-        for (s, id) in names {
-            fst_names.insert(s, u64::from(id)).map_err(|e| index_error(&w.path, e))?;
-        }
-        let fst_names = fst_names.into_inner().map_err(|e| index_error(&w.path, e))?;
-        put(&mut h, field::NAMES, w.pos);
-        put(&mut h, field::NAMES + 8, fst_names.len() as u64);
-        w.write(&fst_names)?;
-        w.align()?;
-
-        if !parts.suppressed.is_empty() {
-            put(&mut h, field::SUPPRESS, w.pos);
-            put(&mut h, field::SUPPRESS + 8, parts.suppressed.len() as u64);
-            let bytes: Vec<u8> = parts.suppressed.iter().flat_map(|e| e.encode()).collect();
-            w.write(&bytes)?;
-            w.align()?;
-        }
-
-        // The number table: keys, then tags.
-        let numbers = std::mem::replace(&mut parts.numbers, NumberTable::with_capacity(0));
-        let cap = numbers.keys.len() as u64;
-        put(&mut h, field::NUMBERS, w.pos);
-        put(&mut h, field::NUMBERS + 8, cap);
-        put(&mut h, field::NUMBER_COUNT, numbers.len);
-        for chunk in numbers.keys.chunks(1 << 16) {
-            let bytes: Vec<u8> = chunk.iter().flat_map(|k| k.to_le_bytes()).collect();
-            w.write(&bytes)?;
-        }
-        w.align()?;
-        w.write(&numbers.tags)?;
-        drop(numbers);
-        w.align()?;
-
-        // Directories (their list offsets are known up front), then the lists.
-        parts.brands.sort_unstable_by_key(|b| b.brand);
-        let brands_len = (parts.brands.len() * format::BRAND_LEN) as u64;
-        let scopes_at = format::align64(w.pos + brands_len);
-        let scopes_len = (parts.scopes.len() * format::SCOPE_LEN) as u64;
-        let lists_at = format::align64(scopes_at + scopes_len);
-        let mut next = lists_at;
-        let mut take = |count: usize, rec: usize| {
-            let at = next;
-            let len = format::list_len(at, count as u64, rec as u64).unwrap_or(0);
-            next = format::align64(at + len);
-            at
-        };
-        let mut dir = Vec::with_capacity(brands_len as usize);
-        for b in &parts.brands {
-            let stops = take(b.stops.len(), 4);
-            let rels = take(b.rels.len(), format::REL_LEN);
-            dir.extend_from_slice(&b.brand.to_le_bytes());
-            dir.extend_from_slice(&0u32.to_le_bytes());
-            for v in [stops, b.stops.len() as u64, rels, b.rels.len() as u64] {
-                dir.extend_from_slice(&v.to_le_bytes());
-            }
-        }
-        put(&mut h, field::BRANDS, w.pos);
-        put(&mut h, field::BRANDS + 8, parts.brands.len() as u64);
-        w.write(&dir)?;
-        w.align()?;
-        // Consent lists go to the file in the order they were first seen; the directory
-        // is sorted by (brand, purpose) and points at them.
-        let heads = &parts.scopes.heads;
-        let offsets: Vec<u64> =
-            heads.iter().map(|&(_, _, n)| take(n as usize, format::CONSENT_LEN)).collect();
-        let mut order: Vec<usize> = (0..heads.len()).collect();
-        order.sort_unstable_by_key(|&i| (heads[i].0, heads[i].1));
-        let mut dir = Vec::with_capacity(scopes_len as usize);
-        for i in order {
-            let (brand, purpose, count) = heads[i];
-            dir.extend_from_slice(&brand.to_le_bytes());
-            dir.extend_from_slice(&purpose.to_le_bytes());
-            for v in [offsets[i], count, 0] {
-                dir.extend_from_slice(&v.to_le_bytes());
-            }
-        }
-        put(&mut h, field::SCOPES, w.pos);
-        put(&mut h, field::SCOPES + 8, parts.scopes.len() as u64);
-        w.write(&dir)?;
-        w.align()?;
-        put(&mut h, field::LISTS, w.pos);
-        debug_assert_eq!(w.pos, lists_at);
-
-        let mut list = Vec::new();
-        for b in &mut parts.brands {
-            b.stops.sort_unstable_by_key(|e| e.0);
-            write_list(w, &mut list, &b.stops, |t, out| out.extend_from_slice(&t.to_le_bytes()))?;
-            b.rels.sort_unstable_by_key(|e| e.0);
-            write_list(w, &mut list, &b.rels, |r, out| out.extend_from_slice(&r.encode()))?;
-        }
-        let mut lists = std::mem::replace(&mut parts.scopes, ConsentLists::new(&w.path, 1));
-        lists.entries.finish();
-        let mut merge = lists.entries.iter()?;
-        let mut one: Vec<(u32, [u8; format::CONSENT_LEN])> = Vec::new();
-        let mut pending = merge.next();
-        for (scope, &(_, _, count)) in lists.heads.iter().enumerate() {
-            // One list at a time in memory: the largest scope's, never all of them.
-            one.clear();
-            while let Some(e) = pending.filter(|e| e.scope as usize == scope) {
-                one.push((e.id, e.rec));
-                pending = merge.next();
-            }
-            if let Some(e) = merge.take_error() {
-                return Err(e);
-            }
-            if one.len() as u64 != count {
-                return Err(io("writing", &w.path)(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    "a consent list lost entries on its way to the file",
-                )));
-            }
-            write_list(w, &mut list, &one, |c, out| out.extend_from_slice(c))?;
-        }
-        drop(one);
-        drop(merge);
-        drop(lists);
-
-        if w.in_block > 0 {
-            w.sums.push(w.hasher.digest());
-        }
-        let sums: Vec<u8> = w.sums.iter().flat_map(|s| s.to_le_bytes()).collect();
-        put(&mut h, field::SUMS, w.pos);
-        put(&mut h, field::SUMS + 8, w.sums.len() as u64);
-        put(&mut h, field::SUMS_CHECKSUM, xxh3_64(&sums));
-        w.out.write_all(&sums).map_err(io("writing", &w.path))?;
-        let file_len = w.pos + sums.len() as u64;
-
-        h[..8].copy_from_slice(&format::MAGIC);
-        h[field::VERSION..field::VERSION + 4].copy_from_slice(&format::VERSION.to_le_bytes());
-        h[field::BLOCK_SIZE..field::BLOCK_SIZE + 4]
-            .copy_from_slice(&(BLOCK_SIZE as u32).to_le_bytes());
-        put(&mut h, field::GENERATION, parts.generation);
-        put(&mut h, field::LAST_SEQ, parts.last_seq);
-        put(&mut h, field::FILE_LEN, file_len);
-        let sum = xxh3_64(&h[..field::HEADER_CHECKSUM]);
-        put(&mut h, field::HEADER_CHECKSUM, sum);
+        write_index(w, &mut h, index, &self.index_path.0)?;
+        write_tuples(w, &mut h, std::mem::take(&mut self.tuples))?;
+        h.put(field::HOT_START, w.pos);
+        write_stats(w, &mut h, stats_json)?;
+        write_strings(w, &mut h, strings)?;
+        write_names(w, &mut h, strings)?;
+        write_suppressed(w, &mut h, &suppressed)?;
+        write_numbers(w, &mut h, numbers)?;
+        write_directories(w, &mut h, &mut brands, &scopes)?;
+        write_brand_lists(w, &mut brands)?;
+        write_consent_lists(w, scopes)?;
+        let file_len = write_sums(w, &mut h)?;
+        h.finish(generation, last_seq, file_len);
 
         let path = w.path.clone();
         let mut file = self.w.out.into_inner().map_err(|e| io("writing", &path)(e.into_error()))?;
         file.seek(SeekFrom::Start(0)).map_err(io("seeking in", &path))?;
-        file.write_all(&h).map_err(io("writing", &path))?;
+        file.write_all(&h.0).map_err(io("writing", &path))?;
         file.sync_all().map_err(io("fsync of", &path))?;
         Ok(file_len)
     }
+}
+
+/// The header being filled in as sections are written; written last, at offset 0.
+struct Header([u8; HEADER_LEN]);
+
+impl Header {
+    /// Sets the little-endian `u64` field at `at`.
+    fn put(&mut self, at: usize, v: u64) {
+        self.0[at..at + 8].copy_from_slice(&v.to_le_bytes())
+    }
+
+    /// Sets magic, version, block size, generation, last sequence and file length, then
+    /// the checksum over everything before it: the header is complete.
+    fn finish(&mut self, generation: u64, last_seq: u64, file_len: u64) {
+        let h = &mut self.0;
+        h[..8].copy_from_slice(&format::MAGIC);
+        h[field::VERSION..field::VERSION + 4].copy_from_slice(&format::VERSION.to_le_bytes());
+        h[field::BLOCK_SIZE..field::BLOCK_SIZE + 4]
+            .copy_from_slice(&(BLOCK_SIZE as u32).to_le_bytes());
+        self.put(field::GENERATION, generation);
+        self.put(field::LAST_SEQ, last_seq);
+        self.put(field::FILE_LEN, file_len);
+        let sum = xxh3_64(&self.0[..field::HEADER_CHECKSUM]);
+        self.put(field::HEADER_CHECKSUM, sum);
+    }
+}
+
+/// Finishes the number → evidence index streamed beside the snapshot and copies it in
+/// (in 1 MiB chunks: at tens of millions of numbers it is hundreds of megabytes).
+fn write_index(
+    w: &mut BlockWriter,
+    h: &mut Header,
+    index: fst::MapBuilder<BufWriter<File>>,
+    index_path: &Path,
+) -> Result<(), StoreError> {
+    let index = index.into_inner().map_err(|e| index_error(index_path, e))?;
+    let mut index = index.into_inner().map_err(|e| io("writing", index_path)(e.into_error()))?;
+    let index_len = index.stream_position().map_err(io("reading", index_path))?;
+    index.seek(SeekFrom::Start(0)).map_err(io("reading", index_path))?;
+    h.put(field::INDEX, w.pos);
+    h.put(field::INDEX + 8, index_len);
+    let mut chunk = vec![0u8; 1 << 20];
+    let mut left = index_len;
+    while left > 0 {
+        let n = (chunk.len() as u64).min(left) as usize;
+        index.read_exact(&mut chunk[..n]).map_err(io("reading", index_path))?;
+        w.write(&chunk[..n])?;
+        left -= n as u64;
+    }
+    drop(index);
+    w.align()
+}
+
+/// Writes the consent text tuples in id order (ids were given in order of first use).
+fn write_tuples(
+    w: &mut BlockWriter,
+    h: &mut Header,
+    by_tuple: std::collections::HashMap<[u32; 4], u32>,
+) -> Result<(), StoreError> {
+    let mut tuples = vec![[0u32; 4]; by_tuple.len()];
+    for (t, i) in by_tuple {
+        tuples[i as usize] = t;
+    }
+    h.put(field::TUPLES, w.pos);
+    h.put(field::TUPLES + 8, tuples.len() as u64);
+    let bytes: Vec<u8> = tuples.iter().flatten().flat_map(|v| v.to_le_bytes()).collect();
+    w.write(&bytes)?;
+    drop(bytes);
+    w.align()
+}
+
+/// Writes the `info` counts as JSON (the first hot section).
+fn write_stats(w: &mut BlockWriter, h: &mut Header, stats_json: &[u8]) -> Result<(), StoreError> {
+    h.put(field::STATS, w.pos);
+    h.put(field::STATS + 8, stats_json.len() as u64);
+    w.write(stats_json)?;
+    w.align()
+}
+
+/// Writes the suppression entries (erased numbers by keyed hash), sorted; an empty
+/// list writes no section and leaves its header fields zero.
+fn write_suppressed(
+    w: &mut BlockWriter,
+    h: &mut Header,
+    suppressed: &[crate::store::suppress::Entry],
+) -> Result<(), StoreError> {
+    if suppressed.is_empty() {
+        return Ok(());
+    }
+    h.put(field::SUPPRESS, w.pos);
+    h.put(field::SUPPRESS + 8, suppressed.len() as u64);
+    let bytes: Vec<u8> = suppressed.iter().flat_map(|e| e.encode()).collect();
+    w.write(&bytes)?;
+    w.align()
+}
+
+/// Writes the strings section: count, offsets, bytes.
+fn write_strings(w: &mut BlockWriter, h: &mut Header, all: &[String]) -> Result<(), StoreError> {
+    let mut strings = Vec::new();
+    strings.extend_from_slice(&(all.len() as u32).to_le_bytes());
+    let mut at = 0u32;
+    strings.extend_from_slice(&at.to_le_bytes());
+    for s in all {
+        at += s.len() as u32;
+        strings.extend_from_slice(&at.to_le_bytes());
+    }
+    for s in all {
+        strings.extend_from_slice(s.as_bytes());
+    }
+    h.put(field::STRINGS, w.pos);
+    h.put(field::STRINGS + 8, strings.len() as u64);
+    w.write(&strings)?;
+    drop(strings);
+    w.align()
+}
+
+/// Writes the names section: an fst from string to id, sorted by bytes (fst needs
+/// sorted, unique keys); the empty string has no name.
+fn write_names(w: &mut BlockWriter, h: &mut Header, all: &[String]) -> Result<(), StoreError> {
+    let mut names: Vec<(&str, u32)> = all
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !s.is_empty())
+        .map(|(i, s)| (s.as_str(), i as u32))
+        .collect();
+    names.sort_unstable();
+    names.dedup_by(|a, b| a.0 == b.0);
+    let mut fst_names = fst::MapBuilder::memory();
+    for (s, id) in names {
+        fst_names.insert(s, u64::from(id)).map_err(|e| index_error(&w.path, e))?;
+    }
+    let fst_names = fst_names.into_inner().map_err(|e| index_error(&w.path, e))?;
+    h.put(field::NAMES, w.pos);
+    h.put(field::NAMES + 8, fst_names.len() as u64);
+    w.write(&fst_names)?;
+    w.align()
+}
+
+/// Writes the number table: keys, then tags.
+fn write_numbers(
+    w: &mut BlockWriter,
+    h: &mut Header,
+    numbers: NumberTable,
+) -> Result<(), StoreError> {
+    let cap = numbers.keys.len() as u64;
+    h.put(field::NUMBERS, w.pos);
+    h.put(field::NUMBERS + 8, cap);
+    h.put(field::NUMBER_COUNT, numbers.len);
+    for chunk in numbers.keys.chunks(1 << 16) {
+        let bytes: Vec<u8> = chunk.iter().flat_map(|k| k.to_le_bytes()).collect();
+        w.write(&bytes)?;
+    }
+    w.align()?;
+    w.write(&numbers.tags)?;
+    drop(numbers);
+    w.align()
+}
+
+/// Writes the brand and scope directories (brands sorted by id first). Their list
+/// offsets are known up front: the lists follow in the order brands (stops, then
+/// relationships), then consent lists in order of first use.
+fn write_directories(
+    w: &mut BlockWriter,
+    h: &mut Header,
+    brands: &mut [BrandLists],
+    scopes: &ConsentLists,
+) -> Result<(), StoreError> {
+    brands.sort_unstable_by_key(|b| b.brand);
+    let brands_len = (brands.len() * format::BRAND_LEN) as u64;
+    let scopes_at = format::align64(w.pos + brands_len);
+    let scopes_len = (scopes.len() * format::SCOPE_LEN) as u64;
+    let lists_at = format::align64(scopes_at + scopes_len);
+    let mut next = lists_at;
+    let mut take = |count: usize, rec: usize| {
+        let at = next;
+        let len = format::list_len(at, count as u64, rec as u64).unwrap_or(0);
+        next = format::align64(at + len);
+        at
+    };
+    let mut dir = Vec::with_capacity(brands_len as usize);
+    for b in brands.iter() {
+        let stops = take(b.stops.len(), 4);
+        let rels = take(b.rels.len(), format::REL_LEN);
+        dir.extend_from_slice(&b.brand.to_le_bytes());
+        dir.extend_from_slice(&0u32.to_le_bytes());
+        for v in [stops, b.stops.len() as u64, rels, b.rels.len() as u64] {
+            dir.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    h.put(field::BRANDS, w.pos);
+    h.put(field::BRANDS + 8, brands.len() as u64);
+    w.write(&dir)?;
+    w.align()?;
+    // Consent lists go to the file in the order they were first seen; the directory
+    // is sorted by (brand, purpose) and points at them.
+    let heads = &scopes.heads;
+    let offsets: Vec<u64> =
+        heads.iter().map(|&(_, _, n)| take(n as usize, format::CONSENT_LEN)).collect();
+    let mut order: Vec<usize> = (0..heads.len()).collect();
+    order.sort_unstable_by_key(|&i| (heads[i].0, heads[i].1));
+    let mut dir = Vec::with_capacity(scopes_len as usize);
+    for i in order {
+        let (brand, purpose, count) = heads[i];
+        dir.extend_from_slice(&brand.to_le_bytes());
+        dir.extend_from_slice(&purpose.to_le_bytes());
+        for v in [offsets[i], count, 0] {
+            dir.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    h.put(field::SCOPES, w.pos);
+    h.put(field::SCOPES + 8, scopes.len() as u64);
+    w.write(&dir)?;
+    w.align()?;
+    h.put(field::LISTS, w.pos);
+    debug_assert_eq!(w.pos, lists_at);
+    Ok(())
+}
+
+/// Writes each brand's stop and relationship lists, sorted by id, at the offsets
+/// [`write_directories`] gave them.
+fn write_brand_lists(w: &mut BlockWriter, brands: &mut [BrandLists]) -> Result<(), StoreError> {
+    let mut list = Vec::new();
+    for b in brands {
+        b.stops.sort_unstable_by_key(|e| e.0);
+        write_list(w, &mut list, &b.stops, |t, out| out.extend_from_slice(&t.to_le_bytes()))?;
+        b.rels.sort_unstable_by_key(|e| e.0);
+        write_list(w, &mut list, &b.rels, |r, out| out.extend_from_slice(&r.encode()))?;
+    }
+    Ok(())
+}
+
+/// Writes the consent lists merged from their sorted runs, one scope at a time in memory
+/// (the largest scope's, never all of them), checking each has the entries its directory
+/// entry counted.
+fn write_consent_lists(w: &mut BlockWriter, mut lists: ConsentLists) -> Result<(), StoreError> {
+    let mut list = Vec::new();
+    lists.entries.finish();
+    let mut merge = lists.entries.iter()?;
+    let mut one: Vec<(u32, [u8; format::CONSENT_LEN])> = Vec::new();
+    let mut pending = merge.next();
+    for (scope, &(_, _, count)) in lists.heads.iter().enumerate() {
+        one.clear();
+        while let Some(e) = pending.filter(|e| e.scope as usize == scope) {
+            one.push((e.id, e.rec));
+            pending = merge.next();
+        }
+        if let Some(e) = merge.take_error() {
+            return Err(e);
+        }
+        if one.len() as u64 != count {
+            return Err(io("writing", &w.path)(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "a consent list lost entries on its way to the file",
+            )));
+        }
+        write_list(w, &mut list, &one, |c, out| out.extend_from_slice(c))?;
+    }
+    Ok(())
+}
+
+/// Writes the block checksums (the last, partial block's included) after the sections
+/// and returns the file length.
+fn write_sums(w: &mut BlockWriter, h: &mut Header) -> Result<u64, StoreError> {
+    if w.in_block > 0 {
+        w.sums.push(w.hasher.digest());
+    }
+    let sums: Vec<u8> = w.sums.iter().flat_map(|s| s.to_le_bytes()).collect();
+    h.put(field::SUMS, w.pos);
+    h.put(field::SUMS + 8, w.sums.len() as u64);
+    h.put(field::SUMS_CHECKSUM, xxh3_64(&sums));
+    w.out.write_all(&sums).map_err(io("writing", &w.path))?;
+    Ok(w.pos + sums.len() as u64)
 }
 
 /// A file removed when this is dropped: the index file holds personal data (numbers)

@@ -358,6 +358,20 @@ impl EvidenceRec {
         self.text[2]
     }
 
+    /// A consent's (brand, purpose, channel) string ids: what makes consents the same
+    /// kind of permission.
+    #[inline]
+    pub fn consent_scope(&self) -> [u32; 3] {
+        [self.text[0], self.text[1], self.text[2]]
+    }
+
+    /// The free-text string ids of a consent or correction (method, text_ref, source),
+    /// to be rewritten in place.
+    #[inline]
+    pub fn free_text_mut(&mut self) -> &mut [u32] {
+        &mut self.text[3..]
+    }
+
     /// The sequence of the consent a correction corrects (see [`KIND_CORRECT`]).
     #[inline]
     pub fn corrects(&self) -> u64 {

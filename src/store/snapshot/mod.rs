@@ -14,6 +14,7 @@
 
 pub mod build;
 pub mod format;
+mod open;
 pub mod run;
 
 use std::collections::HashMap;
@@ -25,10 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use memmap2::Mmap;
 use xxhash_rust::xxh3::xxh3_64;
 
-use self::format::{
-    BLOCK_SIZE, ConsentRec, EVIDENCE_LEN, EvidenceRec, FULL_EVIDENCE_LEN, HEADER_LEN, RelRec,
-    TUPLE_LEN, field,
-};
+use self::format::{BLOCK_SIZE, ConsentRec, EvidenceRec, HEADER_LEN, RelRec, TUPLE_LEN, field};
 use crate::hint::prefetch;
 use crate::store::error::{Corruption, StoreError, io};
 
@@ -162,165 +160,12 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
     /// [`StoreError::Version`] for a format this build does not read.
     pub fn new(data: D, path: impl Into<PathBuf>) -> Result<Snapshot<D>, StoreError> {
         let path = path.into();
-        let b = data.as_ref();
-        let bad = |offset: usize, what| StoreError::SnapshotCorrupt {
-            path: path.clone(),
-            offset: offset as u64,
-            what,
-        };
-        if b.len() < HEADER_LEN || b[..8] != format::MAGIC {
-            return Err(bad(0, Corruption::BadMagic));
-        }
-        let h64 = |at: usize| format::u64_at(b, at).unwrap_or(u64::MAX);
-        if xxh3_64(&b[..field::HEADER_CHECKSUM]) != h64(field::HEADER_CHECKSUM) {
-            return Err(bad(0, Corruption::HeaderChecksum));
-        }
-        let version = format::u32_at(b, field::VERSION).unwrap_or(0);
-        if version != format::VERSION && version != format::LEGACY_VERSION {
-            let supported = format::VERSION;
-            return Err(StoreError::Version { path, found: version, supported });
-        }
-        let legacy = version == format::LEGACY_VERSION;
-        if h64(field::FILE_LEN) != b.len() as u64 {
-            return Err(bad(field::FILE_LEN, Corruption::Truncated));
-        }
-        if format::u32_at(b, field::BLOCK_SIZE) != Some(BLOCK_SIZE as u32) {
-            return Err(bad(field::BLOCK_SIZE, Corruption::BadStructure));
-        }
-        let to_usize =
-            |v: u64, at: usize| usize::try_from(v).map_err(|_| bad(at, Corruption::BadStructure));
-        let sums_off = to_usize(h64(field::SUMS), field::SUMS)?;
-        let n_blocks = to_usize(h64(field::SUMS + 8), field::SUMS)?;
-        if sums_off < HEADER_LEN
-            || n_blocks != (sums_off - HEADER_LEN).div_ceil(BLOCK_SIZE)
-            || n_blocks.checked_mul(8).and_then(|n| n.checked_add(sums_off)) != Some(b.len())
-        {
-            return Err(bad(field::SUMS, Corruption::BadStructure));
-        }
-        if xxh3_64(&b[sums_off..]) != h64(field::SUMS_CHECKSUM) {
-            return Err(bad(sums_off, Corruption::BlockChecksum));
-        }
-        // Every section lies in [HEADER_LEN, sums_off).
-        let section = |at: usize, unit: u64| -> Result<(usize, usize), StoreError> {
-            let off = h64(at);
-            let len = h64(at + 8).checked_mul(unit).ok_or(bad(at, Corruption::BadStructure))?;
-            match off.checked_add(len) {
-                Some(end) if off >= HEADER_LEN as u64 && end <= sums_off as u64 => {
-                    Ok((off as usize, len as usize))
-                }
-                _ => Err(bad(at, Corruption::BadStructure)),
-            }
-        };
-        let rec_len = if legacy { FULL_EVIDENCE_LEN } else { EVIDENCE_LEN };
-        let (evidence_off, ev_len) = section(field::EVIDENCE, rec_len as u64)?;
-        let tuples = if legacy { (0, 0) } else { section(field::TUPLES, TUPLE_LEN as u64)? };
-        let stats = section(field::STATS, 1)?;
-        let index = section(field::INDEX, 1)?;
-        let (strings_off, strings_len) = section(field::STRINGS, 1)?;
-        let hot_start = to_usize(h64(field::HOT_START), field::HOT_START)?;
-        // Absent (0, 0) when nothing was ever erased.
-        let suppress = if h64(field::SUPPRESS + 8) == 0 {
-            (0, 0)
-        } else {
-            let s = section(field::SUPPRESS, crate::store::suppress::ENTRY_LEN as u64)?;
-            if s.0 < hot_start {
-                return Err(bad(field::SUPPRESS, Corruption::BadStructure));
-            }
-            s
-        };
-        if hot_start < evidence_off + ev_len
-            || hot_start < tuples.0 + tuples.1
-            || hot_start > stats.0
-            || index.0 + index.1 > hot_start
-            || strings_off < hot_start
-        {
-            return Err(bad(field::HOT_START, Corruption::BadStructure));
-        }
+        let frame = open::Frame::check(data.as_ref(), &path)?;
+        let s = frame.sections()?;
+        let p = frame.shared(&s)?;
+        let (version, sums_off, n_blocks) = (frame.version, frame.sums_off, frame.n_blocks);
+        let (generation, last_seq) = (frame.h64(field::GENERATION), frame.h64(field::LAST_SEQ));
         let checked = (0..n_blocks).map(|_| AtomicBool::new(false)).collect();
-        let mut p = Parsed {
-            strings: (strings_off, 0),
-            legacy_strings: Vec::new(),
-            names: (0, 0),
-            numbers: (0, 0, 0, 0),
-            brands: Vec::new(),
-            scopes: Vec::new(),
-            scope_index: HashMap::new(),
-            lists_start: sums_off,
-        };
-        if legacy {
-            p.legacy_strings = legacy_strings(&b[strings_off..strings_off + strings_len])
-                .ok_or(bad(strings_off, Corruption::BadStructure))?;
-        } else {
-            // Strings: count, offsets, bytes; the last offset ends the section.
-            let count = format::u32_at(b, strings_off)
-                .ok_or(bad(strings_off, Corruption::BadStructure))?
-                as usize;
-            let head = count.checked_add(2).and_then(|n| n.checked_mul(4));
-            let Some(head) = head.filter(|&h| h <= strings_len) else {
-                return Err(bad(strings_off, Corruption::BadStructure));
-            };
-            let last = format::u32_at(b, strings_off + 4 + 4 * count).unwrap_or(u32::MAX) as usize;
-            if last != strings_len - head {
-                return Err(bad(strings_off, Corruption::BadStructure));
-            }
-            p.strings = (strings_off, count);
-            p.names = section(field::NAMES, 1)?;
-            let lists_start = to_usize(h64(field::LISTS), field::LISTS)?;
-            let (num_off, _) = section(field::NUMBERS, 8)?;
-            let cap = h64(field::NUMBERS + 8);
-            let tags = format::tags_offset(num_off as u64, cap);
-            let held = h64(field::NUMBER_COUNT);
-            let (brands_off, brands_len) = section(field::BRANDS, format::BRAND_LEN as u64)?;
-            let (scopes_off, scopes_len) = section(field::SCOPES, format::SCOPE_LEN as u64)?;
-            if cap == 0
-                || held >= cap
-                || num_off < hot_start
-                || tags.checked_add(cap).is_none_or(|e| e > lists_start as u64)
-                || lists_start > sums_off
-                || brands_off + brands_len > lists_start
-                || scopes_off + scopes_len > lists_start
-                || p.names.0 + p.names.1 > lists_start
-                || (suppress.1 > 0 && suppress.0 + suppress.1 > lists_start)
-                || strings_off + strings_len > lists_start
-            {
-                return Err(bad(field::NUMBERS, Corruption::BadStructure));
-            }
-            p.numbers = (num_off, cap, tags as usize, held);
-            p.lists_start = lists_start;
-            // A list lies in [lists_start, sums_off).
-            let list = |at: usize, off: u64, count: u64, rec: u64| {
-                let ok = format::list_len(off, count, rec)
-                    .and_then(|l| l.checked_add(off))
-                    .is_some_and(|end| end <= sums_off as u64)
-                    && off >= lists_start as u64
-                    && off.is_multiple_of(8);
-                if ok { Ok((off as usize, count)) } else { Err(bad(at, Corruption::BadStructure)) }
-            };
-            let mut prev = None;
-            for i in 0..brands_len / format::BRAND_LEN {
-                let at = brands_off + i * format::BRAND_LEN;
-                let brand = format::u32_at(b, at).unwrap_or(u32::MAX);
-                if brand as usize >= count || prev.is_some_and(|p| p >= brand) {
-                    return Err(bad(at, Corruption::BadStructure));
-                }
-                prev = Some(brand);
-                let stops = list(at, h64(at + 8), h64(at + 16), 4)?;
-                let rels = list(at, h64(at + 24), h64(at + 32), format::REL_LEN as u64)?;
-                p.brands.push(BrandInfo { brand, stops, rels });
-            }
-            for i in 0..scopes_len / format::SCOPE_LEN {
-                let at = scopes_off + i * format::SCOPE_LEN;
-                let brand = format::u32_at(b, at).unwrap_or(u32::MAX);
-                let purpose = format::u32_at(b, at + 4).unwrap_or(u32::MAX);
-                if brand as usize >= count || purpose as usize >= count {
-                    return Err(bad(at, Corruption::BadStructure));
-                }
-                let (off, n) = list(at, h64(at + 8), h64(at + 16), format::CONSENT_LEN as u64)?;
-                p.scope_index.insert((brand, purpose), p.scopes.len());
-                p.scopes.push(ScopeInfo { brand, purpose, off, count: n });
-            }
-        }
-        let (generation, last_seq) = (h64(field::GENERATION), h64(field::LAST_SEQ));
         Ok(Snapshot {
             data,
             path,
@@ -334,17 +179,17 @@ impl<D: AsRef<[u8]>> Snapshot<D> {
             brands: p.brands,
             scopes: p.scopes,
             scope_index: p.scope_index,
-            evidence_off,
-            evidence_count: ev_len / rec_len,
-            rec_len,
-            tuples,
-            index,
-            stats,
+            evidence_off: s.evidence.0,
+            evidence_count: s.evidence.1 / s.rec_len,
+            rec_len: s.rec_len,
+            tuples: s.tuples,
+            index: s.index,
+            stats: s.stats,
             sums_off,
             n_blocks,
-            hot_start,
+            hot_start: s.hot_start,
             lists_start: p.lists_start,
-            suppress,
+            suppress: s.suppress,
             checked,
             brand_folds: OnceLock::new(),
             file_mapped: false,
