@@ -150,17 +150,14 @@ pub struct Appender {
     key: Option<ChainKey>,
 }
 
-/// `flock(LOCK_EX)` on `f`.
+/// An exclusive lock on `f` (`flock(LOCK_EX)` on Linux), waiting for it; released when
+/// `f` closes. A signal that interrupts the wait does not end it.
 fn lock(f: &File, path: &Path) -> Result<(), StoreError> {
-    use std::os::fd::AsRawFd;
     loop {
-        // SAFETY: a valid open descriptor; flock has no other preconditions.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } == 0 {
-            return Ok(());
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(io("locking", path)(e));
+        match f.lock() {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io("locking", path)(e)),
         }
     }
 }

@@ -54,6 +54,27 @@ fn an_intact_chain_verifies_and_numbers_follow() {
     assert!(verify_with_head(&dir, &head).unwrap().problems.is_empty());
 }
 
+/// The trail's lock makes appends one at a time: writers in four threads at once still
+/// leave one chain, every record numbered once and chained to the one before.
+#[test]
+fn appends_from_writers_at_once_keep_one_chain() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            s.spawn(move || {
+                for i in 0..25 {
+                    record(dir, &rec(100 * t + i)).unwrap();
+                }
+            });
+        }
+    });
+    let v = verify(dir).unwrap();
+    assert_eq!(v.records, 100);
+    assert!(v.problems.is_empty(), "{:?}", v.problems);
+    assert_eq!(v.head.unwrap().0, 100);
+}
+
 #[test]
 fn verify_names_an_edited_a_removed_and_a_swapped_record() {
     let (_d, dir) = trail(6);

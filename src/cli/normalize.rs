@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use sendfilter::E164;
+use sendfilter::bounded::read_line_bounded;
 use sendfilter::phone::Regions;
 use sendfilter::pipeline::{self, Options};
 
@@ -113,7 +114,7 @@ fn run_sequential(regions: &Regions) -> anyhow::Result<Counts> {
     let mut total = Counts::default();
     for n in 1u64.. {
         line.clear();
-        if pipeline::read_line_bounded(&mut input, &mut line, n).context("reading stdin")? == 0 {
+        if read_line_bounded(&mut input, &mut line, n).context("reading stdin")? == 0 {
             break;
         }
         answer.clear();

@@ -395,14 +395,14 @@ fn csv_odd_bare_quote_swallows_until_the_next_quote() {
 #[test]
 fn a_quote_never_closed_stops_the_run_at_its_line() {
     let mut input = b"number,message\n+4791000001,a\n+4791000001,\"b\n".to_vec();
-    while input.len() <= crate::pipeline::MAX_RECORD + 100 {
+    while input.len() <= crate::bounded::MAX_RECORD + 100 {
         input.extend_from_slice(b"+4791000006,\"c\"\n");
     }
     let (mut out, mut rej) = (Vec::new(), Vec::new());
     let sinks = Sinks { output: &mut out, rejects: Some(&mut rej), progress: None };
     let err = run_with(&source(), &options(Format::Csv), &input[..], sinks).unwrap_err();
     assert!(
-        matches!(err, crate::Error::RecordTooLong(crate::pipeline::RecordTooLong { line: 3 })),
+        matches!(err, crate::Error::RecordTooLong(crate::bounded::RecordTooLong { line: 3 })),
         "{err:?}"
     );
     assert_eq!(out, b"number,message\n+4791000001,a Svar ACME STOPP til 2401\n");

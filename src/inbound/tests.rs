@@ -747,18 +747,18 @@ fn overlong_records_stop_reading_at_their_line() {
     let mut jsonl =
         br#"{"from":"+4791000001","to":"2401","text":"STOP","received_at":"1"}"#.to_vec();
     jsonl.push(b'\n');
-    jsonl.extend(std::iter::repeat_n(b'x', crate::pipeline::MAX_RECORD + 5));
+    jsonl.extend(std::iter::repeat_n(b'x', crate::bounded::MAX_RECORD + 5));
     let (tx, rx) = crossbeam_channel::unbounded();
     let err = super::read_jsonl(&jsonl[..], &tx).unwrap_err();
     assert_eq!(
-        crate::pipeline::RecordTooLong::of(&err),
-        Some(crate::pipeline::RecordTooLong { line: 2 })
+        crate::bounded::RecordTooLong::of(&err),
+        Some(crate::bounded::RecordTooLong { line: 2 })
     );
     assert_eq!(rx.try_iter().count(), 1);
 
     let mut csv =
         b"from,to,text,received_at\n+4791000001,2401,STOP,1\n+4791000001,2401,\"STOP\n".to_vec();
-    csv.extend(std::iter::repeat_n(b'x', 5 * crate::pipeline::MAX_RECORD));
+    csv.extend(std::iter::repeat_n(b'x', 5 * crate::bounded::MAX_RECORD));
     let (tx, rx) = crossbeam_channel::unbounded();
     let err = super::read_csv(&csv[..], &tx).unwrap_err();
     assert!(matches!(err, crate::error::Error::Csv { line: 3, .. }), "{err:?}");

@@ -372,6 +372,27 @@ struct Doc {
 }
 
 impl Doc {
+    /// A new document in `form`; an HTML one is started in `lang`, titled `title`.
+    fn open(form: Form, lang: Lang, title: &str) -> Doc {
+        let mut d = Doc { form, out: String::new() };
+        if form == Form::Html {
+            d.out += &format!(
+                "<!DOCTYPE html>\n<html lang=\"{}\">\n<head><meta charset=\"utf-8\"><title>{}</title></head>\n<body>\n",
+                lang.code(),
+                d.esc(title)
+            );
+        }
+        d
+    }
+
+    /// Ends the document (closes an HTML one) and returns its text.
+    fn close(mut self) -> String {
+        if self.form == Form::Html {
+            self.out += "</body>\n</html>\n";
+        }
+        self.out
+    }
+
     fn esc(&self, s: &str) -> String {
         match self.form {
             Form::Text => s.to_string(),
@@ -441,195 +462,286 @@ pub(super) fn brands(e: &Export) -> BTreeSet<String> {
 /// The letter for `e` in `lang` and `form`, with what the brands' `records` say
 /// (the store's region `country` names the authority when a brand records none).
 pub fn letter(e: &Export, records: &Records, country: &str, lang: Lang, form: Form) -> String {
-    let w = words(lang);
-    let mut d = Doc { form, out: String::new() };
-    if form == Form::Html {
-        d.out += &format!(
-            "<!DOCTYPE html>\n<html lang=\"{}\">\n<head><meta charset=\"utf-8\"><title>{}</title></head>\n<body>\n",
-            lang.code(),
-            d.esc(w.title)
+    let l = Letter { w: words(lang), e, records, brands: brands(e) };
+    let mut d = Doc::open(form, lang, l.w.title);
+    l.intro(&mut d);
+    l.data_held(&mut d);
+    l.purposes(&mut d);
+    l.origin(&mut d);
+    l.recipients(&mut d);
+    l.retention(&mut d);
+    l.rights(&mut d, country);
+    l.contact(&mut d);
+    d.close()
+}
+
+/// What every section of a letter reads: its words, the export, and the brands the export
+/// names with their records of processing.
+struct Letter<'a> {
+    w: &'static Words,
+    e: &'a Export,
+    records: &'a Records,
+    brands: BTreeSet<String>,
+}
+
+impl Letter<'_> {
+    /// Brand `b`'s record of processing (an empty one when it has none).
+    fn rec(&self, b: &str) -> BrandRecord {
+        self.records.brand(b).cloned().unwrap_or_else(BrandRecord::default)
+    }
+
+    /// `s`, or "not recorded" when it is empty.
+    fn or_not_recorded(&self, s: String) -> String {
+        if s.is_empty() { self.w.not_recorded.to_string() } else { s }
+    }
+
+    /// The title, what the letter answers and when it was made.
+    fn intro(&self, d: &mut Doc) {
+        d.h(1, self.w.title);
+        d.p(self.w.intro);
+        d.p(&format!("{}: {}", self.w.made, self.e.generated_at));
+    }
+
+    /// The data held: numbers, consents, stops, relationships, corrections and moves, one
+    /// list each, and the erasure when the number was erased.
+    fn data_held(&self, d: &mut Doc) {
+        let w = self.w;
+        d.h(2, w.data);
+        let held = Held::of(w, self.e);
+        let consents = self.consents();
+        for (label, items) in [
+            (w.numbers, &held.numbers),
+            (w.consents, &consents),
+            (w.stops, &held.stops),
+            (w.relationships, &held.rels),
+            (w.corrections, &held.corrs),
+            (w.moves, &held.moves),
+        ] {
+            d.h(3, label);
+            d.list(items, w.none);
+        }
+        if let Some(t) = &self.e.erased_at {
+            d.p(&format!("{}: {t}. {}", w.erased, w.kept));
+        }
+    }
+
+    /// Each consent held, with its times and its evidence as it reads now.
+    fn consents(&self) -> Vec<String> {
+        let w = self.w;
+        let opt = |s: &Option<String>| s.clone().unwrap_or_else(|| w.not_recorded.to_string());
+        self.e
+            .consents
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} / {} ({}): {} {}, {} {}, {} {}; {} {}, {} {}, {} {}",
+                    c.brand,
+                    c.purpose,
+                    c.channel,
+                    w.granted,
+                    c.granted_at,
+                    w.confirmed,
+                    opt(&c.confirmed_at),
+                    w.expires,
+                    opt(&c.expires_at),
+                    w.method,
+                    c.evidence.method,
+                    w.text_ref,
+                    c.evidence.text_ref,
+                    w.source,
+                    c.evidence.source
+                )
+            })
+            .collect()
+    }
+
+    /// Purposes and legal basis: each brand's purposes, or "not recorded".
+    fn purposes(&self, d: &mut Doc) {
+        let w = self.w;
+        d.h(2, w.purposes);
+        let mut items = Vec::new();
+        for b in &self.brands {
+            let r = self.rec(b);
+            if r.purposes.is_empty() {
+                items.push(format!("{b}: {}", w.not_recorded));
+            }
+            for p in &r.purposes {
+                items.push(format!(
+                    "{b} – {}: {} ({}: {})",
+                    p.name,
+                    p.description,
+                    w.basis,
+                    basis(w, &p.legal_basis)
+                ));
+            }
+        }
+        d.list(&items, w.none);
+    }
+
+    /// Where the data comes from: each brand's recorded source, then each consent's.
+    fn origin(&self, d: &mut Doc) {
+        d.h(2, self.w.origin);
+        let mut items: Vec<String> = self
+            .brands
+            .iter()
+            .map(|b| format!("{b}: {}", self.or_not_recorded(self.rec(b).source)))
+            .collect();
+        items.extend(
+            self.e
+                .consents
+                .iter()
+                .map(|c| format!("{} / {}: {}", c.brand, c.purpose, c.evidence.source)),
         );
+        items.dedup();
+        d.list(&items, self.w.none);
     }
-    d.h(1, w.title);
-    d.p(w.intro);
-    d.p(&format!("{}: {}", w.made, e.generated_at));
-    let nr = w.not_recorded;
-    let opt = |s: &Option<String>| s.clone().unwrap_or_else(|| nr.to_string());
 
-    d.h(2, w.data);
-    let mut numbers: BTreeSet<String> = BTreeSet::from([e.number.clone()]);
-    let (mut consents, mut stops, mut rels, mut corrs, mut moves) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for ev in &e.events {
-        match ev {
-            ExportEvent::Stop { brand, stopped_at, .. } => {
-                let b = if brand == "*" { w.every_brand } else { brand };
-                stops.push(format!("{b}: {stopped_at}"));
+    /// The recipients of each brand, then its transfers outside the EEA.
+    fn recipients(&self, d: &mut Doc) {
+        let w = self.w;
+        d.h(2, w.recipients);
+        let items: Vec<String> = self
+            .brands
+            .iter()
+            .map(|b| {
+                let r = self.rec(b).recipients;
+                let r = if r.is_empty() { w.not_recorded.to_string() } else { r.join("; ") };
+                format!("{b}: {r}")
+            })
+            .collect();
+        d.list(&items, w.none);
+        let items: Vec<String> = self
+            .brands
+            .iter()
+            .map(|b| {
+                let t = self.rec(b).transfers;
+                format!("{b}: {}", if t.is_empty() { w.none.to_string() } else { t.join("; ") })
+            })
+            .collect();
+        d.h(3, w.transfers);
+        d.list(&items, w.none);
+    }
+
+    /// How long each category is kept per brand, and that stops are kept for good.
+    fn retention(&self, d: &mut Doc) {
+        let w = self.w;
+        d.h(2, w.retention);
+        let mut items = Vec::new();
+        for b in &self.brands {
+            let r = self.rec(b);
+            if r.retention.is_empty() {
+                items.push(format!("{b}: {}", w.not_recorded));
             }
-            ExportEvent::Consent { .. } => {}
-            ExportEvent::Relationship {
-                brand,
-                relationship,
-                started_at,
-                last_purchase_at,
-                ends_at,
-                ..
-            } => rels.push(format!(
-                "{brand}: {relationship}, {started_at}{}{}",
-                last_purchase_at.as_ref().map_or(String::new(), |t| format!(", {t}")),
-                ends_at.as_ref().map_or(String::new(), |t| format!(" – {t}"))
-            )),
-            ExportEvent::Correction {
-                corrects, corrected_at, method, text_ref, source, ..
-            } => {
-                let changed: Vec<String> =
-                    [(w.method, method), (w.text_ref, text_ref), (w.source, source)]
-                        .into_iter()
-                        .filter_map(|(l, v)| v.as_ref().map(|v| format!("{l}: {v}")))
-                        .collect();
-                corrs.push(format!("#{corrects} ({corrected_at}): {}", changed.join(", ")));
+            for (c, p) in &r.retention {
+                items.push(format!("{b} – {c}: {p}"));
             }
-            ExportEvent::Move { from, to, moved_at, .. } => {
-                numbers.insert(from.clone());
-                numbers.insert(to.clone());
-                moves.push(format!("{from} → {to} ({moved_at})"));
+        }
+        d.list(&items, w.none);
+        d.p(w.stops_kept);
+    }
+
+    /// The person's rights, ending with the supervisory authorities to complain to: each
+    /// brand's country's, or the store's region `country`'s.
+    fn rights(&self, d: &mut Doc, country: &str) {
+        let w = self.w;
+        d.h(2, w.rights);
+        let mut authorities: Vec<String> = self
+            .brands
+            .iter()
+            .map(|b| self.rec(b).country)
+            .chain([country.to_string()])
+            .filter_map(|c| processing::authority(&c))
+            .map(|a| format!("{} ({})", a.name, a.web))
+            .collect();
+        authorities.dedup();
+        authorities.truncate(self.brands.len().max(1));
+        let complain = format!("{}: {}.", w.r_complain, authorities.join("; "));
+        let items: Vec<String> = [w.r_access, w.r_rectify, w.r_erase, w.r_object, w.r_withdraw]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([complain])
+            .collect();
+        d.list(&items, w.none);
+    }
+
+    /// Whom to contact: each brand's controller and data-protection officer.
+    fn contact(&self, d: &mut Doc) {
+        let w = self.w;
+        d.h(2, w.contact);
+        let mut items = Vec::new();
+        for b in &self.brands {
+            let r = self.rec(b);
+            items.push(format!("{b} – {}: {}", w.controller, self.or_not_recorded(r.controller)));
+            items.push(format!("{b} – {}: {}", w.dpo, self.or_not_recorded(r.dpo)));
+        }
+        d.list(&items, w.none);
+    }
+}
+
+/// The data held as the export's events tell it, one list of items per kind (consents
+/// come from the export's current consents, see [`Letter::consents`]).
+#[derive(Default)]
+struct Held {
+    /// The number asked about and every number a move names, sorted.
+    numbers: Vec<String>,
+    /// Stops: brand (or every brand) and when.
+    stops: Vec<String>,
+    /// Customer relationships: brand, kind and period.
+    rels: Vec<String>,
+    /// Corrections of consent evidence: which consent, when, what changed.
+    corrs: Vec<String>,
+    /// Number moves: from, to, when.
+    moves: Vec<String>,
+}
+
+impl Held {
+    /// Sorts `e`'s events into lists, labelled in `w`'s language.
+    fn of(w: &Words, e: &Export) -> Held {
+        let mut numbers: BTreeSet<String> = BTreeSet::from([e.number.clone()]);
+        let mut held = Held::default();
+        for ev in &e.events {
+            match ev {
+                ExportEvent::Stop { brand, stopped_at, .. } => {
+                    let b = if brand == "*" { w.every_brand } else { brand };
+                    held.stops.push(format!("{b}: {stopped_at}"));
+                }
+                ExportEvent::Consent { .. } | ExportEvent::Other { .. } => {}
+                ExportEvent::Relationship {
+                    brand,
+                    relationship,
+                    started_at,
+                    last_purchase_at,
+                    ends_at,
+                    ..
+                } => held.rels.push(format!(
+                    "{brand}: {relationship}, {started_at}{}{}",
+                    last_purchase_at.as_ref().map_or(String::new(), |t| format!(", {t}")),
+                    ends_at.as_ref().map_or(String::new(), |t| format!(" – {t}"))
+                )),
+                ExportEvent::Correction {
+                    corrects,
+                    corrected_at,
+                    method,
+                    text_ref,
+                    source,
+                    ..
+                } => {
+                    let changed: Vec<String> =
+                        [(w.method, method), (w.text_ref, text_ref), (w.source, source)]
+                            .into_iter()
+                            .filter_map(|(l, v)| v.as_ref().map(|v| format!("{l}: {v}")))
+                            .collect();
+                    held.corrs
+                        .push(format!("#{corrects} ({corrected_at}): {}", changed.join(", ")));
+                }
+                ExportEvent::Move { from, to, moved_at, .. } => {
+                    numbers.insert(from.clone());
+                    numbers.insert(to.clone());
+                    held.moves.push(format!("{from} → {to} ({moved_at})"));
+                }
             }
-            ExportEvent::Other { .. } => {}
         }
+        held.numbers = numbers.into_iter().collect();
+        held
     }
-    for c in &e.consents {
-        consents.push(format!(
-            "{} / {} ({}): {} {}, {} {}, {} {}; {} {}, {} {}, {} {}",
-            c.brand,
-            c.purpose,
-            c.channel,
-            w.granted,
-            c.granted_at,
-            w.confirmed,
-            opt(&c.confirmed_at),
-            w.expires,
-            opt(&c.expires_at),
-            w.method,
-            c.evidence.method,
-            w.text_ref,
-            c.evidence.text_ref,
-            w.source,
-            c.evidence.source
-        ));
-    }
-    let numbers: Vec<String> = numbers.into_iter().collect();
-    for (label, items) in [
-        (w.numbers, &numbers),
-        (w.consents, &consents),
-        (w.stops, &stops),
-        (w.relationships, &rels),
-        (w.corrections, &corrs),
-        (w.moves, &moves),
-    ] {
-        d.h(3, label);
-        d.list(items, w.none);
-    }
-    if let Some(t) = &e.erased_at {
-        d.p(&format!("{}: {t}. {}", w.erased, w.kept));
-    }
-
-    let brands = brands(e);
-    let rec = |b: &str| records.brand(b).cloned().unwrap_or_else(BrandRecord::default);
-    d.h(2, w.purposes);
-    let mut items = Vec::new();
-    for b in &brands {
-        let r = rec(b);
-        if r.purposes.is_empty() {
-            items.push(format!("{b}: {nr}"));
-        }
-        for p in &r.purposes {
-            items.push(format!(
-                "{b} – {}: {} ({}: {})",
-                p.name,
-                p.description,
-                w.basis,
-                basis(w, &p.legal_basis)
-            ));
-        }
-    }
-    d.list(&items, w.none);
-
-    d.h(2, w.origin);
-    let mut items: Vec<String> = brands
-        .iter()
-        .map(|b| {
-            let s = rec(b).source;
-            format!("{b}: {}", if s.is_empty() { nr.to_string() } else { s })
-        })
-        .collect();
-    items.extend(
-        e.consents.iter().map(|c| format!("{} / {}: {}", c.brand, c.purpose, c.evidence.source)),
-    );
-    items.dedup();
-    d.list(&items, w.none);
-
-    d.h(2, w.recipients);
-    let items: Vec<String> = brands
-        .iter()
-        .map(|b| {
-            let r = rec(b).recipients;
-            format!("{b}: {}", if r.is_empty() { nr.to_string() } else { r.join("; ") })
-        })
-        .collect();
-    d.list(&items, w.none);
-    let items: Vec<String> = brands
-        .iter()
-        .map(|b| {
-            let t = rec(b).transfers;
-            format!("{b}: {}", if t.is_empty() { w.none.to_string() } else { t.join("; ") })
-        })
-        .collect();
-    d.h(3, w.transfers);
-    d.list(&items, w.none);
-
-    d.h(2, w.retention);
-    let mut items = Vec::new();
-    for b in &brands {
-        let r = rec(b);
-        if r.retention.is_empty() {
-            items.push(format!("{b}: {nr}"));
-        }
-        for (c, p) in &r.retention {
-            items.push(format!("{b} – {c}: {p}"));
-        }
-    }
-    d.list(&items, w.none);
-    d.p(w.stops_kept);
-
-    d.h(2, w.rights);
-    let mut authorities: Vec<String> = brands
-        .iter()
-        .map(|b| rec(b).country)
-        .chain([country.to_string()])
-        .filter_map(|c| processing::authority(&c))
-        .map(|a| format!("{} ({})", a.name, a.web))
-        .collect();
-    authorities.dedup();
-    authorities.truncate(brands.len().max(1));
-    let complain = format!("{}: {}.", w.r_complain, authorities.join("; "));
-    let items: Vec<String> = [w.r_access, w.r_rectify, w.r_erase, w.r_object, w.r_withdraw]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([complain])
-        .collect();
-    d.list(&items, w.none);
-
-    d.h(2, w.contact);
-    let mut items = Vec::new();
-    for b in &brands {
-        let r = rec(b);
-        let or = |s: String| if s.is_empty() { nr.to_string() } else { s };
-        items.push(format!("{b} – {}: {}", w.controller, or(r.controller)));
-        items.push(format!("{b} – {}: {}", w.dpo, or(r.dpo)));
-    }
-    d.list(&items, w.none);
-    if form == Form::Html {
-        d.out += "</body>\n</html>\n";
-    }
-    d.out
 }

@@ -39,7 +39,7 @@ struct Pending {
     started: Instant,
     total: u32,
     parts: BTreeMap<u32, (String, String)>,
-    waiters: Vec<tokio::sync::oneshot::Sender<Result<(), (StatusCode, String)>>>,
+    waiters: Vec<tokio::sync::oneshot::Sender<Answer>>,
     done: bool,
 }
 
@@ -122,6 +122,47 @@ pub async fn vonage(
             "vonage is not configured ([gateways.vonage] in the config)",
         )
     })?;
+    let fields = parameters(&method, &uri, &headers, &body)?;
+    let id = get(&fields, "messageId");
+    check_signature(&cfg, &fields, &id)?;
+    for (name, v) in [("messageId", &id), ("msisdn", &get(&fields, "msisdn"))] {
+        if v.trim().is_empty() {
+            return Err(ApiError::bad_request(format!("vonage: {name} is missing")));
+        }
+    }
+    let text = get(&fields, "text");
+    if get(&fields, "concat") != "true" {
+        state.inbound.submit("vonage", incoming(&fields, text, id)).await?;
+        return Ok(StatusCode::OK.into_response());
+    }
+    let part = Part::of(&fields)?;
+    let key = (get(&fields, "msisdn"), part.cref.clone());
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    match state.concat.arrive(&key, &part, (id, text), tx)? {
+        Arrival::Recorded => return Ok(StatusCode::OK.into_response()),
+        Arrival::Waiting => {}
+        Arrival::Whole { id, text } => {
+            let r = state.inbound.submit("vonage", incoming(&fields, text, id)).await;
+            state
+                .concat
+                .settle(&key, r.as_ref().map(|_| ()).map_err(|e| (e.status, e.message.clone())));
+        }
+    }
+    match rx.await {
+        Ok(Ok(())) => Ok(StatusCode::OK.into_response()),
+        Ok(Err((status, message))) => Err(ApiError::new(status, message)),
+        Err(_) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not recorded: retry")),
+    }
+}
+
+/// The request's parameters: the query string's, then a `POST` body's (the members of a
+/// JSON object, other values than strings as JSON text, or a form's fields).
+fn parameters(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Vec<(String, String)>, ApiError> {
     let mut fields: Vec<(String, String)> =
         form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).into_owned().collect();
     let is_json = headers
@@ -129,7 +170,7 @@ pub async fn vonage(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     if method == Method::POST && is_json {
-        let v: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&body)
+        let v: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body)
             .map_err(|_| ApiError::bad_request("vonage: not a JSON object"))?;
         for (k, v) in v {
             let s = match v {
@@ -139,95 +180,138 @@ pub async fn vonage(
             fields.push((k, s));
         }
     } else if method == Method::POST {
-        fields.extend(form_urlencoded::parse(&body).into_owned());
+        fields.extend(form_urlencoded::parse(body).into_owned());
     }
-    let id = get(&fields, "messageId");
-    if let Some(secret) = cfg.signature_secret.as_deref() {
-        let want = vonage_signature(cfg.method(), secret, &vonage_payload(&fields));
-        let got = get(&fields, "sig").to_ascii_lowercase();
-        let ok = want.is_some_and(|w| {
-            w.len() == got.len() && super::webhooks::same_bytes(w.as_bytes(), got.as_bytes())
-        });
-        if !ok {
-            super::inbound::log("vonage", &id, "bad signature");
-            return Err(ApiError::new(StatusCode::FORBIDDEN, "vonage: bad or missing sig"));
-        }
+    Ok(fields)
+}
+
+/// With a `signature_secret` configured: `sig` must be the signature of the other
+/// parameters (else 403, logged under the message's `id`).
+fn check_signature(
+    cfg: &super::config::Vonage,
+    fields: &[(String, String)],
+    id: &str,
+) -> Result<(), ApiError> {
+    let Some(secret) = cfg.signature_secret.as_deref() else {
+        return Ok(());
+    };
+    let want = vonage_signature(cfg.method(), secret, &vonage_payload(fields));
+    let got = get(fields, "sig").to_ascii_lowercase();
+    let ok = want.is_some_and(|w| {
+        w.len() == got.len() && super::webhooks::same_bytes(w.as_bytes(), got.as_bytes())
+    });
+    if !ok {
+        super::inbound::log("vonage", id, "bad signature");
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "vonage: bad or missing sig"));
     }
-    for (name, v) in [("messageId", &id), ("msisdn", &get(&fields, "msisdn"))] {
-        if v.trim().is_empty() {
-            return Err(ApiError::bad_request(format!("vonage: {name} is missing")));
-        }
-    }
-    let text = get(&fields, "text");
-    let m = |text: String, id: String| Incoming {
-        from: get(&fields, "msisdn"),
-        to: get(&fields, "to"),
+    Ok(())
+}
+
+/// The message to submit: `text` with id `id`, from the request's sender, number and time.
+fn incoming(fields: &[(String, String)], text: String, id: String) -> Incoming {
+    Incoming {
+        from: get(fields, "msisdn"),
+        to: get(fields, "to"),
         text,
-        received_at: timestamp(&get(&fields, "message-timestamp")),
+        received_at: timestamp(&get(fields, "message-timestamp")),
         id: Some(id),
-    };
-    if get(&fields, "concat") != "true" {
-        state.inbound.submit("vonage", m(text, id)).await?;
-        return Ok(StatusCode::OK.into_response());
     }
-    let num = |n: &str| get(&fields, n).trim().parse::<u32>().ok();
-    let (Some(total), Some(part)) = (num("concat-total"), num("concat-part")) else {
-        return Err(ApiError::bad_request("vonage: concat-total or concat-part is missing"));
-    };
-    let cref = get(&fields, "concat-ref");
-    if cref.is_empty() || part == 0 || part > total || total > MAX_PARTS {
-        return Err(ApiError::bad_request("vonage: bad concat-ref, concat-total or concat-part"));
+}
+
+/// Where a part of a concatenated message belongs.
+struct Part {
+    /// `concat-ref`: the message's reference (per sender).
+    cref: String,
+    /// `concat-total`: how many parts the message has.
+    total: u32,
+    /// `concat-part`: this part's place, from 1.
+    part: u32,
+}
+
+impl Part {
+    /// The part the request's `concat-*` parameters name (400 when one is missing or out
+    /// of range).
+    fn of(fields: &[(String, String)]) -> Result<Part, ApiError> {
+        let num = |n: &str| get(fields, n).trim().parse::<u32>().ok();
+        let (Some(total), Some(part)) = (num("concat-total"), num("concat-part")) else {
+            return Err(ApiError::bad_request("vonage: concat-total or concat-part is missing"));
+        };
+        let cref = get(fields, "concat-ref");
+        if cref.is_empty() || part == 0 || part > total || total > MAX_PARTS {
+            return Err(ApiError::bad_request(
+                "vonage: bad concat-ref, concat-total or concat-part",
+            ));
+        }
+        Ok(Part { cref, total, part })
     }
-    let key = (get(&fields, "msisdn"), cref);
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let whole = {
-        let mut map = state.concat.pending.lock().unwrap_or_else(|p| p.into_inner());
+}
+
+/// What a part's arrival makes of its message.
+enum Arrival {
+    /// The message is already recorded: the part gets 200 at once.
+    Recorded,
+    /// Parts are missing: this one waits for them.
+    Waiting,
+    /// This part completed the message: the first part's id and the whole text.
+    Whole { id: String, text: String },
+}
+
+/// A waiting part's answer: 200, or the status and message of the failed submission.
+type Answer = Result<(), (StatusCode, String)>;
+
+impl Concat {
+    /// Keeps `part` (its `(id, text)`) of the message `key` (sender, reference), whose
+    /// request waits on `tx`; forgets messages older than [`KEEP`] first.
+    fn arrive(
+        &self,
+        key: &(String, String),
+        part: &Part,
+        (id, text): (String, String),
+        tx: tokio::sync::oneshot::Sender<Answer>,
+    ) -> Result<Arrival, ApiError> {
+        let mut map = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         map.retain(|_, p| p.started.elapsed() < KEEP);
         let p = map.entry(key.clone()).or_insert_with(|| Pending {
             started: Instant::now(),
-            total,
+            total: part.total,
             parts: BTreeMap::new(),
             waiters: Vec::new(),
             done: false,
         });
         if p.done {
-            return Ok(StatusCode::OK.into_response());
+            return Ok(Arrival::Recorded);
         }
-        if p.total != total {
+        if p.total != part.total {
             return Err(ApiError::bad_request("vonage: concat-total differs between parts"));
         }
-        p.parts.insert(part, (id, text));
+        p.parts.insert(part.part, (id, text));
         p.waiters.push(tx);
-        (p.parts.len() as u32 == p.total).then(|| {
-            let first = p.parts.values().next().map(|(i, _)| i.clone()).unwrap_or_default();
-            let text: String = p.parts.values().map(|(_, t)| t.as_str()).collect();
-            (first, text)
-        })
-    };
-    if let Some((first, text)) = whole {
-        let r = state.inbound.submit("vonage", m(text, first)).await;
-        let mut map = state.concat.pending.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(p) = map.get_mut(&key) {
-            let result = r.as_ref().map(|_| ()).map_err(|e| (e.status, e.message.clone()));
-            if result.is_ok() {
-                p.done = true;
-                p.parts.clear();
-            } else {
-                // Not recorded: forget the parts, every one is sent again.
-                p.parts.clear();
-            }
-            for w in p.waiters.drain(..) {
-                let _ = w.send(result.clone());
-            }
-            if result.is_err() {
-                map.remove(&key);
-            }
+        if p.parts.len() as u32 != p.total {
+            return Ok(Arrival::Waiting);
         }
+        let id = p.parts.values().next().map(|(i, _)| i.clone()).unwrap_or_default();
+        let text: String = p.parts.values().map(|(_, t)| t.as_str()).collect();
+        Ok(Arrival::Whole { id, text })
     }
-    match rx.await {
-        Ok(Ok(())) => Ok(StatusCode::OK.into_response()),
-        Ok(Err((status, message))) => Err(ApiError::new(status, message)),
-        Err(_) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not recorded: retry")),
+
+    /// Answers every part of the message `key` with `result` of submitting it whole:
+    /// recorded, it is remembered as done; not recorded, its parts are forgotten and every
+    /// one is sent again.
+    fn settle(&self, key: &(String, String), result: Answer) {
+        let mut map = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(p) = map.get_mut(key) else {
+            return;
+        };
+        p.parts.clear();
+        if result.is_ok() {
+            p.done = true;
+        }
+        for w in p.waiters.drain(..) {
+            let _ = w.send(result.clone());
+        }
+        if result.is_err() {
+            map.remove(key);
+        }
     }
 }
 

@@ -16,10 +16,10 @@
 //! OUT/ config journal snapshot [policy brands access suppress.key receipt.key] EXTRACT
 //! ```
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::store::compact::{self, CompactOptions};
+use crate::store::durable;
 use crate::store::error::io;
 pub use crate::store::manifest::{
     FORMAT, FileSum, MANIFEST, Manifest, is_extract, read_manifest, verify,
@@ -105,17 +105,12 @@ pub fn extract(
         snap.verify()?;
     }
     let snap_path = out.join(SNAPSHOT);
-    std::fs::rename(&tmp, &snap_path).map_err(io("renaming", &tmp))?;
+    durable::publish(&tmp, &snap_path)?;
     journal::create(&out.join(JOURNAL), done.last_seq)?;
     for name in std::iter::once(CONFIG).chain(COPIED) {
         let from = src.join(name);
         match std::fs::read(&from) {
-            Ok(bytes) => {
-                let to = out.join(name);
-                let mut f = crate::store::durable::create_private(&to)?;
-                f.write_all(&bytes).map_err(io("writing", &to))?;
-                f.sync_all().map_err(io("fsync of", &to))?;
-            }
+            Ok(bytes) => durable::replace_file(&out.join(name), &bytes)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io("reading", &from)(e).into()),
         }
@@ -137,6 +132,6 @@ pub fn extract(
         created_at: crate::timefmt::now(),
         files,
     };
-    crate::store::durable::replace_file(&out.join(MANIFEST), manifest_text(&manifest).as_bytes())?;
+    durable::replace_file(&out.join(MANIFEST), manifest_text(&manifest).as_bytes())?;
     Ok(manifest)
 }

@@ -82,10 +82,11 @@ impl Overlay {
                 *e = (*e).max(stopped_at);
             }
             EventRef::Consent { number, text, granted_at, expires_at, confirmed_at } => {
-                if text[2] != "sms" {
+                let [brand, purpose, channel, ..] = text;
+                if channel != "sms" {
                     return;
                 }
-                let (b, p) = (self.name(text[0]), self.name(text[1]));
+                let (b, p) = (self.name(brand), self.name(purpose));
                 let c = ConsentState { granted_at, confirmed_at, expires_at, event_seq: seq };
                 let e = self.consents.entry((number.as_u64(), b, p)).or_insert(c);
                 // Newest by granted_at; ties go to the later sequence (this one).
@@ -101,12 +102,13 @@ impl Overlay {
                 ends_at,
                 informed_at,
             } => {
-                let b = self.name(text[0]);
+                let [brand, relationship] = text;
+                let b = self.name(brand);
                 // The newest event for (number, brand) replaces older ones.
                 self.rels.insert(
                     (number.as_u64(), b),
                     RelationshipState {
-                        lasting: LASTING_RELATIONSHIPS.contains(&text[1]),
+                        lasting: LASTING_RELATIONSHIPS.contains(&relationship),
                         started_at,
                         last_purchase_at,
                         ends_at,

@@ -149,6 +149,15 @@ fn extract_is_read_only_and_checked() {
     let w = Workdir::new();
     store(&w);
     w.run(&["extract", "--store", "s", "--brand", "ACME", "--purpose", "offers", "x"], "").ok();
+    // Every file written durably: owner-only, and no temporary file left behind.
+    use std::os::unix::fs::PermissionsExt;
+    for entry in std::fs::read_dir(w.join("x")).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        assert!(!name.ends_with(".tmp"), "{name} left behind");
+        let mode = entry.metadata().unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}");
+    }
     // A second extract into it is refused; so is every write.
     let again =
         w.run(&["extract", "--store", "s", "--brand", "ACME", "--purpose", "offers", "x"], "");

@@ -2,6 +2,7 @@
 //! rule, replies, bad input, the registry feeding `filter`, and kill -9.
 
 use std::io::{BufRead, BufReader, Write};
+use std::os::fd::AsRawFd;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -543,7 +544,23 @@ fn a_stalled_reader_does_not_hold_the_store() {
     let feeder = std::thread::spawn(move || {
         let _ = stdin.write_all(input.as_bytes());
     });
-    std::thread::sleep(Duration::from_millis(1500));
+    // Wait until the run is stalled: its output fills the pipe nobody reads (a small
+    // write that does not fit blocks with up to a page free).
+    let pipe = child.stdout.as_ref().unwrap().as_raw_fd();
+    // SAFETY: F_GETPIPE_SZ and FIONREAD on the pipe's descriptor, which `child` owns.
+    let size = unsafe { libc::fcntl(pipe, libc::F_GETPIPE_SZ) };
+    assert!(size > 0, "stdout is a pipe");
+    let waiting = std::time::Instant::now();
+    loop {
+        let mut queued: libc::c_int = 0;
+        // SAFETY: as above; FIONREAD writes one c_int.
+        assert_eq!(unsafe { libc::ioctl(pipe, libc::FIONREAD, &mut queued) }, 0);
+        if queued >= size - 4096 {
+            break;
+        }
+        assert!(waiting.elapsed() < Duration::from_secs(20), "the pipe never filled: {queued}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let mut stop = wd
         .command(&["stop", "--store", "st", "+4799999999"])
         .stdout(Stdio::null())

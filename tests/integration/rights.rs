@@ -156,6 +156,9 @@ fn erase_blanks_the_number_in_other_peoples_free_text() {
     let wd = rich_store();
     let g = ["--granted-at", "2025-06-01T00:00:00Z", "--confirmed-at", "2025-06-02T00:00:00Z"];
     consent(&wd, OTHER, "BETA", "referred by 91234567 (Kari)", &g);
+    // A correction's free text too (of OTHER's consent, seq 3).
+    let fix = ["subject", "correct", "--store", "store", OTHER, "--seq", "3"];
+    wd.run(&[&fix[..], &["--source", "moved from 912 34 567"]].concat(), "").ok();
     wd.run(&["compact", "--store", "store"], "").ok();
     // One in the snapshot, one only in the journal tail.
     consent(&wd, OTHER, "GAMMA", "tlf +47 912 34 567, shop 12", &g);
@@ -164,10 +167,13 @@ fn erase_blanks_the_number_in_other_peoples_free_text() {
     let other = json(&wd.run(&["subject", "export", "--store", "store", OTHER], "").ok());
     let sources: Vec<&str> =
         other["events"].as_array().unwrap().iter().filter_map(|e| e["source"].as_str()).collect();
-    assert_eq!(sources, ["web form", "referred by [erased] (Kari)", "tlf [erased], shop 12"]);
-    // Their own number and their consents are untouched.
+    assert_eq!(
+        sources,
+        ["web form", "referred by [erased] (Kari)", "moved from [erased]", "tlf [erased], shop 12"]
+    );
+    // Their own number, their consents and the correction are untouched otherwise.
     assert!(!files_holding(&wd, 4798765432).is_empty());
-    assert_eq!(other["events"].as_array().unwrap().len(), 4);
+    assert_eq!(other["events"].as_array().unwrap().len(), 5);
 }
 
 #[test]

@@ -21,7 +21,7 @@ mod live_write;
 mod record;
 mod render;
 
-use std::io::Read;
+use std::io::{self, Read, Write};
 use std::sync::Arc;
 
 use super::csv::Field;
@@ -35,6 +35,7 @@ use crate::sms::Footer;
 use crate::spreadsheet::NotUtf8;
 use crate::standing::StandingSource;
 use crate::store::live::{LiveStops, StopMap};
+use header::Head;
 use live_write::LiveWriter;
 use record::Rec;
 use render::Fill;
@@ -159,107 +160,205 @@ pub(super) fn run<S: StandingSource, R: Read + Send>(
     opts: &RunOptions,
     mut input: R,
     sinks: Sinks<'_>,
-    mut receipts: Option<&mut dyn std::io::Write>, // `--receipts`
+    receipts: Option<&mut dyn Write>, // `--receipts`
 ) -> Result<(Counts, Vec<u64>, Option<NotUtf8>), Error> {
-    let Sinks { output, mut rejects, mut progress } = sinks;
-    let marketing = filter.options().class == Class::Marketing;
-    let routes = if marketing { filter.options().routes.as_deref() } else { None };
-    let footers: Vec<&Footer> = match routes {
-        Some(r) => r.entries().iter().map(|(_, f)| f).collect(),
-        None if marketing => filter.options().footer.iter().collect(),
-        None => Vec::new(),
-    };
-    let fills: Vec<Fill> = match opts.message.as_deref() {
-        None => Vec::new(),
-        Some(m) if footers.is_empty() => vec![render::make_fill(None, m, opts.delimiter)],
-        Some(m) => footers.iter().map(|f| render::make_fill(Some(f), m, opts.delimiter)).collect(),
-    };
-    let head = header::read(&mut input, opts, !fills.is_empty())?;
-    let (header_lines, not_utf8) = (head.lines, head.not_utf8);
+    let Sinks { output, rejects, mut progress } = sinks;
+    let mut writers = Writers { output, rejects, receipts };
+    let stamps = Stamps::of(filter, opts);
+    let head = header::read(&mut input, opts, !stamps.fills.is_empty())?;
+    let ctx = Ctx::new(filter, opts, head.kind, stamps, &writers);
+    writers.heads(&ctx, &head)?;
 
-    let ctx = Ctx {
-        filter,
-        opts,
-        kind: head.kind,
-        footers,
-        routes,
-        fills,
-        rejects: rejects.is_some(),
-        seen: InOrder::default(),
-        receipt: receipts.as_ref().zip(opts.receipt_key).map(|(_, key)| {
-            let src = filter.source();
-            (key, super::receipts::line_suffix(src.generation(), src.journal_seq()))
-        }),
-        live: opts.live.as_deref(),
-    };
-    output.write_all(&head.output)?;
-    if let Some(r) = rejects.as_mut() {
-        r.write_all(&head.rejects)?;
-    }
-    if let (Some(w), Some(key)) = (receipts.as_mut(), &opts.receipt_key) {
-        let src = filter.source();
-        let head = super::receipts::header(opts, key, src.generation(), src.journal_seq());
-        w.write_all(head.as_bytes())?;
-    }
-
-    let mut total = Counts::default();
-    let mut malformed = Vec::new();
-    let mut base = header_lines;
+    let mut tally = Tally { base: head.lines, ..Tally::default() };
     let mut live_writer = LiveWriter::new();
-    let how = chunked::How {
-        threads: opts.threads,
-        chunk_bytes: opts.chunk_bytes,
-        eager: opts.live.is_some(),
-        cut: if ctx.kind == Kind::Lines || ctx.kind == Kind::Jsonl {
-            chunked::cut_lines
-        } else {
-            chunked::cut_csv
-        },
-    };
     let ran = chunked::run_chunks(
         input,
         head.rest,
-        how,
+        how(opts, ctx.kind),
         Worker::default,
         |w, piece, recycled| {
             let mut out = recycled.unwrap_or_default();
             chunk::process(&ctx, w, &piece, true, &mut out);
             out
         },
-        |mut out, piece| {
-            match ctx.live {
-                None => output.write_all(&out.out)?,
-                Some(live) => live_writer.write(&ctx, live, &piece, &mut out, &mut *output)?,
-            }
-            if let Some(r) = rejects.as_mut() {
-                r.write_all(&out.rej)?;
-            }
-            if let Some(w) = receipts.as_mut() {
-                w.write_all(&out.receipts)?; // in input order
-            }
-            total.add(&out.counts);
-            for &l in &out.malformed {
-                if malformed.len() < Report::MAX_MALFORMED_LINES {
-                    malformed.push(base + u64::from(l));
-                }
-            }
-            base += out.newlines;
+        |mut decided, piece| {
+            writers.chunk(&ctx, &mut live_writer, &piece, &mut decided)?;
+            tally.add(&decided);
             if let Some(p) = progress.as_mut() {
-                p(total.input());
+                p(tally.total.input());
             }
-            Ok(Some(out))
+            Ok(Some(decided))
         },
     );
     // Flushed on error too: what was decided before a bad record or a failed read stays
     // written (the first error is the one reported).
-    let flushed = output.flush();
-    let flushed = flushed.and(rejects.as_mut().map_or(Ok(()), |r| r.flush()));
-    let flushed = flushed.and(receipts.as_mut().map_or(Ok(()), |w| w.flush()));
-    ran.map_err(|e| match RecordTooLong::of(&e) {
-        // The reader counts lines from the first record; the file has the header before.
+    let flushed = writers.flush();
+    ran.map_err(|e| read_error(e, head.lines))?;
+    flushed?;
+    Ok((tally.total, tally.malformed, head.not_utf8))
+}
+
+/// The footers and `--message` fills of a run (see [`Ctx`]).
+struct Stamps<'a> {
+    /// The run's routes, when it has them.
+    routes: Option<&'a super::Routes>,
+    /// One footer per route, or the run's one footer (marketing only).
+    footers: Vec<&'a Footer>,
+    /// `--message` stamped with each footer.
+    fills: Vec<Fill>,
+}
+
+impl<'a> Stamps<'a> {
+    /// What `filter` stamps allowed records with: footers for marketing only, and
+    /// `opts.message` with each footer (or alone when there is none).
+    fn of<S: StandingSource>(filter: &'a Filter<'_, S>, opts: &RunOptions) -> Stamps<'a> {
+        let marketing = filter.options().class == Class::Marketing;
+        let routes = if marketing { filter.options().routes.as_deref() } else { None };
+        let footers: Vec<&Footer> = match routes {
+            Some(r) => r.entries().iter().map(|(_, f)| f).collect(),
+            None if marketing => filter.options().footer.iter().collect(),
+            None => Vec::new(),
+        };
+        let fills: Vec<Fill> = match opts.message.as_deref() {
+            None => Vec::new(),
+            Some(m) if footers.is_empty() => vec![render::make_fill(None, m, opts.delimiter)],
+            Some(m) => {
+                footers.iter().map(|f| render::make_fill(Some(f), m, opts.delimiter)).collect()
+            }
+        };
+        Stamps { routes, footers, fills }
+    }
+}
+
+impl<'a, 's, S: StandingSource> Ctx<'a, 's, S> {
+    /// The context of a run reading records as `kind`, writing to `out`.
+    fn new(
+        filter: &'a Filter<'s, S>,
+        opts: &'a RunOptions,
+        kind: Kind,
+        stamps: Stamps<'a>,
+        out: &Writers<'_, '_>,
+    ) -> Self {
+        let Stamps { routes, footers, fills } = stamps;
+        Ctx {
+            filter,
+            opts,
+            kind,
+            footers,
+            routes,
+            fills,
+            rejects: out.rejects.is_some(),
+            seen: InOrder::default(),
+            receipt: opts.receipt_key.filter(|_| out.receipts.is_some()).map(|key| {
+                let src = filter.source();
+                (key, super::receipts::line_suffix(src.generation(), src.journal_seq()))
+            }),
+            live: opts.live.as_deref(),
+        }
+    }
+}
+
+/// Where a run writes, on the calling thread, in input order: the [`Sinks`] (`'s`) and
+/// the receipts (`'r`).
+struct Writers<'s, 'r> {
+    /// Allowed records.
+    output: &'s mut dyn Write,
+    /// Rejected records with their reasons, when the run writes them.
+    rejects: Option<&'s mut dyn Write>,
+    /// Decision receipts (`--receipts`).
+    receipts: Option<&'r mut dyn Write>,
+}
+
+impl Writers<'_, '_> {
+    /// Writes what comes before the first record: the output's and rejects' header lines
+    /// (CSV) and the receipts' header.
+    fn heads<S: StandingSource>(&mut self, ctx: &Ctx<'_, '_, S>, head: &Head) -> io::Result<()> {
+        self.output.write_all(&head.output)?;
+        if let Some(r) = self.rejects.as_mut() {
+            r.write_all(&head.rejects)?;
+        }
+        if let (Some(w), Some(key)) = (self.receipts.as_mut(), &ctx.opts.receipt_key) {
+            let src = ctx.filter.source();
+            let head = super::receipts::header(ctx.opts, key, src.generation(), src.journal_seq());
+            w.write_all(head.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Writes a decided chunk: its allowed records (through `live_writer`, which decides
+    /// it again for stops that arrived since, with live stops), rejects and receipts.
+    fn chunk<S: StandingSource>(
+        &mut self,
+        ctx: &Ctx<'_, '_, S>,
+        live_writer: &mut LiveWriter,
+        piece: &chunked::Chunk<'_>,
+        out: &mut ChunkOut,
+    ) -> io::Result<()> {
+        match ctx.live {
+            None => self.output.write_all(&out.out)?,
+            Some(live) => live_writer.write(ctx, live, piece, out, &mut *self.output)?,
+        }
+        if let Some(r) = self.rejects.as_mut() {
+            r.write_all(&out.rej)?;
+        }
+        if let Some(w) = self.receipts.as_mut() {
+            w.write_all(&out.receipts)?; // in input order
+        }
+        Ok(())
+    }
+
+    /// Flushes every sink; the first error is returned.
+    fn flush(&mut self) -> io::Result<()> {
+        let flushed = self.output.flush();
+        let flushed = flushed.and(self.rejects.as_mut().map_or(Ok(()), |r| r.flush()));
+        flushed.and(self.receipts.as_mut().map_or(Ok(()), |w| w.flush()))
+    }
+}
+
+/// What the writing thread adds up over the chunks.
+#[derive(Default)]
+struct Tally {
+    /// The counts so far.
+    total: Counts,
+    /// Input line numbers of the first malformed records.
+    malformed: Vec<u64>,
+    /// Input lines before the next chunk (the header's first).
+    base: u64,
+}
+
+impl Tally {
+    /// Adds a written chunk.
+    fn add(&mut self, out: &ChunkOut) {
+        self.total.add(&out.counts);
+        for &l in &out.malformed {
+            if self.malformed.len() < Report::MAX_MALFORMED_LINES {
+                self.malformed.push(self.base + u64::from(l));
+            }
+        }
+        self.base += out.newlines;
+    }
+}
+
+/// How the rest of the input is read: in chunks of `--chunk-bytes` for `--threads`
+/// workers, cut after a line or (CSV) a whole record, eagerly with live stops.
+fn how(opts: &RunOptions, kind: Kind) -> chunked::How {
+    chunked::How {
+        threads: opts.threads,
+        chunk_bytes: opts.chunk_bytes,
+        eager: opts.live.is_some(),
+        cut: if kind == Kind::Lines || kind == Kind::Jsonl {
+            chunked::cut_lines
+        } else {
+            chunked::cut_csv
+        },
+    }
+}
+
+/// The run's error for the chunk runner's `e`: a record too long names its line in the
+/// file (the reader counts from the first record; the file has `header_lines` before).
+fn read_error(e: io::Error, header_lines: u64) -> Error {
+    match RecordTooLong::of(&e) {
         Some(r) => RecordTooLong { line: r.line + header_lines }.into(),
         None => Error::Io(e),
-    })?;
-    flushed?;
-    Ok((total, malformed, not_utf8))
+    }
 }

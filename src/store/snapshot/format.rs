@@ -365,11 +365,16 @@ impl EvidenceRec {
         [self.text[0], self.text[1], self.text[2]]
     }
 
-    /// The free-text string ids of a consent or correction (method, text_ref, source),
-    /// to be rewritten in place.
+    /// The free-text string ids of a consent (`text[3..6]`) or a correction (`text[0..3]`,
+    /// see [`KIND_CORRECT`]): method, text_ref, source, to be rewritten in place. Empty
+    /// for other kinds.
     #[inline]
     pub fn free_text_mut(&mut self) -> &mut [u32] {
-        &mut self.text[3..]
+        match self.kind {
+            KIND_CONSENT => &mut self.text[3..],
+            KIND_CORRECT => &mut self.text[..3],
+            _ => &mut [],
+        }
     }
 
     /// The sequence of the consent a correction corrects (see [`KIND_CORRECT`]).
