@@ -1,7 +1,7 @@
 //! API tokens: who may call `sendfilter serve`, and in which role.
 //!
 //! `sendfilter token create --store DIR --role R [--name N]` makes a token (`sft_` and 64
-//! hex digits from `/dev/urandom`), prints it once and keeps only its SHA-256 in the file
+//! hex digits from the OS random source), prints it once and keeps only its SHA-256 in the file
 //! [`FILE`] (0600) in the store directory, one JSON line per token under a magic line:
 //! ```text
 //! sendfilter-tokens 1
@@ -53,6 +53,9 @@ pub enum TokenError {
     /// A name already taken.
     #[error("a token named {0:?} exists already (revoke it first, or choose another --name)")]
     Taken(String),
+    /// The OS random source failed.
+    #[error("generating a random token: {0}")]
+    Random(String),
     /// The store could not be opened (to hold its lock while the file changes).
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
@@ -175,15 +178,12 @@ fn change<T>(
     Ok(out)
 }
 
-/// A new random token.
+/// A new random token (32 bytes from the OS random source, `getrandom`).
 fn fresh() -> Result<String, TokenError> {
-    use std::io::Read as _;
     let mut b = [0u8; 32];
-    let rnd = Path::new("/dev/urandom");
-    std::fs::File::open(rnd)
-        .and_then(|mut f| f.read_exact(&mut b))
-        .map_err(|source| TokenError::Io { what: "reading", path: rnd.to_path_buf(), source })?;
-    let mut s = String::from(PREFIX);
+    getrandom::fill(&mut b).map_err(|e| TokenError::Random(e.to_string()))?;
+    let mut s = String::with_capacity(PREFIX.len() + 64);
+    s.push_str(PREFIX);
     for x in b {
         s.push_str(&format!("{x:02x}"));
     }
@@ -271,6 +271,18 @@ mod tests {
         assert!(revoke(dir.path(), "crm").unwrap());
         assert!(!revoke(dir.path(), "crm").unwrap());
         assert_eq!(read(dir.path()).unwrap().find(&tok), None);
+    }
+
+    #[test]
+    fn fresh_tokens_are_the_prefix_and_64_hex_digits_and_differ() {
+        let a = fresh().unwrap();
+        let b = fresh().unwrap();
+        assert_ne!(a, b);
+        for t in [&a, &b] {
+            let hex = t.strip_prefix(PREFIX).expect("prefix");
+            assert_eq!(hex.len(), 64, "{t}");
+            assert!(hex.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()), "{t}");
+        }
     }
 
     #[test]
