@@ -18,9 +18,13 @@
 //!    one of five languages, is [`Keyword::Stop`]; the rest is [`Keyword::Unknown`], marked
 //!    [`Parsed::unclear`] when it mentions messages or stopping or is a question.
 //!
-//! Accents (and Cyrillic and Greek look-alikes) are folded by a small explicit table rather than a crate: the keywords are
-//! Nordic and English, the table is the whole contract, and it has no allocation per
-//! character beyond the output string.
+//! Compatibility forms (full-width, mathematical, circled letters, ligatures) are folded by
+//! Unicode NFKC (`unicode-normalization`). Accents and the Cyrillic and Greek look-alikes
+//! are folded by a small explicit table: the keywords are Nordic and English and the table
+//! is the whole contract. A crate's confusable skeletons (UTS #39, `unicode-security`) were
+//! not taken: a skeleton maps to a prototype for comparing two strings (`m` → `rn`), not
+//! to the letter a reply means, and it leaves letters without a Latin look-alike alone,
+//! where the table transliterates the stop words (`СТОП` and `ΣΤΟΠ` read `stop`).
 //!
 //! ```
 //! use sendfilter::inbound::keyword::{Keyword, parse};
@@ -137,27 +141,6 @@ pub fn keyword_of(word: &str) -> Option<Keyword> {
     }
 }
 
-/// The plain ASCII letter or digit a styled one stands for: full-width forms (`ＳＴＯＰ`, as
-/// East Asian keyboards type them) and the mathematical alphanumerics (`𝐒𝐓𝐎𝐏`, `𝘚𝘛𝘖𝘗`, as
-/// "fancy text" generators produce them); other characters as they are.
-fn plain(c: char) -> char {
-    let u = c as u32;
-    let shifted = match u {
-        // Full-width ASCII.
-        0xFF01..=0xFF5E => u - 0xFEE0,
-        // Mathematical letters: 13 styles of A–Z then a–z (a few code points are
-        // unassigned, their letters live elsewhere; the rest map by position).
-        0x1D400..=0x1D6A3 => {
-            let i = (u - 0x1D400) % 52;
-            if i < 26 { u32::from(b'A') + i } else { u32::from(b'a') + i - 26 }
-        }
-        // Mathematical digits: 5 styles of 0–9.
-        0x1D7CE..=0x1D7FF => u32::from(b'0') + (u - 0x1D7CE) % 10,
-        _ => return confusable(c),
-    };
-    char::from_u32(shifted).unwrap_or(c)
-}
-
 /// The Latin letter a Cyrillic or Greek letter is written for in a reply: its look-alike
 /// (`Ѕ`, `Т`, `О`, `Р` in `ЅТОР`; `Α`, `Ο`, `Τ`), or where it has none its transliteration
 /// in the stop words (`П` → `p`, `С` → `s`, so the Russian `СТОП` reads `stop`, as do the
@@ -188,7 +171,7 @@ fn confusable(c: char) -> char {
     }
 }
 
-/// Folds one character into `out`: lower case, accents removed, styled letters plain;
+/// Folds one (NFKC) character into `out`: lower case, accents removed, look-alikes Latin;
 /// invisible format characters (soft hyphen, zero-width joiners, word joiner, byte-order
 /// mark, direction marks) vanish; anything else that is not a letter or digit becomes a
 /// space.
@@ -205,7 +188,7 @@ fn fold_char(c: char, out: &mut String) {
     ) {
         return;
     }
-    for l in plain(c).to_lowercase() {
+    for l in confusable(c).to_lowercase() {
         // A capital whose small letter is a look-alike folds as that letter does (fold
         // stays idempotent: `Ԛ` → `ԛ` → `q` in one pass).
         let l = confusable(l);
@@ -244,9 +227,20 @@ fn fold_char(c: char, out: &mut String) {
 /// assert_eq!(sendfilter::inbound::keyword::fold("  ÆRØ-Café!! "), "aero cafe");
 /// ```
 pub fn fold(text: &str) -> String {
+    use unicode_normalization::{IsNormalized, UnicodeNormalization as _, is_nfkc_quick};
     let mut raw = String::with_capacity(text.len());
-    for c in text.chars() {
-        fold_char(c, &mut raw);
+    // Compatibility forms first (Unicode NFKC): full-width `ＳＴＯＰ` as East Asian
+    // keyboards type it, the mathematical alphanumerics `𝐒𝐓𝐎𝐏` of "fancy text"
+    // generators, circled and super/subscript letters, ligatures (`ﬁ`) all become the
+    // plain letters; most replies are already NFKC and skip the pass.
+    if is_nfkc_quick(text.chars()) == IsNormalized::Yes {
+        for c in text.chars() {
+            fold_char(c, &mut raw);
+        }
+    } else {
+        for c in text.nfkc() {
+            fold_char(c, &mut raw);
+        }
     }
     raw.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -30,6 +30,10 @@ table! {
     "ＡＣＭＥ　ＳＴＯＰＰ" => S, Some("acme");
     "𝐒𝐓𝐎𝐏" => S, None;
     "𝘴𝘵𝘰𝘱𝘱 𝘢𝘤𝘮𝘦" => S, Some("acme");
+    // Other compatibility forms NFKC folds: circled letters, a ligature, half-width.
+    "ⓈⓉⓄⓅ" => S, None;
+    "ⓐⓒⓜⓔ ⓢⓣⓞⓟⓟ" => S, Some("acme");
+    "\u{FB05}opp" => S, None;
     "ACME ST\u{AD}OPP" => S, Some("acme");
     "AC\u{200D}ME STOPP" => S, Some("acme");
     "\u{FEFF}STOPP\u{200E}" => S, None;
