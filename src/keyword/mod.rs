@@ -22,8 +22,9 @@
 //! Unicode NFKC (`unicode-normalization`). Accents and the Cyrillic and Greek look-alikes
 //! are folded by a small explicit table: the keywords are Nordic and English and the table
 //! is the whole contract. A crate's confusable skeletons (UTS #39, `unicode-security`) were
-//! not taken: a skeleton maps to a prototype for comparing two strings (`m` → `rn`), not
-//! to the letter a reply means, and it leaves letters without a Latin look-alike alone,
+//! not taken: a skeleton is a prototype for telling whether two strings look alike (both
+//! sides skeletonised), not the letter a reply means, and it leaves letters without a
+//! Latin look-alike alone,
 //! where the table transliterates the stop words (`СТОП` and `ΣΤΟΠ` read `stop`).
 //!
 //! ```
