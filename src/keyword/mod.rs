@@ -24,8 +24,8 @@
 //! is the whole contract. A crate's confusable skeletons (UTS #39, `unicode-security`) were
 //! not taken: a skeleton is a prototype for telling whether two strings look alike (both
 //! sides skeletonised), not the letter a reply means, and it leaves letters without a
-//! Latin look-alike alone,
-//! where the table transliterates the stop words (`СТОП` and `ΣΤΟΠ` read `stop`).
+//! Latin look-alike alone, where the table transliterates the stop words (`СТОП` and
+//! `ΣΤΟΠ` read `stop`).
 //!
 //! ```
 //! use sendfilter::inbound::keyword::{Keyword, parse};
