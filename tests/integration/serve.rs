@@ -208,6 +208,20 @@ fn filter_reasons(wd: &Workdir, campaign: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// The (line, reason) of every answer line of a batch check.
+fn reasons_by_line(body: &str) -> Vec<(u64, String)> {
+    body.lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("json line");
+            (v["line"].as_u64().expect("line"), field(&v, "reason").to_string())
+        })
+        .collect()
+}
+
+fn owned(want: &[(u64, &str)]) -> Vec<(u64, String)> {
+    want.iter().map(|(l, r)| (*l, r.to_string())).collect()
+}
+
 fn field<'a>(json: &'a serde_json::Value, key: &str) -> &'a str {
     json.get(key).and_then(|v| v.as_str()).unwrap_or("")
 }
@@ -413,14 +427,7 @@ fn a_batch_mixing_simple_and_other_lines_answers_each_in_order() {
         body.as_bytes(),
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    let got: Vec<(u64, String)> = r
-        .body
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).expect("json line");
-            (v["line"].as_u64().expect("line"), field(&v, "reason").to_string())
-        })
-        .collect();
+    let got = reasons_by_line(&r.body);
     let want = [
         (1, "ALLOWED"),
         (2, "DUPLICATE"),
@@ -430,8 +437,7 @@ fn a_batch_mixing_simple_and_other_lines_answers_each_in_order() {
         (7, "MALFORMED"),
         (8, "MALFORMED"),
     ];
-    let want: Vec<(u64, String)> = want.iter().map(|(l, r)| (*l, r.to_string())).collect();
-    assert_eq!(got, want, "{}", r.body);
+    assert_eq!(got, owned(&want), "{}", r.body);
     // The simple answer is exactly what serde writes.
     let first = r.body.lines().next().expect("a line");
     assert_eq!(first, r#"{"line":1,"e164":"+4791000001","verdict":"allow","reason":"ALLOWED"}"#);
@@ -468,14 +474,7 @@ fn a_batch_changing_scope_between_lines_decides_each_in_its_own() {
     );
     let r = server.request("POST", "/v1/check", &[("Content-Type", "application/x-ndjson")], &body);
     assert_eq!(r.status, 200, "{}", r.body);
-    let got: Vec<(u64, String)> = r
-        .body
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).expect("json line");
-            (v["line"].as_u64().expect("line"), field(&v, "reason").to_string())
-        })
-        .collect();
+    let got = reasons_by_line(&r.body);
     let want = [
         (1, "ALLOWED"),
         (2, "NO_CONSENT"),
@@ -484,7 +483,6 @@ fn a_batch_changing_scope_between_lines_decides_each_in_its_own() {
         (5, "ALLOWED"),
         (6, "ALLOWED"),
     ];
-    let want: Vec<(u64, String)> = want.iter().map(|(l, r)| (*l, r.to_string())).collect();
-    assert_eq!(got, want, "{}", r.body);
+    assert_eq!(got, owned(&want), "{}", r.body);
     server.stop();
 }
